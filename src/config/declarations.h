@@ -1,0 +1,88 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/diagnostics.h"
+#include "value/value.h"
+
+namespace driftless::config {
+
+/// A resource's policy: what driftless may do to it and how it treats drift.
+struct Policy {
+  enum class Drift { kReport, kEnforce, kIgnore };
+  enum class Upgrade { kDirect, kStepwise };
+  Drift drift = Drift::kReport;
+  std::vector<std::string> ignore;  ///< field paths ("spec.env.DEBUG"), never compared
+  bool create_only = false;
+  bool prevent_destroy = false;
+  bool adopt = false;
+  bool paused = false;
+  Upgrade upgrade = Upgrade::kDirect;
+  std::string step_field;  ///< with stepwise: "spec.version"
+  std::string step_by;     ///< "major", "minor", "patch"
+};
+
+std::string_view DriftName(Policy::Drift d);
+
+/// One declared resource, before interpolation.
+struct Resource {
+  std::string kind;      ///< "file.file"
+  std::string name;      ///< "motd"
+  std::string address;   ///< "file.file/motd": identity, unique in an environment
+  std::string target;    ///< a key of `targets:`
+  value::Value spec;     ///< raw spec (an object), strings may hold ${...}
+  std::vector<std::string> depends_on;  ///< addresses declared explicitly
+  Policy policy;         ///< merged: defaults, then the environment rule, then the resource
+  std::string moved_from;  ///< previous name (same kind), or ""
+  SourcePos pos;         ///< where the document starts (its `kind:` line)
+};
+
+/// A `targets:` entry.
+struct TargetDecl {
+  std::string name;
+  std::string provider;
+  value::Value settings;  ///< raw (strings may hold ${...}); without `provider`
+  SourcePos pos;
+};
+
+/// An `environments:` rule of driftless.yaml.
+struct EnvironmentRule {
+  std::string branch;  ///< pattern, `*` captures
+  std::string name;    ///< template ("{1}-{2}"); "" means the branch name
+  std::string base;    ///< template of the environment it inherits from
+  bool is_protected = false;
+  int approvals = 0;
+  std::string sync = "manual";
+  std::string ttl;     ///< "72h", "" for none
+  value::Value vars;   ///< object
+  value::Value policy; ///< raw policy defaults, object or null
+  SourcePos pos;
+};
+
+/// driftless.yaml.
+struct Project {
+  std::string name;
+  std::string file = "driftless.yaml";
+  std::vector<std::string> include;  ///< globs; default ["**/*.yaml", "**/*.yml"] minus vars/
+  value::Value vars;                 ///< object
+  std::vector<EnvironmentRule> environments;
+  std::vector<TargetDecl> targets;   ///< sorted by name
+  value::Value default_policy;       ///< raw `defaults.policy`, object or null
+  value::Value notify;               ///< raw `notify:` (used by the notification issue)
+  const TargetDecl* FindTarget(std::string_view name) const;
+};
+
+/// Everything declared at one revision, after parsing and structural validation but before
+/// interpolation.
+struct Declarations {
+  Project project;
+  std::vector<Resource> resources;  ///< sorted by address
+  std::string hash;                 ///< SHA-256 over every file read (paths and bytes)
+  std::string revision;             ///< source revision ("" for a folder)
+  const Resource* Find(std::string_view address) const;
+};
+
+}  // namespace driftless::config

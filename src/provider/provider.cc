@@ -1,0 +1,51 @@
+#include "provider/provider.h"
+
+#include <algorithm>
+
+namespace driftless::provider {
+
+std::string_view FieldTypeName(FieldType t) {
+  switch (t) {
+    case FieldType::kString: return "string";
+    case FieldType::kBool: return "bool";
+    case FieldType::kInt: return "integer";
+    case FieldType::kList: return "list";
+    case FieldType::kMap: return "map";
+    case FieldType::kAny: return "any";
+  }
+  return "?";
+}
+
+const FieldSchema* ResourceSchema::Find(std::string_view field) const {
+  for (const auto& f : fields)
+    if (f.name == field) return &f;
+  return nullptr;
+}
+
+void Registry::Register(std::unique_ptr<Provider> p) {
+  for (auto& s : p->Schemas()) schemas_.push_back(std::move(s));
+  std::sort(schemas_.begin(), schemas_.end(),
+            [](const ResourceSchema& a, const ResourceSchema& b) { return a.kind < b.kind; });
+  providers_.push_back(std::move(p));
+}
+
+const Provider* Registry::FindProvider(std::string_view name) const {
+  for (const auto& p : providers_)
+    if (p->Name() == name) return p.get();
+  return nullptr;
+}
+
+const ResourceSchema* Registry::FindKind(std::string_view kind) const {
+  auto it = std::lower_bound(schemas_.begin(), schemas_.end(), kind,
+                             [](const ResourceSchema& s, std::string_view k) { return s.kind < k; });
+  if (it == schemas_.end() || it->kind != kind) return nullptr;
+  return &*it;
+}
+
+std::vector<std::string> Registry::Kinds() const {
+  std::vector<std::string> out;
+  for (const auto& s : schemas_) out.push_back(s.kind);
+  return out;
+}
+
+}  // namespace driftless::provider

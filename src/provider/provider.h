@@ -1,0 +1,122 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "value/value.h"
+
+namespace driftless::provider {
+
+/// The type a spec field accepts.
+enum class FieldType { kString, kBool, kInt, kList, kMap, kAny };
+
+/// "string", "bool", ... for messages.
+std::string_view FieldTypeName(FieldType t);
+
+/// One field of a kind's spec, declared as data.
+struct FieldSchema {
+  std::string name;
+  FieldType type = FieldType::kString;
+  bool required = false;   ///< must be declared
+  bool computed = false;   ///< set by the provider; declaring it is an error
+  bool force_new = false;  ///< a change replaces the object (delete, then create)
+  bool sensitive = false;  ///< always treated as a secret (a password)
+  std::string description;
+};
+
+/// The schema of one kind ("file.file").
+struct ResourceSchema {
+  std::string kind;
+  std::string description;
+  std::vector<FieldSchema> fields;
+
+  const FieldSchema* Find(std::string_view field) const;
+};
+
+/// A problem with one field of a spec: `field` is the path inside spec ("path", "env.DEBUG").
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+
+/// Reads a file of the repository at the declarations' revision (for `source:` fields).
+using ReadRepoFile = std::function<Result<std::string>(const std::string& path)>;
+
+/// One resource as a provider sees it.
+struct ResourceRequest {
+  std::string kind;        ///< "file.file"
+  std::string name;        ///< the resource's name (its identity within the kind)
+  value::Value spec;       ///< the object's attributes (interpolated, normalised)
+};
+
+/// A configured connection to one system (one `targets:` entry of driftless.yaml).
+/// Every method may be called from several threads at once for different resources.
+class Target {
+ public:
+  virtual ~Target() = default;
+
+  /// Checks a declared spec beyond its schema (a path escaping the root, a bad mode) and
+  /// returns it normalised: defaults filled where the provider always manages them,
+  /// `source:` files read through `read_file`, values in canonical form ("644" -> "0644").
+  /// The result is what is stored as applied and compared with live.
+  virtual Result<value::Value> Normalize(const std::string& kind, const value::Value& spec,
+                                         const ReadRepoFile& read_file,
+                                         std::vector<FieldError>& errors) const = 0;
+
+  /// Reads the live object that `req.spec` identifies; std::nullopt when it does not exist.
+  /// The result holds every field the kind manages plus its computed fields, in the same form
+  /// Normalize produces, so that the two compare field by field.
+  virtual Result<std::optional<value::Value>> Read(const ResourceRequest& req) const = 0;
+
+  /// Creates the object; returns its attributes as Read would after the call.
+  /// When `adopt` is true, an existing object of the same identity is taken over and made equal
+  /// to the spec; otherwise an existing object is an error.
+  virtual Result<value::Value> Create(const ResourceRequest& req, bool adopt) = 0;
+
+  /// Makes the existing object (`prior`: its last applied attributes) equal to `req.spec`.
+  virtual Result<value::Value> Update(const ResourceRequest& req, const value::Value& prior) = 0;
+
+  /// Deletes the object described by its last applied attributes. Deleting a missing object
+  /// succeeds.
+  virtual Status Delete(const ResourceRequest& prior) = 0;
+
+  /// A short description for messages ("file root /srv/shop/production").
+  virtual std::string Describe() const = 0;
+};
+
+/// A kind of system driftless manages. One instance per process, registered once.
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  /// The provider's name, the first part of its kinds ("file").
+  virtual std::string Name() const = 0;
+  /// The kinds it manages, with their spec fields.
+  virtual std::vector<ResourceSchema> Schemas() const = 0;
+  /// The settings a target of this provider accepts (`root`, `dsn`, ...).
+  virtual std::vector<FieldSchema> TargetSchema() const = 0;
+  /// Connects a target from its interpolated settings. Does no I/O beyond checking them.
+  virtual Result<std::unique_ptr<Target>> Configure(const std::string& target_name,
+                                                    const value::Value& settings) const = 0;
+};
+
+/// The providers known to this process.
+class Registry {
+ public:
+  void Register(std::unique_ptr<Provider> p);
+  const Provider* FindProvider(std::string_view name) const;
+  /// The schema of a kind ("file.file"), or nullptr.
+  const ResourceSchema* FindKind(std::string_view kind) const;
+  /// All kinds, sorted, for messages ("known kinds: ...").
+  std::vector<std::string> Kinds() const;
+
+ private:
+  std::vector<std::unique_ptr<Provider>> providers_;
+  std::vector<ResourceSchema> schemas_;
+};
+
+}  // namespace driftless::provider

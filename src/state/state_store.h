@@ -1,0 +1,151 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/identity.h"
+#include "base/result.h"
+
+namespace driftless::state {
+
+/// One environment's row.
+struct Environment {
+  std::string name;
+  int64_t serial = 0;      ///< bumped by every write to the environment's resources
+  std::string salt;        ///< random, per environment: salts the hashes of secrets
+  int64_t created_at = 0;  ///< unix seconds
+};
+
+/// What was last applied for one resource. Attributes are stored as canonical JSON (secrets
+/// already replaced by salted hashes) and parsed only when someone needs them.
+struct ResourceState {
+  std::string address;     ///< "file.file/motd" (kind/name)
+  std::string kind;        ///< "file.file"
+  std::string name;        ///< "motd"
+  std::string target;      ///< the target's name in driftless.yaml
+  std::string attrs_json;  ///< applied attributes (normalised spec + computed fields)
+  std::string spec_hash;   ///< hash of the declared spec it was applied from
+  std::string live_digest; ///< hash of the live attributes right after apply
+  std::vector<std::string> depends_on;  ///< addresses, for reverse-order deletion
+  std::string commit;      ///< revision the declarations came from ("" for a folder)
+  int64_t serial = 0;      ///< environment serial of the write
+  int64_t updated_at = 0;  ///< unix seconds
+};
+
+/// A held lock (a lease): the token fences writers whose lease was lost.
+struct Lock {
+  std::string environment;
+  int64_t token = 0;        ///< strictly increasing per environment
+  Identity holder;
+  std::string operation;    ///< "apply", "destroy", "state rm", ...
+  int64_t acquired_at = 0;  ///< unix seconds
+  int64_t expires_at = 0;   ///< unix seconds; renewed by RenewLock
+};
+
+/// One planned change inside an apply, and what became of it.
+struct ChangeRecord {
+  std::string address;
+  std::string action;   ///< "create", "update", "replace", "delete", "heal", "import"
+  std::string status;   ///< "pending", "done", "failed", "skipped"
+  std::string error;    ///< when failed or skipped: why
+  std::string diff;     ///< the redacted line diff shown in the plan
+};
+
+/// One apply (or destroy, or remediation) in the history.
+struct ApplyRecord {
+  int64_t id = 0;
+  std::string environment;
+  std::string kind = "apply";  ///< "apply", "destroy", "remediation", "state rm"
+  std::string user;            ///< OS user (or DRIFTLESS_ACTOR)
+  std::string host;
+  int64_t pid = 0;
+  std::string commit;          ///< revision applied ("" for a folder)
+  std::string commit_subject;
+  std::string commit_author;
+  std::string decl_hash;       ///< hash of the declarations applied
+  int64_t started_at = 0;
+  int64_t finished_at = 0;     ///< 0 while running
+  std::string status;          ///< "running", "succeeded", "failed", "interrupted"
+  std::string summary;         ///< "3 created, 1 updated, 0 deleted, 1 failed"
+  std::string plan_json;       ///< the plan that was applied (redacted)
+  std::vector<ChangeRecord> changes;  ///< filled by GetApply only
+};
+
+/// The outcome of one change, written as soon as the change is done.
+struct ChangeResult {
+  std::string address;
+  std::string status;  ///< "done", "failed", "skipped"
+  std::string error;
+  /// done create/update/replace/heal/import: the new state of the resource; done delete:
+  /// std::nullopt (the resource is removed from state). failed: the most recent known state
+  /// when the provider could tell (else the resource keeps its prior state).
+  std::optional<ResourceState> new_state;
+  bool remove = false;  ///< true for a done delete: remove the resource from state
+};
+
+/// Durable, versioned state. Implementations must be safe for use by many processes at once
+/// (SQLite in WAL mode; PostgreSQL). One StateStore object is used by one thread at a time
+/// unless documented otherwise.
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  /// The environment's row, created (with a fresh salt) when it does not exist yet.
+  virtual Result<Environment> GetOrCreateEnvironment(const std::string& name) = 0;
+  /// The environment's row, or std::nullopt.
+  virtual Result<std::optional<Environment>> GetEnvironment(const std::string& name) = 0;
+  /// All environments, sorted by name.
+  virtual Result<std::vector<Environment>> ListEnvironments() = 0;
+
+  /// All resources of an environment, sorted by address.
+  virtual Result<std::vector<ResourceState>> ListResources(const std::string& env) = 0;
+  /// One resource, or std::nullopt.
+  virtual Result<std::optional<ResourceState>> GetResource(const std::string& env,
+                                                           const std::string& address) = 0;
+
+  /// Takes the environment's lock for `operation`. When it is held by a live holder, waits up to
+  /// `timeout_seconds` (0: fail at once) and then fails with
+  /// "environment X is locked by user@host (pid N) for OP since T". A lock whose holder process
+  /// is gone (same host, pid not alive) or whose lease expired is released, its running apply
+  /// marked "interrupted", and taken. `lease_seconds` sets expires_at.
+  virtual Result<Lock> AcquireLock(const std::string& env, const Identity& who,
+                                   const std::string& operation, double timeout_seconds,
+                                   int64_t lease_seconds = 60) = 0;
+  /// Extends the lease; fails when the lock was taken over (token no longer current).
+  virtual Status RenewLock(Lock& lock, int64_t lease_seconds = 60) = 0;
+  /// Releases the lock if `lock.token` is still current.
+  virtual Status ReleaseLock(const Lock& lock) = 0;
+  /// The current lock of an environment, if any (for messages and `env show`).
+  virtual Result<std::optional<Lock>> GetLock(const std::string& env) = 0;
+
+  /// Records the start of an apply and every change it intends, all "pending", in one
+  /// transaction. Returns the apply's id. Fails when `lock` is not current.
+  virtual Result<int64_t> BeginApply(const Lock& lock, const ApplyRecord& apply,
+                                     const std::vector<ChangeRecord>& intents) = 0;
+  /// Records outcomes in one transaction: each change's status, and the resource's new state
+  /// (upsert, or removal). Bumps the environment's serial once. Fails when `lock` is not current,
+  /// writing nothing.
+  virtual Status RecordResults(const Lock& lock, int64_t apply_id,
+                               const std::vector<ChangeResult>& results) = 0;
+  /// Marks the apply finished with its final status and summary.
+  virtual Status FinishApply(const Lock& lock, int64_t apply_id, const std::string& status,
+                             const std::string& summary) = 0;
+
+  /// Applies, newest first; all environments when env is "".
+  virtual Result<std::vector<ApplyRecord>> ListApplies(const std::string& env, int limit) = 0;
+  /// One apply with its changes, or std::nullopt.
+  virtual Result<std::optional<ApplyRecord>> GetApply(int64_t id) = 0;
+  /// Changes still "pending" in applies that did not finish ("interrupted" or a dead "running"),
+  /// newest first: the resources whose outcome is in doubt.
+  virtual Result<std::vector<ChangeRecord>> PendingChanges(const std::string& env) = 0;
+
+  /// Removes a resource from state without touching the object (`state rm`). Needs the lock.
+  virtual Status RemoveResource(const Lock& lock, const std::string& address) = 0;
+  /// Renames a resource's address (`moved_from`). Needs the lock.
+  virtual Status MoveResource(const Lock& lock, const std::string& from, const std::string& to) = 0;
+};
+
+}  // namespace driftless::state

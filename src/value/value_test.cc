@@ -1,0 +1,88 @@
+#include "value/value.h"
+
+#include <gtest/gtest.h>
+
+#include "value/diff.h"
+#include "value/render.h"
+
+namespace driftless::value {
+namespace {
+
+TEST(Value, ObjectsStaySortedAndCompareStructurally) {
+  Value o = Value::MakeObject();
+  o.Set("b", Value::Int(1));
+  o.Set("a", Value::String("x"));
+  EXPECT_EQ(o.as_object()[0].first, "a");
+  EXPECT_EQ(ToJson(o), R"({"a":"x","b":1})");
+  Value p = Value::MakeObject({{"b", Value::Double(1.0)}, {"a", Value::String("x")}});
+  EXPECT_EQ(o, p);
+  EXPECT_TRUE(o.Erase("a"));
+  EXPECT_FALSE(o.Erase("a"));
+  EXPECT_NE(o, p);
+}
+
+TEST(Value, JsonRoundTrip) {
+  const char* text =
+      R"({"a":[1,2.5,true,null,"s\n\"q\""],"b":{"c":{"$unknown":true}},"u":"\u00e9"})";
+  auto v = ParseJson(text);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_TRUE(v->Find("b")->Find("c")->is_unknown());
+  EXPECT_EQ(v->Find("u")->as_string(), "\xc3\xa9");
+  auto again = ParseJson(ToJson(*v));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *v);
+  EXPECT_EQ(v->FindPath("a.1")->as_double(), 2.5);
+  EXPECT_FALSE(ParseJson("{\"a\":").ok());
+  EXPECT_FALSE(ParseJson("[1,]").ok());
+  EXPECT_FALSE(ParseJson("1 2").ok());
+}
+
+TEST(Render, BlocksAndSensitive) {
+  Value o = Value::MakeObject();
+  o.Set("content", Value::String("one\ntwo\n"));
+  Value secret = Value::String("hunter2");
+  secret.set_sensitive(true);
+  o.Set("password", secret);
+  o.Set("mode", Value::String("0644"));
+  o.Set("list", Value::MakeList({Value::Int(1), Value::String("a: b")}));
+  EXPECT_EQ(RenderText(o),
+            "content: |\n  one\n  two\nlist:\n  - 1\n  - \"a: b\"\nmode: \"0644\"\n"
+            "password: (sensitive)\n");
+  EXPECT_EQ(ToJson(Redact(o)).find("hunter2"), std::string::npos);
+}
+
+TEST(Diff, UnifiedHunks) {
+  EXPECT_EQ(UnifiedDiff("a\nb\nc\n", "a\nb\nc\n"), "");
+  EXPECT_EQ(UnifiedDiff("a\nb\nc\n", "a\nB\nc\n"), "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
+  EXPECT_EQ(UnifiedDiff("", "x\n"), "@@ -0,0 +1,1 @@\n+x\n");
+  std::string before, after;
+  for (int i = 0; i < 20; ++i) {
+    before += std::to_string(i) + "\n";
+    after += (i == 2 || i == 17 ? "changed" : std::to_string(i)) + "\n";
+  }
+  std::string d = UnifiedDiff(before, after);
+  EXPECT_NE(d.find("@@ -1,6 +1,6 @@"), std::string::npos) << d;
+  EXPECT_NE(d.find("@@ -15,6 +15,6 @@"), std::string::npos) << d;
+}
+
+TEST(Diff, RandomEditsReconstruct) {
+  // Applying the edit script to `before` must give `after`.
+  unsigned seed = 7;
+  auto rnd = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff; };
+  for (int round = 0; round < 200; ++round) {
+    std::string a, b;
+    int na = rnd() % 12, nb = rnd() % 12;
+    for (int i = 0; i < na; ++i) a += std::string(1, static_cast<char>('a' + rnd() % 4)) + "\n";
+    for (int i = 0; i < nb; ++i) b += std::string(1, static_cast<char>('a' + rnd() % 4)) + "\n";
+    std::string rebuilt_a, rebuilt_b;
+    for (const auto& l : DiffLines(a, b)) {
+      if (l.op != DiffLine::Op::kInsert) rebuilt_a += l.text + "\n";
+      if (l.op != DiffLine::Op::kDelete) rebuilt_b += l.text + "\n";
+    }
+    EXPECT_EQ(rebuilt_a, a);
+    EXPECT_EQ(rebuilt_b, b);
+  }
+}
+
+}  // namespace
+}  // namespace driftless::value
