@@ -131,3 +131,38 @@ Value Redact(const Value& v) {
 }
 
 }  // namespace driftless::value
+
+#include "base/hash.h"
+
+namespace driftless::value {
+
+Value Protect(const Value& v, std::string_view salt) {
+  if (v.sensitive()) {
+    if (IsProtected(v)) return v;
+    Value plain = v;
+    plain.set_sensitive(false);
+    Value out = Value::String("(sensitive:" + HmacSha256Hex(salt, ToJson(plain)).substr(0, 32) + ")");
+    out.set_sensitive(true);
+    return out;
+  }
+  if (v.is_list()) {
+    Value::List items;
+    items.reserve(v.as_list().size());
+    for (const auto& c : v.as_list()) items.push_back(Protect(c, salt));
+    return Value::MakeList(std::move(items));
+  }
+  if (v.is_object()) {
+    Value out = Value::MakeObject();
+    auto& o = out.as_object();
+    o.reserve(v.as_object().size());
+    for (const auto& [k, c] : v.as_object()) o.emplace_back(k, Protect(c, salt));
+    return out;
+  }
+  return v;
+}
+
+bool IsProtected(const Value& v) {
+  return v.is_string() && v.as_string().rfind("(sensitive:", 0) == 0 && v.as_string().back() == ')';
+}
+
+}  // namespace driftless::value

@@ -15,3 +15,15 @@ std::string RenderText(const Value& v);
 Value Redact(const Value& v);
 
 }  // namespace driftless::value
+
+namespace driftless::value {
+
+/// A copy in which every sensitive value is replaced by a salted hash of it, written as the
+/// string "(sensitive:<hex>)" and still flagged sensitive. Two equal secrets under one salt give
+/// equal results, so a changed secret is seen without storing it.
+Value Protect(const Value& v, std::string_view salt);
+
+/// True for a string produced by Protect.
+bool IsProtected(const Value& v);
+
+}  // namespace driftless::value

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: the optimised build's full suite (unit, integration,
+# end to end), then the unit tests again in a debug build with AddressSanitizer and UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh release
+ctest --preset release
+bash scripts/setup.sh asan
+ctest --preset asan
+git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror 2>/dev/null \
+  || echo "warning: clang-format finds formatting to fix (clang-format -i on the files above)"

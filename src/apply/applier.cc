@@ -1,0 +1,406 @@
+#include "apply/applier.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "base/identity.h"
+#include "plan/render.h"
+#include "plan/stored.h"
+#include "value/render.h"
+
+namespace driftless::apply {
+
+using plan::Action;
+using value::Value;
+
+namespace {
+
+// Collects outcomes from the workers and commits them in batches; renews the lease. It is the
+// only thread that touches the store while the apply runs.
+class StateWriter {
+ public:
+  StateWriter(state::StateStore& store, state::Lock& lock, int64_t apply_id, int64_t lease)
+      : store_(store), lock_(lock), apply_id_(apply_id), lease_(lease) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~StateWriter() { (void)Finish(); }
+
+  void Push(state::ChangeResult r) {
+    std::lock_guard<std::mutex> g(mu_);
+    queue_.push_back(std::move(r));
+    if (queue_.size() >= kBatch) cv_.notify_one();
+  }
+
+  /// Flushes everything and stops the thread. Returns the first write error, if any.
+  Status Finish() {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+
+  /// True once a write failed (the lock was lost): the apply must stop.
+  bool failed() const { return failed_.load(); }
+
+ private:
+  static constexpr size_t kBatch = 256;
+
+  void Run() {
+    auto last_renew = std::chrono::steady_clock::now();
+    while (true) {
+      std::vector<state::ChangeResult> batch;
+      bool stop;
+      {
+        std::unique_lock<std::mutex> g(mu_);
+        cv_.wait_for(g, std::chrono::milliseconds(20),
+                     [this] { return stopping_ || queue_.size() >= kBatch; });
+        batch.swap(queue_);
+        stop = stopping_;
+      }
+      if (!batch.empty() && status_.ok()) Check(store_.RecordResults(lock_, apply_id_, batch));
+      auto now = std::chrono::steady_clock::now();
+      if (status_.ok() &&
+          now - last_renew > std::chrono::seconds(std::max<int64_t>(1, lease_ / 3))) {
+        Check(store_.RenewLock(lock_, lease_));
+        last_renew = now;
+      }
+      if (stop) {
+        std::lock_guard<std::mutex> g(mu_);
+        if (queue_.empty()) return;
+      }
+    }
+  }
+
+  void Check(Status s) {
+    if (s.ok()) return;
+    status_ = std::move(s);
+    failed_ = true;
+  }
+
+  state::StateStore& store_;
+  state::Lock& lock_;
+  int64_t apply_id_;
+  int64_t lease_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<state::ChangeResult> queue_;
+  bool stopping_ = false;
+  Status status_;
+  std::atomic<bool> failed_{false};
+  std::thread thread_;
+};
+
+const char* PastTense(Action a) {
+  switch (a) {
+    case Action::kCreate: return "created";
+    case Action::kUpdate: return "updated";
+    case Action::kReplace: return "replaced";
+    case Action::kDelete: return "deleted";
+    case Action::kHeal: return "healed";
+    case Action::kRecord: return "recorded";
+    case Action::kNoop: return "unchanged";
+  }
+  return "?";
+}
+
+// Builds the state of a resource from its spec and what the provider reported.
+state::ResourceState NewState(const config::Environment& env, const config::Resource& r,
+                              const plan::Change& c, const Value& spec, const Value& reported,
+                              const std::string& spec_hash) {
+  const provider::ResourceSchema& schema = *env.SchemaOf(r);
+  const std::string& salt = env.salt();
+  plan::StoredAttrs stored;
+  stored.attrs = value::Protect(spec, salt);
+  bool any_sensitive = spec.ContainsSensitive();
+  if (reported.is_object()) {
+    for (const auto& [k, v] : reported.as_object()) {
+      const provider::FieldSchema* f = schema.Find(k);
+      if (f == nullptr || !f->computed) continue;
+      Value computed = v;
+      if (any_sensitive || f->sensitive) computed.set_sensitive(true);
+      stored.attrs.Set(k, value::Protect(computed, salt));
+    }
+  }
+  stored.keys = c.keys;
+  stored.ignore = r.policy.ignore;
+  stored.prevent_destroy = r.policy.prevent_destroy;
+  state::ResourceState st;
+  st.address = r.address;
+  st.kind = r.kind;
+  st.name = r.name;
+  st.target = r.target;
+  st.attrs_json = plan::EncodeStored(stored);
+  st.spec_hash = spec_hash;
+  st.live_digest =
+      plan::LiveDigest(plan::Project(plan::ProtectLike(reported, spec, salt), c.keys, r.policy.ignore));
+  st.depends_on = c.depends_on;
+  st.commit = env.decls().revision;
+  st.updated_at = NowUnix();
+  return st;
+}
+
+}  // namespace
+
+Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
+                          state::StateStore& store, state::Lock& lock,
+                          const ApplyOptions& options) {
+  const Identity me = CurrentIdentity();
+  state::ApplyRecord record;
+  record.environment = plan.environment;
+  record.kind = options.kind;
+  record.user = me.user;
+  record.host = me.host;
+  record.pid = me.pid;
+  record.commit = plan.revision;
+  record.commit_subject = options.commit_subject;
+  record.commit_author = options.commit_author;
+  record.decl_hash = plan.decl_hash;
+  record.started_at = NowUnix();
+  record.status = "running";
+  record.plan_json = value::ToJson(plan::PlanToJson(plan));
+
+  std::vector<state::ChangeRecord> intents;
+  std::vector<const plan::Change*> deletes;
+  std::vector<const plan::Change*> declared(env.resources().size(), nullptr);
+  size_t total = 0;
+  for (const plan::Change& c : plan.changes) {
+    if (c.index >= 0 && !plan.destroy) declared[static_cast<size_t>(c.index)] = &c;
+    if (c.action == Action::kNoop) continue;
+    intents.push_back({c.address, std::string(plan::ActionName(c.action)), "pending", "", c.diff});
+    if (c.action == Action::kDelete) deletes.push_back(&c);
+    ++total;
+  }
+  Result<int64_t> apply_id = store.BeginApply(lock, record, intents);
+  if (!apply_id.ok()) return apply_id.error();
+
+  ApplyResult result;
+  result.apply_id = *apply_id;
+  StateWriter writer(store, lock, *apply_id, options.lease_seconds);
+  std::mutex mu;  // guards result, counts, attrs_after and progress
+  std::map<Action, size_t> counts;
+  std::map<std::string, Value, std::less<>> attrs_after;
+  size_t done_count = 0;
+
+  auto finish = [&](const plan::Change& c, state::ChangeResult r) {
+    std::lock_guard<std::mutex> g(mu);
+    ++done_count;
+    if (r.status == "done") {
+      ++result.done;
+      ++counts[c.action];
+    } else {
+      ++(r.status == "failed" ? result.failed : result.skipped);
+      result.errors.push_back(c.address + ": " + r.error);
+    }
+    if (options.on_progress) options.on_progress({done_count, total, c.address, r.status, r.error});
+    writer.Push(std::move(r));
+  };
+  auto fail = [&](const plan::Change& c, std::string error) {
+    state::ChangeResult r;
+    r.address = c.address;
+    r.status = "failed";
+    r.error = std::move(error);
+    finish(c, std::move(r));
+    return false;
+  };
+  auto stopped = [&] {
+    return writer.failed() || (options.cancel != nullptr && options.cancel->load());
+  };
+  // A change reached after the apply was told to stop: recorded as not started.
+  auto not_started = [&](const plan::Change* c, std::atomic<bool>& stop_flag) {
+    stop_flag = true;
+    if (c != nullptr && c->action != Action::kNoop) {
+      state::ChangeResult r;
+      r.address = c->address;
+      r.status = "skipped";
+      r.error = "not started: the apply was stopped";
+      finish(*c, std::move(r));
+    }
+    return false;
+  };
+  // Marks the changes a walk did not run: skipped after a failure, or not started.
+  auto record_unrun = [&](const graph::Graph& g, const std::vector<graph::NodeStatus>& status,
+                          const std::function<const plan::Change*(size_t)>& change_at) {
+    for (size_t i = 0; i < status.size(); ++i) {
+      const plan::Change* c = change_at(i);
+      if (c == nullptr || c->action == Action::kNoop) continue;
+      if (status[i] != graph::NodeStatus::kSkipped && status[i] != graph::NodeStatus::kNotRun)
+        continue;
+      std::string why = "not started: the apply was stopped";
+      if (status[i] == graph::NodeStatus::kSkipped) {
+        why = "skipped: a dependency failed";
+        for (size_t p : g.Predecessors(i)) {
+          if (status[p] == graph::NodeStatus::kFailed || status[p] == graph::NodeStatus::kSkipped) {
+            const plan::Change* pc = change_at(p);
+            if (pc != nullptr) why = "skipped: depends on " + pc->address + ", which " +
+                                     (status[p] == graph::NodeStatus::kFailed ? "failed" : "was skipped");
+            break;
+          }
+        }
+      }
+      state::ChangeResult r;
+      r.address = c->address;
+      r.status = "skipped";
+      r.error = why;
+      finish(*c, std::move(r));
+    }
+  };
+
+  // 1. Deletions of resources no longer declared, dependents first.
+  {
+    graph::Graph g(deletes.size());
+    std::map<std::string_view, size_t> index;
+    for (size_t i = 0; i < deletes.size(); ++i) index.emplace(deletes[i]->address, i);
+    for (size_t i = 0; i < deletes.size(); ++i) {
+      for (const auto& dep : deletes[i]->depends_on) {
+        auto it = index.find(dep);
+        if (it != index.end()) g.AddEdge(i, it->second);
+      }
+    }
+    auto visit = [&](size_t i) {
+      const plan::Change& c = *deletes[i];
+      provider::Target* target = env.TargetNamed(c.target);
+      if (target == nullptr) {
+        return fail(c, "target " + c.target + " is not declared any more; declare it again to "
+                       "delete " + c.address + ", or run `driftless state rm " + c.address + "`");
+      }
+      Status s = target->Delete({c.kind, c.name, c.applied_attrs});
+      if (!s.ok()) return fail(c, s.error().message);
+      state::ChangeResult r;
+      r.address = c.address;
+      r.status = "done";
+      r.remove = true;
+      finish(c, std::move(r));
+      return true;
+    };
+    std::atomic<bool> stop_flag{false};
+    auto guarded = [&](size_t i) {
+      if (stopped()) return not_started(deletes[i], stop_flag);
+      return visit(i);
+    };
+    std::vector<graph::NodeStatus> status = graph::Walk(g, options.parallelism, guarded, &stop_flag);
+    record_unrun(g, status, [&](size_t i) { return deletes[i]; });
+  }
+
+  // 2. Declared resources in dependency order.
+  if (!plan.destroy) {
+    auto attrs_of = [&](const std::string& address) -> const Value* {
+      std::lock_guard<std::mutex> g(mu);
+      auto it = attrs_after.find(address);
+      if (it != attrs_after.end()) return &it->second;
+      return nullptr;
+    };
+    auto visit = [&](size_t i) -> bool {
+      const plan::Change* cp = declared[i];
+      const config::EvaluatedResource& er = env.resources()[i];
+      const config::Resource& r = *er.decl;
+      if (cp == nullptr) return true;
+      const plan::Change& c = *cp;
+      if (c.action == Action::kNoop) {
+        std::lock_guard<std::mutex> g(mu);
+        attrs_after.emplace(r.address, c.applied_attrs);
+        return true;
+      }
+      Value spec = er.spec;
+      if (spec.ContainsUnknown()) {
+        Result<Value> again = env.Reevaluate(i, attrs_of);
+        if (!again.ok()) return fail(c, again.error().message);
+        spec = std::move(*again);
+      }
+      provider::Target* target = env.TargetOf(r);
+      provider::ResourceRequest req{r.kind, r.name, spec};
+      Result<Value> reported = MakeError("no action");
+      switch (c.action) {
+        case Action::kCreate: reported = target->Create(req, c.adopt); break;
+        case Action::kUpdate:
+        case Action::kHeal: reported = target->Update(req, c.applied_attrs); break;
+        case Action::kReplace: {
+          Status s = target->Delete({r.kind, r.name, c.applied_attrs});
+          if (!s.ok()) return fail(c, "replace: delete of the old object failed: " + s.error().message);
+          reported = target->Create(req, false);
+          break;
+        }
+        case Action::kRecord: {
+          Result<std::optional<Value>> live = target->Read(req);
+          if (!live.ok()) reported = live.error();
+          else if (!*live) reported = MakeError("the object disappeared since the plan");
+          else reported = std::move(**live);
+          break;
+        }
+        default: break;
+      }
+      if (!reported.ok()) {
+        std::string error = reported.error().message;
+        state::ChangeResult r_fail;
+        r_fail.address = c.address;
+        r_fail.status = "failed";
+        r_fail.error = error;
+        // Record the most recent known state: an object the failed call left behind is managed
+        // from now on, marked so that the next plan updates it.
+        if (c.applied_attrs.is_null()) {
+          Result<std::optional<Value>> live = target->Read(req);
+          if (live.ok() && *live) {
+            r_fail.new_state = NewState(env, r, c, spec, **live, "incomplete");
+          }
+        }
+        finish(c, std::move(r_fail));
+        return false;
+      }
+      state::ResourceState st = NewState(env, r, c, spec, *reported, env.SpecHash(spec));
+      {
+        std::lock_guard<std::mutex> g(mu);
+        attrs_after.insert_or_assign(r.address, plan::DecodeStored(st.attrs_json)->attrs);
+      }
+      if (!c.prior_address.empty()) {
+        state::ChangeResult moved;
+        moved.address = c.prior_address;
+        moved.status = "done";
+        moved.remove = true;
+        writer.Push(std::move(moved));
+      }
+      state::ChangeResult ok;
+      ok.address = c.address;
+      ok.status = "done";
+      ok.new_state = std::move(st);
+      finish(c, std::move(ok));
+      return true;
+    };
+    std::atomic<bool> stop_flag{false};
+    auto guarded = [&](size_t i) {
+      if (stopped()) return not_started(declared[i], stop_flag);
+      return visit(i);
+    };
+    std::vector<graph::NodeStatus> status =
+        graph::Walk(env.graph(), options.parallelism, guarded, &stop_flag);
+    record_unrun(env.graph(), status, [&](size_t i) { return declared[i]; });
+  }
+
+  Status written = writer.Finish();
+  std::string summary;
+  for (Action a : {Action::kCreate, Action::kUpdate, Action::kReplace, Action::kDelete,
+                   Action::kHeal, Action::kRecord}) {
+    if (counts[a]) summary += (summary.empty() ? "" : ", ") + std::to_string(counts[a]) + " " + PastTense(a);
+  }
+  if (summary.empty()) summary = "nothing to do";
+  if (result.failed) summary += ", " + std::to_string(result.failed) + " failed";
+  if (result.skipped) summary += ", " + std::to_string(result.skipped) + " skipped";
+  result.summary = summary;
+  bool cancelled = options.cancel != nullptr && options.cancel->load();
+  result.status = !written.ok() || cancelled ? "interrupted"
+                  : result.failed || result.skipped ? "failed"
+                                                    : "succeeded";
+  if (!written.ok()) {
+    result.errors.push_back("state: " + written.error().message);
+    return result;  // the lock is gone: nothing more may be written
+  }
+  Status fin = store.FinishApply(lock, *apply_id, result.status, summary);
+  if (!fin.ok()) result.errors.push_back("state: " + fin.error().message);
+  return result;
+}
+
+}  // namespace driftless::apply

@@ -1,0 +1,170 @@
+#include <CLI/CLI.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+
+namespace driftless::cli {
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// "30s", "2m", "1h" or plain seconds.
+std::string ParseDuration(const std::string& text, double& seconds) {
+  if (text.empty()) return "empty duration";
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  std::string unit = end ? end : "";
+  double mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600
+              : unit == "ms" ? 0.001 : -1;
+  if (end == text.c_str() || mult < 0 || v < 0) return "not a duration: " + text + " (use 30s, 2m, 1h)";
+  seconds = v * mult;
+  return "";
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"driftless keeps every environment equal to its declarations: plan, apply, "
+               "and see drift as a line diff.",
+               "driftless"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("driftless ") + kVersion);
+  GlobalFlags g;
+  std::string lock_timeout = "0s";
+  std::vector<std::string> var_args;
+  auto global = [&](CLI::App* cmd) {
+    cmd->add_option("--dir", g.dir, "the repository folder (default: the current folder)");
+    cmd->add_option("--state", g.state,
+                    "state location: a SQLite path (default DRIFTLESS_STATE, else "
+                    "<dir>/.driftless/state.db)");
+    cmd->add_option("--secrets-file", g.secrets_file, "a file of NAME=VALUE secret lines");
+    cmd->add_flag("--json", g.json, "machine-readable output");
+    cmd->add_option("--var", var_args, "set a variable: NAME=VALUE (repeatable; overrides files)");
+    cmd->add_flag("--no-color", g.no_color, "never colour the output");
+  };
+  auto changing = [&](CLI::App* cmd) {
+    cmd->add_option("--parallelism", g.parallelism, "changes applied at once (default 8)")
+        ->check(CLI::Range(1, 256));
+    cmd->add_option("--lock-timeout", lock_timeout,
+                    "wait this long for the environment's lock (30s, 2m; default: fail at once)");
+  };
+
+  ApplyFlags af;
+  std::string validate_env = "default";
+  CLI::App* validate = app.add_subcommand("validate", "parse, interpolate and type-check the "
+                                                      "declarations; no target is touched");
+  validate->add_option("ENV", validate_env, "environment (default: default)");
+  global(validate);
+
+  CLI::App* plan = app.add_subcommand("plan", "show what apply would change, with line diffs");
+  plan->add_option("ENV", af.env, "environment (default: default)");
+  plan->add_option("--out", af.out, "save the plan to a file for `apply FILE`");
+  plan->add_flag("--detailed-exitcode", af.detailed_exitcode,
+                 "exit 2 when there are changes or drift, 0 when there are none");
+  plan->add_option("--parallelism", g.parallelism, "live objects read at once (default 8)")
+      ->check(CLI::Range(1, 256));
+  global(plan);
+
+  std::vector<std::string> apply_args;
+  CLI::App* apply = app.add_subcommand("apply", "make the environment equal to its declarations");
+  apply->add_option("ENV_OR_PLANFILE", apply_args, "environment, and/or a plan file from plan --out")
+      ->expected(0, 2);
+  apply->add_flag("--auto-approve", af.auto_approve, "do not ask for confirmation");
+  global(apply);
+  changing(apply);
+
+  std::string destroy_env;
+  CLI::App* destroy = app.add_subcommand("destroy", "delete everything driftless created in ENV");
+  destroy->add_option("ENV", destroy_env, "environment")->required();
+  destroy->add_flag("--auto-approve", af.auto_approve, "do not ask for confirmation");
+  global(destroy);
+  changing(destroy);
+
+  CLI::App* state = app.add_subcommand("state", "inspect and edit state");
+  state->require_subcommand(1);
+  std::string state_env = "default", address;
+  CLI::App* state_list = state->add_subcommand("list", "list managed resources");
+  state_list->add_option("ENV", state_env, "environment (default: default)");
+  global(state_list);
+  CLI::App* state_show = state->add_subcommand("show", "show a resource's applied attributes");
+  state_show->add_option("ADDR", address, "kind/name")->required();
+  state_show->add_option("ENV", state_env, "environment (default: default)");
+  global(state_show);
+  CLI::App* state_rm = state->add_subcommand("rm", "forget a resource without touching it");
+  state_rm->add_option("ADDR", address, "kind/name")->required();
+  state_rm->add_option("ENV", state_env, "environment (default: default)");
+  global(state_rm);
+  changing(state_rm);
+
+  std::string history_env;
+  int limit = 50;
+  CLI::App* history = app.add_subcommand("history", "applies: when, who, commit, result");
+  history->add_option("ENV", history_env, "environment (default: all)");
+  history->add_option("--limit", limit, "show at most this many (default 50)");
+  global(history);
+  int64_t history_id = 0;
+  CLI::App* history_show = history->add_subcommand("show", "one apply with its changes and diffs");
+  history_show->add_option("ID", history_id, "apply id")->required();
+  global(history_show);
+
+  CLI::App* env = app.add_subcommand("env", "environments");
+  env->require_subcommand(1);
+  CLI::App* env_list = env->add_subcommand("list", "every environment in state");
+  global(env_list);
+  std::string env_name;
+  CLI::App* env_show = env->add_subcommand("show", "one environment in detail");
+  env_show->add_option("ENV", env_name, "environment")->required();
+  global(env_show);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (std::string err = ParseDuration(lock_timeout, g.lock_timeout); !err.empty()) {
+    std::fprintf(stderr, "error: --lock-timeout: %s\n", err.c_str());
+    return 1;
+  }
+  for (const auto& v : var_args) {
+    size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "error: --var %s: use NAME=VALUE\n", v.c_str());
+      return 1;
+    }
+    g.vars[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  Workspace ws(g);
+  if (*validate) return RunValidate(ws, validate_env);
+  if (*plan) return RunPlan(ws, af);
+  if (*apply) {
+    // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.
+    for (const auto& a : apply_args) {
+      struct stat st{};
+      if (stat(a.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        af.plan_file = a;
+      } else {
+        af.env = a;
+      }
+    }
+    return RunApply(ws, af, false);
+  }
+  if (*destroy) {
+    af.env = destroy_env;
+    return RunApply(ws, af, true);
+  }
+  if (*state_list) return RunStateList(ws, state_env);
+  if (*state_show) return RunStateShow(ws, state_env, address);
+  if (*state_rm) return RunStateRm(ws, state_env, address);
+  if (*history_show) return RunHistoryShow(ws, history_id);
+  if (*history) return RunHistory(ws, history_env, limit);
+  if (*env_list) return RunEnvList(ws);
+  if (*env_show) return RunEnvShow(ws, env_name);
+  return 1;
+}
+
+}  // namespace driftless::cli

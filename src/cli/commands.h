@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+
+#include "cli/workspace.h"
+
+namespace driftless::cli {
+
+/// Options of the commands that change things.
+struct ApplyFlags {
+  std::string env = "default";
+  std::string plan_file;
+  bool auto_approve = false;
+  bool detailed_exitcode = false;
+  std::string out;  ///< plan --out
+};
+
+/// Each returns the process exit code.
+int RunValidate(Workspace& ws, const std::string& env);
+int RunPlan(Workspace& ws, const ApplyFlags& flags);
+int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy);
+int RunStateList(Workspace& ws, const std::string& env);
+int RunStateShow(Workspace& ws, const std::string& env, const std::string& address);
+int RunStateRm(Workspace& ws, const std::string& env, const std::string& address);
+int RunHistory(Workspace& ws, const std::string& env, int limit);
+int RunHistoryShow(Workspace& ws, int64_t id);
+int RunEnvList(Workspace& ws);
+int RunEnvShow(Workspace& ws, const std::string& env);
+
+}  // namespace driftless::cli

@@ -1,0 +1,134 @@
+#include "cli/workspace.h"
+
+#include <cstdlib>
+
+#include "base/file_util.h"
+#include "base/strings.h"
+#include "plan/stored.h"
+#include "providers/builtin.h"
+#include "state/sqlite/sqlite_state_store.h"
+
+namespace driftless::cli {
+
+Workspace::Workspace(GlobalFlags flags) : flags_(std::move(flags)) {
+  providers::RegisterBuiltinProviders(registry_);
+  source_ = std::make_unique<source::DirectorySource>(flags_.dir);
+}
+
+std::string Workspace::StatePath() const {
+  if (!flags_.state.empty()) return flags_.state;
+  if (const char* env = std::getenv("DRIFTLESS_STATE"); env != nullptr && *env) return env;
+  return flags_.dir + "/.driftless/state.db";
+}
+
+Result<state::StateStore*> Workspace::State() {
+  if (store_) return store_.get();
+  std::string path = StatePath();
+  if (StartsWith(path, "postgres://") || StartsWith(path, "postgresql://")) {
+    return MakeError("state " + path + ": the PostgreSQL state backend is not part of this build "
+                     "yet; use a SQLite path");
+  }
+  auto opened = state::SqliteStateStore::Open(path);
+  if (!opened.ok()) return opened.error();
+  store_ = std::move(*opened);
+  return store_.get();
+}
+
+const config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
+  if (!decls_) {
+    decls_ = std::make_unique<config::Declarations>(
+        config::LoadDeclarations(*source_, registry_, diags));
+  }
+  return *decls_;
+}
+
+std::optional<std::string> Workspace::Secret(const std::string& name) {
+  if (const char* v = std::getenv(config::SecretEnvName(name).c_str())) return std::string(v);
+  if (!secrets_loaded_ && !flags_.secrets_file.empty()) {
+    secrets_loaded_ = true;
+    if (Result<std::string> text = ReadFileToString(flags_.secrets_file); text.ok()) {
+      for (const auto& line : Split(*text, '\n')) {
+        std::string_view l = Trim(line);
+        if (l.empty() || l[0] == '#') continue;
+        size_t eq = l.find('=');
+        if (eq == std::string_view::npos) continue;
+        secrets_file_values_[std::string(Trim(l.substr(0, eq)))] = std::string(l.substr(eq + 1));
+      }
+    }
+  }
+  auto it = secrets_file_values_.find(name);
+  if (it != secrets_file_values_.end()) return it->second;
+  return std::nullopt;
+}
+
+Result<plan::PriorState> Workspace::Prior(const std::string& env) {
+  if (prior_ && prior_->environment.name == env) return *prior_;
+  Result<state::StateStore*> store = State();
+  if (!store.ok()) return store.error();
+  plan::PriorState prior;
+  Result<state::Environment> row = (*store)->GetOrCreateEnvironment(env);
+  if (!row.ok()) return row.error();
+  prior.environment = std::move(*row);
+  auto resources = (*store)->ListResources(env);
+  if (!resources.ok()) return resources.error();
+  prior.resources = std::move(*resources);
+  auto pending = (*store)->PendingChanges(env);
+  if (!pending.ok()) return pending.error();
+  prior.pending = std::move(*pending);
+  prior_ = std::move(prior);
+  return *prior_;
+}
+
+Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool secrets_required,
+                                                 bool with_state, Diagnostics& diags) {
+  const config::Declarations& decls = LoadDeclarations(diags);
+  if (diags.HasErrors()) return MakeError("invalid declarations");
+  config::EvalOptions options;
+  options.env = env;
+  options.branch = env;
+  options.secrets_required = secrets_required;
+  options.cli_vars = flags_.vars;
+  options.secret = [this](const std::string& name) { return Secret(name); };
+  if (with_state) {
+    Result<plan::PriorState> prior = Prior(env);
+    if (!prior.ok()) return prior.error();
+    options.salt = prior->environment.salt;
+    options.applied_attrs = [this](const std::string& address,
+                                   const std::string& spec_hash) -> const value::Value* {
+      auto it = applied_.find(address);
+      if (it == applied_.end()) {
+        const auto& rs = prior_->resources;
+        auto row = std::lower_bound(rs.begin(), rs.end(), address,
+                                    [](const state::ResourceState& r, const std::string& a) {
+                                      return r.address < a;
+                                    });
+        if (row == rs.end() || row->address != address || row->spec_hash != spec_hash)
+          return nullptr;
+        Result<plan::StoredAttrs> decoded = plan::DecodeStored(row->attrs_json);
+        if (!decoded.ok()) return nullptr;
+        it = applied_.emplace(address, std::move(*decoded)).first;
+      }
+      return &it->second.attrs;
+    };
+  } else {
+    options.salt = "validate";
+  }
+  env_ = config::Environment::Evaluate(decls, registry_, *source_, std::move(options), diags);
+  if (diags.HasErrors() || !env_) return MakeError("invalid declarations");
+  return env_.get();
+}
+
+Result<plan::Plan> Workspace::Plan(const std::string& env, bool destroy, Diagnostics& diags) {
+  Result<config::Environment*> evaluated = Evaluate(env, true, true, diags);
+  if (!evaluated.ok()) return evaluated.error();
+  Result<plan::PriorState> prior = Prior(env);
+  if (!prior.ok()) return prior.error();
+  plan::PlanOptions options;
+  options.parallelism = flags_.parallelism;
+  options.destroy = destroy;
+  Result<plan::Plan> plan = plan::MakePlan(**evaluated, *prior, options);
+  if (plan.ok()) plan->source = source_->Describe();
+  return plan;
+}
+
+}  // namespace driftless::cli

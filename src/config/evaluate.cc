@@ -1,0 +1,340 @@
+#include "config/evaluate.h"
+
+#include <algorithm>
+
+#include "base/hash.h"
+#include "base/strings.h"
+#include "value/render.h"
+#include "yaml/yaml.h"
+
+namespace driftless::config {
+
+using value::Value;
+
+namespace {
+
+SourcePos Pos(const std::string& file, const Value& v) { return {file, v.line(), v.column()}; }
+
+// Converts interpolated values to the field's type where the conversion is lossless
+// (Terraform-like): 644 -> "644" for a string field, "3" -> 3 for an integer field.
+bool Coerce(const provider::FieldSchema& f, Value& v) {
+  if (v.is_unknown()) return true;
+  bool sensitive = v.sensitive();
+  uint32_t line = v.line(), col = v.column();
+  switch (f.type) {
+    case provider::FieldType::kString:
+      if (v.is_string()) return true;
+      if (!v.is_scalar() || v.is_null()) return false;
+      v = Value::String(v.ScalarText());
+      break;
+    case provider::FieldType::kBool:
+      if (v.is_bool()) return true;
+      if (v.is_string() && (v.as_string() == "true" || v.as_string() == "false")) {
+        v = Value::Bool(v.as_string() == "true");
+        break;
+      }
+      return false;
+    case provider::FieldType::kInt: {
+      if (v.is_int()) return true;
+      if (!v.is_string() || v.as_string().empty()) return false;
+      char* end = nullptr;
+      long long i = std::strtoll(v.as_string().c_str(), &end, 10);
+      if (*end != '\0') return false;
+      v = Value::Int(i);
+      break;
+    }
+    case provider::FieldType::kList: return v.is_list();
+    case provider::FieldType::kMap: return v.is_object();
+    case provider::FieldType::kAny: return true;
+  }
+  v.set_sensitive(sensitive);
+  v.set_mark(line, col);
+  return true;
+}
+
+}  // namespace
+
+std::optional<Value> ResourceAttribute(const Resource& r, const provider::ResourceSchema& schema,
+                                       const Value& spec, const Value* attrs,
+                                       const std::string& attr) {
+  std::string head = attr.substr(0, attr.find('.'));
+  if (head == "name" && attr == "name") {
+    if (const Value* n = spec.Find("name")) return *n;
+    return Value::String(r.name);
+  }
+  const provider::FieldSchema* f = schema.Find(head);
+  if (f == nullptr) return std::nullopt;
+  if (!f->computed) {
+    const Value* v = spec.FindPath(attr);
+    if (v != nullptr) return *v;
+    if (spec.ContainsUnknown()) return Value::Unknown();
+    if (attrs != nullptr) {
+      if (const Value* a = attrs->FindPath(attr)) return *a;
+    }
+    return Value::Null();
+  }
+  if (attrs == nullptr) return Value::Unknown();
+  if (const Value* v = attrs->FindPath(attr)) return *v;
+  return Value::Unknown();
+}
+
+Environment::Environment(const Declarations& decls, const provider::Registry& registry,
+                         const source::Source& source, EvalOptions options)
+    : decls_(decls), registry_(registry), source_(source), options_(std::move(options)) {}
+
+provider::Target* Environment::TargetOf(const Resource& r) const { return TargetNamed(r.target); }
+
+provider::Target* Environment::TargetNamed(std::string_view name) const {
+  auto it = targets_.find(name);
+  return it == targets_.end() ? nullptr : it->second.get();
+}
+
+const provider::ResourceSchema* Environment::SchemaOf(const Resource& r) const {
+  return registry_.FindKind(r.kind);
+}
+
+int Environment::IndexOf(std::string_view address) const {
+  auto it = std::lower_bound(
+      decls_.resources.begin(), decls_.resources.end(), address,
+      [](const Resource& r, std::string_view a) { return r.address < a; });
+  if (it == decls_.resources.end() || it->address != address) return -1;
+  return static_cast<int>(it - decls_.resources.begin());
+}
+
+std::string Environment::SpecHash(const Value& spec) const {
+  if (spec.ContainsUnknown()) return "";
+  return Sha256Hex(value::ToJson(value::Protect(spec, options_.salt))).substr(0, 32);
+}
+
+Scope Environment::MakeScope(
+    const std::function<std::optional<Value>(const std::string&, const std::string&)>& res) const {
+  Scope scope;
+  scope.env = options_.env;
+  scope.branch = options_.branch;
+  scope.commit = options_.commit;
+  scope.project = decls_.project.name;
+  scope.vars = &vars_;
+  scope.secret = options_.secret;
+  scope.secrets_required = options_.secrets_required;
+  scope.resource = res;
+  return scope;
+}
+
+bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& diags) {
+  EvaluatedResource& er = resources_[index];
+  const Resource& r = *er.decl;
+  const std::string& file = r.pos.file;
+  const provider::ResourceSchema* schema = registry_.FindKind(r.kind);
+  size_t before = diags.ErrorCount();
+  Value spec = Interpolate(r.spec, scope, file, diags);
+  for (auto& [key, v] : spec.as_object()) {
+    const provider::FieldSchema* f = schema->Find(key);
+    if (f == nullptr) continue;  // `name`, or already reported by the loader
+    if (!Coerce(*f, v)) {
+      diags.Error(Pos(file, v), "spec." + key + " of " + r.address + " must be a " +
+                                    std::string(provider::FieldTypeName(f->type)) + ", not a " +
+                                    std::string(value::TypeName(v.type())));
+    }
+    if (f->sensitive) v.set_sensitive(true);
+  }
+  if (diags.ErrorCount() > before) return false;
+  provider::Target* target = TargetOf(r);
+  if (target == nullptr) return false;  // reported when targets were configured
+  if (!spec.ContainsUnknown()) {
+    std::vector<provider::FieldError> errors;
+    auto read_file = [this](const std::string& path) { return source_.ReadFile(path); };
+    Result<Value> normalized = target->Normalize(r.kind, spec, read_file, errors);
+    for (const auto& e : errors) {
+      const Value* at = r.spec.FindPath(e.field);
+      SourcePos pos = at ? Pos(file, *at) : r.pos;
+      diags.Error(pos, r.address + ": spec." + e.field + ": " + e.message);
+    }
+    if (!normalized.ok()) {
+      if (errors.empty()) diags.Error(r.pos, r.address + ": " + normalized.error().message);
+      return false;
+    }
+    if (!errors.empty()) return false;
+    Value out = std::move(*normalized);
+    // Keep secrets flagged through normalisation; computed values derived from a secret are
+    // secret too.
+    bool any_sensitive = spec.ContainsSensitive();
+    if (out.is_object()) {
+      for (auto& [key, v] : out.as_object()) {
+        const Value* in = spec.Find(key);
+        const provider::FieldSchema* f = schema->Find(key);
+        if ((in != nullptr && in->ContainsSensitive()) || (f && f->sensitive) ||
+            (any_sensitive && f && f->computed)) {
+          v.set_sensitive(true);
+        }
+      }
+      // Derived fields (a `source:` file's content) are secret when their origin is.
+    }
+    er.spec = std::move(out);
+  } else {
+    er.spec = std::move(spec);
+  }
+  er.spec_hash = SpecHash(er.spec);
+  return true;
+}
+
+std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
+                                                   const provider::Registry& registry,
+                                                   const source::Source& source,
+                                                   EvalOptions options, Diagnostics& diags) {
+  std::unique_ptr<Environment> env(new Environment(decls, registry, source, std::move(options)));
+  const std::string& name = env->options_.env;
+
+  // Variables: project, then the environment's rule, then vars/<env>.yaml.
+  env->vars_ = decls.project.vars.is_object() ? decls.project.vars : Value::MakeObject();
+  for (const auto& rule : decls.project.environments) {
+    const std::string& rule_name = rule.name.empty() ? rule.branch : rule.name;
+    if (rule_name == name && rule.vars.is_object()) {
+      for (const auto& [k, v] : rule.vars.as_object()) env->vars_.Set(k, v);
+      break;
+    }
+  }
+  Sha256 hash;
+  hash.Update(decls.hash);
+  std::string vars_file = "vars/" + name + ".yaml";
+  if (Result<std::string> bytes = source.ReadFile(vars_file); bytes.ok()) {
+    hash.Update(*bytes);
+    std::vector<yaml::YamlDocument> docs = yaml::ParseYaml(*bytes, vars_file, diags);
+    if (!docs.empty()) {
+      if (!docs[0].root.is_object()) {
+        diags.Error(Pos(vars_file, docs[0].root), vars_file + " must be a mapping of variables");
+      } else {
+        for (const auto& [k, v] : docs[0].root.as_object()) env->vars_.Set(k, v);
+      }
+    }
+  }
+  for (const auto& [k, v] : env->options_.cli_vars) {
+    env->vars_.Set(k, Value::String(v));
+    hash.Update(k + "=" + v + "\n");
+  }
+  env->hash_ = hash.HexDigest();
+
+  // Targets.
+  Scope target_scope = env->MakeScope(nullptr);
+  for (const TargetDecl& t : decls.project.targets) {
+    const provider::Provider* p = registry.FindProvider(t.provider);
+    if (p == nullptr) {
+      diags.Error(t.pos, "target " + t.name + ": unknown provider \"" + t.provider + "\"");
+      continue;
+    }
+    size_t before = diags.ErrorCount();
+    Value settings = Interpolate(t.settings, target_scope, decls.project.file, diags);
+    if (diags.ErrorCount() > before) continue;
+    std::vector<std::string> known;
+    for (const auto& f : p->TargetSchema()) known.push_back(f.name);
+    bool ok = true;
+    for (const auto& [k, v] : settings.as_object()) {
+      if (std::find(known.begin(), known.end(), k) == known.end()) {
+        diags.Error(Pos(decls.project.file, v),
+                    "unknown setting \"" + k + "\" for " + t.provider + " target " + t.name,
+                    "settings: " + Join(known, ", "));
+        ok = false;
+      }
+    }
+    for (const auto& f : p->TargetSchema()) {
+      if (f.required && settings.Find(f.name) == nullptr) {
+        diags.Error(t.pos, t.provider + " target " + t.name + " needs `" + f.name + ":`");
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (settings.ContainsUnknown()) {
+      diags.Error(t.pos, "target " + t.name + " uses a value that is not known",
+                  "targets may use ${env}, ${var.X} and ${secret.X}");
+      continue;
+    }
+    Result<std::unique_ptr<provider::Target>> configured = p->Configure(t.name, settings);
+    if (!configured.ok()) {
+      diags.Error(t.pos, "target " + t.name + ": " + configured.error().message);
+      continue;
+    }
+    env->targets_.emplace(t.name, std::move(*configured));
+  }
+
+  // The graph: explicit depends_on and references.
+  const size_t n = decls.resources.size();
+  env->resources_.resize(n);
+  env->graph_ = graph::Graph(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Resource& r = decls.resources[i];
+    EvaluatedResource& er = env->resources_[i];
+    er.decl = &r;
+    for (const std::string& d : r.depends_on) {
+      int j = env->IndexOf(d);
+      if (j >= 0) er.deps.push_back(static_cast<size_t>(j));
+    }
+    std::vector<Reference> refs;
+    CollectResourceReferences(r.spec, r.pos.file, refs, diags);
+    for (const Reference& ref : refs) {
+      int j = env->IndexOf(ref.address);
+      if (j < 0) {
+        SourcePos pos = r.pos;
+        diags.Error(pos, r.address + " refers to ${" + ref.text + "}, but " + ref.address +
+                             " is not declared");
+        continue;
+      }
+      er.deps.push_back(static_cast<size_t>(j));
+    }
+    std::sort(er.deps.begin(), er.deps.end());
+    er.deps.erase(std::unique(er.deps.begin(), er.deps.end()), er.deps.end());
+    for (size_t j : er.deps) env->graph_.AddEdge(j, i);
+  }
+  if (auto cycle = env->graph_.FindCycle()) {
+    std::vector<std::string> names;
+    for (size_t node : *cycle) names.push_back(decls.resources[node].address);
+    diags.Error(decls.resources[cycle->front()].pos, graph::FormatCycle(names),
+                "break the cycle by removing a reference or a depends_on");
+    return env;
+  }
+  if (diags.HasErrors()) return env;
+
+  // Interpolate in dependency order so references see their targets' final specs.
+  Environment* self = env.get();
+  auto resolve = [self](const std::string& address,
+                        const std::string& attr) -> std::optional<Value> {
+    int j = self->IndexOf(address);
+    if (j < 0) return std::nullopt;
+    const EvaluatedResource& dep = self->resources_[static_cast<size_t>(j)];
+    const Value* attrs = nullptr;
+    if (self->options_.applied_attrs && !dep.spec_hash.empty())
+      attrs = self->options_.applied_attrs(address, dep.spec_hash);
+    return ResourceAttribute(*dep.decl, *self->registry_.FindKind(dep.decl->kind), dep.spec,
+                             attrs, attr);
+  };
+  Scope scope = env->MakeScope(resolve);
+  std::vector<char> failed(n, 0);
+  for (size_t i : env->graph_.TopologicalOrder()) {
+    bool dep_failed = false;
+    for (size_t j : env->resources_[i].deps) dep_failed |= failed[j] != 0;
+    if (dep_failed || !env->EvaluateOne(i, scope, diags)) failed[i] = 1;
+  }
+  return env;
+}
+
+Result<Value> Environment::Reevaluate(
+    size_t index, const std::function<const Value*(const std::string&)>& attrs) {
+  auto resolve = [this, &attrs](const std::string& address,
+                                const std::string& attr) -> std::optional<Value> {
+    int j = IndexOf(address);
+    if (j < 0) return std::nullopt;
+    const EvaluatedResource& dep = resources_[static_cast<size_t>(j)];
+    return ResourceAttribute(*dep.decl, *registry_.FindKind(dep.decl->kind), dep.spec,
+                             attrs(address), attr);
+  };
+  Diagnostics diags;
+  Scope scope = MakeScope(resolve);
+  if (!EvaluateOne(index, scope, diags) || diags.HasErrors()) {
+    return MakeError(diags.ToString());
+  }
+  if (resources_[index].spec.ContainsUnknown()) {
+    return MakeError(resources_[index].decl->address +
+                     ": a referenced value is still unknown after its dependencies were applied");
+  }
+  return resources_[index].spec;
+}
+
+}  // namespace driftless::config

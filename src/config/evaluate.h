@@ -1,0 +1,111 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/diagnostics.h"
+#include "config/declarations.h"
+#include "config/interpolate.h"
+#include "graph/graph.h"
+#include "provider/provider.h"
+#include "source/source.h"
+
+namespace driftless::config {
+
+/// What an environment is evaluated with.
+struct EvalOptions {
+  std::string env = "default";
+  std::string branch;
+  std::string commit;
+  std::string salt;  ///< the environment's salt (state), for hashing secrets
+  /// Secret values; std::nullopt when missing.
+  std::function<std::optional<std::string>(const std::string& name)> secret;
+  bool secrets_required = true;
+  /// Variables from the command line (`--var NAME=VALUE`): they override every other source.
+  std::map<std::string, std::string> cli_vars;
+  /// The applied attributes of `address` when its state was applied from a spec with
+  /// `spec_hash`; nullptr otherwise. Lets `${KIND.NAME.COMPUTED}` resolve at plan time for
+  /// resources that do not change.
+  std::function<const value::Value*(const std::string& address, const std::string& spec_hash)>
+      applied_attrs;
+};
+
+/// One resource of the evaluated environment.
+struct EvaluatedResource {
+  const Resource* decl = nullptr;
+  value::Value spec;      ///< interpolated and normalised; may hold unknowns; secrets flagged
+  std::string spec_hash;  ///< hash of the protected canonical spec; "" while it holds unknowns
+  std::vector<size_t> deps;  ///< indices of the resources it depends on
+};
+
+/// Declarations evaluated for one environment: variables merged, targets configured, the
+/// dependency graph built and every spec interpolated and normalised in dependency order.
+class Environment {
+ public:
+  /// Evaluates; every problem goes to diags. Returns nullptr only when nothing useful could be
+  /// built (for example a dependency cycle); check diags in every case.
+  static std::unique_ptr<Environment> Evaluate(const Declarations& decls,
+                                               const provider::Registry& registry,
+                                               const source::Source& source, EvalOptions options,
+                                               Diagnostics& diags);
+
+  const std::string& name() const { return options_.env; }
+  const Declarations& decls() const { return decls_; }
+  /// Same order as decls().resources (sorted by address).
+  std::vector<EvaluatedResource>& resources() { return resources_; }
+  const std::vector<EvaluatedResource>& resources() const { return resources_; }
+  /// Edges point from a dependency to its dependent.
+  const graph::Graph& graph() const { return graph_; }
+  /// The configured target of a resource.
+  provider::Target* TargetOf(const Resource& r) const;
+  /// A configured target by name, or nullptr.
+  provider::Target* TargetNamed(std::string_view name) const;
+  /// The schema of a resource's kind.
+  const provider::ResourceSchema* SchemaOf(const Resource& r) const;
+  /// Index of an address in resources(), or -1.
+  int IndexOf(std::string_view address) const;
+  /// Hash of the declarations plus this environment's variables file.
+  const std::string& hash() const { return hash_; }
+  const value::Value& vars() const { return vars_; }
+  const std::string& salt() const { return options_.salt; }
+
+  /// Interpolates and normalises one resource again, resolving references to other resources
+  /// through `attrs` (address -> their attributes after apply). Used by apply for resources
+  /// whose spec held unknowns at plan time.
+  Result<value::Value> Reevaluate(size_t index,
+                                  const std::function<const value::Value*(const std::string&)>& attrs);
+
+  /// Hash of a normalised spec, as stored in state ("" when it holds unknowns).
+  std::string SpecHash(const value::Value& spec) const;
+
+ private:
+  Environment(const Declarations& decls, const provider::Registry& registry,
+              const source::Source& source, EvalOptions options);
+  bool EvaluateOne(size_t index, const Scope& scope, Diagnostics& diags);
+  Scope MakeScope(const std::function<std::optional<value::Value>(const std::string&,
+                                                                  const std::string&)>& res) const;
+
+  const Declarations& decls_;
+  const provider::Registry& registry_;
+  const source::Source& source_;
+  EvalOptions options_;
+  value::Value vars_;
+  std::string hash_;
+  std::vector<EvaluatedResource> resources_;
+  graph::Graph graph_;
+  std::map<std::string, std::unique_ptr<provider::Target>, std::less<>> targets_;
+};
+
+/// The computed-or-declared attribute `attr` of a resource: spec fields, `name` (spec.name or
+/// the resource name), then computed attributes from `attrs`. std::nullopt when the kind has
+/// no such attribute; Value::Unknown() when it is computed and `attrs` is null.
+std::optional<value::Value> ResourceAttribute(const Resource& r,
+                                              const provider::ResourceSchema& schema,
+                                              const value::Value& spec, const value::Value* attrs,
+                                              const std::string& attr);
+
+}  // namespace driftless::config

@@ -1,0 +1,23 @@
+#pragma once
+
+#include "base/diagnostics.h"
+#include "config/declarations.h"
+#include "provider/provider.h"
+#include "source/source.h"
+
+namespace driftless::config {
+
+/// Reads driftless.yaml and every resource document it includes from `src`, checks them against
+/// the providers' schemas, and returns the declarations. Every problem found goes to `diags`
+/// (all of them, not just the first); the result is meaningful only when diags has no errors.
+Declarations LoadDeclarations(const source::Source& src, const provider::Registry& registry,
+                              Diagnostics& diags);
+
+/// Parses a `policy:` mapping on top of `base`. Unknown keys and bad values go to diags.
+Policy ParsePolicy(const value::Value& v, const std::string& file, Policy base,
+                   Diagnostics& diags);
+
+/// "did you mean "x"?" for the candidate closest to `word`, or "" when none is close.
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
+
+}  // namespace driftless::config

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/diagnostics.h"
+#include "value/value.h"
+
+namespace driftless::plan {
+
+/// What apply will do to one resource.
+enum class Action { kNoop, kCreate, kUpdate, kReplace, kDelete, kHeal, kRecord };
+
+/// "create", "update", ... as in plans, JSON and history.
+std::string_view ActionName(Action a);
+
+/// One resource's planned change.
+struct Change {
+  std::string address;  ///< "file.file/motd"
+  std::string kind;
+  std::string name;
+  std::string target;
+  Action action = Action::kNoop;
+  std::string reason;   ///< why, in words ("not yet created", "modified outside driftless")
+  bool drift = false;   ///< live differs from applied
+  bool adopt = false;   ///< create takes over an existing object
+  std::string warning;  ///< something apply will probably refuse ("already exists")
+  value::Value prior;   ///< applied attributes, compared fields only (secrets protected); null if none
+  value::Value live;    ///< live attributes, compared fields only; null when missing or not read
+  value::Value planned; ///< declared spec (secrets protected); null for delete
+  std::string diff;       ///< line diff from what is there now (live, else applied) to planned
+  std::string drift_diff; ///< line diff from applied to live, when drifted
+  std::vector<std::string> depends_on;  ///< addresses
+  std::vector<std::string> keys;        ///< compared fields
+  std::string spec_hash;
+  value::Value applied_attrs;  ///< everything last applied (secrets protected), for the provider
+  std::string prior_address;   ///< address in state when it differs (moved_from), else ""
+  int index = -1;       ///< index in the evaluated environment; -1 for a resource only in state
+  bool paused = false;
+};
+
+/// A plan for one environment: bound to the declarations, the state serial and the revision.
+struct Plan {
+  std::string environment;
+  std::string revision;    ///< commit id, or "" for a folder
+  std::string source;      ///< "folder ./x" or "commit ..."
+  std::string decl_hash;   ///< hash of the declarations and the environment's vars file
+  int64_t state_serial = 0;
+  bool destroy = false;    ///< a destroy plan
+  std::vector<Change> changes;  ///< every resource, sorted by address (no-ops included)
+  Diagnostics problems;    ///< errors that make the plan unappliable (prevent_destroy)
+
+  /// Counts per action.
+  size_t Count(Action a) const;
+  /// True when apply would do anything.
+  bool HasChanges() const;
+  /// Number of resources that drifted.
+  size_t DriftCount() const;
+  /// A hash of everything the plan would do; equal plans have equal hashes.
+  std::string Hash() const;
+  /// "2 to create, 1 to update, 0 to replace, 1 to delete, 0 to heal, 5 unchanged".
+  std::string Summary() const;
+};
+
+}  // namespace driftless::plan

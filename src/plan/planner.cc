@@ -1,0 +1,298 @@
+#include "plan/planner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "plan/stored.h"
+#include "value/diff.h"
+#include "value/render.h"
+
+namespace driftless::plan {
+
+using value::Value;
+
+namespace {
+
+// Line diff of two attribute sets; notes a changed secret that renders the same.
+std::string AttrDiff(const Value& before, const Value& after) {
+  std::string a = before.is_null() ? "" : value::RenderText(before);
+  std::string b = after.is_null() ? "" : value::RenderText(after);
+  std::string d = value::UnifiedDiff(a, b);
+  if (d.empty() && before != after) {
+    // Only protected (secret) values differ: their text is "(sensitive)" on both sides.
+    if (before.is_object() && after.is_object()) {
+      for (const auto& [k, v] : after.as_object()) {
+        const Value* old = before.Find(k);
+        if (old == nullptr || *old != v) d += "~ " + k + ": (sensitive value changed)\n";
+      }
+    }
+    if (d.empty()) d = "~ (sensitive value changed)\n";
+  }
+  return d;
+}
+
+struct Work {
+  const config::EvaluatedResource* er = nullptr;
+  const state::ResourceState* st = nullptr;  // prior state (maybe under moved_from)
+  bool in_doubt = false;
+  Change change;
+  std::string error;
+};
+
+// Compared keys: the declared fields the provider manages (not computed, not `name`).
+std::vector<std::string> ComparedKeys(const Value& spec, const provider::ResourceSchema& schema) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : spec.as_object()) {
+    const provider::FieldSchema* f = schema.Find(k);
+    if (f != nullptr && !f->computed) keys.push_back(k);
+  }
+  return keys;
+}
+
+bool ForceNewDiffers(const Value& prior, const Value& planned,
+                     const provider::ResourceSchema& schema) {
+  for (const auto& f : schema.fields) {
+    if (!f.force_new) continue;
+    const Value* a = prior.Find(f.name);
+    const Value* b = planned.Find(f.name);
+    if (a && b && !b->is_unknown() && *a != *b) return true;
+  }
+  return false;
+}
+
+void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options) {
+  const config::Resource& r = *w.er->decl;
+  Change& c = w.change;
+  c.address = r.address;
+  c.kind = r.kind;
+  c.name = r.name;
+  c.target = r.target;
+  c.paused = r.policy.paused;
+  c.spec_hash = w.er->spec_hash;
+  for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
+  const provider::ResourceSchema& schema = *env.SchemaOf(r);
+  c.keys = ComparedKeys(w.er->spec, schema);
+  const std::string& salt = env.salt();
+  c.planned = Project(value::Protect(w.er->spec, salt), c.keys, r.policy.ignore);
+
+  StoredAttrs stored;
+  if (w.st != nullptr) {
+    Result<StoredAttrs> s = DecodeStored(w.st->attrs_json);
+    if (!s.ok()) {
+      w.error = r.address + ": " + s.error().message;
+      return;
+    }
+    stored = std::move(*s);
+  }
+
+  // Live.
+  std::optional<Value> live;
+  bool read_live = options.refresh && !(w.st && r.policy.drift == config::Policy::Drift::kIgnore &&
+                                        w.st->spec_hash == w.er->spec_hash);
+  provider::Target* target = env.TargetOf(r);
+  if (read_live) {
+    provider::ResourceRequest req{r.kind, r.name, w.er->spec};
+    if (w.er->spec.ContainsUnknown() && w.st != nullptr) req.spec = stored.attrs;
+    if (!req.spec.ContainsUnknown()) {
+      Result<std::optional<Value>> got = target->Read(req);
+      if (!got.ok()) {
+        w.error = r.address + " (target " + r.target + "): " + got.error().message;
+        return;
+      }
+      live = std::move(*got);
+    } else {
+      live = std::nullopt;  // not identifiable yet: it will be created once its inputs are known
+    }
+  }
+  Value live_proj;
+  std::string live_digest;
+  if (live) {
+    live_proj = Project(ProtectLike(std::move(*live), w.er->spec, salt), c.keys, r.policy.ignore);
+    live_digest = LiveDigest(live_proj);
+    c.live = live_proj;
+  }
+  // Does the live object already equal the declaration (on the fields it reports)?
+  auto live_matches_declared = [&] {
+    if (!live_proj.is_object() || c.planned.ContainsUnknown()) return false;
+    for (const auto& [k, v] : c.planned.as_object()) {
+      const Value* l = live_proj.Find(k);
+      if (l != nullptr && *l != v) return false;
+    }
+    return true;
+  };
+
+  if (w.st == nullptr) {
+    if (read_live && live_proj.is_object()) {
+      if (live_matches_declared() && (w.in_doubt || r.policy.adopt)) {
+        c.action = Action::kRecord;
+        c.reason = w.in_doubt ? "already done by an interrupted apply" : "exists and matches (adopt)";
+      } else {
+        c.action = Action::kCreate;
+        c.adopt = w.in_doubt || r.policy.adopt;
+        c.reason = w.in_doubt ? "partly done by an interrupted apply" : "exists, not yet managed";
+        if (!c.adopt) c.warning = "the object already exists; set policy.adopt: true to take it over";
+      }
+    } else {
+      c.action = Action::kCreate;
+      c.reason = "not yet created";
+    }
+    c.diff = AttrDiff(c.live, c.planned);
+    if (r.policy.paused && c.action != Action::kNoop) {
+      c.reason = "paused (would " + std::string(ActionName(c.action)) + ")";
+      c.action = Action::kNoop;
+    }
+    return;
+  }
+
+  c.prior = Project(stored.attrs, c.keys, r.policy.ignore);
+  c.applied_attrs = stored.attrs;
+  if (w.st->address != r.address) c.prior_address = w.st->address;
+  const bool spec_changed = w.st->spec_hash != w.er->spec_hash || w.er->spec_hash.empty();
+  const bool live_missing = read_live && !live_proj.is_object();
+  const bool drifted = read_live && !live_missing && live_digest != w.st->live_digest;
+  if (live_missing) {
+    c.drift = true;
+    c.drift_diff = AttrDiff(c.prior, Value());
+  } else if (drifted) {
+    c.drift = true;
+    c.drift_diff = AttrDiff(c.prior, c.live);
+  }
+  const Value& now = read_live ? c.live : c.prior;
+  if (spec_changed) {
+    if (live_missing) {
+      c.action = Action::kCreate;
+      c.reason = "deleted outside driftless; declaration changed";
+    } else if (r.policy.create_only) {
+      c.action = Action::kNoop;
+      c.reason = "create_only: changes are not applied";
+    } else if (ForceNewDiffers(stored.attrs, w.er->spec, schema)) {
+      c.action = Action::kReplace;
+      c.reason = "a field that forces replacement changed";
+    } else if (read_live && live_matches_declared()) {
+      c.action = Action::kRecord;
+      c.reason = "declaration already live";
+    } else {
+      c.action = Action::kUpdate;
+      c.reason = "declaration changed";
+    }
+    if (w.st->address != r.address) c.reason += " (moved from " + w.st->address + ")";
+    c.diff = AttrDiff(c.action == Action::kCreate ? Value() : now, c.planned);
+  } else if (live_missing) {
+    c.action = Action::kHeal;
+    c.reason = "deleted outside driftless";
+    c.diff = AttrDiff(Value(), c.planned);
+  } else if (drifted) {
+    if (r.policy.drift == config::Policy::Drift::kIgnore || r.policy.create_only) {
+      c.action = Action::kNoop;
+      c.reason = "drift ignored by policy";
+    } else {
+      c.action = Action::kHeal;
+      c.reason = "modified outside driftless";
+    }
+    c.diff = AttrDiff(now, c.planned);
+  } else if (w.st->address != r.address) {
+    c.action = Action::kRecord;
+    c.reason = "moved from " + w.st->address;
+  }
+  if (r.policy.paused && c.action != Action::kNoop) {
+    c.reason = "paused (would " + std::string(ActionName(c.action)) + ")";
+    c.action = Action::kNoop;
+  }
+}
+
+}  // namespace
+
+Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
+                      const PlanOptions& options) {
+  Plan plan;
+  plan.environment = env.name();
+  plan.revision = env.decls().revision;
+  plan.decl_hash = env.hash();
+  plan.state_serial = prior.environment.serial;
+  plan.destroy = options.destroy;
+
+  std::map<std::string_view, const state::ResourceState*> by_address;
+  for (const auto& rs : prior.resources) by_address.emplace(rs.address, &rs);
+  std::set<std::string_view> in_doubt;
+  for (const auto& p : prior.pending) in_doubt.insert(p.address);
+  std::set<std::string_view> claimed;  // state entries matched by a declaration
+
+  std::vector<Work> work;
+  if (!options.destroy) {
+    work.resize(env.resources().size());
+    for (size_t i = 0; i < env.resources().size(); ++i) {
+      const config::EvaluatedResource& er = env.resources()[i];
+      Work& w = work[i];
+      w.er = &er;
+      w.change.index = static_cast<int>(i);
+      auto it = by_address.find(er.decl->address);
+      if (it == by_address.end() && !er.decl->moved_from.empty()) {
+        it = by_address.find(er.decl->kind + "/" + er.decl->moved_from);
+      }
+      if (it != by_address.end()) {
+        w.st = it->second;
+        claimed.insert(it->first);
+      }
+      w.in_doubt = in_doubt.count(er.decl->address) > 0;
+    }
+    // Live reads in parallel: they are the cost of a plan.
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+      while (true) {
+        size_t i = next.fetch_add(1);
+        if (i >= work.size()) return;
+        PlanDeclared(env, work[i], options);
+      }
+    };
+    int threads = std::max(1, std::min<int>(options.parallelism,
+                                            static_cast<int>(work.size() / 64 + 1)));
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    for (auto& w : work) {
+      if (!w.error.empty()) return MakeError(w.error);
+    }
+  }
+
+  for (auto& w : work) plan.changes.push_back(std::move(w.change));
+  // Resources only in state: delete.
+  for (const auto& rs : prior.resources) {
+    if (claimed.count(rs.address)) continue;
+    Change c;
+    c.address = rs.address;
+    c.kind = rs.kind;
+    c.name = rs.name;
+    c.target = rs.target;
+    c.action = Action::kDelete;
+    c.reason = options.destroy ? "destroy" : "no longer declared";
+    c.depends_on = rs.depends_on;
+    Result<StoredAttrs> s = DecodeStored(rs.attrs_json);
+    if (!s.ok()) return MakeError(rs.address + ": " + s.error().message);
+    c.keys = s->keys;
+    c.prior = Project(s->attrs, s->keys, s->ignore);
+    c.applied_attrs = s->attrs;
+    c.diff = AttrDiff(c.prior, Value());
+    if (s->prevent_destroy) {
+      plan.problems.Error({}, rs.address + " has policy.prevent_destroy and would be deleted",
+                          "remove prevent_destroy from its policy first, or keep it declared");
+    }
+    plan.changes.push_back(std::move(c));
+  }
+  for (const auto& c : plan.changes) {
+    if (c.action == Action::kReplace && c.index >= 0 &&
+        env.resources()[static_cast<size_t>(c.index)].decl->policy.prevent_destroy) {
+      plan.problems.Error(env.resources()[static_cast<size_t>(c.index)].decl->pos,
+                          c.address + " has policy.prevent_destroy and would be replaced");
+    }
+  }
+  std::sort(plan.changes.begin(), plan.changes.end(),
+            [](const Change& a, const Change& b) { return a.address < b.address; });
+  return plan;
+}
+
+}  // namespace driftless::plan

@@ -1,0 +1,190 @@
+#include "plan/render.h"
+
+#include "base/strings.h"
+#include "value/render.h"
+
+namespace driftless::plan {
+
+using value::Value;
+
+namespace {
+
+constexpr const char* kReset = "\033[0m";
+constexpr const char* kRed = "\033[31m";
+constexpr const char* kGreen = "\033[32m";
+constexpr const char* kYellow = "\033[33m";
+constexpr const char* kCyan = "\033[36m";
+constexpr const char* kBold = "\033[1m";
+
+const char* Symbol(Action a) {
+  switch (a) {
+    case Action::kCreate: return "+";
+    case Action::kUpdate: return "~";
+    case Action::kReplace: return "-/+";
+    case Action::kDelete: return "-";
+    case Action::kHeal: return "!";
+    case Action::kRecord: return "=";
+    case Action::kNoop: return " ";
+  }
+  return "?";
+}
+
+const char* Color(Action a) {
+  switch (a) {
+    case Action::kCreate: return kGreen;
+    case Action::kUpdate: return kYellow;
+    case Action::kReplace: return kRed;
+    case Action::kDelete: return kRed;
+    case Action::kHeal: return kCyan;
+    default: return "";
+  }
+}
+
+Value StringList(const std::vector<std::string>& items) {
+  Value::List l;
+  for (const auto& s : items) l.push_back(Value::String(s));
+  return Value::MakeList(std::move(l));
+}
+
+}  // namespace
+
+std::string ColorDiff(const std::string& diff, bool color, int indent) {
+  std::string out;
+  std::string pad(static_cast<size_t>(indent), ' ');
+  for (const auto& line : Split(diff, '\n')) {
+    if (line.empty()) continue;
+    out += pad;
+    const char* c = "";
+    if (color) {
+      if (line[0] == '+') c = kGreen;
+      else if (line[0] == '-') c = kRed;
+      else if (line[0] == '@') c = kCyan;
+    }
+    out += c;
+    out += line;
+    if (*c) out += kReset;
+    out += '\n';
+  }
+  return out;
+}
+
+std::string RenderPlan(const Plan& plan, const RenderOptions& options) {
+  std::string out;
+  for (const Change& c : plan.changes) {
+    if (c.action == Action::kNoop && !c.drift && !options.show_noop && c.reason.empty()) continue;
+    if (c.action == Action::kNoop && !c.drift && !options.show_noop) continue;
+    const char* col = options.color ? Color(c.action) : "";
+    out += "  ";
+    if (options.color && *col) out += col;
+    out += Symbol(c.action);
+    out += " ";
+    if (options.color) out += kBold;
+    out += c.address;
+    if (options.color) out += kReset;
+    out += "  (" + std::string(ActionName(c.action));
+    if (!c.reason.empty()) out += ": " + c.reason;
+    out += ")\n";
+    if (!c.warning.empty()) {
+      out += "      ";
+      if (options.color) out += kYellow;
+      out += "warning: " + c.warning;
+      if (options.color) out += kReset;
+      out += "\n";
+    }
+    if (c.drift && !c.drift_diff.empty() && c.action != Action::kHeal) {
+      out += "      drift (applied -> live):\n";
+      out += ColorDiff(c.drift_diff, options.color, 6);
+    }
+    if (!c.diff.empty() && c.action != Action::kNoop) out += ColorDiff(c.diff, options.color, 6);
+  }
+  if (!out.empty()) out += "\n";
+  out += plan.destroy ? "Destroy plan: " : "Plan: ";
+  out += plan.Summary();
+  if (size_t d = plan.DriftCount()) out += "; " + std::to_string(d) + " drifted";
+  out += ".\n";
+  return out;
+}
+
+Value PlanToJson(const Plan& plan) {
+  Value root = Value::MakeObject();
+  root.Set("format_version", Value::Int(1));
+  root.Set("environment", Value::String(plan.environment));
+  root.Set("revision", Value::String(plan.revision));
+  root.Set("source", Value::String(plan.source));
+  root.Set("declarations_hash", Value::String(plan.decl_hash));
+  root.Set("state_serial", Value::Int(plan.state_serial));
+  root.Set("destroy", Value::Bool(plan.destroy));
+  root.Set("plan_hash", Value::String(plan.Hash()));
+  Value summary = Value::MakeObject();
+  for (Action a : {Action::kCreate, Action::kUpdate, Action::kReplace, Action::kDelete,
+                   Action::kHeal, Action::kRecord, Action::kNoop}) {
+    summary.Set(std::string(ActionName(a)), Value::Int(static_cast<int64_t>(plan.Count(a))));
+  }
+  summary.Set("drifted", Value::Int(static_cast<int64_t>(plan.DriftCount())));
+  root.Set("summary", summary);
+  Value::List changes;
+  for (const Change& c : plan.changes) {
+    Value ch = Value::MakeObject();
+    ch.Set("address", Value::String(c.address));
+    ch.Set("kind", Value::String(c.kind));
+    ch.Set("name", Value::String(c.name));
+    ch.Set("target", Value::String(c.target));
+    ch.Set("action", Value::String(std::string(ActionName(c.action))));
+    ch.Set("reason", Value::String(c.reason));
+    ch.Set("drift", Value::Bool(c.drift));
+    if (c.adopt) ch.Set("adopt", Value::Bool(true));
+    if (!c.warning.empty()) ch.Set("warning", Value::String(c.warning));
+    ch.Set("prior", value::Redact(c.prior));
+    ch.Set("live", value::Redact(c.live));
+    ch.Set("planned", value::Redact(c.planned));
+    ch.Set("diff", Value::String(c.diff));
+    if (!c.drift_diff.empty()) ch.Set("drift_diff", Value::String(c.drift_diff));
+    ch.Set("depends_on", StringList(c.depends_on));
+    ch.Set("spec_hash", Value::String(c.spec_hash));
+    changes.push_back(std::move(ch));
+  }
+  root.Set("changes", Value::MakeList(std::move(changes)));
+  Value::List errors;
+  for (const auto& d : plan.problems.items()) errors.push_back(Value::String(d.ToString()));
+  root.Set("errors", Value::MakeList(std::move(errors)));
+  return root;
+}
+
+Result<Plan> PlanFromJson(const Value& v) {
+  auto str = [&](const Value& o, std::string_view k) {
+    const Value* f = o.Find(k);
+    return f && f->is_string() ? f->as_string() : std::string();
+  };
+  const Value* fv = v.Find("format_version");
+  if (fv == nullptr || !fv->is_int() || fv->as_int() != 1) {
+    return MakeError("not a driftless plan file (format_version 1 expected)");
+  }
+  Plan plan;
+  plan.environment = str(v, "environment");
+  plan.revision = str(v, "revision");
+  plan.source = str(v, "source");
+  plan.decl_hash = str(v, "declarations_hash");
+  if (const Value* s = v.Find("state_serial"); s && s->is_int()) plan.state_serial = s->as_int();
+  if (const Value* d = v.Find("destroy"); d && d->is_bool()) plan.destroy = d->as_bool();
+  if (const Value* changes = v.Find("changes"); changes && changes->is_list()) {
+    for (const Value& ch : changes->as_list()) {
+      Change c;
+      c.address = str(ch, "address");
+      c.kind = str(ch, "kind");
+      c.name = str(ch, "name");
+      c.target = str(ch, "target");
+      std::string action = str(ch, "action");
+      for (Action a : {Action::kNoop, Action::kCreate, Action::kUpdate, Action::kReplace,
+                       Action::kDelete, Action::kHeal, Action::kRecord}) {
+        if (ActionName(a) == action) c.action = a;
+      }
+      c.reason = str(ch, "reason");
+      c.diff = str(ch, "diff");
+      c.spec_hash = str(ch, "spec_hash");
+      plan.changes.push_back(std::move(c));
+    }
+  }
+  return plan;
+}
+
+}  // namespace driftless::plan

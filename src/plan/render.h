@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+
+#include "plan/plan.h"
+#include "value/value.h"
+
+namespace driftless::plan {
+
+/// How to print for people.
+struct RenderOptions {
+  bool color = false;       ///< ANSI colours (only on a terminal)
+  bool show_noop = false;   ///< list unchanged resources too
+};
+
+/// The plan for people: one block per change with its reason and line diff, then a summary.
+std::string RenderPlan(const Plan& plan, const RenderOptions& options);
+
+/// The plan as JSON (docs/plan-json.md); secrets appear only as "(sensitive)".
+value::Value PlanToJson(const Plan& plan);
+
+/// Reads a plan back from PlanToJson's form (for plan files).
+Result<Plan> PlanFromJson(const value::Value& v);
+
+/// A line diff with + and - lines coloured when `color` is set, indented by `indent` spaces.
+std::string ColorDiff(const std::string& diff, bool color, int indent);
+
+}  // namespace driftless::plan

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "value/value.h"
+
+namespace driftless::plan {
+
+/// The planner's record of one applied resource, kept as ResourceState::attrs_json.
+struct StoredAttrs {
+  value::Value attrs;              ///< declared spec + computed fields, secrets protected
+  std::vector<std::string> keys;   ///< the fields compared with live
+  std::vector<std::string> ignore; ///< policy.ignore paths in force when applied
+  bool prevent_destroy = false;
+};
+
+std::string EncodeStored(const StoredAttrs& s);
+Result<StoredAttrs> DecodeStored(const std::string& json);
+
+/// The members of `attrs` named in `keys`, with `ignore` paths ("spec.env.DEBUG") removed.
+value::Value Project(const value::Value& attrs, const std::vector<std::string>& keys,
+                     const std::vector<std::string>& ignore);
+
+/// Marks as sensitive the members of `live` whose counterpart in `like` is sensitive, then
+/// protects them with `salt`: live values of secrets become comparable salted hashes.
+value::Value ProtectLike(value::Value live, const value::Value& like, std::string_view salt);
+
+/// Digest of projected, protected live attributes, as stored in ResourceState::live_digest.
+std::string LiveDigest(const value::Value& projected);
+
+}  // namespace driftless::plan

@@ -1,0 +1,223 @@
+// FileTarget: the root, the dispatch by kind, Delete and the helpers the kinds share.
+
+#include "providers/file/file_target.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "base/file_util.h"
+#include "providers/file/paths.h"
+
+namespace driftless::providers::file {
+
+using value::Value;
+
+namespace {
+
+// How long Read reuses an open root before opening it again (so that a root that was replaced
+// is seen soon).
+constexpr std::chrono::seconds kRootReuse{1};
+
+}  // namespace
+
+const std::string* SpecString(const Value& spec, std::string_view key) {
+  const Value* v = spec.Find(key);
+  if (v == nullptr || !v->is_string()) return nullptr;
+  return &v->as_string();
+}
+
+void CopyDeclared(const Value& spec, std::initializer_list<std::string_view> keys, Value& out) {
+  for (std::string_view key : keys) {
+    const Value* v = spec.Find(key);
+    if (v != nullptr && !v->is_null()) out.Set(std::string(key), *v);
+  }
+}
+
+Result<std::optional<unsigned>> SpecMode(const Value& spec) {
+  const Value* v = spec.Find("mode");
+  if (v == nullptr || v->is_null()) return std::optional<unsigned>();
+  if (!v->is_string()) return MakeError("mode must be an octal string such as \"0644\"");
+  std::optional<unsigned> mode = ParseMode(v->as_string());
+  if (!mode) {
+    return MakeError("mode \"" + v->as_string() + "\" is not an octal mode of at most 07777");
+  }
+  return mode;
+}
+
+Status ConvergeAttributes(int fd, struct stat& st, const Ownership& own,
+                          std::optional<unsigned> mode, const std::string& display) {
+  unsigned before = st.st_mode & 07777;
+  uid_t uid = own.uid.value_or(st.st_uid);
+  gid_t gid = own.gid.value_or(st.st_gid);
+  if (uid != st.st_uid || gid != st.st_gid) {
+    if (fchown(fd, uid, gid) != 0) {
+      return MakeError("cannot set the owner of " + display + ": " + ErrnoMessage());
+    }
+    st.st_uid = uid;
+    st.st_gid = gid;
+    // chown clears the set-user-ID and set-group-ID bits of a file: learn what is left.
+    if ((before & 06000) != 0 && fstat(fd, &st) != 0) {
+      return MakeError("cannot read " + display + ": " + ErrnoMessage());
+    }
+  }
+  unsigned want = mode.value_or(before);
+  if ((st.st_mode & 07777) != want) {
+    if (fchmod(fd, want) != 0) {
+      return MakeError("cannot set the mode of " + display + ": " + ErrnoMessage());
+    }
+    st.st_mode = (st.st_mode & ~static_cast<mode_t>(07777)) | want;
+  }
+  return Status::Ok();
+}
+
+FileTarget::FileTarget(std::string target_name, std::string root)
+    : target_name_(std::move(target_name)), root_(std::move(root)) {}
+
+Result<std::shared_ptr<const UniqueFd>> FileTarget::RootForRead() const {
+  std::lock_guard<std::mutex> lock(root_mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (root_fd_ != nullptr && now - root_opened_ < kRootReuse) return root_fd_;
+  int fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    root_fd_.reset();
+    if (errno == ENOENT) return std::shared_ptr<const UniqueFd>();
+    return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
+  }
+  root_fd_ = std::make_shared<const UniqueFd>(fd);
+  root_opened_ = now;
+  return root_fd_;
+}
+
+Result<std::shared_ptr<const UniqueFd>> FileTarget::RootForWrite(bool create) {
+  int fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && create) {
+    Status made = MakeDirs(root_, 0755);
+    if (!made.ok()) return made.error();
+    fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    if (errno == ENOENT && !create) return std::shared_ptr<const UniqueFd>();
+    return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
+  }
+  auto shared = std::make_shared<const UniqueFd>(fd);
+  std::lock_guard<std::mutex> lock(root_mu_);
+  root_fd_ = shared;
+  root_opened_ = std::chrono::steady_clock::now();
+  return shared;
+}
+
+Result<std::string> FileTarget::SpecPath(const Value& spec) const {
+  const std::string* path = SpecString(spec, "path");
+  if (path == nullptr) return MakeError("the spec has no path");
+  // Checked again here, whatever Normalize said: nothing outside the root is ever touched.
+  std::string problem = PathProblem(*path, root_);
+  if (!problem.empty()) return MakeError(problem);
+  return *path;
+}
+
+Result<Ownership> FileTarget::SpecOwnership(const Value& spec) const {
+  Ownership own;
+  if (const std::string* owner = SpecString(spec, "owner")) {
+    Result<uid_t> uid = ids_.UserId(*owner);
+    if (!uid.ok()) return uid.error();
+    own.uid = *uid;
+  }
+  if (const std::string* group = SpecString(spec, "group")) {
+    Result<gid_t> gid = ids_.GroupId(*group);
+    if (!gid.ok()) return gid.error();
+    own.gid = *gid;
+  }
+  return own;
+}
+
+void FileTarget::SetStatFields(const struct stat& st, Value& out) const {
+  out.Set("mode", Value::String(FormatMode(st.st_mode & 07777)));
+  out.Set("owner", Value::String(ids_.UserName(st.st_uid)));
+  out.Set("group", Value::String(ids_.GroupName(st.st_gid)));
+}
+
+Result<std::optional<Value>> FileTarget::Read(const provider::ResourceRequest& req) const {
+  Result<std::string> path = SpecPath(req.spec);
+  if (!path.ok()) return MakeError(req.kind + "/" + req.name + ": " + path.error().message);
+  auto root = RootForRead();
+  if (!root.ok()) return root.error();
+  if (*root == nullptr) return std::optional<Value>();
+  RootRef ref{(*root)->get(), root_};
+  if (req.kind == kFileKind) return ReadFile(req.spec, ref, *path);
+  if (req.kind == kDirectoryKind) return ReadDirectory(req.spec, ref, *path);
+  if (req.kind == kSymlinkKind) return ReadSymlink(req.spec, ref, *path);
+  return MakeError("the file provider has no kind \"" + req.kind + "\"");
+}
+
+Result<Value> FileTarget::ApplyKind(const provider::ResourceRequest& req, Apply how) {
+  Result<std::string> path = SpecPath(req.spec);
+  if (!path.ok()) return MakeError(req.kind + "/" + req.name + ": " + path.error().message);
+  if (req.kind != kFileKind && req.kind != kDirectoryKind && req.kind != kSymlinkKind) {
+    return MakeError("the file provider has no kind \"" + req.kind + "\"");
+  }
+  auto root = RootForWrite(/*create=*/true);
+  if (!root.ok()) return root.error();
+  RootRef ref{(*root)->get(), root_};
+  if (req.kind == kFileKind) return ApplyFile(req.spec, ref, *path, how);
+  if (req.kind == kDirectoryKind) return ApplyDirectory(req.spec, ref, *path, how);
+  return ApplySymlink(req.spec, ref, *path, how);
+}
+
+Result<Value> FileTarget::Create(const provider::ResourceRequest& req, bool adopt) {
+  return ApplyKind(req, adopt ? Apply::kAdopt : Apply::kCreate);
+}
+
+Result<Value> FileTarget::Update(const provider::ResourceRequest& req, const Value& prior) {
+  (void)prior;  // the live object is compared instead: it may have drifted since
+  return ApplyKind(req, Apply::kUpdate);
+}
+
+Status FileTarget::Delete(const provider::ResourceRequest& prior) {
+  Result<std::string> path = SpecPath(prior.spec);
+  if (!path.ok()) return MakeError(prior.kind + "/" + prior.name + ": " + path.error().message);
+  bool directory = prior.kind == kDirectoryKind;
+  if (!directory && prior.kind != kFileKind && prior.kind != kSymlinkKind) {
+    return MakeError("the file provider has no kind \"" + prior.kind + "\"");
+  }
+  auto root = RootForWrite(/*create=*/false);
+  if (!root.ok()) return root.error();
+  if (*root == nullptr) return Status::Ok();
+  RootRef ref{(*root)->get(), root_};
+  auto [dir, leaf] = SplitParent(*path);
+  auto parent = OpenDir(ref, dir, /*create=*/false);
+  if (!parent.ok()) return parent.error();
+  if (!parent->has_value()) return Status::Ok();
+  int dir_fd = (*parent)->get();
+  std::string name(leaf);
+  std::string display = DisplayPath(root_, *path);
+  if (!directory) {
+    if (unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return Status::Ok();
+    if (errno == EISDIR || errno == EPERM) {
+      return MakeError(display + " is a directory, not a " +
+                       std::string(prior.kind == kFileKind ? "file" : "symlink") +
+                       "; it is not deleted");
+    }
+    return MakeError("cannot delete " + display + ": " + ErrnoMessage());
+  }
+  if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) return Status::Ok();
+  int err = errno;
+  if (err == ENOTEMPTY || err == EEXIST) {
+    const Value* purge = prior.spec.Find("purge");
+    if (purge != nullptr && purge->is_bool() && purge->as_bool()) {
+      return RemoveTree(dir_fd, name, display);
+    }
+    return MakeError("directory " + display +
+                     " is not empty; it is not deleted (with purge: true, deleting it also "
+                     "deletes what is inside)");
+  }
+  if (err == ENOTDIR) {
+    return MakeError(display + " is not a directory; it is not deleted");
+  }
+  return MakeError("cannot delete " + display + ": " + std::string(std::strerror(err)));
+}
+
+}  // namespace driftless::providers::file

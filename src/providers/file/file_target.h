@@ -1,0 +1,121 @@
+#pragma once
+
+#include <chrono>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "provider/provider.h"
+#include "providers/file/confined_fs.h"
+#include "providers/file/ids.h"
+
+// Internal to the file provider: the target class and the schemas, shared by its .cc files.
+
+namespace driftless::providers::file {
+
+inline constexpr char kFileKind[] = "file.file";
+inline constexpr char kDirectoryKind[] = "file.directory";
+inline constexpr char kSymlinkKind[] = "file.symlink";
+
+/// The schemas of the three kinds, declared as data.
+const std::vector<provider::ResourceSchema>& FileSchemas();
+
+/// The settings a file target accepts.
+std::vector<provider::FieldSchema> FileTargetSchema();
+
+/// The string member `key` of a spec; nullptr when absent or not a string.
+const std::string* SpecString(const value::Value& spec, std::string_view key);
+
+/// Copies the members `keys` that `spec` has into the object `out` (fields that only the
+/// declaration knows, echoed by Read so that they compare equal).
+void CopyDeclared(const value::Value& spec, std::initializer_list<std::string_view> keys,
+                  value::Value& out);
+
+/// The declared mode of a spec; std::nullopt when absent, an error when malformed.
+Result<std::optional<unsigned>> SpecMode(const value::Value& spec);
+
+/// Declared ownership as ids; std::nullopt for what is not declared.
+struct Ownership {
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+};
+
+/// Brings the owner and mode of the open object `fd`, whose stat is `st`, to what is declared
+/// (only what differs is changed) and updates `st` to match.
+Status ConvergeAttributes(int fd, struct stat& st, const Ownership& own,
+                          std::optional<unsigned> mode, const std::string& display);
+
+/// One `root` folder on this host.
+class FileTarget final : public provider::Target {
+ public:
+  /// `root` must be canonical (CanonicalRoot).
+  FileTarget(std::string target_name, std::string root);
+
+  Result<value::Value> Normalize(const std::string& kind, const value::Value& spec,
+                                 const provider::ReadRepoFile& read_file,
+                                 std::vector<provider::FieldError>& errors) const override;
+  Result<std::optional<value::Value>> Read(const provider::ResourceRequest& req) const override;
+  Result<value::Value> Create(const provider::ResourceRequest& req, bool adopt) override;
+  Result<value::Value> Update(const provider::ResourceRequest& req,
+                              const value::Value& prior) override;
+  Status Delete(const provider::ResourceRequest& prior) override;
+  std::string Describe() const override { return "file root " + root_; }
+
+  const std::string& root() const { return root_; }
+
+ private:
+  /// How an apply treats an object that already exists.
+  enum class Apply { kCreate, kAdopt, kUpdate };
+
+  /// The root opened for reading, reused for up to a second; nullptr when it does not exist.
+  Result<std::shared_ptr<const UniqueFd>> RootForRead() const;
+  /// The root opened afresh for writing; made first when `create` (nullptr when missing and
+  /// not `create`).
+  Result<std::shared_ptr<const UniqueFd>> RootForWrite(bool create);
+  /// The checked `path` of a spec.
+  Result<std::string> SpecPath(const value::Value& spec) const;
+
+  Result<std::optional<value::Value>> ReadFile(const value::Value& spec, const RootRef& root,
+                                               const std::string& path) const;
+  Result<std::optional<value::Value>> ReadDirectory(const value::Value& spec,
+                                                    const RootRef& root,
+                                                    const std::string& path) const;
+  Result<std::optional<value::Value>> ReadSymlink(const value::Value& spec, const RootRef& root,
+                                                  const std::string& path) const;
+
+  Result<value::Value> ApplyFile(const value::Value& spec, const RootRef& root,
+                                 const std::string& path, Apply how);
+  Result<value::Value> ApplyDirectory(const value::Value& spec, const RootRef& root,
+                                      const std::string& path, Apply how);
+  Result<value::Value> ApplySymlink(const value::Value& spec, const RootRef& root,
+                                    const std::string& path, Apply how);
+  Result<value::Value> ApplyKind(const provider::ResourceRequest& req, Apply how);
+
+  /// The declared owner and group as ids (std::nullopt: not declared); unknown names are
+  /// errors.
+  Result<Ownership> SpecOwnership(const value::Value& spec) const;
+  /// The attributes of a file (or what stands at its path) as Read reports them; `content` is
+  /// the bytes of a regular file.
+  value::Value FileResult(const value::Value& spec, const std::string& path, ObjectType type,
+                          const struct stat& st, const std::string* content) const;
+  /// The attributes of a folder (or what stands at its path) as Read reports them, without
+  /// unmanaged_children.
+  value::Value DirectoryResult(const value::Value& spec, const std::string& path,
+                               ObjectType type, const struct stat& st) const;
+  /// Adds mode, owner and group of `st` to a result.
+  void SetStatFields(const struct stat& st, value::Value& out) const;
+
+  std::string target_name_;
+  std::string root_;
+  mutable IdNames ids_;
+
+  mutable std::mutex root_mu_;
+  mutable std::shared_ptr<const UniqueFd> root_fd_;
+  mutable std::chrono::steady_clock::time_point root_opened_{};
+};
+
+}  // namespace driftless::providers::file

@@ -1,0 +1,162 @@
+#include "state/sqlite/schema.h"
+
+#include <string>
+
+namespace driftless::state::sqlite_detail {
+
+namespace {
+
+// The ordered migrations: entry i brings a database from version i to version i + 1. Never edit
+// an entry once released; append a new one instead.
+constexpr const char* kMigrations[] = {
+    // 1: the initial schema.
+    R"sql(
+CREATE TABLE environments (
+  name       TEXT PRIMARY KEY NOT NULL,
+  serial     INTEGER NOT NULL DEFAULT 0,
+  salt       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE resources (
+  env         TEXT NOT NULL REFERENCES environments(name),
+  address     TEXT NOT NULL,
+  kind        TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  target      TEXT NOT NULL DEFAULT '',
+  attrs_json  TEXT NOT NULL DEFAULT '{}',
+  spec_hash   TEXT NOT NULL DEFAULT '',
+  live_digest TEXT NOT NULL DEFAULT '',
+  depends_on  TEXT NOT NULL DEFAULT '[]',
+  "commit"    TEXT NOT NULL DEFAULT '',
+  serial      INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (env, address)
+) STRICT;
+
+CREATE TABLE applies (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  env            TEXT NOT NULL REFERENCES environments(name),
+  kind           TEXT NOT NULL,
+  user           TEXT NOT NULL,
+  host           TEXT NOT NULL,
+  pid            INTEGER NOT NULL,
+  "commit"       TEXT NOT NULL DEFAULT '',
+  commit_subject TEXT NOT NULL DEFAULT '',
+  commit_author  TEXT NOT NULL DEFAULT '',
+  decl_hash      TEXT NOT NULL DEFAULT '',
+  started_at     INTEGER NOT NULL,
+  finished_at    INTEGER NOT NULL DEFAULT 0,
+  status         TEXT NOT NULL,
+  summary        TEXT NOT NULL DEFAULT '',
+  plan_json      TEXT NOT NULL DEFAULT '',
+  lock_token     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX applies_by_env ON applies (env, id);
+
+CREATE TABLE changes (
+  apply_id INTEGER NOT NULL REFERENCES applies(id) ON DELETE CASCADE,
+  seq      INTEGER NOT NULL,
+  address  TEXT NOT NULL,
+  action   TEXT NOT NULL,
+  status   TEXT NOT NULL,
+  error    TEXT NOT NULL DEFAULT '',
+  diff     TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (apply_id, seq)
+) STRICT;
+CREATE INDEX changes_by_address ON changes (apply_id, address);
+
+CREATE TABLE locks (
+  env         TEXT PRIMARY KEY NOT NULL,
+  token       INTEGER NOT NULL,
+  user        TEXT NOT NULL,
+  host        TEXT NOT NULL,
+  pid         INTEGER NOT NULL,
+  operation   TEXT NOT NULL,
+  acquired_at INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE lock_tokens (
+  env        TEXT PRIMARY KEY NOT NULL,
+  last_token INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql",
+};
+
+constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+
+Result<int64_t> ReadPragma(Database& db, std::string_view sql, std::string_view what) {
+  Result<Stmt> stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.error();
+  Result<bool> row = stmt->Step(what);
+  if (!row.ok()) return row.error();
+  return *row ? stmt->Int(0) : 0;
+}
+
+// Refuses files of other programs and databases written by a newer driftless.
+Status CheckVersion(Database& db) {
+  Result<int64_t> version = ReadPragma(db, "PRAGMA user_version", "read the schema version");
+  if (!version.ok()) return version.error();
+  Result<int64_t> app = ReadPragma(db, "PRAGMA application_id", "read the application id");
+  if (!app.ok()) return app.error();
+  bool ours = *app == kApplicationId;
+  if (!ours && *app == 0 && *version == 0) {
+    // A new, empty file becomes ours; a file with tables in it belongs to someone else.
+    Result<int64_t> tables =
+        ReadPragma(db, "SELECT count(*) FROM sqlite_schema", "inspect the schema");
+    if (!tables.ok()) return tables.error();
+    ours = *tables == 0;
+  }
+  if (!ours) {
+    return MakeError("state database " + db.path() +
+                     " is not a driftless state database (it was made by another program); "
+                     "move it away or choose another state path");
+  }
+  if (*version > kLatest) {
+    return MakeError("state database " + db.path() + " has schema version " +
+                     std::to_string(*version) + " but this driftless knows versions up to " +
+                     std::to_string(kLatest) +
+                     ": it was written by a newer driftless; upgrade driftless to use it");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return kLatest; }
+
+Result<int> ReadSchemaVersion(Database& db) {
+  Result<int64_t> v = ReadPragma(db, "PRAGMA user_version", "read the schema version");
+  if (!v.ok()) return v.error();
+  return static_cast<int>(*v);
+}
+
+Status Migrate(Database& db) {
+  // Checks first without the write lock: the common case is an up-to-date database.
+  Status checked = CheckVersion(db);
+  if (!checked.ok()) return checked;
+  Result<int> version = ReadSchemaVersion(db);
+  if (!version.ok()) return version.error();
+  if (*version == kLatest) return Status::Ok();
+
+  Result<Transaction> txn = Transaction::Write(db, "upgrade the schema");
+  if (!txn.ok()) return txn.error();
+  // Again under the write lock: another process may have migrated in the meantime.
+  checked = CheckVersion(db);
+  if (!checked.ok()) return checked;
+  version = ReadSchemaVersion(db);
+  if (!version.ok()) return version.error();
+  for (int v = *version; v < kLatest; ++v) {
+    Status applied =
+        db.Exec(kMigrations[v], "upgrade the schema to version " + std::to_string(v + 1));
+    if (!applied.ok()) return applied;
+  }
+  std::string stamp = "PRAGMA user_version = " + std::to_string(kLatest) +
+                      "; PRAGMA application_id = " + std::to_string(kApplicationId) + ";";
+  Status stamped = db.Exec(stamp.c_str(), "record the schema version");
+  if (!stamped.ok()) return stamped;
+  return txn->Commit("upgrade the schema");
+}
+
+}  // namespace driftless::state::sqlite_detail

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/identity.h"
+#include "base/result.h"
+#include "state/state_store.h"
+
+namespace driftless::state {
+
+namespace sqlite_detail {
+class Database;
+}  // namespace sqlite_detail
+
+/// The embedded state backend: one SQLite file in WAL mode, shared by any number of driftless
+/// processes on one host (see README.md in this folder for the schema and the semantics).
+///
+/// Durability: a committed write survives the process being killed. With synchronous=NORMAL a
+/// power loss or OS crash may lose the last few committed transactions, never corrupt the file.
+///
+/// Thread-safety: one SqliteStateStore object must be used by one thread at a time. Use one
+/// object per thread (each opens its own connection) for concurrency.
+class SqliteStateStore final : public StateStore {
+ public:
+  /// How long a statement waits for another process's write to finish before failing.
+  static constexpr int kBusyTimeoutMs = 10000;
+  /// How often AcquireLock looks again while it waits for a live lock holder.
+  static constexpr int kLockPollMs = 75;
+
+  /// Opens the database at `path`, creating it (mode 0600) and its parent folders when missing,
+  /// and brings its schema up to date. Fails when the file belongs to another program or was
+  /// written by a newer driftless.
+  static Result<std::unique_ptr<SqliteStateStore>> Open(const std::string& path);
+
+  ~SqliteStateStore() override;
+  SqliteStateStore(const SqliteStateStore&) = delete;
+  SqliteStateStore& operator=(const SqliteStateStore&) = delete;
+
+  /// The file this store reads and writes.
+  const std::string& path() const;
+
+  Result<Environment> GetOrCreateEnvironment(const std::string& name) override;
+  Result<std::optional<Environment>> GetEnvironment(const std::string& name) override;
+  Result<std::vector<Environment>> ListEnvironments() override;
+
+  Result<std::vector<ResourceState>> ListResources(const std::string& env) override;
+  Result<std::optional<ResourceState>> GetResource(const std::string& env,
+                                                   const std::string& address) override;
+
+  /// See StateStore::AcquireLock. Every apply of the environment still marked "running" when the
+  /// lock is taken is marked "interrupted": only the lock holder can run one. Not reentrant: a
+  /// process that holds the lock and asks again is refused like anyone else.
+  Result<Lock> AcquireLock(const std::string& env, const Identity& who,
+                           const std::string& operation, double timeout_seconds,
+                           int64_t lease_seconds = 60) override;
+  Status RenewLock(Lock& lock, int64_t lease_seconds = 60) override;
+  /// See StateStore::ReleaseLock. A lock that is no longer current is left alone (not an error).
+  /// Applies of this lock still "running" are marked "interrupted".
+  Status ReleaseLock(const Lock& lock) override;
+  Result<std::optional<Lock>> GetLock(const std::string& env) override;
+
+  /// See StateStore::BeginApply. The apply is stored as "running" (started now unless
+  /// apply.started_at is set) and every intent as "pending", whatever their status fields say.
+  Result<int64_t> BeginApply(const Lock& lock, const ApplyRecord& apply,
+                             const std::vector<ChangeRecord>& intents) override;
+  /// See StateStore::RecordResults. A result for an address that was not among the intents is
+  /// appended to the apply's changes with an empty action.
+  Status RecordResults(const Lock& lock, int64_t apply_id,
+                       const std::vector<ChangeResult>& results) override;
+  /// See StateStore::FinishApply. `status` is "succeeded", "failed" or "interrupted". For the
+  /// first two, changes still "pending" were never attempted and become "skipped".
+  Status FinishApply(const Lock& lock, int64_t apply_id, const std::string& status,
+                     const std::string& summary) override;
+
+  /// See StateStore::ListApplies. `limit` <= 0 means no limit.
+  Result<std::vector<ApplyRecord>> ListApplies(const std::string& env, int limit) override;
+  Result<std::optional<ApplyRecord>> GetApply(int64_t id) override;
+  /// See StateStore::PendingChanges; all environments when env is "". A change stops being in
+  /// doubt once a later apply of the environment records it "done" or "failed".
+  Result<std::vector<ChangeRecord>> PendingChanges(const std::string& env) override;
+
+  /// See StateStore::RemoveResource. Fails when the resource is not in state.
+  Status RemoveResource(const Lock& lock, const std::string& address) override;
+  /// See StateStore::MoveResource. `to` is "kind/name"; the resource's kind and name follow it,
+  /// and other resources' depends_on entries naming `from` are rewritten. Fails when `from` is
+  /// not in state or `to` already is.
+  Status MoveResource(const Lock& lock, const std::string& from, const std::string& to) override;
+
+ private:
+  SqliteStateStore(std::unique_ptr<sqlite_detail::Database> db, std::string host);
+
+  // Inside a write transaction: fails unless `lock` is the environment's current lock.
+  Status CheckFence(const Lock& lock);
+  // The environment's serial after bumping it by one, inside a write transaction.
+  Result<int64_t> BumpSerial(const std::string& env, std::string_view what);
+  Result<std::optional<Lock>> ReadLock(const std::string& env);
+  // Marks running applies interrupted: of the environment, or of one lock token when token > 0.
+  Status InterruptApplies(const std::string& env, int64_t token, int64_t now);
+  // True when the lock's holder is gone or its lease expired, as seen from host `host`.
+  static bool IsStale(const Lock& lock, const std::string& host, int64_t now);
+
+  std::unique_ptr<sqlite_detail::Database> db_;
+  std::string host_;  // this machine's host name, to judge stale locks in PendingChanges
+};
+
+}  // namespace driftless::state
