@@ -186,8 +186,10 @@ double OutOfRangeFloat(std::string_view s) {
   }
   if (i < s.size() && s[i] == '.') {
     for (++i; i < s.size() && IsDigit(s[i]); ++i) {
-      if (!seen_nonzero && s[i] == '0') ++zeros_after_point;
-      else seen_nonzero = true;
+      if (!seen_nonzero && s[i] == '0')
+        ++zeros_after_point;
+      else
+        seen_nonzero = true;
     }
   }
   int64_t exponent = 0;
@@ -201,8 +203,8 @@ double OutOfRangeFloat(std::string_view s) {
     if (exp_negative) exponent = -exponent;
   }
   // The value is about 10^(position - 1).
-  int64_t position = significant_int_digits > 0 ? significant_int_digits + exponent
-                                                : exponent - zeros_after_point;
+  int64_t position =
+      significant_int_digits > 0 ? significant_int_digits + exponent : exponent - zeros_after_point;
   double magnitude = position > 0 ? std::numeric_limits<double>::infinity() : 0.0;
   return negative ? -magnitude : magnitude;
 }
@@ -243,15 +245,9 @@ bool ParseSpecialFloat(std::string_view s, double* out) {
 Value ResolvePlain(std::string_view s, bool* ok) {
   *ok = true;
   if (s.empty()) return Value::Null();
-  // Fast path: nothing but these first characters can start a non-string scalar.
-  switch (s[0]) {
-    case '~': case 'n': case 'N': case 't': case 'T': case 'f': case 'F':
-    case '-': case '+': case '.':
-    case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
-      break;
-    default:
-      return Value::String(std::string(s));
+  // Fast path: only these first characters can start a scalar that is not a string.
+  if (!IsDigit(s[0]) && std::string_view("~nNtTfF-+.").find(s[0]) == std::string_view::npos) {
+    return Value::String(std::string(s));
   }
   if (IsNull(s)) return Value::Null();
   bool b = false;
@@ -324,10 +320,9 @@ Value ScalarValue(std::string_view text, bool plain, std::string_view tag, std::
   }
   if (kind == TagKind::kNone) return v;
   // An explicit core tag: the text must resolve to that type.
-  const bool matches = (kind == TagKind::kNull && v.is_null()) ||
-                       (kind == TagKind::kBool && v.is_bool()) ||
-                       (kind == TagKind::kInt && v.is_int()) ||
-                       (kind == TagKind::kFloat && v.is_number());
+  const bool matches =
+      (kind == TagKind::kNull && v.is_null()) || (kind == TagKind::kBool && v.is_bool()) ||
+      (kind == TagKind::kInt && v.is_int()) || (kind == TagKind::kFloat && v.is_number());
   if (!matches) {
     *error = "\"" + std::string(text) + "\" is not a valid " + ShortTag(tag);
     return Value();
@@ -341,14 +336,14 @@ Value ScalarValue(std::string_view text, bool plain, std::string_view tag, std::
 /// A container being filled; its children wait on the builder's scratch stacks.
 struct Frame {
   bool is_map = false;
-  bool have_key = false;   // a map whose key has been read and whose value is pending
-  Mark mark;               // where the container starts
-  Mark key_mark;           // where the pending key starts
-  size_t base = 0;         // first child on items_ or members_
+  bool have_key = false;  // a map whose key has been read and whose value is pending
+  Mark mark;              // where the container starts
+  Mark key_mark;          // where the pending key starts
+  size_t base = 0;        // first child on items_ or members_
   size_t nodes_at_start = 0;
-  size_t height = 1;       // 1 + the height of the tallest child so far
-  std::string key;         // the pending key
-  std::string anchor;      // anchor name of this container, if any
+  size_t height = 1;   // containers nested here: 1 + the tallest child's (scalars are 0)
+  std::string key;     // the pending key
+  std::string anchor;  // anchor name of this container, if any
 };
 
 /// An anchored node kept for aliases to copy.
@@ -356,8 +351,8 @@ struct Anchor {
   Value value;
   std::string key_text;  // the scalar's text, for aliases used as mapping keys
   bool is_scalar = false;
-  size_t nodes = 1;      // nodes in the subtree, aliases expanded
-  size_t height = 1;
+  size_t nodes = 1;   // nodes in the subtree, aliases expanded
+  size_t height = 0;  // containers nested in it
 };
 
 class Builder {
@@ -378,8 +373,9 @@ class Builder {
   void Attach(Value&& v, size_t height);
   /// Counts nodes against the budget; false (error reported) when it is exceeded.
   bool Spend(size_t nodes, Mark at);
-  void Remember(std::string_view name, const Value& v, std::string key_text, bool is_scalar,
-                size_t nodes, size_t height);
+  /// Keeps a copy of an anchored node for aliases.
+  void Remember(std::string_view name, Value v, std::string key_text, bool is_scalar, size_t nodes,
+                size_t height);
   /// Makes the object of a finished mapping frame from its members; false (error reported)
   /// when a key repeats.
   bool BuildObject(const Frame& f, Value* out);
@@ -389,7 +385,6 @@ class Builder {
   std::string_view text_;
   const std::string& file_;
   Diagnostics& diags_;
-  bool failed_ = false;
 
   std::vector<YamlDocument> docs_;
   // The document being built.
@@ -409,7 +404,6 @@ class Builder {
 
 void Builder::Error(Mark at, std::string message) {
   diags_.Error(SourcePos{file_, at.line, at.column}, std::move(message));
-  failed_ = true;
 }
 
 bool Builder::Spend(size_t nodes, Mark at) {
@@ -422,10 +416,10 @@ bool Builder::Spend(size_t nodes, Mark at) {
   return true;
 }
 
-void Builder::Remember(std::string_view name, const Value& v, std::string key_text,
-                       bool is_scalar, size_t nodes, size_t height) {
+void Builder::Remember(std::string_view name, Value v, std::string key_text, bool is_scalar,
+                       size_t nodes, size_t height) {
   Anchor& a = anchors_[std::string(name)];
-  a.value = v;
+  a.value = std::move(v);
   a.key_text = std::move(key_text);
   a.is_scalar = is_scalar;
   a.nodes = nodes;
@@ -472,7 +466,7 @@ bool Builder::OnScalar(const yaml_event_t& e) {
         return false;
       }
       v.set_mark(mark.line, mark.column);
-      if (!anchor.empty()) Remember(anchor, v, f.key, true, 1, 1);
+      if (!anchor.empty()) Remember(anchor, std::move(v), f.key, true, 1, 0);
     }
     return true;
   }
@@ -486,8 +480,8 @@ bool Builder::OnScalar(const yaml_event_t& e) {
   if (open_ == 0 && plain && text.empty() && tag.empty() && anchor.empty()) {
     root_is_empty_ = true;
   }
-  if (!anchor.empty()) Remember(anchor, v, std::string(text), true, 1, 1);
-  Attach(std::move(v), 1);
+  if (!anchor.empty()) Remember(anchor, v, std::string(text), true, 1, 0);
+  Attach(std::move(v), 0);
   return true;
 }
 
@@ -503,8 +497,8 @@ bool Builder::OnAlias(const yaml_event_t& e) {
   if (!Spend(a.nodes, mark)) return false;
   if (open_ > 0 && frames_[open_ - 1].is_map && !frames_[open_ - 1].have_key) {
     if (!a.is_scalar) {
-      Error(mark, "mapping keys must be scalars; alias *" + std::string(name) +
-                      " is a " + std::string(value::TypeName(a.value.type())));
+      Error(mark, "mapping keys must be scalars; alias *" + std::string(name) + " is a " +
+                      std::string(value::TypeName(a.value.type())));
       return false;
     }
     Frame& f = frames_[open_ - 1];
@@ -527,8 +521,8 @@ bool Builder::OnAlias(const yaml_event_t& e) {
 bool Builder::OnStart(const yaml_event_t& e, bool is_map) {
   const Mark mark = ToMark(e.start_mark);
   if (open_ > 0 && frames_[open_ - 1].is_map && !frames_[open_ - 1].have_key) {
-    Error(mark, std::string("mapping keys must be scalars, not a ") +
-                    (is_map ? "mapping" : "sequence"));
+    Error(mark,
+          std::string("mapping keys must be scalars, not a ") + (is_map ? "mapping" : "sequence"));
     return false;
   }
   if (open_ >= kMaxDepth) {
@@ -541,10 +535,9 @@ bool Builder::OnStart(const yaml_event_t& e, bool is_map) {
   const TagKind kind = ClassifyTag(tag);
   if (kind != TagKind::kNone && !(kind == TagKind::kStr && tag == "!") &&
       kind != (is_map ? TagKind::kMap : TagKind::kSeq)) {
-    Error(mark, kind == TagKind::kUnsupported
-                    ? "unsupported tag " + ShortTag(tag)
-                    : "tag " + ShortTag(tag) + " cannot be used on a " +
-                          (is_map ? "mapping" : "sequence"));
+    Error(mark, kind == TagKind::kUnsupported ? "unsupported tag " + ShortTag(tag)
+                                              : "tag " + ShortTag(tag) + " cannot be used on a " +
+                                                    (is_map ? "mapping" : "sequence"));
     return false;
   }
   if (open_ == frames_.size()) frames_.emplace_back();
@@ -566,7 +559,7 @@ bool Builder::OnEnd() {
     // libyaml always sends a value after a key; be safe anyway.
     Value null_value;
     null_value.set_mark(f.key_mark.line, f.key_mark.column);
-    Attach(std::move(null_value), 1);
+    Attach(std::move(null_value), 0);
   }
   Value v;
   if (f.is_map) {
@@ -605,8 +598,8 @@ bool Builder::BuildObject(const Frame& f, Value* out) {
   for (size_t i = 1; i < n && sorted; ++i) sorted = first[i - 1].first < first[i].first;
   if (sorted) {
     // Common for small mappings, and strictly ascending keys cannot repeat.
-    *out = SortedObject(Value::Object(std::make_move_iterator(first),
-                                      std::make_move_iterator(members_.end())));
+    *out = SortedObject(
+        Value::Object(std::make_move_iterator(first), std::make_move_iterator(members_.end())));
   } else {
     // Sort indices rather than members (cheap to move, and the document order survives for
     // the duplicate-key message); equal keys stay in document order.
@@ -628,8 +621,7 @@ bool Builder::BuildObject(const Frame& f, Value* out) {
     if (repeat != n) {
       const Mark first_mark = key_marks_[f.base + original];
       Error(key_marks_[f.base + repeat], "duplicate key \"" + first[repeat].first +
-                                             "\" (first defined at " + MarkText(first_mark) +
-                                             ")");
+                                             "\" (first defined at " + MarkText(first_mark) + ")");
       return false;
     }
     Value::Object members;

@@ -158,8 +158,8 @@ TEST(YamlScalars, Floats) {
     ASSERT_TRUE(v.is_double()) << s;
     EXPECT_TRUE(std::isnan(v.as_double())) << s;
   }
-  for (const char* s : {".", "+", "1.2.3", "e5", "1e", "1e+", "inf", "nan", "-.nan",
-                        ".infinity", "1.5x", "12:30", "1 2", "- 1x"}) {
+  for (const char* s : {".", "+", "1.2.3", "e5", "1e", "1e+", "inf", "nan", "-.nan", ".infinity",
+                        "1.5x", "12:30", "1 2", "- 1x"}) {
     Value v = Scalar(std::string("'") + s + "'");  // quoted: certainly a string
     EXPECT_TRUE(v.is_string());
     if (std::string_view(s) == "- 1x") continue;  // plain, that would be a list
@@ -208,24 +208,24 @@ TEST(YamlScalars, OtherCoreTags) {
 }
 
 TEST(YamlStructure, NestedMapsAndLists) {
-  Value doc = One(
-      "kind: Deployment\n"
-      "metadata:\n"
-      "  name: web\n"
-      "  labels:\n"
-      "    app: web\n"
-      "    tier: front\n"
-      "spec:\n"
-      "  replicas: 3\n"
-      "  ports:\n"
-      "    - 80\n"
-      "    - name: https\n"
-      "      port: 443\n"
-      "    -\n"
-      "      - nested\n"
-      "      - []\n"
-      "  empty: {}\n"
-      "apiVersion: apps/v1\n");
+  Value doc =
+      One("kind: Deployment\n"
+          "metadata:\n"
+          "  name: web\n"
+          "  labels:\n"
+          "    app: web\n"
+          "    tier: front\n"
+          "spec:\n"
+          "  replicas: 3\n"
+          "  ports:\n"
+          "    - 80\n"
+          "    - name: https\n"
+          "      port: 443\n"
+          "    -\n"
+          "      - nested\n"
+          "      - []\n"
+          "  empty: {}\n"
+          "apiVersion: apps/v1\n");
   EXPECT_EQ(value::ToJson(doc),
             R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"web",)"
             R"("tier":"front"},"name":"web"},"spec":{"empty":{},"ports":[80,{"name":"https",)"
@@ -245,7 +245,8 @@ TEST(YamlStructure, KeysAreTheirText) {
 
 TEST(YamlStructure, FlowStyle) {
   Value doc = One("{b: [1, 2.5, 'three', {x: null}], a: {}, c: [], d: [a b, \"c,d\"]}\n");
-  EXPECT_EQ(value::ToJson(doc), R"({"a":{},"b":[1,2.5,"three",{"x":null}],"c":[],"d":["a b","c,d"]})");
+  EXPECT_EQ(value::ToJson(doc),
+            R"({"a":{},"b":[1,2.5,"three",{"x":null}],"c":[],"d":["a b","c,d"]})");
   EXPECT_EQ(value::ToJson(One("[1, [2, [3, []]], {k: v}]")), R"([1,[2,[3,[]]],{"k":"v"}])");
   EXPECT_EQ(value::ToJson(One("{a, b: }")), R"({"a":null,"b":null})");
   EXPECT_EQ(value::ToJson(One("[a: 1, b]")), R"([{"a":1},"b"])");
@@ -296,30 +297,30 @@ TEST(YamlStream, EmptyDocumentsAreSkipped) {
 }
 
 TEST(YamlScalars, BlockScalars) {
-  Value doc = One(
-      "literal: |\n"
-      "  line one\n"
-      "    indented\n"
-      "  line three\n"
-      "\n"
-      "strip: |-\n"
-      "  no newline\n"
-      "\n"
-      "keep: |+\n"
-      "  kept\n"
-      "\n"
-      "\n"
-      "folded: >\n"
-      "  folded\n"
-      "  into one\n"
-      "\n"
-      "  paragraph two\n"
-      "folded_strip: >-\n"
-      "  a\n"
-      "  b\n"
-      "indicator: |2\n"
-      "    two extra\n"
-      "last: x\n");
+  Value doc =
+      One("literal: |\n"
+          "  line one\n"
+          "    indented\n"
+          "  line three\n"
+          "\n"
+          "strip: |-\n"
+          "  no newline\n"
+          "\n"
+          "keep: |+\n"
+          "  kept\n"
+          "\n"
+          "\n"
+          "folded: >\n"
+          "  folded\n"
+          "  into one\n"
+          "\n"
+          "  paragraph two\n"
+          "folded_strip: >-\n"
+          "  a\n"
+          "  b\n"
+          "indicator: |2\n"
+          "    two extra\n"
+          "last: x\n");
   EXPECT_EQ(doc.Find("literal")->as_string(), "line one\n  indented\nline three\n");
   EXPECT_EQ(doc.Find("strip")->as_string(), "no newline");
   EXPECT_EQ(doc.Find("keep")->as_string(), "kept\n\n\n");
@@ -331,15 +332,15 @@ TEST(YamlScalars, BlockScalars) {
 
 TEST(YamlMarks, EveryNodeHasItsPosition) {
   const char* text =
-      "# comment\n"                 // 1
-      "name: web\n"                 // 2
-      "spec:\n"                     // 3
-      "  ports: [80, {p: 443}]\n"   // 4
-      "  env:\n"                    // 5
-      "    - key: A\n"              // 6
-      "      value: \"1\"\n"        // 7
-      "  text: |\n"                 // 8
-      "    body\n";                 // 9
+      "# comment\n"                // 1
+      "name: web\n"                // 2
+      "spec:\n"                    // 3
+      "  ports: [80, {p: 443}]\n"  // 4
+      "  env:\n"                   // 5
+      "    - key: A\n"             // 6
+      "      value: \"1\"\n"       // 7
+      "  text: |\n"                // 8
+      "    body\n";                // 9
   Parsed p = Parse(text);
   ASSERT_TRUE(p.diags.empty()) << p.diags.ToString();
   ASSERT_EQ(p.docs.size(), 1u);
@@ -384,16 +385,16 @@ TEST(YamlMarks, MarksSurviveSorting) {
 }
 
 TEST(YamlAnchors, AliasesAreCopies) {
-  Value doc = One(
-      "defaults: &d\n"
-      "  cpu: 1\n"
-      "  tags: [a, b]\n"
-      "one: *d\n"
-      "two: *d\n"
-      "port: &p 8080\n"
-      "ports: [*p, *p]\n"
-      "&k key: value\n"
-      "keys: {*k : again}\n");
+  Value doc =
+      One("defaults: &d\n"
+          "  cpu: 1\n"
+          "  tags: [a, b]\n"
+          "one: *d\n"
+          "two: *d\n"
+          "port: &p 8080\n"
+          "ports: [*p, *p]\n"
+          "&k key: value\n"
+          "keys: {*k : again}\n");
   ASSERT_FALSE(doc.is_null());
   EXPECT_EQ(*doc.Find("one"), *doc.Find("defaults"));
   EXPECT_EQ(*doc.Find("two"), *doc.Find("defaults"));
@@ -436,7 +437,8 @@ TEST(YamlAnchors, UnknownAndRecursiveAliases) {
 }
 
 TEST(YamlAnchors, AliasBombIsRejected) {
-  std::string bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string bomb =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   char prev = 'a';
   for (char c = 'b'; c <= 'j'; ++c) {
     bomb += std::string(1, c) + ": &" + c + " [";
@@ -566,18 +568,32 @@ struct Generated {
 Generated MakeResource(int i) {
   Generated g;
   const std::string name = "svc-" + std::to_string(i);
-  g.text = "---\n"
-           "kind: Service\n"
-           "name: " + name + "\n"
-           "spec:\n"
-           "  port: " + std::to_string(8000 + i) + "\n"
-           "  ratio: " + std::to_string(i) + ".25\n"
-           "  enabled: " + (i % 2 ? "true" : "false") + "\n"
-           "  owner: ~\n"
-           "  labels: {app: \"" + name + "\", idx: '" + std::to_string(i) + "'}\n"
-           "  hosts:\n"
-           "    - a" + std::to_string(i) + ".example.com\n"
-           "    - -" + std::to_string(i) + "\n";
+  g.text =
+      "---\n"
+      "kind: Service\n"
+      "name: " +
+      name +
+      "\n"
+      "spec:\n"
+      "  port: " +
+      std::to_string(8000 + i) +
+      "\n"
+      "  ratio: " +
+      std::to_string(i) +
+      ".25\n"
+      "  enabled: " +
+      (i % 2 ? "true" : "false") +
+      "\n"
+      "  owner: ~\n"
+      "  labels: {app: \"" +
+      name + "\", idx: '" + std::to_string(i) +
+      "'}\n"
+      "  hosts:\n"
+      "    - a" +
+      std::to_string(i) +
+      ".example.com\n"
+      "    - -" +
+      std::to_string(i) + "\n";
   Value spec = Value::MakeObject();
   spec.Set("port", Value::Int(8000 + i));
   spec.Set("ratio", Value::Double(i + 0.25));
@@ -587,8 +603,8 @@ Generated MakeResource(int i) {
   labels.Set("app", Value::String(name));
   labels.Set("idx", Value::String(std::to_string(i)));
   spec.Set("labels", labels);
-  spec.Set("hosts", Value::MakeList({Value::String("a" + std::to_string(i) + ".example.com"),
-                                     Value::Int(-i)}));
+  spec.Set("hosts", Value::MakeList(
+                        {Value::String("a" + std::to_string(i) + ".example.com"), Value::Int(-i)}));
   g.want = Value::MakeObject();
   g.want.Set("kind", Value::String("Service"));
   g.want.Set("name", Value::String(name));
@@ -622,7 +638,9 @@ TEST(YamlStream, LargeGeneratedStreamRoundTrips) {
 }
 
 TEST(YamlStream, ByteOrderMarkAndCrLf) {
-  Parsed p = Parse("\xef\xbb\xbf" "a: 1\r\nb:\r\n  - x\r\n");
+  Parsed p = Parse(
+      "\xef\xbb\xbf"
+      "a: 1\r\nb:\r\n  - x\r\n");
   ASSERT_TRUE(p.diags.empty()) << p.diags.ToString();
   ASSERT_EQ(p.docs.size(), 1u);
   EXPECT_EQ(value::ToJson(p.docs[0].root), R"({"a":1,"b":["x"]})");

@@ -32,7 +32,7 @@ CREATE TABLE resources (
   serial      INTEGER NOT NULL,
   updated_at  INTEGER NOT NULL,
   PRIMARY KEY (env, address)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE applies (
   id             INTEGER PRIMARY KEY AUTOINCREMENT,
