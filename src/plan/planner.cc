@@ -48,7 +48,7 @@ std::vector<std::string> ComparedKeys(const Value& spec, const provider::Resourc
   std::vector<std::string> keys;
   for (const auto& [k, v] : spec.as_object()) {
     const provider::FieldSchema* f = schema.Find(k);
-    if (f != nullptr && !f->computed) keys.push_back(k);
+    if (f != nullptr && !f->computed && !f->write_only) keys.push_back(k);
   }
   return keys;
 }
@@ -95,8 +95,13 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
                                         w.st->spec_hash == w.er->spec_hash);
   provider::Target* target = env.TargetOf(r);
   if (read_live) {
+    // The live object is the one state knows when its identity is about to change (a field
+    // that forces replacement) or not known yet (unknown values); else the declared one.
     provider::ResourceRequest req{r.kind, r.name, w.er->spec};
-    if (w.er->spec.ContainsUnknown() && w.st != nullptr) req.spec = stored.attrs;
+    if (w.st != nullptr &&
+        (w.er->spec.ContainsUnknown() || ForceNewDiffers(stored.attrs, w.er->spec, schema))) {
+      req.spec = stored.attrs;
+    }
     if (!req.spec.ContainsUnknown()) {
       Result<std::optional<Value>> got = target->Read(req);
       if (!got.ok()) {
@@ -120,7 +125,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     if (!live_proj.is_object() || c.planned.ContainsUnknown()) return false;
     for (const auto& [k, v] : c.planned.as_object()) {
       const Value* l = live_proj.Find(k);
-      if (l != nullptr && *l != v) return false;
+      if (l == nullptr || *l != v) return false;
     }
     return true;
   };

@@ -26,6 +26,9 @@ struct FieldSchema {
   bool force_new = false;  ///< a change replaces the object (delete, then create)
   bool sensitive = false;  ///< always treated as a secret (a password)
   std::string description;
+  /// Not readable from the live object (a `source:` file name): never compared with live; a
+  /// change is seen through the spec hash only.
+  bool write_only = false;
 };
 
 /// The schema of one kind ("file.file").

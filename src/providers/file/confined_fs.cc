@@ -87,10 +87,14 @@ ObjectType TypeOf(mode_t mode) {
 
 std::string_view TypeName(ObjectType type) {
   switch (type) {
-    case ObjectType::kFile: return "file";
-    case ObjectType::kDirectory: return "directory";
-    case ObjectType::kSymlink: return "symlink";
-    case ObjectType::kOther: return "other";
+    case ObjectType::kFile:
+      return "file";
+    case ObjectType::kDirectory:
+      return "directory";
+    case ObjectType::kSymlink:
+      return "symlink";
+    case ObjectType::kOther:
+      return "other";
   }
   return "other";
 }
@@ -99,8 +103,7 @@ void SetFastLookupForTesting(bool enabled) {
   g_fast_lookup.store(enabled, std::memory_order_relaxed);
 }
 
-Result<std::optional<DirFd>> OpenDir(const RootRef& root, std::string_view rel_dir,
-                                     bool create) {
+Result<std::optional<DirFd>> OpenDir(const RootRef& root, std::string_view rel_dir, bool create) {
   if (rel_dir.empty()) return std::optional<DirFd>(DirFd::Borrow(root.fd));
   std::string rel(rel_dir);
   if (g_fast_lookup.load(std::memory_order_relaxed)) {
@@ -233,13 +236,12 @@ Result<std::string> ReadAll(int fd, size_t size_hint, const std::string& display
 }
 
 Result<std::optional<struct stat>> WriteFileAt(int dir_fd, std::string_view leaf,
-                                               std::string_view content, unsigned mode,
-                                               uid_t uid, gid_t gid, bool no_replace,
+                                               std::string_view content, unsigned mode, uid_t uid,
+                                               gid_t gid, bool no_replace,
                                                const std::string& display) {
   std::string tmp = TempName(leaf);
   std::string name(leaf);
-  int raw = openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600);
+  int raw = openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (raw < 0) {
     return MakeError("cannot create a temporary file beside " + display + ": " + ErrnoMessage());
   }
@@ -298,8 +300,8 @@ Result<std::optional<struct stat>> WriteFileAt(int dir_fd, std::string_view leaf
   return std::optional<struct stat>(st);
 }
 
-Result<bool> SymlinkAt(int dir_fd, std::string_view leaf, const std::string& target,
-                       bool replace, const std::string& display) {
+Result<bool> SymlinkAt(int dir_fd, std::string_view leaf, const std::string& target, bool replace,
+                       const std::string& display) {
   std::string name(leaf);
   if (!replace) {
     if (symlinkat(target.c_str(), dir_fd, name.c_str()) == 0) return true;
@@ -308,8 +310,7 @@ Result<bool> SymlinkAt(int dir_fd, std::string_view leaf, const std::string& tar
   }
   std::string tmp = TempName(leaf);
   if (symlinkat(target.c_str(), dir_fd, tmp.c_str()) != 0) {
-    return MakeError("cannot create a temporary symlink beside " + display + ": " +
-                     ErrnoMessage());
+    return MakeError("cannot create a temporary symlink beside " + display + ": " + ErrnoMessage());
   }
   if (renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) {
     int err = errno;
@@ -381,9 +382,15 @@ Result<std::vector<DirEntry>> ListDir(int dir_fd, const std::string& display) {
     if (name == "." || name == "..") continue;
     DirEntry e{std::string(name), ObjectType::kOther};
     switch (ent->d_type) {
-      case DT_REG: e.type = ObjectType::kFile; break;
-      case DT_DIR: e.type = ObjectType::kDirectory; break;
-      case DT_LNK: e.type = ObjectType::kSymlink; break;
+      case DT_REG:
+        e.type = ObjectType::kFile;
+        break;
+      case DT_DIR:
+        e.type = ObjectType::kDirectory;
+        break;
+      case DT_LNK:
+        e.type = ObjectType::kSymlink;
+        break;
       case DT_UNKNOWN: {
         struct stat st{};
         if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -391,7 +398,8 @@ Result<std::vector<DirEntry>> ListDir(int dir_fd, const std::string& display) {
         }
         break;
       }
-      default: break;
+      default:
+        break;
     }
     out.push_back(std::move(e));
   }

@@ -84,7 +84,7 @@ std::string_view TypeName(ObjectType type);
 /// A live object at a path.
 struct LiveObject {
   ObjectType type = ObjectType::kOther;
-  struct stat st{};         ///< as lstat(2) reports it
+  struct stat st{};        ///< as lstat(2) reports it
   UniqueFd fd;              ///< open read-only (not for symlinks and some special files)
   std::string content;      ///< a regular file's bytes, when they were asked for
   std::string link_target;  ///< a symlink's text
@@ -109,15 +109,16 @@ Result<std::optional<LiveObject>> InspectAt(int dir_fd, std::string_view leaf, b
 /// rename replaces a file or a symlink itself, never what a symlink points to. Returns the new
 /// file's stat. With `no_replace`, an existing entry is left alone and the result is
 /// std::nullopt.
-Result<std::optional<struct stat>> WriteFileAt(int dir_fd, std::string_view leaf, std::string_view content,
-                         unsigned mode, uid_t uid, gid_t gid, bool no_replace,
-                         const std::string& display);
+Result<std::optional<struct stat>> WriteFileAt(int dir_fd, std::string_view leaf,
+                                               std::string_view content, unsigned mode, uid_t uid,
+                                               gid_t gid, bool no_replace,
+                                               const std::string& display);
 
 /// Makes the entry `leaf` a symlink whose text is `target`. With `replace`, an existing entry
 /// that is not a folder is replaced atomically; without it, an existing entry is left alone and
 /// the result is false.
-Result<bool> SymlinkAt(int dir_fd, std::string_view leaf, const std::string& target,
-                       bool replace, const std::string& display);
+Result<bool> SymlinkAt(int dir_fd, std::string_view leaf, const std::string& target, bool replace,
+                       const std::string& display);
 
 /// Removes the entry `name` of a folder and, for a folder, everything inside it. Symlinks are
 /// removed, never followed. A missing entry is success.

@@ -41,8 +41,8 @@ Result<std::optional<Value>> FileTarget::ReadFile(const Value& spec, const RootR
   return std::optional<Value>(FileResult(spec, path, obj.type, obj.st, &obj.content));
 }
 
-Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root,
-                                    const std::string& path, Apply how) {
+Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root, const std::string& path,
+                                    Apply how) {
   std::string display = DisplayPath(root_, path);
   const std::string* content = SpecString(spec, "content");
   if (content == nullptr) {
@@ -79,9 +79,18 @@ Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root,
       return MakeError(display + " is a directory, not a file; it is not replaced");
     }
     if (obj.type == ObjectType::kFile && obj.content == *content) {
-      Status st = ConvergeAttributes(obj.fd.get(), obj.st, *own, *mode, display);
-      if (!st.ok()) return st.error();
-      return FileResult(spec, path, ObjectType::kFile, obj.st, content);
+      bool same = (!own->uid || *own->uid == obj.st.st_uid) &&
+                  (!own->gid || *own->gid == obj.st.st_gid) &&
+                  (!*mode || **mode == (obj.st.st_mode & 07777));
+      if (same) return FileResult(spec, path, ObjectType::kFile, obj.st, content);
+      // A file with other names (hard links) is rewritten rather than changed in place, so
+      // that chmod and chown never reach an inode that may also be reachable from outside the
+      // root.
+      if (obj.st.st_nlink <= 1) {
+        Status st = ConvergeAttributes(obj.fd.get(), obj.st, *own, *mode, display);
+        if (!st.ok()) return st.error();
+        return FileResult(spec, path, ObjectType::kFile, obj.st, content);
+      }
     }
     if (obj.type == ObjectType::kFile) {
       // New bytes, same mode and owner unless declared otherwise.

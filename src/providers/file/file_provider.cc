@@ -15,8 +15,9 @@ using provider::ResourceSchema;
 FieldSchema NameField() {
   return {.name = "name",
           .type = FieldType::kString,
-          .description = "The object's name; defaults to the resource's name. Informational "
-                         "only for files: the object is identified by `path`."};
+          .description =
+              "The object's name; defaults to the resource's name. Informational "
+              "only for files: the object is identified by `path`."};
 }
 
 FieldSchema PathField(std::string what) {
@@ -33,32 +34,36 @@ FieldSchema PathField(std::string what) {
 FieldSchema ModeField(std::string default_mode) {
   return {.name = "mode",
           .type = FieldType::kString,
-          .description = "Permission bits as an octal string (\"0644\"; \"644\" is the same), at "
-                         "most \"07777\". When absent, an existing object keeps its mode and a "
-                         "new one gets " +
-                         default_mode + "."};
+          .description =
+              "Permission bits as an octal string (\"0644\"; \"644\" is the same), at "
+              "most \"07777\". When absent, an existing object keeps its mode and a "
+              "new one gets " +
+              default_mode + "."};
 }
 
 FieldSchema OwnerField() {
   return {.name = "owner",
           .type = FieldType::kString,
-          .description = "The owning user, by name or numeric id (an id that has a name is "
-                         "shown as the name). Left as it is when absent."};
+          .description =
+              "The owning user, by name or numeric id (an id that has a name is "
+              "shown as the name). Left as it is when absent."};
 }
 
 FieldSchema GroupField() {
   return {.name = "group",
           .type = FieldType::kString,
-          .description = "The owning group, by name or numeric id (an id that has a name is "
-                         "shown as the name). Left as it is when absent."};
+          .description =
+              "The owning group, by name or numeric id (an id that has a name is "
+              "shown as the name). Left as it is when absent."};
 }
 
 FieldSchema TypeField() {
   return {.name = "type",
           .type = FieldType::kString,
           .computed = true,
-          .description = "What is at the path: \"file\", \"directory\", \"symlink\" or "
-                         "\"other\". Something else than the kind's own type is drift."};
+          .description =
+              "What is at the path: \"file\", \"directory\", \"symlink\" or "
+              "\"other\". Something else than the kind's own type is drift."};
 }
 
 std::vector<ResourceSchema> BuildSchemas() {
@@ -143,8 +148,8 @@ class FileProvider final : public provider::Provider {
   std::vector<ResourceSchema> Schemas() const override { return FileSchemas(); }
   std::vector<FieldSchema> TargetSchema() const override { return FileTargetSchema(); }
 
-  Result<std::unique_ptr<provider::Target>> Configure(
-      const std::string& target_name, const value::Value& settings) const override {
+  Result<std::unique_ptr<provider::Target>> Configure(const std::string& target_name,
+                                                      const value::Value& settings) const override {
     std::string prefix = "target " + target_name + ": ";
     if (!settings.is_object()) return MakeError(prefix + "settings must be a map");
     for (const auto& [key, v] : settings.as_object()) {

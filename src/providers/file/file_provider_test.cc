@@ -208,10 +208,12 @@ TEST_P(FileProviderTest, NormalizeFile) {
   EXPECT_EQ(v.Find("type")->as_string(), "file");
   EXPECT_EQ(v.Find("size")->as_int(), 3);
   EXPECT_EQ(v.Find("sha256")->as_string(), Sha256Hex("hi\n"));
-  EXPECT_EQ(Norm("file.file", R"({"path":"a","content":"","mode":"0600"})").Find("mode")->as_string(),
-            "0600");
-  EXPECT_EQ(Norm("file.file", R"({"path":"a","content":"","mode":"4755"})").Find("mode")->as_string(),
-            "4755");
+  EXPECT_EQ(
+      Norm("file.file", R"({"path":"a","content":"","mode":"0600"})").Find("mode")->as_string(),
+      "0600");
+  EXPECT_EQ(
+      Norm("file.file", R"({"path":"a","content":"","mode":"4755"})").Find("mode")->as_string(),
+      "4755");
   EXPECT_EQ(Norm("file.file", R"({"path":"a","content":"","mode":"7"})").Find("mode")->as_string(),
             "0007");
   // name is optional
@@ -236,6 +238,9 @@ TEST_P(FileProviderTest, NormalizeFile) {
 
 TEST_P(FileProviderTest, NormalizeOwnersToNames) {
   Value v = Norm("file.file", R"({"path":"a","content":"x","owner":"0","group":0})");
+  EXPECT_EQ(v.Find("owner")->as_string(), "root");
+  EXPECT_EQ(v.Find("group")->as_string(), "root");
+  v = Norm("file.file", R"({"path":"a","content":"x","owner":"root","group":"root"})");
   EXPECT_EQ(v.Find("owner")->as_string(), "root");
   EXPECT_EQ(v.Find("group")->as_string(), "root");
   v = Norm("file.file", R"({"path":"a","content":"x","owner":"nobody","group":"4000000"})");
@@ -523,14 +528,12 @@ TEST_P(FileProviderTest, Ownership) {
   EXPECT_EQ(Lstat(root_ + "/n.txt").st_uid, 4000003u);
   EXPECT_EQ(MustRead("file.file", numeric).Find("owner")->as_string(), "4000003");
 
-  Value unknown =
-      Norm("file.file", R"({"path":"u.txt","content":"x","owner":"no-such-user-dl"})");
+  Value unknown = Norm("file.file", R"({"path":"u.txt","content":"x","owner":"no-such-user-dl"})");
   auto refused = Create("file.file", unknown);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message.find("\"no-such-user-dl\" is not a user"), std::string::npos);
   EXPECT_FALSE(Exists(root_ + "/u.txt"));
-  Value bad_group =
-      Norm("file.directory", R"({"path":"dd","group":"no-such-group-dl"})");
+  Value bad_group = Norm("file.directory", R"({"path":"dd","group":"no-such-group-dl"})");
   auto refused_dir = Create("file.directory", bad_group);
   ASSERT_FALSE(refused_dir.ok());
   EXPECT_NE(refused_dir.error().message.find("not a group"), std::string::npos);
@@ -734,6 +737,20 @@ TEST_P(FileProviderTest, SymlinksInsideTheRootAreNeverFollowed) {
   EXPECT_EQ(Slurp(outside_ + "/secret"), "outside\n");
 }
 
+TEST_P(FileProviderTest, HardLinkedFilesAreNotChangedInPlace) {
+  fs::create_directories(root_);
+  chmod((outside_ + "/secret").c_str(), 0644);
+  ASSERT_EQ(link((outside_ + "/secret").c_str(), (root_ + "/hl").c_str()), 0);
+  Value spec =
+      Norm("file.file", R"({"path":"hl","content":"outside\n","mode":"0600","owner":"nobody"})");
+  ASSERT_TRUE(Create("file.file", spec, /*adopt=*/true).ok());
+  EXPECT_EQ(ModeOf(root_ + "/hl"), 0600u);
+  EXPECT_EQ(Lstat(root_ + "/hl").st_uid, 65534u);
+  EXPECT_EQ(ModeOf(outside_ + "/secret"), 0644u);
+  EXPECT_EQ(Lstat(outside_ + "/secret").st_uid, 0u);
+  EXPECT_NE(Lstat(outside_ + "/secret").st_ino, Lstat(root_ + "/hl").st_ino);
+}
+
 TEST_P(FileProviderTest, MissingRootReadsAsEmptyAndIsCreatedOnWrite) {
   Value spec = Norm("file.file", R"({"path":"f","content":"x"})");
   auto r = Read("file.file", spec);
@@ -769,7 +786,7 @@ TEST_P(FileProviderTest, SensitiveContentStaysSensitive) {
 
 TEST_P(FileProviderTest, ManyFilesFromManyThreads) {
   constexpr int kThreads = 4;
-  constexpr int kPerThread = 250;
+  constexpr int kPerThread = 100;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -779,8 +796,7 @@ TEST_P(FileProviderTest, ManyFilesFromManyThreads) {
         Value spec = Json("{\"path\":\"many/" + n + ".txt\",\"content\":\"" + n + "\"}");
         auto c = Create("file.file", spec);
         auto r = Read("file.file", spec);
-        if (!c.ok() || !r.ok() || !r->has_value() ||
-            (**r).Find("content")->as_string() != n) {
+        if (!c.ok() || !r.ok() || !r->has_value() || (**r).Find("content")->as_string() != n) {
           ++failures;
         }
       }

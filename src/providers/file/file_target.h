@@ -81,8 +81,7 @@ class FileTarget final : public provider::Target {
 
   Result<std::optional<value::Value>> ReadFile(const value::Value& spec, const RootRef& root,
                                                const std::string& path) const;
-  Result<std::optional<value::Value>> ReadDirectory(const value::Value& spec,
-                                                    const RootRef& root,
+  Result<std::optional<value::Value>> ReadDirectory(const value::Value& spec, const RootRef& root,
                                                     const std::string& path) const;
   Result<std::optional<value::Value>> ReadSymlink(const value::Value& spec, const RootRef& root,
                                                   const std::string& path) const;
@@ -104,8 +103,8 @@ class FileTarget final : public provider::Target {
                           const struct stat& st, const std::string* content) const;
   /// The attributes of a folder (or what stands at its path) as Read reports them, without
   /// unmanaged_children.
-  value::Value DirectoryResult(const value::Value& spec, const std::string& path,
-                               ObjectType type, const struct stat& st) const;
+  value::Value DirectoryResult(const value::Value& spec, const std::string& path, ObjectType type,
+                               const struct stat& st) const;
   /// Adds mode, owner and group of `st` to a result.
   void SetStatFields(const struct stat& st, value::Value& out) const;
 

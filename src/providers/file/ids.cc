@@ -160,15 +160,16 @@ Result<gid_t> IdNames::GroupId(const std::string& name) {
 }
 
 std::string IdNames::CanonicalUser(const std::string& declared) {
-  auto numeric = ParseNumericId(declared);
-  if (!numeric) return declared;
-  return UserName(static_cast<uid_t>(*numeric));
+  // Through the id and back, so that an alias ("toor") reads as the name Read reports ("root").
+  Result<uid_t> uid = UserId(declared);
+  if (!uid.ok()) return declared;
+  return UserName(*uid);
 }
 
 std::string IdNames::CanonicalGroup(const std::string& declared) {
-  auto numeric = ParseNumericId(declared);
-  if (!numeric) return declared;
-  return GroupName(static_cast<gid_t>(*numeric));
+  Result<gid_t> gid = GroupId(declared);
+  if (!gid.ok()) return declared;
+  return GroupName(*gid);
 }
 
 }  // namespace driftless::providers::file

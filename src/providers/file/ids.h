@@ -24,8 +24,9 @@ class IdNames {
   Result<uid_t> UserId(const std::string& name);
   /// The id of a group given by name or by number; an unknown name is an error.
   Result<gid_t> GroupId(const std::string& name);
-  /// The canonical spelling of a declared owner: a numeric id that has a name becomes the name;
-  /// anything else is returned as it is (unknown names are reported when writing).
+  /// The canonical spelling of a declared owner: the name Read reports for its id (a numeric id
+  /// that has a name becomes the name, an alias becomes the first name of its id); an unknown
+  /// name is returned as it is (it is reported when writing).
   std::string CanonicalUser(const std::string& declared);
   /// The same for a group.
   std::string CanonicalGroup(const std::string& declared);
@@ -37,8 +38,8 @@ class IdNames {
   std::chrono::steady_clock::time_point filled_{};
   std::unordered_map<uid_t, std::string> user_names_;
   std::unordered_map<gid_t, std::string> group_names_;
-  std::unordered_map<std::string, uid_t> user_ids_;    // only names that exist
-  std::unordered_map<std::string, gid_t> group_ids_;   // only names that exist
+  std::unordered_map<std::string, uid_t> user_ids_;   // only names that exist
+  std::unordered_map<std::string, gid_t> group_ids_;  // only names that exist
 };
 
 }  // namespace driftless::providers::file

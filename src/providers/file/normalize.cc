@@ -56,8 +56,7 @@ class Normalizer {
       return nullptr;
     }
     if (!v->is_string()) {
-      Error(std::string(field),
-            std::string(field) + " must be a string, not " + TypeOfValue(*v));
+      Error(std::string(field), std::string(field) + " must be a string, not " + TypeOfValue(*v));
       return nullptr;
     }
     return v;
@@ -83,8 +82,7 @@ class Normalizer {
   // `path` (required): relative and inside the root.
   void Path() {
     if (Get("path") == nullptr) {
-      Error("path", "path is required: where the object is, relative to the target root " +
-                        root_);
+      Error("path", "path is required: where the object is, relative to the target root " + root_);
       return;
     }
     const Value* v = GetString("path");
@@ -101,8 +99,9 @@ class Normalizer {
     const Value* v = Get("mode");
     if (v == nullptr) return;
     if (v->is_number()) {
-      Error("mode", "mode must be a quoted octal string such as \"0644\" (an unquoted 0644 "
-                    "is read as the number 644)");
+      Error("mode",
+            "mode must be a quoted octal string such as \"0644\" (an unquoted 0644 "
+            "is read as the number 644)");
       return;
     }
     v = GetString("mode");
@@ -167,8 +166,8 @@ class Normalizer {
       out_.Set("source", *source);
       text = Value::Unknown();
     } else if (!source->is_string()) {
-      Error("source", "source must be a string (a path in the repository), not " +
-                          TypeOfValue(*source));
+      Error("source",
+            "source must be a string (a path in the repository), not " + TypeOfValue(*source));
       return;
     } else if (source->as_string().empty()) {
       Error("source", "source is empty: name a file of the repository");
@@ -180,8 +179,8 @@ class Normalizer {
     } else {
       Result<std::string> bytes = read_file(source->as_string());
       if (!bytes.ok()) {
-        Error("source", "cannot read source \"" + source->as_string() +
-                            "\": " + bytes.error().message);
+        Error("source",
+              "cannot read source \"" + source->as_string() + "\": " + bytes.error().message);
         return;
       }
       out_.Set("source", *source);
@@ -230,8 +229,7 @@ class Normalizer {
         for (size_t i = 0; i < items.size(); ++i) {
           std::string field = "managed_children." + std::to_string(i);
           if (!items[i].is_string()) {
-            Error(field, "managed_children entries must be strings, not " +
-                             TypeOfValue(items[i]));
+            Error(field, "managed_children entries must be strings, not " + TypeOfValue(items[i]));
             continue;
           }
           std::string problem = PathProblem(items[i].as_string(), dir);

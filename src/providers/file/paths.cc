@@ -26,9 +26,8 @@ std::string PathProblem(std::string_view path, std::string_view root) {
   size_t start = 0;
   while (true) {
     size_t slash = path.find('/', start);
-    std::string_view seg = path.substr(start, slash == std::string_view::npos
-                                                  ? std::string_view::npos
-                                                  : slash - start);
+    std::string_view seg = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (seg.empty()) {
       if (slash == std::string_view::npos) return "path " + Quoted(path) + " ends with \"/\"";
       return "path " + Quoted(path) + " has an empty segment (\"//\")";

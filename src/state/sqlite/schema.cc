@@ -18,6 +18,8 @@ CREATE TABLE environments (
   created_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
+-- WITHOUT ROWID: rows are stored in (env, address) order, so listing an environment is one
+-- sequential scan instead of an index walk with a random table lookup per row.
 CREATE TABLE resources (
   env         TEXT NOT NULL REFERENCES environments(name),
   address     TEXT NOT NULL,

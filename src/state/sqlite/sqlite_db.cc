@@ -1,5 +1,6 @@
 #include "state/sqlite/sqlite_db.h"
 
+#include <cstdlib>
 #include <utility>
 
 namespace driftless::state::sqlite_detail {
@@ -12,8 +13,7 @@ Error FailMessage(sqlite3* db, int rc, const std::string& path, std::string_view
   int primary = rc & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     message += " (another process kept the database busy for longer than the busy timeout)";
-  } else if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
-             primary == SQLITE_PERM) {
+  } else if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM) {
     message += " (check the file's and its folder's permissions)";
   }
   return MakeError(std::move(message));
@@ -45,8 +45,8 @@ Stmt& Stmt::Bind(int index, std::string_view value) {
 }
 
 Stmt& Stmt::BindView(int index, std::string_view value) {
-  sqlite3_bind_text64(stmt_, index, value.empty() ? "" : value.data(), value.size(),
-                      SQLITE_STATIC, SQLITE_UTF8);
+  sqlite3_bind_text64(stmt_, index, value.empty() ? "" : value.data(), value.size(), SQLITE_STATIC,
+                      SQLITE_UTF8);
   return *this;
 }
 
@@ -85,8 +85,8 @@ Database::~Database() {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, int busy_timeout_ms) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     Error error = FailMessage(db, rc, path, "open the file");
     sqlite3_close_v2(db);
@@ -99,7 +99,12 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, int bu
 
 Result<Stmt> Database::Prepare(std::string_view sql) {
   auto it = cache_.find(sql);
-  if (it != cache_.end()) return Stmt(it->second, &path_);
+  if (it != cache_.end()) {
+    // Lending a statement that is still stepping would reset it under its first user: a bug in
+    // this module, never a consequence of input.
+    if (sqlite3_stmt_busy(it->second) != 0) std::abort();
+    return Stmt(it->second, &path_);
+  }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);

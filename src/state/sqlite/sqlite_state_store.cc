@@ -36,7 +36,7 @@ constexpr std::string_view kBumpSerial =
     "UPDATE environments SET serial = serial + 1 WHERE name = ?1 RETURNING serial";
 
 // The columns FillResource reads, in its order.
-#define DL_RESOURCE_COLUMNS \
+#define DL_RESOURCE_COLUMNS                                                                   \
   "address, kind, name, target, attrs_json, spec_hash, live_digest, depends_on, \"commit\", " \
   "serial, updated_at"
 constexpr std::string_view kSelectResources =
@@ -108,8 +108,8 @@ constexpr std::string_view kSelectApplyState = "SELECT env, status FROM applies 
 constexpr std::string_view kFinishApply =
     "UPDATE applies SET status = ?2, summary = ?3, finished_at = ?4 WHERE id = ?1";
 
-#define DL_APPLY_COLUMNS                                                                        \
-  "id, env, kind, user, host, pid, \"commit\", commit_subject, commit_author, decl_hash, "     \
+#define DL_APPLY_COLUMNS                                                                   \
+  "id, env, kind, user, host, pid, \"commit\", commit_subject, commit_author, decl_hash, " \
   "started_at, finished_at, status, summary, plan_json"
 constexpr std::string_view kSelectApplies =
     "SELECT " DL_APPLY_COLUMNS " FROM applies ORDER BY id DESC LIMIT ?1";
@@ -132,6 +132,14 @@ constexpr std::string_view kSelectPending =
     "ORDER BY a.id DESC, c.seq";
 
 constexpr char kNotAttempted[] = "not attempted: the apply stopped before this change";
+
+// Bounds that keep time arithmetic far from overflow.
+constexpr int64_t kMaxLeaseSeconds = int64_t{10} * 365 * 24 * 3600;
+constexpr double kMaxTimeoutSeconds = 1e9;
+
+int64_t ClampLease(int64_t lease_seconds) {
+  return std::clamp<int64_t>(lease_seconds, 1, kMaxLeaseSeconds);
+}
 
 Environment ReadEnvironment(const Stmt& st) {
   Environment e;
@@ -221,9 +229,7 @@ bool SplitAddress(const std::string& address, std::string* kind, std::string* na
   return true;
 }
 
-bool IsResultStatus(const std::string& s) {
-  return s == "done" || s == "failed" || s == "skipped";
-}
+bool IsResultStatus(const std::string& s) { return s == "done" || s == "failed" || s == "skipped"; }
 
 }  // namespace
 
@@ -267,8 +273,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
                        "\"); put it on a local file system");
     }
   }
-  Status pragmas = d.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                          "configure the connection");
+  Status pragmas =
+      d.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "configure the connection");
   if (!pragmas.ok()) return pragmas.error();
   Status migrated = sqlite_detail::Migrate(d);
   if (!migrated.ok()) return migrated.error();
@@ -407,10 +413,12 @@ Status SqliteStateStore::InterruptApplies(const std::string& env, int64_t token,
 }
 
 Result<Lock> SqliteStateStore::AcquireLock(const std::string& env, const Identity& who,
-                                           const std::string& operation,
-                                           double timeout_seconds, int64_t lease_seconds) {
+                                           const std::string& operation, double timeout_seconds,
+                                           int64_t lease_seconds) {
   if (env.empty()) return MakeError("cannot lock an environment with an empty name");
   if (!(timeout_seconds > 0)) timeout_seconds = 0;  // also catches NaN
+  timeout_seconds = std::min(timeout_seconds, kMaxTimeoutSeconds);
+  lease_seconds = ClampLease(lease_seconds);
   const int64_t start_ms = NowUnixMillis();
   const int64_t deadline_ms = start_ms + static_cast<int64_t>(timeout_seconds * 1000.0);
   const std::string what = "lock environment " + env;
@@ -486,7 +494,7 @@ Status SqliteStateStore::RenewLock(Lock& lock, int64_t lease_seconds) {
   if (!txn.ok()) return txn.error();
   Status fence = CheckFence(lock);
   if (!fence.ok()) return fence;
-  int64_t expires_at = NowUnix() + lease_seconds;
+  int64_t expires_at = NowUnix() + ClampLease(lease_seconds);
   {
     Result<Stmt> st = db_->Prepare(kRenewLock);
     if (!st.ok()) return st.error();
@@ -621,8 +629,8 @@ Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,
                        "\" (expected done, failed or skipped)");
     }
   }
-  const std::string what = "record results of apply " + std::to_string(apply_id) +
-                           " of environment " + env;
+  const std::string what =
+      "record results of apply " + std::to_string(apply_id) + " of environment " + env;
   Result<Transaction> txn = Transaction::Write(*db_, what);
   if (!txn.ok()) return txn.error();
   Status fence = CheckFence(lock);
@@ -717,8 +725,7 @@ Status SqliteStateStore::FinishApply(const Lock& lock, int64_t apply_id, const s
   return txn->Commit(what);
 }
 
-Result<std::vector<ApplyRecord>> SqliteStateStore::ListApplies(const std::string& env,
-                                                               int limit) {
+Result<std::vector<ApplyRecord>> SqliteStateStore::ListApplies(const std::string& env, int limit) {
   Result<Stmt> st = db_->Prepare(env.empty() ? kSelectApplies : kSelectAppliesOfEnv);
   if (!st.ok()) return st.error();
   int64_t sql_limit = limit > 0 ? limit : -1;

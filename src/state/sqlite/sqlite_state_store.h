@@ -52,9 +52,10 @@ class SqliteStateStore final : public StateStore {
   Result<std::optional<ResourceState>> GetResource(const std::string& env,
                                                    const std::string& address) override;
 
-  /// See StateStore::AcquireLock. Every apply of the environment still marked "running" when the
-  /// lock is taken is marked "interrupted": only the lock holder can run one. Not reentrant: a
-  /// process that holds the lock and asks again is refused like anyone else.
+  /// See StateStore::AcquireLock. Leases are kept between 1 second and 10 years. Every apply of
+  /// the environment still marked "running" when the lock is taken is marked "interrupted": only
+  /// the lock holder can run one. Not reentrant: a process that holds the lock and asks again is
+  /// refused like anyone else.
   Result<Lock> AcquireLock(const std::string& env, const Identity& who,
                            const std::string& operation, double timeout_seconds,
                            int64_t lease_seconds = 60) override;

@@ -1,6 +1,7 @@
 #include "state/sqlite/sqlite_state_store.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -58,8 +59,7 @@ class SqliteStateStoreTest : public ::testing::Test {
 Identity Elsewhere() { return Identity{"alice", "elsewhere.example", 4242}; }
 
 ResourceState Res(const std::string& kind, const std::string& name,
-                  const std::string& attrs = R"({"a":1})",
-                  std::vector<std::string> deps = {}) {
+                  const std::string& attrs = R"({"a":1})", std::vector<std::string> deps = {}) {
   ResourceState r;
   r.kind = kind;
   r.name = name;
@@ -108,6 +108,29 @@ int WaitChild(pid_t pid) {
   if (waitpid(pid, &status, 0) != pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+// Kills and reaps a child that a failed assertion left behind.
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ~ChildGuard() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  // The child's exit code; the guard has nothing left to do.
+  int Wait() {
+    int code = WaitChild(pid_);
+    pid_ = 0;
+    return code;
+  }
+
+ private:
+  pid_t pid_;
+};
 
 TEST_F(SqliteStateStoreTest, OpenCreatesFoldersAndPrivateWalFile) {
   auto store = OpenStore();
@@ -179,8 +202,7 @@ TEST_F(SqliteStateStoreTest, RecordResultsUpsertsRemovesAndBumpsSerialOnce) {
   ASSERT_TRUE(lock.ok()) << lock.error().message;
 
   ResourceState motd = Res("file.file", "motd", R"({"content":"hi"})");
-  ResourceState conf = Res("file.file", "etc/app.conf", "{}",
-                           {"file.file/motd", "odd \"name\"\n"});
+  ResourceState conf = Res("file.file", "etc/app.conf", "{}", {"file.file/motd", "odd \"name\"\n"});
   ResourceState gone = Res("pkg.package", "old");
   auto id = store->BeginApply(*lock, ApplyRecord{},
                               {Intent(motd.address, "create"), Intent(conf.address, "create"),
@@ -412,8 +434,8 @@ TEST_F(SqliteStateStoreTest, ApplyHistoryRoundTrip) {
   ASSERT_TRUE(id3.ok());
   s = store->RecordResults(*dev_lock, *id, {});
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message, "apply " + std::to_string(*id) +
-                                   " belongs to environment prod, not dev");
+  EXPECT_EQ(s.error().message,
+            "apply " + std::to_string(*id) + " belongs to environment prod, not dev");
 
   auto all = store->ListApplies("", 0);
   ASSERT_TRUE(all.ok());
@@ -589,15 +611,16 @@ TEST_F(SqliteStateStoreTest, CrashedHolderIsInterruptedAndItsLockTaken) {
     if (!store.ok()) _exit(2);
     auto lock = (*store)->AcquireLock("prod", CurrentIdentity(), "apply", 0);
     if (!lock.ok()) _exit(3);
-    auto id = (*store)->BeginApply(*lock, ApplyRecord{},
-                                   {Intent("file.file/a", "create"),
-                                    Intent("file.file/b", "create"),
-                                    Intent("file.file/c", "delete")});
+    auto id =
+        (*store)->BeginApply(*lock, ApplyRecord{},
+                             {Intent("file.file/a", "create"), Intent("file.file/b", "create"),
+                              Intent("file.file/c", "delete")});
     if (!id.ok()) _exit(4);
     if (!(*store)->RecordResults(*lock, *id, {Done(Res("file.file", "a"))}).ok()) _exit(5);
     _exit(0);  // a crash: no release, no finish, no destructors
   }
-  ASSERT_EQ(WaitChild(child), 0);
+  ChildGuard guard(child);
+  ASSERT_EQ(guard.Wait(), 0);
 
   auto store = OpenStore();
   ASSERT_TRUE(store);
@@ -651,6 +674,7 @@ TEST_F(SqliteStateStoreTest, TwoProcessesContendForTheLock) {
     if (!(*store)->ReleaseLock(*lock).ok()) _exit(5);
     _exit(0);
   }
+  ChildGuard guard(child);
   close(to_parent[1]);
   close(to_child[0]);
   char c = 0;
@@ -666,10 +690,9 @@ TEST_F(SqliteStateStoreTest, TwoProcessesContendForTheLock) {
 
   auto refused = store->AcquireLock("prod", CurrentIdentity(), "destroy", 0);
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().message, "environment prod is locked by " +
-                                         (*held)->holder.user + "@" + (*held)->holder.host +
-                                         " (pid " + std::to_string(child) + ") for apply since " +
-                                         FormatTime((*held)->acquired_at) +
+  EXPECT_EQ(refused.error().message, "environment prod is locked by " + (*held)->holder.user + "@" +
+                                         (*held)->holder.host + " (pid " + std::to_string(child) +
+                                         ") for apply since " + FormatTime((*held)->acquired_at) +
                                          " (use --lock-timeout to wait)");
 
   // Waiting: the child releases 300 ms after being told to.
@@ -682,7 +705,7 @@ TEST_F(SqliteStateStoreTest, TwoProcessesContendForTheLock) {
   EXPECT_GE(waited, std::chrono::milliseconds(300));
   EXPECT_GT(lock->token, (*held)->token);
   EXPECT_EQ(lock->operation, "destroy");
-  EXPECT_EQ(WaitChild(child), 0);
+  EXPECT_EQ(guard.Wait(), 0);
   close(to_parent[0]);
   close(to_child[1]);
 }
@@ -696,8 +719,10 @@ TEST_F(SqliteStateStoreTest, RefusesDatabasesFromNewerVersionsAndOtherPrograms) 
   auto newer = SqliteStateStore::Open(path_);
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.error().message,
-            "state database " + path_ + " has schema version 99 but this driftless knows "
-            "versions up to " + std::to_string(sqlite_detail::LatestSchemaVersion()) +
+            "state database " + path_ +
+                " has schema version 99 but this driftless knows "
+                "versions up to " +
+                std::to_string(sqlite_detail::LatestSchemaVersion()) +
                 ": it was written by a newer driftless; upgrade driftless to use it");
 
   path_ = dir_ + "/other.db";
@@ -762,10 +787,10 @@ TEST_F(SqliteStateStoreTest, ManySmallBatches) {
   std::vector<ChangeRecord> intents;
   std::vector<ResourceState> states;
   for (int i = 0; i < kCount; ++i) {
-    states.push_back(Res("file.file", "f" + std::to_string(100000 + i),
-                         R"({"content":"line )" + std::to_string(i) + R"("})",
-                         i > 0 ? std::vector<std::string>{states.back().address}
-                               : std::vector<std::string>{}));
+    states.push_back(
+        Res("file.file", "f" + std::to_string(100000 + i),
+            R"({"content":"line )" + std::to_string(i) + R"("})",
+            i > 0 ? std::vector<std::string>{states.back().address} : std::vector<std::string>{}));
     intents.push_back(Intent(states.back().address, "create"));
   }
   auto id = store->BeginApply(*lock, ApplyRecord{}, intents);

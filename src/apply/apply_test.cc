@@ -1,0 +1,276 @@
+// Planner and applier together, on an in-memory provider and a real SQLite state file.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+
+#include "apply/applier.h"
+#include "config/loader.h"
+#include "fakes/memory_provider.h"
+#include "fakes/memory_source.h"
+#include "plan/planner.h"
+#include "plan/stored.h"
+#include "state/sqlite/sqlite_state_store.h"
+
+namespace driftless::apply {
+namespace {
+
+using plan::Action;
+using value::Value;
+
+class ApplyTest : public ::testing::Test {
+ protected:
+  ApplyTest() : world_(std::make_shared<test::MemoryWorld>()) {
+    registry_.Register(test::NewMemoryProvider(world_));
+    src_.files["driftless.yaml"] = "project: p\ntargets:\n  mem: {provider: mem}\n";
+    char tmpl[] = "/tmp/driftless-apply-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store_ = std::move(state::SqliteStateStore::Open(dir_ + "/state.db")).value();
+  }
+  ~ApplyTest() override { std::filesystem::remove_all(dir_); }
+
+  // Loads, evaluates and plans the environment "default".
+  plan::Plan Plan(bool destroy = false) {
+    Diagnostics diags;
+    decls_ = std::make_unique<config::Declarations>(
+        config::LoadDeclarations(src_, registry_, diags));
+    EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
+    plan::PriorState prior;
+    prior.environment = *store_->GetOrCreateEnvironment("default");
+    prior.resources = *store_->ListResources("default");
+    prior.pending = *store_->PendingChanges("default");
+    prior_ = prior;
+    config::EvalOptions o;
+    o.salt = prior.environment.salt;
+    o.secret = [this](const std::string&) -> std::optional<std::string> { return secret_; };
+    o.applied_attrs = [this](const std::string& address, const std::string& hash) -> const Value* {
+      for (const auto& r : prior_.resources) {
+        if (r.address == address && r.spec_hash == hash) {
+          attrs_cache_.push_back(plan::DecodeStored(r.attrs_json)->attrs);
+          return &attrs_cache_.back();
+        }
+      }
+      return nullptr;
+    };
+    env_ = config::Environment::Evaluate(*decls_, registry_, src_, o, diags);
+    EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
+    plan::PlanOptions po;
+    po.destroy = destroy;
+    Result<plan::Plan> p = plan::MakePlan(*env_, prior, po);
+    EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+    return std::move(*p);
+  }
+
+  ApplyResult Apply(const plan::Plan& p) {
+    Result<state::Lock> lock = store_->AcquireLock("default", CurrentIdentity(), "apply", 0);
+    EXPECT_TRUE(lock.ok());
+    ApplyOptions options;
+    options.parallelism = 4;
+    Result<ApplyResult> r = apply::Apply(*env_, p, *store_, *lock, options);
+    EXPECT_TRUE(store_->ReleaseLock(*lock).ok());
+    EXPECT_TRUE(r.ok());
+    return *r;
+  }
+
+  const plan::Change& ChangeOf(const plan::Plan& p, const std::string& address) {
+    for (const auto& c : p.changes)
+      if (c.address == address) return c;
+    ADD_FAILURE() << "no change for " << address;
+    return p.changes.front();
+  }
+
+  Value World(const std::string& key) {
+    std::lock_guard<std::mutex> g(world_->mu);
+    auto it = world_->objects.find(key);
+    return it == world_->objects.end() ? Value() : it->second;
+  }
+
+  std::shared_ptr<test::MemoryWorld> world_;
+  provider::Registry registry_;
+  test::MemorySource src_;
+  std::string dir_;
+  std::unique_ptr<state::SqliteStateStore> store_;
+  std::unique_ptr<config::Declarations> decls_;
+  std::unique_ptr<config::Environment> env_;
+  plan::PriorState prior_;
+  std::deque<Value> attrs_cache_;
+  std::optional<std::string> secret_ = "s3cret";
+};
+
+TEST_F(ApplyTest, CreateThenNothingToDo) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n";
+  plan::Plan p = Plan();
+  EXPECT_EQ(ChangeOf(p, "mem.object/a").action, Action::kCreate);
+  ApplyResult r = Apply(p);
+  EXPECT_EQ(r.status, "succeeded");
+  EXPECT_EQ(World("a").Find("value")->as_string(), "hello");
+  EXPECT_FALSE(Plan().HasChanges());
+}
+
+TEST_F(ApplyTest, DriftIsHealed) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n";
+  Apply(Plan());
+  world_->objects["a"].Set("value", Value::String("hacked"));
+  plan::Plan p = Plan();
+  const plan::Change& c = ChangeOf(p, "mem.object/a");
+  EXPECT_EQ(c.action, Action::kHeal);
+  EXPECT_TRUE(c.drift);
+  EXPECT_NE(c.drift_diff.find("-value: hello\n+value: hacked"), std::string::npos) << c.drift_diff;
+  Apply(p);
+  EXPECT_EQ(World("a").Find("value")->as_string(), "hello");
+  // Deleted by hand: healed by creating it again.
+  world_->objects.erase("a");
+  EXPECT_EQ(ChangeOf(Plan(), "mem.object/a").action, Action::kHeal);
+}
+
+TEST_F(ApplyTest, ForceNewFieldReplacesAndRemovalDeletes) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: x}\n";
+  Apply(Plan());
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a2, value: x}\n";
+  plan::Plan p = Plan();
+  EXPECT_EQ(ChangeOf(p, "mem.object/a").action, Action::kReplace);
+  Apply(p);
+  EXPECT_TRUE(World("a").is_null());
+  EXPECT_FALSE(World("a2").is_null());
+  src_.files["r.yaml"] = "";
+  p = Plan();
+  EXPECT_EQ(ChangeOf(p, "mem.object/a").action, Action::kDelete);
+  Apply(p);
+  EXPECT_TRUE(World("a2").is_null());
+  EXPECT_TRUE(store_->ListResources("default")->empty());
+}
+
+TEST_F(ApplyTest, PreventDestroyBlocksDeleteAndReplace) {
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a}\npolicy: {prevent_destroy: true}\n";
+  Apply(Plan());
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: b}\npolicy: {prevent_destroy: true}\n";
+  EXPECT_TRUE(Plan().problems.HasErrors());
+  src_.files["r.yaml"] = "";
+  plan::Plan p = Plan();
+  ASSERT_TRUE(p.problems.HasErrors());
+  EXPECT_NE(p.problems.ToString().find("mem.object/a has policy.prevent_destroy"), std::string::npos);
+}
+
+TEST_F(ApplyTest, ComputedReferencesResolveDuringApply) {
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: \"len=${mem.object.a.length}\"}\n";
+  plan::Plan p = Plan();
+  EXPECT_NE(ChangeOf(p, "mem.object/b").diff.find("(known after apply)"), std::string::npos);
+  Apply(p);
+  EXPECT_EQ(World("b").Find("value")->as_string(), "len=5");
+  EXPECT_FALSE(Plan().HasChanges());  // the reference resolves from state now
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello world}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: \"len=${mem.object.a.length}\"}\n";
+  Apply(Plan());
+  EXPECT_EQ(World("b").Find("value")->as_string(), "len=11");
+}
+
+TEST_F(ApplyTest, FailureSkipsDependentsOnly) {
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a}\n---\n"
+      "kind: mem.object\nname: b\ndepends_on: [mem.object/a]\nspec: {key: b}\n---\n"
+      "kind: mem.object\nname: c\nspec: {key: c}\n";
+  world_->fail_keys.insert("a");
+  ApplyResult r = Apply(Plan());
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.failed, 1u);
+  EXPECT_EQ(r.skipped, 1u);
+  EXPECT_EQ(r.done, 1u);
+  EXPECT_FALSE(World("c").is_null());
+  EXPECT_TRUE(World("b").is_null());
+  auto history = store_->GetApply(r.apply_id);
+  ASSERT_TRUE(history.ok() && history->has_value());
+  for (const auto& c : (*history)->changes) {
+    if (c.address == "mem.object/b") {
+      EXPECT_EQ(c.status, "skipped");
+      EXPECT_NE(c.error.find("depends on mem.object/a, which failed"), std::string::npos);
+    }
+  }
+  world_->fail_keys.clear();
+  plan::Plan rest = Plan();
+  EXPECT_EQ(rest.Count(Action::kCreate), 2u);
+  EXPECT_EQ(Apply(rest).status, "succeeded");
+}
+
+TEST_F(ApplyTest, MovedFromKeepsTheObject) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: old\nspec: {key: k, value: v}\n";
+  Apply(Plan());
+  int writes = world_->writes;
+  src_.files["r.yaml"] = "kind: mem.object\nname: new\nmoved_from: old\nspec: {key: k, value: v}\n";
+  plan::Plan p = Plan();
+  EXPECT_EQ(ChangeOf(p, "mem.object/new").action, Action::kRecord);
+  EXPECT_EQ(p.Count(Action::kDelete), 0u);
+  Apply(p);
+  EXPECT_EQ(world_->writes, writes);
+  auto rows = *store_->ListResources("default");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].address, "mem.object/new");
+}
+
+TEST_F(ApplyTest, SecretsNeverStoredAndChangesSeen) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, secret: \"${secret.X}\"}\n";
+  plan::Plan p = Plan();
+  EXPECT_EQ(ChangeOf(p, "mem.object/a").diff.find("s3cret"), std::string::npos);
+  Apply(p);
+  auto rows = *store_->ListResources("default");
+  EXPECT_EQ(rows[0].attrs_json.find("s3cret"), std::string::npos) << rows[0].attrs_json;
+  EXPECT_FALSE(Plan().HasChanges());
+  secret_ = "other";
+  plan::Plan changed = Plan();
+  const plan::Change& c = ChangeOf(changed, "mem.object/a");
+  EXPECT_EQ(c.action, Action::kUpdate);
+  EXPECT_NE(c.diff.find("(sensitive value changed)"), std::string::npos) << c.diff;
+}
+
+TEST_F(ApplyTest, InterruptedCreateIsRecordedNotRepeated) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: v}\n";
+  plan::Plan p = Plan();
+  // Simulate a crash: intents recorded, the object created, the outcome never written.
+  Result<state::Lock> lock = store_->AcquireLock("default", CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok());
+  state::ApplyRecord rec;
+  rec.environment = "default";
+  rec.status = "running";
+  ASSERT_TRUE(store_->BeginApply(*lock, rec, {{"mem.object/a", "create", "pending", "", ""}}).ok());
+  world_->objects["a"] = Value::MakeObject({{"key", Value::String("a")},
+                                           {"value", Value::String("v")},
+                                           {"length", Value::Int(1)}});
+  ASSERT_TRUE(store_->ReleaseLock(*lock).ok());
+  plan::Plan again = Plan();
+  EXPECT_EQ(ChangeOf(again, "mem.object/a").action, Action::kRecord);
+  int writes = world_->writes;
+  Apply(again);
+  EXPECT_EQ(world_->writes, writes);
+  EXPECT_FALSE(Plan().HasChanges());
+}
+
+TEST_F(ApplyTest, ExistingObjectNeedsAdopt) {
+  world_->objects["a"] = Value::MakeObject({{"key", Value::String("a")}});
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: v}\n";
+  plan::Plan p = Plan();
+  EXPECT_FALSE(ChangeOf(p, "mem.object/a").warning.empty());
+  EXPECT_EQ(Apply(p).failed, 1u);
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: v}\npolicy: {adopt: true}\n";
+  EXPECT_EQ(Apply(Plan()).status, "succeeded");
+  EXPECT_EQ(World("a").Find("value")->as_string(), "v");
+}
+
+TEST_F(ApplyTest, DestroyDeletesEverything) {
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: \"${mem.object.a.key}-b\"}\n";
+  Apply(Plan());
+  plan::Plan p = Plan(/*destroy=*/true);
+  EXPECT_EQ(p.Count(Action::kDelete), 2u);
+  EXPECT_EQ(Apply(p).status, "succeeded");
+  EXPECT_TRUE(world_->objects.empty());
+}
+
+}  // namespace
+}  // namespace driftless::apply

@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include "config/evaluate.h"
+#include "config/interpolate.h"
+#include "config/loader.h"
+#include "fakes/memory_provider.h"
+#include "fakes/memory_source.h"
+
+namespace driftless::config {
+namespace {
+
+using value::Value;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  ConfigTest() : world_(std::make_shared<test::MemoryWorld>()) {
+    registry_.Register(test::NewMemoryProvider(world_));
+    src_.files["driftless.yaml"] =
+        "project: shop\nvars:\n  replicas: 1\n  name: api\nenvironments:\n"
+        "  - branch: main\n    name: production\n    vars: {replicas: 3}\n"
+        "targets:\n  mem: {provider: mem}\n";
+  }
+
+  // Loads and evaluates; returns all diagnostics as text.
+  std::string Eval(const std::string& env = "default") {
+    diags_ = Diagnostics();
+    decls_ = LoadDeclarations(src_, registry_, diags_);
+    if (!diags_.HasErrors()) {
+      EvalOptions o;
+      o.env = env;
+      o.salt = "s";
+      o.secret = [](const std::string& n) -> std::optional<std::string> {
+        if (n == "TOKEN") return std::string("t0ken");
+        return std::nullopt;
+      };
+      env_ = Environment::Evaluate(decls_, registry_, src_, o, diags_);
+    }
+    diags_.Sort();
+    return diags_.ToString();
+  }
+
+  const Value& Spec(const std::string& address) {
+    return env_->resources()[static_cast<size_t>(env_->IndexOf(address))].spec;
+  }
+
+  std::shared_ptr<test::MemoryWorld> world_;
+  provider::Registry registry_;
+  test::MemorySource src_;
+  Declarations decls_;
+  Diagnostics diags_;
+  std::unique_ptr<Environment> env_;
+};
+
+TEST_F(ConfigTest, InterpolatesVariablesEnvironmentAndReferences) {
+  src_.files["a.yaml"] =
+      "kind: mem.object\nname: a\nspec:\n  key: \"${project}-${env}\"\n  value: \"${var.replicas}\"\n"
+      "---\nkind: mem.object\nname: b\nspec:\n  key: b\n  value: \"${mem.object.a.key}/x\"\n"
+      "  tags: {n: \"${var.replicas}\", esc: \"$${literal}\"}\n";
+  ASSERT_EQ(Eval("production"), "");
+  EXPECT_EQ(Spec("mem.object/a").Find("key")->as_string(), "shop-production");
+  EXPECT_EQ(Spec("mem.object/a").Find("value")->as_string(), "3");  // coerced to string
+  EXPECT_EQ(Spec("mem.object/b").Find("value")->as_string(), "shop-production/x");
+  EXPECT_EQ(Spec("mem.object/b").Find("tags")->Find("n")->as_int(), 3);  // whole value keeps type
+  EXPECT_EQ(Spec("mem.object/b").Find("tags")->Find("esc")->as_string(), "${literal}");
+  // b depends on a through the reference.
+  int a = env_->IndexOf("mem.object/a"), b = env_->IndexOf("mem.object/b");
+  EXPECT_EQ(env_->graph().Predecessors(static_cast<size_t>(b)), std::vector<size_t>{static_cast<size_t>(a)});
+}
+
+TEST_F(ConfigTest, ComputedReferenceIsUnknownUntilApplied) {
+  src_.files["a.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: \"len=${mem.object.a.length}\"}\n";
+  ASSERT_EQ(Eval(), "");
+  EXPECT_TRUE(Spec("mem.object/b").Find("value")->is_unknown());
+  EXPECT_TRUE(env_->resources()[static_cast<size_t>(env_->IndexOf("mem.object/b"))].spec_hash.empty());
+}
+
+TEST_F(ConfigTest, SecretsAreSensitiveAndHashedWithTheSalt) {
+  src_.files["a.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: \"Bearer ${secret.TOKEN}\"}\n";
+  ASSERT_EQ(Eval(), "");
+  const Value& v = *Spec("mem.object/a").Find("value");
+  EXPECT_TRUE(v.sensitive());
+  EXPECT_EQ(v.as_string(), "Bearer t0ken");
+  src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: \"${secret.MISSING}\"}\n";
+  EXPECT_NE(Eval().find("secret MISSING is not set"), std::string::npos);
+  EXPECT_NE(diags_.ToString().find("DRIFTLESS_SECRET_MISSING"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ReportsEveryErrorWithPositions) {
+  src_.files["a.yaml"] =
+      "kind: mem.objekt\nname: a\n---\n"                       // unknown kind, line 1
+      "kind: mem.object\nname: b\nspec: {key: b, valu: x}\n"   // unknown field, line 6
+      "---\nkind: mem.object\nname: c\nspec: {key: 5, tags: [1]}\n";  // wrong type, line 10
+  std::string out = Eval();
+  EXPECT_NE(out.find("a.yaml:1:7: error: unknown kind \"mem.objekt\" (did you mean \"mem.object\"?)"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("a.yaml:6:22: error: unknown field \"valu\" in spec of mem.object/b (did you "
+                     "mean \"value\"?)"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("a.yaml:10:22: error: spec.tags of mem.object/c must be a map, not a list"),
+            std::string::npos) << out;
+  EXPECT_EQ(diags_.ErrorCount(), 3u) << out;
+}
+
+TEST_F(ConfigTest, CyclesDuplicatesAndMissingReferences) {
+  src_.files["a.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: \"${mem.object.b.key}\"}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: \"${mem.object.a.key}\"}\n";
+  EXPECT_NE(Eval().find("dependency cycle: mem.object/a -> mem.object/b -> mem.object/a"),
+            std::string::npos) << diags_.ToString();
+  src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec: {key: a}\n";
+  src_.files["b.yaml"] = "kind: mem.object\nname: a\nspec: {key: a2}\n";
+  EXPECT_NE(Eval().find("b.yaml:1:7: error: duplicate resource mem.object/a (first declared at a.yaml:1:7)"),
+            std::string::npos) << diags_.ToString();
+  src_.files.erase("b.yaml");
+  src_.files["a.yaml"] =
+      "kind: mem.object\nname: a\ndepends_on: [mem.object/zz]\nspec: {key: \"${var.nope}\"}\n";
+  std::string out = Eval();
+  EXPECT_NE(out.find("depends on mem.object/zz, which is not declared"), std::string::npos) << out;
+}
+
+TEST_F(ConfigTest, UnknownVariableNamesPosition) {
+  src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec:\n  key: \"x-${var.nope}\"\n";
+  std::string out = Eval();
+  EXPECT_NE(out.find("a.yaml:4:10: error: unknown variable ${var.nope}"), std::string::npos) << out;
+}
+
+TEST_F(ConfigTest, ProviderValidationMapsToTheField) {
+  src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec:\n  key: a/b\n";
+  std::string out = Eval();
+  EXPECT_NE(out.find("a.yaml:4:8: error: mem.object/a: spec.key: must not contain /"),
+            std::string::npos) << out;
+}
+
+TEST(Interpolate, ParsesExpressions) {
+  Diagnostics d;
+  auto refs = ParseReferences("a ${var.x} ${postgres.role.shop.name} ${env} $${no}", {"f", 1, 1}, d);
+  ASSERT_EQ(refs.size(), 3u);
+  EXPECT_EQ(refs[1].address, "postgres.role/shop");
+  EXPECT_EQ(refs[1].attr, "name");
+  ParseReferences("${var.x", {"f", 1, 1}, d);
+  ParseReferences("${what}", {"f", 1, 1}, d);
+  EXPECT_EQ(d.ErrorCount(), 2u);
+  EXPECT_TRUE(HasInterpolation("x${a}"));
+  EXPECT_FALSE(HasInterpolation("x$${a}"));
+}
+
+}  // namespace
+}  // namespace driftless::config
