@@ -312,7 +312,64 @@ std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
     for (size_t j : env->resources_[i].deps) dep_failed |= failed[j] != 0;
     if (dep_failed || !env->EvaluateOne(i, scope, diags)) failed[i] = 1;
   }
+  if (!diags.HasErrors()) env->AddHierarchy(diags);
   return env;
+}
+
+void Environment::AddHierarchy(Diagnostics& diags) {
+  // (target, path) -> resource, for resources whose provider reports nesting.
+  std::map<std::pair<std::string_view, std::string>, size_t> by_path;
+  std::vector<std::string> paths(resources_.size());
+  for (size_t i = 0; i < resources_.size(); ++i) {
+    const EvaluatedResource& er = resources_[i];
+    provider::Target* t = TargetOf(*er.decl);
+    if (t == nullptr || er.spec.ContainsUnknown()) continue;
+    paths[i] = t->HierarchyPath(er.decl->kind, er.spec);
+    if (!paths[i].empty()) by_path.emplace(std::make_pair(std::string_view(er.decl->target), paths[i]), i);
+  }
+  if (by_path.empty()) return;
+  std::vector<std::vector<std::string>> descendants(resources_.size());
+  std::vector<std::pair<size_t, size_t>> added;  // (parent, child)
+  for (size_t i = 0; i < resources_.size(); ++i) {
+    const std::string& path = paths[i];
+    if (path.empty()) continue;
+    bool nearest = true;
+    for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = path.rfind('/', slash - 1)) {
+      auto it = by_path.find({std::string_view(resources_[i].decl->target), path.substr(0, slash)});
+      if (it == by_path.end()) continue;
+      descendants[it->second].push_back(path.substr(slash + 1));
+      if (nearest) {
+        added.emplace_back(it->second, i);
+        nearest = false;
+      }
+    }
+  }
+  graph::Graph with_hierarchy = graph_;
+  for (auto [parent, child] : added) with_hierarchy.AddEdge(parent, child);
+  if (auto cycle = with_hierarchy.FindCycle()) {
+    std::vector<std::string> names;
+    for (size_t node : *cycle) names.push_back(resources_[node].decl->address);
+    diags.Warning(resources_[cycle->front()].decl->pos,
+                  "folder nesting is not used to order resources: with it, " +
+                      graph::FormatCycle(names));
+  } else {
+    graph_ = std::move(with_hierarchy);
+    for (auto [parent, child] : added) {
+      auto& deps = resources_[child].deps;
+      if (std::find(deps.begin(), deps.end(), parent) == deps.end()) deps.push_back(parent);
+    }
+  }
+  for (size_t i = 0; i < resources_.size(); ++i) {
+    if (descendants[i].empty()) continue;
+    EvaluatedResource& er = resources_[i];
+    std::sort(descendants[i].begin(), descendants[i].end());
+    Value spec = TargetOf(*er.decl)->WithDescendants(er.decl->kind, er.spec, descendants[i]);
+    if (spec != er.spec) {
+      er.spec = std::move(spec);
+      er.spec_hash = SpecHash(er.spec);
+    }
+  }
 }
 
 Result<Value> Environment::Reevaluate(

@@ -86,6 +86,8 @@ class Environment {
   Environment(const Declarations& decls, const provider::Registry& registry,
               const source::Source& source, EvalOptions options);
   bool EvaluateOne(size_t index, const Scope& scope, Diagnostics& diags);
+  /// Orders nested objects (a file after its folder) and tells folders what lies inside them.
+  void AddHierarchy(Diagnostics& diags);
   Scope MakeScope(const std::function<std::optional<value::Value>(const std::string&,
                                                                   const std::string&)>& res) const;
 

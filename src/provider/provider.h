@@ -89,6 +89,25 @@ class Target {
 
   /// A short description for messages ("file root /srv/shop/production").
   virtual std::string Describe() const = 0;
+
+  /// For objects that nest (files in folders): the object's slash-separated path, else "".
+  /// The engine orders a resource after the resource of the same target whose path is a parent
+  /// of its path (created after it, deleted before it), like Puppet's autorequire.
+  virtual std::string HierarchyPath(const std::string& kind, const value::Value& spec) const {
+    (void)kind;
+    (void)spec;
+    return "";
+  }
+
+  /// Called once per resource, after normalisation, with the hierarchy paths (relative to this
+  /// one's) of the other resources of the same target that lie inside it. A folder that purges
+  /// unmanaged entries keeps these. Returns the spec to use (default: unchanged).
+  virtual value::Value WithDescendants(const std::string& kind, value::Value spec,
+                                       const std::vector<std::string>& relative_paths) const {
+    (void)kind;
+    (void)relative_paths;
+    return spec;
+  }
 };
 
 /// A kind of system driftless manages. One instance per process, registered once.

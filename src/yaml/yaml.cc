@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -246,7 +245,9 @@ Value ResolvePlain(std::string_view s, bool* ok) {
   *ok = true;
   if (s.empty()) return Value::Null();
   // Fast path: only these first characters can start a scalar that is not a string.
-  if (!IsDigit(s[0]) && std::string_view("~nNtTfF-+.").find(s[0]) == std::string_view::npos) {
+  const char c = s[0];
+  if (!IsDigit(c) && c != '~' && c != 'n' && c != 'N' && c != 't' && c != 'T' && c != 'f' &&
+      c != 'F' && c != '-' && c != '+' && c != '.') {
     return Value::String(std::string(s));
   }
   if (IsNull(s)) return Value::Null();
@@ -336,13 +337,11 @@ Value ScalarValue(std::string_view text, bool plain, std::string_view tag, std::
 /// A container being filled; its children wait on the builder's scratch stacks.
 struct Frame {
   bool is_map = false;
-  bool have_key = false;  // a map whose key has been read and whose value is pending
+  bool have_key = false;  // a map whose last member (on members_) still lacks its value
   Mark mark;              // where the container starts
-  Mark key_mark;          // where the pending key starts
   size_t base = 0;        // first child on items_ or members_
   size_t nodes_at_start = 0;
   size_t height = 1;   // containers nested here: 1 + the tallest child's (scalars are 0)
-  std::string key;     // the pending key
   std::string anchor;  // anchor name of this container, if any
 };
 
@@ -369,6 +368,8 @@ class Builder {
   bool OnAlias(const yaml_event_t& e);
   bool OnStart(const yaml_event_t& e, bool is_map);
   bool OnEnd();
+  /// Starts a member of the open mapping `f`; its value comes with the next Attach.
+  void AddKey(Frame& f, std::string key, Mark at);
   /// Adds a finished node to the open container (or makes it the document root).
   void Attach(Value&& v, size_t height);
   /// Counts nodes against the budget; false (error reported) when it is exceeded.
@@ -426,6 +427,12 @@ void Builder::Remember(std::string_view name, Value v, std::string key_text, boo
   a.height = height;
 }
 
+void Builder::AddKey(Frame& f, std::string key, Mark at) {
+  members_.emplace_back(std::move(key), Value());
+  key_marks_.push_back(at);
+  f.have_key = true;
+}
+
 void Builder::Attach(Value&& v, size_t height) {
   if (open_ == 0) {
     root_ = std::move(v);
@@ -438,8 +445,8 @@ void Builder::Attach(Value&& v, size_t height) {
     items_.push_back(std::move(v));
     return;
   }
-  key_marks_.push_back(f.key_mark);
-  members_.emplace_back(std::move(f.key), std::move(v));
+  // The member was pushed with its key; any members of the value itself are gone by now.
+  members_.back().second = std::move(v);
   f.have_key = false;
 }
 
@@ -455,9 +462,7 @@ bool Builder::OnScalar(const yaml_event_t& e) {
   // A mapping key: its text is the key, whatever it looks like.
   if (open_ > 0 && frames_[open_ - 1].is_map && !frames_[open_ - 1].have_key) {
     Frame& f = frames_[open_ - 1];
-    f.key.assign(text.data(), text.size());
-    f.key_mark = mark;
-    f.have_key = true;
+    AddKey(f, std::string(text), mark);
     if (!tag.empty() || !anchor.empty()) {
       // Check the tag, and resolve the value an alias of this key would copy.
       Value v = ScalarValue(text, plain, tag, &error);
@@ -466,7 +471,7 @@ bool Builder::OnScalar(const yaml_event_t& e) {
         return false;
       }
       v.set_mark(mark.line, mark.column);
-      if (!anchor.empty()) Remember(anchor, std::move(v), f.key, true, 1, 0);
+      if (!anchor.empty()) Remember(anchor, std::move(v), members_.back().first, true, 1, 0);
     }
     return true;
   }
@@ -502,9 +507,7 @@ bool Builder::OnAlias(const yaml_event_t& e) {
       return false;
     }
     Frame& f = frames_[open_ - 1];
-    f.key = a.key_text;
-    f.key_mark = mark;
-    f.have_key = true;
+    AddKey(f, a.key_text, mark);
     return true;
   }
   if (open_ + a.height > kMaxDepth) {
@@ -558,7 +561,7 @@ bool Builder::OnEnd() {
   if (f.is_map && f.have_key) {
     // libyaml always sends a value after a key; be safe anyway.
     Value null_value;
-    null_value.set_mark(f.key_mark.line, f.key_mark.column);
+    null_value.set_mark(key_marks_.back().line, key_marks_.back().column);
     Attach(std::move(null_value), 0);
   }
   Value v;

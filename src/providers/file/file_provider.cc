@@ -17,7 +17,8 @@ FieldSchema NameField() {
           .type = FieldType::kString,
           .description =
               "The object's name; defaults to the resource's name. Informational "
-              "only for files: the object is identified by `path`."};
+              "only for files: the object is identified by `path`.",
+          .write_only = true};
 }
 
 FieldSchema PathField(std::string what) {
@@ -57,13 +58,22 @@ FieldSchema GroupField() {
               "shown as the name). Left as it is when absent."};
 }
 
+FieldSchema ParentsCreatedField() {
+  return {.name = kParentsCreatedField,
+          .type = FieldType::kList,
+          .computed = true,
+          .description = "Folders on the way that the first write created (deepest first); "
+                         "deleting the object removes them again while they are empty."};
+}
+
 FieldSchema TypeField() {
   return {.name = "type",
           .type = FieldType::kString,
-          .computed = true,
           .description =
-              "What is at the path: \"file\", \"directory\", \"symlink\" or "
-              "\"other\". Something else than the kind's own type is drift."};
+              "What is at the path: \"file\", \"directory\", \"symlink\" or \"other\". "
+              "Filled by the provider with the kind's own type and compared with what is "
+              "there, so that something else at the path is drift. Need not be declared; "
+              "declaring another type is an error."};
 }
 
 std::vector<ResourceSchema> BuildSchemas() {
@@ -81,11 +91,13 @@ std::vector<ResourceSchema> BuildSchemas() {
           {.name = "source",
            .type = FieldType::kString,
            .description = "A file of the repository (at the declarations' revision) whose bytes "
-                          "become `content`. Exactly one of content and source is required."},
+                          "become `content`. Exactly one of content and source is required.",
+           .write_only = true},
           ModeField("0644"),
           OwnerField(),
           GroupField(),
           TypeField(),
+          ParentsCreatedField(),
           {.name = "sha256",
            .type = FieldType::kString,
            .computed = true,
@@ -110,19 +122,22 @@ std::vector<ResourceSchema> BuildSchemas() {
            .description = "Remove everything inside that is not managed: entries not listed in "
                           "`managed_children` (nor leading to one of them) are removed on "
                           "create and update, and reported as drift by read. Deleting a purged "
-                          "folder deletes its contents too."},
+                          "folder deletes its contents too.",
+           .write_only = true},
           {.name = "managed_children",
            .type = FieldType::kList,
            .description = "Paths relative to this folder that purge keeps, with everything "
                           "inside them and the folders leading to them. Filled by the engine "
                           "with the paths of the other file resources of the target that lie "
-                          "inside this folder; may also be declared."},
+                          "inside this folder; may also be declared.",
+           .write_only = true},
           TypeField(),
+          ParentsCreatedField(),
           {.name = "unmanaged_children",
            .type = FieldType::kList,
-           .computed = true,
            .description = "With purge: what purge would remove (paths relative to the folder, "
-                          "sorted, at most 100). Empty when the folder is as declared."},
+                          "sorted, at most 100). Filled with [] by the provider and compared "
+                          "with what is there, so that strays are drift. Not to be declared."},
       }});
   out.push_back(ResourceSchema{
       .kind = kSymlinkKind,
@@ -138,6 +153,7 @@ std::vector<ResourceSchema> BuildSchemas() {
                           "\"/etc/ssl\"). It may point anywhere; driftless never writes "
                           "through a symlink."},
           TypeField(),
+          ParentsCreatedField(),
       }});
   return out;
 }

@@ -23,6 +23,12 @@ using provider::FieldError;
 using provider::ResourceRequest;
 using value::Value;
 
+// What Read reports: everything a write reports but the record of the folders it made.
+Value WithoutParents(Value v) {
+  v.Erase("parents_created");
+  return v;
+}
+
 Value Json(const std::string& text) {
   auto v = value::ParseJson(text);
   EXPECT_TRUE(v.ok()) << text;
@@ -120,6 +126,9 @@ class FileProviderTest : public ::testing::TestWithParam<bool> {
   Result<Value> Update(const std::string& kind, const Value& spec) {
     return target_->Update(Req(kind, spec), spec);
   }
+  Result<Value> Update(const std::string& kind, const Value& spec, const Value& prior) {
+    return target_->Update(Req(kind, spec), prior);
+  }
   Result<std::optional<Value>> Read(const std::string& kind, const Value& spec) {
     return target_->Read(Req(kind, spec));
   }
@@ -171,15 +180,20 @@ TEST(FileProvider, NameSchemasAndSettings) {
     EXPECT_TRUE(path->force_new);
     ASSERT_NE(s.Find("name"), nullptr);
     EXPECT_FALSE(s.Find("name")->required);
+    EXPECT_TRUE(s.Find("name")->write_only);
     ASSERT_NE(s.Find("type"), nullptr);
-    EXPECT_TRUE(s.Find("type")->computed);
+    EXPECT_FALSE(s.Find("type")->computed) << "compared with live, so not computed";
     for (const auto& f : s.fields) EXPECT_FALSE(f.description.empty()) << s.kind << f.name;
   }
   EXPECT_TRUE(schemas[0].Find("sha256")->computed);
   EXPECT_EQ(schemas[0].Find("size")->type, provider::FieldType::kInt);
   EXPECT_EQ(schemas[1].Find("purge")->type, provider::FieldType::kBool);
   EXPECT_EQ(schemas[1].Find("managed_children")->type, provider::FieldType::kList);
-  EXPECT_TRUE(schemas[1].Find("unmanaged_children")->computed);
+  EXPECT_TRUE(schemas[0].Find("source")->write_only);
+  EXPECT_FALSE(schemas[0].Find("content")->write_only);
+  EXPECT_TRUE(schemas[1].Find("purge")->write_only);
+  EXPECT_TRUE(schemas[1].Find("managed_children")->write_only);
+  EXPECT_FALSE(schemas[1].Find("unmanaged_children")->computed);
   EXPECT_TRUE(schemas[2].Find("target")->required);
   auto settings = p->TargetSchema();
   ASSERT_EQ(settings.size(), 1u);
@@ -218,7 +232,9 @@ TEST_P(FileProviderTest, NormalizeFile) {
             "0007");
   // name is optional
   EXPECT_EQ(Norm("file.file", R"({"path":"a","content":"x"})").Find("name"), nullptr);
-  for (const char* bad : {"\"8\"", "\"0o644\"", "\"u+rw\"", "\"10000\"", "\"\"", "644"}) {
+  EXPECT_EQ(Norm("file.file", R"({"path":"a","content":"","mode":644})").Find("mode")->as_string(),
+            "0644");
+  for (const char* bad : {"\"8\"", "\"0o644\"", "\"u+rw\"", "\"10000\"", "\"\"", "420.5", "9"}) {
     auto errors =
         NormErrors("file.file", std::string(R"({"path":"a","content":"","mode":)") + bad + "}");
     ASSERT_EQ(errors.size(), 1u) << bad;
@@ -234,6 +250,11 @@ TEST_P(FileProviderTest, NormalizeFile) {
   EXPECT_EQ(missing_path[0].field, "path");
   auto wrong_type = NormErrors("file.file", R"({"path":"a","content":5})");
   EXPECT_EQ(wrong_type[0].field, "content");
+  EXPECT_EQ(
+      Norm("file.file", R"({"path":"a","content":"","type":"file"})").Find("type")->as_string(),
+      "file");
+  EXPECT_EQ(NormErrors("file.file", R"({"path":"a","content":"","type":"directory"})")[0].field,
+            "type");
 }
 
 TEST_P(FileProviderTest, NormalizeOwnersToNames) {
@@ -325,6 +346,9 @@ TEST_P(FileProviderTest, NormalizeDirectoryAndSymlink) {
   auto bad_child = NormErrors("file.directory", R"({"path":"d","managed_children":["../x"]})");
   EXPECT_EQ(bad_child[0].field, "managed_children.0");
   EXPECT_EQ(NormErrors("file.directory", R"({"path":"d","purge":"yes"})")[0].field, "purge");
+  EXPECT_EQ(
+      NormErrors("file.directory", R"({"path":"d","purge":true,"unmanaged_children":[]})")[0].field,
+      "unmanaged_children");
   Value s = Norm("file.symlink", R"({"path":"l","target":"/anywhere/at/all"})");
   EXPECT_EQ(s.Find("target")->as_string(), "/anywhere/at/all");
   EXPECT_EQ(s.Find("type")->as_string(), "symlink");
@@ -351,8 +375,10 @@ TEST_P(FileProviderTest, FileCreateReadUpdateDelete) {
   EXPECT_EQ(created->Find("owner")->as_string(), "root");
   EXPECT_EQ(created->Find("group")->as_string(), "root");
   EXPECT_EQ(created->Find("size")->as_int(), 4);
+  EXPECT_EQ(created->Find("parents_created")->as_list().size(), 2u);  // etc/app, then etc
+  EXPECT_EQ(created->Find("parents_created")->as_list()[0].as_string(), "etc/app");
   Value live = MustRead("file.file", spec);
-  EXPECT_EQ(live, *created);
+  EXPECT_EQ(live, WithoutParents(*created));
   ExpectMatches(spec, live);
 
   // New content: rewritten, mode kept.
@@ -363,7 +389,7 @@ TEST_P(FileProviderTest, FileCreateReadUpdateDelete) {
   EXPECT_EQ(Slurp(root_ + "/etc/app/app.conf"), "a=2\n");
   EXPECT_EQ(ModeOf(root_ + "/etc/app/app.conf"), 0600u);
   EXPECT_EQ(updated->Find("mode")->as_string(), "0600");
-  EXPECT_EQ(MustRead("file.file", changed), *updated);
+  EXPECT_EQ(MustRead("file.file", changed), WithoutParents(*updated));
 
   // Only the mode differs: chmod in place, no rewrite (same inode).
   ino_t inode = Lstat(root_ + "/etc/app/app.conf").st_ino;
@@ -422,7 +448,7 @@ TEST_P(FileProviderTest, ExistingFileNeedsAdopt) {
   // Undeclared owner and group are kept across the rewrite.
   EXPECT_EQ(Lstat(root_ + "/etc/motd").st_uid, 65534u);
   EXPECT_EQ(adopted->Find("owner")->as_string(), "nobody");
-  EXPECT_EQ(MustRead("file.file", spec), *adopted);
+  EXPECT_EQ(MustRead("file.file", spec), WithoutParents(*adopted));
 
   // Same for folders and symlinks.
   fs::create_directories(root_ + "/var/lib");
@@ -550,7 +576,7 @@ TEST_P(FileProviderTest, DirectoryCreateReadUpdateDelete) {
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_TRUE(fs::is_directory(root_ + "/srv/data"));
   EXPECT_EQ(ModeOf(root_ + "/srv/data"), 0750u);
-  EXPECT_EQ(MustRead("file.directory", spec), *created);
+  EXPECT_EQ(MustRead("file.directory", spec), WithoutParents(*created));
   ExpectMatches(spec, *created);
 
   chmod((root_ + "/srv/data").c_str(), 0777);
@@ -641,12 +667,33 @@ TEST_P(FileProviderTest, Purge) {
   EXPECT_EQ(Slurp(outside_ + "/secret"), "outside\n");
 }
 
+TEST_P(FileProviderTest, DeleteRemovesTheFoldersItsWriteCreated) {
+  fs::create_directories(root_ + "/pre");
+  Value spec = Norm("file.file", R"({"path":"pre/new/deeper/f.txt","content":"x"})");
+  auto created = Create("file.file", spec);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  // An update keeps the record of what the first write made.
+  auto updated = Update("file.file", spec, *created);
+  ASSERT_TRUE(updated.ok());
+  ASSERT_NE(updated->Find("parents_created"), nullptr);
+  ASSERT_TRUE(target_->Delete({"file.file", "f", *updated}).ok());
+  EXPECT_FALSE(Exists(root_ + "/pre/new"));
+  EXPECT_TRUE(Exists(root_ + "/pre"));  // existed before: kept
+  // A folder that is not empty any more stays.
+  auto again = Create("file.file", spec);
+  ASSERT_TRUE(again.ok());
+  std::ofstream(root_ + "/pre/new/other.txt") << "mine";
+  ASSERT_TRUE(target_->Delete({"file.file", "f", *again}).ok());
+  EXPECT_TRUE(Exists(root_ + "/pre/new/other.txt"));
+  EXPECT_FALSE(Exists(root_ + "/pre/new/deeper"));
+}
+
 TEST_P(FileProviderTest, SymlinkCreateReadUpdateDelete) {
   Value spec = Norm("file.symlink", R"({"path":"bin/current","target":"../releases/1"})");
   auto created = Create("file.symlink", spec);
   ASSERT_TRUE(created.ok()) << created.error().message;
   EXPECT_EQ(fs::read_symlink(root_ + "/bin/current").string(), "../releases/1");
-  EXPECT_EQ(MustRead("file.symlink", spec), *created);
+  EXPECT_EQ(MustRead("file.symlink", spec), WithoutParents(*created));
   ExpectMatches(spec, *created);
 
   Value moved = Norm("file.symlink", R"({"path":"bin/current","target":"/etc/ssl"})");

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -162,9 +163,23 @@ Result<Value> FileTarget::ApplyKind(const provider::ResourceRequest& req, Apply 
   auto root = RootForWrite(/*create=*/true);
   if (!root.ok()) return root.error();
   RootRef ref{(*root)->get(), root_};
-  if (req.kind == kFileKind) return ApplyFile(req.spec, ref, *path, how);
-  if (req.kind == kDirectoryKind) return ApplyDirectory(req.spec, ref, *path, how);
-  return ApplySymlink(req.spec, ref, *path, how);
+  // Folders on the way that do not exist yet are made by this write: remember them, so that
+  // deleting the object removes them again (when empty) and nothing else.
+  std::vector<std::string> missing;
+  for (auto [dir, leaf] = SplitParent(*path); !dir.empty(); std::tie(dir, leaf) = SplitParent(dir)) {
+    auto exists = OpenDir(ref, dir, /*create=*/false);
+    if (exists.ok() && exists->has_value()) break;
+    missing.emplace_back(dir);
+  }
+  Result<Value> out = req.kind == kFileKind        ? ApplyFile(req.spec, ref, *path, how)
+                      : req.kind == kDirectoryKind ? ApplyDirectory(req.spec, ref, *path, how)
+                                                   : ApplySymlink(req.spec, ref, *path, how);
+  if (out.ok() && !missing.empty()) {
+    Value::List list;
+    for (auto& m : missing) list.push_back(Value::String(std::move(m)));
+    out->Set(std::string(kParentsCreatedField), Value::MakeList(std::move(list)));
+  }
+  return out;
 }
 
 Result<Value> FileTarget::Create(const provider::ResourceRequest& req, bool adopt) {
@@ -172,8 +187,28 @@ Result<Value> FileTarget::Create(const provider::ResourceRequest& req, bool adop
 }
 
 Result<Value> FileTarget::Update(const provider::ResourceRequest& req, const Value& prior) {
-  (void)prior;  // the live object is compared instead: it may have drifted since
-  return ApplyKind(req, Apply::kUpdate);
+  // The live object is compared instead of `prior`: it may have drifted since. Only the record
+  // of the folders the first write made is carried over.
+  Result<Value> out = ApplyKind(req, Apply::kUpdate);
+  const Value* made = prior.Find(kParentsCreatedField);
+  if (out.ok() && made != nullptr && out->Find(kParentsCreatedField) == nullptr) {
+    out->Set(std::string(kParentsCreatedField), *made);
+  }
+  return out;
+}
+
+void FileTarget::RemoveCreatedParents(const RootRef& ref, const Value& prior) const {
+  const Value* made = prior.Find(kParentsCreatedField);
+  if (made == nullptr || !made->is_list()) return;
+  // Deepest first (the list is written deepest first); a folder that is not empty stays.
+  for (const Value& v : made->as_list()) {
+    if (!v.is_string() || !PathProblem(v.as_string(), root_).empty()) continue;
+    auto [dir, leaf] = SplitParent(v.as_string());
+    auto parent = OpenDir(ref, dir, /*create=*/false);
+    if (!parent.ok() || !parent->has_value()) continue;
+    std::string name(leaf);
+    if (unlinkat((*parent)->get(), name.c_str(), AT_REMOVEDIR) != 0) break;
+  }
 }
 
 Status FileTarget::Delete(const provider::ResourceRequest& prior) {
@@ -195,7 +230,10 @@ Status FileTarget::Delete(const provider::ResourceRequest& prior) {
   std::string name(leaf);
   std::string display = DisplayPath(root_, *path);
   if (!directory) {
-    if (unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) return Status::Ok();
+    if (unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) {
+      RemoveCreatedParents(ref, prior.spec);
+      return Status::Ok();
+    }
     if (errno == EISDIR || errno == EPERM) {
       return MakeError(display + " is a directory, not a " +
                        std::string(prior.kind == kFileKind ? "file" : "symlink") +
@@ -203,7 +241,10 @@ Status FileTarget::Delete(const provider::ResourceRequest& prior) {
     }
     return MakeError("cannot delete " + display + ": " + ErrnoMessage());
   }
-  if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) return Status::Ok();
+  if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) {
+    RemoveCreatedParents(ref, prior.spec);
+    return Status::Ok();
+  }
   int err = errno;
   if (err == ENOTEMPTY || err == EEXIST) {
     const Value* purge = prior.spec.Find("purge");
@@ -218,6 +259,35 @@ Status FileTarget::Delete(const provider::ResourceRequest& prior) {
     return MakeError(display + " is not a directory; it is not deleted");
   }
   return MakeError("cannot delete " + display + ": " + std::string(std::strerror(err)));
+}
+
+}  // namespace driftless::providers::file
+
+namespace driftless::providers::file {
+
+std::string FileTarget::HierarchyPath(const std::string& kind, const value::Value& spec) const {
+  (void)kind;
+  const value::Value* path = spec.Find("path");
+  return path != nullptr && path->is_string() ? path->as_string() : "";
+}
+
+value::Value FileTarget::WithDescendants(const std::string& kind, value::Value spec,
+                                         const std::vector<std::string>& relative_paths) const {
+  const value::Value* purge = spec.Find("purge");
+  if (kind != kDirectoryKind || purge == nullptr || !purge->is_bool() || !purge->as_bool()) {
+    return spec;
+  }
+  std::vector<std::string> keep = relative_paths;
+  if (const value::Value* declared = spec.Find("managed_children"); declared && declared->is_list()) {
+    for (const auto& v : declared->as_list())
+      if (v.is_string()) keep.push_back(v.as_string());
+  }
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+  value::Value::List list;
+  for (auto& k : keep) list.push_back(value::Value::String(std::move(k)));
+  spec.Set("managed_children", value::Value::MakeList(std::move(list)));
+  return spec;
 }
 
 }  // namespace driftless::providers::file

@@ -19,6 +19,8 @@ namespace driftless::providers::file {
 
 inline constexpr char kFileKind[] = "file.file";
 inline constexpr char kDirectoryKind[] = "file.directory";
+/// Computed: the folders on the way that the first write created (deepest first).
+inline constexpr char kParentsCreatedField[] = "parents_created";
 inline constexpr char kSymlinkKind[] = "file.symlink";
 
 /// The schemas of the three kinds, declared as data.
@@ -64,6 +66,11 @@ class FileTarget final : public provider::Target {
                               const value::Value& prior) override;
   Status Delete(const provider::ResourceRequest& prior) override;
   std::string Describe() const override { return "file root " + root_; }
+  /// The object's path relative to the root: files are ordered after their folders.
+  std::string HierarchyPath(const std::string& kind, const value::Value& spec) const override;
+  /// A purging folder keeps the managed objects inside it: adds them to `managed_children`.
+  value::Value WithDescendants(const std::string& kind, value::Value spec,
+                               const std::vector<std::string>& relative_paths) const override;
 
   const std::string& root() const { return root_; }
 
@@ -93,6 +100,8 @@ class FileTarget final : public provider::Target {
   Result<value::Value> ApplySymlink(const value::Value& spec, const RootRef& root,
                                     const std::string& path, Apply how);
   Result<value::Value> ApplyKind(const provider::ResourceRequest& req, Apply how);
+  /// Removes the folders listed in `prior`'s parents_created, deepest first, while empty.
+  void RemoveCreatedParents(const RootRef& ref, const value::Value& prior) const;
 
   /// The declared owner and group as ids (std::nullopt: not declared); unknown names are
   /// errors.

@@ -95,24 +95,37 @@ class Normalizer {
     out_.Set("path", *v);
   }
 
+  // `mode`: octal digits. A number is read by its decimal digits, as the engine's coercion of
+  // a string field does (YAML reads an unquoted 0644 as 644).
   void Mode() {
     const Value* v = Get("mode");
     if (v == nullptr) return;
-    if (v->is_number()) {
-      Error("mode",
-            "mode must be a quoted octal string such as \"0644\" (an unquoted 0644 "
-            "is read as the number 644)");
-      return;
+    std::string text;
+    if (v->is_int()) {
+      text = std::to_string(v->as_int());
+    } else {
+      v = GetString("mode");
+      if (v == nullptr) return;
+      text = v->as_string();
     }
-    v = GetString("mode");
-    if (v == nullptr) return;
-    std::optional<unsigned> mode = ParseMode(v->as_string());
+    std::optional<unsigned> mode = ParseMode(text);
     if (!mode) {
-      Error("mode", "mode \"" + v->as_string() +
-                        "\" is not an octal mode of at most \"07777\" (such as \"0644\")");
+      Error("mode",
+            "mode \"" + text + "\" is not an octal mode of at most \"07777\" (such as \"0644\")");
       return;
     }
     out_.Set("mode", StringLike(*v, FormatMode(*mode)));
+  }
+
+  // `type` is the kind's own type; declaring another one is a mistake.
+  void Type(const char* type) {
+    const Value* v = Get("type");
+    if (v != nullptr && !v->is_unknown() && !(v->is_string() && v->as_string() == type)) {
+      Error("type", "type of a " + kind_ + " is always \"" + type +
+                        "\" (the provider fills it); leave it out");
+      return;
+    }
+    Computed("type", Value::String(type));
   }
 
   // `owner` or `group`: a name or a numeric id (an integer is taken as an id).
@@ -201,6 +214,11 @@ class Normalizer {
   }
 
   void Purge() {
+    if (Get("unmanaged_children") != nullptr) {
+      Error("unmanaged_children",
+            "unmanaged_children is reported by the provider (what purge would remove); declare "
+            "purge: true instead");
+    }
     const Value* purge = Get("purge");
     bool on = false;
     if (purge != nullptr) {
@@ -308,16 +326,16 @@ Result<Value> FileTarget::Normalize(const std::string& kind, const Value& spec,
     n.Mode();
     n.Principal("owner", user);
     n.Principal("group", group);
-    n.Computed("type", Value::String("file"));
+    n.Type("file");
   } else if (kind == kDirectoryKind) {
     n.Mode();
     n.Principal("owner", user);
     n.Principal("group", group);
     n.Purge();
-    n.Computed("type", Value::String("directory"));
+    n.Type("directory");
   } else {
     n.Target();
-    n.Computed("type", Value::String("symlink"));
+    n.Type("symlink");
   }
   if (n.count() > 0) {
     std::string msg = "invalid " + kind + " spec: " + errors[first_error].message;
