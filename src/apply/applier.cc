@@ -127,7 +127,7 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
       stored.attrs.Set(k, value::Protect(computed, salt));
     }
   }
-  stored.keys = c.keys;
+  stored.keys = plan::ComparedKeys(spec, schema);
   stored.ignore = r.policy.ignore;
   stored.prevent_destroy = r.policy.prevent_destroy;
   state::ResourceState st;
@@ -138,7 +138,7 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
   st.attrs_json = plan::EncodeStored(stored);
   st.spec_hash = spec_hash;
   st.live_digest =
-      plan::LiveDigest(plan::Project(plan::ProtectLike(reported, spec, salt), c.keys, r.policy.ignore));
+      plan::LiveDigest(plan::Project(plan::ProtectLike(reported, spec, salt), stored.keys, r.policy.ignore));
   st.depends_on = c.depends_on;
   st.commit = env.decls().revision;
   st.updated_at = NowUnix();
@@ -340,9 +340,10 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
         r_fail.address = c.address;
         r_fail.status = "failed";
         r_fail.error = error;
-        // Record the most recent known state: an object the failed call left behind is managed
-        // from now on, marked so that the next plan updates it.
-        if (c.applied_attrs.is_null()) {
+        // Record the most recent known state: an object that did not exist at plan time but that
+        // the failed call left behind is managed from now on, marked so that the next plan
+        // updates it. An object that existed before (refused without adopt) is left alone.
+        if (c.applied_attrs.is_null() && c.live.is_null() && !c.adopt) {
           Result<std::optional<Value>> live = target->Read(req);
           if (live.ok() && *live) {
             r_fail.new_state = NewState(env, r, c, spec, **live, "incomplete");

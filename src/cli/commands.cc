@@ -140,7 +140,7 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
     PrintDiagnostics(plan->problems, false);
     return 1;
   }
-  return flags.detailed_exitcode && plan->HasChanges() ? 2 : 0;
+  return flags.detailed_exitcode && (plan->HasChanges() || plan->DriftCount() > 0) ? 2 : 0;
 }
 
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
@@ -148,6 +148,16 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
   if (!flags.auto_approve && flags.plan_file.empty() && !interactive) {
     return Fail(std::string(destroy ? "destroy" : "apply") +
                 " needs --auto-approve when not run on a terminal");
+  }
+  if (!ws.StateHasEnvironment(flags.env)) {
+    // Nothing is written (not even a lock) for declarations that are not valid.
+    Diagnostics diags;
+    Result<config::Environment*> checked = ws.Evaluate(flags.env, true, false, diags);
+    if (!checked.ok()) {
+      if (diags.empty()) return Fail(checked.error().message);
+      PrintDiagnostics(diags, false);
+      return 1;
+    }
   }
   Result<state::Lock> lock = TakeLock(ws, flags.env, destroy ? "destroy" : "apply");
   if (!lock.ok()) return Fail(lock.error().message);

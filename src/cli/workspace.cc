@@ -1,5 +1,7 @@
 #include "cli/workspace.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 
 #include "base/file_util.h"
@@ -79,16 +81,44 @@ Result<plan::PriorState> Workspace::Prior(const std::string& env) {
   return *prior_;
 }
 
-Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool secrets_required,
-                                                 bool with_state, Diagnostics& diags) {
-  const config::Declarations& decls = LoadDeclarations(diags);
-  if (diags.HasErrors()) return MakeError("invalid declarations");
+config::EvalOptions Workspace::Options(const std::string& env, bool secrets_required) {
   config::EvalOptions options;
   options.env = env;
   options.branch = env;
   options.secrets_required = secrets_required;
   options.cli_vars = flags_.vars;
   options.secret = [this](const std::string& name) { return Secret(name); };
+  options.salt = "validate";  // replaced by the environment's salt when state is used
+  return options;
+}
+
+bool Workspace::StateHasEnvironment(const std::string& env) {
+  struct stat st{};
+  if (!store_ && stat(StatePath().c_str(), &st) != 0) return false;
+  Result<state::StateStore*> store = State();
+  if (!store.ok()) return false;
+  Result<std::optional<state::Environment>> row = (*store)->GetEnvironment(env);
+  return row.ok() && row->has_value();
+}
+
+Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool secrets_required,
+                                                 bool with_state, Diagnostics& diags) {
+  const config::Declarations& decls = LoadDeclarations(diags);
+  if (diags.HasErrors()) {
+    // Evaluate what loaded, without state, so that every problem of the run is reported.
+    if (!decls.project.name.empty()) {
+      config::Environment::Evaluate(decls, registry_, *source_, Options(env, secrets_required),
+                                    diags);
+    }
+    return MakeError("invalid declarations");
+  }
+  if (with_state && !StateHasEnvironment(env)) {
+    // Nothing may be written for declarations that are not valid: check them before the state
+    // (file and environment) is created.
+    Result<config::Environment*> checked = Evaluate(env, secrets_required, false, diags);
+    if (!checked.ok()) return checked;
+  }
+  config::EvalOptions options = Options(env, secrets_required);
   if (with_state) {
     Result<plan::PriorState> prior = Prior(env);
     if (!prior.ok()) return prior.error();
@@ -110,8 +140,6 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
       }
       return &it->second.attrs;
     };
-  } else {
-    options.salt = "validate";
   }
   env_ = config::Environment::Evaluate(decls, registry_, *source_, std::move(options), diags);
   if (diags.HasErrors() || !env_) return MakeError("invalid declarations");

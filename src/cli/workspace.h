@@ -45,6 +45,8 @@ class Workspace {
   /// Plans `env`; diags gets declaration errors.
   Result<plan::Plan> Plan(const std::string& env, bool destroy, Diagnostics& diags);
 
+  /// True when the state exists and knows `env` (without creating either).
+  bool StateHasEnvironment(const std::string& env);
   /// The environment evaluated last (by Evaluate or Plan), or nullptr.
   config::Environment* environment() const { return env_.get(); }
   const GlobalFlags& flags() const { return flags_; }
@@ -54,6 +56,8 @@ class Workspace {
 
  private:
   std::optional<std::string> Secret(const std::string& name);
+  /// Evaluation options without state.
+  config::EvalOptions Options(const std::string& env, bool secrets_required);
 
   GlobalFlags flags_;
   provider::Registry registry_;

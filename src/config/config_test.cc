@@ -124,7 +124,7 @@ TEST_F(ConfigTest, CyclesDuplicatesAndMissingReferences) {
 TEST_F(ConfigTest, UnknownVariableNamesPosition) {
   src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec:\n  key: \"x-${var.nope}\"\n";
   std::string out = Eval();
-  EXPECT_NE(out.find("a.yaml:4:10: error: unknown variable ${var.nope}"), std::string::npos) << out;
+  EXPECT_NE(out.find("a.yaml:4:11: error: unknown variable ${var.nope}"), std::string::npos) << out;
 }
 
 TEST_F(ConfigTest, ProviderValidationMapsToTheField) {

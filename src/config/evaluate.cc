@@ -259,6 +259,7 @@ std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
   const size_t n = decls.resources.size();
   env->resources_.resize(n);
   env->graph_ = graph::Graph(n);
+  std::vector<char> missing_reference(n, 0);
   for (size_t i = 0; i < n; ++i) {
     const Resource& r = decls.resources[i];
     EvaluatedResource& er = env->resources_[i];
@@ -272,9 +273,10 @@ std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
     for (const Reference& ref : refs) {
       int j = env->IndexOf(ref.address);
       if (j < 0) {
-        SourcePos pos = r.pos;
-        diags.Error(pos, r.address + " refers to ${" + ref.text + "}, but " + ref.address +
-                             " is not declared");
+        diags.Error(ref.pos, r.address + " refers to ${" + ref.text + "}, but " + ref.address +
+                                 " is not declared",
+                    "declare " + ref.address + " or correct the reference (KIND.NAME.ATTR)");
+        missing_reference[i] = 1;
         continue;
       }
       er.deps.push_back(static_cast<size_t>(j));
@@ -288,9 +290,9 @@ std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
     for (size_t node : *cycle) names.push_back(decls.resources[node].address);
     diags.Error(decls.resources[cycle->front()].pos, graph::FormatCycle(names),
                 "break the cycle by removing a reference or a depends_on");
-    return env;
+    // The nodes on and after the cycle are left out of the order below; everything else is
+    // still evaluated so that all problems are reported together.
   }
-  if (diags.HasErrors()) return env;
 
   // Interpolate in dependency order so references see their targets' final specs.
   Environment* self = env.get();
@@ -307,7 +309,9 @@ std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
   };
   Scope scope = env->MakeScope(resolve);
   std::vector<char> failed(n, 0);
+  for (size_t i = 0; i < n; ++i) failed[i] = missing_reference[i] || decls.resources[i].invalid;
   for (size_t i : env->graph_.TopologicalOrder()) {
+    if (failed[i]) continue;
     bool dep_failed = false;
     for (size_t j : env->resources_[i].deps) dep_failed |= failed[j] != 0;
     if (dep_failed || !env->EvaluateOne(i, scope, diags)) failed[i] = 1;

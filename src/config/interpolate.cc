@@ -51,6 +51,7 @@ std::vector<Reference> ParseReferences(std::string_view s, const SourcePos& pos,
     }
     Reference r;
     r.offset = static_cast<uint32_t>(i);
+    r.pos = At(pos, i);
     r.text = std::string(Trim(s.substr(i + 2, end - i - 2)));
     std::vector<std::string> parts = Split(r.text, '.');
     bool ok = true;

@@ -22,6 +22,7 @@ struct Reference {
   std::string attr;     ///< for kResource: attribute path ("name", "env.DB", "sha256")
   std::string text;     ///< the expression as written, without ${ }
   uint32_t offset = 0;  ///< byte offset of `${` in the string
+  SourcePos pos;        ///< where the expression is written
 };
 
 /// Parses every `${...}` in s. Malformed expressions go to diags at `pos` (shifted by the

@@ -236,6 +236,7 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
   static const std::vector<std::string> kKeys = {"kind",   "name",       "target",     "spec",
                                                  "policy", "depends_on", "moved_from"};
   if (!CheckKeys(doc, file, "a resource document", kKeys, diags) && !doc.is_object()) return;
+  const size_t errors_before = diags.ErrorCount();
   Resource r;
   r.pos = Pos(file, doc);
   const Value* kind = doc.Find("kind");
@@ -263,6 +264,8 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
     std::string hint = DidYouMean(r.kind, kinds);
     if (hint.empty()) hint = "known kinds: " + Join(kinds, ", ");
     diags.Error(Pos(file, *kind), "unknown kind \"" + r.kind + "\"", hint);
+    r.invalid = true;  // kept, so that references to it are not reported as undeclared
+    out.push_back(std::move(r));
     return;
   }
   std::string provider_name = r.kind.substr(0, r.kind.find('.'));
@@ -338,8 +341,15 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
     }
   }
   if (const Value* deps = doc.Find("depends_on")) {
-    for (const std::string& d : StringList(deps, file, "depends_on", diags)) {
-      r.depends_on.push_back(d);
+    if (!deps->is_list()) {
+      diags.Error(Pos(file, *deps), "depends_on must be a list of addresses (kind/name)");
+    } else {
+      for (const Value& d : deps->as_list()) {
+        std::string address;
+        if (!ExpectString(&d, file, "depends_on", diags, address)) continue;
+        r.depends_on.push_back(std::move(address));
+        r.depends_on_pos.push_back(Pos(file, d));
+      }
     }
   }
   r.policy = defaults;
@@ -349,6 +359,7 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
       diags.Error(Pos(file, *mv), "moved_from must be the previous name of this resource (same kind)");
     }
   }
+  r.invalid = diags.ErrorCount() > errors_before;
   out.push_back(std::move(r));
 }
 
@@ -501,11 +512,13 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
                   "kind/name must be unique in an environment");
     }
   }
-  for (const Resource& r : decls.resources) {
-    for (const std::string& d : r.depends_on) {
+  for (Resource& r : decls.resources) {
+    for (size_t i = 0; i < r.depends_on.size(); ++i) {
+      const std::string& d = r.depends_on[i];
       if (decls.Find(d) == nullptr) {
-        diags.Error(r.pos, r.address + " depends on " + d + ", which is not declared",
+        diags.Error(r.depends_on_pos[i], r.address + " depends on " + d + ", which is not declared",
                     "depends_on takes addresses of the form kind/name");
+        r.invalid = true;
       }
     }
     if (!r.moved_from.empty() && decls.Find(r.kind + "/" + r.moved_from) != nullptr) {

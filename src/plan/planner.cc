@@ -43,16 +43,6 @@ struct Work {
   std::string error;
 };
 
-// Compared keys: the declared fields the provider manages (not computed, not `name`).
-std::vector<std::string> ComparedKeys(const Value& spec, const provider::ResourceSchema& schema) {
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : spec.as_object()) {
-    const provider::FieldSchema* f = schema.Find(k);
-    if (f != nullptr && !f->computed && !f->write_only) keys.push_back(k);
-  }
-  return keys;
-}
-
 bool ForceNewDiffers(const Value& prior, const Value& planned,
                      const provider::ResourceSchema& schema) {
   for (const auto& f : schema.fields) {

@@ -66,6 +66,16 @@ Result<StoredAttrs> DecodeStored(const std::string& json) {
   return s;
 }
 
+std::vector<std::string> ComparedKeys(const Value& spec, const provider::ResourceSchema& schema) {
+  std::vector<std::string> keys;
+  if (!spec.is_object()) return keys;
+  for (const auto& [k, v] : spec.as_object()) {
+    const provider::FieldSchema* f = schema.Find(k);
+    if (f != nullptr && !f->computed && !f->write_only) keys.push_back(k);
+  }
+  return keys;
+}
+
 Value Project(const Value& attrs, const std::vector<std::string>& keys,
               const std::vector<std::string>& ignore) {
   Value out = Value::MakeObject();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "provider/provider.h"
 #include "value/value.h"
 
 namespace driftless::plan {
@@ -18,6 +19,11 @@ struct StoredAttrs {
 
 std::string EncodeStored(const StoredAttrs& s);
 Result<StoredAttrs> DecodeStored(const std::string& json);
+
+/// The fields compared with live: the declared ones the provider manages (not computed, not
+/// write-only).
+std::vector<std::string> ComparedKeys(const value::Value& spec,
+                                      const provider::ResourceSchema& schema);
 
 /// The members of `attrs` named in `keys`, with `ignore` paths ("spec.env.DEBUG") removed.
 value::Value Project(const value::Value& attrs, const std::vector<std::string>& keys,

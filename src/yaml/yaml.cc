@@ -481,7 +481,11 @@ bool Builder::OnScalar(const yaml_event_t& e) {
     Error(mark, std::move(error));
     return false;
   }
-  v.set_mark(mark.line, mark.column);
+  // A quoted scalar is marked at its text, past the opening quote, so that a position inside
+  // the string (an expression at offset N) is the mark's column + N.
+  const bool quoted = e.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                      e.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+  v.set_mark(mark.line, mark.column + (quoted && tag.empty() && anchor.empty() ? 1 : 0));
   if (open_ == 0 && plain && text.empty() && tag.empty() && anchor.empty()) {
     root_is_empty_ = true;
   }

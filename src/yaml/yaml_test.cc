@@ -363,7 +363,7 @@ TEST(YamlMarks, EveryNodeHasItsPosition) {
   at("spec.env", 6, 5);
   at("spec.env.0", 6, 7);
   at("spec.env.0.key", 6, 12);
-  at("spec.env.0.value", 7, 14);
+  at("spec.env.0.value", 7, 15);  // a quoted scalar is marked at its text
   at("spec.text", 8, 9);
 }
 
