@@ -109,10 +109,11 @@ const char* PastTense(Action a) {
   return "?";
 }
 
-// Builds the state of a resource from its spec and what the provider reported.
+// Builds the state of a resource from its spec and what the provider reported; `attrs_out`
+// receives the stored attributes (for references from dependents).
 state::ResourceState NewState(const config::Environment& env, const config::Resource& r,
                               const plan::Change& c, const Value& spec, const Value& reported,
-                              const std::string& spec_hash) {
+                              const std::string& spec_hash, Value* attrs_out = nullptr) {
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
   const std::string& salt = env.salt();
   plan::StoredAttrs stored;
@@ -142,6 +143,7 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
   st.depends_on = c.depends_on;
   st.commit = env.decls().revision;
   st.updated_at = NowUnix();
+  if (attrs_out != nullptr) *attrs_out = std::move(stored.attrs);
   return st;
 }
 
@@ -289,11 +291,12 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
 
   // 2. Declared resources in dependency order.
   if (!plan.destroy) {
+    // Attributes of a dependency: what this apply wrote, else what state has (unchanged).
     auto attrs_of = [&](const std::string& address) -> const Value* {
       std::lock_guard<std::mutex> g(mu);
       auto it = attrs_after.find(address);
       if (it != attrs_after.end()) return &it->second;
-      return nullptr;
+      return env.AppliedAttrs(address);
     };
     auto visit = [&](size_t i) -> bool {
       const plan::Change* cp = declared[i];
@@ -301,16 +304,14 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
       const config::Resource& r = *er.decl;
       if (cp == nullptr) return true;
       const plan::Change& c = *cp;
-      if (c.action == Action::kNoop) {
-        std::lock_guard<std::mutex> g(mu);
-        attrs_after.emplace(r.address, c.applied_attrs);
-        return true;
-      }
+      if (c.action == Action::kNoop) return true;
       Value spec = er.spec;
-      if (spec.ContainsUnknown()) {
+      std::string spec_hash = er.spec_hash;
+      if (spec_hash.empty()) {  // held unknowns at plan time
         Result<Value> again = env.Reevaluate(i, attrs_of);
         if (!again.ok()) return fail(c, again.error().message);
         spec = std::move(*again);
+        spec_hash = env.SpecHash(spec);
       }
       provider::Target* target = env.TargetOf(r);
       provider::ResourceRequest req{r.kind, r.name, spec};
@@ -352,10 +353,11 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
         finish(c, std::move(r_fail));
         return false;
       }
-      state::ResourceState st = NewState(env, r, c, spec, *reported, env.SpecHash(spec));
-      {
+      Value attrs;
+      state::ResourceState st = NewState(env, r, c, spec, *reported, spec_hash, &attrs);
+      if (!env.graph().Successors(i).empty()) {  // only dependents read them
         std::lock_guard<std::mutex> g(mu);
-        attrs_after.insert_or_assign(r.address, plan::DecodeStored(st.attrs_json)->attrs);
+        attrs_after.insert_or_assign(r.address, std::move(attrs));
       }
       if (!c.prior_address.empty()) {
         state::ChangeResult moved;

@@ -46,9 +46,14 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
+void AppendQuoted(std::string& out, std::string_view s) {
+  out += '"';
+  size_t run = 0;  // start of the current run of characters that need no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -60,12 +65,17 @@ std::string Quote(std::string_view s) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out += buf;
-        } else {
-          out += static_cast<char>(c);
         }
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out += '"';
+}
+
+std::string Quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  AppendQuoted(out, s);
   return out;
 }
 

@@ -16,6 +16,8 @@ bool EndsWith(std::string_view s, std::string_view suffix);
 std::string_view Trim(std::string_view s);
 /// Quotes s as a JSON string literal.
 std::string Quote(std::string_view s);
+/// Appends s quoted as a JSON string literal.
+void AppendQuoted(std::string& out, std::string_view s);
 /// Glob match of a slash-separated path: `*` matches within one segment, `**` any number of
 /// segments, `?` one character.
 bool GlobMatch(std::string_view pattern, std::string_view path);

@@ -6,6 +6,7 @@
 
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "base/trace.h"
 #include "plan/stored.h"
 #include "providers/builtin.h"
 #include "state/sqlite/sqlite_state_store.h"
@@ -38,6 +39,7 @@ Result<state::StateStore*> Workspace::State() {
 
 const config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
   if (!decls_) {
+    TraceSpan span("load declarations");
     decls_ = std::make_unique<config::Declarations>(
         config::LoadDeclarations(*source_, registry_, diags));
   }
@@ -63,10 +65,11 @@ std::optional<std::string> Workspace::Secret(const std::string& name) {
   return std::nullopt;
 }
 
-Result<plan::PriorState> Workspace::Prior(const std::string& env) {
-  if (prior_ && prior_->environment.name == env) return *prior_;
+Result<const plan::PriorState*> Workspace::Prior(const std::string& env) {
+  if (prior_ && prior_->environment.name == env) return &*prior_;
   Result<state::StateStore*> store = State();
   if (!store.ok()) return store.error();
+  TraceSpan span("read state");
   plan::PriorState prior;
   Result<state::Environment> row = (*store)->GetOrCreateEnvironment(env);
   if (!row.ok()) return row.error();
@@ -78,7 +81,7 @@ Result<plan::PriorState> Workspace::Prior(const std::string& env) {
   if (!pending.ok()) return pending.error();
   prior.pending = std::move(*pending);
   prior_ = std::move(prior);
-  return *prior_;
+  return &*prior_;
 }
 
 config::EvalOptions Workspace::Options(const std::string& env, bool secrets_required) {
@@ -113,16 +116,21 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     return MakeError("invalid declarations");
   }
   if (with_state && !StateHasEnvironment(env)) {
-    // Nothing may be written for declarations that are not valid: check them before the state
-    // (file and environment) is created.
+    // Nothing may be written for declarations that are not valid: evaluate them before the
+    // state (file and environment) is created. Nothing was applied yet, so the result is the
+    // same as with state but for the salt of the secrets' hashes.
     Result<config::Environment*> checked = Evaluate(env, secrets_required, false, diags);
     if (!checked.ok()) return checked;
+    Result<const plan::PriorState*> prior = Prior(env);
+    if (!prior.ok()) return prior.error();
+    env_->SetSalt((*prior)->environment.salt);
+    return env_.get();
   }
   config::EvalOptions options = Options(env, secrets_required);
   if (with_state) {
-    Result<plan::PriorState> prior = Prior(env);
+    Result<const plan::PriorState*> prior = Prior(env);
     if (!prior.ok()) return prior.error();
-    options.salt = prior->environment.salt;
+    options.salt = (*prior)->environment.salt;
     options.applied_attrs = [this](const std::string& address,
                                    const std::string& spec_hash) -> const value::Value* {
       auto it = applied_.find(address);
@@ -141,6 +149,7 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
       return &it->second.attrs;
     };
   }
+  TraceSpan span("evaluate");
   env_ = config::Environment::Evaluate(decls, registry_, *source_, std::move(options), diags);
   if (diags.HasErrors() || !env_) return MakeError("invalid declarations");
   return env_.get();
@@ -149,12 +158,13 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
 Result<plan::Plan> Workspace::Plan(const std::string& env, bool destroy, Diagnostics& diags) {
   Result<config::Environment*> evaluated = Evaluate(env, true, true, diags);
   if (!evaluated.ok()) return evaluated.error();
-  Result<plan::PriorState> prior = Prior(env);
+  Result<const plan::PriorState*> prior = Prior(env);
   if (!prior.ok()) return prior.error();
   plan::PlanOptions options;
   options.parallelism = flags_.parallelism;
   options.destroy = destroy;
-  Result<plan::Plan> plan = plan::MakePlan(**evaluated, *prior, options);
+  TraceSpan span("plan (live reads, comparison)");
+  Result<plan::Plan> plan = plan::MakePlan(**evaluated, **prior, options);
   if (plan.ok()) plan->source = source_->Describe();
   return plan;
 }

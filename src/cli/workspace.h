@@ -41,7 +41,7 @@ class Workspace {
   Result<config::Environment*> Evaluate(const std::string& env, bool secrets_required,
                                         bool with_state, Diagnostics& diags);
   /// Reads the environment's state for planning.
-  Result<plan::PriorState> Prior(const std::string& env);
+  Result<const plan::PriorState*> Prior(const std::string& env);
   /// Plans `env`; diags gets declaration errors.
   Result<plan::Plan> Plan(const std::string& env, bool destroy, Diagnostics& diags);
 

@@ -106,6 +106,19 @@ std::string Environment::SpecHash(const Value& spec) const {
   return Sha256Hex(value::ToJson(value::Protect(spec, options_.salt))).substr(0, 32);
 }
 
+void Environment::SetSalt(std::string salt) {
+  options_.salt = std::move(salt);
+  for (auto& er : resources_) er.spec_hash = SpecHash(er.spec);
+}
+
+const Value* Environment::AppliedAttrs(const std::string& address) const {
+  int i = IndexOf(address);
+  if (i < 0 || !options_.applied_attrs) return nullptr;
+  const EvaluatedResource& er = resources_[static_cast<size_t>(i)];
+  if (er.spec_hash.empty()) return nullptr;
+  return options_.applied_attrs(address, er.spec_hash);
+}
+
 Scope Environment::MakeScope(
     const std::function<std::optional<Value>(const std::string&, const std::string&)>& res) const {
   Scope scope;

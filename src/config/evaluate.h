@@ -79,6 +79,14 @@ class Environment {
   Result<value::Value> Reevaluate(size_t index,
                                   const std::function<const value::Value*(const std::string&)>& attrs);
 
+  /// The attributes last applied for `address` when they were applied from its current spec
+  /// (through EvalOptions::applied_attrs), else nullptr.
+  const value::Value* AppliedAttrs(const std::string& address) const;
+
+  /// Uses `salt` for secrets from now on and recomputes the spec hashes. For an environment
+  /// evaluated before its state existed (nothing applied, so nothing else depends on state).
+  void SetSalt(std::string salt);
+
   /// Hash of a normalised spec, as stored in state ("" when it holds unknowns).
   std::string SpecHash(const value::Value& spec) const;
 

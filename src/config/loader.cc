@@ -5,6 +5,7 @@
 
 #include "base/hash.h"
 #include "base/strings.h"
+#include "base/trace.h"
 #include "config/interpolate.h"
 #include "yaml/yaml.h"
 
@@ -446,6 +447,7 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   ParseProject(project_docs[0].root, project_file, decls.project, diags);
   Policy defaults = ParsePolicy(decls.project.default_policy, project_file, Policy(), diags);
 
+  TraceSpan list_span("list files");
   Result<std::vector<std::string>> files = src.ListFiles();
   if (!files.ok()) {
     diags.Error({}, files.error().message);
@@ -478,10 +480,14 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
       pf.docs = yaml::ParseYaml(pf.bytes, pf.path, pf.diags);
     }
   };
-  std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
-  work(0);
-  for (auto& t : threads) t.join();
+  {
+    TraceSpan span("read and parse " + std::to_string(parsed.size()) + " files");
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+    work(0);
+    for (auto& t : threads) t.join();
+  }
+  TraceSpan span("resource documents");
 
   for (ParsedFile& pf : parsed) {
     hash.Update(pf.path);

@@ -39,7 +39,7 @@ struct Work {
   const config::EvaluatedResource* er = nullptr;
   const state::ResourceState* st = nullptr;  // prior state (maybe under moved_from)
   bool in_doubt = false;
-  Change change;
+  Change* change = nullptr;  // in Plan::changes
   std::string error;
 };
 
@@ -56,17 +56,39 @@ bool ForceNewDiffers(const Value& prior, const Value& planned,
 
 void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
-  Change& c = w.change;
+  Change& c = *w.change;
   c.address = r.address;
   c.kind = r.kind;
   c.name = r.name;
   c.target = r.target;
   c.paused = r.policy.paused;
   c.spec_hash = w.er->spec_hash;
+  c.depends_on.reserve(w.er->deps.size());
   for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
-  c.keys = ComparedKeys(w.er->spec, schema);
   const std::string& salt = env.salt();
+  provider::Target* target = env.TargetOf(r);
+  const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
+
+  // The common case, kept cheap: applied from this very spec, at the same address, and the live
+  // object still has the digest it had after that apply. Two hash comparisons; nothing else
+  // is decoded, copied or rendered.
+  const bool same_spec = w.st != nullptr && !w.er->spec_hash.empty() &&
+                         w.st->spec_hash == w.er->spec_hash && w.st->address == r.address;
+  if (same_spec && (!options.refresh || ignore_drift)) return;  // no-op
+  if (same_spec) {
+    Result<std::optional<Value>> got = target->Read({r.kind, r.name, w.er->spec});
+    if (!got.ok()) {
+      w.error = r.address + " (target " + r.target + "): " + got.error().message;
+      return;
+    }
+    if (*got) {
+      std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
+      Value proj = Project(ProtectLike(std::move(**got), w.er->spec, salt), keys, r.policy.ignore);
+      if (LiveDigest(proj) == w.st->live_digest) return;  // no-op
+    }
+  }
+  c.keys = ComparedKeys(w.er->spec, schema);
   c.planned = Project(value::Protect(w.er->spec, salt), c.keys, r.policy.ignore);
 
   StoredAttrs stored;
@@ -81,9 +103,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
 
   // Live.
   std::optional<Value> live;
-  bool read_live = options.refresh && !(w.st && r.policy.drift == config::Policy::Drift::kIgnore &&
-                                        w.st->spec_hash == w.er->spec_hash);
-  provider::Target* target = env.TargetOf(r);
+  bool read_live = options.refresh && !(w.st && ignore_drift && w.st->spec_hash == w.er->spec_hash);
   if (read_live) {
     // The live object is the one state knows when its identity is about to change (a field
     // that forces replacement) or not known yet (unknown values); else the declared one.
@@ -193,6 +213,15 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     c.action = Action::kRecord;
     c.reason = "moved from " + w.st->address;
   }
+  if (w.in_doubt && (c.drift || c.action == Action::kRecord)) {
+    // The change was started by an apply that was killed: what differs from state may be its
+    // own work, not someone else's. Not drift.
+    c.drift = false;
+    c.drift_diff.clear();
+    c.reason = c.action == Action::kRecord ? "already done by an interrupted apply"
+                                           : c.reason + " (after an interrupted apply)";
+    if (c.action == Action::kHeal && live_missing) c.reason = "missing after an interrupted apply";
+  }
   if (r.policy.paused && c.action != Action::kNoop) {
     c.reason = "paused (would " + std::string(ActionName(c.action)) + ")";
     c.action = Action::kNoop;
@@ -218,12 +247,14 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
 
   std::vector<Work> work;
   if (!options.destroy) {
+    plan.changes.resize(env.resources().size());
     work.resize(env.resources().size());
     for (size_t i = 0; i < env.resources().size(); ++i) {
       const config::EvaluatedResource& er = env.resources()[i];
       Work& w = work[i];
       w.er = &er;
-      w.change.index = static_cast<int>(i);
+      w.change = &plan.changes[i];
+      w.change->index = static_cast<int>(i);
       auto it = by_address.find(er.decl->address);
       if (it == by_address.end() && !er.decl->moved_from.empty()) {
         it = by_address.find(er.decl->kind + "/" + er.decl->moved_from);
@@ -253,8 +284,8 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
       if (!w.error.empty()) return MakeError(w.error);
     }
   }
+  const size_t declared = plan.changes.size();
 
-  for (auto& w : work) plan.changes.push_back(std::move(w.change));
   // Resources only in state: delete.
   for (const auto& rs : prior.resources) {
     if (claimed.count(rs.address)) continue;
@@ -285,8 +316,10 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
                           c.address + " has policy.prevent_destroy and would be replaced");
     }
   }
-  std::sort(plan.changes.begin(), plan.changes.end(),
-            [](const Change& a, const Change& b) { return a.address < b.address; });
+  // Declared resources and state rows are each sorted by address already.
+  std::inplace_merge(plan.changes.begin(), plan.changes.begin() + static_cast<long>(declared),
+                     plan.changes.end(),
+                     [](const Change& a, const Change& b) { return a.address < b.address; });
   return plan;
 }
 

@@ -202,7 +202,7 @@ void WriteJson(const Value& v, std::string& out, int indent, int depth) {
     case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; break;
     case Value::Type::kInt: out += std::to_string(v.as_int()); break;
     case Value::Type::kDouble: out += FormatDouble(v.as_double()); break;
-    case Value::Type::kString: out += Quote(v.as_string()); break;
+    case Value::Type::kString: AppendQuoted(out, v.as_string()); break;
     case Value::Type::kList: {
       const auto& l = v.as_list();
       out += '[';
@@ -221,7 +221,7 @@ void WriteJson(const Value& v, std::string& out, int indent, int depth) {
       for (size_t i = 0; i < o.size(); ++i) {
         if (i) out += ',';
         newline(depth + 1);
-        out += Quote(o[i].first);
+        AppendQuoted(out, o[i].first);
         out += indent < 0 ? ":" : ": ";
         WriteJson(o[i].second, out, indent, depth + 1);
       }

@@ -1,0 +1,878 @@
+// kill -9 in the middle of large applies, updates and destroys, at random moments, and what the
+// next plan and apply make of the state left behind.
+//
+// The suite is named e2e_slow_crash so that `ctest -R e2e_slow_crash` selects it (ctest knows the
+// discovered tests by their GoogleTest names only). Every random choice comes from one seed,
+// printed at the start; set DRIFTLESS_CRASH_SEED to replay a run.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "e2e/harness.h"
+
+namespace driftless::test {
+namespace {
+
+// --- a small JSON reader (the test binary links only the harness) ---
+
+struct Json {
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+  Type type = Type::kNull;
+  bool boolean = false;
+  double number = 0;
+  std::string text;
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> fields;
+
+  const Json* Find(std::string_view key) const {
+    for (const auto& [k, v] : fields)
+      if (k == key) return &v;
+    return nullptr;
+  }
+  std::string Str(std::string_view key) const {
+    const Json* v = Find(key);
+    return v != nullptr && v->type == Type::kString ? v->text : std::string();
+  }
+  int64_t Int(std::string_view key) const {
+    const Json* v = Find(key);
+    return v != nullptr && v->type == Type::kNumber ? static_cast<int64_t>(v->number) : -1;
+  }
+  bool Bool(std::string_view key) const {
+    const Json* v = Find(key);
+    return v != nullptr && v->type == Type::kBool && v->boolean;
+  }
+  bool IsNull(std::string_view key) const {
+    const Json* v = Find(key);
+    return v == nullptr || v->type == Type::kNull;
+  }
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : t_(text) {}
+
+  bool Read(Json* out) {
+    if (!Value(out, 0)) return false;
+    Space();
+    return i_ == t_.size();
+  }
+
+ private:
+  void Space() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t'))
+      ++i_;
+  }
+  bool Literal(std::string_view word) {
+    if (t_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+  static void Utf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+  bool Hex4(uint32_t* cp) {
+    if (i_ + 4 > t_.size()) return false;
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = t_[i_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
+      else return false;
+    }
+    *cp = v;
+    return true;
+  }
+  bool String(std::string* out) {
+    if (i_ >= t_.size() || t_[i_] != '"') return false;
+    ++i_;
+    while (i_ < t_.size()) {
+      char c = t_[i_++];
+      if (c == '"') return true;
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (i_ >= t_.size()) return false;
+      char e = t_[i_++];
+      switch (e) {
+        case '"': out->push_back('"'); break;
+        case '\\': out->push_back('\\'); break;
+        case '/': out->push_back('/'); break;
+        case 'b': out->push_back('\b'); break;
+        case 'f': out->push_back('\f'); break;
+        case 'n': out->push_back('\n'); break;
+        case 'r': out->push_back('\r'); break;
+        case 't': out->push_back('\t'); break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!Hex4(&cp)) return false;
+          if (cp >= 0xD800 && cp < 0xDC00 && t_.substr(i_, 2) == "\\u") {
+            i_ += 2;
+            uint32_t low = 0;
+            if (!Hex4(&low)) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          Utf8(cp, out);
+          break;
+        }
+        default: return false;
+      }
+    }
+    return false;
+  }
+  bool Value(Json* out, int depth) {
+    if (depth > 200) return false;
+    Space();
+    if (i_ >= t_.size()) return false;
+    char c = t_[i_];
+    if (c == '{') {
+      ++i_;
+      out->type = Json::Type::kObject;
+      Space();
+      if (i_ < t_.size() && t_[i_] == '}') return ++i_, true;
+      while (true) {
+        Space();
+        std::string key;
+        if (!String(&key)) return false;
+        Space();
+        if (i_ >= t_.size() || t_[i_] != ':') return false;
+        ++i_;
+        Json v;
+        if (!Value(&v, depth + 1)) return false;
+        out->fields.emplace_back(std::move(key), std::move(v));
+        Space();
+        if (i_ < t_.size() && t_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < t_.size() && t_[i_] == '}') return ++i_, true;
+        return false;
+      }
+    }
+    if (c == '[') {
+      ++i_;
+      out->type = Json::Type::kArray;
+      Space();
+      if (i_ < t_.size() && t_[i_] == ']') return ++i_, true;
+      while (true) {
+        Json v;
+        if (!Value(&v, depth + 1)) return false;
+        out->items.push_back(std::move(v));
+        Space();
+        if (i_ < t_.size() && t_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < t_.size() && t_[i_] == ']') return ++i_, true;
+        return false;
+      }
+    }
+    if (c == '"') {
+      out->type = Json::Type::kString;
+      return String(&out->text);
+    }
+    if (Literal("true")) {
+      out->type = Json::Type::kBool;
+      out->boolean = true;
+      return true;
+    }
+    if (Literal("false")) {
+      out->type = Json::Type::kBool;
+      return true;
+    }
+    if (Literal("null")) return true;
+    size_t start = i_;
+    while (i_ < t_.size() && std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
+      ++i_;
+    if (start == i_) return false;
+    std::string num(t_.substr(start, i_ - start));
+    char* end = nullptr;
+    out->type = Json::Type::kNumber;
+    out->number = std::strtod(num.c_str(), &end);
+    return end != nullptr && *end == '\0';
+  }
+
+  std::string_view t_;
+  size_t i_ = 0;
+};
+
+// Parses `text`; fails the test (and returns an empty object) when it is not JSON.
+Json ParseJsonOrFail(const std::string& text, const std::string& what) {
+  Json j;
+  if (!JsonReader(text).Read(&j)) {
+    ADD_FAILURE() << what << " is not valid JSON: " << text.substr(0, 2000);
+    return Json();
+  }
+  return j;
+}
+
+// Collects the problems of one check: the first few are reported in full, then only counted, so
+// that a systematic fault does not print thousands of lines.
+class Problems {
+ public:
+  explicit Problems(std::string what) : what_(std::move(what)) {}
+  ~Problems() { EXPECT_EQ(count_, 0) << "problems found with " << what_; }
+  Problems(const Problems&) = delete;
+  Problems& operator=(const Problems&) = delete;
+
+  void Check(bool ok, const std::string& message) {
+    if (ok) return;
+    if (++count_ <= 12) ADD_FAILURE() << message;
+  }
+
+ private:
+  std::string what_;
+  int count_ = 0;
+};
+
+// --- the declarations ---
+
+constexpr int kResources = 3000;  // in all, directories included
+constexpr int kDirs = 5;
+constexpr int kFiles = kResources - kDirs;
+
+struct Decl {
+  std::string kind;
+  std::string name;
+  std::string path;  // relative to the target root
+  std::vector<std::string> deps;
+  bool directory = false;
+
+  std::string Address() const { return kind + "/" + name; }
+  std::string Content(int generation) const {
+    return "generation " + std::to_string(generation) + " of " + name + "\n";
+  }
+};
+
+// 5 directories and 2,995 files. Every file in a directory depends on it, directly or through a
+// chain: one group of ten files in four is a chain of ten (each file depends on the previous
+// one, the first on the directory); one file in a hundred lies outside the directories and has
+// no dependency at all.
+std::vector<Decl> MakeDecls() {
+  std::vector<Decl> out;
+  for (int d = 0; d < kDirs; ++d) {
+    Decl dir;
+    dir.kind = "file.directory";
+    dir.name = "d" + std::to_string(d);
+    dir.path = "d" + std::to_string(d);
+    dir.directory = true;
+    out.push_back(dir);
+  }
+  for (int i = 0; i < kFiles; ++i) {
+    Decl f;
+    f.kind = "file.file";
+    f.name = "f" + std::to_string(i);
+    int group = i / 10;
+    int dir = group % kDirs;
+    if (i % 100 == 99) {
+      f.path = "loose/f" + std::to_string(i) + ".txt";
+    } else {
+      f.path = "d" + std::to_string(dir) + "/f" + std::to_string(i) + ".txt";
+      if (group % 4 == 0 && i % 10 != 0) {
+        f.deps.push_back("file.file/f" + std::to_string(i - 1));
+      } else {
+        f.deps.push_back("file.directory/d" + std::to_string(dir));
+      }
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+// Writes the declarations of `generation` into ten files of the repository.
+void WriteDecls(const Sandbox& s, const std::vector<Decl>& decls, int generation) {
+  constexpr size_t kParts = 10;
+  std::vector<std::string> parts(kParts);
+  for (size_t i = 0; i < decls.size(); ++i) {
+    const Decl& d = decls[i];
+    std::string doc = "kind: " + d.kind + "\nname: " + d.name + "\ntarget: host\nspec: {path: " +
+                      d.path;
+    if (d.directory) {
+      doc += ", mode: \"0755\"}\n";
+    } else {
+      std::string content = d.Content(generation);
+      content.pop_back();  // the final newline, written as an escape below
+      doc += ", content: \"" + content + "\\n\"}\n";
+    }
+    if (!d.deps.empty()) {
+      doc += "depends_on: [";
+      for (size_t k = 0; k < d.deps.size(); ++k) doc += (k ? ", " : "") + d.deps[k];
+      doc += "]\n";
+    }
+    std::string& part = parts[i % kParts];
+    if (!part.empty()) part += "---\n";
+    part += doc;
+  }
+  for (size_t p = 0; p < kParts; ++p) {
+    s.WriteRepoFile("decls/part" + std::to_string(p) + ".yaml", parts[p]);
+  }
+}
+
+// What is at a resource's path.
+enum class Disk { kMissing, kRight, kOld, kWrong };
+
+const char* DiskName(Disk d) {
+  switch (d) {
+    case Disk::kMissing: return "missing";
+    case Disk::kRight: return "as declared";
+    case Disk::kOld: return "with the previous content";
+    case Disk::kWrong: return "with unexpected content";
+  }
+  return "?";
+}
+
+// `old_generation` < 0: there is no previous content.
+Disk Inspect(const Sandbox& s, const Decl& d, int generation, int old_generation) {
+  std::string p = s.root() + "/" + d.path;
+  struct stat st{};
+  if (lstat(p.c_str(), &st) != 0) return Disk::kMissing;
+  if (d.directory) return S_ISDIR(st.st_mode) ? Disk::kRight : Disk::kWrong;
+  if (!S_ISREG(st.st_mode)) return Disk::kWrong;
+  std::string content = ReadFile(p);
+  if (content == d.Content(generation)) return Disk::kRight;
+  if (old_generation >= 0 && content == d.Content(old_generation)) return Disk::kOld;
+  return Disk::kWrong;
+}
+
+// --- reading the state through the command line ---
+
+std::set<std::string> StateAddresses(const Sandbox& s) {
+  RunResult r = s.Run({"state", "list", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> out;
+  Json j = ParseJsonOrFail(r.out, "state list --json");
+  for (const Json& item : j.items) out.insert(item.Str("address"));
+  return out;
+}
+
+std::vector<Json> History(const Sandbox& s) {
+  RunResult r = s.Run({"history", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return ParseJsonOrFail(r.out, "history --json").items;
+}
+
+// The history entry of the apply run by `pid`, if any.
+std::unique_ptr<Json> ApplyOfPid(const Sandbox& s, int pid) {
+  for (Json& a : History(s)) {
+    if (a.Int("pid") == pid) return std::make_unique<Json>(std::move(a));
+  }
+  return nullptr;
+}
+
+// address -> status of its change in apply `id` ("pending", "done", ...).
+std::map<std::string, std::string> ChangesOf(const Sandbox& s, int64_t id) {
+  RunResult r = s.Run({"history", "show", std::to_string(id), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  Json j = ParseJsonOrFail(r.out, "history show --json");
+  std::map<std::string, std::string> out;
+  if (const Json* changes = j.Find("changes")) {
+    for (const Json& c : changes->items) out[c.Str("address")] = c.Str("status");
+  }
+  return out;
+}
+
+// --- process control ---
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+uint64_t Seed() {
+  if (const char* fixed = std::getenv("DRIFTLESS_CRASH_SEED"); fixed != nullptr && *fixed) {
+    return std::strtoull(fixed, nullptr, 10);
+  }
+  return (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
+}
+
+// Starts `args`, sleeps `delay` seconds and kills the process with SIGKILL. Returns how it ended:
+// -SIGKILL when the kill hit it, else its exit code (it finished first).
+int StartAndKillAfter(const Sandbox& s, const std::vector<std::string>& args, double delay,
+                      int* pid_out) {
+  int pid = s.Start(args);
+  *pid_out = pid;
+  std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+  kill(pid, SIGKILL);
+  return Wait(pid);  // reaps it: a zombie would still count as alive for the lock check
+}
+
+const std::map<std::string, std::string>& PastTense() {
+  static const std::map<std::string, std::string> m = {
+      {"create", "created"}, {"update", "updated"}, {"replace", "replaced"},
+      {"delete", "deleted"}, {"heal", "healed"},    {"record", "recorded"}};
+  return m;
+}
+
+// "Apply #N succeeded: 3 created, 1 recorded." as printed for these per-action counts.
+std::string ExpectedSummary(const std::map<std::string, int>& counts) {
+  std::string out;
+  for (const char* a : {"create", "update", "replace", "delete", "heal", "record"}) {
+    auto it = counts.find(a);
+    if (it == counts.end() || it->second == 0) continue;
+    out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + PastTense().at(a);
+  }
+  return out;
+}
+
+// The plan's action per address; fails the test on a malformed plan or a duplicate address.
+struct PlanView {
+  std::map<std::string, const Json*> by_address;
+  Json root;
+};
+
+void ReadPlan(const Sandbox& s, PlanView* view) {
+  RunResult r = s.Run({"plan", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << "plan --json after the kill failed:\n" << r.err;
+  view->root = ParseJsonOrFail(r.out, "plan --json");
+  const Json* changes = view->root.Find("changes");
+  ASSERT_NE(changes, nullptr) << r.out.substr(0, 2000);
+  const Json* summary = view->root.Find("summary");
+  ASSERT_NE(summary, nullptr);
+  EXPECT_EQ(summary->Int("drifted"), 0)
+      << "only driftless touched the files, yet the plan after the kill counts drift";
+  for (const Json& c : changes->items) {
+    bool fresh = view->by_address.emplace(c.Str("address"), &c).second;
+    EXPECT_TRUE(fresh) << "the plan lists " << c.Str("address") << " twice";
+  }
+}
+
+// After a kill during an apply that creates (old_generation < 0) or updates everything:
+// checks that the plan shows exactly the remaining work and returns the count per action.
+std::map<std::string, int> CheckRemainingApplyWork(const Sandbox& s,
+                                                   const std::vector<Decl>& decls,
+                                                   int generation, int old_generation,
+                                                   const std::map<std::string, std::string>& killed,
+                                                   const std::set<std::string>& in_state) {
+  PlanView plan;
+  ReadPlan(s, &plan);
+  if (::testing::Test::HasFatalFailure()) return {};
+  EXPECT_EQ(plan.by_address.size(), decls.size()) << "the plan should list every resource, once";
+
+  std::map<std::string, Disk> disk;
+  for (const Decl& d : decls) disk[d.Address()] = Inspect(s, d, generation, old_generation);
+
+  std::map<std::string, int> counts;
+  Problems problems("the plan after the kill");
+  for (const Decl& d : decls) {
+    const std::string address = d.Address();
+    auto it = plan.by_address.find(address);
+    if (it == plan.by_address.end()) {
+      problems.Check(false, address + " is missing from the plan");
+      continue;
+    }
+    const Json& c = *it->second;
+    const std::string action = c.Str("action");
+    const std::string warning = c.Str("warning");
+    const Disk on_disk = disk[address];
+    auto k = killed.find(address);
+    const std::string outcome = k == killed.end() ? "" : k->second;  // "": not an intent
+    const bool known = in_state.count(address) > 0;
+    ++counts[action];
+    const std::string where =
+        address + " (" + DiskName(on_disk) + ", planned " + action +
+        ", change in the killed apply: " + (outcome.empty() ? "none" : outcome) + ", " +
+        (known ? "in state" : "not in state") + (warning.empty() ? "" : ", warning: " + warning) +
+        ")";
+    problems.Check(warning.empty(), where + ": no plan after a kill may warn");
+    // Nothing was touched outside driftless: what the killed apply itself did is not drift.
+    problems.Check(!c.Bool("drift"), where + ": reported as drift (changed outside driftless), "
+                                             "though only the killed apply touched it; reason: " +
+                                             c.Str("reason"));
+    problems.Check(outcome == "" || outcome == "pending" || outcome == "done",
+                   where + ": a kill leaves changes pending or done, nothing else");
+    switch (on_disk) {
+      case Disk::kRight:
+        problems.Check(action == "no-op" || action == "record",
+                       where + ": as declared, so unchanged or recorded");
+        if (action == "no-op") {
+          problems.Check(known, where + ": unchanged, so state must know it");
+          problems.Check(outcome != "pending", where + ": in doubt, yet planned as unchanged");
+        }
+        if (action == "record") {
+          problems.Check(outcome == "pending", where + ": record is for changes in doubt only");
+        }
+        break;
+      case Disk::kMissing:
+        problems.Check(action == "create", where + ": missing, so to create");
+        problems.Check(outcome != "done", where + ": recorded as done, yet missing");
+        problems.Check(!known, where + ": missing, yet state knows it");
+        break;
+      case Disk::kOld:
+        problems.Check(action == "update", where + ": still the old content, so to update");
+        problems.Check(outcome != "done", where + ": recorded as done, yet still the old content");
+        problems.Check(known, where + ": an update does not remove it from state");
+        break;
+      case Disk::kWrong:
+        problems.Check(false, where + ": a kill must never leave a half-written object");
+        break;
+    }
+    if (outcome == "done") {
+      problems.Check(on_disk == Disk::kRight && action == "no-op",
+                     where + ": recorded as done, so as declared and unchanged");
+    }
+    // Dependency order: nothing is done before what it depends on.
+    if (on_disk == Disk::kRight) {
+      for (const auto& dep : d.deps) {
+        problems.Check(disk[dep] == Disk::kRight, address + " is done but its dependency " + dep +
+                                                      " is " + DiskName(disk[dep]));
+      }
+    }
+  }
+  int sum = 0;
+  for (const auto& [a, n] : counts) sum += n;
+  EXPECT_EQ(sum, kResources);
+  if (old_generation < 0) {
+    EXPECT_EQ(counts["no-op"] + counts["record"] + counts["create"], kResources);
+  } else {
+    EXPECT_EQ(counts["no-op"] + counts["record"] + counts["update"], kResources);
+  }
+  return counts;
+}
+
+// Every file as declared, and a plan without changes.
+void ExpectConverged(const Sandbox& s, const std::vector<Decl>& decls, int generation) {
+  RunResult p = s.Run({"plan", "--detailed-exitcode"});
+  EXPECT_EQ(p.exit_code, 0) << p.out.substr(0, 3000) << p.err;
+  Problems problems("the files after convergence");
+  for (const Decl& d : decls) {
+    Disk got = Inspect(s, d, generation, -1);
+    problems.Check(got == Disk::kRight, d.Address() + " at " + d.path + " is " + DiskName(got));
+  }
+}
+
+// The apply killed as `pid`: "running" before the next apply; returns its id (0: none).
+int64_t KilledApplyBeforeNext(const Sandbox& s, int pid, const std::string& kind) {
+  std::unique_ptr<Json> a = ApplyOfPid(s, pid);
+  if (a == nullptr) return 0;  // killed before it recorded its start
+  EXPECT_EQ(a->Str("kind"), kind);
+  EXPECT_TRUE(a->Str("status") == "running" || a->Str("status") == "succeeded" ||
+              a->Str("status") == "failed")
+      << "status of the killed " << kind << " before the next one: " << a->Str("status");
+  return a->Int("id");
+}
+
+// Once the next apply took the lock, the killed one that was running is "interrupted".
+void ExpectInterrupted(const Sandbox& s, int pid, const std::string& status_before) {
+  std::unique_ptr<Json> a = ApplyOfPid(s, pid);
+  ASSERT_NE(a, nullptr) << "the killed apply (pid " << pid << ") vanished from history";
+  if (status_before == "running") {
+    EXPECT_EQ(a->Str("status"), "interrupted") << "apply #" << a->Int("id");
+    EXPECT_FALSE(a->IsNull("finished_at")) << "an interrupted apply has an end time";
+  } else {
+    EXPECT_EQ(a->Str("status"), status_before) << "a finished apply keeps its status";
+  }
+}
+
+// --- the tests ---
+
+// One full apply, timed; then eight applies killed at random moments spread over that time,
+// each in a fresh sandbox.
+TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
+  const uint64_t seed = Seed();
+  std::printf("[ crash ] seed %llu (set DRIFTLESS_CRASH_SEED=%llu to replay)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+  RecordProperty("seed", std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<Decl> decls = MakeDecls();
+
+  double full = 0;
+  {
+    Sandbox s;
+    s.WriteProject();
+    WriteDecls(s, decls, 1);
+    auto t0 = std::chrono::steady_clock::now();
+    RunResult a = s.Run({"apply", "--auto-approve"});
+    full = Seconds(std::chrono::steady_clock::now() - t0);
+    ASSERT_EQ(a.exit_code, 0) << a.err << a.out.substr(a.out.size() > 2000 ? a.out.size() - 2000 : 0);
+    ExpectConverged(s, decls, 1);
+    std::printf("[ crash ] one full apply of %d resources takes %.2f s\n", kResources, full);
+  }
+
+  constexpr int kMoments = 8;
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int k = 0; k < kMoments; ++k) {
+    // Moment k falls in the k-th eighth of the apply's duration.
+    const double delay = full * (k + unit(rng)) / kMoments;
+    SCOPED_TRACE("moment " + std::to_string(k) + ": kill after " + std::to_string(delay) +
+                 " s (seed " + std::to_string(seed) + ")");
+    Sandbox s;
+    s.WriteProject();
+    WriteDecls(s, decls, 1);
+    int pid = 0;
+    int ended = StartAndKillAfter(s, {"apply", "--auto-approve"}, delay, &pid);
+    ASSERT_TRUE(ended == -SIGKILL || ended == 0) << "the apply ended with " << ended;
+
+    const int64_t killed_id = KilledApplyBeforeNext(s, pid, "apply");
+    std::string status_before;
+    std::map<std::string, std::string> killed;
+    if (killed_id != 0) {
+      status_before = ApplyOfPid(s, pid)->Str("status");
+      killed = ChangesOf(s, killed_id);
+      EXPECT_EQ(killed.size(), static_cast<size_t>(kResources))
+          << "the apply records every intended change before it touches anything";
+    }
+    const std::set<std::string> in_state = StateAddresses(s);
+    std::map<std::string, int> counts =
+        CheckRemainingApplyWork(s, decls, 1, -1, killed, in_state);
+    if (HasFatalFailure()) return;
+    std::printf("[ crash ] moment %d: killed after %.3f s (%s), apply #%lld %s: %d unchanged, "
+                "%d to record, %d to create\n",
+                k, delay, ended == 0 ? "it had finished" : "SIGKILL",
+                static_cast<long long>(killed_id), killed_id ? status_before.c_str() : "not begun",
+                counts["no-op"], counts["record"], counts["create"]);
+    if (killed_id == 0) {
+      EXPECT_EQ(counts["create"], kResources) << "nothing may be touched before the apply is recorded";
+    }
+
+    RunResult again = s.Run({"apply", "--auto-approve"});
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    std::string summary = ExpectedSummary(counts);
+    if (summary.empty()) {
+      EXPECT_NE(again.out.find("No changes."), std::string::npos) << again.out.substr(0, 2000);
+    } else {
+      EXPECT_NE(again.out.find(" succeeded: " + summary + ".\n"), std::string::npos)
+          << "expected \"" << summary << "\" in the output of the next apply:\n"
+          << again.out.substr(again.out.size() > 2000 ? again.out.size() - 2000 : 0);
+    }
+    if (killed_id != 0) ExpectInterrupted(s, pid, status_before);
+    ExpectConverged(s, decls, 1);
+    if (HasFailure()) return;  // one broken moment is enough to read
+  }
+}
+
+// An apply that changes the content of every file, killed at a random moment.
+TEST(e2e_slow_crash, KillDuringUpdate) {
+  const uint64_t seed = Seed();
+  std::printf("[ crash ] seed %llu (set DRIFTLESS_CRASH_SEED=%llu to replay)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+  RecordProperty("seed", std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<Decl> decls = MakeDecls();
+  Sandbox s;
+  s.WriteProject();
+  WriteDecls(s, decls, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  RunResult first = s.Run({"apply", "--auto-approve"});
+  const double full = Seconds(std::chrono::steady_clock::now() - t0);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  // Somewhere in the middle 80% of an apply as long as the first one. A moment that misses the
+  // apply's work (it had not begun, or nothing was left in doubt) proves little: then the next
+  // generation is tried, at most four times.
+  std::uniform_real_distribution<double> middle(0.1, 0.9);
+  for (int generation = 2; generation <= 5; ++generation) {
+    WriteDecls(s, decls, generation);
+    const double delay = full * middle(rng);
+    SCOPED_TRACE("generation " + std::to_string(generation) + ": kill after " +
+                 std::to_string(delay) + " s (seed " + std::to_string(seed) + ")");
+    int pid = 0;
+    int ended = StartAndKillAfter(s, {"apply", "--auto-approve"}, delay, &pid);
+    ASSERT_TRUE(ended == -SIGKILL || ended == 0) << "the apply ended with " << ended;
+
+    const int64_t killed_id = KilledApplyBeforeNext(s, pid, "apply");
+    std::string status_before;
+    std::map<std::string, std::string> killed;
+    if (killed_id != 0) {
+      status_before = ApplyOfPid(s, pid)->Str("status");
+      killed = ChangesOf(s, killed_id);
+    }
+    const std::set<std::string> in_state = StateAddresses(s);
+    EXPECT_EQ(in_state.size(), static_cast<size_t>(kResources)) << "an update removes nothing";
+    std::map<std::string, int> counts =
+        CheckRemainingApplyWork(s, decls, generation, generation - 1, killed, in_state);
+    if (HasFatalFailure()) return;
+    std::printf("[ crash ] update to generation %d killed after %.3f s of %.2f (%s), apply "
+                "#%lld %s: %d unchanged, %d to record, %d to update\n",
+                generation, delay, full, ended == 0 ? "it had finished" : "SIGKILL",
+                static_cast<long long>(killed_id), killed_id ? status_before.c_str() : "not begun",
+                counts["no-op"], counts["record"], counts["update"]);
+
+    RunResult again = s.Run({"apply", "--auto-approve"});
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    std::string summary = ExpectedSummary(counts);
+    if (!summary.empty()) {
+      EXPECT_NE(again.out.find(" succeeded: " + summary + ".\n"), std::string::npos)
+          << "expected \"" << summary << "\" in:\n"
+          << again.out.substr(again.out.size() > 2000 ? again.out.size() - 2000 : 0);
+    }
+    if (killed_id != 0) ExpectInterrupted(s, pid, status_before);
+    ExpectConverged(s, decls, generation);
+    const bool hit = status_before == "running" && counts["no-op"] > kDirs &&
+                     counts["record"] + counts["update"] > 0;
+    if (hit || HasFailure()) break;
+  }
+}
+
+// A destroy killed at a random point of its progress. Deletes are much faster than creates, so
+// the moment is drawn as a fraction of the resources deleted rather than as a time: the test
+// watches the target root and kills the destroy when that fraction is gone.
+TEST(e2e_slow_crash, KillDuringDestroy) {
+  const uint64_t seed = Seed();
+  std::printf("[ crash ] seed %llu (set DRIFTLESS_CRASH_SEED=%llu to replay)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+  RecordProperty("seed", std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<Decl> decls = MakeDecls();
+  Sandbox s;
+  s.WriteProject();
+  WriteDecls(s, decls, 1);
+  RunResult first = s.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  const double fraction = std::uniform_real_distribution<double>(0.1, 0.9)(rng);
+  SCOPED_TRACE("kill once " + std::to_string(fraction) + " of the files are gone (seed " +
+               std::to_string(seed) + ")");
+  auto count_files = [&] {
+    int n = 0;
+    for (const char* dir : {"d0", "d1", "d2", "d3", "d4", "loose"}) {
+      std::error_code ec;
+      for (auto it = std::filesystem::directory_iterator(s.root() + "/" + dir, ec);
+           !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        ++n;
+      }
+    }
+    return n;
+  };
+  const int threshold = static_cast<int>(kFiles * (1.0 - fraction));
+  const int pid = s.Start({"destroy", "default", "--auto-approve"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (count_files() > threshold && std::chrono::steady_clock::now() < deadline) {
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid != 0) {
+      break;  // finished before the threshold: checked below all the same
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  kill(pid, SIGKILL);
+  const int ended = Wait(pid);
+  ASSERT_TRUE(ended == -SIGKILL || ended == 0) << "the destroy ended with " << ended;
+
+  const int64_t killed_id = KilledApplyBeforeNext(s, pid, "destroy");
+  std::string status_before;
+  std::map<std::string, std::string> killed;
+  if (killed_id != 0) {
+    status_before = ApplyOfPid(s, pid)->Str("status");
+    killed = ChangesOf(s, killed_id);
+  }
+  const std::set<std::string> in_state = StateAddresses(s);
+
+  // The (non-destroy) plan shows what the destroy left: what is still there is unchanged; what
+  // is gone is to create when the deletion was recorded, to heal when it is in doubt.
+  PlanView plan;
+  ReadPlan(s, &plan);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(plan.by_address.size(), decls.size());
+  std::map<std::string, Disk> disk;
+  for (const Decl& d : decls) disk[d.Address()] = Inspect(s, d, 1, -1);
+  std::map<std::string, int> counts;
+  int present = 0, in_doubt = 0, deleted = 0;
+  {
+    Problems problems("the plan after the killed destroy");
+    for (const Decl& d : decls) {
+      const std::string address = d.Address();
+      auto it = plan.by_address.find(address);
+      if (it == plan.by_address.end()) {
+        problems.Check(false, address + " is missing from the plan");
+        continue;
+      }
+      const std::string action = it->second->Str("action");
+      ++counts[action];
+      auto k = killed.find(address);
+      const std::string outcome = k == killed.end() ? "" : k->second;
+      const bool known = in_state.count(address) > 0;
+      const std::string where = address + " (" + DiskName(disk[address]) + ", planned " + action +
+                                ", change in the killed destroy: " +
+                                (outcome.empty() ? "none" : outcome) + ", " +
+                                (known ? "in state" : "not in state") + ")";
+      problems.Check(it->second->Str("warning").empty(), where + ": no plan after a kill may warn");
+      problems.Check(!it->second->Bool("drift"),
+                     where + ": reported as drift (changed outside driftless), though only the "
+                             "killed destroy touched it; reason: " + it->second->Str("reason"));
+      if (disk[address] == Disk::kRight) {
+        ++present;
+        problems.Check(action == "no-op", where + ": still there, so unchanged");
+        problems.Check(known, where + ": still there, so still in state");
+        problems.Check(outcome != "done", where + ": recorded as deleted, yet still there");
+        for (const auto& dep : d.deps) {
+          problems.Check(disk[dep] == Disk::kRight, address + " is still there but its dependency " +
+                                                        dep + " was deleted first");
+        }
+      } else if (disk[address] == Disk::kMissing) {
+        if (known) {
+          ++in_doubt;
+          problems.Check(action == "heal", where + ": gone but in state, so to heal");
+          problems.Check(outcome == "pending", where + ": gone and still in state, so in doubt");
+        } else {
+          ++deleted;
+          problems.Check(action == "create", where + ": gone and forgotten, so to create");
+          problems.Check(outcome == "done", where + ": forgotten, so its deletion was recorded");
+        }
+      } else {
+        problems.Check(false, where);
+      }
+    }
+  }
+  EXPECT_EQ(present + in_doubt + deleted, kResources);
+  EXPECT_EQ(in_state.size(), static_cast<size_t>(present + in_doubt));
+  std::printf("[ crash ] destroy killed with %.2f of the files gone (%s): %d still there, %d "
+              "deleted in doubt, %d deleted and recorded\n",
+              fraction, ended == 0 ? "it had finished" : "SIGKILL", present, in_doubt, deleted);
+
+  // Destroying again finishes the work and marks the killed destroy interrupted.
+  RunResult again = s.Run({"destroy", "default", "--auto-approve"});
+  ASSERT_EQ(again.exit_code, 0) << again.err << again.out.substr(0, 2000);
+  if (present + in_doubt > 0) {
+    EXPECT_NE(again.out.find(" succeeded: " + std::to_string(present + in_doubt) + " deleted.\n"),
+              std::string::npos)
+        << again.out.substr(again.out.size() > 2000 ? again.out.size() - 2000 : 0);
+  }
+  if (killed_id != 0) ExpectInterrupted(s, pid, status_before);
+  EXPECT_TRUE(StateAddresses(s).empty());
+  {
+    Problems problems("the target root after the second destroy");
+    for (const Decl& d : decls) {
+      problems.Check(!Exists(s.root() + "/" + d.path), d.path + " survived the destroy");
+    }
+  }
+  // And the environment comes back whole.
+  RunResult back = s.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  ExpectConverged(s, decls, 1);
+}
+
+}  // namespace
+}  // namespace driftless::test
