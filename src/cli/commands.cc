@@ -117,7 +117,8 @@ int RunValidate(Workspace& ws, const std::string& env) {
 
 int RunPlan(Workspace& ws, const ApplyFlags& flags) {
   Diagnostics diags;
-  Result<plan::Plan> plan = ws.Plan(flags.env, false, diags);
+  Result<plan::Plan> plan =
+      ws.Plan(flags.env, false, diags, /*list_unchanged=*/ws.flags().json || !flags.out.empty());
   if (!plan.ok()) {
     if (diags.empty()) return Fail(plan.error().message);
     PrintDiagnostics(diags, ws.flags().json);

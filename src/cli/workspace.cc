@@ -37,7 +37,7 @@ Result<state::StateStore*> Workspace::State() {
   return store_.get();
 }
 
-const config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
+config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
   if (!decls_) {
     TraceSpan span("load declarations");
     decls_ = std::make_unique<config::Declarations>(
@@ -65,19 +65,28 @@ std::optional<std::string> Workspace::Secret(const std::string& name) {
   return std::nullopt;
 }
 
-Result<const plan::PriorState*> Workspace::Prior(const std::string& env) {
-  if (prior_ && prior_->environment.name == env) return &*prior_;
+Result<const state::Environment*> Workspace::EnvironmentRow(const std::string& env) {
+  if (env_row_ && env_row_->name == env) return &*env_row_;
   Result<state::StateStore*> store = State();
   if (!store.ok()) return store.error();
-  TraceSpan span("read state");
-  plan::PriorState prior;
   Result<state::Environment> row = (*store)->GetOrCreateEnvironment(env);
   if (!row.ok()) return row.error();
-  prior.environment = std::move(*row);
-  auto resources = (*store)->ListResources(env);
+  env_row_ = std::move(*row);
+  return &*env_row_;
+}
+
+Result<const plan::PriorState*> Workspace::Prior(const std::string& env) {
+  if (prior_ && prior_->environment.name == env) return &*prior_;
+  Result<const state::Environment*> env_row = EnvironmentRow(env);
+  if (!env_row.ok()) return env_row.error();
+  state::StateStore* store = store_.get();
+  TraceSpan span("read state");
+  plan::PriorState prior;
+  prior.environment = **env_row;
+  auto resources = store->ListResources(env);
   if (!resources.ok()) return resources.error();
   prior.resources = std::move(*resources);
-  auto pending = (*store)->PendingChanges(env);
+  auto pending = store->PendingChanges(env);
   if (!pending.ok()) return pending.error();
   prior.pending = std::move(*pending);
   prior_ = std::move(prior);
@@ -92,6 +101,7 @@ config::EvalOptions Workspace::Options(const std::string& env, bool secrets_requ
   options.cli_vars = flags_.vars;
   options.secret = [this](const std::string& name) { return Secret(name); };
   options.salt = "validate";  // replaced by the environment's salt when state is used
+  options.release_raw_specs = true;  // a workspace evaluates its declarations once
   return options;
 }
 
@@ -106,7 +116,7 @@ bool Workspace::StateHasEnvironment(const std::string& env) {
 
 Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool secrets_required,
                                                  bool with_state, Diagnostics& diags) {
-  const config::Declarations& decls = LoadDeclarations(diags);
+  config::Declarations& decls = LoadDeclarations(diags);
   if (diags.HasErrors()) {
     // Evaluate what loaded, without state, so that every problem of the run is reported.
     if (!decls.project.name.empty()) {
@@ -119,30 +129,43 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     // Nothing may be written for declarations that are not valid: evaluate them before the
     // state (file and environment) is created. Nothing was applied yet, so the result is the
     // same as with state but for the salt of the secrets' hashes.
-    Result<config::Environment*> checked = Evaluate(env, secrets_required, false, diags);
-    if (!checked.ok()) return checked;
-    Result<const plan::PriorState*> prior = Prior(env);
-    if (!prior.ok()) return prior.error();
-    env_->SetSalt((*prior)->environment.salt);
+    if (stateless_env_ != env || !env_) {
+      Result<config::Environment*> checked = Evaluate(env, secrets_required, false, diags);
+      if (!checked.ok()) return checked;
+    }
+    Result<const state::Environment*> row = EnvironmentRow(env);
+    if (!row.ok()) return row.error();
+    env_->SetSalt((*row)->salt);
     return env_.get();
   }
   config::EvalOptions options = Options(env, secrets_required);
   if (with_state) {
-    Result<const plan::PriorState*> prior = Prior(env);
-    if (!prior.ok()) return prior.error();
-    options.salt = (*prior)->environment.salt;
-    options.applied_attrs = [this](const std::string& address,
-                                   const std::string& spec_hash) -> const value::Value* {
+    // Only the environment's row (its salt) is read before evaluation: the resources' rows
+    // come after it, so that the two never take memory at the same time. References to
+    // computed attributes read single rows while evaluating (one thread); later (apply, under
+    // the applier's lock) they are found among the rows read for the plan.
+    Result<const state::Environment*> row = EnvironmentRow(env);
+    if (!row.ok()) return row.error();
+    options.salt = (*row)->salt;
+    options.applied_attrs = [this, env](const std::string& address,
+                                        const std::string& spec_hash) -> const value::Value* {
       auto it = applied_.find(address);
       if (it == applied_.end()) {
-        const auto& rs = prior_->resources;
-        auto row = std::lower_bound(rs.begin(), rs.end(), address,
-                                    [](const state::ResourceState& r, const std::string& a) {
-                                      return r.address < a;
-                                    });
-        if (row == rs.end() || row->address != address || row->spec_hash != spec_hash)
-          return nullptr;
-        Result<plan::StoredAttrs> decoded = plan::DecodeStored(row->attrs_json);
+        std::optional<state::ResourceState> single;
+        const state::ResourceState* found = nullptr;
+        if (prior_ && prior_->environment.name == env) {
+          const auto& rs = prior_->resources;
+          auto at = std::lower_bound(rs.begin(), rs.end(), address,
+                                     [](const state::ResourceState& r, const std::string& a) {
+                                       return r.address < a;
+                                     });
+          if (at != rs.end() && at->address == address) found = &*at;
+        } else if (auto got = store_->GetResource(env, address); got.ok() && *got) {
+          single = std::move(**got);
+          found = &*single;
+        }
+        if (found == nullptr || found->spec_hash != spec_hash) return nullptr;
+        Result<plan::StoredAttrs> decoded = plan::DecodeStored(found->attrs_json);
         if (!decoded.ok()) return nullptr;
         it = applied_.emplace(address, std::move(*decoded)).first;
       }
@@ -150,12 +173,15 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     };
   }
   TraceSpan span("evaluate");
+  stateless_env_.clear();
   env_ = config::Environment::Evaluate(decls, registry_, *source_, std::move(options), diags);
   if (diags.HasErrors() || !env_) return MakeError("invalid declarations");
+  if (!with_state) stateless_env_ = env;
   return env_.get();
 }
 
-Result<plan::Plan> Workspace::Plan(const std::string& env, bool destroy, Diagnostics& diags) {
+Result<plan::Plan> Workspace::Plan(const std::string& env, bool destroy, Diagnostics& diags,
+                                   bool list_unchanged) {
   Result<config::Environment*> evaluated = Evaluate(env, true, true, diags);
   if (!evaluated.ok()) return evaluated.error();
   Result<const plan::PriorState*> prior = Prior(env);
@@ -163,6 +189,7 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, bool destroy, Diagnos
   plan::PlanOptions options;
   options.parallelism = flags_.parallelism;
   options.destroy = destroy;
+  options.list_unchanged = list_unchanged;
   TraceSpan span("plan (live reads, comparison)");
   Result<plan::Plan> plan = plan::MakePlan(**evaluated, **prior, options);
   if (plan.ok()) plan->source = source_->Describe();

@@ -36,14 +36,17 @@ class Workspace {
   /// The state store (opened on first use).
   Result<state::StateStore*> State();
   /// Declarations from the source; problems go to diags.
-  const config::Declarations& LoadDeclarations(Diagnostics& diags);
+  config::Declarations& LoadDeclarations(Diagnostics& diags);
   /// Evaluates `env` (state's salt and applied attributes included when `with_state`).
   Result<config::Environment*> Evaluate(const std::string& env, bool secrets_required,
                                         bool with_state, Diagnostics& diags);
   /// Reads the environment's state for planning.
   Result<const plan::PriorState*> Prior(const std::string& env);
+  /// The environment's row in state (created when missing).
+  Result<const state::Environment*> EnvironmentRow(const std::string& env);
   /// Plans `env`; diags gets declaration errors.
-  Result<plan::Plan> Plan(const std::string& env, bool destroy, Diagnostics& diags);
+  Result<plan::Plan> Plan(const std::string& env, bool destroy, Diagnostics& diags,
+                          bool list_unchanged = false);
 
   /// True when the state exists and knows `env` (without creating either).
   bool StateHasEnvironment(const std::string& env);
@@ -65,6 +68,8 @@ class Workspace {
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<config::Declarations> decls_;
   std::unique_ptr<config::Environment> env_;
+  std::string stateless_env_;  ///< env_ was evaluated without state for this environment
+  std::optional<state::Environment> env_row_;
   std::optional<plan::PriorState> prior_;
   std::map<std::string, std::string> secrets_file_values_;
   bool secrets_loaded_ = false;

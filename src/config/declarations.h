@@ -37,6 +37,7 @@ struct Resource {
   std::vector<std::string> depends_on;  ///< addresses declared explicitly
   std::vector<SourcePos> depends_on_pos;  ///< where each depends_on entry is written
   bool invalid = false;  ///< the loader reported errors for it: not evaluated
+  bool spec_released = false;  ///< `spec` was freed after evaluation (EvalOptions)
   Policy policy;         ///< merged: defaults, then the environment rule, then the resource
   std::string moved_from;  ///< previous name (same kind), or ""
   SourcePos pos;         ///< where the document starts (its `kind:` line)

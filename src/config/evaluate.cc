@@ -52,6 +52,20 @@ bool Coerce(const provider::FieldSchema& f, Value& v) {
   return true;
 }
 
+// True when a value holds a `${...}` expression anywhere.
+bool HoldsExpression(const Value& v) {
+  if (v.is_string()) return HasInterpolation(v.as_string()) ||
+                             v.as_string().find("$${") != std::string::npos;
+  if (v.is_list()) {
+    for (const auto& c : v.as_list())
+      if (HoldsExpression(c)) return true;
+  } else if (v.is_object()) {
+    for (const auto& [k, c] : v.as_object())
+      if (HoldsExpression(c)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<Value> ResourceAttribute(const Resource& r, const provider::ResourceSchema& schema,
@@ -78,7 +92,7 @@ std::optional<Value> ResourceAttribute(const Resource& r, const provider::Resour
   return Value::Unknown();
 }
 
-Environment::Environment(const Declarations& decls, const provider::Registry& registry,
+Environment::Environment(Declarations& decls, const provider::Registry& registry,
                          const source::Source& source, EvalOptions options)
     : decls_(decls), registry_(registry), source_(source), options_(std::move(options)) {}
 
@@ -136,6 +150,10 @@ Scope Environment::MakeScope(
 bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& diags) {
   EvaluatedResource& er = resources_[index];
   const Resource& r = *er.decl;
+  if (r.spec_released) {
+    diags.Error(r.pos, r.address + ": internal error: evaluated twice after its spec was released");
+    return false;
+  }
   const std::string& file = r.pos.file;
   const provider::ResourceSchema* schema = registry_.FindKind(r.kind);
   size_t before = diags.ErrorCount();
@@ -168,6 +186,7 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
     }
     if (!errors.empty()) return false;
     Value out = std::move(*normalized);
+    if (out.is_object()) out.as_object().shrink_to_fit();  // kept for the whole run
     // Keep secrets flagged through normalisation; computed values derived from a secret are
     // secret too.
     bool any_sensitive = spec.ContainsSensitive();
@@ -190,7 +209,7 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
   return true;
 }
 
-std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
+std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
                                                    const provider::Registry& registry,
                                                    const source::Source& source,
                                                    EvalOptions options, Diagnostics& diags) {
@@ -327,7 +346,12 @@ std::unique_ptr<Environment> Environment::Evaluate(const Declarations& decls,
     if (failed[i]) continue;
     bool dep_failed = false;
     for (size_t j : env->resources_[i].deps) dep_failed |= failed[j] != 0;
-    if (dep_failed || !env->EvaluateOne(i, scope, diags)) failed[i] = 1;
+    if (dep_failed || !env->EvaluateOne(i, scope, diags)) {
+      failed[i] = 1;
+    } else if (env->options_.release_raw_specs && !HoldsExpression(decls.resources[i].spec)) {
+      decls.resources[i].spec = Value();
+      decls.resources[i].spec_released = true;
+    }
   }
   if (!diags.HasErrors()) env->AddHierarchy(diags);
   return env;

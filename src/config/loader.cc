@@ -231,7 +231,7 @@ void CheckFieldType(const provider::FieldSchema& f, const Value& v, const std::s
   }
 }
 
-void ParseResource(const Value& doc, const std::string& file, const Project& project,
+void ParseResource(Value& doc, const std::string& file, const Project& project,
                    const provider::Registry& registry, const Policy& defaults,
                    std::vector<Resource>& out, Diagnostics& diags) {
   static const std::vector<std::string> kKeys = {"kind",   "name",       "target",     "spec",
@@ -302,15 +302,17 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
     }
   }
   r.spec = EmptyObject();
-  if (const Value* spec = doc.Find("spec")) {
+  if (Value* spec = doc.Find("spec")) {
     if (!spec->is_object()) {
       diags.Error(Pos(file, *spec), "spec of " + r.address + " must be a mapping");
     } else {
-      r.spec = *spec;
-      std::vector<std::string> field_names;
-      for (const auto& f : schema->fields)
-        if (!f.computed) field_names.push_back(f.name);
-      field_names.push_back("name");
+      auto field_names = [&] {
+        std::vector<std::string> names;
+        for (const auto& f : schema->fields)
+          if (!f.computed) names.push_back(f.name);
+        names.push_back("name");
+        return names;
+      };
       for (const auto& [key, v] : spec->as_object()) {
         const provider::FieldSchema* f = schema->Find(key);
         if (key == "name") {
@@ -318,8 +320,8 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
           continue;
         }
         if (f == nullptr) {
-          std::string hint = DidYouMean(key, field_names);
-          if (hint.empty()) hint = "fields of " + r.kind + ": " + Join(field_names, ", ");
+          std::string hint = DidYouMean(key, field_names());
+          if (hint.empty()) hint = "fields of " + r.kind + ": " + Join(field_names(), ", ");
           diags.Error(Pos(file, v), "unknown field \"" + key + "\" in spec of " + r.address, hint);
           continue;
         }
@@ -335,6 +337,7 @@ void ParseResource(const Value& doc, const std::string& file, const Project& pro
           diags.Error(Pos(file, *spec), r.address + " is missing required field spec." + f.name);
         }
       }
+      r.spec = std::move(*spec);  // the document is not used after this
     }
   } else {
     for (const auto& f : schema->fields) {
@@ -489,6 +492,9 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   }
   TraceSpan span("resource documents");
 
+  size_t documents = 0;
+  for (const ParsedFile& pf : parsed) documents += pf.docs.size();
+  decls.resources.reserve(documents);  // exact: a Resource is large, growth would copy them all
   for (ParsedFile& pf : parsed) {
     hash.Update(pf.path);
     hash.Update(std::string_view("\0", 1));
@@ -499,16 +505,20 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
       continue;
     }
     diags.Append(pf.diags);
-    for (const auto& doc : pf.docs) {
+    for (auto& doc : pf.docs) {
       ParseResource(doc.root, pf.path, decls.project, registry, defaults, decls.resources, diags);
     }
     pf.bytes.clear();
     pf.bytes.shrink_to_fit();
+    pf.docs.clear();
+    pf.docs.shrink_to_fit();
   }
   decls.hash = hash.HexDigest();
 
-  std::stable_sort(decls.resources.begin(), decls.resources.end(),
-                   [](const Resource& a, const Resource& b) { return a.address < b.address; });
+  auto by_address = [](const Resource& a, const Resource& b) { return a.address < b.address; };
+  if (!std::is_sorted(decls.resources.begin(), decls.resources.end(), by_address)) {
+    std::stable_sort(decls.resources.begin(), decls.resources.end(), by_address);
+  }
   for (size_t i = 1; i < decls.resources.size(); ++i) {
     const Resource& a = decls.resources[i - 1];
     const Resource& b = decls.resources[i];

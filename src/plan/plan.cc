@@ -18,7 +18,7 @@ std::string_view ActionName(Action a) {
 }
 
 size_t Plan::Count(Action a) const {
-  size_t n = 0;
+  size_t n = a == Action::kNoop ? unchanged : 0;
   for (const auto& c : changes) n += c.action == a;
   return n;
 }

@@ -48,7 +48,10 @@ struct Plan {
   std::string decl_hash;   ///< hash of the declarations and the environment's vars file
   int64_t state_serial = 0;
   bool destroy = false;    ///< a destroy plan
-  std::vector<Change> changes;  ///< every resource, sorted by address (no-ops included)
+  /// Every resource that changes, drifted or has a note (paused, create_only), sorted by
+  /// address. Resources that are simply unchanged are only counted in `unchanged`.
+  std::vector<Change> changes;
+  size_t unchanged = 0;
   Diagnostics problems;    ///< errors that make the plan unappliable (prevent_destroy)
 
   /// Counts per action.

@@ -39,7 +39,7 @@ struct Work {
   const config::EvaluatedResource* er = nullptr;
   const state::ResourceState* st = nullptr;  // prior state (maybe under moved_from)
   bool in_doubt = false;
-  Change* change = nullptr;  // in Plan::changes
+  std::unique_ptr<Change> change;  // null while (and when) the resource is unchanged
   std::string error;
 };
 
@@ -56,23 +56,14 @@ bool ForceNewDiffers(const Value& prior, const Value& planned,
 
 void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
-  Change& c = *w.change;
-  c.address = r.address;
-  c.kind = r.kind;
-  c.name = r.name;
-  c.target = r.target;
-  c.paused = r.policy.paused;
-  c.spec_hash = w.er->spec_hash;
-  c.depends_on.reserve(w.er->deps.size());
-  for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
   const std::string& salt = env.salt();
   provider::Target* target = env.TargetOf(r);
   const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
 
   // The common case, kept cheap: applied from this very spec, at the same address, and the live
-  // object still has the digest it had after that apply. Two hash comparisons; nothing else
-  // is decoded, copied or rendered.
+  // object still has the digest it had after that apply. Two hash comparisons; nothing is
+  // decoded, copied or rendered, and the plan only counts it.
   const bool same_spec = w.st != nullptr && !w.er->spec_hash.empty() &&
                          w.st->spec_hash == w.er->spec_hash && w.st->address == r.address;
   if (same_spec && (!options.refresh || ignore_drift)) return;  // no-op
@@ -88,6 +79,17 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
       if (LiveDigest(proj) == w.st->live_digest) return;  // no-op
     }
   }
+  w.change = std::make_unique<Change>();
+  Change& c = *w.change;
+  c.index = static_cast<int>(w.er - env.resources().data());
+  c.address = r.address;
+  c.kind = r.kind;
+  c.name = r.name;
+  c.target = r.target;
+  c.paused = r.policy.paused;
+  c.spec_hash = w.er->spec_hash;
+  c.depends_on.reserve(w.er->deps.size());
+  for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
   c.keys = ComparedKeys(w.er->spec, schema);
   c.planned = Project(value::Protect(w.er->spec, salt), c.keys, r.policy.ignore);
 
@@ -239,29 +241,33 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
   plan.state_serial = prior.environment.serial;
   plan.destroy = options.destroy;
 
-  std::map<std::string_view, const state::ResourceState*> by_address;
-  for (const auto& rs : prior.resources) by_address.emplace(rs.address, &rs);
+  // State rows are sorted by address: binary search instead of a map of 100,000 nodes.
+  const std::vector<state::ResourceState>& rows = prior.resources;
+  auto find_row = [&rows](std::string_view address) -> long {
+    auto it = std::lower_bound(rows.begin(), rows.end(), address,
+                               [](const state::ResourceState& r, std::string_view a) {
+                                 return r.address < a;
+                               });
+    return it != rows.end() && it->address == address ? it - rows.begin() : -1;
+  };
   std::set<std::string_view> in_doubt;
   for (const auto& p : prior.pending) in_doubt.insert(p.address);
-  std::set<std::string_view> claimed;  // state entries matched by a declaration
+  std::vector<char> claimed(rows.size(), 0);  // state rows matched by a declaration
 
   std::vector<Work> work;
   if (!options.destroy) {
-    plan.changes.resize(env.resources().size());
     work.resize(env.resources().size());
     for (size_t i = 0; i < env.resources().size(); ++i) {
       const config::EvaluatedResource& er = env.resources()[i];
       Work& w = work[i];
       w.er = &er;
-      w.change = &plan.changes[i];
-      w.change->index = static_cast<int>(i);
-      auto it = by_address.find(er.decl->address);
-      if (it == by_address.end() && !er.decl->moved_from.empty()) {
-        it = by_address.find(er.decl->kind + "/" + er.decl->moved_from);
+      long row = find_row(er.decl->address);
+      if (row < 0 && !er.decl->moved_from.empty()) {
+        row = find_row(er.decl->kind + "/" + er.decl->moved_from);
       }
-      if (it != by_address.end()) {
-        w.st = it->second;
-        claimed.insert(it->first);
+      if (row >= 0) {
+        w.st = &rows[static_cast<size_t>(row)];
+        claimed[static_cast<size_t>(row)] = 1;
       }
       w.in_doubt = in_doubt.count(er.decl->address) > 0;
     }
@@ -283,12 +289,32 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
     for (auto& w : work) {
       if (!w.error.empty()) return MakeError(w.error);
     }
+    // Unchanged resources are only counted: at 100,000 resources a Change each would be a
+    // fifth of the memory of a plan.
+    for (auto& w : work) {
+      if (w.change) {
+        plan.changes.push_back(std::move(*w.change));
+      } else if (options.list_unchanged) {
+        const config::Resource& r = *w.er->decl;
+        Change& c = plan.changes.emplace_back();
+        c.address = r.address;
+        c.kind = r.kind;
+        c.name = r.name;
+        c.target = r.target;
+        c.spec_hash = w.er->spec_hash;
+        c.index = static_cast<int>(w.er - env.resources().data());
+      } else {
+        ++plan.unchanged;
+      }
+    }
+    work.clear();
   }
   const size_t declared = plan.changes.size();
 
   // Resources only in state: delete.
-  for (const auto& rs : prior.resources) {
-    if (claimed.count(rs.address)) continue;
+  for (size_t row = 0; row < rows.size(); ++row) {
+    const state::ResourceState& rs = rows[row];
+    if (claimed[row]) continue;
     Change c;
     c.address = rs.address;
     c.kind = rs.kind;

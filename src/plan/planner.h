@@ -13,6 +13,9 @@ struct PlanOptions {
   int parallelism = 8;   ///< threads reading live objects
   bool destroy = false;  ///< plan the deletion of everything in state
   bool refresh = true;   ///< read live objects (false: compare declared with applied only)
+  /// List unchanged resources in Plan::changes too (action no-op), as `--json` and plan files
+  /// do; otherwise they are only counted, which keeps a large plan small.
+  bool list_unchanged = false;
 };
 
 /// What the planner knows of the environment's state.

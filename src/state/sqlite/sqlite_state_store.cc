@@ -41,6 +41,7 @@ constexpr std::string_view kBumpSerial =
   "serial, updated_at"
 constexpr std::string_view kSelectResources =
     "SELECT " DL_RESOURCE_COLUMNS " FROM resources WHERE env = ?1 ORDER BY address";
+constexpr std::string_view kCountResources = "SELECT count(*) FROM resources WHERE env = ?";
 constexpr std::string_view kSelectResource =
     "SELECT " DL_RESOURCE_COLUMNS " FROM resources WHERE env = ?1 AND address = ?2";
 #undef DL_RESOURCE_COLUMNS
@@ -334,6 +335,15 @@ Result<std::vector<Environment>> SqliteStateStore::ListEnvironments() {
 Result<std::vector<ResourceState>> SqliteStateStore::ListResources(const std::string& env) {
   const std::string what = "list the resources of environment " + env;
   std::vector<ResourceState> out;
+  {
+    // Sized exactly: growing a vector of 100,000 rows would briefly hold two copies.
+    Result<Stmt> count = db_->Prepare(kCountResources);
+    if (!count.ok()) return count.error();
+    count->Bind(1, env);
+    Result<bool> row = count->Step(what);
+    if (!row.ok()) return row.error();
+    if (*row) out.reserve(static_cast<size_t>(count->Int(0)));
+  }
   Result<Stmt> st = db_->Prepare(kSelectResources);
   if (!st.ok()) return st.error();
   st->Bind(1, env);
