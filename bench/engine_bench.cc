@@ -29,8 +29,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -183,10 +183,18 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -245,7 +253,7 @@ Outcome Run(const std::vector<std::string>& args, const fs::path& scratch) {
     _exit(127);
   }
   int status = 0;
-  struct rusage ru{};
+  struct rusage ru {};
   pid_t got;
   do {
     got = wait4(pid, &status, 0, &ru);
@@ -279,8 +287,8 @@ void Expect(const Outcome& o, const std::vector<std::string>& args, int want_exi
 
 std::string PlanLine(size_t create, size_t update, size_t heal, size_t unchanged, size_t drifted) {
   std::string s = "Plan: " + std::to_string(create) + " to create, " + std::to_string(update) +
-                  " to update, 0 to replace, 0 to delete, " + std::to_string(heal) +
-                  " to heal, " + std::to_string(unchanged) + " unchanged";
+                  " to update, 0 to replace, 0 to delete, " + std::to_string(heal) + " to heal, " +
+                  std::to_string(unchanged) + " unchanged";
   if (drifted) s += "; " + std::to_string(drifted) + " drifted";
   return s + ".\n";
 }
@@ -313,15 +321,17 @@ void VerifyApplied(const fs::path& root, size_t n) {
   if (fs::is_directory(root, ec)) {
     for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->is_directory()) continue;
-      if (it->is_regular_file()) ++files;
-      else ++others;
+      if (it->is_regular_file())
+        ++files;
+      else
+        ++others;
     }
     if (ec) throw BenchFailure("cannot list " + root.string() + ": " + ec.message());
   }
   if (missing || wrong || files != n || others) {
-    throw BenchFailure("apply did not produce the " + Grouped(n) + " files: " +
-                       Grouped(missing) + " missing, " + Grouped(wrong) + " with wrong content, " +
-                       Grouped(files) + " regular files and " + Grouped(others) +
+    throw BenchFailure("apply did not produce the " + Grouped(n) + " files: " + Grouped(missing) +
+                       " missing, " + Grouped(wrong) + " with wrong content, " + Grouped(files) +
+                       " regular files and " + Grouped(others) +
                        " other objects under the root (first problem: " + first_problem + ")");
   }
 }
@@ -343,7 +353,7 @@ size_t HashFiles(const std::string& root, size_t n, size_t first, size_t step,
       ++failed;
       continue;
     }
-    struct stat st{};
+    struct stat st {};
     if (fstat(fd, &st) != 0) {
       ++failed;
       close(fd);
@@ -373,8 +383,9 @@ Sample Floor(const fs::path& root, size_t n, int threads) {
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      failed[static_cast<size_t>(t)] = HashFiles(r, n, static_cast<size_t>(t),
-                                                 static_cast<size_t>(threads), sinks[static_cast<size_t>(t)]);
+      failed[static_cast<size_t>(t)] =
+          HashFiles(r, n, static_cast<size_t>(t), static_cast<size_t>(threads),
+                    sinks[static_cast<size_t>(t)]);
     });
   }
   failed[0] = HashFiles(r, n, 0, static_cast<size_t>(threads), sinks[0]);
@@ -429,14 +440,19 @@ std::string LoadAverage() {
 }
 
 std::string FsType(const fs::path& p) {
-  struct statfs sf{};
+  struct statfs sf {};
   if (statfs(p.c_str(), &sf) != 0) return "unknown";
   switch (static_cast<unsigned long>(sf.f_type)) {
-    case 0xEF53: return "ext4";
-    case 0x01021994: return "tmpfs";
-    case 0x9123683E: return "btrfs";
-    case 0x58465342: return "xfs";
-    case 0x794C7630: return "overlayfs";
+    case 0xEF53:
+      return "ext4";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x58465342:
+      return "xfs";
+    case 0x794C7630:
+      return "overlayfs";
     default: {
       char buf[32];
       std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(sf.f_type));
@@ -447,7 +463,7 @@ std::string FsType(const fs::path& p) {
 
 std::string UtcNow() {
   std::time_t t = std::time(nullptr);
-  struct tm tm{};
+  struct tm tm {};
   gmtime_r(&t, &tm);
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
@@ -540,7 +556,8 @@ class Bench {
     std::string yaml = (repo / ResourceFile(k, ro)).string();
     std::string original = ReadText(yaml);
     size_t at = original.find(ContentLine(k) + "\n");
-    if (at == std::string::npos) throw BenchFailure("cannot find resource " + ResourceName(k) + " in " + yaml);
+    if (at == std::string::npos)
+      throw BenchFailure("cannot find resource " + ResourceName(k) + " in " + yaml);
     std::string edited = original;
     edited.replace(at, ContentLine(k).size(), ChangedContentLine(k));
     for (int r = 0; r < o_.runs; ++r) {
@@ -589,7 +606,8 @@ class Bench {
     f.samples.push_back(s);
     std::string line = "N=" + Grouped(f.n) + " " + f.op + " run " + std::to_string(run + 1) + "/" +
                        std::to_string(o_.runs) + ": " + Secs(s.seconds) + " s";
-    if (s.max_rss_kib) line += ", " + Fixed(static_cast<double>(s.max_rss_kib) / 1024.0, 1) + " MiB";
+    if (s.max_rss_kib)
+      line += ", " + Fixed(static_cast<double>(s.max_rss_kib) / 1024.0, 1) + " MiB";
     Log(line);
   }
 
@@ -626,13 +644,14 @@ std::string Markdown(const Options& o, const Context& c, const std::deque<Figure
         c.load_end + " at the end\n";
   md += "- work folder: " + c.fs_type;
   if (c.fs_type == "ext4") {
-    md += " (apply roots are deleted only at the end: ext4 without a journal makes file "
-          "creation slow for ~30 s after many deletions; `--workdir` on a tmpfs measures the "
-          "engine alone)";
+    md +=
+        " (apply roots are deleted only at the end: ext4 without a journal makes file "
+        "creation slow for ~30 s after many deletions; `--workdir` on a tmpfs measures the "
+        "engine alone)";
   }
   md += "\n";
-  md += "- repository: N file.file resources (~80 bytes each), " + std::to_string(o.repo.docs_per_file) +
-        " YAML documents per file";
+  md += "- repository: N file.file resources (~80 bytes each), " +
+        std::to_string(o.repo.docs_per_file) + " YAML documents per file";
   if (o.repo.chain > 1) md += ", depends_on chains of " + std::to_string(o.repo.chain);
   md += "\n";
   md += "- engine parallelism: " +
@@ -661,8 +680,9 @@ std::string Markdown(const Options& o, const Context& c, const std::deque<Figure
     }
     md += "\n";
   }
-  md += "\nCPU time of the engine (user + system, median s), for a machine shared with other "
-        "work where wall time is noisy:\n\n| operation |";
+  md +=
+      "\nCPU time of the engine (user + system, median s), for a machine shared with other "
+      "work where wall time is noisy:\n\n| operation |";
   rule = "| --- |";
   for (size_t n : o.sizes) {
     md += " N=" + Grouped(n) + " |";
@@ -689,8 +709,9 @@ std::string Markdown(const Options& o, const Context& c, const std::deque<Figure
     const Figure* f1 = FindFigure(figs, "floor_1t", n);
     const Figure* f2 = FindFigure(figs, "floor_2t", n);
     if (!plan || !f1 || !f2 || f1->Median() <= 0 || f2->Median() <= 0) continue;
-    md += " N=" + Grouped(n) + ": " + Fixed(plan->Median() / f1->Median(), 1) + "× the 1-thread floor, " +
-          Fixed(plan->Median() / f2->Median(), 1) + "× the 2-thread floor;";
+    md += " N=" + Grouped(n) + ": " + Fixed(plan->Median() / f1->Median(), 1) +
+          "× the 1-thread floor, " + Fixed(plan->Median() / f2->Median(), 1) +
+          "× the 2-thread floor;";
   }
   if (!md.empty() && md.back() == ';') md.back() = '.';
   md += "\n";
@@ -701,10 +722,11 @@ std::string Json(const Options& o, const Context& c, const std::deque<Figure>& f
   std::string j = "{\n";
   j += "  \"date\": " + JsonString(c.date) + ",\n";
   j += "  \"driftless_version\": " + JsonString(c.version) + ",\n";
-  j += "  \"machine\": {\"nproc\": " + std::to_string(c.cpus) + ", \"cpu\": " +
-       JsonString(c.cpu_model) + ", \"memory_gib\": " + Fixed(c.mem_gib, 2) +
-       ", \"load_average_start\": " + JsonString(c.load_start) + ", \"load_average_end\": " +
-       JsonString(c.load_end) + ", \"work_fs\": " + JsonString(c.fs_type) + "},\n";
+  j += "  \"machine\": {\"nproc\": " + std::to_string(c.cpus) +
+       ", \"cpu\": " + JsonString(c.cpu_model) + ", \"memory_gib\": " + Fixed(c.mem_gib, 2) +
+       ", \"load_average_start\": " + JsonString(c.load_start) +
+       ", \"load_average_end\": " + JsonString(c.load_end) +
+       ", \"work_fs\": " + JsonString(c.fs_type) + "},\n";
   j += "  \"repository\": {\"docs_per_file\": " + std::to_string(o.repo.docs_per_file) +
        ", \"chain\": " + std::to_string(o.repo.chain) + "},\n";
   j += "  \"parallelism\": " + std::to_string(o.parallelism) + ",\n";
@@ -714,9 +736,10 @@ std::string Json(const Options& o, const Context& c, const std::deque<Figure>& f
     const Figure& f = figs[i];
     j += "    {\"operation\": " + JsonString(f.op) + ", \"n\": " + std::to_string(f.n) +
          ", \"median_s\": " + Fixed(f.Median(), 6) + ", \"min_s\": " + Fixed(f.Min(), 6) +
-         ", \"max_s\": " + Fixed(f.Max(), 6) + ", \"median_cpu_s\": " +
-         (f.has_memory ? Fixed(f.MedianCpu(), 6) : std::string("null")) + ", \"peak_mib\": " +
-         (f.has_memory ? Fixed(f.PeakMiB(), 2) : std::string("null")) + ", \"runs\": [";
+         ", \"max_s\": " + Fixed(f.Max(), 6) +
+         ", \"median_cpu_s\": " + (f.has_memory ? Fixed(f.MedianCpu(), 6) : std::string("null")) +
+         ", \"peak_mib\": " + (f.has_memory ? Fixed(f.PeakMiB(), 2) : std::string("null")) +
+         ", \"runs\": [";
     for (size_t k = 0; k < f.samples.size(); ++k) {
       j += std::string(k ? ", " : "") + "{\"s\": " + Fixed(f.samples[k].seconds, 6);
       if (f.has_memory) {
@@ -785,7 +808,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
         std::fprintf(stderr, "error: %s needs a whole number\n", a.c_str());
         return false;
       }
-      if (a == "--runs") o.runs = static_cast<int>(std::max<size_t>(1, std::min<size_t>(num, 1000)));
+      if (a == "--runs")
+        o.runs = static_cast<int>(std::max<size_t>(1, std::min<size_t>(num, 1000)));
       if (a == "--chains") o.repo.chain = num;
       if (a == "--files-per-doc") o.repo.docs_per_file = std::max<size_t>(1, num);
       if (a == "--parallelism") o.parallelism = static_cast<int>(std::min<size_t>(num, 256));

@@ -65,9 +65,12 @@ void AppendDocument(size_t i, const RepoOptions& options, std::string& out) {
 std::string Quoted(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
-    if (c == '\n') out += "\\n";
-    else if (c == '"' || c == '\\') out += std::string("\\") + c;
-    else out += c;
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '"' || c == '\\')
+      out += std::string("\\") + c;
+    else
+      out += c;
   }
   return out + "\"";
 }
@@ -76,7 +79,9 @@ std::string Quoted(const std::string& text) {
 
 std::string ResourceName(size_t i) { return "f" + Index(i); }
 
-std::string ResourcePath(size_t i) { return Format("d%03zu/", i / 1000) + ResourceName(i) + ".txt"; }
+std::string ResourcePath(size_t i) {
+  return Format("d%03zu/", i / 1000) + ResourceName(i) + ".txt";
+}
 
 std::string ResourceContent(size_t i) {
   return "driftless benchmark file " + Index(i) + "\nmanaged by driftless; do not edit (" +

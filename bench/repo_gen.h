@@ -10,9 +10,9 @@
 namespace driftless::bench {
 
 struct RepoOptions {
-  size_t resources = 0;        ///< N
-  size_t chain = 10;           ///< resources per depends_on chain; 0 or 1: no depends_on
-  size_t docs_per_file = 1000; ///< YAML documents per file under res/
+  size_t resources = 0;         ///< N
+  size_t chain = 10;            ///< resources per depends_on chain; 0 or 1: no depends_on
+  size_t docs_per_file = 1000;  ///< YAML documents per file under res/
 };
 
 /// The largest N the naming scheme (dNNN/fNNNNNN.txt) holds.

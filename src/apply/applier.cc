@@ -98,13 +98,20 @@ class StateWriter {
 
 const char* PastTense(Action a) {
   switch (a) {
-    case Action::kCreate: return "created";
-    case Action::kUpdate: return "updated";
-    case Action::kReplace: return "replaced";
-    case Action::kDelete: return "deleted";
-    case Action::kHeal: return "healed";
-    case Action::kRecord: return "recorded";
-    case Action::kNoop: return "unchanged";
+    case Action::kCreate:
+      return "created";
+    case Action::kUpdate:
+      return "updated";
+    case Action::kReplace:
+      return "replaced";
+    case Action::kDelete:
+      return "deleted";
+    case Action::kHeal:
+      return "healed";
+    case Action::kRecord:
+      return "recorded";
+    case Action::kNoop:
+      return "unchanged";
   }
   return "?";
 }
@@ -138,8 +145,8 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
   st.target = r.target;
   st.attrs_json = plan::EncodeStored(stored);
   st.spec_hash = spec_hash;
-  st.live_digest =
-      plan::LiveDigest(plan::Project(plan::ProtectLike(reported, spec, salt), stored.keys, r.policy.ignore));
+  st.live_digest = plan::LiveDigest(
+      plan::Project(plan::ProtectLike(reported, spec, salt), stored.keys, r.policy.ignore));
   st.depends_on = c.depends_on;
   st.commit = env.decls().revision;
   st.updated_at = NowUnix();
@@ -239,8 +246,9 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
         for (size_t p : g.Predecessors(i)) {
           if (status[p] == graph::NodeStatus::kFailed || status[p] == graph::NodeStatus::kSkipped) {
             const plan::Change* pc = change_at(p);
-            if (pc != nullptr) why = "skipped: depends on " + pc->address + ", which " +
-                                     (status[p] == graph::NodeStatus::kFailed ? "failed" : "was skipped");
+            if (pc != nullptr)
+              why = "skipped: depends on " + pc->address + ", which " +
+                    (status[p] == graph::NodeStatus::kFailed ? "failed" : "was skipped");
             break;
           }
         }
@@ -268,8 +276,10 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
       const plan::Change& c = *deletes[i];
       provider::Target* target = env.TargetNamed(c.target);
       if (target == nullptr) {
-        return fail(c, "target " + c.target + " is not declared any more; declare it again to "
-                       "delete " + c.address + ", or run `driftless state rm " + c.address + "`");
+        return fail(c, "target " + c.target +
+                           " is not declared any more; declare it again to "
+                           "delete " +
+                           c.address + ", or run `driftless state rm " + c.address + "`");
       }
       Status s = target->Delete({c.kind, c.name, c.applied_attrs});
       if (!s.ok()) return fail(c, s.error().message);
@@ -285,7 +295,8 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
       if (stopped()) return not_started(deletes[i], stop_flag);
       return visit(i);
     };
-    std::vector<graph::NodeStatus> status = graph::Walk(g, options.parallelism, guarded, &stop_flag);
+    std::vector<graph::NodeStatus> status =
+        graph::Walk(g, options.parallelism, guarded, &stop_flag);
     record_unrun(g, status, [&](size_t i) { return deletes[i]; });
   }
 
@@ -317,23 +328,32 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
       provider::ResourceRequest req{r.kind, r.name, spec};
       Result<Value> reported = MakeError("no action");
       switch (c.action) {
-        case Action::kCreate: reported = target->Create(req, c.adopt); break;
+        case Action::kCreate:
+          reported = target->Create(req, c.adopt);
+          break;
         case Action::kUpdate:
-        case Action::kHeal: reported = target->Update(req, c.applied_attrs); break;
+        case Action::kHeal:
+          reported = target->Update(req, c.applied_attrs);
+          break;
         case Action::kReplace: {
           Status s = target->Delete({r.kind, r.name, c.applied_attrs});
-          if (!s.ok()) return fail(c, "replace: delete of the old object failed: " + s.error().message);
+          if (!s.ok())
+            return fail(c, "replace: delete of the old object failed: " + s.error().message);
           reported = target->Create(req, false);
           break;
         }
         case Action::kRecord: {
           Result<std::optional<Value>> live = target->Read(req);
-          if (!live.ok()) reported = live.error();
-          else if (!*live) reported = MakeError("the object disappeared since the plan");
-          else reported = std::move(**live);
+          if (!live.ok())
+            reported = live.error();
+          else if (!*live)
+            reported = MakeError("the object disappeared since the plan");
+          else
+            reported = std::move(**live);
           break;
         }
-        default: break;
+        default:
+          break;
       }
       if (!reported.ok()) {
         std::string error = reported.error().message;
@@ -387,14 +407,15 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
   std::string summary;
   for (Action a : {Action::kCreate, Action::kUpdate, Action::kReplace, Action::kDelete,
                    Action::kHeal, Action::kRecord}) {
-    if (counts[a]) summary += (summary.empty() ? "" : ", ") + std::to_string(counts[a]) + " " + PastTense(a);
+    if (counts[a])
+      summary += (summary.empty() ? "" : ", ") + std::to_string(counts[a]) + " " + PastTense(a);
   }
   if (summary.empty()) summary = "nothing to do";
   if (result.failed) summary += ", " + std::to_string(result.failed) + " failed";
   if (result.skipped) summary += ", " + std::to_string(result.skipped) + " skipped";
   result.summary = summary;
   bool cancelled = options.cancel != nullptr && options.cancel->load();
-  result.status = !written.ok() || cancelled ? "interrupted"
+  result.status = !written.ok() || cancelled        ? "interrupted"
                   : result.failed || result.skipped ? "failed"
                                                     : "succeeded";
   if (!written.ok()) {

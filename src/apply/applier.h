@@ -36,8 +36,8 @@ struct ApplyOptions {
 /// The outcome.
 struct ApplyResult {
   int64_t apply_id = 0;
-  std::string status;  ///< "succeeded", "failed", "interrupted"
-  std::string summary; ///< "3 created, 1 updated, 1 deleted, 1 failed, 2 skipped"
+  std::string status;   ///< "succeeded", "failed", "interrupted"
+  std::string summary;  ///< "3 created, 1 updated, 1 deleted, 1 failed, 2 skipped"
   size_t done = 0, failed = 0, skipped = 0;
   std::vector<std::string> errors;  ///< "ADDRESS: message", one per failed or skipped change
 };
@@ -47,7 +47,6 @@ struct ApplyResult {
 /// when nothing could be recorded (the lock was lost before starting); failures of single
 /// resources are in the result.
 Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
-                          state::StateStore& store, state::Lock& lock,
-                          const ApplyOptions& options);
+                          state::StateStore& store, state::Lock& lock, const ApplyOptions& options);
 
 }  // namespace driftless::apply

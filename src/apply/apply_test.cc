@@ -33,8 +33,8 @@ class ApplyTest : public ::testing::Test {
   // Loads, evaluates and plans the environment "default".
   plan::Plan Plan(bool destroy = false) {
     Diagnostics diags;
-    decls_ = std::make_unique<config::Declarations>(
-        config::LoadDeclarations(src_, registry_, diags));
+    decls_ =
+        std::make_unique<config::Declarations>(config::LoadDeclarations(src_, registry_, diags));
     EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
     plan::PriorState prior;
     prior.environment = *store_->GetOrCreateEnvironment("default");
@@ -151,7 +151,8 @@ TEST_F(ApplyTest, PreventDestroyBlocksDeleteAndReplace) {
   src_.files["r.yaml"] = "";
   plan::Plan p = Plan();
   ASSERT_TRUE(p.problems.HasErrors());
-  EXPECT_NE(p.problems.ToString().find("mem.object/a has policy.prevent_destroy"), std::string::npos);
+  EXPECT_NE(p.problems.ToString().find("mem.object/a has policy.prevent_destroy"),
+            std::string::npos);
 }
 
 TEST_F(ApplyTest, ComputedReferencesResolveDuringApply) {
@@ -237,9 +238,8 @@ TEST_F(ApplyTest, InterruptedCreateIsRecordedNotRepeated) {
   rec.environment = "default";
   rec.status = "running";
   ASSERT_TRUE(store_->BeginApply(*lock, rec, {{"mem.object/a", "create", "pending", "", ""}}).ok());
-  world_->objects["a"] = Value::MakeObject({{"key", Value::String("a")},
-                                           {"value", Value::String("v")},
-                                           {"length", Value::Int(1)}});
+  world_->objects["a"] = Value::MakeObject(
+      {{"key", Value::String("a")}, {"value", Value::String("v")}, {"length", Value::Int(1)}});
   ASSERT_TRUE(store_->ReleaseLock(*lock).ok());
   plan::Plan again = Plan();
   EXPECT_EQ(ChangeOf(again, "mem.object/a").action, Action::kRecord);

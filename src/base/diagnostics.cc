@@ -24,13 +24,13 @@ std::string Diagnostic::ToString() const {
 }
 
 void Diagnostics::Error(SourcePos pos, std::string message, std::string hint) {
-  items_.push_back({Diagnostic::Severity::kError, std::move(pos), std::move(message),
-                    std::move(hint)});
+  items_.push_back(
+      {Diagnostic::Severity::kError, std::move(pos), std::move(message), std::move(hint)});
 }
 
 void Diagnostics::Warning(SourcePos pos, std::string message, std::string hint) {
-  items_.push_back({Diagnostic::Severity::kWarning, std::move(pos), std::move(message),
-                    std::move(hint)});
+  items_.push_back(
+      {Diagnostic::Severity::kWarning, std::move(pos), std::move(message), std::move(hint)});
 }
 
 void Diagnostics::Append(const Diagnostics& other) {

@@ -17,7 +17,7 @@ Result<std::string> ReadFileToString(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return MakeError("cannot read " + path + ": " + ErrnoMessage());
   std::string out;
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
   char buf[65536];
   while (true) {
@@ -69,7 +69,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view content, unsign
 
 Status MakeDirs(const std::string& path, unsigned mode) {
   if (path.empty()) return Status::Ok();
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) return Status::Ok();
     return MakeError(path + " exists and is not a folder");

@@ -16,8 +16,8 @@ TraceSpan::TraceSpan(std::string name) : name_(std::move(name)) {
 
 TraceSpan::~TraceSpan() {
   if (!Enabled()) return;
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
   std::fprintf(stderr, "trace: %s %.1f ms\n", name_.c_str(), ms);
 }
 

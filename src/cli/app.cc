@@ -1,7 +1,6 @@
-#include <CLI/CLI.hpp>
-
 #include <sys/stat.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/cli.h"
@@ -19,9 +18,13 @@ std::string ParseDuration(const std::string& text, double& seconds) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   std::string unit = end ? end : "";
-  double mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600
-              : unit == "ms" ? 0.001 : -1;
-  if (end == text.c_str() || mult < 0 || v < 0) return "not a duration: " + text + " (use 30s, 2m, 1h)";
+  double mult = unit.empty() || unit == "s" ? 1
+                : unit == "m"               ? 60
+                : unit == "h"               ? 3600
+                : unit == "ms"              ? 0.001
+                                            : -1;
+  if (end == text.c_str() || mult < 0 || v < 0)
+    return "not a duration: " + text + " (use 30s, 2m, 1h)";
   seconds = v * mult;
   return "";
 }
@@ -29,9 +32,10 @@ std::string ParseDuration(const std::string& text, double& seconds) {
 }  // namespace
 
 int Main(int argc, char** argv) {
-  CLI::App app{"driftless keeps every environment equal to its declarations: plan, apply, "
-               "and see drift as a line diff.",
-               "driftless"};
+  CLI::App app{
+      "driftless keeps every environment equal to its declarations: plan, apply, "
+      "and see drift as a line diff.",
+      "driftless"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("driftless ") + kVersion);
   GlobalFlags g;
@@ -56,8 +60,9 @@ int Main(int argc, char** argv) {
 
   ApplyFlags af;
   std::string validate_env = "default";
-  CLI::App* validate = app.add_subcommand("validate", "parse, interpolate and type-check the "
-                                                      "declarations; no target is touched");
+  CLI::App* validate = app.add_subcommand("validate",
+                                          "parse, interpolate and type-check the "
+                                          "declarations; no target is touched");
   validate->add_option("ENV", validate_env, "environment (default: default)");
   global(validate);
 
@@ -72,7 +77,8 @@ int Main(int argc, char** argv) {
 
   std::vector<std::string> apply_args;
   CLI::App* apply = app.add_subcommand("apply", "make the environment equal to its declarations");
-  apply->add_option("ENV_OR_PLANFILE", apply_args, "environment, and/or a plan file from plan --out")
+  apply
+      ->add_option("ENV_OR_PLANFILE", apply_args, "environment, and/or a plan file from plan --out")
       ->expected(0, 2);
   apply->add_flag("--auto-approve", af.auto_approve, "do not ask for confirmation");
   global(apply);
@@ -151,7 +157,7 @@ int Main(int argc, char** argv) {
   if (*apply) {
     // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.
     for (const auto& a : apply_args) {
-      struct stat st{};
+      struct stat st {};
       if (stat(a.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
         af.plan_file = a;
       } else {

@@ -36,7 +36,8 @@ void PrintDiagnostics(const Diagnostics& diags, bool json) {
       e.Set("file", Value::String(d.pos.file));
       e.Set("line", Value::Int(d.pos.line));
       e.Set("column", Value::Int(d.pos.column));
-      e.Set("severity", Value::String(d.severity == Diagnostic::Severity::kError ? "error" : "warning"));
+      e.Set("severity",
+            Value::String(d.severity == Diagnostic::Severity::kError ? "error" : "warning"));
       e.Set("message", Value::String(d.message));
       if (!d.hint.empty()) e.Set("hint", Value::String(d.hint));
       errors.push_back(std::move(e));
@@ -80,10 +81,12 @@ Status CheckPlanFile(const std::string& path, const plan::Plan& fresh) {
                      fresh.environment);
   }
   if (saved->destroy != fresh.destroy) {
-    return MakeError("plan file " + path + (saved->destroy ? " is a destroy plan" : " is not a destroy plan"));
+    return MakeError("plan file " + path +
+                     (saved->destroy ? " is a destroy plan" : " is not a destroy plan"));
   }
   if (saved->decl_hash != fresh.decl_hash) {
-    return MakeError("plan file " + path + " is stale: the declarations changed since it was made" + again);
+    return MakeError("plan file " + path + " is stale: the declarations changed since it was made" +
+                     again);
   }
   if (saved->state_serial != fresh.state_serial) {
     return MakeError("plan file " + path + " is stale: state changed since it was made (serial " +
@@ -91,7 +94,8 @@ Status CheckPlanFile(const std::string& path, const plan::Plan& fresh) {
                      std::to_string(fresh.state_serial) + ")" + again);
   }
   if (hash == nullptr || !hash->is_string() || hash->as_string() != fresh.Hash()) {
-    return MakeError("plan file " + path + " is stale: live objects changed since it was made" + again);
+    return MakeError("plan file " + path + " is stale: live objects changed since it was made" +
+                     again);
   }
   return Status::Ok();
 }
@@ -125,7 +129,8 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
     return 1;
   }
   if (!flags.out.empty()) {
-    Status s = WriteFileAtomic(flags.out, value::ToPrettyJson(plan::PlanToJson(*plan)) + "\n", 0600);
+    Status s =
+        WriteFileAtomic(flags.out, value::ToPrettyJson(plan::PlanToJson(*plan)) + "\n", 0600);
     if (!s.ok()) return Fail(s.error().message);
   }
   if (ws.flags().json) {
@@ -188,7 +193,8 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     return 1;
   }
   if (!plan->HasChanges()) {
-    std::printf("No changes. Environment %s matches its declarations.\n", plan->environment.c_str());
+    std::printf("No changes. Environment %s matches its declarations.\n",
+                plan->environment.c_str());
     return 0;
   }
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
@@ -281,9 +287,10 @@ int RunStateRm(Workspace& ws, const std::string& env, const std::string& address
   if (!lock.ok()) return Fail(lock.error().message);
   state::StateStore* store = *ws.State();
   auto row = store->GetResource(env, address);
-  Status s = !row.ok() ? Status(row.error())
-             : !*row   ? Status(MakeError("no resource " + address + " in the state of environment " + env))
-                       : store->RemoveResource(*lock, address);
+  Status s =
+      !row.ok() ? Status(row.error())
+      : !*row ? Status(MakeError("no resource " + address + " in the state of environment " + env))
+              : store->RemoveResource(*lock, address);
   (void)store->ReleaseLock(*lock);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("Removed %s from the state of environment %s; the object itself was not touched.\n",
@@ -330,7 +337,8 @@ int RunHistory(Workspace& ws, const std::string& env, int limit) {
   for (const auto& a : *applies) {
     std::printf("%-5lld %-20s %-12s %-24s %-9s %-12s %s\n", static_cast<long long>(a.id),
                 FormatTime(a.started_at).c_str(), a.environment.c_str(),
-                (a.user + "@" + a.host).c_str(), a.kind.c_str(), a.status.c_str(), a.summary.c_str());
+                (a.user + "@" + a.host).c_str(), a.kind.c_str(), a.status.c_str(),
+                a.summary.c_str());
   }
   return 0;
 }
@@ -365,7 +373,8 @@ int RunHistoryShow(Workspace& ws, int64_t id) {
               static_cast<long long>(a.pid));
   std::printf("  started:  %s\n", FormatTime(a.started_at).c_str());
   if (a.finished_at) std::printf("  finished: %s\n", FormatTime(a.finished_at).c_str());
-  if (!a.commit.empty()) std::printf("  commit:   %s %s\n", a.commit.c_str(), a.commit_subject.c_str());
+  if (!a.commit.empty())
+    std::printf("  commit:   %s %s\n", a.commit.c_str(), a.commit_subject.c_str());
   std::printf("  status:   %s (%s)\n\n", a.status.c_str(), a.summary.c_str());
   for (const auto& c : a.changes) {
     std::printf("  %-8s %-8s %s%s\n", c.status.c_str(), c.action.c_str(), c.address.c_str(),
@@ -402,8 +411,8 @@ int RunEnvList(Workspace& ws) {
       o.Set("status", Value::String(status));
       items.push_back(std::move(o));
     } else {
-      std::printf("%-20s %-8lld %-10zu %-22s %s\n", e.name.c_str(), static_cast<long long>(e.serial),
-                  n, when.c_str(), status.c_str());
+      std::printf("%-20s %-8lld %-10zu %-22s %s\n", e.name.c_str(),
+                  static_cast<long long>(e.serial), n, when.c_str(), status.c_str());
     }
   }
   if (ws.flags().json) PrintJson(Value::MakeList(std::move(items)));

@@ -26,7 +26,8 @@ bool Confirm(const std::string& question) {
   return answer == "yes";
 }
 
-ProgressLine::ProgressLine(std::string verb) : verb_(std::move(verb)), enabled_(IsTerminal(stderr)) {}
+ProgressLine::ProgressLine(std::string verb)
+    : verb_(std::move(verb)), enabled_(IsTerminal(stderr)) {}
 
 ProgressLine::~ProgressLine() { Done(); }
 

@@ -28,7 +28,8 @@ Result<state::StateStore*> Workspace::State() {
   if (store_) return store_.get();
   std::string path = StatePath();
   if (StartsWith(path, "postgres://") || StartsWith(path, "postgresql://")) {
-    return MakeError("state " + path + ": the PostgreSQL state backend is not part of this build "
+    return MakeError("state " + path +
+                     ": the PostgreSQL state backend is not part of this build "
                      "yet; use a SQLite path");
   }
   auto opened = state::SqliteStateStore::Open(path);
@@ -100,13 +101,13 @@ config::EvalOptions Workspace::Options(const std::string& env, bool secrets_requ
   options.secrets_required = secrets_required;
   options.cli_vars = flags_.vars;
   options.secret = [this](const std::string& name) { return Secret(name); };
-  options.salt = "validate";  // replaced by the environment's salt when state is used
+  options.salt = "validate";         // replaced by the environment's salt when state is used
   options.release_raw_specs = true;  // a workspace evaluates its declarations once
   return options;
 }
 
 bool Workspace::StateHasEnvironment(const std::string& env) {
-  struct stat st{};
+  struct stat st {};
   if (!store_ && stat(StatePath().c_str(), &st) != 0) return false;
   Result<state::StateStore*> store = State();
   if (!store.ok()) return false;
@@ -155,10 +156,9 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
         const state::ResourceState* found = nullptr;
         if (prior_ && prior_->environment.name == env) {
           const auto& rs = prior_->resources;
-          auto at = std::lower_bound(rs.begin(), rs.end(), address,
-                                     [](const state::ResourceState& r, const std::string& a) {
-                                       return r.address < a;
-                                     });
+          auto at = std::lower_bound(
+              rs.begin(), rs.end(), address,
+              [](const state::ResourceState& r, const std::string& a) { return r.address < a; });
           if (at != rs.end() && at->address == address) found = &*at;
         } else if (auto got = store_->GetResource(env, address); got.ok() && *got) {
           single = std::move(**got);

@@ -18,13 +18,13 @@ namespace driftless::cli {
 
 /// Flags shared by the commands.
 struct GlobalFlags {
-  std::string dir = ".";         ///< the repository folder
-  std::string state;             ///< --state; default DRIFTLESS_STATE or <dir>/.driftless/state.db
-  std::string secrets_file;      ///< NAME=VALUE lines
+  std::string dir = ".";     ///< the repository folder
+  std::string state;         ///< --state; default DRIFTLESS_STATE or <dir>/.driftless/state.db
+  std::string secrets_file;  ///< NAME=VALUE lines
   bool json = false;
   bool no_color = false;
   int parallelism = 8;
-  double lock_timeout = 0;       ///< seconds
+  double lock_timeout = 0;                  ///< seconds
   std::map<std::string, std::string> vars;  ///< --var NAME=VALUE
 };
 

@@ -53,7 +53,8 @@ class ConfigTest : public ::testing::Test {
 
 TEST_F(ConfigTest, InterpolatesVariablesEnvironmentAndReferences) {
   src_.files["a.yaml"] =
-      "kind: mem.object\nname: a\nspec:\n  key: \"${project}-${env}\"\n  value: \"${var.replicas}\"\n"
+      "kind: mem.object\nname: a\nspec:\n  key: \"${project}-${env}\"\n  value: "
+      "\"${var.replicas}\"\n"
       "---\nkind: mem.object\nname: b\nspec:\n  key: b\n  value: \"${mem.object.a.key}/x\"\n"
       "  tags: {n: \"${var.replicas}\", esc: \"$${literal}\"}\n";
   ASSERT_EQ(Eval("production"), "");
@@ -64,7 +65,8 @@ TEST_F(ConfigTest, InterpolatesVariablesEnvironmentAndReferences) {
   EXPECT_EQ(Spec("mem.object/b").Find("tags")->Find("esc")->as_string(), "${literal}");
   // b depends on a through the reference.
   int a = env_->IndexOf("mem.object/a"), b = env_->IndexOf("mem.object/b");
-  EXPECT_EQ(env_->graph().Predecessors(static_cast<size_t>(b)), std::vector<size_t>{static_cast<size_t>(a)});
+  EXPECT_EQ(env_->graph().Predecessors(static_cast<size_t>(b)),
+            std::vector<size_t>{static_cast<size_t>(a)});
 }
 
 TEST_F(ConfigTest, ComputedReferenceIsUnknownUntilApplied) {
@@ -73,7 +75,8 @@ TEST_F(ConfigTest, ComputedReferenceIsUnknownUntilApplied) {
       "kind: mem.object\nname: b\nspec: {key: b, value: \"len=${mem.object.a.length}\"}\n";
   ASSERT_EQ(Eval(), "");
   EXPECT_TRUE(Spec("mem.object/b").Find("value")->is_unknown());
-  EXPECT_TRUE(env_->resources()[static_cast<size_t>(env_->IndexOf("mem.object/b"))].spec_hash.empty());
+  EXPECT_TRUE(
+      env_->resources()[static_cast<size_t>(env_->IndexOf("mem.object/b"))].spec_hash.empty());
 }
 
 TEST_F(ConfigTest, SecretsAreSensitiveAndHashedWithTheSalt) {
@@ -83,24 +86,29 @@ TEST_F(ConfigTest, SecretsAreSensitiveAndHashedWithTheSalt) {
   const Value& v = *Spec("mem.object/a").Find("value");
   EXPECT_TRUE(v.sensitive());
   EXPECT_EQ(v.as_string(), "Bearer t0ken");
-  src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: \"${secret.MISSING}\"}\n";
+  src_.files["a.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: \"${secret.MISSING}\"}\n";
   EXPECT_NE(Eval().find("secret MISSING is not set"), std::string::npos);
   EXPECT_NE(diags_.ToString().find("DRIFTLESS_SECRET_MISSING"), std::string::npos);
 }
 
 TEST_F(ConfigTest, ReportsEveryErrorWithPositions) {
   src_.files["a.yaml"] =
-      "kind: mem.objekt\nname: a\n---\n"                       // unknown kind, line 1
-      "kind: mem.object\nname: b\nspec: {key: b, valu: x}\n"   // unknown field, line 6
+      "kind: mem.objekt\nname: a\n---\n"                              // unknown kind, line 1
+      "kind: mem.object\nname: b\nspec: {key: b, valu: x}\n"          // unknown field, line 6
       "---\nkind: mem.object\nname: c\nspec: {key: 5, tags: [1]}\n";  // wrong type, line 10
   std::string out = Eval();
-  EXPECT_NE(out.find("a.yaml:1:7: error: unknown kind \"mem.objekt\" (did you mean \"mem.object\"?)"),
-            std::string::npos) << out;
+  EXPECT_NE(
+      out.find("a.yaml:1:7: error: unknown kind \"mem.objekt\" (did you mean \"mem.object\"?)"),
+      std::string::npos)
+      << out;
   EXPECT_NE(out.find("a.yaml:6:22: error: unknown field \"valu\" in spec of mem.object/b (did you "
                      "mean \"value\"?)"),
-            std::string::npos) << out;
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("a.yaml:10:22: error: spec.tags of mem.object/c must be a map, not a list"),
-            std::string::npos) << out;
+            std::string::npos)
+      << out;
   EXPECT_EQ(diags_.ErrorCount(), 3u) << out;
 }
 
@@ -109,11 +117,15 @@ TEST_F(ConfigTest, CyclesDuplicatesAndMissingReferences) {
       "kind: mem.object\nname: a\nspec: {key: \"${mem.object.b.key}\"}\n---\n"
       "kind: mem.object\nname: b\nspec: {key: \"${mem.object.a.key}\"}\n";
   EXPECT_NE(Eval().find("dependency cycle: mem.object/a -> mem.object/b -> mem.object/a"),
-            std::string::npos) << diags_.ToString();
+            std::string::npos)
+      << diags_.ToString();
   src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec: {key: a}\n";
   src_.files["b.yaml"] = "kind: mem.object\nname: a\nspec: {key: a2}\n";
-  EXPECT_NE(Eval().find("b.yaml:1:7: error: duplicate resource mem.object/a (first declared at a.yaml:1:7)"),
-            std::string::npos) << diags_.ToString();
+  EXPECT_NE(
+      Eval().find(
+          "b.yaml:1:7: error: duplicate resource mem.object/a (first declared at a.yaml:1:7)"),
+      std::string::npos)
+      << diags_.ToString();
   src_.files.erase("b.yaml");
   src_.files["a.yaml"] =
       "kind: mem.object\nname: a\ndepends_on: [mem.object/zz]\nspec: {key: \"${var.nope}\"}\n";
@@ -131,12 +143,14 @@ TEST_F(ConfigTest, ProviderValidationMapsToTheField) {
   src_.files["a.yaml"] = "kind: mem.object\nname: a\nspec:\n  key: a/b\n";
   std::string out = Eval();
   EXPECT_NE(out.find("a.yaml:4:8: error: mem.object/a: spec.key: must not contain /"),
-            std::string::npos) << out;
+            std::string::npos)
+      << out;
 }
 
 TEST(Interpolate, ParsesExpressions) {
   Diagnostics d;
-  auto refs = ParseReferences("a ${var.x} ${postgres.role.shop.name} ${env} $${no}", {"f", 1, 1}, d);
+  auto refs =
+      ParseReferences("a ${var.x} ${postgres.role.shop.name} ${env} $${no}", {"f", 1, 1}, d);
   ASSERT_EQ(refs.size(), 3u);
   EXPECT_EQ(refs[1].address, "postgres.role/shop");
   EXPECT_EQ(refs[1].attr, "name");

@@ -29,18 +29,18 @@ std::string_view DriftName(Policy::Drift d);
 
 /// One declared resource, before interpolation.
 struct Resource {
-  std::string kind;      ///< "file.file"
-  std::string name;      ///< "motd"
-  std::string address;   ///< "file.file/motd": identity, unique in an environment
-  std::string target;    ///< a key of `targets:`
-  value::Value spec;     ///< raw spec (an object), strings may hold ${...}
-  std::vector<std::string> depends_on;  ///< addresses declared explicitly
+  std::string kind;                       ///< "file.file"
+  std::string name;                       ///< "motd"
+  std::string address;                    ///< "file.file/motd": identity, unique in an environment
+  std::string target;                     ///< a key of `targets:`
+  value::Value spec;                      ///< raw spec (an object), strings may hold ${...}
+  std::vector<std::string> depends_on;    ///< addresses declared explicitly
   std::vector<SourcePos> depends_on_pos;  ///< where each depends_on entry is written
-  bool invalid = false;  ///< the loader reported errors for it: not evaluated
-  bool spec_released = false;  ///< `spec` was freed after evaluation (EvalOptions)
-  Policy policy;         ///< merged: defaults, then the environment rule, then the resource
+  bool invalid = false;                   ///< the loader reported errors for it: not evaluated
+  bool spec_released = false;             ///< `spec` was freed after evaluation (EvalOptions)
+  Policy policy;           ///< merged: defaults, then the environment rule, then the resource
   std::string moved_from;  ///< previous name (same kind), or ""
-  SourcePos pos;         ///< where the document starts (its `kind:` line)
+  SourcePos pos;           ///< where the document starts (its `kind:` line)
 };
 
 /// A `targets:` entry.
@@ -59,9 +59,9 @@ struct EnvironmentRule {
   bool is_protected = false;
   int approvals = 0;
   std::string sync = "manual";
-  std::string ttl;     ///< "72h", "" for none
-  value::Value vars;   ///< object
-  value::Value policy; ///< raw policy defaults, object or null
+  std::string ttl;      ///< "72h", "" for none
+  value::Value vars;    ///< object
+  value::Value policy;  ///< raw policy defaults, object or null
   SourcePos pos;
 };
 
@@ -72,9 +72,9 @@ struct Project {
   std::vector<std::string> include;  ///< globs; default ["**/*.yaml", "**/*.yml"] minus vars/
   value::Value vars;                 ///< object
   std::vector<EnvironmentRule> environments;
-  std::vector<TargetDecl> targets;   ///< sorted by name
-  value::Value default_policy;       ///< raw `defaults.policy`, object or null
-  value::Value notify;               ///< raw `notify:` (used by the notification issue)
+  std::vector<TargetDecl> targets;  ///< sorted by name
+  value::Value default_policy;      ///< raw `defaults.policy`, object or null
+  value::Value notify;              ///< raw `notify:` (used by the notification issue)
   const TargetDecl* FindTarget(std::string_view name) const;
 };
 

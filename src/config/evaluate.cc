@@ -43,9 +43,12 @@ bool Coerce(const provider::FieldSchema& f, Value& v) {
       v = Value::Int(i);
       break;
     }
-    case provider::FieldType::kList: return v.is_list();
-    case provider::FieldType::kMap: return v.is_object();
-    case provider::FieldType::kAny: return true;
+    case provider::FieldType::kList:
+      return v.is_list();
+    case provider::FieldType::kMap:
+      return v.is_object();
+    case provider::FieldType::kAny:
+      return true;
   }
   v.set_sensitive(sensitive);
   v.set_mark(line, col);
@@ -54,8 +57,8 @@ bool Coerce(const provider::FieldSchema& f, Value& v) {
 
 // True when a value holds a `${...}` expression anywhere.
 bool HoldsExpression(const Value& v) {
-  if (v.is_string()) return HasInterpolation(v.as_string()) ||
-                             v.as_string().find("$${") != std::string::npos;
+  if (v.is_string())
+    return HasInterpolation(v.as_string()) || v.as_string().find("$${") != std::string::npos;
   if (v.is_list()) {
     for (const auto& c : v.as_list())
       if (HoldsExpression(c)) return true;
@@ -108,9 +111,8 @@ const provider::ResourceSchema* Environment::SchemaOf(const Resource& r) const {
 }
 
 int Environment::IndexOf(std::string_view address) const {
-  auto it = std::lower_bound(
-      decls_.resources.begin(), decls_.resources.end(), address,
-      [](const Resource& r, std::string_view a) { return r.address < a; });
+  auto it = std::lower_bound(decls_.resources.begin(), decls_.resources.end(), address,
+                             [](const Resource& r, std::string_view a) { return r.address < a; });
   if (it == decls_.resources.end() || it->address != address) return -1;
   return static_cast<int>(it - decls_.resources.begin());
 }
@@ -305,9 +307,10 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
     for (const Reference& ref : refs) {
       int j = env->IndexOf(ref.address);
       if (j < 0) {
-        diags.Error(ref.pos, r.address + " refers to ${" + ref.text + "}, but " + ref.address +
-                                 " is not declared",
-                    "declare " + ref.address + " or correct the reference (KIND.NAME.ATTR)");
+        diags.Error(
+            ref.pos,
+            r.address + " refers to ${" + ref.text + "}, but " + ref.address + " is not declared",
+            "declare " + ref.address + " or correct the reference (KIND.NAME.ATTR)");
         missing_reference[i] = 1;
         continue;
       }
@@ -336,8 +339,8 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
     const Value* attrs = nullptr;
     if (self->options_.applied_attrs && !dep.spec_hash.empty())
       attrs = self->options_.applied_attrs(address, dep.spec_hash);
-    return ResourceAttribute(*dep.decl, *self->registry_.FindKind(dep.decl->kind), dep.spec,
-                             attrs, attr);
+    return ResourceAttribute(*dep.decl, *self->registry_.FindKind(dep.decl->kind), dep.spec, attrs,
+                             attr);
   };
   Scope scope = env->MakeScope(resolve);
   std::vector<char> failed(n, 0);
@@ -366,7 +369,8 @@ void Environment::AddHierarchy(Diagnostics& diags) {
     provider::Target* t = TargetOf(*er.decl);
     if (t == nullptr || er.spec.ContainsUnknown()) continue;
     paths[i] = t->HierarchyPath(er.decl->kind, er.spec);
-    if (!paths[i].empty()) by_path.emplace(std::make_pair(std::string_view(er.decl->target), paths[i]), i);
+    if (!paths[i].empty())
+      by_path.emplace(std::make_pair(std::string_view(er.decl->target), paths[i]), i);
   }
   if (by_path.empty()) return;
   std::vector<std::vector<std::string>> descendants(resources_.size());
@@ -391,9 +395,9 @@ void Environment::AddHierarchy(Diagnostics& diags) {
   if (auto cycle = with_hierarchy.FindCycle()) {
     std::vector<std::string> names;
     for (size_t node : *cycle) names.push_back(resources_[node].decl->address);
-    diags.Warning(resources_[cycle->front()].decl->pos,
-                  "folder nesting is not used to order resources: with it, " +
-                      graph::FormatCycle(names));
+    diags.Warning(
+        resources_[cycle->front()].decl->pos,
+        "folder nesting is not used to order resources: with it, " + graph::FormatCycle(names));
   } else {
     graph_ = std::move(with_hierarchy);
     for (auto [parent, child] : added) {

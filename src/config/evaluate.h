@@ -41,8 +41,8 @@ struct EvalOptions {
 /// One resource of the evaluated environment.
 struct EvaluatedResource {
   const Resource* decl = nullptr;
-  value::Value spec;      ///< interpolated and normalised; may hold unknowns; secrets flagged
-  std::string spec_hash;  ///< hash of the protected canonical spec; "" while it holds unknowns
+  value::Value spec;         ///< interpolated and normalised; may hold unknowns; secrets flagged
+  std::string spec_hash;     ///< hash of the protected canonical spec; "" while it holds unknowns
   std::vector<size_t> deps;  ///< indices of the resources it depends on
 };
 
@@ -80,8 +80,8 @@ class Environment {
   /// Interpolates and normalises one resource again, resolving references to other resources
   /// through `attrs` (address -> their attributes after apply). Used by apply for resources
   /// whose spec held unknowns at plan time.
-  Result<value::Value> Reevaluate(size_t index,
-                                  const std::function<const value::Value*(const std::string&)>& attrs);
+  Result<value::Value> Reevaluate(
+      size_t index, const std::function<const value::Value*(const std::string&)>& attrs);
 
   /// The attributes last applied for `address` when they were applied from its current spec
   /// (through EvalOptions::applied_attrs), else nullptr.
@@ -95,8 +95,8 @@ class Environment {
   std::string SpecHash(const value::Value& spec) const;
 
  private:
-  Environment(Declarations& decls, const provider::Registry& registry,
-              const source::Source& source, EvalOptions options);
+  Environment(Declarations& decls, const provider::Registry& registry, const source::Source& source,
+              EvalOptions options);
   bool EvaluateOne(size_t index, const Scope& scope, Diagnostics& diags);
   /// Orders nested objects (a file after its folder) and tells folders what lies inside them.
   void AddHierarchy(Diagnostics& diags);

@@ -61,12 +61,12 @@ std::vector<Reference> ParseReferences(std::string_view s, const SourcePos& pos,
     if (!ok) {
       diags.Error(At(pos, i), "malformed expression ${" + r.text + "}",
                   "use ${var.NAME}, ${secret.NAME}, ${env} or ${KIND.NAME.ATTR}");
-    } else if (parts.size() == 1 && (head == "env" || head == "branch" || head == "commit" ||
-                                     head == "project")) {
-      r.type = head == "env"       ? Reference::Type::kEnv
-               : head == "branch"  ? Reference::Type::kBranch
-               : head == "commit"  ? Reference::Type::kCommit
-                                   : Reference::Type::kProject;
+    } else if (parts.size() == 1 &&
+               (head == "env" || head == "branch" || head == "commit" || head == "project")) {
+      r.type = head == "env"      ? Reference::Type::kEnv
+               : head == "branch" ? Reference::Type::kBranch
+               : head == "commit" ? Reference::Type::kCommit
+                                  : Reference::Type::kProject;
       out.push_back(std::move(r));
     } else if ((head == "var" || head == "secret") && parts.size() == 2) {
       r.type = head == "var" ? Reference::Type::kVar : Reference::Type::kSecret;
@@ -106,10 +106,14 @@ namespace {
 std::optional<Value> Resolve(const Reference& r, const Scope& scope, const SourcePos& pos,
                              Diagnostics& diags) {
   switch (r.type) {
-    case Reference::Type::kEnv: return Value::String(scope.env);
-    case Reference::Type::kBranch: return Value::String(scope.branch);
-    case Reference::Type::kCommit: return Value::String(scope.commit);
-    case Reference::Type::kProject: return Value::String(scope.project);
+    case Reference::Type::kEnv:
+      return Value::String(scope.env);
+    case Reference::Type::kBranch:
+      return Value::String(scope.branch);
+    case Reference::Type::kCommit:
+      return Value::String(scope.commit);
+    case Reference::Type::kProject:
+      return Value::String(scope.project);
     case Reference::Type::kVar: {
       const Value* v = scope.vars ? scope.vars->Find(r.name) : nullptr;
       if (v == nullptr) {
@@ -138,7 +142,8 @@ std::optional<Value> Resolve(const Reference& r, const Scope& scope, const Sourc
     case Reference::Type::kResource: {
       std::optional<Value> v = scope.resource ? scope.resource(r.address, r.attr) : std::nullopt;
       if (!v) {
-        diags.Error(pos, "${" + r.text + "}: " + r.address + " has no attribute \"" + r.attr + "\"");
+        diags.Error(pos,
+                    "${" + r.text + "}: " + r.address + " has no attribute \"" + r.attr + "\"");
       }
       return v;
     }
@@ -179,8 +184,9 @@ Value InterpolateString(const Value& raw, const Scope& scope, const std::string&
       if (!v || v->is_unknown()) {
         unknown = true;
       } else if (!v->is_scalar() || v->is_null()) {
-        diags.Error(At(pos, i), "${" + r.text + "} is a " + std::string(value::TypeName(v->type())) +
-                                    " and cannot be joined into text",
+        diags.Error(At(pos, i),
+                    "${" + r.text + "} is a " + std::string(value::TypeName(v->type())) +
+                        " and cannot be joined into text",
                     "use it as the whole value");
         unknown = true;
       } else {
@@ -216,7 +222,8 @@ Value Interpolate(const Value& raw, const Scope& scope, const std::string& file,
     Value out = Value::MakeObject();
     auto& o = out.as_object();
     o.reserve(raw.as_object().size());
-    for (const auto& [k, c] : raw.as_object()) o.emplace_back(k, Interpolate(c, scope, file, diags));
+    for (const auto& [k, c] : raw.as_object())
+      o.emplace_back(k, Interpolate(c, scope, file, diags));
     out.set_mark(raw.line(), raw.column());
     return out;
   }

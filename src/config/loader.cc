@@ -15,9 +15,12 @@ using value::Value;
 
 std::string_view DriftName(Policy::Drift d) {
   switch (d) {
-    case Policy::Drift::kEnforce: return "enforce";
-    case Policy::Drift::kIgnore: return "ignore";
-    case Policy::Drift::kReport: return "report";
+    case Policy::Drift::kEnforce:
+      return "enforce";
+    case Policy::Drift::kIgnore:
+      return "ignore";
+    case Policy::Drift::kReport:
+      return "report";
   }
   return "report";
 }
@@ -83,8 +86,8 @@ bool ExpectString(const Value* v, const std::string& file, std::string_view what
   return true;
 }
 
-bool ExpectBool(const Value* v, const std::string& file, std::string_view what,
-                Diagnostics& diags, bool& out) {
+bool ExpectBool(const Value* v, const std::string& file, std::string_view what, Diagnostics& diags,
+                bool& out) {
   if (v == nullptr) return false;
   if (!v->is_bool()) {
     diags.Error(Pos(file, *v), std::string(what) + " must be true or false");
@@ -135,8 +138,10 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
   p.include = StringList(root.Find("include"), file, "include", diags);
   p.vars = EmptyObject();
   if (const Value* vars = root.Find("vars")) {
-    if (vars->is_object()) p.vars = *vars;
-    else diags.Error(Pos(file, *vars), "vars must be a mapping of names to values");
+    if (vars->is_object())
+      p.vars = *vars;
+    else
+      diags.Error(Pos(file, *vars), "vars must be a mapping of names to values");
   }
   if (const Value* envs = root.Find("environments")) {
     if (!envs->is_list()) {
@@ -167,8 +172,10 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
         ExpectString(r.Find("ttl"), file, "ttl", diags, rule.ttl);
         rule.vars = EmptyObject();
         if (const Value* v = r.Find("vars")) {
-          if (v->is_object()) rule.vars = *v;
-          else diags.Error(Pos(file, *v), "vars must be a mapping");
+          if (v->is_object())
+            rule.vars = *v;
+          else
+            diags.Error(Pos(file, *v), "vars must be a mapping");
         }
         if (const Value* pol = r.Find("policy")) rule.policy = *pol;
         p.environments.push_back(std::move(rule));
@@ -184,7 +191,8 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
         decl.name = name;
         decl.pos = Pos(file, t);
         if (!ValidName(name)) {
-          diags.Error(decl.pos, "target name \"" + name + "\" may only use letters, digits, _ and -");
+          diags.Error(decl.pos,
+                      "target name \"" + name + "\" may only use letters, digits, _ and -");
         }
         if (!t.is_object()) {
           diags.Error(decl.pos, "target " + name + " must be a mapping with `provider:`");
@@ -216,25 +224,36 @@ void CheckFieldType(const provider::FieldSchema& f, const Value& v, const std::s
   if (v.is_string() && HasInterpolation(v.as_string())) return;  // checked after interpolation
   bool ok = true;
   switch (f.type) {
-    case provider::FieldType::kString: ok = v.is_scalar() && !v.is_null(); break;
-    case provider::FieldType::kBool: ok = v.is_bool(); break;
-    case provider::FieldType::kInt: ok = v.is_int(); break;
-    case provider::FieldType::kList: ok = v.is_list(); break;
-    case provider::FieldType::kMap: ok = v.is_object(); break;
-    case provider::FieldType::kAny: ok = true; break;
+    case provider::FieldType::kString:
+      ok = v.is_scalar() && !v.is_null();
+      break;
+    case provider::FieldType::kBool:
+      ok = v.is_bool();
+      break;
+    case provider::FieldType::kInt:
+      ok = v.is_int();
+      break;
+    case provider::FieldType::kList:
+      ok = v.is_list();
+      break;
+    case provider::FieldType::kMap:
+      ok = v.is_object();
+      break;
+    case provider::FieldType::kAny:
+      ok = true;
+      break;
   }
   if (!ok) {
-    diags.Error(Pos(file, v),
-                "spec." + f.name + " of " + where + " must be a " +
-                    std::string(provider::FieldTypeName(f.type)) + ", not a " +
-                    std::string(value::TypeName(v.type())));
+    diags.Error(Pos(file, v), "spec." + f.name + " of " + where + " must be a " +
+                                  std::string(provider::FieldTypeName(f.type)) + ", not a " +
+                                  std::string(value::TypeName(v.type())));
   }
 }
 
 void ParseResource(Value& doc, const std::string& file, const Project& project,
                    const provider::Registry& registry, const Policy& defaults,
                    std::vector<Resource>& out, Diagnostics& diags) {
-  static const std::vector<std::string> kKeys = {"kind",   "name",       "target",     "spec",
+  static const std::vector<std::string> kKeys = {"kind",   "name",       "target",    "spec",
                                                  "policy", "depends_on", "moved_from"};
   if (!CheckKeys(doc, file, "a resource document", kKeys, diags) && !doc.is_object()) return;
   const size_t errors_before = diags.ErrorCount();
@@ -254,7 +273,8 @@ void ParseResource(Value& doc, const std::string& file, const Project& project,
   }
   if (!ExpectString(name, file, "name", diags, r.name)) return;
   if (!ValidName(r.name)) {
-    diags.Error(Pos(file, *name), "resource name \"" + r.name + "\" may only use letters, digits, _ and -",
+    diags.Error(Pos(file, *name),
+                "resource name \"" + r.name + "\" may only use letters, digits, _ and -",
                 "use spec.name for the object's real name");
     return;
   }
@@ -316,7 +336,8 @@ void ParseResource(Value& doc, const std::string& file, const Project& project,
       for (const auto& [key, v] : spec->as_object()) {
         const provider::FieldSchema* f = schema->Find(key);
         if (key == "name") {
-          if (!v.is_string()) diags.Error(Pos(file, v), "spec.name of " + r.address + " must be a string");
+          if (!v.is_string())
+            diags.Error(Pos(file, v), "spec.name of " + r.address + " must be a string");
           continue;
         }
         if (f == nullptr) {
@@ -360,7 +381,8 @@ void ParseResource(Value& doc, const std::string& file, const Project& project,
   if (const Value* pol = doc.Find("policy")) r.policy = ParsePolicy(*pol, file, defaults, diags);
   if (const Value* mv = doc.Find("moved_from")) {
     if (ExpectString(mv, file, "moved_from", diags, r.moved_from) && !ValidName(r.moved_from)) {
-      diags.Error(Pos(file, *mv), "moved_from must be the previous name of this resource (same kind)");
+      diags.Error(Pos(file, *mv),
+                  "moved_from must be the previous name of this resource (same kind)");
     }
   }
   r.invalid = diags.ErrorCount() > errors_before;
@@ -392,28 +414,36 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
 }
 
 Policy ParsePolicy(const Value& v, const std::string& file, Policy base, Diagnostics& diags) {
-  static const std::vector<std::string> kKeys = {"drift",  "ignore",  "create_only", "prevent_destroy",
-                                                 "adopt",  "paused",  "upgrade",     "step"};
+  static const std::vector<std::string> kKeys = {
+      "drift", "ignore", "create_only", "prevent_destroy", "adopt", "paused", "upgrade", "step"};
   if (v.is_null()) return base;
   if (!CheckKeys(v, file, "policy", kKeys, diags)) {
     if (!v.is_object()) return base;
   }
   std::string s;
   if (ExpectString(v.Find("drift"), file, "policy.drift", diags, s)) {
-    if (s == "enforce") base.drift = Policy::Drift::kEnforce;
-    else if (s == "report") base.drift = Policy::Drift::kReport;
-    else if (s == "ignore") base.drift = Policy::Drift::kIgnore;
-    else diags.Error(Pos(file, *v.Find("drift")), "policy.drift must be enforce, report or ignore");
+    if (s == "enforce")
+      base.drift = Policy::Drift::kEnforce;
+    else if (s == "report")
+      base.drift = Policy::Drift::kReport;
+    else if (s == "ignore")
+      base.drift = Policy::Drift::kIgnore;
+    else
+      diags.Error(Pos(file, *v.Find("drift")), "policy.drift must be enforce, report or ignore");
   }
   if (v.Find("ignore")) base.ignore = StringList(v.Find("ignore"), file, "policy.ignore", diags);
   ExpectBool(v.Find("create_only"), file, "policy.create_only", diags, base.create_only);
-  ExpectBool(v.Find("prevent_destroy"), file, "policy.prevent_destroy", diags, base.prevent_destroy);
+  ExpectBool(v.Find("prevent_destroy"), file, "policy.prevent_destroy", diags,
+             base.prevent_destroy);
   ExpectBool(v.Find("adopt"), file, "policy.adopt", diags, base.adopt);
   ExpectBool(v.Find("paused"), file, "policy.paused", diags, base.paused);
   if (ExpectString(v.Find("upgrade"), file, "policy.upgrade", diags, s)) {
-    if (s == "direct") base.upgrade = Policy::Upgrade::kDirect;
-    else if (s == "stepwise") base.upgrade = Policy::Upgrade::kStepwise;
-    else diags.Error(Pos(file, *v.Find("upgrade")), "policy.upgrade must be direct or stepwise");
+    if (s == "direct")
+      base.upgrade = Policy::Upgrade::kDirect;
+    else if (s == "stepwise")
+      base.upgrade = Policy::Upgrade::kStepwise;
+    else
+      diags.Error(Pos(file, *v.Find("upgrade")), "policy.upgrade must be direct or stepwise");
   }
   if (const Value* step = v.Find("step")) {
     if (CheckKeys(*step, file, "policy.step", {"field", "by"}, diags)) {
@@ -441,7 +471,8 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   hash.Update(project_file);
   hash.Update(std::string_view("\0", 1));
   hash.Update(*project_bytes);
-  std::vector<yaml::YamlDocument> project_docs = yaml::ParseYaml(*project_bytes, project_file, diags);
+  std::vector<yaml::YamlDocument> project_docs =
+      yaml::ParseYaml(*project_bytes, project_file, diags);
   if (project_docs.size() != 1) {
     if (!diags.HasErrors())
       diags.Error({project_file, 1, 1}, "driftless.yaml must hold exactly one YAML document");
@@ -469,8 +500,8 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
     if (included) parsed.push_back(ParsedFile{path, {}, {}, {}, {}});
   }
   // Read and parse in parallel: files are independent; results are merged in path order.
-  size_t workers = std::min<size_t>(parsed.size() / 8 + 1,
-                                    std::max(1u, std::thread::hardware_concurrency()));
+  size_t workers =
+      std::min<size_t>(parsed.size() / 8 + 1, std::max(1u, std::thread::hardware_concurrency()));
   auto work = [&](size_t first) {
     for (size_t i = first; i < parsed.size(); i += workers) {
       ParsedFile& pf = parsed[i];
@@ -523,9 +554,10 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
     const Resource& a = decls.resources[i - 1];
     const Resource& b = decls.resources[i];
     if (a.address == b.address) {
-      diags.Error(b.pos, "duplicate resource " + b.address + " (first declared at " +
-                             a.pos.ToString() + ")",
-                  "kind/name must be unique in an environment");
+      diags.Error(
+          b.pos,
+          "duplicate resource " + b.address + " (first declared at " + a.pos.ToString() + ")",
+          "kind/name must be unique in an environment");
     }
   }
   for (Resource& r : decls.resources) {

@@ -14,8 +14,7 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
                               Diagnostics& diags);
 
 /// Parses a `policy:` mapping on top of `base`. Unknown keys and bad values go to diags.
-Policy ParsePolicy(const value::Value& v, const std::string& file, Policy base,
-                   Diagnostics& diags);
+Policy ParsePolicy(const value::Value& v, const std::string& file, Policy base, Diagnostics& diags);
 
 /// "did you mean "x"?" for the candidate closest to `word`, or "" when none is close.
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);

@@ -6,13 +6,20 @@ namespace driftless::plan {
 
 std::string_view ActionName(Action a) {
   switch (a) {
-    case Action::kNoop: return "no-op";
-    case Action::kCreate: return "create";
-    case Action::kUpdate: return "update";
-    case Action::kReplace: return "replace";
-    case Action::kDelete: return "delete";
-    case Action::kHeal: return "heal";
-    case Action::kRecord: return "record";
+    case Action::kNoop:
+      return "no-op";
+    case Action::kCreate:
+      return "create";
+    case Action::kUpdate:
+      return "update";
+    case Action::kReplace:
+      return "replace";
+    case Action::kDelete:
+      return "delete";
+    case Action::kHeal:
+      return "heal";
+    case Action::kRecord:
+      return "record";
   }
   return "?";
 }

@@ -26,33 +26,34 @@ struct Change {
   bool drift = false;   ///< live differs from applied
   bool adopt = false;   ///< create takes over an existing object
   std::string warning;  ///< something apply will probably refuse ("already exists")
-  value::Value prior;   ///< applied attributes, compared fields only (secrets protected); null if none
-  value::Value live;    ///< live attributes, compared fields only; null when missing or not read
-  value::Value planned; ///< declared spec (secrets protected); null for delete
-  std::string diff;       ///< line diff from what is there now (live, else applied) to planned
-  std::string drift_diff; ///< line diff from applied to live, when drifted
+  value::Value
+      prior;  ///< applied attributes, compared fields only (secrets protected); null if none
+  value::Value live;       ///< live attributes, compared fields only; null when missing or not read
+  value::Value planned;    ///< declared spec (secrets protected); null for delete
+  std::string diff;        ///< line diff from what is there now (live, else applied) to planned
+  std::string drift_diff;  ///< line diff from applied to live, when drifted
   std::vector<std::string> depends_on;  ///< addresses
   std::vector<std::string> keys;        ///< compared fields
   std::string spec_hash;
   value::Value applied_attrs;  ///< everything last applied (secrets protected), for the provider
   std::string prior_address;   ///< address in state when it differs (moved_from), else ""
-  int index = -1;       ///< index in the evaluated environment; -1 for a resource only in state
+  int index = -1;  ///< index in the evaluated environment; -1 for a resource only in state
   bool paused = false;
 };
 
 /// A plan for one environment: bound to the declarations, the state serial and the revision.
 struct Plan {
   std::string environment;
-  std::string revision;    ///< commit id, or "" for a folder
-  std::string source;      ///< "folder ./x" or "commit ..."
-  std::string decl_hash;   ///< hash of the declarations and the environment's vars file
+  std::string revision;   ///< commit id, or "" for a folder
+  std::string source;     ///< "folder ./x" or "commit ..."
+  std::string decl_hash;  ///< hash of the declarations and the environment's vars file
   int64_t state_serial = 0;
-  bool destroy = false;    ///< a destroy plan
+  bool destroy = false;  ///< a destroy plan
   /// Every resource that changes, drifted or has a note (paused, create_only), sorted by
   /// address. Resources that are simply unchanged are only counted in `unchanged`.
   std::vector<Change> changes;
   size_t unchanged = 0;
-  Diagnostics problems;    ///< errors that make the plan unappliable (prevent_destroy)
+  Diagnostics problems;  ///< errors that make the plan unappliable (prevent_destroy)
 
   /// Counts per action.
   size_t Count(Action a) const;

@@ -146,12 +146,14 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     if (read_live && live_proj.is_object()) {
       if (live_matches_declared() && (w.in_doubt || r.policy.adopt)) {
         c.action = Action::kRecord;
-        c.reason = w.in_doubt ? "already done by an interrupted apply" : "exists and matches (adopt)";
+        c.reason =
+            w.in_doubt ? "already done by an interrupted apply" : "exists and matches (adopt)";
       } else {
         c.action = Action::kCreate;
         c.adopt = w.in_doubt || r.policy.adopt;
         c.reason = w.in_doubt ? "partly done by an interrupted apply" : "exists, not yet managed";
-        if (!c.adopt) c.warning = "the object already exists; set policy.adopt: true to take it over";
+        if (!c.adopt)
+          c.warning = "the object already exists; set policy.adopt: true to take it over";
       }
     } else {
       c.action = Action::kCreate;
@@ -244,10 +246,9 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
   // State rows are sorted by address: binary search instead of a map of 100,000 nodes.
   const std::vector<state::ResourceState>& rows = prior.resources;
   auto find_row = [&rows](std::string_view address) -> long {
-    auto it = std::lower_bound(rows.begin(), rows.end(), address,
-                               [](const state::ResourceState& r, std::string_view a) {
-                                 return r.address < a;
-                               });
+    auto it = std::lower_bound(
+        rows.begin(), rows.end(), address,
+        [](const state::ResourceState& r, std::string_view a) { return r.address < a; });
     return it != rows.end() && it->address == address ? it - rows.begin() : -1;
   };
   std::set<std::string_view> in_doubt;
@@ -280,8 +281,8 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
         PlanDeclared(env, work[i], options);
       }
     };
-    int threads = std::max(1, std::min<int>(options.parallelism,
-                                            static_cast<int>(work.size() / 64 + 1)));
+    int threads =
+        std::max(1, std::min<int>(options.parallelism, static_cast<int>(work.size() / 64 + 1)));
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
     worker();

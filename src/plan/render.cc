@@ -18,25 +18,38 @@ constexpr const char* kBold = "\033[1m";
 
 const char* Symbol(Action a) {
   switch (a) {
-    case Action::kCreate: return "+";
-    case Action::kUpdate: return "~";
-    case Action::kReplace: return "-/+";
-    case Action::kDelete: return "-";
-    case Action::kHeal: return "!";
-    case Action::kRecord: return "=";
-    case Action::kNoop: return " ";
+    case Action::kCreate:
+      return "+";
+    case Action::kUpdate:
+      return "~";
+    case Action::kReplace:
+      return "-/+";
+    case Action::kDelete:
+      return "-";
+    case Action::kHeal:
+      return "!";
+    case Action::kRecord:
+      return "=";
+    case Action::kNoop:
+      return " ";
   }
   return "?";
 }
 
 const char* Color(Action a) {
   switch (a) {
-    case Action::kCreate: return kGreen;
-    case Action::kUpdate: return kYellow;
-    case Action::kReplace: return kRed;
-    case Action::kDelete: return kRed;
-    case Action::kHeal: return kCyan;
-    default: return "";
+    case Action::kCreate:
+      return kGreen;
+    case Action::kUpdate:
+      return kYellow;
+    case Action::kReplace:
+      return kRed;
+    case Action::kDelete:
+      return kRed;
+    case Action::kHeal:
+      return kCyan;
+    default:
+      return "";
   }
 }
 
@@ -56,9 +69,12 @@ std::string ColorDiff(const std::string& diff, bool color, int indent) {
     out += pad;
     const char* c = "";
     if (color) {
-      if (line[0] == '+') c = kGreen;
-      else if (line[0] == '-') c = kRed;
-      else if (line[0] == '@') c = kCyan;
+      if (line[0] == '+')
+        c = kGreen;
+      else if (line[0] == '-')
+        c = kRed;
+      else if (line[0] == '@')
+        c = kCyan;
     }
     out += c;
     out += line;

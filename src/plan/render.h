@@ -9,8 +9,8 @@ namespace driftless::plan {
 
 /// How to print for people.
 struct RenderOptions {
-  bool color = false;       ///< ANSI colours (only on a terminal)
-  bool show_noop = false;   ///< list unchanged resources too
+  bool color = false;      ///< ANSI colours (only on a terminal)
+  bool show_noop = false;  ///< list unchanged resources too
 };
 
 /// The plan for people: one block per change with its reason and line diff, then a summary.

@@ -62,7 +62,8 @@ Result<StoredAttrs> DecodeStored(const std::string& json) {
   MarkProtected(s.attrs);
   s.keys = FromList(v->Find("keys"));
   s.ignore = FromList(v->Find("ignore"));
-  if (const Value* p = v->Find("prevent_destroy"); p && p->is_bool()) s.prevent_destroy = p->as_bool();
+  if (const Value* p = v->Find("prevent_destroy"); p && p->is_bool())
+    s.prevent_destroy = p->as_bool();
   return s;
 }
 

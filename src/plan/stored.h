@@ -11,9 +11,9 @@ namespace driftless::plan {
 
 /// The planner's record of one applied resource, kept as ResourceState::attrs_json.
 struct StoredAttrs {
-  value::Value attrs;              ///< declared spec + computed fields, secrets protected
-  std::vector<std::string> keys;   ///< the fields compared with live
-  std::vector<std::string> ignore; ///< policy.ignore paths in force when applied
+  value::Value attrs;               ///< declared spec + computed fields, secrets protected
+  std::vector<std::string> keys;    ///< the fields compared with live
+  std::vector<std::string> ignore;  ///< policy.ignore paths in force when applied
   bool prevent_destroy = false;
 };
 

@@ -6,12 +6,18 @@ namespace driftless::provider {
 
 std::string_view FieldTypeName(FieldType t) {
   switch (t) {
-    case FieldType::kString: return "string";
-    case FieldType::kBool: return "bool";
-    case FieldType::kInt: return "integer";
-    case FieldType::kList: return "list";
-    case FieldType::kMap: return "map";
-    case FieldType::kAny: return "any";
+    case FieldType::kString:
+      return "string";
+    case FieldType::kBool:
+      return "bool";
+    case FieldType::kInt:
+      return "integer";
+    case FieldType::kList:
+      return "list";
+    case FieldType::kMap:
+      return "map";
+    case FieldType::kAny:
+      return "any";
   }
   return "?";
 }
@@ -36,8 +42,9 @@ const Provider* Registry::FindProvider(std::string_view name) const {
 }
 
 const ResourceSchema* Registry::FindKind(std::string_view kind) const {
-  auto it = std::lower_bound(schemas_.begin(), schemas_.end(), kind,
-                             [](const ResourceSchema& s, std::string_view k) { return s.kind < k; });
+  auto it =
+      std::lower_bound(schemas_.begin(), schemas_.end(), kind,
+                       [](const ResourceSchema& s, std::string_view k) { return s.kind < k; });
   if (it == schemas_.end() || it->kind != kind) return nullptr;
   return &*it;
 }

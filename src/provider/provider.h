@@ -51,9 +51,9 @@ using ReadRepoFile = std::function<Result<std::string>(const std::string& path)>
 
 /// One resource as a provider sees it.
 struct ResourceRequest {
-  std::string kind;        ///< "file.file"
-  std::string name;        ///< the resource's name (its identity within the kind)
-  value::Value spec;       ///< the object's attributes (interpolated, normalised)
+  std::string kind;   ///< "file.file"
+  std::string name;   ///< the resource's name (its identity within the kind)
+  value::Value spec;  ///< the object's attributes (interpolated, normalised)
 };
 
 /// A configured connection to one system (one `targets:` entry of driftless.yaml).

@@ -24,7 +24,7 @@ Status Walk(const std::string& root, const std::string& rel, std::vector<std::st
     if (name == "." || name == ".." || name == ".git" || name == ".driftless") continue;
     bool is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
-      struct stat st{};
+      struct stat st {};
       if (stat((dir + "/" + name).c_str(), &st) == 0) is_dir = S_ISDIR(st.st_mode);
       if (e->d_type == DT_LNK) is_dir = false;  // never follow folder links out of the tree
     }

@@ -22,23 +22,23 @@ struct Environment {
 /// What was last applied for one resource. Attributes are stored as canonical JSON (secrets
 /// already replaced by salted hashes) and parsed only when someone needs them.
 struct ResourceState {
-  std::string address;     ///< "file.file/motd" (kind/name)
-  std::string kind;        ///< "file.file"
-  std::string name;        ///< "motd"
-  std::string target;      ///< the target's name in driftless.yaml
-  std::string attrs_json;  ///< applied attributes (normalised spec + computed fields)
-  std::string spec_hash;   ///< hash of the declared spec it was applied from
-  std::string live_digest; ///< hash of the live attributes right after apply
+  std::string address;                  ///< "file.file/motd" (kind/name)
+  std::string kind;                     ///< "file.file"
+  std::string name;                     ///< "motd"
+  std::string target;                   ///< the target's name in driftless.yaml
+  std::string attrs_json;               ///< applied attributes (normalised spec + computed fields)
+  std::string spec_hash;                ///< hash of the declared spec it was applied from
+  std::string live_digest;              ///< hash of the live attributes right after apply
   std::vector<std::string> depends_on;  ///< addresses, for reverse-order deletion
-  std::string commit;      ///< revision the declarations came from ("" for a folder)
-  int64_t serial = 0;      ///< environment serial of the write
-  int64_t updated_at = 0;  ///< unix seconds
+  std::string commit;                   ///< revision the declarations came from ("" for a folder)
+  int64_t serial = 0;                   ///< environment serial of the write
+  int64_t updated_at = 0;               ///< unix seconds
 };
 
 /// A held lock (a lease): the token fences writers whose lease was lost.
 struct Lock {
   std::string environment;
-  int64_t token = 0;        ///< strictly increasing per environment
+  int64_t token = 0;  ///< strictly increasing per environment
   Identity holder;
   std::string operation;    ///< "apply", "destroy", "state rm", ...
   int64_t acquired_at = 0;  ///< unix seconds
@@ -48,10 +48,10 @@ struct Lock {
 /// One planned change inside an apply, and what became of it.
 struct ChangeRecord {
   std::string address;
-  std::string action;   ///< "create", "update", "replace", "delete", "heal", "import"
-  std::string status;   ///< "pending", "done", "failed", "skipped"
-  std::string error;    ///< when failed or skipped: why
-  std::string diff;     ///< the redacted line diff shown in the plan
+  std::string action;  ///< "create", "update", "replace", "delete", "heal", "import"
+  std::string status;  ///< "pending", "done", "failed", "skipped"
+  std::string error;   ///< when failed or skipped: why
+  std::string diff;    ///< the redacted line diff shown in the plan
 };
 
 /// One apply (or destroy, or remediation) in the history.
@@ -62,15 +62,15 @@ struct ApplyRecord {
   std::string user;            ///< OS user (or DRIFTLESS_ACTOR)
   std::string host;
   int64_t pid = 0;
-  std::string commit;          ///< revision applied ("" for a folder)
+  std::string commit;  ///< revision applied ("" for a folder)
   std::string commit_subject;
   std::string commit_author;
-  std::string decl_hash;       ///< hash of the declarations applied
+  std::string decl_hash;  ///< hash of the declarations applied
   int64_t started_at = 0;
-  int64_t finished_at = 0;     ///< 0 while running
-  std::string status;          ///< "running", "succeeded", "failed", "interrupted"
-  std::string summary;         ///< "3 created, 1 updated, 0 deleted, 1 failed"
-  std::string plan_json;       ///< the plan that was applied (redacted)
+  int64_t finished_at = 0;            ///< 0 while running
+  std::string status;                 ///< "running", "succeeded", "failed", "interrupted"
+  std::string summary;                ///< "3 created, 1 updated, 0 deleted, 1 failed"
+  std::string plan_json;              ///< the plan that was applied (redacted)
   std::vector<ChangeRecord> changes;  ///< filled by GetApply only
 };
 

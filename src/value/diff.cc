@@ -45,8 +45,10 @@ std::vector<DiffLine> DiffLines(std::string_view before, std::string_view after)
     trace.push_back(v);
     for (int k = -d; k <= d; k += 2) {
       int x;
-      if (k == -d || (k != d && v[off + k - 1] < v[off + k + 1])) x = v[off + k + 1];
-      else x = v[off + k - 1] + 1;
+      if (k == -d || (k != d && v[off + k - 1] < v[off + k + 1]))
+        x = v[off + k + 1];
+      else
+        x = v[off + k - 1] + 1;
       int y = x - k;
       while (x < n && y < m && A(x) == B(y)) {
         ++x;
@@ -74,8 +76,10 @@ std::vector<DiffLine> DiffLines(std::string_view before, std::string_view after)
       --x;
       --y;
     }
-    if (x == prev_x) middle.push_back({DiffLine::Op::kInsert, std::string(B(y - 1))});
-    else middle.push_back({DiffLine::Op::kDelete, std::string(A(x - 1))});
+    if (x == prev_x)
+      middle.push_back({DiffLine::Op::kInsert, std::string(B(y - 1))});
+    else
+      middle.push_back({DiffLine::Op::kDelete, std::string(A(x - 1))});
     x = prev_x;
     y = prev_y;
   }
@@ -96,8 +100,7 @@ std::vector<DiffLine> DiffLines(std::string_view before, std::string_view after)
 }
 
 std::string UnifiedDiff(std::string_view before, std::string_view after,
-                        std::string_view before_label, std::string_view after_label,
-                        int context) {
+                        std::string_view before_label, std::string_view after_label, int context) {
   if (before == after) return "";
   std::vector<DiffLine> lines = DiffLines(before, after);
   std::string out;
@@ -128,8 +131,10 @@ std::string UnifiedDiff(std::string_view before, std::string_view after,
     int end = j;
     int last_change = j;
     while (end < total) {
-      if (lines[static_cast<size_t>(end)].op != DiffLine::Op::kContext) last_change = end;
-      else if (end - last_change > 2 * context) break;
+      if (lines[static_cast<size_t>(end)].op != DiffLine::Op::kContext)
+        last_change = end;
+      else if (end - last_change > 2 * context)
+        break;
       ++end;
     }
     int hunk_end = std::min(total, last_change + context + 1);
@@ -144,8 +149,8 @@ std::string UnifiedDiff(std::string_view before, std::string_view after,
       body += '\n';
     }
     out += "@@ -" + std::to_string(a_count ? a_start : a_start - 1) + "," +
-           std::to_string(a_count) + " +" + std::to_string(b_count ? b_start : b_start - 1) +
-           "," + std::to_string(b_count) + " @@\n";
+           std::to_string(a_count) + " +" + std::to_string(b_count ? b_start : b_start - 1) + "," +
+           std::to_string(b_count) + " @@\n";
     out += body;
     // Advance line counters to hunk_end.
     for (int k = i; k < hunk_end; ++k) {

@@ -46,9 +46,15 @@ class Parser {
     if (pos_ >= s_.size()) return Fail("unexpected end");
     char c = s_[pos_];
     switch (c) {
-      case 'n': out = Value::Null(); return Literal("null");
-      case 't': out = Value::Bool(true); return Literal("true");
-      case 'f': out = Value::Bool(false); return Literal("false");
+      case 'n':
+        out = Value::Null();
+        return Literal("null");
+      case 't':
+        out = Value::Bool(true);
+        return Literal("true");
+      case 'f':
+        out = Value::Bool(false);
+        return Literal("false");
       case '"': {
         std::string str;
         if (!ParseString(str)) return false;
@@ -181,10 +187,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_++];
       cp <<= 4;
-      if (c >= '0' && c <= '9') cp |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') cp |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') cp |= static_cast<unsigned>(c - 'A' + 10);
-      else return Fail("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        cp |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        cp |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        cp |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        return Fail("bad \\u escape");
     }
     return true;
   }
@@ -204,14 +214,30 @@ class Parser {
       if (pos_ >= s_.size()) return Fail("unterminated escape");
       char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = 0;
           if (!Hex4(cp)) return false;
@@ -225,7 +251,8 @@ class Parser {
           AppendUtf8(out, cp);
           break;
         }
-        default: return Fail("bad escape");
+        default:
+          return Fail("bad escape");
       }
     }
   }

@@ -17,7 +17,8 @@ bool NeedsQuotes(const std::string& s) {
       numeric = false;
     if (c == ':' || c == '#' || c == '"' || c == '\'' || c == '\n' || c == '\t' || c == '{' ||
         c == '}' || c == '[' || c == ']' || c == ',' || c == '&' || c == '*' || c == '!' ||
-        c == '|' || c == '>' || c == '%' || c == '@' || c == '`' || static_cast<unsigned char>(c) < 0x20)
+        c == '|' || c == '>' || c == '%' || c == '@' || c == '`' ||
+        static_cast<unsigned char>(c) < 0x20)
       return true;
   }
   if (s.front() == '-' || s.front() == '?') return true;
@@ -29,8 +30,10 @@ std::string Scalar(const Value& v) {
   switch (v.type()) {
     case Value::Type::kString:
       return NeedsQuotes(v.as_string()) ? Quote(v.as_string()) : v.as_string();
-    case Value::Type::kUnknown: return "(known after apply)";
-    default: return ToJson(v);
+    case Value::Type::kUnknown:
+      return "(known after apply)";
+    default:
+      return ToJson(v);
   }
 }
 
@@ -48,7 +51,8 @@ void RenderBlock(const std::string& s, std::string& out, int indent) {
   if (trailing_newline) body.remove_suffix(1);
   while (true) {
     size_t nl = body.find('\n', start);
-    std::string_view line = body.substr(start, nl == std::string_view::npos ? body.npos : nl - start);
+    std::string_view line =
+        body.substr(start, nl == std::string_view::npos ? body.npos : nl - start);
     if (!line.empty()) out.append(static_cast<size_t>(indent), ' ');
     out += line;
     out += '\n';
@@ -70,9 +74,12 @@ void RenderAfterKey(const Value& v, std::string& out, int indent) {
     Render(v, out, indent + 2);
   } else {
     out += ' ';
-    if (!v.sensitive() && v.is_object()) out += "{}";
-    else if (!v.sensitive() && v.is_list()) out += "[]";
-    else out += Scalar(v);
+    if (!v.sensitive() && v.is_object())
+      out += "{}";
+    else if (!v.sensitive() && v.is_list())
+      out += "[]";
+    else
+      out += Scalar(v);
     out += '\n';
   }
 }
@@ -97,9 +104,12 @@ void Render(const Value& v, std::string& out, int indent) {
     RenderBlock(v.as_string(), out, indent + 2);
   } else {
     out += pad;
-    if (!v.sensitive() && v.is_object()) out += "{}";
-    else if (!v.sensitive() && v.is_list()) out += "[]";
-    else out += Scalar(v);
+    if (!v.sensitive() && v.is_object())
+      out += "{}";
+    else if (!v.sensitive() && v.is_list())
+      out += "[]";
+    else
+      out += Scalar(v);
     out += '\n';
   }
 }
@@ -141,7 +151,8 @@ Value Protect(const Value& v, std::string_view salt) {
     if (IsProtected(v)) return v;
     Value plain = v;
     plain.set_sensitive(false);
-    Value out = Value::String("(sensitive:" + HmacSha256Hex(salt, ToJson(plain)).substr(0, 32) + ")");
+    Value out =
+        Value::String("(sensitive:" + HmacSha256Hex(salt, ToJson(plain)).substr(0, 32) + ")");
     out.set_sensitive(true);
     return out;
   }

@@ -89,8 +89,10 @@ const Value* Value::FindPath(std::string_view dotted) const {
       size_t idx = 0;
       bool digits = !part.empty();
       for (char c : part) {
-        if (c < '0' || c > '9') digits = false;
-        else idx = idx * 10 + static_cast<size_t>(c - '0');
+        if (c < '0' || c > '9')
+          digits = false;
+        else
+          idx = idx * 10 + static_cast<size_t>(c - '0');
       }
       if (!digits || idx >= cur->as_list().size()) return nullptr;
       cur = &cur->as_list()[idx];
@@ -162,12 +164,18 @@ bool Value::operator==(const Value& other) const {
   if (type_ != other.type_) return false;
   switch (type_) {
     case Type::kNull:
-    case Type::kUnknown: return true;
-    case Type::kBool: return as_bool() == other.as_bool();
-    case Type::kString: return as_string() == other.as_string();
-    case Type::kList: return as_list() == other.as_list();
-    case Type::kObject: return as_object() == other.as_object();
-    default: return false;
+    case Type::kUnknown:
+      return true;
+    case Type::kBool:
+      return as_bool() == other.as_bool();
+    case Type::kString:
+      return as_string() == other.as_string();
+    case Type::kList:
+      return as_list() == other.as_list();
+    case Type::kObject:
+      return as_object() == other.as_object();
+    default:
+      return false;
   }
 }
 
@@ -197,12 +205,24 @@ void WriteJson(const Value& v, std::string& out, int indent, int depth) {
     out.append(static_cast<size_t>(d * indent), ' ');
   };
   switch (v.type()) {
-    case Value::Type::kNull: out += "null"; break;
-    case Value::Type::kUnknown: out += "{\"$unknown\":true}"; break;
-    case Value::Type::kBool: out += v.as_bool() ? "true" : "false"; break;
-    case Value::Type::kInt: out += std::to_string(v.as_int()); break;
-    case Value::Type::kDouble: out += FormatDouble(v.as_double()); break;
-    case Value::Type::kString: AppendQuoted(out, v.as_string()); break;
+    case Value::Type::kNull:
+      out += "null";
+      break;
+    case Value::Type::kUnknown:
+      out += "{\"$unknown\":true}";
+      break;
+    case Value::Type::kBool:
+      out += v.as_bool() ? "true" : "false";
+      break;
+    case Value::Type::kInt:
+      out += std::to_string(v.as_int());
+      break;
+    case Value::Type::kDouble:
+      out += FormatDouble(v.as_double());
+      break;
+    case Value::Type::kString:
+      AppendQuoted(out, v.as_string());
+      break;
     case Value::Type::kList: {
       const auto& l = v.as_list();
       out += '[';
@@ -236,22 +256,33 @@ void WriteJson(const Value& v, std::string& out, int indent, int depth) {
 
 std::string Value::ScalarText() const {
   switch (type_) {
-    case Type::kString: return as_string();
-    case Type::kUnknown: return "(known after apply)";
-    default: return ToJson(*this);
+    case Type::kString:
+      return as_string();
+    case Type::kUnknown:
+      return "(known after apply)";
+    default:
+      return ToJson(*this);
   }
 }
 
 std::string_view TypeName(Value::Type t) {
   switch (t) {
-    case Value::Type::kNull: return "null";
-    case Value::Type::kBool: return "bool";
-    case Value::Type::kInt: return "integer";
-    case Value::Type::kDouble: return "number";
-    case Value::Type::kString: return "string";
-    case Value::Type::kList: return "list";
-    case Value::Type::kObject: return "map";
-    case Value::Type::kUnknown: return "unknown";
+    case Value::Type::kNull:
+      return "null";
+    case Value::Type::kBool:
+      return "bool";
+    case Value::Type::kInt:
+      return "integer";
+    case Value::Type::kDouble:
+      return "number";
+    case Value::Type::kString:
+      return "string";
+    case Value::Type::kList:
+      return "list";
+    case Value::Type::kObject:
+      return "map";
+    case Value::Type::kUnknown:
+      return "unknown";
   }
   return "?";
 }

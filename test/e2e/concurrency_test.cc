@@ -90,12 +90,26 @@ class JsonReader {
       if (i_ >= t_.size()) return false;
       char e = t_[i_++];
       switch (e) {
-        case '"': case '\\': case '/': out->push_back(e); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+        case '\\':
+        case '/':
+          out->push_back(e);
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           // Kept as the escape itself: nothing here compares non-ASCII text.
           if (i_ + 4 > t_.size()) return false;
@@ -103,7 +117,8 @@ class JsonReader {
           i_ += 4;
           break;
         }
-        default: return false;
+        default:
+          return false;
       }
     }
     return false;
@@ -160,7 +175,8 @@ class JsonReader {
     }
     if (Literal("null")) return true;
     size_t start = i_;
-    while (i_ < t_.size() && std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
+    while (i_ < t_.size() &&
+           std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
       ++i_;
     if (start == i_) return false;
     std::string num(t_.substr(start, i_ - start));
@@ -188,8 +204,10 @@ Json ParseJsonOrFail(const std::string& text, const std::string& what) {
 // `count` files whose content carries ${var.gen}, so that each run with another --var gen=N has
 // every file to update. Written into a project whose target root is `root` (may use ${env}).
 void WriteRepo(const Sandbox& s, int count, const std::string& root) {
-  s.WriteRepoFile("driftless.yaml", "project: test\nvars:\n  gen: \"0\"\ntargets:\n  host: {provider: "
-                                    "file, root: \"" + root + "\"}\n");
+  s.WriteRepoFile("driftless.yaml",
+                  "project: test\nvars:\n  gen: \"0\"\ntargets:\n  host: {provider: "
+                  "file, root: \"" +
+                      root + "\"}\n");
   std::string docs;
   for (int i = 0; i < count; ++i) {
     if (i) docs += "---\n";
@@ -352,9 +370,8 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
     }
     EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
     std::smatch m;
-    const std::regex re(
-        R"(environment default is locked by (\S+) \(pid (\d+)\) for apply since )"
-        R"((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))");
+    const std::regex re(R"(environment default is locked by (\S+) \(pid (\d+)\) for apply since )"
+                        R"((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))");
     ASSERT_TRUE(std::regex_search(second.err, m, re)) << second.err;
     EXPECT_EQ(m[1].str(), ExpectedHolder());
     EXPECT_EQ(m[2].str(), std::to_string(first.pid));
@@ -384,7 +401,8 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
 TEST(e2e_concurrency, SecondApplyWithLockTimeoutWaitsThenRuns) {
   Sandbox s;
   WriteRepo(s, kMany, s.root());
-  Proc first = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1", "--var", "gen=1"}, "first");
+  Proc first =
+      Spawn(s, {"apply", "--auto-approve", "--parallelism", "1", "--var", "gen=1"}, "first");
   ASSERT_TRUE(WaitForLock(s, "default", first.pid))
       << "the first apply never held the lock; it ended with " << Wait(first.pid) << ":\n"
       << first.Err();
@@ -466,28 +484,38 @@ TEST(e2e_concurrency, LockOfAKilledHolderIsTakenOverByTheNextApply) {
 }
 
 TEST(e2e_concurrency, WaitingApplyTakesOverFromAKilledHolder) {
-  Sandbox s;
-  WriteRepo(s, kMany, s.root());
-  Proc first = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1"}, "first");
-  ASSERT_TRUE(WaitForRunningApply(s, "default", first.pid))
-      << "the first apply never started; it ended with " << Wait(first.pid) << ":\n"
-      << first.Err();
-  Proc waiter = Spawn(s, {"apply", "--auto-approve", "--lock-timeout", "120s"}, "waiter");
-  // Give the waiter a moment to find the lock taken (it waits whether or not it got there).
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  kill(first.pid, SIGKILL);
-  ASSERT_EQ(Wait(first.pid), -SIGKILL);
-  EXPECT_EQ(Wait(waiter.pid), 0) << waiter.Err();
+  // The round needs the first apply to still hold the lock when it is killed. Should it finish
+  // on its own first (a fast machine), the round proves nothing and is run again.
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt));
+    Sandbox s;
+    WriteRepo(s, kMany, s.root());
+    Proc first = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1"}, "first");
+    if (!WaitForRunningApply(s, "default", first.pid)) {
+      if (Wait(first.pid) == 0 && attempt < 3) continue;  // done before it was seen running
+      FAIL() << "the first apply never started:\n" << first.Err();
+    }
+    Proc waiter = Spawn(s, {"apply", "--auto-approve", "--lock-timeout", "120s"}, "waiter");
+    // Give the waiter a moment to find the lock taken (it waits whether or not it got there).
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(first.pid, SIGKILL);
+    int first_rc = Wait(first.pid);
+    int waiter_rc = Wait(waiter.pid);
+    if (first_rc == 0 && attempt < 3) continue;  // it finished before the kill
+    ASSERT_EQ(first_rc, -SIGKILL);
+    EXPECT_EQ(waiter_rc, 0) << waiter.Err();
 
-  std::vector<Json> applies = Oldest(History(s, "default"));
-  ASSERT_EQ(applies.size(), 2u);
-  EXPECT_EQ(applies[0].Int("pid"), first.pid);
-  EXPECT_EQ(applies[0].Str("status"), "interrupted");
-  EXPECT_EQ(applies[1].Int("pid"), waiter.pid);
-  EXPECT_EQ(applies[1].Str("status"), "succeeded");
-  RunResult plan = s.Run({"plan", "--detailed-exitcode"});
-  EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
-  EXPECT_EQ(WrongFiles(s.root(), kMany, "0"), 0);
+    std::vector<Json> applies = Oldest(History(s, "default"));
+    ASSERT_EQ(applies.size(), 2u);
+    EXPECT_EQ(applies[0].Int("pid"), first.pid);
+    EXPECT_EQ(applies[0].Str("status"), "interrupted");
+    EXPECT_EQ(applies[1].Int("pid"), waiter.pid);
+    EXPECT_EQ(applies[1].Str("status"), "succeeded");
+    RunResult plan = s.Run({"plan", "--detailed-exitcode"});
+    EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
+    EXPECT_EQ(WrongFiles(s.root(), kMany, "0"), 0);
+    return;
+  }
 }
 
 TEST(e2e_concurrency, EightAppliesAtOnceAreSerialised) {
@@ -497,9 +525,10 @@ TEST(e2e_concurrency, EightAppliesAtOnceAreSerialised) {
   WriteRepo(s, kFiles, s.root());
   std::vector<Proc> procs;
   for (int k = 1; k <= kProcs; ++k) {
-    procs.push_back(Spawn(s, {"apply", "--auto-approve", "--lock-timeout", "300s", "--var",
-                              "gen=" + std::to_string(k)},
-                          "apply" + std::to_string(k)));
+    procs.push_back(Spawn(
+        s,
+        {"apply", "--auto-approve", "--lock-timeout", "300s", "--var", "gen=" + std::to_string(k)},
+        "apply" + std::to_string(k)));
   }
   std::map<int64_t, int> gen_of_pid;
   for (int k = 1; k <= kProcs; ++k) {
@@ -554,15 +583,14 @@ TEST(e2e_concurrency, TwoEnvironmentsApplyInParallel) {
     Proc b = Spawn(s, {"apply", "b", "--auto-approve", "--parallelism", "1"}, "b");
     const bool b_locked = WaitForLock(s, "b", b.pid);
     RunResult a_show = s.Run({"env", "show", "a"});
-    const bool overlap =
-        b_locked && a_show.out.find("(pid " + std::to_string(a.pid) + ") for apply") !=
-                        std::string::npos;
+    const bool overlap = b_locked && a_show.out.find("(pid " + std::to_string(a.pid) +
+                                                     ") for apply") != std::string::npos;
     const int b_rc = Wait(b.pid);
     const int a_rc = Wait(a.pid);
     EXPECT_EQ(b_rc, 0) << b.Err();
     EXPECT_EQ(a_rc, 0) << a.Err();
-    EXPECT_TRUE(b_locked || b_rc != 0 || Exited(a.pid))
-        << "the apply of b never held its lock:\n" << b.Err();
+    EXPECT_TRUE(b_locked || b_rc != 0 || Exited(a.pid)) << "the apply of b never held its lock:\n"
+                                                        << b.Err();
 
     for (const std::string env : {"a", "b"}) {
       SCOPED_TRACE("environment " + env);

@@ -92,7 +92,8 @@ RunResult Sandbox::Run(const std::vector<std::string>& args, const std::vector<s
   return r;
 }
 
-int Sandbox::Start(const std::vector<std::string>& args, const std::vector<std::string>& env) const {
+int Sandbox::Start(const std::vector<std::string>& args,
+                   const std::vector<std::string>& env) const {
   std::vector<std::string> all = FullArgs(*this, args);
   static int counter = 0;
   std::string base = dir_ + "/.bg" + std::to_string(++counter);
@@ -117,12 +118,12 @@ std::string ReadFile(const std::string& path) {
 }
 
 bool Exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return lstat(path.c_str(), &st) == 0;
 }
 
 int ModeOf(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return -1;
   return static_cast<int>(st.st_mode & 07777);
 }

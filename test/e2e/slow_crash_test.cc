@@ -108,10 +108,14 @@ class JsonReader {
     for (int k = 0; k < 4; ++k) {
       char c = t_[i_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
-      else return false;
+      if (c >= '0' && c <= '9')
+        v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<uint32_t>(c - 'A' + 10);
+      else
+        return false;
     }
     *cp = v;
     return true;
@@ -129,14 +133,30 @@ class JsonReader {
       if (i_ >= t_.size()) return false;
       char e = t_[i_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!Hex4(&cp)) return false;
@@ -149,7 +169,8 @@ class JsonReader {
           Utf8(cp, out);
           break;
         }
-        default: return false;
+        default:
+          return false;
       }
     }
     return false;
@@ -216,7 +237,8 @@ class JsonReader {
     }
     if (Literal("null")) return true;
     size_t start = i_;
-    while (i_ < t_.size() && std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
+    while (i_ < t_.size() &&
+           std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
       ++i_;
     if (start == i_) return false;
     std::string num(t_.substr(start, i_ - start));
@@ -319,8 +341,8 @@ void WriteDecls(const Sandbox& s, const std::vector<Decl>& decls, int generation
   std::vector<std::string> parts(kParts);
   for (size_t i = 0; i < decls.size(); ++i) {
     const Decl& d = decls[i];
-    std::string doc = "kind: " + d.kind + "\nname: " + d.name + "\ntarget: host\nspec: {path: " +
-                      d.path;
+    std::string doc =
+        "kind: " + d.kind + "\nname: " + d.name + "\ntarget: host\nspec: {path: " + d.path;
     if (d.directory) {
       doc += ", mode: \"0755\"}\n";
     } else {
@@ -347,10 +369,14 @@ enum class Disk { kMissing, kRight, kOld, kWrong };
 
 const char* DiskName(Disk d) {
   switch (d) {
-    case Disk::kMissing: return "missing";
-    case Disk::kRight: return "as declared";
-    case Disk::kOld: return "with the previous content";
-    case Disk::kWrong: return "with unexpected content";
+    case Disk::kMissing:
+      return "missing";
+    case Disk::kRight:
+      return "as declared";
+    case Disk::kOld:
+      return "with the previous content";
+    case Disk::kWrong:
+      return "with unexpected content";
   }
   return "?";
 }
@@ -358,7 +384,7 @@ const char* DiskName(Disk d) {
 // `old_generation` < 0: there is no previous content.
 Disk Inspect(const Sandbox& s, const Decl& d, int generation, int old_generation) {
   std::string p = s.root() + "/" + d.path;
-  struct stat st{};
+  struct stat st {};
   if (lstat(p.c_str(), &st) != 0) return Disk::kMissing;
   if (d.directory) return S_ISDIR(st.st_mode) ? Disk::kRight : Disk::kWrong;
   if (!S_ISREG(st.st_mode)) return Disk::kWrong;
@@ -471,8 +497,7 @@ void ReadPlan(const Sandbox& s, PlanView* view) {
 
 // After a kill during an apply that creates (old_generation < 0) or updates everything:
 // checks that the plan shows exactly the remaining work and returns the count per action.
-std::map<std::string, int> CheckRemainingApplyWork(const Sandbox& s,
-                                                   const std::vector<Decl>& decls,
+std::map<std::string, int> CheckRemainingApplyWork(const Sandbox& s, const std::vector<Decl>& decls,
                                                    int generation, int old_generation,
                                                    const std::map<std::string, std::string>& killed,
                                                    const std::set<std::string>& in_state) {
@@ -508,9 +533,10 @@ std::map<std::string, int> CheckRemainingApplyWork(const Sandbox& s,
         ")";
     problems.Check(warning.empty(), where + ": no plan after a kill may warn");
     // Nothing was touched outside driftless: what the killed apply itself did is not drift.
-    problems.Check(!c.Bool("drift"), where + ": reported as drift (changed outside driftless), "
-                                             "though only the killed apply touched it; reason: " +
-                                             c.Str("reason"));
+    problems.Check(!c.Bool("drift"), where +
+                                         ": reported as drift (changed outside driftless), "
+                                         "though only the killed apply touched it; reason: " +
+                                         c.Str("reason"));
     problems.Check(outcome == "" || outcome == "pending" || outcome == "done",
                    where + ": a kill leaves changes pending or done, nothing else");
     switch (on_disk) {
@@ -616,7 +642,8 @@ TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
     auto t0 = std::chrono::steady_clock::now();
     RunResult a = s.Run({"apply", "--auto-approve"});
     full = Seconds(std::chrono::steady_clock::now() - t0);
-    ASSERT_EQ(a.exit_code, 0) << a.err << a.out.substr(a.out.size() > 2000 ? a.out.size() - 2000 : 0);
+    ASSERT_EQ(a.exit_code, 0) << a.err
+                              << a.out.substr(a.out.size() > 2000 ? a.out.size() - 2000 : 0);
     ExpectConverged(s, decls, 1);
     std::printf("[ crash ] one full apply of %d resources takes %.2f s\n", kResources, full);
   }
@@ -645,16 +672,17 @@ TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
           << "the apply records every intended change before it touches anything";
     }
     const std::set<std::string> in_state = StateAddresses(s);
-    std::map<std::string, int> counts =
-        CheckRemainingApplyWork(s, decls, 1, -1, killed, in_state);
+    std::map<std::string, int> counts = CheckRemainingApplyWork(s, decls, 1, -1, killed, in_state);
     if (HasFatalFailure()) return;
-    std::printf("[ crash ] moment %d: killed after %.3f s (%s), apply #%lld %s: %d unchanged, "
-                "%d to record, %d to create\n",
-                k, delay, ended == 0 ? "it had finished" : "SIGKILL",
-                static_cast<long long>(killed_id), killed_id ? status_before.c_str() : "not begun",
-                counts["no-op"], counts["record"], counts["create"]);
+    std::printf(
+        "[ crash ] moment %d: killed after %.3f s (%s), apply #%lld %s: %d unchanged, "
+        "%d to record, %d to create\n",
+        k, delay, ended == 0 ? "it had finished" : "SIGKILL", static_cast<long long>(killed_id),
+        killed_id ? status_before.c_str() : "not begun", counts["no-op"], counts["record"],
+        counts["create"]);
     if (killed_id == 0) {
-      EXPECT_EQ(counts["create"], kResources) << "nothing may be touched before the apply is recorded";
+      EXPECT_EQ(counts["create"], kResources)
+          << "nothing may be touched before the apply is recorded";
     }
 
     RunResult again = s.Run({"apply", "--auto-approve"});
@@ -714,11 +742,12 @@ TEST(e2e_slow_crash, KillDuringUpdate) {
     std::map<std::string, int> counts =
         CheckRemainingApplyWork(s, decls, generation, generation - 1, killed, in_state);
     if (HasFatalFailure()) return;
-    std::printf("[ crash ] update to generation %d killed after %.3f s of %.2f (%s), apply "
-                "#%lld %s: %d unchanged, %d to record, %d to update\n",
-                generation, delay, full, ended == 0 ? "it had finished" : "SIGKILL",
-                static_cast<long long>(killed_id), killed_id ? status_before.c_str() : "not begun",
-                counts["no-op"], counts["record"], counts["update"]);
+    std::printf(
+        "[ crash ] update to generation %d killed after %.3f s of %.2f (%s), apply "
+        "#%lld %s: %d unchanged, %d to record, %d to update\n",
+        generation, delay, full, ended == 0 ? "it had finished" : "SIGKILL",
+        static_cast<long long>(killed_id), killed_id ? status_before.c_str() : "not begun",
+        counts["no-op"], counts["record"], counts["update"]);
 
     RunResult again = s.Run({"apply", "--auto-approve"});
     ASSERT_EQ(again.exit_code, 0) << again.err;
@@ -814,22 +843,25 @@ TEST(e2e_slow_crash, KillDuringDestroy) {
       auto k = killed.find(address);
       const std::string outcome = k == killed.end() ? "" : k->second;
       const bool known = in_state.count(address) > 0;
-      const std::string where = address + " (" + DiskName(disk[address]) + ", planned " + action +
-                                ", change in the killed destroy: " +
-                                (outcome.empty() ? "none" : outcome) + ", " +
-                                (known ? "in state" : "not in state") + ")";
+      const std::string where =
+          address + " (" + DiskName(disk[address]) + ", planned " + action +
+          ", change in the killed destroy: " + (outcome.empty() ? "none" : outcome) + ", " +
+          (known ? "in state" : "not in state") + ")";
       problems.Check(it->second->Str("warning").empty(), where + ": no plan after a kill may warn");
       problems.Check(!it->second->Bool("drift"),
-                     where + ": reported as drift (changed outside driftless), though only the "
-                             "killed destroy touched it; reason: " + it->second->Str("reason"));
+                     where +
+                         ": reported as drift (changed outside driftless), though only the "
+                         "killed destroy touched it; reason: " +
+                         it->second->Str("reason"));
       if (disk[address] == Disk::kRight) {
         ++present;
         problems.Check(action == "no-op", where + ": still there, so unchanged");
         problems.Check(known, where + ": still there, so still in state");
         problems.Check(outcome != "done", where + ": recorded as deleted, yet still there");
         for (const auto& dep : d.deps) {
-          problems.Check(disk[dep] == Disk::kRight, address + " is still there but its dependency " +
-                                                        dep + " was deleted first");
+          problems.Check(
+              disk[dep] == Disk::kRight,
+              address + " is still there but its dependency " + dep + " was deleted first");
         }
       } else if (disk[address] == Disk::kMissing) {
         if (known) {
@@ -848,9 +880,10 @@ TEST(e2e_slow_crash, KillDuringDestroy) {
   }
   EXPECT_EQ(present + in_doubt + deleted, kResources);
   EXPECT_EQ(in_state.size(), static_cast<size_t>(present + in_doubt));
-  std::printf("[ crash ] destroy killed with %.2f of the files gone (%s): %d still there, %d "
-              "deleted in doubt, %d deleted and recorded\n",
-              fraction, ended == 0 ? "it had finished" : "SIGKILL", present, in_doubt, deleted);
+  std::printf(
+      "[ crash ] destroy killed with %.2f of the files gone (%s): %d still there, %d "
+      "deleted in doubt, %d deleted and recorded\n",
+      fraction, ended == 0 ? "it had finished" : "SIGKILL", present, in_doubt, deleted);
 
   // Destroying again finishes the work and marks the killed destroy interrupted.
   RunResult again = s.Run({"destroy", "default", "--auto-approve"});

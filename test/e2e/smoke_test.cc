@@ -18,7 +18,8 @@ TEST(Smoke, VersionAndHelp) {
 TEST(Smoke, PlanApplyPlan) {
   Sandbox s;
   s.WriteProject();
-  s.WriteRepoFile("app.yaml", "kind: file.file\nname: a\nspec: {path: a.txt, content: \"hi\\n\"}\n");
+  s.WriteRepoFile("app.yaml",
+                  "kind: file.file\nname: a\nspec: {path: a.txt, content: \"hi\\n\"}\n");
   RunResult p = s.Run({"plan", "--detailed-exitcode"});
   EXPECT_EQ(p.exit_code, 2) << p.err;
   RunResult a = s.Run({"apply", "--auto-approve"});

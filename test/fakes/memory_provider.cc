@@ -63,7 +63,8 @@ class MemoryTarget : public provider::Target {
       obj.Set(k, plain);
     }
     const Value* v = spec.Find("value");
-    obj.Set("length", Value::Int(v && v->is_string() ? static_cast<int64_t>(v->as_string().size()) : 0));
+    obj.Set("length",
+            Value::Int(v && v->is_string() ? static_cast<int64_t>(v->as_string().size()) : 0));
     world_->objects[key] = obj;
     ++world_->writes;
     return obj;

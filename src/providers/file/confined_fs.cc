@@ -28,7 +28,7 @@ constexpr int kMaxRemoveDepth = 256;
 
 // openat2(2) confined beneath `dir_fd`, refusing every symlink. -1 with errno on failure.
 int OpenBeneath(int dir_fd, const std::string& path, uint64_t flags) {
-  struct open_how how{};
+  struct open_how how {};
   how.flags = flags;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   while (true) {
@@ -146,7 +146,7 @@ Result<std::optional<DirFd>> OpenDir(const RootRef& root, std::string_view rel_d
       err = errno;  // something else appeared meanwhile: diagnose it below
     }
     if (err == ENOTDIR || err == ELOOP || err == EEXIST) {
-      struct stat st{};
+      struct stat st {};
       if (fstatat(cur.get(), seg.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISLNK(st.st_mode)) return MakeError(SymlinkMessage(display));
         if (!S_ISDIR(st.st_mode)) {
@@ -267,7 +267,7 @@ Result<std::optional<struct stat>> WriteFileAt(int dir_fd, std::string_view leaf
     return fail("cannot set the owner of");
   }
   if (fchmod(fd.get(), mode) != 0) return fail("cannot set the mode of");
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd.get(), &st) != 0) return fail("cannot write");
   if (close(fd.release()) != 0) {
     std::string msg = "cannot write " + display + ": " + ErrnoMessage();
@@ -392,7 +392,7 @@ Result<std::vector<DirEntry>> ListDir(int dir_fd, const std::string& display) {
         e.type = ObjectType::kSymlink;
         break;
       case DT_UNKNOWN: {
-        struct stat st{};
+        struct stat st {};
         if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
           e.type = TypeOf(st.st_mode);
         }

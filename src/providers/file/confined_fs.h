@@ -84,7 +84,7 @@ std::string_view TypeName(ObjectType type);
 /// A live object at a path.
 struct LiveObject {
   ObjectType type = ObjectType::kOther;
-  struct stat st{};        ///< as lstat(2) reports it
+  struct stat st {};        ///< as lstat(2) reports it
   UniqueFd fd;              ///< open read-only (not for symlinks and some special files)
   std::string content;      ///< a regular file's bytes, when they were asked for
   std::string link_target;  ///< a symlink's text

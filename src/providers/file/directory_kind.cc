@@ -157,7 +157,7 @@ Result<Value> FileTarget::ApplyDirectory(const Value& spec, const RootRef& root,
   std::string name(leaf);
 
   UniqueFd fd;
-  struct stat st{};
+  struct stat st {};
   bool created = false;
   if (how != Apply::kCreate) {
     auto live = InspectAt(dir_fd, leaf, /*read_content=*/false, display);

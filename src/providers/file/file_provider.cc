@@ -62,8 +62,9 @@ FieldSchema ParentsCreatedField() {
   return {.name = kParentsCreatedField,
           .type = FieldType::kList,
           .computed = true,
-          .description = "Folders on the way that the first write created (deepest first); "
-                         "deleting the object removes them again while they are empty."};
+          .description =
+              "Folders on the way that the first write created (deepest first); "
+              "deleting the object removes them again while they are empty."};
 }
 
 FieldSchema TypeField() {

@@ -48,13 +48,13 @@ void Spit(const std::string& path, const std::string& content) {
 }
 
 struct stat Lstat(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
   return st;
 }
 
 bool Exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return lstat(path.c_str(), &st) == 0;
 }
 

@@ -166,7 +166,8 @@ Result<Value> FileTarget::ApplyKind(const provider::ResourceRequest& req, Apply 
   // Folders on the way that do not exist yet are made by this write: remember them, so that
   // deleting the object removes them again (when empty) and nothing else.
   std::vector<std::string> missing;
-  for (auto [dir, leaf] = SplitParent(*path); !dir.empty(); std::tie(dir, leaf) = SplitParent(dir)) {
+  for (auto [dir, leaf] = SplitParent(*path); !dir.empty();
+       std::tie(dir, leaf) = SplitParent(dir)) {
     auto exists = OpenDir(ref, dir, /*create=*/false);
     if (exists.ok() && exists->has_value()) break;
     missing.emplace_back(dir);
@@ -278,7 +279,8 @@ value::Value FileTarget::WithDescendants(const std::string& kind, value::Value s
     return spec;
   }
   std::vector<std::string> keep = relative_paths;
-  if (const value::Value* declared = spec.Find("managed_children"); declared && declared->is_list()) {
+  if (const value::Value* declared = spec.Find("managed_children");
+      declared && declared->is_list()) {
     for (const auto& v : declared->as_list())
       if (v.is_string()) keep.push_back(v.as_string());
   }

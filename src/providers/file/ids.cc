@@ -35,7 +35,7 @@ bool LookUp(Lookup lookup, Entry& entry) {
 }
 
 std::optional<std::string> LookUpUserName(uid_t uid) {
-  struct passwd pw{};
+  struct passwd pw {};
   std::string name;
   bool ok = LookUp(
       [&](struct passwd* e, char* b, size_t n, struct passwd** r) {
@@ -49,7 +49,7 @@ std::optional<std::string> LookUpUserName(uid_t uid) {
 }
 
 std::optional<std::string> LookUpGroupName(gid_t gid) {
-  struct group gr{};
+  struct group gr {};
   std::string name;
   bool ok = LookUp(
       [&](struct group* e, char* b, size_t n, struct group** r) {
@@ -63,7 +63,7 @@ std::optional<std::string> LookUpGroupName(gid_t gid) {
 }
 
 std::optional<uid_t> LookUpUserId(const std::string& name) {
-  struct passwd pw{};
+  struct passwd pw {};
   uid_t uid = 0;
   bool ok = LookUp(
       [&](struct passwd* e, char* b, size_t n, struct passwd** r) {
@@ -77,7 +77,7 @@ std::optional<uid_t> LookUpUserId(const std::string& name) {
 }
 
 std::optional<gid_t> LookUpGroupId(const std::string& name) {
-  struct group gr{};
+  struct group gr {};
   gid_t gid = 0;
   bool ok = LookUp(
       [&](struct group* e, char* b, size_t n, struct group** r) {
