@@ -241,12 +241,17 @@ class Parser {
         case 'u': {
           unsigned cp = 0;
           if (!Hex4(cp)) return false;
-          if (cp >= 0xD800 && cp < 0xDC00 && pos_ + 6 <= s_.size() && s_[pos_] == '\\' &&
-              s_[pos_ + 1] == 'u') {
+          if (cp >= 0xDC00 && cp < 0xE000) return Fail("unpaired low surrogate");
+          if (cp >= 0xD800 && cp < 0xDC00) {
+            // A high surrogate must be followed by a low one: together they are one code point.
+            if (pos_ + 6 > s_.size() || s_[pos_] != '\\' || s_[pos_ + 1] != 'u') {
+              return Fail("unpaired high surrogate");
+            }
             pos_ += 2;
             unsigned lo = 0;
             if (!Hex4(lo)) return false;
-            if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            if (lo < 0xDC00 || lo >= 0xE000) return Fail("unpaired high surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
           AppendUtf8(out, cp);
           break;

@@ -35,6 +35,10 @@ TEST(Value, JsonRoundTrip) {
   EXPECT_FALSE(ParseJson("{\"a\":").ok());
   EXPECT_FALSE(ParseJson("[1,]").ok());
   EXPECT_FALSE(ParseJson("1 2").ok());
+  EXPECT_FALSE(ParseJson(R"("\ud800")").ok());        // a lone high surrogate
+  EXPECT_FALSE(ParseJson(R"("\udc00")").ok());        // a lone low surrogate
+  EXPECT_FALSE(ParseJson(R"("\ud800\u0041")").ok());  // high surrogate, then no low one
+  EXPECT_EQ(ParseJson(R"("\ud83d\ude80")")->as_string(), "\xf0\x9f\x9a\x80");
 }
 
 TEST(Render, BlocksAndSensitive) {

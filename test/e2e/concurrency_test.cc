@@ -31,168 +31,11 @@
 namespace driftless::test {
 namespace {
 
-// --- a small JSON reader (the test binary links only the harness) ---
-
-struct Json {
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  bool boolean = false;
-  double number = 0;
-  std::string text;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> fields;
-
-  const Json* Find(std::string_view key) const {
-    for (const auto& [k, v] : fields)
-      if (k == key) return &v;
-    return nullptr;
-  }
-  std::string Str(std::string_view key) const {
-    const Json* v = Find(key);
-    return v != nullptr && v->type == Type::kString ? v->text : std::string();
-  }
-  int64_t Int(std::string_view key) const {
-    const Json* v = Find(key);
-    return v != nullptr && v->type == Type::kNumber ? static_cast<int64_t>(v->number) : -1;
-  }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : t_(text) {}
-
-  bool Read(Json* out) {
-    if (!Value(out, 0)) return false;
-    Space();
-    return i_ == t_.size();
-  }
-
- private:
-  void Space() {
-    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t'))
-      ++i_;
-  }
-  bool Literal(std::string_view word) {
-    if (t_.substr(i_, word.size()) != word) return false;
-    i_ += word.size();
-    return true;
-  }
-  bool String(std::string* out) {
-    if (i_ >= t_.size() || t_[i_] != '"') return false;
-    ++i_;
-    while (i_ < t_.size()) {
-      char c = t_[i_++];
-      if (c == '"') return true;
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (i_ >= t_.size()) return false;
-      char e = t_[i_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out->push_back(e);
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          // Kept as the escape itself: nothing here compares non-ASCII text.
-          if (i_ + 4 > t_.size()) return false;
-          out->append("\\u").append(t_.substr(i_, 4));
-          i_ += 4;
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  }
-  bool Value(Json* out, int depth) {
-    if (depth > 200) return false;
-    Space();
-    if (i_ >= t_.size()) return false;
-    char c = t_[i_];
-    if (c == '{' || c == '[') {
-      const bool object = c == '{';
-      const char close = object ? '}' : ']';
-      ++i_;
-      out->type = object ? Json::Type::kObject : Json::Type::kArray;
-      Space();
-      if (i_ < t_.size() && t_[i_] == close) return ++i_, true;
-      while (true) {
-        Space();
-        std::string key;
-        if (object) {
-          if (!String(&key)) return false;
-          Space();
-          if (i_ >= t_.size() || t_[i_] != ':') return false;
-          ++i_;
-        }
-        Json v;
-        if (!Value(&v, depth + 1)) return false;
-        if (object) {
-          out->fields.emplace_back(std::move(key), std::move(v));
-        } else {
-          out->items.push_back(std::move(v));
-        }
-        Space();
-        if (i_ < t_.size() && t_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (i_ < t_.size() && t_[i_] == close) return ++i_, true;
-        return false;
-      }
-    }
-    if (c == '"') {
-      out->type = Json::Type::kString;
-      return String(&out->text);
-    }
-    if (Literal("true")) {
-      out->type = Json::Type::kBool;
-      out->boolean = true;
-      return true;
-    }
-    if (Literal("false")) {
-      out->type = Json::Type::kBool;
-      return true;
-    }
-    if (Literal("null")) return true;
-    size_t start = i_;
-    while (i_ < t_.size() &&
-           std::string_view("+-0123456789.eE").find(t_[i_]) != std::string_view::npos)
-      ++i_;
-    if (start == i_) return false;
-    std::string num(t_.substr(start, i_ - start));
-    char* end = nullptr;
-    out->type = Json::Type::kNumber;
-    out->number = std::strtod(num.c_str(), &end);
-    return end != nullptr && *end == '\0';
-  }
-
-  std::string_view t_;
-  size_t i_ = 0;
-};
+// JSON output is read with ReadJson (e2e/harness.h).
 
 Json ParseJsonOrFail(const std::string& text, const std::string& what) {
   Json j;
-  if (!JsonReader(text).Read(&j)) {
+  if (!ReadJson(text, &j)) {
     ADD_FAILURE() << what << " is not valid JSON: " << text.substr(0, 2000);
     return Json();
   }
@@ -307,7 +150,7 @@ bool WaitForRunningApply(const Sandbox& s, const std::string& env, int pid) {
     RunResult r = s.Run({"history", env, "--json"});
     if (r.exit_code == 0) {
       Json j;
-      if (JsonReader(r.out).Read(&j)) {
+      if (ReadJson(r.out, &j)) {
         for (const Json& a : j.items) {
           if (a.Int("pid") == pid && a.Str("status") == "running") return true;
         }

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "value/value.h"
+
 namespace driftless::test {
 
 Sandbox::Sandbox() {
@@ -108,6 +110,73 @@ int Sandbox::Start(const std::vector<std::string>& args,
     Exec(all, env);
   }
   return pid;
+}
+
+const Json* Json::Find(std::string_view key) const {
+  for (const auto& [k, v] : fields)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+std::string Json::Str(std::string_view key) const {
+  const Json* v = Find(key);
+  return v != nullptr && v->type == Type::kString ? v->text : std::string();
+}
+
+int64_t Json::Int(std::string_view key) const {
+  const Json* v = Find(key);
+  return v != nullptr && v->type == Type::kNumber ? static_cast<int64_t>(v->number) : -1;
+}
+
+bool Json::Bool(std::string_view key) const {
+  const Json* v = Find(key);
+  return v != nullptr && v->type == Type::kBool && v->boolean;
+}
+
+bool Json::IsNull(std::string_view key) const {
+  const Json* v = Find(key);
+  return v == nullptr || v->type == Type::kNull;
+}
+
+namespace {
+
+Json FromValue(const value::Value& v) {
+  Json j;
+  switch (v.type()) {
+    case value::Value::Type::kBool:
+      j.type = Json::Type::kBool;
+      j.boolean = v.as_bool();
+      break;
+    case value::Value::Type::kInt:
+    case value::Value::Type::kDouble:
+      j.type = Json::Type::kNumber;
+      j.number = v.as_double();
+      break;
+    case value::Value::Type::kString:
+      j.type = Json::Type::kString;
+      j.text = v.as_string();
+      break;
+    case value::Value::Type::kList:
+      j.type = Json::Type::kArray;
+      for (const auto& item : v.as_list()) j.items.push_back(FromValue(item));
+      break;
+    case value::Value::Type::kObject:
+      j.type = Json::Type::kObject;
+      for (const auto& [k, item] : v.as_object()) j.fields.emplace_back(k, FromValue(item));
+      break;
+    default:
+      break;
+  }
+  return j;
+}
+
+}  // namespace
+
+bool ReadJson(std::string_view text, Json* out) {
+  Result<value::Value> v = value::ParseJson(text);
+  if (!v.ok()) return false;
+  *out = FromValue(*v);
+  return true;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace driftless::test {
@@ -43,6 +46,30 @@ class Sandbox {
  private:
   std::string dir_;
 };
+
+/// A parsed JSON document, for reading `--json` output in tests.
+struct Json {
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+  Type type = Type::kNull;
+  bool boolean = false;
+  double number = 0;
+  std::string text;
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> fields;
+
+  const Json* Find(std::string_view key) const;
+  /// The member's string, or "".
+  std::string Str(std::string_view key) const;
+  /// The member's number, or -1.
+  int64_t Int(std::string_view key) const;
+  /// True when the member is `true`.
+  bool Bool(std::string_view key) const;
+  /// True when the member is missing or null.
+  bool IsNull(std::string_view key) const;
+};
+
+/// Parses JSON with the engine's own parser; false when it is not valid JSON.
+bool ReadJson(std::string_view text, Json* out);
 
 /// Reads a whole file ("" when missing).
 std::string ReadFile(const std::string& path);
