@@ -1,5 +1,6 @@
 // A small strict JSON parser producing Values. Our own, so that state and plan files load
 // without a second in-memory representation.
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -159,6 +160,7 @@ class Parser {
     }
     double d = std::strtod(num.c_str(), &end);
     if (end == nullptr || *end != '\0') return Fail("invalid number");
+    if (std::isinf(d)) return Fail("number out of range");  // JSON has no infinity
     out = Value::Double(d);
     return true;
   }
