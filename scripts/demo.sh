@@ -4,15 +4,21 @@
 # edit shows up as drift and the next apply heals it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh release
-bin=$PWD/build/release/driftless
+# DRIFTLESS_BIN runs the demo with a binary built elsewhere (the end-to-end test does).
+if [ -z "${DRIFTLESS_BIN:-}" ]; then
+  bash scripts/setup.sh release
+fi
+bin=${DRIFTLESS_BIN:-$PWD/build/release/src/driftless}
+[ -x "$bin" ] || { echo "demo: no driftless binary at $bin"; exit 1; }
 
 work=$(mktemp -d -t driftless-demo.XXXXXX)
 cp -r examples/demo "$work/repo"
 root="$work/root"
 export DRIFTLESS_STATE="$work/state.db"
 export DRIFTLESS_SECRET_API_TOKEN="demo-token-$RANDOM$RANDOM"
-step() { printf '\n\033[1m$ driftless %s\033[0m\n' "$*"; }
+bold='' plain=''
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+step() { printf '\n%s$ driftless %s%s\n' "$bold" "$*" "$plain"; }
 dl() { step "$@"; "$bin" "$@" --dir "$work/repo" --var root="$root"; }
 
 dl validate
