@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/strings.h"
 #include "repo_gen.h"
 
 #ifndef DRIFTLESS_BIN
@@ -179,34 +180,7 @@ std::string Fixed(double v, int decimals) {
 // Seconds: four decimals below 0.1 s, three below 10 s, two above.
 std::string Secs(double s) { return Fixed(s, s < 0.1 ? 4 : s < 10 ? 3 : 2); }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string JsonString(const std::string& s) { return Quote(s); }
 
 void RemoveAll(const fs::path& p) {
   std::error_code ec;
