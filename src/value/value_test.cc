@@ -35,7 +35,7 @@ TEST(Value, JsonRoundTrip) {
   EXPECT_FALSE(ParseJson("{\"a\":").ok());
   EXPECT_FALSE(ParseJson("[1,]").ok());
   EXPECT_FALSE(ParseJson("1 2").ok());
-  EXPECT_FALSE(ParseJson("9933e933").ok());  // found by json_fuzz: no infinity in JSON
+  EXPECT_FALSE(ParseJson("9933e933").ok());           // found by json_fuzz: no infinity in JSON
   EXPECT_FALSE(ParseJson(R"("\ud800")").ok());        // a lone high surrogate
   EXPECT_FALSE(ParseJson(R"("\udc00")").ok());        // a lone low surrogate
   EXPECT_FALSE(ParseJson(R"("\ud800\u0041")").ok());  // high surrogate, then no low one
