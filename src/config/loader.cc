@@ -481,7 +481,6 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   ParseProject(project_docs[0].root, project_file, decls.project, diags);
   Policy defaults = ParsePolicy(decls.project.default_policy, project_file, Policy(), diags);
 
-  TraceSpan list_span("list files");
   Result<std::vector<std::string>> files = src.ListFiles();
   if (!files.ok()) {
     diags.Error({}, files.error().message);
