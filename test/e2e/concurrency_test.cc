@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/identity.h"
 #include "e2e/harness.h"
 
 namespace driftless::test {
@@ -162,22 +163,6 @@ bool WaitForRunningApply(const Sandbox& s, const std::string& env, int pid) {
   return false;
 }
 
-// The user@host that driftless records for this process's children.
-std::string ExpectedHolder() {
-  std::string user;
-  if (const char* actor = std::getenv("DRIFTLESS_ACTOR"); actor != nullptr && *actor) {
-    user = actor;
-  } else if (struct passwd* pw = getpwuid(geteuid()); pw != nullptr) {
-    user = pw->pw_name;
-  } else {
-    user = "uid" + std::to_string(geteuid());
-  }
-  char host[256] = {0};
-  std::string h = gethostname(host, sizeof host - 1) == 0 ? host : "";
-  if (h.empty()) h = "localhost";
-  return user + "@" + h;
-}
-
 // History entries sorted by id, oldest first.
 std::vector<Json> Oldest(std::vector<Json> applies) {
   std::sort(applies.begin(), applies.end(),
@@ -216,7 +201,7 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
     const std::regex re(R"(environment default is locked by (\S+) \(pid (\d+)\) for apply since )"
                         R"((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))");
     ASSERT_TRUE(std::regex_search(second.err, m, re)) << second.err;
-    EXPECT_EQ(m[1].str(), ExpectedHolder());
+    EXPECT_EQ(m[1].str(), CurrentIdentity().UserAtHost());
     EXPECT_EQ(m[2].str(), std::to_string(first.pid));
     EXPECT_NE(shown.find("locked:    by " + m[1].str() + " (pid " + m[2].str() +
                          ") for apply since " + m[3].str()),

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/hash.h"
+#include "base/identity.h"
 #include "e2e/harness.h"
 
 namespace driftless::test {
@@ -75,21 +76,6 @@ ino_t InodeOf(const std::string& path) {
 std::string StateBytes(const Sandbox& s) {
   return ReadFile(s.state()) + ReadFile(s.state() + "-wal") + ReadFile(s.state() + "-shm") +
          ReadFile(s.state() + "-journal");
-}
-
-// "user@host" as driftless records it.
-std::string UserAtHost() {
-  std::string user;
-  if (const char* actor = std::getenv("DRIFTLESS_ACTOR"); actor != nullptr && *actor) {
-    user = actor;
-  } else if (struct passwd* pw = getpwuid(geteuid()); pw != nullptr) {
-    user = pw->pw_name;
-  } else {
-    user = "uid" + std::to_string(geteuid());
-  }
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return user + "@" + (host[0] ? host : "localhost");
 }
 
 std::string Show(const RunResult& r) {
@@ -670,7 +656,7 @@ TEST(Flow, HistoryListsAppliesWithWhoAndShowsChanges) {
   ASSERT_EQ(s.Run({"apply", "--auto-approve"}).exit_code, 0);
   WriteFile(s.root() + "/app.txt", "one\nTWO\n");
   ASSERT_EQ(s.Run({"apply", "--auto-approve"}).exit_code, 0);
-  const std::string who = UserAtHost();
+  const std::string who = CurrentIdentity().UserAtHost();
 
   RunResult h = s.Run({"history"});
   ASSERT_EQ(h.exit_code, 0) << Show(h);
