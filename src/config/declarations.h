@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,7 +25,17 @@ struct Policy {
   Upgrade upgrade = Upgrade::kDirect;
   std::string step_field;  ///< with stepwise: "spec.version"
   std::string step_by;     ///< "major", "minor", "patch"
+  /// Bit i set: key kPolicyKeys[i] was written in the `policy:` this was parsed from (a
+  /// resource's own keys win over the environment's and the project's defaults).
+  uint16_t set = 0;
 };
+
+/// The keys of a `policy:` mapping, in the order of Policy::set's bits.
+inline constexpr std::array<const char*, 8> kPolicyKeys = {
+    "drift", "ignore", "create_only", "prevent_destroy", "adopt", "paused", "upgrade", "step"};
+
+/// `over`'s explicitly set keys (Policy::set) on top of `base`; the result's `set` is `over`'s.
+Policy MergePolicy(const Policy& base, const Policy& over);
 
 std::string_view DriftName(Policy::Drift d);
 
@@ -59,9 +71,10 @@ struct EnvironmentRule {
   bool is_protected = false;
   int approvals = 0;
   std::string sync = "manual";
-  std::string ttl;      ///< "72h", "" for none
-  value::Value vars;    ///< object
-  value::Value policy;  ///< raw policy defaults, object or null
+  std::string ttl;       ///< "72h", "" for none
+  value::Value vars;     ///< object
+  value::Value policy;   ///< raw policy defaults, object or null
+  value::Value targets;  ///< raw: target name -> settings that override the project's, or null
   SourcePos pos;
 };
 
@@ -74,6 +87,7 @@ struct Project {
   std::vector<EnvironmentRule> environments;
   std::vector<TargetDecl> targets;  ///< sorted by name
   value::Value default_policy;      ///< raw `defaults.policy`, object or null
+  Policy defaults;                  ///< `defaults.policy` parsed
   value::Value notify;              ///< raw `notify:` (used by the notification issue)
   const TargetDecl* FindTarget(std::string_view name) const;
 };

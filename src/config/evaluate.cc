@@ -4,6 +4,7 @@
 
 #include "base/hash.h"
 #include "base/strings.h"
+#include "config/loader.h"
 #include "value/render.h"
 #include "yaml/yaml.h"
 
@@ -218,15 +219,38 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
   std::unique_ptr<Environment> env(new Environment(decls, registry, source, std::move(options)));
   const std::string& name = env->options_.env;
 
-  // Variables: project, then the environment's rule, then vars/<env>.yaml.
-  env->vars_ = decls.project.vars.is_object() ? decls.project.vars : Value::MakeObject();
-  for (const auto& rule : decls.project.environments) {
-    const std::string& rule_name = rule.name.empty() ? rule.branch : rule.name;
-    if (rule_name == name && rule.vars.is_object()) {
-      for (const auto& [k, v] : rule.vars.as_object()) env->vars_.Set(k, v);
-      break;
+  // The environment's rules: the one its branch (or name) matched, then its bases.
+  Result<EnvironmentMatch> match = MatchName(decls.project, name);
+  if (!env->options_.branch.empty()) {
+    Result<std::optional<EnvironmentMatch>> by_branch =
+        MatchBranch(decls.project, env->options_.branch);
+    if (!by_branch.ok()) {
+      match = by_branch.error();
+    } else if (*by_branch && (*by_branch)->name == name) {
+      match = std::move(**by_branch);
     }
   }
+  if (!match.ok()) {
+    diags.Error({decls.project.file, 0, 0}, match.error().message);
+    return nullptr;
+  }
+  env->match_ = std::move(*match);
+  const auto& rules = env->match_.rules;  // most specific first
+
+  // Variables: project, then the rules (bases first), then vars/<env>.yaml.
+  env->vars_ = decls.project.vars.is_object() ? decls.project.vars : Value::MakeObject();
+  for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
+    if (!(*it)->vars.is_object()) continue;
+    for (const auto& [k, v] : (*it)->vars.as_object()) env->vars_.Set(k, v);
+  }
+  // Policy defaults: the project's, then the rules' (bases first), under each resource's own.
+  Policy env_policy = decls.project.defaults;
+  for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
+    Diagnostics ignored;  // reported when the project file was loaded
+    env_policy =
+        MergePolicy(env_policy, ParsePolicy((*it)->policy, decls.project.file, Policy(), ignored));
+  }
+  for (Resource& r : decls.resources) r.policy = MergePolicy(env_policy, r.policy);
   Sha256 hash;
   hash.Update(decls.hash);
   std::string vars_file = "vars/" + name + ".yaml";
@@ -256,7 +280,18 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
       continue;
     }
     size_t before = diags.ErrorCount();
-    Value settings = Interpolate(t.settings, target_scope, decls.project.file, diags);
+    Value merged = t.settings;
+    for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
+      const Value* over = (*it)->targets.is_object() ? (*it)->targets.Find(t.name) : nullptr;
+      if (over == nullptr) continue;
+      if (!over->is_object()) {
+        diags.Error(Pos(decls.project.file, *over),
+                    "targets." + t.name + " of an environment rule must be a mapping of settings");
+        continue;
+      }
+      for (const auto& [k, v] : over->as_object()) merged.Set(k, v);
+    }
+    Value settings = Interpolate(merged, target_scope, decls.project.file, diags);
     if (diags.ErrorCount() > before) continue;
     std::vector<std::string> known;
     for (const auto& f : p->TargetSchema()) known.push_back(f.name);

@@ -9,6 +9,7 @@
 
 #include "base/diagnostics.h"
 #include "config/declarations.h"
+#include "config/environments.h"
 #include "config/interpolate.h"
 #include "graph/graph.h"
 #include "provider/provider.h"
@@ -19,9 +20,11 @@ namespace driftless::config {
 /// What an environment is evaluated with.
 struct EvalOptions {
   std::string env = "default";
+  /// The branch the environment comes from ("" for a folder or a bare commit): picks the
+  /// environment rule (with its captures) when the branch maps to `env`; `${branch}`.
   std::string branch;
-  std::string commit;
-  std::string salt;  ///< the environment's salt (state), for hashing secrets
+  std::string commit;  ///< `${commit}`: the short commit id ("" for a folder)
+  std::string salt;    ///< the environment's salt (state), for hashing secrets
   /// Secret values; std::nullopt when missing.
   std::function<std::optional<std::string>(const std::string& name)> secret;
   bool secrets_required = true;
@@ -75,6 +78,8 @@ class Environment {
   /// Hash of the declarations plus this environment's variables file.
   const std::string& hash() const { return hash_; }
   const value::Value& vars() const { return vars_; }
+  /// The environment rules it was evaluated with (protected, ttl, sync, approvals).
+  const EnvironmentMatch& match() const { return match_; }
   const std::string& salt() const { return options_.salt; }
 
   /// Interpolates and normalises one resource again, resolving references to other resources
@@ -108,6 +113,7 @@ class Environment {
   const source::Source& source_;
   EvalOptions options_;
   value::Value vars_;
+  EnvironmentMatch match_;
   std::string hash_;
   std::vector<EvaluatedResource> resources_;
   graph::Graph graph_;

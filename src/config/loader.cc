@@ -6,6 +6,7 @@
 #include "base/hash.h"
 #include "base/strings.h"
 #include "base/trace.h"
+#include "config/environments.h"
 #include "config/interpolate.h"
 #include "yaml/yaml.h"
 
@@ -23,6 +24,24 @@ std::string_view DriftName(Policy::Drift d) {
       return "report";
   }
   return "report";
+}
+
+Policy MergePolicy(const Policy& base, const Policy& over) {
+  Policy out = base;
+  auto has = [&](int bit) { return (over.set & (1u << bit)) != 0; };
+  if (has(0)) out.drift = over.drift;
+  if (has(1)) out.ignore = over.ignore;
+  if (has(2)) out.create_only = over.create_only;
+  if (has(3)) out.prevent_destroy = over.prevent_destroy;
+  if (has(4)) out.adopt = over.adopt;
+  if (has(5)) out.paused = over.paused;
+  if (has(6)) out.upgrade = over.upgrade;
+  if (has(7)) {
+    out.step_field = over.step_field;
+    out.step_by = over.step_by;
+  }
+  out.set = over.set;
+  return out;
 }
 
 const TargetDecl* Project::FindTarget(std::string_view name) const {
@@ -147,8 +166,9 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
     if (!envs->is_list()) {
       diags.Error(Pos(file, *envs), "environments must be a list of rules");
     } else {
-      static const std::vector<std::string> kRuleKeys = {
-          "branch", "name", "base", "protected", "approvals", "sync", "ttl", "vars", "policy"};
+      static const std::vector<std::string> kRuleKeys = {"branch",    "name",   "base", "protected",
+                                                         "approvals", "sync",   "ttl",  "vars",
+                                                         "policy",    "targets"};
       for (const auto& r : envs->as_list()) {
         if (!CheckKeys(r, file, "an environment rule", kRuleKeys, diags) && !r.is_object())
           continue;
@@ -169,7 +189,16 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
         if (ExpectString(r.Find("sync"), file, "sync", diags, rule.sync) && rule.sync != "manual" &&
             rule.sync != "auto")
           diags.Error(Pos(file, *r.Find("sync")), "sync must be `manual` or `auto`");
-        ExpectString(r.Find("ttl"), file, "ttl", diags, rule.ttl);
+        if (ExpectString(r.Find("ttl"), file, "ttl", diags, rule.ttl) && !ParseTtl(rule.ttl))
+          diags.Error(Pos(file, *r.Find("ttl")), "ttl must be a duration like 72h, 30m or 7d");
+        if (const Value* t = r.Find("targets")) {
+          if (t->is_object())
+            rule.targets = *t;
+          else
+            diags.Error(Pos(file, *t),
+                        "targets of an environment rule must be a mapping of "
+                        "target names to the settings they override");
+        }
         rule.vars = EmptyObject();
         if (const Value* v = r.Find("vars")) {
           if (v->is_object())
@@ -177,7 +206,10 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
           else
             diags.Error(Pos(file, *v), "vars must be a mapping");
         }
-        if (const Value* pol = r.Find("policy")) rule.policy = *pol;
+        if (const Value* pol = r.Find("policy")) {
+          rule.policy = *pol;
+          ParsePolicy(*pol, file, Policy(), diags);  // reports mistakes once, at load
+        }
         p.environments.push_back(std::move(rule));
       }
     }
@@ -378,7 +410,8 @@ void ParseResource(Value& doc, const std::string& file, const Project& project,
     }
   }
   r.policy = defaults;
-  if (const Value* pol = doc.Find("policy")) r.policy = ParsePolicy(*pol, file, defaults, diags);
+  r.policy.set = 0;  // only what the document itself says counts as set
+  if (const Value* pol = doc.Find("policy")) r.policy = ParsePolicy(*pol, file, r.policy, diags);
   if (const Value* mv = doc.Find("moved_from")) {
     if (ExpectString(mv, file, "moved_from", diags, r.moved_from) && !ValidName(r.moved_from)) {
       diags.Error(Pos(file, *mv),
@@ -414,11 +447,13 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
 }
 
 Policy ParsePolicy(const Value& v, const std::string& file, Policy base, Diagnostics& diags) {
-  static const std::vector<std::string> kKeys = {
-      "drift", "ignore", "create_only", "prevent_destroy", "adopt", "paused", "upgrade", "step"};
+  static const std::vector<std::string> kKeys(kPolicyKeys.begin(), kPolicyKeys.end());
   if (v.is_null()) return base;
   if (!CheckKeys(v, file, "policy", kKeys, diags)) {
     if (!v.is_object()) return base;
+  }
+  for (size_t i = 0; i < kPolicyKeys.size(); ++i) {
+    if (v.Find(kPolicyKeys[i]) != nullptr) base.set |= static_cast<uint16_t>(1u << i);
   }
   std::string s;
   if (ExpectString(v.Find("drift"), file, "policy.drift", diags, s)) {
@@ -480,6 +515,7 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   }
   ParseProject(project_docs[0].root, project_file, decls.project, diags);
   Policy defaults = ParsePolicy(decls.project.default_policy, project_file, Policy(), diags);
+  decls.project.defaults = defaults;
 
   Result<std::vector<std::string>> files = src.ListFiles();
   if (!files.ok()) {

@@ -1,0 +1,199 @@
+#include "config/environments.h"
+
+#include <cstdlib>
+
+namespace driftless::config {
+
+namespace {
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// Backtracking match of pattern[pi..] against text[ti..]; captures are pushed in order.
+bool Match(std::string_view p, size_t pi, std::string_view t, size_t ti,
+           std::vector<std::string>& caps) {
+  if (pi == p.size()) return ti == t.size();
+  if (p[pi] != '*') {
+    return ti < t.size() && p[pi] == t[ti] && Match(p, pi + 1, t, ti + 1, caps);
+  }
+  const bool any = pi + 1 < p.size() && p[pi + 1] == '*';
+  const size_t next = pi + (any ? 2 : 1);
+  // At least one character; a single `*` stops at '/'. Shortest first, so that "*-*" splits
+  // "a-b-c" as {a, b-c} (the first capture is the shortest).
+  for (size_t end = ti + 1; end <= t.size(); ++end) {
+    if (!any && t[end - 1] == '/') break;
+    caps.emplace_back(t.substr(ti, end - ti));
+    if (Match(p, next, t, end, caps)) return true;
+    caps.pop_back();
+  }
+  return false;
+}
+
+bool HasPlaceholder(std::string_view s) { return s.find('{') != std::string_view::npos; }
+
+bool HasWildcard(std::string_view s) { return s.find('*') != std::string_view::npos; }
+
+// The environment name a rule gives without captures, or "" when it needs captures.
+std::string LiteralName(const EnvironmentRule& rule) {
+  if (!rule.name.empty()) return HasPlaceholder(rule.name) ? "" : rule.name;
+  return HasWildcard(rule.branch) ? "" : EnvironmentNameOfBranch(rule.branch);
+}
+
+std::string At(const EnvironmentRule& rule) {
+  return " (environment rule at " + rule.pos.ToString() + ")";
+}
+
+// Appends the chain of bases of match->rules.front() to match->rules.
+Status AddBases(const Project& project, EnvironmentMatch* match) {
+  while (true) {
+    const EnvironmentRule& last = *match->rules.back();
+    if (last.base.empty()) return Status::Ok();
+    Result<std::string> base = ExpandTemplate(last.base, match->captures);
+    if (!base.ok()) return MakeError("base: " + base.error().message + At(last));
+    const EnvironmentRule* found = nullptr;
+    for (const auto& r : project.environments) {
+      if (LiteralName(r) == *base) {
+        found = &r;
+        break;
+      }
+    }
+    if (found == nullptr) {
+      return MakeError("base " + *base + " names no environment" + At(last));
+    }
+    for (const EnvironmentRule* seen : match->rules) {
+      if (seen == found) {
+        std::string chain;
+        for (const EnvironmentRule* r : match->rules) chain += LiteralName(*r) + " -> ";
+        return MakeError("environment bases form a cycle: " + chain + *base + At(last));
+      }
+    }
+    match->rules.push_back(found);
+  }
+}
+
+}  // namespace
+
+bool MatchBranchPattern(std::string_view pattern, std::string_view branch,
+                        std::vector<std::string>* captures) {
+  std::vector<std::string> caps;
+  if (!Match(pattern, 0, branch, 0, caps)) return false;
+  if (captures != nullptr) {
+    for (auto& c : caps) captures->push_back(std::move(c));
+  }
+  return true;
+}
+
+Result<std::string> ExpandTemplate(std::string_view tmpl,
+                                   const std::vector<std::string>& captures) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl[i] != '{') {
+      out += tmpl[i];
+      continue;
+    }
+    size_t close = tmpl.find('}', i);
+    std::string_view digits =
+        close == std::string_view::npos ? "" : tmpl.substr(i + 1, close - i - 1);
+    bool numeric = !digits.empty() && digits.size() < 4 &&
+                   digits.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!numeric) return MakeError("\"" + std::string(tmpl) + "\": use {1}, {2}, ... for captures");
+    size_t n = static_cast<size_t>(std::atoi(std::string(digits).c_str()));
+    if (n == 0 || n > captures.size()) {
+      return MakeError("\"" + std::string(tmpl) + "\" uses {" + std::string(digits) +
+                       "} but the branch pattern has " + std::to_string(captures.size()) +
+                       " capture" + (captures.size() == 1 ? "" : "s"));
+    }
+    out += captures[n - 1];
+    i = close;
+  }
+  return out;
+}
+
+std::string EnvironmentNameOfBranch(std::string_view branch) {
+  std::string out(branch);
+  for (char& c : out) {
+    if (!IsNameChar(c)) c = '-';
+  }
+  return out;
+}
+
+bool ValidEnvironmentName(std::string_view name) {
+  if (name.empty() || name.size() > 100) return false;
+  for (char c : name) {
+    if (!IsNameChar(c)) return false;
+  }
+  return true;
+}
+
+Result<std::optional<EnvironmentMatch>> MatchBranch(const Project& project,
+                                                    const std::string& branch) {
+  for (const auto& rule : project.environments) {
+    EnvironmentMatch m;
+    if (!MatchBranchPattern(rule.branch, branch, &m.captures)) continue;
+    m.branch = branch;
+    m.rules.push_back(&rule);
+    if (rule.name.empty()) {
+      m.name = EnvironmentNameOfBranch(branch);
+    } else {
+      Result<std::string> name = ExpandTemplate(rule.name, m.captures);
+      if (!name.ok()) return MakeError("name: " + name.error().message + At(rule));
+      m.name = std::move(*name);
+    }
+    if (!ValidEnvironmentName(m.name)) {
+      return MakeError("branch " + branch + " gives the environment name \"" + m.name +
+                       "\", which may only use letters, digits, _ and -" + At(rule));
+    }
+    Status bases = AddBases(project, &m);
+    if (!bases.ok()) return bases.error();
+    return std::optional<EnvironmentMatch>(std::move(m));
+  }
+  return std::optional<EnvironmentMatch>();
+}
+
+Result<EnvironmentMatch> MatchName(const Project& project, const std::string& name) {
+  EnvironmentMatch m;
+  m.name = name;
+  for (const auto& rule : project.environments) {
+    if (LiteralName(rule) != name) continue;
+    if (!HasWildcard(rule.branch)) m.branch = rule.branch;
+    m.rules.push_back(&rule);
+    Status bases = AddBases(project, &m);
+    if (!bases.ok()) return bases.error();
+    break;
+  }
+  return m;
+}
+
+int64_t EnvironmentMatch::ttl_seconds() const {
+  for (const EnvironmentRule* r : rules) {
+    if (r->ttl.empty()) continue;
+    return ParseTtl(r->ttl).value_or(0);
+  }
+  return 0;
+}
+
+std::string EnvironmentMatch::sync() const { return rule() ? rule()->sync : "manual"; }
+
+std::optional<int64_t> ParseTtl(std::string_view text) {
+  if (text.size() < 2) return std::nullopt;
+  std::string_view digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos || digits.size() > 9)
+    return std::nullopt;
+  int64_t n = std::atoll(std::string(digits).c_str());
+  switch (text.back()) {
+    case 's':
+      return n;
+    case 'm':
+      return n * 60;
+    case 'h':
+      return n * 3600;
+    case 'd':
+      return n * 86400;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace driftless::config
