@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build ccache pkg-config git libyaml-dev libsqlite3-dev
-          libssl-dev libcli11-dev clang-format libgtest-dev libgmock-dev libbenchmark-dev sqlite3 time)
+          libssl-dev libgit2-dev libcli11-dev clang-format libgtest-dev libgmock-dev
+          libbenchmark-dev sqlite3 time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -83,6 +83,8 @@ class GitRepository {
   Result<int64_t> CountBetween(const std::string& from, const std::string& to) const;
 
   /// The files of a commit's tree, read from the object database (blobs read on demand).
+  /// Symbolic links and submodules are not files: they are not listed, and reading one is an
+  /// error. The Source stays valid after this GitRepository is destroyed.
   Result<std::unique_ptr<Source>> Snapshot(const std::string& commit) const;
 
  private:
