@@ -11,6 +11,8 @@ namespace driftless::cli {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+constexpr const char* kEnvHelp =
+    "environment (default: the current branch's in a Git working tree, else `default`)";
 
 // "30s", "2m", "1h" or plain seconds.
 std::string ParseDuration(const std::string& text, double& seconds) {
@@ -50,6 +52,14 @@ int Main(int argc, char** argv) {
     cmd->add_flag("--json", g.json, "machine-readable output");
     cmd->add_option("--var", var_args, "set a variable: NAME=VALUE (repeatable; overrides files)");
     cmd->add_flag("--no-color", g.no_color, "never colour the output");
+    cmd->add_option("--repo", g.repo,
+                    "a Git repository: a path, file://, https:// or ssh:// URL (default: the "
+                    "repository around --dir, if any)");
+    cmd->add_option("--ref", g.ref,
+                    "the branch, tag or commit to read (default: the environment's branch)");
+    cmd->add_flag("--worktree", g.worktree,
+                  "read the working tree's files, uncommitted changes included (never applied "
+                  "to a protected environment)");
   };
   auto changing = [&](CLI::App* cmd) {
     cmd->add_option("--parallelism", g.parallelism, "changes applied at once (default 8)")
@@ -59,15 +69,15 @@ int Main(int argc, char** argv) {
   };
 
   ApplyFlags af;
-  std::string validate_env = "default";
+  std::string validate_env;
   CLI::App* validate = app.add_subcommand("validate",
                                           "parse, interpolate and type-check the "
                                           "declarations; no target is touched");
-  validate->add_option("ENV", validate_env, "environment (default: default)");
+  validate->add_option("ENV", validate_env, kEnvHelp);
   global(validate);
 
   CLI::App* plan = app.add_subcommand("plan", "show what apply would change, with line diffs");
-  plan->add_option("ENV", af.env, "environment (default: default)");
+  plan->add_option("ENV", af.env, kEnvHelp);
   plan->add_option("--out", af.out, "save the plan to a file for `apply FILE`");
   plan->add_flag("--detailed-exitcode", af.detailed_exitcode,
                  "exit 2 when there are changes or drift, 0 when there are none");
@@ -93,17 +103,17 @@ int Main(int argc, char** argv) {
 
   CLI::App* state = app.add_subcommand("state", "inspect and edit state");
   state->require_subcommand(1);
-  std::string state_env = "default", address;
+  std::string state_env, address;
   CLI::App* state_list = state->add_subcommand("list", "list managed resources");
-  state_list->add_option("ENV", state_env, "environment (default: default)");
+  state_list->add_option("ENV", state_env, kEnvHelp);
   global(state_list);
   CLI::App* state_show = state->add_subcommand("show", "show a resource's applied attributes");
   state_show->add_option("ADDR", address, "kind/name")->required();
-  state_show->add_option("ENV", state_env, "environment (default: default)");
+  state_show->add_option("ENV", state_env, kEnvHelp);
   global(state_show);
   CLI::App* state_rm = state->add_subcommand("rm", "forget a resource without touching it");
   state_rm->add_option("ADDR", address, "kind/name")->required();
-  state_rm->add_option("ENV", state_env, "environment (default: default)");
+  state_rm->add_option("ENV", state_env, kEnvHelp);
   global(state_rm);
   changing(state_rm);
 
@@ -120,12 +130,19 @@ int Main(int argc, char** argv) {
 
   CLI::App* env = app.add_subcommand("env", "environments");
   env->require_subcommand(1);
-  CLI::App* env_list = env->add_subcommand("list", "every environment in state");
+  CLI::App* env_list = env->add_subcommand(
+      "list", "every environment: its branch, applied commit, branch head, commits behind");
   global(env_list);
   std::string env_name;
   CLI::App* env_show = env->add_subcommand("show", "one environment in detail");
   env_show->add_option("ENV", env_name, "environment")->required();
   global(env_show);
+  CLI::App* env_prune = env->add_subcommand(
+      "prune",
+      "destroy environments whose branch is gone or whose ttl passed (protected ones never)");
+  env_prune->add_flag("--auto-approve", af.auto_approve, "destroy them (default: only plan)");
+  global(env_prune);
+  changing(env_prune);
 
   try {
     app.parse(argc, argv);
@@ -152,8 +169,18 @@ int Main(int argc, char** argv) {
 #ifndef DRIFTLESS_SANITIZE
   owned.release();
 #endif
-  if (*validate) return RunValidate(ws, validate_env);
-  if (*plan) return RunPlan(ws, af);
+  // Commands that work on one environment: pick it, and the commit its declarations come from.
+  auto select = [&](std::string& env_arg, bool prefer_worktree = false) {
+    Status s = ws.Select(env_arg, prefer_worktree);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: %s\n", s.error().message.c_str());
+      return false;
+    }
+    env_arg = ws.selection().env;
+    return true;
+  };
+  if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env) : 1;
+  if (*plan) return select(af.env) ? RunPlan(ws, af) : 1;
   if (*apply) {
     // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.
     for (const auto& a : apply_args) {
@@ -164,12 +191,15 @@ int Main(int argc, char** argv) {
         af.env = a;
       }
     }
+    if (!select(af.env)) return 1;
     return RunApply(ws, af, false);
   }
   if (*destroy) {
     af.env = destroy_env;
+    if (!select(af.env)) return 1;
     return RunApply(ws, af, true);
   }
+  if ((*state_list || *state_show || *state_rm) && !select(state_env)) return 1;
   if (*state_list) return RunStateList(ws, state_env);
   if (*state_show) return RunStateShow(ws, state_env, address);
   if (*state_rm) return RunStateRm(ws, state_env, address);
@@ -177,6 +207,7 @@ int Main(int argc, char** argv) {
   if (*history) return RunHistory(ws, history_env, limit);
   if (*env_list) return RunEnvList(ws);
   if (*env_show) return RunEnvShow(ws, env_name);
+  if (*env_prune) return RunEnvPrune(ws, af.auto_approve);
   return 1;
 }
 

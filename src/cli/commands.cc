@@ -3,10 +3,12 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "apply/applier.h"
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "cli/steps.h"
 #include "cli/terminal.h"
 #include "plan/render.h"
 #include "plan/stored.h"
@@ -84,6 +86,11 @@ Status CheckPlanFile(const std::string& path, const plan::Plan& fresh) {
     return MakeError("plan file " + path +
                      (saved->destroy ? " is a destroy plan" : " is not a destroy plan"));
   }
+  if (saved->revision != fresh.revision) {
+    return MakeError("plan file " + path + " is for commit " + saved->revision.substr(0, 7) +
+                     ", not " +
+                     (fresh.revision.empty() ? "a folder" : fresh.revision.substr(0, 7)) + again);
+  }
   if (saved->decl_hash != fresh.decl_hash) {
     return MakeError("plan file " + path + " is stale: the declarations changed since it was made" +
                      again);
@@ -121,8 +128,15 @@ int RunValidate(Workspace& ws, const std::string& env) {
 
 int RunPlan(Workspace& ws, const ApplyFlags& flags) {
   Diagnostics diags;
+  Result<std::vector<Step>> steps = PlanSteps(ws, diags);
+  if (!steps.ok()) {
+    if (diags.empty()) return Fail(steps.error().message);
+    PrintDiagnostics(diags, ws.flags().json);
+    return Fail(steps.error().message);
+  }
   Result<plan::Plan> plan =
       ws.Plan(flags.env, false, diags, /*list_unchanged=*/ws.flags().json || !flags.out.empty());
+  if (plan.ok()) plan->steps = DescribeSteps(*steps);
   if (!plan.ok()) {
     if (diags.empty()) return Fail(plan.error().message);
     PrintDiagnostics(diags, ws.flags().json);
@@ -146,7 +160,10 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
     PrintDiagnostics(plan->problems, false);
     return 1;
   }
-  return flags.detailed_exitcode && (plan->HasChanges() || plan->DriftCount() > 0) ? 2 : 0;
+  return flags.detailed_exitcode &&
+                 (plan->HasChanges() || plan->DriftCount() > 0 || !plan->steps.empty())
+             ? 2
+             : 0;
 }
 
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
@@ -155,17 +172,23 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     return Fail(std::string(destroy ? "destroy" : "apply") +
                 " needs --auto-approve when not run on a terminal");
   }
-  if (!ws.StateHasEnvironment(flags.env)) {
+  const std::string& env = ws.selection().env;
+  if (!ws.StateHasEnvironment(env) || ws.selection().worktree) {
     // Nothing is written (not even a lock) for declarations that are not valid.
     Diagnostics diags;
-    Result<config::Environment*> checked = ws.Evaluate(flags.env, true, false, diags);
+    Result<config::Environment*> checked = ws.Evaluate(env, true, false, diags);
     if (!checked.ok()) {
       if (diags.empty()) return Fail(checked.error().message);
       PrintDiagnostics(diags, false);
       return 1;
     }
+    if (ws.selection().worktree && (*checked)->match().is_protected()) {
+      return Fail("environment " + env +
+                  " is protected: uncommitted changes (--worktree) are never applied to it; "
+                  "commit them and apply the commit");
+    }
   }
-  Result<state::Lock> lock = TakeLock(ws, flags.env, destroy ? "destroy" : "apply");
+  Result<state::Lock> lock = TakeLock(ws, env, destroy ? "destroy" : "apply");
   if (!lock.ok()) return Fail(lock.error().message);
   state::StateStore* store = *ws.State();
   struct Unlock {
@@ -175,12 +198,22 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
   } unlock{store, &*lock};
 
   Diagnostics diags;
-  Result<plan::Plan> plan = ws.Plan(flags.env, destroy, diags);
+  std::vector<Step> steps;
+  if (!destroy) {
+    Result<std::vector<Step>> planned = PlanSteps(ws, diags);
+    if (!planned.ok()) {
+      PrintDiagnostics(diags, false);
+      return Fail(planned.error().message);
+    }
+    steps = std::move(*planned);
+  }
+  Result<plan::Plan> plan = ws.Plan(env, destroy, diags);
   if (!plan.ok()) {
     if (diags.empty()) return Fail(plan.error().message);
     PrintDiagnostics(diags, false);
     return 1;
   }
+  plan->steps = DescribeSteps(steps);
   if (!flags.plan_file.empty()) {
     Status s = CheckPlanFile(flags.plan_file, *plan);
     if (!s.ok()) return Fail(s.error().message);
@@ -192,10 +225,19 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     PrintDiagnostics(plan->problems, false);
     return 1;
   }
-  if (!plan->HasChanges()) {
-    std::printf("No changes. Environment %s matches its declarations.\n",
-                plan->environment.c_str());
-    return 0;
+  if (!plan->HasChanges() && steps.empty()) {
+    // Nothing to change; in a repository the environment still moves to the commit, so that
+    // history (and `env list`) says which commit it runs.
+    bool record = false;
+    if (!destroy && !ws.selection().worktree && ws.selection().commit) {
+      Result<std::string> applied = ws.AppliedCommit(env);
+      record = applied.ok() && *applied != ws.selection().commit->id;
+    }
+    if (!record) {
+      std::printf("No changes. Environment %s matches its declarations.\n",
+                  plan->environment.c_str());
+      return 0;
+    }
   }
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
   std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
@@ -209,24 +251,98 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
   }
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  ProgressLine progress(destroy ? "destroying" : "applying");
-  apply::ApplyOptions options;
-  options.parallelism = ws.flags().parallelism;
-  options.kind = destroy ? "destroy" : "apply";
-  options.cancel = &g_cancel;
-  options.on_progress = [&](const apply::Progress& p) {
-    progress.Update(p.done, p.total, p.address);
+  struct RestoreSignals {
+    ~RestoreSignals() {
+      std::signal(SIGINT, SIG_DFL);
+      std::signal(SIGTERM, SIG_DFL);
+    }
+  } restore;
+  const std::optional<source::CommitInfo> target = ws.selection().commit;
+  const bool worktree = ws.selection().worktree;
+  // Applies one plan and records it; false when it did not succeed.
+  auto execute = [&](const plan::Plan& p, const std::optional<source::CommitInfo>& commit,
+                     const std::string& note, apply::ApplyResult* out) -> Status {
+    ProgressLine progress(destroy ? "destroying" : "applying");
+    apply::ApplyOptions options;
+    options.parallelism = ws.flags().parallelism;
+    options.kind = destroy ? "destroy" : "apply";
+    options.cancel = &g_cancel;
+    if (commit) {
+      options.commit_subject = commit->subject;
+      options.commit_author = commit->author;
+    }
+    if (!note.empty()) options.commit_subject += " (" + note + ")";
+    options.on_progress = [&](const apply::Progress& pr) {
+      progress.Update(pr.done, pr.total, pr.address);
+    };
+    Result<apply::ApplyResult> result = apply::Apply(*ws.environment(), p, *store, *lock, options);
+    progress.Done();
+    if (!result.ok()) return result.error();
+    *out = std::move(*result);
+    return Status::Ok();
   };
-  Result<apply::ApplyResult> result =
-      apply::Apply(*ws.environment(), *plan, *store, *lock, options);
-  progress.Done();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  if (!result.ok()) return Fail(result.error().message);
-  for (const auto& e : result->errors) std::fprintf(stderr, "error: %s\n", e.c_str());
-  std::printf("\nApply #%lld %s: %s.\n", static_cast<long long>(result->apply_id),
-              result->status.c_str(), result->summary.c_str());
-  return result->status == "succeeded" ? 0 : 1;
+  auto report = [](const apply::ApplyResult& r, const std::string& what) {
+    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    std::printf("Apply #%lld%s %s: %s.\n", static_cast<long long>(r.apply_id), what.c_str(),
+                r.status.c_str(), r.summary.c_str());
+  };
+
+  std::string last_good = "the commit it was at";
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    std::string what = " (step " + std::to_string(i + 1) + " of " +
+                       std::to_string(steps.size() + 1) + ", commit " + step.commit.short_id +
+                       (step.note.empty() ? "" : ", " + step.note) + ")";
+    Status used = ws.UseCommit(step.commit);
+    if (!used.ok()) return Fail(used.error().message);
+    Workspace::PlanRequest request;
+    request.only = &step.addresses;
+    request.adjust = [&step](config::Environment& e) { return ApplyOverrides(e, step.overrides); };
+    Diagnostics step_diags;
+    Result<plan::Plan> step_plan = ws.Plan(env, request, step_diags);
+    if (!step_plan.ok() || step_plan->problems.HasErrors()) {
+      PrintDiagnostics(step_plan.ok() ? step_plan->problems : step_diags, false);
+      return Fail("step " + std::to_string(i + 1) + " (commit " + step.commit.short_id +
+                  ") could not be planned: " +
+                  (step_plan.ok() ? std::string("see above") : step_plan.error().message) +
+                  "; environment " + env + " stays at " + last_good);
+    }
+    apply::ApplyResult r;
+    Status s =
+        execute(*step_plan, step.commit, step.note.empty() ? "stepwise upgrade" : step.note, &r);
+    if (!s.ok()) return Fail(s.error().message);
+    std::printf("\n");
+    report(r, what);
+    if (r.status != "succeeded") {
+      return Fail("stopped at step " + std::to_string(i + 1) + " of " +
+                  std::to_string(steps.size() + 1) + " (commit " + step.commit.short_id + " " +
+                  step.commit.subject + "); environment " + env + " stays at " + last_good +
+                  ", and the later steps were not applied");
+    }
+    last_good = "commit " + step.commit.short_id + " (" + step.commit.subject + ")";
+  }
+  if (!steps.empty()) {
+    // The final step, planned again against the state the steps left.
+    Status used = ws.UseCommit(*target);
+    if (!used.ok()) return Fail(used.error().message);
+    Diagnostics final_diags;
+    plan = ws.Plan(env, false, final_diags);
+    if (!plan.ok() || plan->problems.HasErrors()) {
+      PrintDiagnostics(plan.ok() ? plan->problems : final_diags, false);
+      return Fail("the final step could not be planned; environment " + env + " stays at " +
+                  last_good);
+    }
+  }
+  apply::ApplyResult r;
+  Status s = execute(*plan, target, worktree ? "working tree" : "", &r);
+  if (!s.ok()) return Fail(s.error().message);
+  std::printf("\n");
+  report(r, steps.empty() ? "" : " (final step, commit " + target->short_id + ")");
+  if (r.status != "succeeded" && !steps.empty()) {
+    std::fprintf(stderr, "error: the final step failed; environment %s stays at %s\n", env.c_str(),
+                 last_good.c_str());
+  }
+  return r.status == "succeeded" ? 0 : 1;
 }
 
 int RunStateList(Workspace& ws, const std::string& env) {
@@ -308,6 +424,8 @@ Value ApplyJson(const state::ApplyRecord& a) {
   o.Set("actor", Value::String(a.user + "@" + a.host));
   o.Set("pid", Value::Int(a.pid));
   o.Set("commit", Value::String(a.commit));
+  o.Set("commit_subject", Value::String(a.commit_subject));
+  o.Set("commit_author", Value::String(a.commit_author));
   o.Set("started_at", Value::String(FormatTime(a.started_at)));
   o.Set("finished_at", a.finished_at ? Value::String(FormatTime(a.finished_at)) : Value::Null());
   o.Set("status", Value::String(a.status));
@@ -332,12 +450,14 @@ int RunHistory(Workspace& ws, const std::string& env, int limit) {
     std::printf("No applies yet%s.\n", env.empty() ? "" : (" in environment " + env).c_str());
     return 0;
   }
-  std::printf("%-5s %-20s %-12s %-24s %-9s %-12s %s\n", "ID", "WHEN", "ENVIRONMENT", "WHO", "KIND",
-              "STATUS", "SUMMARY");
+  std::printf("%-5s %-20s %-18s %-20s %-9s %-11s %-40s %s\n", "ID", "WHEN", "ENVIRONMENT", "WHO",
+              "KIND", "STATUS", "COMMIT", "SUMMARY");
   for (const auto& a : *applies) {
-    std::printf("%-5lld %-20s %-12s %-24s %-9s %-12s %s\n", static_cast<long long>(a.id),
+    std::string commit = a.commit.empty() ? "-" : a.commit.substr(0, 7) + " " + a.commit_subject;
+    if (commit.size() > 40) commit = commit.substr(0, 37) + "...";
+    std::printf("%-5lld %-20s %-18s %-20s %-9s %-11s %-40s %s\n", static_cast<long long>(a.id),
                 FormatTime(a.started_at).c_str(), a.environment.c_str(),
-                (a.user + "@" + a.host).c_str(), a.kind.c_str(), a.status.c_str(),
+                (a.user + "@" + a.host).c_str(), a.kind.c_str(), a.status.c_str(), commit.c_str(),
                 a.summary.c_str());
   }
   return 0;
@@ -373,8 +493,10 @@ int RunHistoryShow(Workspace& ws, int64_t id) {
               static_cast<long long>(a.pid));
   std::printf("  started:  %s\n", FormatTime(a.started_at).c_str());
   if (a.finished_at) std::printf("  finished: %s\n", FormatTime(a.finished_at).c_str());
-  if (!a.commit.empty())
+  if (!a.commit.empty()) {
     std::printf("  commit:   %s %s\n", a.commit.c_str(), a.commit_subject.c_str());
+    if (!a.commit_author.empty()) std::printf("  author:   %s\n", a.commit_author.c_str());
+  }
   std::printf("  status:   %s (%s)\n\n", a.status.c_str(), a.summary.c_str());
   for (const auto& c : a.changes) {
     std::printf("  %-8s %-8s %s%s\n", c.status.c_str(), c.action.c_str(), c.address.c_str(),
@@ -384,39 +506,186 @@ int RunHistoryShow(Workspace& ws, int64_t id) {
   return 0;
 }
 
-int RunEnvList(Workspace& ws) {
+namespace {
+
+// One row of `env list`.
+struct EnvRow {
+  std::string name;
+  std::string branch;   // "" in a folder; "(gone)" when no branch maps to it any more
+  std::string head;     // the branch's head, short
+  std::string applied;  // the commit last applied, short ("" when never)
+  int64_t behind = -1;  // commits the branch head is ahead of the applied commit; -1: unknown
+  bool is_protected = false;
+  int64_t serial = 0;
+  size_t resources = 0;
+  std::string last_apply = "never";
+  std::string status = "-";
+};
+
+std::string Short(const std::string& id) { return id.substr(0, 7); }
+
+Result<std::vector<EnvRow>> EnvRows(Workspace& ws) {
   Result<state::StateStore*> store = ws.State();
-  if (!store.ok()) return Fail(store.error().message);
+  if (!store.ok()) return store.error();
   auto envs = (*store)->ListEnvironments();
-  if (!envs.ok()) return Fail(envs.error().message);
-  Value::List items;
-  if (!ws.flags().json) {
-    std::printf("%-20s %-8s %-10s %-22s %s\n", "ENVIRONMENT", "SERIAL", "RESOURCES", "LAST APPLY",
-                "STATUS");
+  if (!envs.ok()) return envs.error();
+  Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
+  if (!branches.ok()) return branches.error();
+  Result<source::GitRepository*> repo = ws.Repo();
+  if (!repo.ok()) return repo.error();
+  std::map<std::string, EnvRow> rows;
+  for (const auto& be : **branches) {
+    EnvRow& r = rows[be.match.name];
+    r.name = be.match.name;
+    r.branch = be.branch.name;
+    r.head = be.branch.head.short_id;
+    r.is_protected = be.match.is_protected();
+    r.status = "not applied yet";
   }
   for (const auto& e : *envs) {
-    auto resources = (*store)->ListResources(e.name);
-    auto last = (*store)->ListApplies(e.name, 1);
-    auto lock = (*store)->GetLock(e.name);
-    size_t n = resources.ok() ? resources->size() : 0;
-    std::string when = last.ok() && !last->empty() ? FormatTime((*last)[0].started_at) : "never";
-    std::string status = last.ok() && !last->empty() ? (*last)[0].status : "-";
-    if (lock.ok() && *lock) status += " (locked by " + (*lock)->holder.UserAtHost() + ")";
-    if (ws.flags().json) {
-      Value o = Value::MakeObject();
-      o.Set("name", Value::String(e.name));
-      o.Set("serial", Value::Int(e.serial));
-      o.Set("resources", Value::Int(static_cast<int64_t>(n)));
-      o.Set("last_apply", Value::String(when));
-      o.Set("status", Value::String(status));
-      items.push_back(std::move(o));
-    } else {
-      std::printf("%-20s %-8lld %-10zu %-22s %s\n", e.name.c_str(),
-                  static_cast<long long>(e.serial), n, when.c_str(), status.c_str());
-    }
+    EnvRow& r = rows[e.name];
+    r.name = e.name;
+    r.serial = e.serial;
+    if (*repo != nullptr && r.branch.empty()) r.branch = "(gone)";
   }
-  if (ws.flags().json) PrintJson(Value::MakeList(std::move(items)));
+  for (auto& [name, r] : rows) {
+    auto resources = (*store)->ListResources(name);
+    auto last = (*store)->ListApplies(name, 1);
+    auto lock = (*store)->GetLock(name);
+    r.resources = resources.ok() ? resources->size() : 0;
+    if (last.ok() && !last->empty()) {
+      r.last_apply = FormatTime((*last)[0].started_at);
+      r.status = (*last)[0].kind == "apply" ? (*last)[0].status
+                                            : (*last)[0].kind + " " + (*last)[0].status;
+    }
+    Result<std::string> applied = ws.AppliedCommit(name);
+    if (applied.ok()) r.applied = Short(*applied);
+    if (*repo != nullptr && applied.ok() && !applied->empty() && !r.head.empty()) {
+      for (const auto& be : **branches) {
+        if (be.match.name != name) continue;
+        Result<int64_t> n = (*repo)->CountBetween(*applied, be.branch.head.id);
+        if (n.ok()) r.behind = *n;
+      }
+    }
+    if (r.branch == "(gone)" && r.resources > 0) r.status += ", branch deleted: env prune";
+    if (lock.ok() && *lock) r.status += " (locked by " + (*lock)->holder.UserAtHost() + ")";
+  }
+  std::vector<EnvRow> out;
+  for (auto& [name, r] : rows) out.push_back(std::move(r));
+  return out;
+}
+
+}  // namespace
+
+int RunEnvList(Workspace& ws) {
+  Result<std::vector<EnvRow>> rows = EnvRows(ws);
+  if (!rows.ok()) return Fail(rows.error().message);
+  if (ws.flags().json) {
+    Value::List items;
+    for (const auto& r : *rows) {
+      Value o = Value::MakeObject();
+      o.Set("name", Value::String(r.name));
+      o.Set("branch", Value::String(r.branch));
+      o.Set("head", Value::String(r.head));
+      o.Set("applied_commit", Value::String(r.applied));
+      o.Set("behind", r.behind >= 0 ? Value::Int(r.behind) : Value::Null());
+      o.Set("protected", Value::Bool(r.is_protected));
+      o.Set("serial", Value::Int(r.serial));
+      o.Set("resources", Value::Int(static_cast<int64_t>(r.resources)));
+      o.Set("last_apply", Value::String(r.last_apply));
+      o.Set("status", Value::String(r.status));
+      items.push_back(std::move(o));
+    }
+    PrintJson(Value::MakeList(std::move(items)));
+    return 0;
+  }
+  std::printf("%-24s %-22s %-8s %-8s %-7s %-10s %-20s %s\n", "ENVIRONMENT", "BRANCH", "APPLIED",
+              "HEAD", "BEHIND", "RESOURCES", "LAST APPLY", "STATUS");
+  for (const auto& r : *rows) {
+    std::string name = r.name + (r.is_protected ? " *" : "");
+    std::printf("%-24s %-22s %-8s %-8s %-7s %-10zu %-20s %s\n", name.c_str(),
+                r.branch.empty() ? "-" : r.branch.c_str(),
+                r.applied.empty() ? "-" : r.applied.c_str(), r.head.empty() ? "-" : r.head.c_str(),
+                r.behind < 0 ? "-" : std::to_string(r.behind).c_str(), r.resources,
+                r.last_apply.c_str(), r.status.c_str());
+  }
+  bool any_protected = false;
+  for (const auto& r : *rows) any_protected |= r.is_protected;
+  if (any_protected) std::printf("* protected\n");
   return 0;
+}
+
+int RunEnvPrune(Workspace& ws, bool auto_approve) {
+  Result<source::GitRepository*> repo = ws.Repo();
+  if (!repo.ok()) return Fail(repo.error().message);
+  if (*repo == nullptr) return Fail("env prune needs a Git repository: environments are branches");
+  Result<std::vector<EnvRow>> rows = EnvRows(ws);
+  if (!rows.ok()) return Fail(rows.error().message);
+  Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
+  if (!branches.ok()) return Fail(branches.error().message);
+  const int64_t now = NowUnix();
+  int failures = 0, candidates = 0;
+  for (const EnvRow& r : *rows) {
+    if (r.resources == 0) continue;  // nothing to destroy (never applied, or destroyed already)
+    std::string reason;
+    bool is_protected = r.is_protected;
+    if (r.branch == "(gone)") {
+      reason = "its branch is gone";
+      // Protection is read from the commit it runs (the branch's rules are gone with it).
+      Workspace probe(ws.flags());
+      Diagnostics d;
+      Result<config::Environment*> e = MakeError("no commit to read");
+      if (probe.Select(r.name).ok()) e = probe.Evaluate(r.name, false, false, d);
+      if (!e.ok()) {
+        std::printf(
+            "%s: %s, but its declarations at the last applied commit cannot be read: "
+            "not destroyed\n",
+            r.name.c_str(), reason.c_str());
+        ++failures;
+        continue;
+      }
+      is_protected = (*e)->match().is_protected();
+    } else {
+      for (const auto& be : **branches) {
+        if (be.match.name != r.name) continue;
+        int64_t ttl = be.match.ttl_seconds();
+        if (ttl > 0 && now - be.branch.head.time > ttl) {
+          reason = "no commit on " + be.branch.name + " for " +
+                   std::to_string((now - be.branch.head.time) / 3600) + "h (ttl " +
+                   std::to_string(ttl / 3600) + "h)";
+        }
+      }
+    }
+    if (reason.empty()) continue;
+    ++candidates;
+    if (is_protected) {
+      std::printf(
+          "%s: %s, but it is protected: not destroyed (use `driftless destroy %s` to "
+          "destroy it by hand)\n",
+          r.name.c_str(), reason.c_str(), r.name.c_str());
+      continue;
+    }
+    if (!auto_approve) {
+      std::printf("%s: %s: would be destroyed (%zu resources); run with --auto-approve\n",
+                  r.name.c_str(), reason.c_str(), r.resources);
+      continue;
+    }
+    std::printf("%s: %s: destroying %zu resources\n", r.name.c_str(), reason.c_str(), r.resources);
+    std::fflush(stdout);
+    Workspace each(ws.flags());
+    Status s = each.Select(r.name);
+    if (!s.ok()) {
+      std::fprintf(stderr, "error: %s: %s\n", r.name.c_str(), s.error().message.c_str());
+      ++failures;
+      continue;
+    }
+    ApplyFlags af;
+    af.env = r.name;
+    af.auto_approve = true;
+    if (RunApply(each, af, true) != 0) ++failures;
+  }
+  if (candidates == 0) std::printf("Nothing to prune.\n");
+  return failures == 0 ? 0 : 1;
 }
 
 int RunEnvShow(Workspace& ws, const std::string& env) {
@@ -448,6 +717,17 @@ int RunEnvShow(Workspace& ws, const std::string& env) {
   std::printf("Environment %s\n  created:   %s\n  serial:    %lld\n  resources: %zu\n", env.c_str(),
               FormatTime((*row)->created_at).c_str(), static_cast<long long>((*row)->serial),
               resources->size());
+  if (Result<std::vector<EnvRow>> rows = EnvRows(ws); rows.ok()) {
+    for (const auto& r : *rows) {
+      if (r.name != env || r.branch.empty()) continue;
+      std::printf("  branch:    %s%s\n  applied:   %s\n  head:      %s%s\n", r.branch.c_str(),
+                  r.is_protected ? " (protected)" : "", r.applied.empty() ? "-" : r.applied.c_str(),
+                  r.head.empty() ? "-" : r.head.c_str(),
+                  r.behind > 0
+                      ? (" (" + std::to_string(r.behind) + " commits ahead of applied)").c_str()
+                      : "");
+    }
+  }
   if (lock.ok() && *lock) {
     std::printf("  locked:    by %s (pid %lld) for %s since %s\n",
                 (*lock)->holder.UserAtHost().c_str(), static_cast<long long>((*lock)->holder.pid),

@@ -8,7 +8,7 @@ namespace driftless::cli {
 
 /// Options of the commands that change things.
 struct ApplyFlags {
-  std::string env = "default";
+  std::string env;  ///< set by Workspace::Select
   std::string plan_file;
   bool auto_approve = false;
   bool detailed_exitcode = false;
@@ -26,5 +26,8 @@ int RunHistory(Workspace& ws, const std::string& env, int limit);
 int RunHistoryShow(Workspace& ws, int64_t id);
 int RunEnvList(Workspace& ws);
 int RunEnvShow(Workspace& ws, const std::string& env);
+/// Destroys (with auto_approve; else lists) the environments whose branch is gone or whose
+/// ttl passed since their branch's last commit. Protected environments are never destroyed.
+int RunEnvPrune(Workspace& ws, bool auto_approve);
 
 }  // namespace driftless::cli

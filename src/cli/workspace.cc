@@ -16,6 +16,211 @@ namespace driftless::cli {
 Workspace::Workspace(GlobalFlags flags) : flags_(std::move(flags)) {
   providers::RegisterBuiltinProviders(registry_);
   source_ = std::make_unique<source::DirectorySource>(flags_.dir);
+  selection_.env = "default";
+}
+
+Result<source::GitRepository*> Workspace::Repo() {
+  if (repo_opened_) return repo_.get();
+  repo_opened_ = true;
+  std::string location = flags_.repo;
+  if (location.empty()) {
+    if (!source::GitRepository::IsRepository(flags_.dir)) return nullptr;  // a plain folder
+    location = flags_.dir;
+  }
+  source::GitRepository::Options options;
+  Result<std::unique_ptr<source::GitRepository>> opened =
+      source::GitRepository::Open(location, options);
+  if (!opened.ok()) return opened.error();
+  repo_ = std::move(*opened);
+  std::string tree = repo_->WorkTree();
+  if (flags_.repo.empty() && !tree.empty()) {
+    // The project may live in a subfolder of the repository (a monorepo).
+    char* dir_real = realpath(flags_.dir.c_str(), nullptr);
+    char* tree_real = realpath(tree.c_str(), nullptr);
+    if (dir_real != nullptr && tree_real != nullptr) {
+      std::string d = dir_real, t = tree_real;
+      while (t.size() > 1 && t.back() == '/') t.pop_back();
+      if (d.size() > t.size() && d.compare(0, t.size(), t) == 0 && d[t.size()] == '/')
+        prefix_ = d.substr(t.size() + 1);
+    }
+    std::free(dir_real);
+    std::free(tree_real);
+  }
+  return repo_.get();
+}
+
+Result<std::unique_ptr<source::Source>> Workspace::CommitSource(const std::string& commit) {
+  Result<std::unique_ptr<source::Source>> snap = repo_->Snapshot(commit);
+  if (!snap.ok() || prefix_.empty()) return snap;
+  return std::unique_ptr<source::Source>(new source::SubfolderSource(std::move(*snap), prefix_));
+}
+
+Result<std::optional<config::EnvironmentMatch>> Workspace::MapBranch(
+    const std::string& branch, const source::CommitInfo& head) {
+  auto it = projects_.find(head.id);
+  if (it == projects_.end()) {
+    Result<std::unique_ptr<source::Source>> src = CommitSource(head.id);
+    if (!src.ok()) return src.error();
+    Diagnostics diags;
+    auto project = std::make_unique<config::Project>(config::LoadProject(**src, diags));
+    if (diags.HasErrors()) {
+      return MakeError("branch " + branch + " (commit " + head.short_id +
+                       "): driftless.yaml is not valid:\n" + diags.ToString());
+    }
+    it = projects_.emplace(head.id, std::move(project)).first;
+  }
+  return config::MatchBranch(*it->second, branch);
+}
+
+Result<const std::vector<BranchEnvironment>*> Workspace::BranchEnvironments() {
+  if (branch_envs_) return &*branch_envs_;
+  Result<source::GitRepository*> repo = Repo();
+  if (!repo.ok()) return repo.error();
+  std::vector<BranchEnvironment> out;
+  if (*repo != nullptr) {
+    Result<std::vector<source::BranchInfo>> branches = (*repo)->Branches();
+    if (!branches.ok()) return branches.error();
+    for (auto& b : *branches) {
+      Result<std::optional<config::EnvironmentMatch>> m = MapBranch(b.name, b.head);
+      if (!m.ok()) {
+        // One broken branch must not hide the others: reported when that branch is used.
+        branch_errors_[b.name] = m.error().message;
+        continue;
+      }
+      if (*m) out.push_back(BranchEnvironment{std::move(b), std::move(**m)});
+    }
+  }
+  branch_envs_ = std::move(out);
+  return &*branch_envs_;
+}
+
+Result<std::string> Workspace::AppliedCommit(const std::string& env) {
+  Result<state::StateStore*> store = State();
+  if (!store.ok()) return store.error();
+  Result<std::vector<state::ApplyRecord>> applies = (*store)->ListApplies(env, 1000);
+  if (!applies.ok()) return applies.error();
+  for (const auto& a : *applies) {
+    if (a.kind == "apply" && a.status == "succeeded" && !a.commit.empty()) return a.commit;
+  }
+  return std::string();
+}
+
+Status Workspace::UseCommit(const source::CommitInfo& commit) {
+  Result<std::unique_ptr<source::Source>> src = CommitSource(commit.id);
+  if (!src.ok()) return src.error();
+  source_ = std::move(*src);
+  selection_.commit = commit;
+  selection_.worktree = false;
+  decls_.reset();
+  env_.reset();
+  stateless_env_.clear();
+  env_row_.reset();
+  prior_.reset();
+  applied_.clear();
+  return Status::Ok();
+}
+
+Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
+  Result<source::GitRepository*> repo_or = Repo();
+  if (!repo_or.ok()) return repo_or.error();
+  source::GitRepository* repo = *repo_or;
+  if (repo == nullptr) {
+    if (!flags_.ref.empty() || flags_.worktree) {
+      return MakeError(std::string(flags_.worktree ? "--worktree" : "--ref") + " needs a Git " +
+                       "repository, and " + flags_.dir + " is not inside one");
+    }
+    selection_.env = env_arg.empty() ? "default" : env_arg;
+    return Status::Ok();
+  }
+  Selection sel;
+  std::optional<source::CommitInfo> ref_commit;
+  bool ref_is_branch = false;
+  if (!flags_.ref.empty()) {
+    Result<source::CommitInfo> c = repo->Resolve(flags_.ref);
+    if (!c.ok()) return c.error();
+    ref_commit = *c;
+    Result<std::vector<source::BranchInfo>> branches = repo->Branches();
+    if (!branches.ok()) return branches.error();
+    for (const auto& b : *branches) ref_is_branch |= b.name == flags_.ref;
+  }
+  Result<const std::vector<BranchEnvironment>*> envs = BranchEnvironments();
+  if (!envs.ok()) return envs.error();
+  if (env_arg.empty()) {
+    std::string branch = ref_is_branch ? flags_.ref : "";
+    if (flags_.ref.empty()) branch = repo->CurrentBranch().value_or("");
+    if (branch.empty()) {
+      return MakeError(flags_.ref.empty()
+                           ? "HEAD of " + repo->location() +
+                                 " is not on a branch: name the environment (or --ref BRANCH)"
+                           : "--ref " + flags_.ref + " is not a branch: name the environment too");
+    }
+    const BranchEnvironment* found = nullptr;
+    for (const auto& be : **envs) {
+      if (be.branch.name == branch) found = &be;
+    }
+    if (found == nullptr && branch_errors_.count(branch)) {
+      return MakeError("branch " + branch + ": " + branch_errors_[branch]);
+    }
+    if (found == nullptr) {
+      return MakeError("branch " + branch +
+                       " matches no environment rule of driftless.yaml (`environments:`): "
+                       "add a rule for it, or name the environment");
+    }
+    sel.env = found->match.name;
+    sel.branch = branch;
+    sel.commit = found->branch.head;
+    sel.why = "head of branch " + branch;
+  } else {
+    sel.env = env_arg;
+    for (const auto& be : **envs) {
+      if (be.match.name != env_arg) continue;
+      // With --ref naming a branch, that branch wins over others mapping to the same name.
+      if (sel.branch.empty() || be.branch.name == flags_.ref) {
+        sel.branch = be.branch.name;
+        sel.commit = be.branch.head;
+        sel.why = "head of branch " + be.branch.name;
+      }
+    }
+    if (!sel.commit) {
+      Result<std::string> applied = AppliedCommit(env_arg);
+      if (!applied.ok()) return applied.error();
+      if (!applied->empty()) {
+        Result<source::CommitInfo> c = repo->Resolve(*applied);
+        if (!c.ok()) return c.error();
+        sel.commit = *c;
+        sel.why = "last applied commit (no branch maps to " + env_arg + " any more)";
+      } else if (!ref_commit) {
+        std::vector<std::string> known;
+        for (const auto& be : **envs) known.push_back(be.match.name + " (" + be.branch.name + ")");
+        return MakeError("no branch of " + repo->location() + " maps to environment " + env_arg +
+                         (known.empty() ? std::string(", and no branch maps to any environment")
+                                        : "; environments: " + Join(known, ", ")));
+      }
+    }
+  }
+  if (ref_commit) {
+    sel.commit = ref_commit;
+    sel.why = "--ref " + flags_.ref;
+  }
+  const bool worktree =
+      flags_.worktree || (prefer_worktree && flags_.ref.empty() && !repo->WorkTree().empty());
+  if (worktree) {
+    std::string tree = repo->WorkTree();
+    if (tree.empty()) return MakeError("--worktree: " + repo->location() + " has no working tree");
+    if (!flags_.ref.empty()) return MakeError("--worktree and --ref exclude each other");
+    Result<source::CommitInfo> head = repo->Resolve("HEAD");
+    sel.worktree = true;
+    sel.why = "working tree (uncommitted changes included)";
+    if (head.ok()) sel.commit = *head;
+    std::string root = prefix_.empty() ? tree : tree + "/" + prefix_;
+    source_ = std::make_unique<source::DirectorySource>(root, head.ok() ? head->id : "");
+  } else {
+    Result<std::unique_ptr<source::Source>> src = CommitSource(sel.commit->id);
+    if (!src.ok()) return src.error();
+    source_ = std::move(*src);
+  }
+  selection_ = std::move(sel);
+  return Status::Ok();
 }
 
 std::string Workspace::StatePath() const {
@@ -97,7 +302,11 @@ Result<const plan::PriorState*> Workspace::Prior(const std::string& env) {
 config::EvalOptions Workspace::Options(const std::string& env, bool secrets_required) {
   config::EvalOptions options;
   options.env = env;
-  options.branch = env;
+  options.branch = repo_ ? "" : env;  // a plain folder: ${branch} is the environment's name
+  if (repo_ && env == selection_.env) {
+    options.branch = selection_.branch;
+    if (selection_.commit) options.commit = selection_.commit->short_id;
+  }
   options.secrets_required = secrets_required;
   options.cli_vars = flags_.vars;
   options.secret = [this](const std::string& name) { return Secret(name); };
@@ -180,16 +389,21 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
   return env_.get();
 }
 
-Result<plan::Plan> Workspace::Plan(const std::string& env, bool destroy, Diagnostics& diags,
-                                   bool list_unchanged) {
+Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& request,
+                                   Diagnostics& diags) {
   Result<config::Environment*> evaluated = Evaluate(env, true, true, diags);
   if (!evaluated.ok()) return evaluated.error();
+  if (request.adjust) {
+    Status adjusted = request.adjust(**evaluated);
+    if (!adjusted.ok()) return adjusted.error();
+  }
   Result<const plan::PriorState*> prior = Prior(env);
   if (!prior.ok()) return prior.error();
   plan::PlanOptions options;
   options.parallelism = flags_.parallelism;
-  options.destroy = destroy;
-  options.list_unchanged = list_unchanged;
+  options.destroy = request.destroy;
+  options.list_unchanged = request.list_unchanged;
+  options.only = request.only;
   TraceSpan span("plan (live reads, comparison)");
   Result<plan::Plan> plan = plan::MakePlan(**evaluated, **prior, options);
   if (plan.ok()) plan->source = source_->Describe();

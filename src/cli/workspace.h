@@ -1,8 +1,10 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "base/diagnostics.h"
@@ -11,6 +13,7 @@
 #include "plan/planner.h"
 #include "plan/stored.h"
 #include "provider/provider.h"
+#include "source/git.h"
 #include "source/source.h"
 #include "state/state_store.h"
 
@@ -18,7 +21,10 @@ namespace driftless::cli {
 
 /// Flags shared by the commands.
 struct GlobalFlags {
-  std::string dir = ".";     ///< the repository folder
+  std::string dir = ".";     ///< the repository folder (or a folder without Git)
+  std::string repo;          ///< --repo: a repository path or URL (default: the one around dir)
+  std::string ref;           ///< --ref: branch, tag or commit to read (default: ENV's branch)
+  bool worktree = false;     ///< --worktree: read the working tree's files, uncommitted ones too
   std::string state;         ///< --state; default DRIFTLESS_STATE or <dir>/.driftless/state.db
   std::string secrets_file;  ///< NAME=VALUE lines
   bool json = false;
@@ -28,10 +34,40 @@ struct GlobalFlags {
   std::map<std::string, std::string> vars;  ///< --var NAME=VALUE
 };
 
+/// Which environment a command works on and where its declarations come from.
+struct Selection {
+  std::string env;
+  std::string branch;                        ///< the environment's branch; "" when none
+  std::optional<source::CommitInfo> commit;  ///< the commit read; none in a plain folder
+  bool worktree = false;                     ///< files come from the working tree
+  std::string why;  ///< how the commit was chosen ("branch head", "--ref", "last applied")
+};
+
+/// A branch and the environment it maps to (through its head commit's driftless.yaml).
+struct BranchEnvironment {
+  source::BranchInfo branch;
+  config::EnvironmentMatch match;
+};
+
 /// Everything a command works with, loaded in pipeline order.
 class Workspace {
  public:
   explicit Workspace(GlobalFlags flags);
+
+  /// The Git repository (--repo, or the one around --dir); nullptr for a plain folder.
+  Result<source::GitRepository*> Repo();
+  /// Picks the environment (ENV, else the current branch's or --ref's; "default" in a plain
+  /// folder) and the declarations' commit (--ref, else the branch head, else the commit last
+  /// applied when the branch is gone). Call before anything reads declarations.
+  /// `prefer_worktree`: read the working tree when there is one and no --ref (validate).
+  Status Select(const std::string& env_arg, bool prefer_worktree = false);
+  const Selection& selection() const { return selection_; }
+  /// Every branch that maps to an environment, sorted by branch name.
+  Result<const std::vector<BranchEnvironment>*> BranchEnvironments();
+  /// Reads declarations from `commit` from now on, forgetting everything loaded before.
+  Status UseCommit(const source::CommitInfo& commit);
+  /// The commit of the environment's last successful apply ("" when none).
+  Result<std::string> AppliedCommit(const std::string& env);
 
   /// The state store (opened on first use).
   Result<state::StateStore*> State();
@@ -44,9 +80,23 @@ class Workspace {
   Result<const plan::PriorState*> Prior(const std::string& env);
   /// The environment's row in state (created when missing).
   Result<const state::Environment*> EnvironmentRow(const std::string& env);
+  /// What to plan beyond the defaults.
+  struct PlanRequest {
+    bool destroy = false;
+    bool list_unchanged = false;
+    const std::set<std::string, std::less<>>* only = nullptr;  ///< PlanOptions::only
+    /// Called on the evaluated environment before planning (a step's intermediate versions).
+    std::function<Status(config::Environment&)> adjust;
+  };
   /// Plans `env`; diags gets declaration errors.
+  Result<plan::Plan> Plan(const std::string& env, const PlanRequest& request, Diagnostics& diags);
   Result<plan::Plan> Plan(const std::string& env, bool destroy, Diagnostics& diags,
-                          bool list_unchanged = false);
+                          bool list_unchanged = false) {
+    PlanRequest r;
+    r.destroy = destroy;
+    r.list_unchanged = list_unchanged;
+    return Plan(env, r, diags);
+  }
 
   /// True when the state exists and knows `env` (without creating either).
   bool StateHasEnvironment(const std::string& env);
@@ -59,11 +109,23 @@ class Workspace {
 
  private:
   std::optional<std::string> Secret(const std::string& name);
+  /// The environment `branch` maps to at `head` (nullopt when no rule matches).
+  Result<std::optional<config::EnvironmentMatch>> MapBranch(const std::string& branch,
+                                                            const source::CommitInfo& head);
+  /// The source of a commit (the project's subfolder of it).
+  Result<std::unique_ptr<source::Source>> CommitSource(const std::string& commit);
   /// Evaluation options without state.
   config::EvalOptions Options(const std::string& env, bool secrets_required);
 
   GlobalFlags flags_;
   provider::Registry registry_;
+  bool repo_opened_ = false;
+  std::unique_ptr<source::GitRepository> repo_;
+  std::string prefix_;  ///< the project's folder inside the repository ("" at its root)
+  Selection selection_;
+  std::optional<std::vector<BranchEnvironment>> branch_envs_;
+  std::map<std::string, std::string> branch_errors_;  ///< branch -> why it maps to nothing
+  std::map<std::string, std::unique_ptr<config::Project>> projects_;  ///< by commit id
   std::unique_ptr<source::Source> source_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<config::Declarations> decls_;

@@ -491,31 +491,52 @@ Policy ParsePolicy(const Value& v, const std::string& file, Policy base, Diagnos
   return base;
 }
 
+namespace {
+
+// Reads and parses driftless.yaml into *project; false when there is none or it is not one
+// YAML document (reported). Its bytes go to *bytes.
+bool ReadProject(const source::Source& src, Project* project, std::string* bytes,
+                 Diagnostics& diags) {
+  const std::string& project_file = project->file;
+  Result<std::string> project_bytes = src.ReadFile(project_file);
+  if (!project_bytes.ok()) {
+    diags.Error({project_file, 0, 0}, "no driftless.yaml in " + src.Describe(),
+                "run driftless in a repository with a driftless.yaml, or pass --dir");
+    return false;
+  }
+  *bytes = std::move(*project_bytes);
+  std::vector<yaml::YamlDocument> project_docs = yaml::ParseYaml(*bytes, project_file, diags);
+  if (project_docs.size() != 1) {
+    if (!diags.HasErrors())
+      diags.Error({project_file, 1, 1}, "driftless.yaml must hold exactly one YAML document");
+    return false;
+  }
+  ParseProject(project_docs[0].root, project_file, *project, diags);
+  project->defaults = ParsePolicy(project->default_policy, project_file, Policy(), diags);
+  return true;
+}
+
+}  // namespace
+
+Project LoadProject(const source::Source& src, Diagnostics& diags) {
+  Project project;
+  std::string bytes;
+  ReadProject(src, &project, &bytes, diags);
+  return project;
+}
+
 Declarations LoadDeclarations(const source::Source& src, const provider::Registry& registry,
                               Diagnostics& diags) {
   Declarations decls;
   decls.revision = src.Revision();
   Sha256 hash;
-  const std::string project_file = "driftless.yaml";
-  Result<std::string> project_bytes = src.ReadFile(project_file);
-  if (!project_bytes.ok()) {
-    diags.Error({project_file, 0, 0}, "no driftless.yaml in " + src.Describe(),
-                "run driftless in a repository with a driftless.yaml, or pass --dir");
-    return decls;
-  }
+  const std::string project_file = decls.project.file;
+  std::string project_bytes;
+  if (!ReadProject(src, &decls.project, &project_bytes, diags)) return decls;
   hash.Update(project_file);
   hash.Update(std::string_view("\0", 1));
-  hash.Update(*project_bytes);
-  std::vector<yaml::YamlDocument> project_docs =
-      yaml::ParseYaml(*project_bytes, project_file, diags);
-  if (project_docs.size() != 1) {
-    if (!diags.HasErrors())
-      diags.Error({project_file, 1, 1}, "driftless.yaml must hold exactly one YAML document");
-    return decls;
-  }
-  ParseProject(project_docs[0].root, project_file, decls.project, diags);
-  Policy defaults = ParsePolicy(decls.project.default_policy, project_file, Policy(), diags);
-  decls.project.defaults = defaults;
+  hash.Update(project_bytes);
+  const Policy& defaults = decls.project.defaults;
 
   Result<std::vector<std::string>> files = src.ListFiles();
   if (!files.ok()) {

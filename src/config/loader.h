@@ -13,6 +13,9 @@ namespace driftless::config {
 Declarations LoadDeclarations(const source::Source& src, const provider::Registry& registry,
                               Diagnostics& diags);
 
+/// Reads and checks driftless.yaml alone: enough to map branches to environments.
+Project LoadProject(const source::Source& src, Diagnostics& diags);
+
 /// Parses a `policy:` mapping on top of `base`. Unknown keys and bad values go to diags.
 Policy ParsePolicy(const value::Value& v, const std::string& file, Policy base, Diagnostics& diags);
 

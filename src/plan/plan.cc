@@ -1,6 +1,7 @@
 #include "plan/plan.h"
 
 #include "base/hash.h"
+#include "base/strings.h"
 
 namespace driftless::plan {
 
@@ -50,6 +51,11 @@ std::string Plan::Hash() const {
   h.Update("\n");
   h.Update(std::to_string(state_serial));
   h.Update(destroy ? "\ndestroy\n" : "\napply\n");
+  h.Update(revision);
+  h.Update("\n");
+  for (const auto& s : steps) {
+    h.Update("step " + s.commit + " " + Join(s.transitions, ";") + "\n");
+  }
   for (const auto& c : changes) {
     if (c.action == Action::kNoop) continue;
     h.Update(c.address);

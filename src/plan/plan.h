@@ -41,6 +41,16 @@ struct Change {
   bool paused = false;
 };
 
+/// One step of a stepwise upgrade (policy.upgrade: stepwise): an earlier commit, or an
+/// intermediate version (policy.step), applied and recorded in history as its own apply before
+/// the plan's own changes.
+struct PlannedStep {
+  std::string commit;                    ///< full commit id
+  std::string subject;                   ///< "1a2b3c4 the commit's subject"
+  std::vector<std::string> addresses;    ///< the stepwise resources it changes
+  std::vector<std::string> transitions;  ///< "app/api spec.version: 1.27 -> 1.28", for display
+};
+
 /// A plan for one environment: bound to the declarations, the state serial and the revision.
 struct Plan {
   std::string environment;
@@ -53,6 +63,9 @@ struct Plan {
   /// address. Resources that are simply unchanged are only counted in `unchanged`.
   std::vector<Change> changes;
   size_t unchanged = 0;
+  /// Steps applied first, in order (stepwise upgrades); `changes` is then the final step, planned
+  /// against the state as it is now.
+  std::vector<PlannedStep> steps;
   Diagnostics problems;  ///< errors that make the plan unappliable (prevent_destroy)
 
   /// Counts per action.

@@ -39,6 +39,7 @@ struct Work {
   const config::EvaluatedResource* er = nullptr;
   const state::ResourceState* st = nullptr;  // prior state (maybe under moved_from)
   bool in_doubt = false;
+  bool skip = false;               // outside PlanOptions::only
   std::unique_ptr<Change> change;  // null while (and when) the resource is unchanged
   std::string error;
 };
@@ -262,6 +263,7 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
       const config::EvaluatedResource& er = env.resources()[i];
       Work& w = work[i];
       w.er = &er;
+      w.skip = options.only != nullptr && options.only->count(er.decl->address) == 0;
       long row = find_row(er.decl->address);
       if (row < 0 && !er.decl->moved_from.empty()) {
         row = find_row(er.decl->kind + "/" + er.decl->moved_from);
@@ -278,7 +280,7 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
       while (true) {
         size_t i = next.fetch_add(1);
         if (i >= work.size()) return;
-        PlanDeclared(env, work[i], options);
+        if (!work[i].skip) PlanDeclared(env, work[i], options);
       }
     };
     int threads =
@@ -316,6 +318,7 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
   for (size_t row = 0; row < rows.size(); ++row) {
     const state::ResourceState& rs = rows[row];
     if (claimed[row]) continue;
+    if (options.only != nullptr && options.only->count(rs.address) == 0) continue;
     Change c;
     c.address = rs.address;
     c.kind = rs.kind;

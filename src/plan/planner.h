@@ -1,5 +1,7 @@
 #pragma once
 
+#include <set>
+#include <string>
 #include <vector>
 
 #include "config/evaluate.h"
@@ -16,6 +18,9 @@ struct PlanOptions {
   /// List unchanged resources in Plan::changes too (action no-op), as `--json` and plan files
   /// do; otherwise they are only counted, which keeps a large plan small.
   bool list_unchanged = false;
+  /// When set, only these addresses are planned (a step of a stepwise upgrade): every other
+  /// declared resource counts as unchanged and no other state row is deleted.
+  const std::set<std::string, std::less<>>* only = nullptr;
 };
 
 /// What the planner knows of the environment's state.

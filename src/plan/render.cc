@@ -86,6 +86,19 @@ std::string ColorDiff(const std::string& diff, bool color, int indent) {
 
 std::string RenderPlan(const Plan& plan, const RenderOptions& options) {
   std::string out;
+  if (!plan.steps.empty()) {
+    out += "Stepwise upgrade: " + std::to_string(plan.steps.size()) + " step" +
+           (plan.steps.size() == 1 ? "" : "s") +
+           " first, each applied and recorded on its own, in this order:\n";
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+      const PlannedStep& s = plan.steps[i];
+      out += "  " + std::to_string(i + 1) + ". commit " + s.subject + "\n";
+      for (const auto& t : s.transitions) out += "       " + t + "\n";
+    }
+    out += "then the final step, at " +
+           (plan.revision.empty() ? "the declarations" : "commit " + plan.revision.substr(0, 7)) +
+           ":\n\n";
+  }
   for (const Change& c : plan.changes) {
     if (c.action == Action::kNoop && !c.drift && !options.show_noop && c.reason.empty()) continue;
     if (c.action == Action::kNoop && !c.drift && !options.show_noop) continue;
@@ -131,6 +144,19 @@ Value PlanToJson(const Plan& plan) {
   root.Set("state_serial", Value::Int(plan.state_serial));
   root.Set("destroy", Value::Bool(plan.destroy));
   root.Set("plan_hash", Value::String(plan.Hash()));
+  Value::List steps;
+  for (const PlannedStep& st : plan.steps) {
+    Value o = Value::MakeObject();
+    o.Set("commit", Value::String(st.commit));
+    o.Set("subject", Value::String(st.subject));
+    Value::List addrs, trans;
+    for (const auto& a : st.addresses) addrs.push_back(Value::String(a));
+    for (const auto& t : st.transitions) trans.push_back(Value::String(t));
+    o.Set("addresses", Value::MakeList(std::move(addrs)));
+    o.Set("transitions", Value::MakeList(std::move(trans)));
+    steps.push_back(std::move(o));
+  }
+  root.Set("steps", Value::MakeList(std::move(steps)));
   Value summary = Value::MakeObject();
   for (Action a : {Action::kCreate, Action::kUpdate, Action::kReplace, Action::kDelete,
                    Action::kHeal, Action::kRecord, Action::kNoop}) {

@@ -8,7 +8,8 @@
 
 namespace driftless::source {
 
-DirectorySource::DirectorySource(std::string root) : root_(std::move(root)) {
+DirectorySource::DirectorySource(std::string root, std::string revision)
+    : root_(std::move(root)), revision_(std::move(revision)) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
 }
 
@@ -59,6 +60,28 @@ Result<std::string> DirectorySource::ReadFile(const std::string& path) const {
     return MakeError("path " + path + " is outside the repository");
   }
   return ReadFileToString(root_ + "/" + path);
+}
+
+SubfolderSource::SubfolderSource(std::unique_ptr<Source> inner, std::string prefix)
+    : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+
+Result<std::vector<std::string>> SubfolderSource::ListFiles() const {
+  Result<std::vector<std::string>> all = inner_->ListFiles();
+  if (!all.ok()) return all;
+  std::vector<std::string> out;
+  const std::string start = prefix_ + "/";
+  for (auto& f : *all) {
+    if (f.compare(0, start.size(), start) == 0) out.push_back(f.substr(start.size()));
+  }
+  return out;  // a sorted list stays sorted once the common prefix is removed
+}
+
+Result<std::string> SubfolderSource::ReadFile(const std::string& path) const {
+  if (path.empty() || path[0] == '/' || path == ".." || path.rfind("../", 0) == 0 ||
+      path.find("/../") != std::string::npos) {
+    return MakeError("path " + path + " is outside the repository");
+  }
+  return inner_->ReadFile(prefix_ + "/" + path);
 }
 
 }  // namespace driftless::source

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,14 +29,33 @@ class Source {
 /// A folder on disk.
 class DirectorySource : public Source {
  public:
-  explicit DirectorySource(std::string root);
+  /// `revision`: what Revision() reports (a working tree's HEAD commit, or "").
+  explicit DirectorySource(std::string root, std::string revision = "");
   Result<std::vector<std::string>> ListFiles() const override;
   Result<std::string> ReadFile(const std::string& path) const override;
   std::string Describe() const override { return "folder " + root_; }
+  std::string Revision() const override { return revision_; }
   const std::string& root() const { return root_; }
 
  private:
   std::string root_;
+  std::string revision_;
+};
+
+/// The files of another source under one of its folders, as if that folder were the root: a
+/// project kept in a subfolder of a repository (a monorepo).
+class SubfolderSource : public Source {
+ public:
+  /// `prefix`: a '/'-separated folder path without leading or trailing '/'.
+  SubfolderSource(std::unique_ptr<Source> inner, std::string prefix);
+  Result<std::vector<std::string>> ListFiles() const override;
+  Result<std::string> ReadFile(const std::string& path) const override;
+  std::string Describe() const override { return inner_->Describe() + ", folder " + prefix_; }
+  std::string Revision() const override { return inner_->Revision(); }
+
+ private:
+  std::unique_ptr<Source> inner_;
+  std::string prefix_;
 };
 
 }  // namespace driftless::source
