@@ -10,6 +10,7 @@
 #include "fakes/memory_provider.h"
 #include "fakes/memory_source.h"
 #include "plan/planner.h"
+#include "plan/render.h"
 #include "plan/stored.h"
 #include "state/sqlite/sqlite_state_store.h"
 
@@ -169,6 +170,30 @@ TEST_F(ApplyTest, ComputedReferencesResolveDuringApply) {
       "kind: mem.object\nname: b\nspec: {key: b, value: \"len=${mem.object.a.length}\"}\n";
   Apply(Plan());
   EXPECT_EQ(World("b").Find("value")->as_string(), "len=11");
+}
+
+TEST_F(ApplyTest, PlanJsonTextIsTheJsonOfThePlan) {
+  auto same = [](const plan::Plan& p) {
+    EXPECT_EQ(plan::PlanToJsonText(p), value::ToJson(plan::PlanToJson(p)));
+  };
+  same(Plan());  // nothing declared, nothing in state
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: \"${mem.object.a.length}\"}\n---\n"
+      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n---\n"
+      "kind: mem.object\nname: gone\nspec: {key: gone}\npolicy: {prevent_destroy: true}\n";
+  same(Plan());
+  Apply(Plan());
+  world_->objects["a"].Set("value", Value::String("hacked"));
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n";
+  secret_ = "changed";
+  plan::Plan p = Plan();
+  EXPECT_EQ(p.Count(Action::kDelete), 2u);
+  EXPECT_TRUE(p.problems.HasErrors());
+  same(p);
+  same(Plan(/*destroy=*/true));
 }
 
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {

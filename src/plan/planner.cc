@@ -90,8 +90,8 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   c.spec_hash = w.er->spec_hash;
   c.depends_on.reserve(w.er->deps.size());
   for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
-  c.keys = ComparedKeys(w.er->spec, schema);
-  c.planned = Project(value::Protect(w.er->spec, salt), c.keys, r.policy.ignore);
+  const std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
+  c.planned = Project(value::Protect(w.er->spec, salt), keys, r.policy.ignore);
 
   StoredAttrs stored;
   if (w.st != nullptr) {
@@ -128,7 +128,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   Value live_proj;
   std::string live_digest;
   if (live) {
-    live_proj = Project(ProtectLike(std::move(*live), w.er->spec, salt), c.keys, r.policy.ignore);
+    live_proj = Project(ProtectLike(std::move(*live), w.er->spec, salt), keys, r.policy.ignore);
     live_digest = LiveDigest(live_proj);
     c.live = live_proj;
   }
@@ -167,7 +167,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     return;
   }
 
-  c.prior = Project(stored.attrs, c.keys, r.policy.ignore);
+  c.prior = Project(stored.attrs, keys, r.policy.ignore);
   c.applied_attrs = stored.attrs;
   if (w.st->address != r.address) c.prior_address = w.st->address;
   const bool spec_changed = w.st->spec_hash != w.er->spec_hash || w.er->spec_hash.empty();
@@ -290,6 +290,11 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
     for (auto& w : work) {
       if (!w.error.empty()) return MakeError(w.error);
     }
+    // Sized exactly: a Change is large, and growing the vector would briefly hold two copies.
+    size_t listed = 0;
+    for (const auto& w : work) listed += w.change || options.list_unchanged;
+    for (char c : claimed) listed += !c;
+    plan.changes.reserve(listed);
     // Unchanged resources are only counted: at 100,000 resources a Change each would be a
     // fifth of the memory of a plan.
     for (auto& w : work) {
@@ -308,7 +313,9 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
         ++plan.unchanged;
       }
     }
-    work.clear();
+    std::vector<Work>().swap(work);
+  } else {
+    plan.changes.reserve(rows.size());
   }
   const size_t declared = plan.changes.size();
 
@@ -326,7 +333,6 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
     c.depends_on = rs.depends_on;
     Result<StoredAttrs> s = DecodeStored(rs.attrs_json);
     if (!s.ok()) return MakeError(rs.address + ": " + s.error().message);
-    c.keys = s->keys;
     c.prior = Project(s->attrs, s->keys, s->ignore);
     c.applied_attrs = s->attrs;
     c.diff = AttrDiff(c.prior, Value());

@@ -608,7 +608,8 @@ Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord
     st->Bind(5, apply.pid != 0 ? apply.pid : lock.holder.pid);
     st->Bind(6, apply.commit).Bind(7, apply.commit_subject).Bind(8, apply.commit_author);
     st->Bind(9, apply.decl_hash).Bind(10, apply.started_at != 0 ? apply.started_at : NowUnix());
-    st->Bind(11, apply.summary).Bind(12, apply.plan_json).Bind(13, lock.token);
+    // The plan's text can be megabytes: bound without a copy (SQLite makes one for the row).
+    st->Bind(11, apply.summary).BindView(12, apply.plan_json).Bind(13, lock.token);
     Status run = st->Run(what);
     if (!run.ok()) return run.error();
     id = db_->LastInsertId();
