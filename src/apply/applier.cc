@@ -159,34 +159,43 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
 Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
                           state::StateStore& store, state::Lock& lock,
                           const ApplyOptions& options) {
-  const Identity me = CurrentIdentity();
-  state::ApplyRecord record;
-  record.environment = plan.environment;
-  record.kind = options.kind;
-  record.user = me.user;
-  record.host = me.host;
-  record.pid = me.pid;
-  record.commit = plan.revision;
-  record.commit_subject = options.commit_subject;
-  record.commit_author = options.commit_author;
-  record.decl_hash = plan.decl_hash;
-  record.started_at = NowUnix();
-  record.status = "running";
-  record.plan_json = value::ToJson(plan::PlanToJson(plan));
-
-  std::vector<state::ChangeRecord> intents;
   std::vector<const plan::Change*> deletes;
   std::vector<const plan::Change*> declared(env.resources().size(), nullptr);
   size_t total = 0;
   for (const plan::Change& c : plan.changes) {
     if (c.index >= 0 && !plan.destroy) declared[static_cast<size_t>(c.index)] = &c;
     if (c.action == Action::kNoop) continue;
-    intents.push_back({c.address, std::string(plan::ActionName(c.action)), "pending", "", c.diff});
     if (c.action == Action::kDelete) deletes.push_back(&c);
     ++total;
   }
-  Result<int64_t> apply_id = store.BeginApply(lock, record, intents);
-  if (!apply_id.ok()) return apply_id.error();
+  Result<int64_t> apply_id = 0;
+  {
+    // The record holds the plan's text and every change's diff (a few hundred bytes per change):
+    // it is freed before the first change is made.
+    const Identity me = CurrentIdentity();
+    state::ApplyRecord record;
+    record.environment = plan.environment;
+    record.kind = options.kind;
+    record.user = me.user;
+    record.host = me.host;
+    record.pid = me.pid;
+    record.commit = plan.revision;
+    record.commit_subject = options.commit_subject;
+    record.commit_author = options.commit_author;
+    record.decl_hash = plan.decl_hash;
+    record.started_at = NowUnix();
+    record.status = "running";
+    record.plan_json = plan::PlanToJsonText(plan);
+    std::vector<state::ChangeRecord> intents;
+    intents.reserve(total);
+    for (const plan::Change& c : plan.changes) {
+      if (c.action == Action::kNoop) continue;
+      intents.push_back(
+          {c.address, std::string(plan::ActionName(c.action)), "pending", "", c.diff});
+    }
+    apply_id = store.BeginApply(lock, record, intents);
+    if (!apply_id.ok()) return apply_id.error();
+  }
 
   ApplyResult result;
   result.apply_id = *apply_id;
@@ -302,6 +311,13 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
 
   // 2. Declared resources in dependency order.
   if (!plan.destroy) {
+    // Specs that held unknowns at plan time are evaluated again with the attributes of their
+    // dependencies after those are applied; only such dependents read attrs_after.
+    std::vector<char> read_by_dependents(env.resources().size(), 0);
+    for (size_t i = 0; i < env.resources().size(); ++i) {
+      if (!env.resources()[i].spec_hash.empty()) continue;
+      for (size_t d : env.resources()[i].deps) read_by_dependents[d] = 1;
+    }
     // Attributes of a dependency: what this apply wrote, else what state has (unchanged).
     auto attrs_of = [&](const std::string& address) -> const Value* {
       std::lock_guard<std::mutex> g(mu);
@@ -375,7 +391,7 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
       }
       Value attrs;
       state::ResourceState st = NewState(env, r, c, spec, *reported, spec_hash, &attrs);
-      if (!env.graph().Successors(i).empty()) {  // only dependents read them
+      if (read_by_dependents[i]) {
         std::lock_guard<std::mutex> g(mu);
         attrs_after.insert_or_assign(r.address, std::move(attrs));
       }

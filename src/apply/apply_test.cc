@@ -10,6 +10,7 @@
 #include "fakes/memory_provider.h"
 #include "fakes/memory_source.h"
 #include "plan/planner.h"
+#include "plan/render.h"
 #include "plan/stored.h"
 #include "state/sqlite/sqlite_state_store.h"
 
@@ -36,28 +37,31 @@ class ApplyTest : public ::testing::Test {
     decls_ =
         std::make_unique<config::Declarations>(config::LoadDeclarations(src_, registry_, diags));
     EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
-    plan::PriorState prior;
-    prior.environment = *store_->GetOrCreateEnvironment("default");
-    prior.resources = *store_->ListResources("default");
-    prior.pending = *store_->PendingChanges("default");
-    prior_ = prior;
+    prior_ = std::move(*plan::ReadPriorState(*store_, *store_->GetOrCreateEnvironment("default")));
     config::EvalOptions o;
-    o.salt = prior.environment.salt;
+    o.salt = prior_.environment.salt;
     o.secret = [this](const std::string&) -> std::optional<std::string> { return secret_; };
     o.applied_attrs = [this](const std::string& address, const std::string& hash) -> const Value* {
-      for (const auto& r : prior_.resources) {
-        if (r.address == address && r.spec_hash == hash) {
-          attrs_cache_.push_back(plan::DecodeStored(r.attrs_json)->attrs);
-          return &attrs_cache_.back();
-        }
+      // While evaluating, from the store; while applying, from the rows the plan read.
+      std::optional<state::ResourceState> single;
+      const state::ResourceState* found = nullptr;
+      for (const auto& r : prior_.resources)
+        if (r.address == address) found = &r;
+      if (found == nullptr && evaluating_) {
+        single = *store_->GetResource("default", address);
+        if (single) found = &*single;
       }
-      return nullptr;
+      if (found == nullptr || found->spec_hash != hash) return nullptr;
+      attrs_cache_.push_back(plan::DecodeStored(found->attrs_json)->attrs);
+      return &attrs_cache_.back();
     };
+    evaluating_ = true;
     env_ = config::Environment::Evaluate(*decls_, registry_, src_, o, diags);
+    evaluating_ = false;
     EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
     plan::PlanOptions po;
     po.destroy = destroy;
-    Result<plan::Plan> p = plan::MakePlan(*env_, prior, po);
+    Result<plan::Plan> p = plan::MakePlan(*env_, prior_, po);
     EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
     return std::move(*p);
   }
@@ -94,6 +98,7 @@ class ApplyTest : public ::testing::Test {
   std::unique_ptr<config::Declarations> decls_;
   std::unique_ptr<config::Environment> env_;
   plan::PriorState prior_;
+  bool evaluating_ = false;
   std::deque<Value> attrs_cache_;
   std::optional<std::string> secret_ = "s3cret";
 };
@@ -169,6 +174,53 @@ TEST_F(ApplyTest, ComputedReferencesResolveDuringApply) {
       "kind: mem.object\nname: b\nspec: {key: b, value: \"len=${mem.object.a.length}\"}\n";
   Apply(Plan());
   EXPECT_EQ(World("b").Find("value")->as_string(), "len=11");
+}
+
+TEST_F(ApplyTest, UnchangedDependencyOfAReevaluatedSpecIsReadFromState) {
+  // b holds an unknown at plan time (c changes); apply evaluates it again and reads the
+  // attributes of a, which does not change, from the rows the plan read.
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\n"
+      "spec: {key: b, value: \"${mem.object.a.length}-${mem.object.c.length}\"}\n---\n"
+      "kind: mem.object\nname: c\nspec: {key: c, value: x}\n";
+  Apply(Plan());
+  EXPECT_EQ(World("b").Find("value")->as_string(), "5-1");
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\n"
+      "spec: {key: b, value: \"${mem.object.a.length}-${mem.object.c.length}\"}\n---\n"
+      "kind: mem.object\nname: c\nspec: {key: c, value: xyz}\n";
+  plan::Plan p = Plan();
+  EXPECT_EQ(p.Count(Action::kUpdate), 2u);
+  EXPECT_EQ(p.unchanged, 1u);
+  EXPECT_EQ(Apply(p).status, "succeeded");
+  EXPECT_EQ(World("b").Find("value")->as_string(), "5-3");
+  EXPECT_FALSE(Plan().HasChanges());
+}
+
+TEST_F(ApplyTest, PlanJsonTextIsTheJsonOfThePlan) {
+  auto same = [](const plan::Plan& p) {
+    EXPECT_EQ(plan::PlanToJsonText(p), value::ToJson(plan::PlanToJson(p)));
+  };
+  same(Plan());  // nothing declared, nothing in state
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: \"${mem.object.a.length}\"}\n---\n"
+      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n---\n"
+      "kind: mem.object\nname: gone\nspec: {key: gone}\npolicy: {prevent_destroy: true}\n";
+  same(Plan());
+  Apply(Plan());
+  world_->objects["a"].Set("value", Value::String("hacked"));
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n";
+  secret_ = "changed";
+  plan::Plan p = Plan();
+  EXPECT_EQ(p.Count(Action::kDelete), 2u);
+  EXPECT_TRUE(p.problems.HasErrors());
+  same(p);
+  same(Plan(/*destroy=*/true));
 }
 
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {

@@ -281,21 +281,14 @@ Result<const state::Environment*> Workspace::EnvironmentRow(const std::string& e
   return &*env_row_;
 }
 
-Result<const plan::PriorState*> Workspace::Prior(const std::string& env) {
+Result<plan::PriorState*> Workspace::Prior(const std::string& env) {
   if (prior_ && prior_->environment.name == env) return &*prior_;
   Result<const state::Environment*> env_row = EnvironmentRow(env);
   if (!env_row.ok()) return env_row.error();
-  state::StateStore* store = store_.get();
   TraceSpan span("read state");
-  plan::PriorState prior;
-  prior.environment = **env_row;
-  auto resources = store->ListResources(env);
-  if (!resources.ok()) return resources.error();
-  prior.resources = std::move(*resources);
-  auto pending = store->PendingChanges(env);
-  if (!pending.ok()) return pending.error();
-  prior.pending = std::move(*pending);
-  prior_ = std::move(prior);
+  Result<plan::PriorState> prior = plan::ReadPriorState(*store_, **env_row);
+  if (!prior.ok()) return prior.error();
+  prior_ = std::move(*prior);
   return &*prior_;
 }
 
@@ -353,7 +346,8 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     // Only the environment's row (its salt) is read before evaluation: the resources' rows
     // come after it, so that the two never take memory at the same time. References to
     // computed attributes read single rows while evaluating (one thread); later (apply, under
-    // the applier's lock) they are found among the rows read for the plan.
+    // the applier's lock) they are found among the rows the plan read (it reads those of the
+    // dependencies of every spec that holds unknowns).
     Result<const state::Environment*> row = EnvironmentRow(env);
     if (!row.ok()) return row.error();
     options.salt = (*row)->salt;
@@ -397,7 +391,7 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
     Status adjusted = request.adjust(**evaluated);
     if (!adjusted.ok()) return adjusted.error();
   }
-  Result<const plan::PriorState*> prior = Prior(env);
+  Result<plan::PriorState*> prior = Prior(env);
   if (!prior.ok()) return prior.error();
   plan::PlanOptions options;
   options.parallelism = flags_.parallelism;

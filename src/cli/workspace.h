@@ -76,8 +76,8 @@ class Workspace {
   /// Evaluates `env` (state's salt and applied attributes included when `with_state`).
   Result<config::Environment*> Evaluate(const std::string& env, bool secrets_required,
                                         bool with_state, Diagnostics& diags);
-  /// Reads the environment's state for planning.
-  Result<const plan::PriorState*> Prior(const std::string& env);
+  /// Reads the environment's state for planning (MakePlan reads more of it).
+  Result<plan::PriorState*> Prior(const std::string& env);
   /// The environment's row in state (created when missing).
   Result<const state::Environment*> EnvironmentRow(const std::string& env);
   /// What to plan beyond the defaults.

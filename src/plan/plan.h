@@ -33,7 +33,6 @@ struct Change {
   std::string diff;        ///< line diff from what is there now (live, else applied) to planned
   std::string drift_diff;  ///< line diff from applied to live, when drifted
   std::vector<std::string> depends_on;  ///< addresses
-  std::vector<std::string> keys;        ///< compared fields
   std::string spec_hash;
   value::Value applied_attrs;  ///< everything last applied (secrets protected), for the provider
   std::string prior_address;   ///< address in state when it differs (moved_from), else ""

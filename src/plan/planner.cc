@@ -37,9 +37,11 @@ std::string AttrDiff(const Value& before, const Value& after) {
 
 struct Work {
   const config::EvaluatedResource* er = nullptr;
-  const state::ResourceState* st = nullptr;  // prior state (maybe under moved_from)
+  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
+  const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
   bool in_doubt = false;
   bool skip = false;               // outside PlanOptions::only
+  bool compare = false;            // not known to be unchanged: compare in full
   std::unique_ptr<Change> change;  // null while (and when) the resource is unchanged
   std::string error;
 };
@@ -55,31 +57,41 @@ bool ForceNewDiffers(const Value& prior, const Value& planned,
   return false;
 }
 
+// The common case, kept cheap: applied from this very spec, at the same address, and the live
+// object still has the digest it had after that apply. Two hash comparisons; nothing is read
+// from state, decoded, copied or rendered, and the plan only counts it. Sets w.compare when the
+// resource may have changed.
+void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDigest* d,
+                    const PlanOptions& options) {
+  const config::Resource& r = *w.er->decl;
+  const bool same_spec = d != nullptr && !w.er->spec_hash.empty() &&
+                         d->spec_hash == w.er->spec_hash && d->address == r.address;
+  const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
+  if (same_spec && (!options.refresh || ignore_drift)) return;  // no-op
+  if (same_spec) {
+    Result<std::optional<Value>> got = env.TargetOf(r)->Read({r.kind, r.name, w.er->spec});
+    if (!got.ok()) {
+      w.error = r.address + " (target " + r.target + "): " + got.error().message;
+      return;
+    }
+    if (*got) {
+      std::vector<std::string> keys = ComparedKeys(w.er->spec, *env.SchemaOf(r));
+      Value proj =
+          Project(ProtectLike(std::move(**got), w.er->spec, env.salt()), keys, r.policy.ignore);
+      if (LiveDigest(proj) == d->live_digest) return;  // no-op
+    }
+  }
+  w.compare = true;
+}
+
+// The full comparison, for a resource CheckUnchanged did not find unchanged; w.st is its whole
+// row in state, if any.
 void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
   const std::string& salt = env.salt();
   provider::Target* target = env.TargetOf(r);
   const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
-
-  // The common case, kept cheap: applied from this very spec, at the same address, and the live
-  // object still has the digest it had after that apply. Two hash comparisons; nothing is
-  // decoded, copied or rendered, and the plan only counts it.
-  const bool same_spec = w.st != nullptr && !w.er->spec_hash.empty() &&
-                         w.st->spec_hash == w.er->spec_hash && w.st->address == r.address;
-  if (same_spec && (!options.refresh || ignore_drift)) return;  // no-op
-  if (same_spec) {
-    Result<std::optional<Value>> got = target->Read({r.kind, r.name, w.er->spec});
-    if (!got.ok()) {
-      w.error = r.address + " (target " + r.target + "): " + got.error().message;
-      return;
-    }
-    if (*got) {
-      std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
-      Value proj = Project(ProtectLike(std::move(**got), w.er->spec, salt), keys, r.policy.ignore);
-      if (LiveDigest(proj) == w.st->live_digest) return;  // no-op
-    }
-  }
   w.change = std::make_unique<Change>();
   Change& c = *w.change;
   c.index = static_cast<int>(w.er - env.resources().data());
@@ -91,8 +103,8 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   c.spec_hash = w.er->spec_hash;
   c.depends_on.reserve(w.er->deps.size());
   for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
-  c.keys = ComparedKeys(w.er->spec, schema);
-  c.planned = Project(value::Protect(w.er->spec, salt), c.keys, r.policy.ignore);
+  const std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
+  c.planned = Project(value::Protect(w.er->spec, salt), keys, r.policy.ignore);
 
   StoredAttrs stored;
   if (w.st != nullptr) {
@@ -129,7 +141,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   Value live_proj;
   std::string live_digest;
   if (live) {
-    live_proj = Project(ProtectLike(std::move(*live), w.er->spec, salt), c.keys, r.policy.ignore);
+    live_proj = Project(ProtectLike(std::move(*live), w.er->spec, salt), keys, r.policy.ignore);
     live_digest = LiveDigest(live_proj);
     c.live = live_proj;
   }
@@ -168,7 +180,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     return;
   }
 
-  c.prior = Project(stored.attrs, c.keys, r.policy.ignore);
+  c.prior = Project(stored.attrs, keys, r.policy.ignore);
   c.applied_attrs = stored.attrs;
   if (w.st->address != r.address) c.prior_address = w.st->address;
   const bool spec_changed = w.st->spec_hash != w.er->spec_hash || w.er->spec_hash.empty();
@@ -233,10 +245,43 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   }
 }
 
+// Runs fn(i) for i in [0, n) on up to `parallelism` threads (live reads are the cost of a plan).
+template <typename Fn>
+void ParallelFor(size_t n, int parallelism, const Fn& fn) {
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    while (true) {
+      size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      fn(i);
+    }
+  };
+  int threads = std::max(1, std::min<int>(parallelism, static_cast<int>(n / 64 + 1)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
 }  // namespace
 
-Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
-                      const PlanOptions& options) {
+Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment) {
+  PriorState prior;
+  prior.environment = std::move(environment);
+  const std::string& env = prior.environment.name;
+  auto digests = store.ListResourceDigests(env);
+  if (!digests.ok()) return digests.error();
+  prior.digests = std::move(*digests);
+  auto pending = store.PendingChanges(env);
+  if (!pending.ok()) return pending.error();
+  prior.pending = std::move(*pending);
+  prior.read = [&store, env](const std::vector<std::string>& addresses) {
+    return store.GetResources(env, addresses);
+  };
+  return prior;
+}
+
+Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOptions& options) {
   Plan plan;
   plan.environment = env.name();
   plan.revision = env.decls().revision;
@@ -245,16 +290,16 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
   plan.destroy = options.destroy;
 
   // State rows are sorted by address: binary search instead of a map of 100,000 nodes.
-  const std::vector<state::ResourceState>& rows = prior.resources;
-  auto find_row = [&rows](std::string_view address) -> long {
+  const std::vector<state::ResourceDigest>& digests = prior.digests;
+  auto find_row = [&digests](std::string_view address) -> long {
     auto it = std::lower_bound(
-        rows.begin(), rows.end(), address,
-        [](const state::ResourceState& r, std::string_view a) { return r.address < a; });
-    return it != rows.end() && it->address == address ? it - rows.begin() : -1;
+        digests.begin(), digests.end(), address,
+        [](const state::ResourceDigest& r, std::string_view a) { return r.address < a; });
+    return it != digests.end() && it->address == address ? it - digests.begin() : -1;
   };
   std::set<std::string_view> in_doubt;
   for (const auto& p : prior.pending) in_doubt.insert(p.address);
-  std::vector<char> claimed(rows.size(), 0);  // state rows matched by a declaration
+  std::vector<char> claimed(digests.size(), 0);  // state rows matched by a declaration
 
   std::vector<Work> work;
   if (!options.destroy) {
@@ -264,61 +309,111 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
       Work& w = work[i];
       w.er = &er;
       w.skip = options.only != nullptr && options.only->count(er.decl->address) == 0;
-      long row = find_row(er.decl->address);
-      if (row < 0 && !er.decl->moved_from.empty()) {
-        row = find_row(er.decl->kind + "/" + er.decl->moved_from);
+      w.row = find_row(er.decl->address);
+      if (w.row < 0 && !er.decl->moved_from.empty()) {
+        w.row = find_row(er.decl->kind + "/" + er.decl->moved_from);
       }
-      if (row >= 0) {
-        w.st = &rows[static_cast<size_t>(row)];
-        claimed[static_cast<size_t>(row)] = 1;
-      }
+      if (w.row >= 0) claimed[static_cast<size_t>(w.row)] = 1;
       w.in_doubt = in_doubt.count(er.decl->address) > 0;
     }
-    // Live reads in parallel: they are the cost of a plan.
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
-      while (true) {
-        size_t i = next.fetch_add(1);
-        if (i >= work.size()) return;
-        if (!work[i].skip) PlanDeclared(env, work[i], options);
-      }
-    };
-    int threads =
-        std::max(1, std::min<int>(options.parallelism, static_cast<int>(work.size() / 64 + 1)));
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
+    ParallelFor(work.size(), options.parallelism, [&](size_t i) {
+      Work& w = work[i];
+      if (w.skip) return;
+      CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, options);
+    });
     for (auto& w : work) {
       if (!w.error.empty()) return MakeError(w.error);
     }
-    // Unchanged resources are only counted: at 100,000 resources a Change each would be a
-    // fifth of the memory of a plan.
-    for (auto& w : work) {
-      if (w.change) {
-        plan.changes.push_back(std::move(*w.change));
-      } else if (options.list_unchanged) {
-        const config::Resource& r = *w.er->decl;
-        Change& c = plan.changes.emplace_back();
-        c.address = r.address;
-        c.kind = r.kind;
-        c.name = r.name;
-        c.target = r.target;
-        c.spec_hash = w.er->spec_hash;
-        c.index = static_cast<int>(w.er - env.resources().data());
-      } else {
-        ++plan.unchanged;
-      }
-    }
-    work.clear();
   }
+
+  // Whole rows, attributes included, only where they are needed: resources that may have
+  // changed, resources to delete, and dependencies of specs that hold unknowns (apply evaluates
+  // those again with the attributes of their dependencies).
+  std::vector<std::string> wanted;
+  std::vector<size_t> compared;  // indices in `work`
+  for (size_t i = 0; i < work.size(); ++i) {
+    const Work& w = work[i];
+    if (!w.compare) continue;
+    compared.push_back(i);
+    if (w.row >= 0) wanted.push_back(digests[static_cast<size_t>(w.row)].address);
+  }
+  for (size_t row = 0; row < digests.size(); ++row) {
+    if (!claimed[row]) wanted.push_back(digests[row].address);
+  }
+  for (const Work& w : work) {
+    if (!w.er->spec_hash.empty()) continue;
+    for (size_t d : w.er->deps) {
+      const std::string& address = env.resources()[d].decl->address;
+      if (find_row(address) >= 0) wanted.push_back(address);
+    }
+  }
+  prior.resources.clear();
+  if (!wanted.empty()) {
+    if (!prior.read) return MakeError("internal error: the plan cannot read state rows");
+    Result<std::vector<state::ResourceState>> read = prior.read(wanted);
+    if (!read.ok()) return read.error();
+    prior.resources = std::move(*read);
+  }
+  std::vector<std::string>().swap(wanted);
+  // A row listed a moment ago but gone now was removed by another process (which held the
+  // environment's lock): the plan would mix two states.
+  auto full_row = [&](size_t row) -> Result<const state::ResourceState*> {
+    const std::string& address = digests[row].address;
+    auto it = std::lower_bound(
+        prior.resources.begin(), prior.resources.end(), address,
+        [](const state::ResourceState& r, const std::string& a) { return r.address < a; });
+    if (it == prior.resources.end() || it->address != address) {
+      return MakeError(address + " left the state of environment " + prior.environment.name +
+                       " while the plan was made (by another driftless); plan again");
+    }
+    return &*it;
+  };
+  for (size_t i : compared) {
+    Work& w = work[i];
+    if (w.row < 0) continue;
+    Result<const state::ResourceState*> st = full_row(static_cast<size_t>(w.row));
+    if (!st.ok()) return st.error();
+    w.st = *st;
+  }
+  ParallelFor(compared.size(), options.parallelism,
+              [&](size_t i) { PlanDeclared(env, work[compared[i]], options); });
+  for (size_t i : compared) {
+    if (!work[i].error.empty()) return MakeError(work[i].error);
+  }
+
+  // Sized exactly: a Change is large, and growing the vector would briefly hold two copies.
+  size_t listed = 0;
+  for (const auto& w : work) listed += w.change || options.list_unchanged;
+  for (char c : claimed) listed += !c;
+  plan.changes.reserve(listed);
+  // Unchanged resources are only counted: at 100,000 resources a Change each would be a fifth
+  // of the memory of a plan.
+  for (auto& w : work) {
+    if (w.change) {
+      plan.changes.push_back(std::move(*w.change));
+    } else if (options.list_unchanged) {
+      const config::Resource& r = *w.er->decl;
+      Change& c = plan.changes.emplace_back();
+      c.address = r.address;
+      c.kind = r.kind;
+      c.name = r.name;
+      c.target = r.target;
+      c.spec_hash = w.er->spec_hash;
+      c.index = static_cast<int>(w.er - env.resources().data());
+    } else {
+      ++plan.unchanged;
+    }
+  }
+  std::vector<Work>().swap(work);
   const size_t declared = plan.changes.size();
 
   // Resources only in state: delete.
-  for (size_t row = 0; row < rows.size(); ++row) {
-    const state::ResourceState& rs = rows[row];
+  for (size_t row = 0; row < digests.size(); ++row) {
     if (claimed[row]) continue;
-    if (options.only != nullptr && options.only->count(rs.address) == 0) continue;
+    if (options.only != nullptr && options.only->count(digests[row].address) == 0) continue;
+    Result<const state::ResourceState*> full = full_row(row);
+    if (!full.ok()) return full.error();
+    const state::ResourceState& rs = **full;
     Change c;
     c.address = rs.address;
     c.kind = rs.kind;
@@ -329,7 +424,6 @@ Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
     c.depends_on = rs.depends_on;
     Result<StoredAttrs> s = DecodeStored(rs.attrs_json);
     if (!s.ok()) return MakeError(rs.address + ": " + s.error().message);
-    c.keys = s->keys;
     c.prior = Project(s->attrs, s->keys, s->ignore);
     c.applied_attrs = s->attrs;
     c.diff = AttrDiff(c.prior, Value());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,17 +24,29 @@ struct PlanOptions {
   const std::set<std::string, std::less<>>* only = nullptr;
 };
 
-/// What the planner knows of the environment's state.
+/// What the planner knows of the environment's state. A plan compares hashes only; it reads
+/// whole rows (attributes included) just for the resources that change or are deleted.
 struct PriorState {
   state::Environment environment;
-  std::vector<state::ResourceState> resources;  ///< sorted by address
-  std::vector<state::ChangeRecord> pending;     ///< changes in doubt from interrupted applies
+  /// Every resource in state, sorted by address (StateStore::ListResourceDigests).
+  std::vector<state::ResourceDigest> digests;
+  /// Reads whole rows (StateStore::GetResources); MakePlan calls it from its own thread, at most
+  /// once.
+  std::function<Result<std::vector<state::ResourceState>>(const std::vector<std::string>&)> read;
+  /// The rows MakePlan read, sorted by address: of the resources that change or are deleted, and
+  /// of the dependencies of specs that hold unknowns (apply evaluates those again with their
+  /// dependencies' attributes, EvalOptions::applied_attrs).
+  std::vector<state::ResourceState> resources;
+  std::vector<state::ChangeRecord> pending;  ///< changes in doubt from interrupted applies
 };
+
+/// The prior state of `environment` (its row) from `store`, which must outlive it: the digests
+/// of its resources, the changes in doubt, and `read` bound to `store`.
+Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment);
 
 /// The three-way comparison: declared (env) vs applied (prior) vs live (read through the
 /// targets). Resources only in state are deleted in reverse dependency order. Errors reading
-/// live objects fail the plan with the resource's address.
-Result<Plan> MakePlan(config::Environment& env, const PriorState& prior,
-                      const PlanOptions& options);
+/// live objects fail the plan with the resource's address. Fills prior.resources.
+Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOptions& options);
 
 }  // namespace driftless::plan

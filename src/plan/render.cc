@@ -134,7 +134,31 @@ std::string RenderPlan(const Plan& plan, const RenderOptions& options) {
   return out;
 }
 
-Value PlanToJson(const Plan& plan) {
+namespace {
+
+Value ChangeToJson(const Change& c) {
+  Value ch = Value::MakeObject();
+  ch.Set("address", Value::String(c.address));
+  ch.Set("kind", Value::String(c.kind));
+  ch.Set("name", Value::String(c.name));
+  ch.Set("target", Value::String(c.target));
+  ch.Set("action", Value::String(std::string(ActionName(c.action))));
+  ch.Set("reason", Value::String(c.reason));
+  ch.Set("drift", Value::Bool(c.drift));
+  if (c.adopt) ch.Set("adopt", Value::Bool(true));
+  if (!c.warning.empty()) ch.Set("warning", Value::String(c.warning));
+  ch.Set("prior", value::Redact(c.prior));
+  ch.Set("live", value::Redact(c.live));
+  ch.Set("planned", value::Redact(c.planned));
+  ch.Set("diff", Value::String(c.diff));
+  if (!c.drift_diff.empty()) ch.Set("drift_diff", Value::String(c.drift_diff));
+  ch.Set("depends_on", StringList(c.depends_on));
+  ch.Set("spec_hash", Value::String(c.spec_hash));
+  return ch;
+}
+
+// Everything of PlanToJson but the changes.
+Value PlanHeadToJson(const Plan& plan) {
   Value root = Value::MakeObject();
   root.Set("format_version", Value::Int(1));
   root.Set("environment", Value::String(plan.environment));
@@ -164,32 +188,40 @@ Value PlanToJson(const Plan& plan) {
   }
   summary.Set("drifted", Value::Int(static_cast<int64_t>(plan.DriftCount())));
   root.Set("summary", summary);
-  Value::List changes;
-  for (const Change& c : plan.changes) {
-    Value ch = Value::MakeObject();
-    ch.Set("address", Value::String(c.address));
-    ch.Set("kind", Value::String(c.kind));
-    ch.Set("name", Value::String(c.name));
-    ch.Set("target", Value::String(c.target));
-    ch.Set("action", Value::String(std::string(ActionName(c.action))));
-    ch.Set("reason", Value::String(c.reason));
-    ch.Set("drift", Value::Bool(c.drift));
-    if (c.adopt) ch.Set("adopt", Value::Bool(true));
-    if (!c.warning.empty()) ch.Set("warning", Value::String(c.warning));
-    ch.Set("prior", value::Redact(c.prior));
-    ch.Set("live", value::Redact(c.live));
-    ch.Set("planned", value::Redact(c.planned));
-    ch.Set("diff", Value::String(c.diff));
-    if (!c.drift_diff.empty()) ch.Set("drift_diff", Value::String(c.drift_diff));
-    ch.Set("depends_on", StringList(c.depends_on));
-    ch.Set("spec_hash", Value::String(c.spec_hash));
-    changes.push_back(std::move(ch));
-  }
-  root.Set("changes", Value::MakeList(std::move(changes)));
   Value::List errors;
   for (const auto& d : plan.problems.items()) errors.push_back(Value::String(d.ToString()));
   root.Set("errors", Value::MakeList(std::move(errors)));
   return root;
+}
+
+}  // namespace
+
+Value PlanToJson(const Plan& plan) {
+  Value root = PlanHeadToJson(plan);
+  Value::List changes;
+  changes.reserve(plan.changes.size());
+  for (const Change& c : plan.changes) changes.push_back(ChangeToJson(c));
+  root.Set("changes", Value::MakeList(std::move(changes)));
+  return root;
+}
+
+std::string PlanToJsonText(const Plan& plan) {
+  // "changes" sorts first among the members of the root object.
+  std::string head = value::ToJson(PlanHeadToJson(plan));
+  std::string out;
+  // Two passes over the changes, each converted on its own: the first measures, so that the
+  // text is allocated once at its exact size (growing it would briefly hold two copies).
+  size_t size = std::string_view("{\"changes\":[]").size() + head.size();
+  for (const Change& c : plan.changes) size += value::ToJson(ChangeToJson(c)).size() + 1;
+  out.reserve(size);
+  out += "{\"changes\":[";
+  for (size_t i = 0; i < plan.changes.size(); ++i) {
+    if (i) out += ',';
+    out += value::ToJson(ChangeToJson(plan.changes[i]));
+  }
+  out += "],";
+  out.append(head, 1);
+  return out;
 }
 
 Result<Plan> PlanFromJson(const Value& v) {

@@ -41,6 +41,8 @@ constexpr std::string_view kBumpSerial =
   "serial, updated_at"
 constexpr std::string_view kSelectResources =
     "SELECT " DL_RESOURCE_COLUMNS " FROM resources WHERE env = ?1 ORDER BY address";
+constexpr std::string_view kSelectDigests =
+    "SELECT address, spec_hash, live_digest FROM resources WHERE env = ?1 ORDER BY address";
 constexpr std::string_view kCountResources = "SELECT count(*) FROM resources WHERE env = ?";
 constexpr std::string_view kSelectResource =
     "SELECT " DL_RESOURCE_COLUMNS " FROM resources WHERE env = ?1 AND address = ?2";
@@ -376,6 +378,65 @@ Result<std::optional<ResourceState>> SqliteStateStore::GetResource(const std::st
   return std::optional<ResourceState>(std::move(r));
 }
 
+Result<std::vector<ResourceDigest>> SqliteStateStore::ListResourceDigests(const std::string& env) {
+  const std::string what = "list the resources of environment " + env;
+  Result<Transaction> txn = Transaction::Read(*db_, what);
+  if (!txn.ok()) return txn.error();
+  std::vector<ResourceDigest> out;
+  {
+    Result<Stmt> count = db_->Prepare(kCountResources);
+    if (!count.ok()) return count.error();
+    count->Bind(1, env);
+    Result<bool> row = count->Step(what);
+    if (!row.ok()) return row.error();
+    if (*row) out.reserve(static_cast<size_t>(count->Int(0)));
+  }
+  {
+    Result<Stmt> st = db_->Prepare(kSelectDigests);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env);
+    while (true) {
+      Result<bool> row = st->Step(what);
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      ResourceDigest& d = out.emplace_back();
+      d.address.assign(st->View(0));
+      d.spec_hash.assign(st->View(1));
+      d.live_digest.assign(st->View(2));
+    }
+  }
+  Status committed = txn->Commit(what);
+  if (!committed.ok()) return committed.error();
+  return out;
+}
+
+Result<std::vector<ResourceState>> SqliteStateStore::GetResources(
+    const std::string& env, const std::vector<std::string>& addresses) {
+  std::vector<std::string_view> sorted(addresses.begin(), addresses.end());
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const std::string what = "read resources of environment " + env;
+  Result<Transaction> txn = Transaction::Read(*db_, what);
+  if (!txn.ok()) return txn.error();
+  std::vector<ResourceState> out;
+  out.reserve(sorted.size());
+  for (std::string_view address : sorted) {
+    Result<Stmt> st = db_->Prepare(kSelectResource);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env).BindView(2, address);
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) continue;
+    if (!FillResource(*st, &out.emplace_back())) {
+      return MakeError("resource " + std::string(address) + " of environment " + env +
+                       " has a malformed depends_on in state database " + path());
+    }
+  }
+  Status committed = txn->Commit(what);
+  if (!committed.ok()) return committed.error();
+  return out;
+}
+
 // --- locks ---
 
 bool SqliteStateStore::IsStale(const Lock& lock, const std::string& host, int64_t now) {
@@ -608,7 +669,8 @@ Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord
     st->Bind(5, apply.pid != 0 ? apply.pid : lock.holder.pid);
     st->Bind(6, apply.commit).Bind(7, apply.commit_subject).Bind(8, apply.commit_author);
     st->Bind(9, apply.decl_hash).Bind(10, apply.started_at != 0 ? apply.started_at : NowUnix());
-    st->Bind(11, apply.summary).Bind(12, apply.plan_json).Bind(13, lock.token);
+    // The plan's text can be megabytes: bound without a copy (SQLite makes one for the row).
+    st->Bind(11, apply.summary).BindView(12, apply.plan_json).Bind(13, lock.token);
     Status run = st->Run(what);
     if (!run.ok()) return run.error();
     id = db_->LastInsertId();

@@ -51,6 +51,10 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<ResourceState>> ListResources(const std::string& env) override;
   Result<std::optional<ResourceState>> GetResource(const std::string& env,
                                                    const std::string& address) override;
+  Result<std::vector<ResourceDigest>> ListResourceDigests(const std::string& env) override;
+  /// See StateStore::GetResources: one lookup by primary key per address.
+  Result<std::vector<ResourceState>> GetResources(
+      const std::string& env, const std::vector<std::string>& addresses) override;
 
   /// See StateStore::AcquireLock. Leases are kept between 1 second and 10 years. Every apply of
   /// the environment still marked "running" when the lock is taken is marked "interrupted": only

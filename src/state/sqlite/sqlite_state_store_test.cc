@@ -282,6 +282,45 @@ TEST_F(SqliteStateStoreTest, RecordResultsUpsertsRemovesAndBumpsSerialOnce) {
   EXPECT_EQ(listed->size(), 2u);
 }
 
+TEST_F(SqliteStateStoreTest, DigestsListEveryRowAndGetResourcesReadsSome) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
+  ASSERT_TRUE(store->GetOrCreateEnvironment("dev").ok());
+  auto lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  ResourceState a = Res("file.file", "a", R"({"x":1})");
+  ResourceState b = Res("file.file", "b", R"({"x":2})", {"file.file/a"});
+  ResourceState c = Res("pkg.package", "c");
+  auto id = store->BeginApply(*lock, ApplyRecord{}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(store->RecordResults(*lock, *id, {Done(c), Done(b), Done(a)}).ok());
+
+  auto digests = store->ListResourceDigests("prod");
+  ASSERT_TRUE(digests.ok()) << digests.error().message;
+  ASSERT_EQ(digests->size(), 3u);
+  EXPECT_EQ((*digests)[0].address, "file.file/a");  // sorted by address
+  EXPECT_EQ((*digests)[0].spec_hash, "spec-a");
+  EXPECT_EQ((*digests)[0].live_digest, "live-a");
+  EXPECT_EQ((*digests)[1].address, "file.file/b");
+  EXPECT_EQ((*digests)[2].address, "pkg.package/c");
+  EXPECT_TRUE(store->ListResourceDigests("dev")->empty());
+
+  // Any order, repeats and addresses not in state; whole rows come back sorted, once each.
+  auto rows = store->GetResources(
+      "prod", {"pkg.package/c", "file.file/b", "file.file/nope", "file.file/b"});
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].address, "file.file/b");
+  EXPECT_EQ((*rows)[0].attrs_json, R"({"x":2})");
+  EXPECT_EQ((*rows)[0].depends_on, std::vector<std::string>{"file.file/a"});
+  EXPECT_EQ((*rows)[0].kind, "file.file");
+  EXPECT_EQ((*rows)[0].name, "b");
+  EXPECT_EQ((*rows)[1].address, "pkg.package/c");
+  EXPECT_TRUE(store->GetResources("dev", {"file.file/a"})->empty());
+  EXPECT_TRUE(store->GetResources("prod", {})->empty());
+}
+
 TEST_F(SqliteStateStoreTest, MoveAndRemoveResources) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
