@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: the demo repository in examples/demo applied to files
-# under a temporary root, with SQLite state. Plan, apply, plan again (no changes), then a manual
-# edit shows up as drift and the next apply heals it.
+# under a temporary root, with SQLite state. Part 1, a plain folder: plan, apply, plan again (no
+# changes), a manual edit shows up as drift and the next apply heals it. Part 2, the same files
+# as a Git repository: a branch is an environment, applies record their commit, and a new
+# commit leaves the environment behind until it is applied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # DRIFTLESS_BIN runs the demo with a binary built elsewhere (the end-to-end test does).
@@ -40,4 +42,19 @@ set -e
 dl apply --auto-approve
 step history
 "$bin" history --dir "$work/repo"
+
+printf '\n# Part 2: the same declarations in Git. Branch staging is environment staging.\n'
+git_() { printf '$ git %s\n' "$*"; git -C "$work/repo" -c user.name=Demo -c user.email=demo@example.com "$@"; }
+git_ init -q -b staging
+git_ add -A
+git_ commit -q -m "Site for the demo"
+dl plan
+dl apply --auto-approve
+printf '$ (change the greeting of staging)\n'
+echo "greeting: Hello from the staging branch" > "$work/repo/vars/staging.yaml"
+git_ commit -q -am "Greet from the staging branch"
+dl env list
+dl apply --auto-approve
+step history staging
+"$bin" history staging --dir "$work/repo"
 printf '\nThe demo ran in %s (files under %s, state in %s).\n' "$work" "$root" "$DRIFTLESS_STATE"
