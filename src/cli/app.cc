@@ -94,6 +94,14 @@ int Main(int argc, char** argv) {
   global(apply);
   changing(apply);
 
+  std::string drift_env;
+  CLI::App* drift = app.add_subcommand(
+      "drift", "live against last applied, with line diffs; exit 2 when anything drifted");
+  drift->add_option("ENV", drift_env, kEnvHelp);
+  drift->add_option("--parallelism", g.parallelism, "live objects read at once (default 8)")
+      ->check(CLI::Range(1, 256));
+  global(drift);
+
   std::string destroy_env;
   CLI::App* destroy = app.add_subcommand("destroy", "delete everything driftless created in ENV");
   destroy->add_option("ENV", destroy_env, "environment")->required();
@@ -181,6 +189,7 @@ int Main(int argc, char** argv) {
   };
   if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env) : 1;
   if (*plan) return select(af.env) ? RunPlan(ws, af) : 1;
+  if (*drift) return select(drift_env) ? RunDrift(ws, drift_env) : 1;
   if (*apply) {
     // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.
     for (const auto& a : apply_args) {

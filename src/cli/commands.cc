@@ -12,6 +12,7 @@
 #include "cli/terminal.h"
 #include "plan/render.h"
 #include "plan/stored.h"
+#include "value/diff.h"
 #include "value/render.h"
 
 namespace driftless::cli {
@@ -164,6 +165,74 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
                  (plan->HasChanges() || plan->DriftCount() > 0 || !plan->steps.empty())
              ? 2
              : 0;
+}
+
+int RunDrift(Workspace& ws, const std::string& env) {
+  Diagnostics diags;
+  Result<plan::Plan> plan = ws.Plan(env, false, diags);
+  if (!plan.ok()) {
+    if (diags.empty()) return Fail(plan.error().message);
+    PrintDiagnostics(diags, ws.flags().json);
+    return 1;
+  }
+  std::vector<const plan::Change*> drifted;
+  for (const auto& c : plan->changes) {
+    if (c.drift) drifted.push_back(&c);
+  }
+  auto text = [](const Value& v) { return v.is_null() ? std::string() : value::RenderText(v); };
+  // Declared and applied differ too: a change not applied yet (the next apply does both).
+  auto pending_diff = [&](const plan::Change& c) {
+    if (c.index < 0 || c.planned.is_null() || c.prior.is_null()) return std::string();
+    return value::UnifiedDiff(text(c.prior), text(c.planned));
+  };
+  if (ws.flags().json) {
+    Value::List items;
+    for (const plan::Change* c : drifted) {
+      Value o = Value::MakeObject();
+      o.Set("address", Value::String(c->address));
+      o.Set("target", Value::String(c->target));
+      o.Set("reason", Value::String(c->reason));
+      o.Set("planned_action", Value::String(std::string(plan::ActionName(c->action))));
+      o.Set("applied", value::Redact(c->prior));
+      o.Set("live", value::Redact(c->live));
+      o.Set("declared", value::Redact(c->planned));
+      o.Set("drift_diff", Value::String(c->drift_diff));
+      o.Set("declared_diff", Value::String(pending_diff(*c)));
+      items.push_back(std::move(o));
+    }
+    Value root = Value::MakeObject();
+    root.Set("environment", Value::String(plan->environment));
+    root.Set("revision", Value::String(plan->revision));
+    root.Set("checked", Value::Int(static_cast<int64_t>(plan->changes.size() + plan->unchanged)));
+    root.Set("drifted", Value::MakeList(std::move(items)));
+    PrintJson(root);
+    return drifted.empty() ? 0 : 2;
+  }
+  bool color = UseColor(stdout, ws.flags().no_color);
+  std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
+  for (const plan::Change* c : drifted) {
+    std::printf("  ~ %s  (%s)\n", c->address.c_str(),
+                c->live.is_null() ? "deleted outside driftless" : c->reason.c_str());
+    std::printf("      applied -> live:\n");
+    std::fputs(plan::ColorDiff(c->drift_diff, color, 8).c_str(), stdout);
+    std::string pending = pending_diff(*c);
+    if (!pending.empty()) {
+      std::printf("      applied -> declared (a change not applied yet):\n");
+      std::fputs(plan::ColorDiff(pending, color, 8).c_str(), stdout);
+    }
+  }
+  size_t checked = plan->changes.size() + plan->unchanged;
+  if (drifted.empty()) {
+    std::printf("No drift: %zu resource%s checked against what was applied.\n", checked,
+                checked == 1 ? "" : "s");
+    return 0;
+  }
+  std::printf(
+      "\nDrift: %zu of %zu resource%s changed outside driftless; `driftless apply` "
+      "reverts %s (fields in policy.ignore and resources with drift: ignore are not "
+      "compared).\n",
+      drifted.size(), checked, checked == 1 ? "" : "s", drifted.size() == 1 ? "it" : "them");
+  return 2;
 }
 
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
