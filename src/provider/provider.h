@@ -58,9 +58,37 @@ struct ResourceRequest {
 
 /// A configured connection to one system (one `targets:` entry of driftless.yaml).
 /// Every method may be called from several threads at once for different resources.
+/// One object to watch: its address and its last applied attributes (which identify it).
+struct WatchItem {
+  std::string address;
+  std::string kind;
+  value::Value attrs;
+};
+
+/// Event-driven hints that watched objects may have changed outside driftless (drift within a
+/// second instead of at the next scan). A hint is never a verdict: the engine reads the object
+/// again and compares. Used by one thread.
+class Watcher {
+ public:
+  virtual ~Watcher() = default;
+  /// Waits up to `timeout_ms` for events and appends the addresses that may have changed
+  /// (duplicates possible). Sets *lost when events were missed (a queue overflow, a watched
+  /// folder that went away): the caller then checks everything.
+  virtual Status Wait(int timeout_ms, std::vector<std::string>* changed, bool* lost) = 0;
+  /// How many kernel watches it holds.
+  virtual size_t WatchCount() const = 0;
+};
+
 class Target {
  public:
   virtual ~Target() = default;
+
+  /// Starts watching `items` for changes; a null pointer when the target cannot watch (the
+  /// engine then relies on its periodic full scan).
+  virtual Result<std::unique_ptr<Watcher>> Watch(const std::vector<WatchItem>& items) {
+    (void)items;
+    return std::unique_ptr<Watcher>();
+  }
 
   /// Checks a declared spec beyond its schema (a path escaping the root, a bad mode) and
   /// returns it normalised: defaults filled where the provider always manages them,

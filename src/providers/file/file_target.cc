@@ -12,6 +12,7 @@
 
 #include "base/file_util.h"
 #include "providers/file/paths.h"
+#include "providers/file/watcher.h"
 
 namespace driftless::providers::file {
 
@@ -290,6 +291,18 @@ value::Value FileTarget::WithDescendants(const std::string& kind, value::Value s
   for (auto& k : keep) list.push_back(value::Value::String(std::move(k)));
   spec.Set("managed_children", value::Value::MakeList(std::move(list)));
   return spec;
+}
+
+Result<std::unique_ptr<provider::Watcher>> FileTarget::Watch(
+    const std::vector<provider::WatchItem>& items) {
+  std::vector<WatchedPath> paths;
+  paths.reserve(items.size());
+  for (const auto& item : items) {
+    Result<std::string> path = SpecPath(item.attrs);
+    if (!path.ok()) continue;  // not a path this target manages: the scan reports it
+    paths.push_back({item.address, *path, item.kind == "file.directory"});
+  }
+  return WatchFiles(root_, paths);
 }
 
 }  // namespace driftless::providers::file

@@ -66,6 +66,9 @@ class FileTarget final : public provider::Target {
                               const value::Value& prior) override;
   Status Delete(const provider::ResourceRequest& prior) override;
   std::string Describe() const override { return "file root " + root_; }
+  /// inotify on the folders holding the objects (providers/file/watcher.h).
+  Result<std::unique_ptr<provider::Watcher>> Watch(
+      const std::vector<provider::WatchItem>& items) override;
   /// The object's path relative to the root: files are ordered after their folders.
   std::string HierarchyPath(const std::string& kind, const value::Value& spec) const override;
   /// A purging folder keeps the managed objects inside it: adds them to `managed_children`.
