@@ -94,6 +94,31 @@ struct ChangeResult {
   bool remove = false;  ///< true for a done delete: remove the resource from state
 };
 
+/// One drift of one resource: from the first check that saw live differ from applied to the
+/// check or apply that saw it gone.
+struct DriftRecord {
+  int64_t id = 0;
+  std::string environment;
+  std::string address;
+  int64_t onset = 0;        ///< unix seconds
+  int64_t last_seen = 0;    ///< unix seconds
+  int64_t resolved_at = 0;  ///< 0 while open
+  /// "apply" (an apply reverted it), "enforcement" (reverted at once by policy), "undone" (live
+  /// went back to applied by itself), "declaration" (the declaration caught up with live),
+  /// "forgotten" (the resource left state); "" while open.
+  std::string resolution;
+  std::string actor;         ///< who changed it, when the target can tell ("" for files)
+  std::string diff;          ///< applied -> live, redacted, as last seen
+  int64_t remediations = 0;  ///< how often enforcement reverted it while open
+};
+
+/// What one check saw of one drifted resource.
+struct DriftObservation {
+  std::string address;
+  std::string diff;
+  std::string actor;
+};
+
 /// Durable, versioned state. Implementations must be safe for use by many processes at once
 /// (SQLite in WAL mode; PostgreSQL). One StateStore object is used by one thread at a time
 /// unless documented otherwise.
@@ -161,6 +186,21 @@ class StateStore {
   virtual Status RemoveResource(const Lock& lock, const std::string& address) = 0;
   /// Renames a resource's address (`moved_from`). Needs the lock.
   virtual Status MoveResource(const Lock& lock, const std::string& from, const std::string& to) = 0;
+
+  /// Records one drift check at `now` (no lock: checks are reads; the open-drift index keeps
+  /// concurrent checkers from opening a drift twice). Each of `drifted` opens a drift, or
+  /// updates the open one (last_seen, diff, actor when given). Each of `clean` that has an open
+  /// drift is resolved with `resolution`. Returns the drifts opened by this call.
+  virtual Result<std::vector<DriftRecord>> ObserveDrift(
+      const std::string& env, const std::vector<DriftObservation>& drifted,
+      const std::vector<std::string>& clean, const std::string& resolution, int64_t now) = 0;
+  /// Counts one enforcement of the open drift of `address`; returns the new count (0 when no
+  /// drift is open).
+  virtual Result<int64_t> CountRemediation(const std::string& env, const std::string& address) = 0;
+  /// Drifts of an environment (all when env is ""), newest first; open ones only unless
+  /// `include_resolved`.
+  virtual Result<std::vector<DriftRecord>> ListDrift(const std::string& env, bool include_resolved,
+                                                     int limit) = 0;
 };
 
 }  // namespace driftless::state

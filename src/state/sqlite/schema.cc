@@ -84,6 +84,23 @@ CREATE TABLE lock_tokens (
   last_token INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 )sql",
+    // 2: the drift timeline. At most one open drift per resource (resolved_at = 0).
+    R"sql(
+CREATE TABLE drift (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  env          TEXT NOT NULL REFERENCES environments(name),
+  address      TEXT NOT NULL,
+  onset        INTEGER NOT NULL,
+  last_seen    INTEGER NOT NULL,
+  resolved_at  INTEGER NOT NULL DEFAULT 0,
+  resolution   TEXT NOT NULL DEFAULT '',
+  actor        TEXT NOT NULL DEFAULT '',
+  diff         TEXT NOT NULL DEFAULT '',
+  remediations INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX drift_open ON drift (env, address) WHERE resolved_at = 0;
+CREATE INDEX drift_by_env ON drift (env, id);
+)sql",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -973,4 +973,104 @@ Status SqliteStateStore::MoveResource(const Lock& lock, const std::string& from,
   return txn->Commit(what);
 }
 
+namespace {
+
+constexpr const char* kOpenDrift =
+    "INSERT INTO drift (env, address, onset, last_seen, actor, diff) VALUES (?1, ?2, ?3, ?3, ?4, "
+    "?5) ON CONFLICT (env, address) WHERE resolved_at = 0 DO UPDATE SET last_seen = ?3, "
+    "diff = ?5, actor = CASE WHEN ?4 = '' THEN actor ELSE ?4 END RETURNING id, onset";
+constexpr const char* kResolveDrift =
+    "UPDATE drift SET resolved_at = ?3, resolution = ?4 WHERE env = ?1 AND address = ?2 AND "
+    "resolved_at = 0";
+constexpr const char* kCountRemediation =
+    "UPDATE drift SET remediations = remediations + 1 WHERE env = ?1 AND address = ?2 AND "
+    "resolved_at = 0 RETURNING remediations";
+constexpr const char* kDriftColumns =
+    "SELECT id, env, address, onset, last_seen, resolved_at, resolution, actor, diff, "
+    "remediations FROM drift ";
+
+DriftRecord ReadDrift(const Stmt& st) {
+  DriftRecord d;
+  d.id = st.Int(0);
+  d.environment = st.Text(1);
+  d.address = st.Text(2);
+  d.onset = st.Int(3);
+  d.last_seen = st.Int(4);
+  d.resolved_at = st.Int(5);
+  d.resolution = st.Text(6);
+  d.actor = st.Text(7);
+  d.diff = st.Text(8);
+  d.remediations = st.Int(9);
+  return d;
+}
+
+}  // namespace
+
+Result<std::vector<DriftRecord>> SqliteStateStore::ObserveDrift(
+    const std::string& env, const std::vector<DriftObservation>& drifted,
+    const std::vector<std::string>& clean, const std::string& resolution, int64_t now) {
+  const std::string what = "record drift of environment " + env;
+  std::vector<DriftRecord> opened;
+  Result<Transaction> txn = Transaction::Write(*db_, what);
+  if (!txn.ok()) return txn.error();
+  for (const DriftObservation& o : drifted) {
+    Result<Stmt> st = db_->Prepare(kOpenDrift);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env).Bind(2, o.address).Bind(3, now).Bind(4, o.actor).Bind(5, o.diff);
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (*row && st->Int(1) == now) {
+      // Opened now (an update keeps the older onset). Two checks in the same second may both
+      // see it as new: notifications are at-least-once anyway.
+      DriftRecord d;
+      d.id = st->Int(0);
+      d.environment = env;
+      d.address = o.address;
+      d.onset = d.last_seen = now;
+      d.actor = o.actor;
+      d.diff = o.diff;
+      opened.push_back(std::move(d));
+    }
+  }
+  for (const std::string& address : clean) {
+    Result<Stmt> st = db_->Prepare(kResolveDrift);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env).Bind(2, address).Bind(3, now).Bind(4, resolution);
+    Status run = st->Run(what);
+    if (!run.ok()) return run.error();
+  }
+  Status committed = txn->Commit(what);
+  if (!committed.ok()) return committed.error();
+  return opened;
+}
+
+Result<int64_t> SqliteStateStore::CountRemediation(const std::string& env,
+                                                   const std::string& address) {
+  const std::string what = "count a remediation of " + address + " in environment " + env;
+  Result<Stmt> st = db_->Prepare(kCountRemediation);
+  if (!st.ok()) return st.error();
+  st->Bind(1, env).Bind(2, address);
+  Result<bool> row = st->Step(what);
+  if (!row.ok()) return row.error();
+  return *row ? st->Int(0) : 0;
+}
+
+Result<std::vector<DriftRecord>> SqliteStateStore::ListDrift(const std::string& env,
+                                                             bool include_resolved, int limit) {
+  const std::string what = "list the drift of environment " + (env.empty() ? "(all)" : env);
+  std::string sql = std::string(kDriftColumns) + "WHERE (?1 = '' OR env = ?1)" +
+                    (include_resolved ? "" : " AND resolved_at = 0") + " ORDER BY id DESC LIMIT ?2";
+  Result<Stmt> st = db_->Prepare(sql);
+  if (!st.ok()) return st.error();
+  st->Bind(1, env).Bind(2, static_cast<int64_t>(limit));
+  std::vector<DriftRecord> out;
+  while (true) {
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.push_back(ReadDrift(*st));
+  }
+  return out;
+}
+
 }  // namespace driftless::state

@@ -95,6 +95,14 @@ class SqliteStateStore final : public StateStore {
   /// and other resources' depends_on entries naming `from` are rewritten. Fails when `from` is
   /// not in state or `to` already is.
   Status MoveResource(const Lock& lock, const std::string& from, const std::string& to) override;
+  Result<std::vector<DriftRecord>> ObserveDrift(const std::string& env,
+                                                const std::vector<DriftObservation>& drifted,
+                                                const std::vector<std::string>& clean,
+                                                const std::string& resolution,
+                                                int64_t now) override;
+  Result<int64_t> CountRemediation(const std::string& env, const std::string& address) override;
+  Result<std::vector<DriftRecord>> ListDrift(const std::string& env, bool include_resolved,
+                                             int limit) override;
 
  private:
   SqliteStateStore(std::unique_ptr<sqlite_detail::Database> db, std::string host);

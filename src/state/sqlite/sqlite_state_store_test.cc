@@ -851,3 +851,56 @@ TEST_F(SqliteStateStoreTest, ManySmallBatches) {
 
 }  // namespace
 }  // namespace driftless::state
+
+namespace driftless::state {
+namespace {
+
+class DriftTimelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "dl-drift-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto store = SqliteStateStore::Open(dir_ + "/state.db");
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(*store);
+    ASSERT_TRUE(store_->GetOrCreateEnvironment("prod").ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+  std::unique_ptr<SqliteStateStore> store_;
+};
+
+TEST_F(DriftTimelineTest, OnsetLastSeenAndResolution) {
+  auto opened = store_->ObserveDrift("prod", {{"file.file/a", "-x\n+y\n", ""}}, {}, "", 100);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  ASSERT_EQ(opened->size(), 1u);
+  EXPECT_EQ((*opened)[0].onset, 100);
+  // Seen again later: not new; last_seen and diff move on.
+  auto again = store_->ObserveDrift("prod", {{"file.file/a", "-x\n+z\n", ""}}, {}, "", 160);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+  EXPECT_EQ(*store_->CountRemediation("prod", "file.file/a"), 1);
+  EXPECT_EQ(*store_->CountRemediation("prod", "file.file/other"), 0);
+  auto open = store_->ListDrift("prod", false, 10);
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].onset, 100);
+  EXPECT_EQ((*open)[0].last_seen, 160);
+  EXPECT_EQ((*open)[0].diff, "-x\n+z\n");
+  EXPECT_EQ((*open)[0].remediations, 1);
+  // Resolved; a new drift of the same resource is a new record.
+  ASSERT_TRUE(store_->ObserveDrift("prod", {}, {"file.file/a", "file.file/b"}, "undone", 200).ok());
+  EXPECT_TRUE(store_->ListDrift("prod", false, 10)->empty());
+  auto reopened = store_->ObserveDrift("prod", {{"file.file/a", "d", "alice"}}, {}, "", 300);
+  ASSERT_EQ(reopened->size(), 1u);
+  auto all = store_->ListDrift("", true, 10);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].actor, "alice");
+  EXPECT_EQ((*all)[0].resolved_at, 0);
+  EXPECT_EQ((*all)[1].resolution, "undone");
+  EXPECT_EQ((*all)[1].resolved_at, 200);
+}
+
+}  // namespace
+}  // namespace driftless::state
