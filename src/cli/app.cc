@@ -98,6 +98,10 @@ int Main(int argc, char** argv) {
   CLI::App* drift = app.add_subcommand(
       "drift", "live against last applied, with line diffs; exit 2 when anything drifted");
   drift->add_option("ENV", drift_env, kEnvHelp);
+  bool drift_history = false;
+  drift->add_flag("--history", drift_history,
+                  "the drift timeline: onset, duration, how it was resolved (all environments "
+                  "unless ENV)");
   drift->add_option("--parallelism", g.parallelism, "live objects read at once (default 8)")
       ->check(CLI::Range(1, 256));
   global(drift);
@@ -189,6 +193,7 @@ int Main(int argc, char** argv) {
   };
   if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env) : 1;
   if (*plan) return select(af.env) ? RunPlan(ws, af) : 1;
+  if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit);
   if (*drift) return select(drift_env) ? RunDrift(ws, drift_env) : 1;
   if (*apply) {
     // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.

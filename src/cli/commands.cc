@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "apply/applier.h"
 #include "base/file_util.h"
@@ -167,6 +168,52 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
              : 0;
 }
 
+namespace {
+
+// Records what a plan saw of drift in the timeline: drifted resources open (or continue) a
+// drift; every other declared resource whose drift is compared closes its open drift as
+// "undone" (live went back by itself).
+Status RecordDriftCheck(Workspace& ws, const std::string& env, const plan::Plan& plan) {
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) return store.error();
+  std::vector<state::DriftObservation> drifted;
+  std::set<std::string, std::less<>> seen;
+  for (const auto& c : plan.changes) {
+    if (!c.drift) continue;
+    drifted.push_back({c.address, c.drift_diff, ""});
+    seen.insert(c.address);
+  }
+  std::vector<std::string> clean;
+  if (const config::Environment* e = ws.environment()) {
+    for (const auto& er : e->resources()) {
+      const config::Resource& r = *er.decl;
+      if (r.policy.drift == config::Policy::Drift::kIgnore || seen.count(r.address)) continue;
+      clean.push_back(r.address);
+    }
+  }
+  Result<std::vector<state::DriftRecord>> opened =
+      (*store)->ObserveDrift(env, drifted, clean, "undone", NowUnix());
+  if (!opened.ok()) return opened.error();
+  return Status::Ok();
+}
+
+// After an apply: the drift of every resource it healed or recorded is resolved.
+void ResolveAppliedDrift(state::StateStore& store, const std::string& env, const plan::Plan& plan,
+                         const apply::ApplyResult& result, const std::string& resolution) {
+  std::set<std::string, std::less<>> failed;
+  for (const auto& e : result.errors) failed.insert(e.substr(0, e.find(':')));
+  std::vector<std::string> healed, recorded;
+  for (const auto& c : plan.changes) {
+    if (!c.drift || failed.count(c.address)) continue;
+    (c.action == plan::Action::kRecord ? recorded : healed).push_back(c.address);
+  }
+  const int64_t now = NowUnix();
+  if (!healed.empty()) (void)store.ObserveDrift(env, {}, healed, resolution, now);
+  if (!recorded.empty()) (void)store.ObserveDrift(env, {}, recorded, "declaration", now);
+}
+
+}  // namespace
+
 int RunDrift(Workspace& ws, const std::string& env) {
   Diagnostics diags;
   Result<plan::Plan> plan = ws.Plan(env, false, diags);
@@ -179,6 +226,8 @@ int RunDrift(Workspace& ws, const std::string& env) {
   for (const auto& c : plan->changes) {
     if (c.drift) drifted.push_back(&c);
   }
+  // The timeline: new drift opens, drift seen again moves on, drift gone by itself resolves.
+  if (Status s = RecordDriftCheck(ws, env, *plan); !s.ok()) return Fail(s.error().message);
   auto text = [](const Value& v) { return v.is_null() ? std::string() : value::RenderText(v); };
   // Declared and applied differ too: a change not applied yet (the next apply does both).
   auto pending_diff = [&](const plan::Change& c) {
@@ -233,6 +282,62 @@ int RunDrift(Workspace& ws, const std::string& env) {
       "compared).\n",
       drifted.size(), checked, checked == 1 ? "" : "s", drifted.size() == 1 ? "it" : "them");
   return 2;
+}
+
+namespace {
+
+std::string Duration(int64_t seconds) {
+  if (seconds < 60) return std::to_string(seconds) + "s";
+  if (seconds < 3600)
+    return std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s";
+  if (seconds < 86400)
+    return std::to_string(seconds / 3600) + "h" + std::to_string(seconds % 3600 / 60) + "m";
+  return std::to_string(seconds / 86400) + "d" + std::to_string(seconds % 86400 / 3600) + "h";
+}
+
+}  // namespace
+
+int RunDriftHistory(Workspace& ws, const std::string& env, int limit) {
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) return Fail(store.error().message);
+  auto drifts = (*store)->ListDrift(env, true, limit);
+  if (!drifts.ok()) return Fail(drifts.error().message);
+  const int64_t now = NowUnix();
+  if (ws.flags().json) {
+    Value::List items;
+    for (const auto& d : *drifts) {
+      Value o = Value::MakeObject();
+      o.Set("id", Value::Int(d.id));
+      o.Set("environment", Value::String(d.environment));
+      o.Set("resource", Value::String(d.address));
+      o.Set("onset", Value::String(FormatTime(d.onset)));
+      o.Set("last_seen", Value::String(FormatTime(d.last_seen)));
+      o.Set("resolved_at",
+            d.resolved_at ? Value::String(FormatTime(d.resolved_at)) : Value::Null());
+      o.Set("resolution", Value::String(d.resolution));
+      o.Set("duration_seconds", Value::Int((d.resolved_at ? d.resolved_at : now) - d.onset));
+      o.Set("actor", Value::String(d.actor));
+      o.Set("remediations", Value::Int(d.remediations));
+      o.Set("diff", Value::String(d.diff));
+      items.push_back(std::move(o));
+    }
+    PrintJson(Value::MakeList(std::move(items)));
+    return 0;
+  }
+  if (drifts->empty()) {
+    std::printf("No drift recorded%s.\n", env.empty() ? "" : (" in environment " + env).c_str());
+    return 0;
+  }
+  std::printf("%-5s %-18s %-32s %-20s %-9s %-12s %-6s %s\n", "ID", "ENVIRONMENT", "RESOURCE",
+              "ONSET", "DURATION", "RESOLVED BY", "FIXES", "ACTOR");
+  for (const auto& d : *drifts) {
+    std::printf("%-5lld %-18s %-32s %-20s %-9s %-12s %-6lld %s\n", static_cast<long long>(d.id),
+                d.environment.c_str(), d.address.c_str(), FormatTime(d.onset).c_str(),
+                Duration((d.resolved_at ? d.resolved_at : now) - d.onset).c_str(),
+                d.resolved_at ? d.resolution.c_str() : "(open)",
+                static_cast<long long>(d.remediations), d.actor.empty() ? "-" : d.actor.c_str());
+  }
+  return 0;
 }
 
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
@@ -347,6 +452,7 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     Result<apply::ApplyResult> result = apply::Apply(*ws.environment(), p, *store, *lock, options);
     progress.Done();
     if (!result.ok()) return result.error();
+    ResolveAppliedDrift(*store, env, p, *result, "apply");
     *out = std::move(*result);
     return Status::Ok();
   };

@@ -21,6 +21,8 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags);
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy);
 /// Live against last applied for every managed resource; exit 2 when anything drifted.
 int RunDrift(Workspace& ws, const std::string& env);
+/// The drift timeline: onset, duration, resolution (all environments when env is "").
+int RunDriftHistory(Workspace& ws, const std::string& env, int limit);
 int RunStateList(Workspace& ws, const std::string& env);
 int RunStateShow(Workspace& ws, const std::string& env, const std::string& address);
 int RunStateRm(Workspace& ws, const std::string& env, const std::string& address);

@@ -110,5 +110,33 @@ TEST_F(DriftTest, ADeclarationChangeAloneIsNotDrift) {
   EXPECT_TRUE(Contains(r.out, "+content: new")) << r.out;
 }
 
+TEST_F(DriftTest, TimelineRecordsOnsetAndResolution) {
+  Overwrite(box_.root() + "/a.txt", "by hand\n");
+  Overwrite(box_.root() + "/b.txt", "by hand\n");
+  EXPECT_EQ(Drift().exit_code, 2);
+  EXPECT_EQ(Drift().exit_code, 2);  // seen again: still one drift each
+  RunResult open = box_.Run({"drift", "--history", "--json"});
+  Json j;
+  ASSERT_TRUE(ReadJson(open.out, &j)) << open.out << open.err;
+  ASSERT_EQ(j.items.size(), 2u);
+  EXPECT_TRUE(j.items[0].IsNull("resolved_at"));
+
+  // b is put back by hand: undone. a is reverted by apply.
+  Overwrite(box_.root() + "/b.txt", "b\n");
+  EXPECT_EQ(Drift().exit_code, 2);
+  RunResult heal = box_.Run({"apply", "--auto-approve"}, {"DRIFTLESS_SECRET_TOKEN=hunter2"});
+  ASSERT_EQ(heal.exit_code, 0) << heal.out << heal.err;
+  RunResult h = box_.Run({"drift", "--history", "--json"});
+  ASSERT_TRUE(ReadJson(h.out, &j)) << h.out;
+  ASSERT_EQ(j.items.size(), 2u);
+  for (const auto& d : j.items) {
+    std::string want = d.Str("resource") == "file.file/a" ? "apply" : "undone";
+    EXPECT_EQ(d.Str("resolution"), want) << d.Str("resource");
+    EXPECT_FALSE(d.IsNull("resolved_at"));
+  }
+  RunResult text = box_.Run({"drift", "--history"});
+  EXPECT_TRUE(Contains(text.out, "RESOLVED BY")) << text.out;
+}
+
 }  // namespace
 }  // namespace driftless::test
