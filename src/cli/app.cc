@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/watch.h"
 
 namespace driftless::cli {
 
@@ -106,6 +107,23 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   global(drift);
 
+  WatchFlags wf;
+  std::string watch_interval = "5m", watch_debounce = "100ms", watch_for = "0s";
+  CLI::App* watch = app.add_subcommand(
+      "watch", "stay in the foreground: detect drift within a second, record, report, enforce");
+  watch->add_option("ENV", wf.env, kEnvHelp);
+  watch->add_option("--interval", watch_interval,
+                    "full scan every (the safety net beside file events; default 5m)");
+  watch->add_option("--debounce", watch_debounce,
+                    "events closer than this are one check (default 100ms)");
+  watch->add_option("--for", watch_for, "stop after this long (default: until interrupted)");
+  watch
+      ->add_option("--flap-limit", wf.flap_limit,
+                   "reverts within 10 minutes that make a resource flapping: backed off "
+                   "(default 3)")
+      ->check(CLI::Range(1, 1000));
+  global(watch);
+
   std::string destroy_env;
   CLI::App* destroy = app.add_subcommand("destroy", "delete everything driftless created in ENV");
   destroy->add_option("ENV", destroy_env, "environment")->required();
@@ -193,6 +211,19 @@ int Main(int argc, char** argv) {
   };
   if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env) : 1;
   if (*plan) return select(af.env) ? RunPlan(ws, af) : 1;
+  if (*watch) {
+    double debounce = 0;
+    for (auto [text, out] :
+         {std::pair{&watch_interval, &wf.interval}, std::pair{&watch_debounce, &debounce},
+          std::pair{&watch_for, &wf.run_for}}) {
+      if (std::string err = ParseDuration(*text, *out); !err.empty()) {
+        std::fprintf(stderr, "error: watch: %s\n", err.c_str());
+        return 1;
+      }
+    }
+    wf.debounce_ms = static_cast<int>(debounce * 1000);
+    return select(wf.env) ? RunWatch(ws, wf) : 1;
+  }
   if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit);
   if (*drift) return select(drift_env) ? RunDrift(ws, drift_env) : 1;
   if (*apply) {

@@ -385,7 +385,14 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
 
 Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& request,
                                    Diagnostics& diags) {
-  Result<config::Environment*> evaluated = Evaluate(env, true, true, diags);
+  Result<config::Environment*> evaluated = MakeError("not evaluated");
+  if (request.again && env_ && env_->name() == env) {
+    prior_.reset();
+    env_row_.reset();
+    evaluated = env_.get();
+  } else {
+    evaluated = Evaluate(env, true, true, diags);
+  }
   if (!evaluated.ok()) return evaluated.error();
   if (request.adjust) {
     Status adjusted = request.adjust(**evaluated);

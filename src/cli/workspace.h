@@ -87,6 +87,9 @@ class Workspace {
     const std::set<std::string, std::less<>>* only = nullptr;  ///< PlanOptions::only
     /// Called on the evaluated environment before planning (a step's intermediate versions).
     std::function<Status(config::Environment&)> adjust;
+    /// Plan again with the environment evaluated before (the declarations did not change) and
+    /// state read afresh: `watch` checks the same declarations many times.
+    bool again = false;
   };
   /// Plans `env`; diags gets declaration errors.
   Result<plan::Plan> Plan(const std::string& env, const PlanRequest& request, Diagnostics& diags);

@@ -975,10 +975,12 @@ Status SqliteStateStore::MoveResource(const Lock& lock, const std::string& from,
 
 namespace {
 
+constexpr const char* kSeenDrift =
+    "UPDATE drift SET last_seen = ?3, diff = ?5, actor = CASE WHEN ?4 = '' THEN actor ELSE ?4 "
+    "END WHERE env = ?1 AND address = ?2 AND resolved_at = 0";
 constexpr const char* kOpenDrift =
     "INSERT INTO drift (env, address, onset, last_seen, actor, diff) VALUES (?1, ?2, ?3, ?3, ?4, "
-    "?5) ON CONFLICT (env, address) WHERE resolved_at = 0 DO UPDATE SET last_seen = ?3, "
-    "diff = ?5, actor = CASE WHEN ?4 = '' THEN actor ELSE ?4 END RETURNING id, onset";
+    "?5) RETURNING id";
 constexpr const char* kResolveDrift =
     "UPDATE drift SET resolved_at = ?3, resolution = ?4 WHERE env = ?1 AND address = ?2 AND "
     "resolved_at = 0";
@@ -1014,14 +1016,21 @@ Result<std::vector<DriftRecord>> SqliteStateStore::ObserveDrift(
   Result<Transaction> txn = Transaction::Write(*db_, what);
   if (!txn.ok()) return txn.error();
   for (const DriftObservation& o : drifted) {
+    // Seen again (the write transaction serialises checkers), else opened now.
+    {
+      Result<Stmt> st = db_->Prepare(kSeenDrift);
+      if (!st.ok()) return st.error();
+      st->Bind(1, env).Bind(2, o.address).Bind(3, now).Bind(4, o.actor).Bind(5, o.diff);
+      Status run = st->Run(what);
+      if (!run.ok()) return run.error();
+      if (db_->Changes() > 0) continue;
+    }
     Result<Stmt> st = db_->Prepare(kOpenDrift);
     if (!st.ok()) return st.error();
     st->Bind(1, env).Bind(2, o.address).Bind(3, now).Bind(4, o.actor).Bind(5, o.diff);
     Result<bool> row = st->Step(what);
     if (!row.ok()) return row.error();
-    if (*row && st->Int(1) == now) {
-      // Opened now (an update keeps the older onset). Two checks in the same second may both
-      // see it as new: notifications are at-least-once anyway.
+    if (*row) {
       DriftRecord d;
       d.id = st->Int(0);
       d.environment = env;

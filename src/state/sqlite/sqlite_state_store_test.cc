@@ -876,7 +876,10 @@ TEST_F(DriftTimelineTest, OnsetLastSeenAndResolution) {
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   ASSERT_EQ(opened->size(), 1u);
   EXPECT_EQ((*opened)[0].onset, 100);
-  // Seen again later: not new; last_seen and diff move on.
+  // Seen again in the same second, then later: not new; last_seen and diff move on.
+  auto same_second = store_->ObserveDrift("prod", {{"file.file/a", "-x\n+y\n", ""}}, {}, "", 100);
+  ASSERT_TRUE(same_second.ok());
+  EXPECT_TRUE(same_second->empty());
   auto again = store_->ObserveDrift("prod", {{"file.file/a", "-x\n+z\n", ""}}, {}, "", 160);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->empty());

@@ -1,0 +1,328 @@
+// `driftless watch`: event-driven drift detection with a periodic full scan as the safety net.
+//
+// Each target that can watch (Target::Watch) reports which managed objects may have changed; a
+// burst of events is debounced into one check of just those resources (a plan with
+// PlanOptions::only against fresh state). Drift is recorded in the timeline, printed as one
+// JSON event per line on standard output, and handled by the resource's policy: `enforce`
+// reverts at once (an apply of just that resource, kind "remediation" in history), `report`
+// leaves it for the next apply, `paused` resources are reported and never touched. A resource
+// that is reverted and changed again over and over is backed off (reported as flapping) instead
+// of fought forever.
+
+#include "cli/watch.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "apply/applier.h"
+#include "base/strings.h"
+#include "plan/stored.h"
+#include "value/render.h"
+
+namespace driftless::cli {
+
+using value::Value;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnStop(int) { g_stop = true; }
+
+using Clock = std::chrono::steady_clock;
+using AddressSet = std::set<std::string, std::less<>>;
+
+// Emits one event as a JSON line on standard output.
+void Emit(const std::string& type, const std::string& env, const std::string& resource,
+          const std::vector<std::pair<std::string, Value>>& fields) {
+  Value o = Value::MakeObject();
+  o.Set("type", Value::String(type));
+  o.Set("time", Value::String(FormatTime(NowUnix())));
+  o.Set("environment", Value::String(env));
+  if (!resource.empty()) o.Set("resource", Value::String(resource));
+  for (const auto& [k, v] : fields) o.Set(k, v);
+  std::printf("%s\n", value::ToJson(o).c_str());
+  std::fflush(stdout);
+}
+
+class Watch {
+ public:
+  Watch(Workspace& ws, const WatchFlags& flags) : ws_(ws), flags_(flags), env_(flags.env) {}
+
+  int Run() {
+    std::signal(SIGINT, OnStop);
+    std::signal(SIGTERM, OnStop);
+    const Clock::time_point deadline =
+        flags_.run_for > 0 ? Clock::now() + Seconds(flags_.run_for) : Clock::time_point::max();
+    // The first scan also evaluates the declarations, once for the whole watch.
+    Status s = Check(nullptr);
+    if (!s.ok()) return Fail(s.error().message);
+    s = StartWatchers();
+    if (!s.ok()) return Fail(s.error().message);
+    Clock::time_point next_scan = Clock::now() + Seconds(flags_.interval);
+    while (!g_stop && Clock::now() < deadline) {
+      std::vector<std::string> changed;
+      bool lost = false;
+      int wait_ms = static_cast<int>(std::min<int64_t>(
+          Ms(std::min(next_scan, deadline) - Clock::now()), watchers_.empty() ? 200 : 500));
+      Status w = WaitAll(std::max(wait_ms, 0), &changed, &lost);
+      if (!w.ok()) return Fail(w.error().message);
+      if (!changed.empty() && !lost) {
+        // Debounce: a burst of writes (an editor's save, a deploy script) is one check.
+        Clock::time_point quiet_until = Clock::now() + Millis(flags_.debounce_ms);
+        while (Clock::now() < quiet_until && !g_stop) {
+          size_t before = changed.size();
+          w = WaitAll(static_cast<int>(Ms(quiet_until - Clock::now())), &changed, &lost);
+          if (!w.ok()) return Fail(w.error().message);
+          if (changed.size() != before) quiet_until = Clock::now() + Millis(flags_.debounce_ms);
+        }
+      }
+      if (lost || Clock::now() >= next_scan) {
+        s = Check(nullptr);
+        if (s.ok() && lost) s = StartWatchers();
+        next_scan = Clock::now() + Seconds(flags_.interval);
+      } else if (!changed.empty()) {
+        AddressSet only(changed.begin(), changed.end());
+        s = Check(&only);
+      }
+      if (!s.ok()) {
+        // A failed check (a target down, state busy) is reported; the watch goes on.
+        Emit("watch.error", env_, "", {{"error", Value::String(s.error().message)}});
+      }
+    }
+    return 0;
+  }
+
+ private:
+  static std::chrono::milliseconds Millis(int64_t ms) { return std::chrono::milliseconds(ms); }
+  static std::chrono::milliseconds Seconds(double s) {
+    return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+  }
+  static int64_t Ms(Clock::duration d) {
+    return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  }
+  static int Fail(const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    return 1;
+  }
+
+  Status WaitAll(int timeout_ms, std::vector<std::string>* changed, bool* lost) {
+    if (watchers_.empty()) {
+      std::this_thread::sleep_for(Millis(timeout_ms));
+      return Status::Ok();
+    }
+    // One watcher waits for the whole timeout, the others are polled.
+    for (size_t i = 0; i < watchers_.size(); ++i) {
+      Status s = watchers_[i]->Wait(i == 0 ? timeout_ms : 0, changed, lost);
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  // Watches every resource in state, per target.
+  Status StartWatchers() {
+    watchers_.clear();
+    Result<state::StateStore*> store = ws_.State();
+    if (!store.ok()) return store.error();
+    Result<std::vector<state::ResourceState>> rows = (*store)->ListResources(env_);
+    if (!rows.ok()) return rows.error();
+    std::map<std::string, std::vector<provider::WatchItem>> by_target;
+    for (const auto& row : *rows) {
+      Result<plan::StoredAttrs> attrs = plan::DecodeStored(row.attrs_json);
+      if (!attrs.ok()) continue;
+      by_target[row.target].push_back({row.address, row.kind, std::move(attrs->attrs)});
+    }
+    size_t watches = 0;
+    for (auto& [target, items] : by_target) {
+      provider::Target* t = ws_.environment()->TargetNamed(target);
+      if (t == nullptr) continue;
+      Result<std::unique_ptr<provider::Watcher>> w = t->Watch(items);
+      if (!w.ok()) return MakeError("target " + target + ": " + w.error().message);
+      if (*w) {
+        watches += (*w)->WatchCount();
+        watchers_.push_back(std::move(*w));
+      }
+    }
+    Emit("watch.started", env_, "",
+         {{"resources", Value::Int(static_cast<int64_t>(rows->size()))},
+          {"watches", Value::Int(static_cast<int64_t>(watches))},
+          {"scan_interval_seconds", Value::Double(flags_.interval)}});
+    return Status::Ok();
+  }
+
+  // Plans (all resources, or `only`), records the drift timeline, emits events, enforces.
+  Status Check(const AddressSet* only) {
+    Diagnostics diags;
+    Workspace::PlanRequest request;
+    request.only = only;
+    request.again = evaluated_;
+    Result<plan::Plan> plan = ws_.Plan(env_, request, diags);
+    if (!plan.ok()) {
+      return MakeError(diags.empty() ? plan.error().message
+                                     : plan.error().message + "\n" + diags.ToString());
+    }
+    evaluated_ = true;
+    Result<state::StateStore*> store = ws_.State();
+    if (!store.ok()) return store.error();
+    const config::Environment& env = *ws_.environment();
+    std::vector<state::DriftObservation> drifted;
+    std::map<std::string, const plan::Change*> changes;
+    for (const auto& c : plan->changes) {
+      if (!c.drift) continue;
+      drifted.push_back({c.address, c.drift_diff, ""});
+      changes[c.address] = &c;
+    }
+    std::vector<std::string> clean;
+    for (const auto& er : env.resources()) {
+      const config::Resource& r = *er.decl;
+      if (only != nullptr && only->count(r.address) == 0) continue;
+      if (r.policy.drift == config::Policy::Drift::kIgnore || changes.count(r.address)) continue;
+      clean.push_back(r.address);
+    }
+    // Which open drifts this check resolves, for the events.
+    std::set<std::string> open_before;
+    if (Result<std::vector<state::DriftRecord>> open = (*store)->ListDrift(env_, false, 100000);
+        open.ok()) {
+      for (const auto& d : *open) open_before.insert(d.address);
+    }
+    Result<std::vector<state::DriftRecord>> opened =
+        (*store)->ObserveDrift(env_, drifted, clean, "undone", NowUnix());
+    if (!opened.ok()) return opened.error();
+    for (const auto& address : clean) {
+      if (open_before.count(address)) {
+        Emit("drift.resolved", env_, address, {{"resolution", Value::String("undone")}});
+      }
+    }
+    AddressSet enforce;
+    for (const state::DriftRecord& d : *opened) {
+      const plan::Change* c = changes[d.address];
+      int i = env.IndexOf(d.address);
+      const config::Resource* r = i >= 0 ? env.resources()[static_cast<size_t>(i)].decl : nullptr;
+      std::string policy = r == nullptr       ? "report"
+                           : r->policy.paused ? "paused"
+                                              : std::string(config::DriftName(r->policy.drift));
+      Emit("drift.detected", env_, d.address,
+           {{"diff", Value::String(d.diff)},
+            {"reason", Value::String(c ? c->reason : "")},
+            {"policy", Value::String(policy)},
+            {"commit", Value::String(plan->revision)}});
+      if (policy == "enforce") enforce.insert(d.address);
+    }
+    // Drift that was already open and is enforced (a failed or backed-off remediation) is
+    // retried at each full scan.
+    if (only == nullptr) {
+      for (const auto& [address, c] : changes) {
+        int i = env.IndexOf(address);
+        if (i < 0) continue;
+        const config::Resource& r = *env.resources()[static_cast<size_t>(i)].decl;
+        if (r.policy.drift == config::Policy::Drift::kEnforce && !r.policy.paused)
+          enforce.insert(address);
+      }
+    }
+    if (!enforce.empty()) return Enforce(enforce);
+    return Status::Ok();
+  }
+
+  // True when `address` is backed off for flapping (and says so once per back-off).
+  bool BackedOff(const std::string& address) {
+    Flap& f = flaps_[address];
+    const Clock::time_point now = Clock::now();
+    while (!f.reverts.empty() && now - f.reverts.front() > Seconds(flags_.flap_window))
+      f.reverts.pop_front();
+    if (now < f.backoff_until) return true;
+    if (static_cast<int>(f.reverts.size()) >= flags_.flap_limit) {
+      f.backoff = f.backoff.count() == 0 ? Clock::duration(Seconds(60))
+                                         : std::min<Clock::duration>(f.backoff * 2, Seconds(3600));
+      f.backoff_until = now + f.backoff;
+      f.reverts.clear();
+      Emit("drift.flapping", env_, address,
+           {{"reverts", Value::Int(flags_.flap_limit)},
+            {"window_seconds", Value::Double(flags_.flap_window)},
+            {"backoff_seconds",
+             Value::Int(std::chrono::duration_cast<std::chrono::seconds>(f.backoff).count())}});
+      return true;
+    }
+    return false;
+  }
+
+  // Reverts `addresses` at once: an apply of just those resources, recorded as a remediation.
+  Status Enforce(const AddressSet& addresses) {
+    AddressSet todo;
+    for (const auto& a : addresses) {
+      if (!BackedOff(a)) todo.insert(a);
+    }
+    if (todo.empty()) return Status::Ok();
+    Result<state::StateStore*> store_or = ws_.State();
+    if (!store_or.ok()) return store_or.error();
+    state::StateStore& store = **store_or;
+    Result<state::Lock> lock = store.AcquireLock(env_, CurrentIdentity(), "remediation", 10);
+    if (!lock.ok()) return lock.error();
+    struct Unlock {
+      state::StateStore& s;
+      state::Lock& l;
+      ~Unlock() { (void)s.ReleaseLock(l); }
+    } unlock{store, *lock};
+    Diagnostics diags;
+    Workspace::PlanRequest request;
+    request.only = &todo;
+    request.again = true;
+    Result<plan::Plan> plan = ws_.Plan(env_, request, diags);
+    if (!plan.ok()) return plan.error();
+    if (plan->problems.HasErrors()) return MakeError(plan->problems.ToString());
+    if (!plan->HasChanges()) return Status::Ok();  // undone meanwhile
+    apply::ApplyOptions options;
+    options.kind = "remediation";
+    options.parallelism = ws_.flags().parallelism;
+    if (ws_.selection().commit) {
+      options.commit_subject = ws_.selection().commit->subject;
+      options.commit_author = ws_.selection().commit->author;
+    }
+    for (const auto& a : todo) (void)store.CountRemediation(env_, a);
+    Result<apply::ApplyResult> result =
+        apply::Apply(*ws_.environment(), *plan, store, *lock, options);
+    if (!result.ok()) return result.error();
+    std::set<std::string, std::less<>> failed;
+    for (const auto& e : result->errors) failed.insert(e.substr(0, e.find(':')));
+    std::vector<std::string> fixed;
+    for (const auto& c : plan->changes) {
+      if (c.action == plan::Action::kNoop || failed.count(c.address)) continue;
+      fixed.push_back(c.address);
+      flaps_[c.address].reverts.push_back(Clock::now());
+    }
+    (void)store.ObserveDrift(env_, {}, fixed, "enforcement", NowUnix());
+    for (const auto& a : fixed) {
+      Emit("drift.resolved", env_, a,
+           {{"resolution", Value::String("enforcement")}, {"apply", Value::Int(result->apply_id)}});
+    }
+    Emit(result->status == "succeeded" ? "apply.succeeded" : "apply.failed", env_, "",
+         {{"apply", Value::Int(result->apply_id)},
+          {"kind", Value::String("remediation")},
+          {"summary", Value::String(result->summary)}});
+    return Status::Ok();
+  }
+
+  struct Flap {
+    std::deque<Clock::time_point> reverts;
+    Clock::duration backoff{};
+    Clock::time_point backoff_until{};
+  };
+
+  Workspace& ws_;
+  WatchFlags flags_;
+  std::string env_;
+  bool evaluated_ = false;
+  std::vector<std::unique_ptr<provider::Watcher>> watchers_;
+  std::map<std::string, Flap> flaps_;
+};
+
+}  // namespace
+
+int RunWatch(Workspace& ws, const WatchFlags& flags) { return Watch(ws, flags).Run(); }
+
+}  // namespace driftless::cli
