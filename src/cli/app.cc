@@ -108,14 +108,14 @@ int Main(int argc, char** argv) {
   global(drift);
 
   WatchFlags wf;
-  std::string watch_interval = "5m", watch_debounce = "100ms", watch_for = "0s";
+  std::string watch_interval = "5m", watch_debounce = "20ms", watch_for = "0s";
   CLI::App* watch = app.add_subcommand(
       "watch", "stay in the foreground: detect drift within a second, record, report, enforce");
   watch->add_option("ENV", wf.env, kEnvHelp);
   watch->add_option("--interval", watch_interval,
                     "full scan every (the safety net beside file events; default 5m)");
   watch->add_option("--debounce", watch_debounce,
-                    "events closer than this are one check (default 100ms)");
+                    "events closer than this are one check (default 20ms)");
   watch->add_option("--for", watch_for, "stop after this long (default: until interrupted)");
   watch
       ->add_option("--flap-limit", wf.flap_limit,

@@ -183,13 +183,19 @@ Status RecordDriftCheck(Workspace& ws, const std::string& env, const plan::Plan&
     drifted.push_back({c.address, c.drift_diff, ""});
     seen.insert(c.address);
   }
+  // Only open drift can be resolved: at 100,000 resources, asking about each would cost more
+  // than the scan.
+  Result<std::vector<state::DriftRecord>> open = (*store)->ListDrift(env, false, 1000000);
+  if (!open.ok()) return open.error();
   std::vector<std::string> clean;
-  if (const config::Environment* e = ws.environment()) {
-    for (const auto& er : e->resources()) {
-      const config::Resource& r = *er.decl;
-      if (r.policy.drift == config::Policy::Drift::kIgnore || seen.count(r.address)) continue;
-      clean.push_back(r.address);
-    }
+  const config::Environment* e = ws.environment();
+  for (const auto& d : *open) {
+    if (seen.count(d.address) || e == nullptr) continue;
+    int i = e->IndexOf(d.address);
+    if (i >= 0 &&
+        e->resources()[static_cast<size_t>(i)].decl->policy.drift == config::Policy::Drift::kIgnore)
+      continue;
+    clean.push_back(d.address);
   }
   Result<std::vector<state::DriftRecord>> opened =
       (*store)->ObserveDrift(env, drifted, clean, "undone", NowUnix());

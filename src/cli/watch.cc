@@ -75,12 +75,15 @@ class Watch {
       if (!w.ok()) return Fail(w.error().message);
       if (!changed.empty() && !lost) {
         // Debounce: a burst of writes (an editor's save, a deploy script) is one check.
+        // A writer that never stops is checked at least every ten debounce periods.
+        const Clock::time_point latest = Clock::now() + Millis(10 * flags_.debounce_ms);
         Clock::time_point quiet_until = Clock::now() + Millis(flags_.debounce_ms);
         while (Clock::now() < quiet_until && !g_stop) {
           size_t before = changed.size();
           w = WaitAll(static_cast<int>(Ms(quiet_until - Clock::now())), &changed, &lost);
           if (!w.ok()) return Fail(w.error().message);
-          if (changed.size() != before) quiet_until = Clock::now() + Millis(flags_.debounce_ms);
+          if (changed.size() != before)
+            quiet_until = std::min(latest, Clock::now() + Millis(flags_.debounce_ms));
         }
       }
       if (lost || Clock::now() >= next_scan) {
@@ -178,26 +181,24 @@ class Watch {
       drifted.push_back({c.address, c.drift_diff, ""});
       changes[c.address] = &c;
     }
+    // Open drift that this check saw gone (only open drift can be resolved).
+    Result<std::vector<state::DriftRecord>> open = (*store)->ListDrift(env_, false, 1000000);
+    if (!open.ok()) return open.error();
     std::vector<std::string> clean;
-    for (const auto& er : env.resources()) {
-      const config::Resource& r = *er.decl;
-      if (only != nullptr && only->count(r.address) == 0) continue;
-      if (r.policy.drift == config::Policy::Drift::kIgnore || changes.count(r.address)) continue;
-      clean.push_back(r.address);
-    }
-    // Which open drifts this check resolves, for the events.
-    std::set<std::string> open_before;
-    if (Result<std::vector<state::DriftRecord>> open = (*store)->ListDrift(env_, false, 100000);
-        open.ok()) {
-      for (const auto& d : *open) open_before.insert(d.address);
+    for (const auto& d : *open) {
+      if (only != nullptr && only->count(d.address) == 0) continue;
+      if (changes.count(d.address)) continue;
+      int i = env.IndexOf(d.address);
+      if (i >= 0 && env.resources()[static_cast<size_t>(i)].decl->policy.drift ==
+                        config::Policy::Drift::kIgnore)
+        continue;
+      clean.push_back(d.address);
     }
     Result<std::vector<state::DriftRecord>> opened =
         (*store)->ObserveDrift(env_, drifted, clean, "undone", NowUnix());
     if (!opened.ok()) return opened.error();
     for (const auto& address : clean) {
-      if (open_before.count(address)) {
-        Emit("drift.resolved", env_, address, {{"resolution", Value::String("undone")}});
-      }
+      Emit("drift.resolved", env_, address, {{"resolution", Value::String("undone")}});
     }
     AddressSet enforce;
     for (const state::DriftRecord& d : *opened) {

@@ -1,0 +1,181 @@
+// Drift detection latency and full-scan time.
+//
+//   driftless-drift-bench [--files 10000] [--changes 200] [--scan-files 100000] [--bin PATH]
+//
+// Latency: a repository of --files managed files is applied, `driftless watch` runs on it, and
+// the benchmark writes to --changes different managed files one at a time, measuring from just
+// before the write to the moment the watch prints the matching drift.detected event (its
+// standard output is a pipe read by the benchmark). Median, 99th percentile and max.
+// Full scan: `driftless drift` (live against applied for every resource) on --scan-files
+// unchanged files, median of 3.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "repo_gen.h"
+
+namespace driftless::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "driftless-drift-bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+int Run(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// A repository of n files applied under dir/root with state dir/state.db.
+void Prepare(const std::string& bin, const fs::path& dir, size_t n) {
+  RepoOptions o;
+  o.resources = n;
+  o.chain = 0;
+  if (std::string err = WriteRepo((dir / "repo").string(), o); !err.empty()) Die(err);
+  int rc = Run({bin, "apply", "--auto-approve", "--dir", (dir / "repo").string(), "--state",
+                (dir / "state.db").string(), "--var", "root=" + (dir / "root").string()});
+  if (rc != 0) Die("apply failed (exit " + std::to_string(rc) + ")");
+}
+
+int Main(int argc, char** argv) {
+  size_t files = 10000, changes = 200, scan_files = 100000;
+  std::string bin = DRIFTLESS_BIN;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--files")
+      files = std::stoul(argv[i + 1]);
+    else if (a == "--changes")
+      changes = std::stoul(argv[i + 1]);
+    else if (a == "--scan-files")
+      scan_files = std::stoul(argv[i + 1]);
+    else if (a == "--bin")
+      bin = argv[i + 1];
+    else
+      Die("unknown option " + a);
+  }
+  changes = std::min(changes, files);
+  fs::path work = fs::temp_directory_path() / ("driftless-drift-bench." + std::to_string(getpid()));
+  fs::create_directories(work);
+
+  // Latency.
+  fs::path lat = work / "latency";
+  Prepare(bin, lat, files);
+  int out[2];
+  if (pipe(out) != 0) Die("pipe");
+  pid_t watch = fork();
+  if (watch == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(bin.c_str(), bin.c_str(), "watch", "--dir", (lat / "repo").c_str(), "--state",
+          (lat / "state.db").c_str(), "--var", ("root=" + (lat / "root").string()).c_str(),
+          "--interval", "1h", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string buffer;
+  // Reads the watch's output until a line holds every needle (or 10 s pass).
+  auto wait_line = [&](const std::vector<std::string>& needles) {
+    Clock::time_point until = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < until) {
+      size_t nl;
+      while ((nl = buffer.find('\n')) != std::string::npos) {
+        std::string line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        bool all = true;
+        for (const auto& n : needles) all &= line.find(n) != std::string::npos;
+        if (all) return true;
+      }
+      pollfd p{out[0], POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) {
+        char chunk[8192];
+        ssize_t got = read(out[0], chunk, sizeof chunk);
+        if (got <= 0) return false;
+        buffer.append(chunk, static_cast<size_t>(got));
+      }
+    }
+    return false;
+  };
+  if (!wait_line({"\"type\":\"watch.started\""})) Die("watch did not start");
+  std::vector<double> ms;
+  for (size_t k = 0; k < changes; ++k) {
+    size_t i = (k * 7919) % files;  // spread over the folders
+    std::string path = (lat / "root" / ResourcePath(i)).string();
+    Clock::time_point t0 = Clock::now();
+    {
+      std::FILE* f = std::fopen(path.c_str(), "a");
+      if (f == nullptr) Die("cannot write " + path);
+      std::fputs("changed by hand\n", f);
+      std::fclose(f);
+    }
+    if (!wait_line({"\"type\":\"drift.detected\"", "/" + ResourceName(i) + "\""})) {
+      Die("no drift event for " + ResourceName(i));
+    }
+    ms.push_back(Seconds(Clock::now() - t0) * 1000);
+  }
+  kill(watch, SIGTERM);
+  waitpid(watch, nullptr, 0);
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) {
+    return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
+  };
+
+  // Full scan of unchanged files.
+  fs::path scan = work / "scan";
+  Prepare(bin, scan, scan_files);
+  std::vector<double> scans;
+  for (int r = 0; r < 3; ++r) {
+    Clock::time_point t0 = Clock::now();
+    int rc = Run({bin, "drift", "--dir", (scan / "repo").string(), "--state",
+                  (scan / "state.db").string(), "--var", "root=" + (scan / "root").string()});
+    if (rc != 0) Die("drift found something on unchanged files (exit " + std::to_string(rc) + ")");
+    scans.push_back(Seconds(Clock::now() - t0));
+  }
+  std::sort(scans.begin(), scans.end());
+  fs::remove_all(work);
+
+  std::printf("| measure | value |\n| --- | ---: |\n");
+  std::printf(
+      "| drift latency, write -> drift.detected event, %zu files, %zu changes: median | "
+      "%.1f ms |\n",
+      files, changes, pct(0.5));
+  std::printf("| same: 99th percentile | %.1f ms |\n", pct(0.99));
+  std::printf("| same: max | %.1f ms |\n", ms.back());
+  std::printf(
+      "| full scan (`driftless drift`), %zu unchanged files: median of 3 (min-max) | "
+      "%.2f s (%.2f-%.2f) |\n",
+      scan_files, scans[1], scans[0], scans[2]);
+  return 0;
+}
+
+}  // namespace
+}  // namespace driftless::bench
+
+int main(int argc, char** argv) { return driftless::bench::Main(argc, argv); }
