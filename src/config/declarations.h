@@ -38,6 +38,7 @@ struct Resource {
   std::vector<SourcePos> depends_on_pos;  ///< where each entry is written (freed after loading)
   bool invalid = false;                   ///< the loader reported errors for it: not evaluated
   bool spec_released = false;             ///< `spec` was freed after evaluation (EvalOptions)
+  bool depends_on_released = false;       ///< `depends_on` was freed after evaluation (same)
   Policy policy;           ///< merged: defaults, then the environment rule, then the resource
   std::string moved_from;  ///< previous name (same kind), or ""
   SourcePos pos;           ///< where the document starts (its `kind:` line)

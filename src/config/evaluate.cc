@@ -298,6 +298,11 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
     const Resource& r = decls.resources[i];
     EvaluatedResource& er = env->resources_[i];
     er.decl = &r;
+    if (r.depends_on_released) {
+      diags.Error(r.pos, r.address +
+                             ": internal error: evaluated twice after its depends_on was "
+                             "released");
+    }
     for (const std::string& d : r.depends_on) {
       int j = env->IndexOf(d);
       if (j >= 0) er.deps.push_back(static_cast<size_t>(j));
@@ -354,6 +359,14 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
     } else if (env->options_.release_raw_specs && !HoldsExpression(decls.resources[i].spec)) {
       decls.resources[i].spec = Value();
       decls.resources[i].spec_released = true;
+    }
+  }
+  if (env->options_.release_raw_specs) {
+    // The graph holds them now (as EvaluatedResource::deps).
+    for (Resource& r : decls.resources) {
+      if (r.depends_on.empty()) continue;
+      std::vector<std::string>().swap(r.depends_on);
+      r.depends_on_released = true;
     }
   }
   if (!diags.HasErrors()) env->AddHierarchy(diags);
