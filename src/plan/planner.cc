@@ -35,14 +35,15 @@ std::string AttrDiff(const Value& before, const Value& after) {
   return d;
 }
 
+// One per declared resource: kept small (48 bytes), there are as many as resources.
 struct Work {
   const config::EvaluatedResource* er = nullptr;
-  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
+  std::unique_ptr<Change> change;            // null while (and when) the resource is unchanged
+  std::unique_ptr<std::string> error;        // why the plan fails, rarely
+  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
   bool in_doubt = false;
-  bool compare = false;            // not known to be unchanged: compare in full
-  std::unique_ptr<Change> change;  // null while (and when) the resource is unchanged
-  std::string error;
+  bool compare = false;  // not known to be unchanged: compare in full
 };
 
 bool ForceNewDiffers(const Value& prior, const Value& planned,
@@ -70,7 +71,8 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
   if (same_spec) {
     Result<std::optional<Value>> got = env.TargetOf(r)->Read({r.kind, r.name, w.er->spec});
     if (!got.ok()) {
-      w.error = r.address + " (target " + r.target + "): " + got.error().message;
+      w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
+                                              "): " + got.error().message);
       return;
     }
     if (*got) {
@@ -109,7 +111,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   if (w.st != nullptr) {
     Result<StoredAttrs> s = DecodeStored(w.st->attrs_json);
     if (!s.ok()) {
-      w.error = r.address + ": " + s.error().message;
+      w.error = std::make_unique<std::string>(r.address + ": " + s.error().message);
       return;
     }
     stored = std::move(*s);
@@ -129,7 +131,8 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     if (!req.spec.ContainsUnknown()) {
       Result<std::optional<Value>> got = target->Read(req);
       if (!got.ok()) {
-        w.error = r.address + " (target " + r.target + "): " + got.error().message;
+        w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
+                                                "): " + got.error().message);
         return;
       }
       live = std::move(*got);
@@ -319,7 +322,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
       CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, options);
     });
     for (auto& w : work) {
-      if (!w.error.empty()) return MakeError(w.error);
+      if (w.error) return MakeError(*w.error);
     }
   }
 
@@ -375,7 +378,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   ParallelFor(compared.size(), options.parallelism,
               [&](size_t i) { PlanDeclared(env, work[compared[i]], options); });
   for (size_t i : compared) {
-    if (!work[i].error.empty()) return MakeError(work[i].error);
+    if (work[i].error) return MakeError(*work[i].error);
   }
 
   // Sized exactly: a Change is large, and growing the vector would briefly hold two copies.
