@@ -41,9 +41,9 @@ struct EvalOptions {
 /// One resource of the evaluated environment.
 struct EvaluatedResource {
   const Resource* decl = nullptr;
-  value::Value spec;         ///< interpolated and normalised; may hold unknowns; secrets flagged
-  std::string spec_hash;     ///< hash of the protected canonical spec; "" while it holds unknowns
-  std::vector<size_t> deps;  ///< indices of the resources it depends on
+  value::Value spec;      ///< interpolated and normalised; may hold unknowns; secrets flagged
+  std::string spec_hash;  ///< hash of the protected canonical spec; "" while it holds unknowns
+  // The resources it depends on: Environment::graph().Predecessors(its index).
 };
 
 /// Declarations evaluated for one environment: variables merged, targets configured, the

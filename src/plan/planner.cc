@@ -102,8 +102,9 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   c.target = r.target;
   c.paused = r.policy.paused;
   c.spec_hash = w.er->spec_hash;
-  c.depends_on.reserve(w.er->deps.size());
-  for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
+  const std::vector<size_t>& deps = env.graph().Predecessors(static_cast<size_t>(c.index));
+  c.depends_on.reserve(deps.size());
+  for (size_t d : deps) c.depends_on.push_back(env.resources()[d].decl->address);
   const std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
   c.planned = Project(value::Protect(w.er->spec, salt), keys, r.policy.ignore);
 
@@ -342,7 +343,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   }
   for (const Work& w : work) {
     if (!w.er->spec_hash.empty()) continue;
-    for (size_t d : w.er->deps) {
+    for (size_t d : env.graph().Predecessors(static_cast<size_t>(w.er - env.resources().data()))) {
       const std::string& address = env.resources()[d].decl->address;
       if (find_row(address) >= 0) wanted.push_back(address);
     }
