@@ -65,7 +65,8 @@ TEST_F(ConfigTest, InterpolatesVariablesEnvironmentAndReferences) {
   EXPECT_EQ(Spec("mem.object/b").Find("tags")->Find("esc")->as_string(), "${literal}");
   // b depends on a through the reference.
   int a = env_->IndexOf("mem.object/a"), b = env_->IndexOf("mem.object/b");
-  EXPECT_EQ(env_->graph().Predecessors(static_cast<size_t>(b)),
+  std::span<const size_t> deps = env_->graph().Predecessors(static_cast<size_t>(b));
+  EXPECT_EQ(std::vector<size_t>(deps.begin(), deps.end()),
             std::vector<size_t>{static_cast<size_t>(a)});
 }
 

@@ -102,7 +102,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   c.target = r.target;
   c.paused = r.policy.paused;
   c.spec_hash = w.er->spec_hash;
-  const std::vector<size_t>& deps = env.graph().Predecessors(static_cast<size_t>(c.index));
+  const std::span<const size_t> deps = env.graph().Predecessors(static_cast<size_t>(c.index));
   c.depends_on.reserve(deps.size());
   for (size_t d : deps) c.depends_on.push_back(env.resources()[d].decl->address);
   const std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
