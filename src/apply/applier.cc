@@ -316,7 +316,7 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
     std::vector<char> read_by_dependents(env.resources().size(), 0);
     for (size_t i = 0; i < env.resources().size(); ++i) {
       if (!env.resources()[i].spec_hash.empty()) continue;
-      for (size_t d : env.resources()[i].deps) read_by_dependents[d] = 1;
+      for (size_t d : env.graph().Predecessors(i)) read_by_dependents[d] = 1;
     }
     // Attributes of a dependency: what this apply wrote, else what state has (unchanged).
     auto attrs_of = [&](const std::string& address) -> const Value* {

@@ -322,7 +322,8 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
   config::Declarations& decls = LoadDeclarations(diags);
   if (diags.HasErrors()) {
     // Evaluate what loaded, without state, so that every problem of the run is reported.
-    if (!decls.project.name.empty()) {
+    if (!decls.project.name.empty() && !decls_consumed_) {
+      decls_consumed_ = true;
       config::Environment::Evaluate(decls, registry_, *source_, Options(env, secrets_required),
                                     diags);
     }
@@ -377,7 +378,24 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
   }
   TraceSpan span("evaluate");
   stateless_env_.clear();
-  env_ = config::Environment::Evaluate(decls, registry_, *source_, std::move(options), diags);
+  config::Declarations* to_evaluate = &decls;
+  if (decls_consumed_) {
+    // An evaluation frees what it no longer needs of the declarations (release_raw_specs). To
+    // evaluate again (the environment was created in state meanwhile, by another process), load
+    // them again; their problems, if any, were reported the first time.
+    env_.reset();
+    Diagnostics again;
+    decls_ = std::make_unique<config::Declarations>(
+        config::LoadDeclarations(*source_, registry_, again));
+    if (again.HasErrors()) {
+      diags.Append(again);
+      return MakeError("invalid declarations");
+    }
+    to_evaluate = decls_.get();
+  }
+  decls_consumed_ = true;
+  env_ =
+      config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(options), diags);
   if (diags.HasErrors() || !env_) return MakeError("invalid declarations");
   if (!with_state) stateless_env_ = env;
   return env_.get();

@@ -132,6 +132,7 @@ class Workspace {
   std::unique_ptr<source::Source> source_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<config::Declarations> decls_;
+  bool decls_consumed_ = false;  ///< decls_ were evaluated (and partly freed: release_raw_specs)
   std::unique_ptr<config::Environment> env_;
   std::string stateless_env_;  ///< env_ was evaluated without state for this environment
   std::optional<state::Environment> env_row_;

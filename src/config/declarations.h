@@ -47,9 +47,10 @@ struct Resource {
   std::string target;                     ///< a key of `targets:`
   value::Value spec;                      ///< raw spec (an object), strings may hold ${...}
   std::vector<std::string> depends_on;    ///< addresses declared explicitly
-  std::vector<SourcePos> depends_on_pos;  ///< where each depends_on entry is written
+  std::vector<SourcePos> depends_on_pos;  ///< where each entry is written (freed after loading)
   bool invalid = false;                   ///< the loader reported errors for it: not evaluated
   bool spec_released = false;             ///< `spec` was freed after evaluation (EvalOptions)
+  bool depends_on_released = false;       ///< `depends_on` was freed after evaluation (same)
   Policy policy;           ///< merged: defaults, then the environment rule, then the resource
   std::string moved_from;  ///< previous name (same kind), or ""
   SourcePos pos;           ///< where the document starts (its `kind:` line)

@@ -333,9 +333,15 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
     const Resource& r = decls.resources[i];
     EvaluatedResource& er = env->resources_[i];
     er.decl = &r;
+    std::vector<size_t> deps;
+    if (r.depends_on_released) {
+      diags.Error(r.pos, r.address +
+                             ": internal error: evaluated twice after its depends_on was "
+                             "released");
+    }
     for (const std::string& d : r.depends_on) {
       int j = env->IndexOf(d);
-      if (j >= 0) er.deps.push_back(static_cast<size_t>(j));
+      if (j >= 0) deps.push_back(static_cast<size_t>(j));
     }
     std::vector<Reference> refs;
     CollectResourceReferences(r.spec, r.pos.file, refs, diags);
@@ -349,11 +355,11 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
         missing_reference[i] = 1;
         continue;
       }
-      er.deps.push_back(static_cast<size_t>(j));
+      deps.push_back(static_cast<size_t>(j));
     }
-    std::sort(er.deps.begin(), er.deps.end());
-    er.deps.erase(std::unique(er.deps.begin(), er.deps.end()), er.deps.end());
-    for (size_t j : er.deps) env->graph_.AddEdge(j, i);
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    for (size_t j : deps) env->graph_.AddEdge(j, i);
   }
   if (auto cycle = env->graph_.FindCycle()) {
     std::vector<std::string> names;
@@ -383,12 +389,20 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
   for (size_t i : env->graph_.TopologicalOrder()) {
     if (failed[i]) continue;
     bool dep_failed = false;
-    for (size_t j : env->resources_[i].deps) dep_failed |= failed[j] != 0;
+    for (size_t j : env->graph_.Predecessors(i)) dep_failed |= failed[j] != 0;
     if (dep_failed || !env->EvaluateOne(i, scope, diags)) {
       failed[i] = 1;
     } else if (env->options_.release_raw_specs && !HoldsExpression(decls.resources[i].spec)) {
       decls.resources[i].spec = Value();
       decls.resources[i].spec_released = true;
+    }
+  }
+  if (env->options_.release_raw_specs) {
+    // The graph holds them now (as EvaluatedResource::deps).
+    for (Resource& r : decls.resources) {
+      if (r.depends_on.empty()) continue;
+      std::vector<std::string>().swap(r.depends_on);
+      r.depends_on_released = true;
     }
   }
   if (!diags.HasErrors()) env->AddHierarchy(diags);
@@ -435,10 +449,6 @@ void Environment::AddHierarchy(Diagnostics& diags) {
         "folder nesting is not used to order resources: with it, " + graph::FormatCycle(names));
   } else {
     graph_ = std::move(with_hierarchy);
-    for (auto [parent, child] : added) {
-      auto& deps = resources_[child].deps;
-      if (std::find(deps.begin(), deps.end(), parent) == deps.end()) deps.push_back(parent);
-    }
   }
   for (size_t i = 0; i < resources_.size(); ++i) {
     if (descendants[i].empty()) continue;

@@ -1,6 +1,9 @@
 #include "config/loader.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <iterator>
+#include <mutex>
 #include <thread>
 
 #include "base/hash.h"
@@ -390,7 +393,9 @@ void ParseResource(Value& doc, const std::string& file, const Project& project,
           diags.Error(Pos(file, *spec), r.address + " is missing required field spec." + f.name);
         }
       }
-      r.spec = std::move(*spec);  // the document is not used after this
+      // Copied, not moved: the document may come from a parse thread, and nothing such a
+      // thread allocates should outlive the documents (see LoadDeclarations).
+      r.spec = *spec;
     }
   } else {
     for (const auto& f : schema->fields) {
@@ -428,6 +433,8 @@ struct ParsedFile {
   std::vector<yaml::YamlDocument> docs;
   Diagnostics diags;
   Status read_status;
+  bool parsed = false;              // guarded by the loader's mutex
+  std::vector<Resource> resources;  // made from docs, until they join the declarations
 };
 
 }  // namespace
@@ -555,52 +562,91 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
     }
     if (included) parsed.push_back(ParsedFile{path, {}, {}, {}, {}});
   }
-  // Read and parse in parallel: files are independent; results are merged in path order.
-  size_t workers =
+  // Files are read and parsed on several threads and turned into resources on this one, in
+  // path order, each as soon as it is parsed; its documents are freed right away. At most
+  // `window` files are parsed ahead of that, so the documents of a large repository (several
+  // times the size of the resources made from them) never all exist at once, and each parse
+  // thread reuses its own memory for its next file: memory freed in another thread's allocator
+  // arena would not be reused by this one.
+  const size_t threads =
       std::min<size_t>(parsed.size() / 8 + 1, std::max(1u, std::thread::hardware_concurrency()));
-  auto work = [&](size_t first) {
-    for (size_t i = first; i < parsed.size(); i += workers) {
-      ParsedFile& pf = parsed[i];
-      Result<std::string> bytes = src.ReadFile(pf.path);
-      if (!bytes.ok()) {
-        pf.read_status = bytes.error();
-        continue;
-      }
+  const size_t window = threads;
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next = 0;       // the next file to parse
+  size_t converted = 0;  // files turned into resources
+  auto parse_next = [&](std::unique_lock<std::mutex>& lock) {
+    ParsedFile& pf = parsed[next++];
+    lock.unlock();
+    if (Result<std::string> bytes = src.ReadFile(pf.path); bytes.ok()) {
       pf.bytes = std::move(*bytes);
       pf.docs = yaml::ParseYaml(pf.bytes, pf.path, pf.diags);
+    } else {
+      pf.read_status = bytes.error();
     }
+    lock.lock();
+    pf.parsed = true;
+    cv.notify_all();
   };
+  auto may_parse = [&] { return next < parsed.size() && next < converted + window; };
+  std::vector<std::thread> pool;
+  size_t documents = 0;
   {
     TraceSpan span("read and parse " + std::to_string(parsed.size()) + " files");
-    std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
-    work(0);
-    for (auto& t : threads) t.join();
+    for (size_t t = 1; t < threads; ++t) {
+      pool.emplace_back([&] {
+        std::unique_lock<std::mutex> lock(mu);
+        while (true) {
+          cv.wait(lock, [&] { return next >= parsed.size() || may_parse(); });
+          if (next >= parsed.size()) return;
+          parse_next(lock);
+        }
+      });
+    }
+    for (size_t i = 0; i < parsed.size(); ++i) {
+      ParsedFile& pf = parsed[i];
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        while (!pf.parsed) {
+          if (may_parse()) {
+            parse_next(lock);  // rather than wait: file i is taken, a later one may not be
+          } else {
+            cv.wait(lock);
+          }
+        }
+      }
+      hash.Update(pf.path);
+      hash.Update(std::string_view("\0", 1));
+      hash.Update(pf.bytes);
+      hash.Update(std::string_view("\0", 1));
+      if (!pf.read_status.ok()) {
+        diags.Error({pf.path, 0, 0}, pf.read_status.error().message);
+      } else {
+        diags.Append(pf.diags);
+        pf.resources.reserve(pf.docs.size());
+        for (auto& doc : pf.docs) {
+          ParseResource(doc.root, pf.path, decls.project, registry, defaults, pf.resources, diags);
+        }
+        documents += pf.resources.size();
+      }
+      std::vector<yaml::YamlDocument>().swap(pf.docs);
+      std::string().swap(pf.bytes);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        converted = i + 1;
+      }
+      cv.notify_all();
+    }
+    for (auto& t : pool) t.join();
   }
   TraceSpan span("resource documents");
-
-  size_t documents = 0;
-  for (const ParsedFile& pf : parsed) documents += pf.docs.size();
+  decls.hash = hash.HexDigest();
   decls.resources.reserve(documents);  // exact: a Resource is large, growth would copy them all
   for (ParsedFile& pf : parsed) {
-    hash.Update(pf.path);
-    hash.Update(std::string_view("\0", 1));
-    hash.Update(pf.bytes);
-    hash.Update(std::string_view("\0", 1));
-    if (!pf.read_status.ok()) {
-      diags.Error({pf.path, 0, 0}, pf.read_status.error().message);
-      continue;
-    }
-    diags.Append(pf.diags);
-    for (auto& doc : pf.docs) {
-      ParseResource(doc.root, pf.path, decls.project, registry, defaults, decls.resources, diags);
-    }
-    pf.bytes.clear();
-    pf.bytes.shrink_to_fit();
-    pf.docs.clear();
-    pf.docs.shrink_to_fit();
+    std::move(pf.resources.begin(), pf.resources.end(), std::back_inserter(decls.resources));
+    std::vector<Resource>().swap(pf.resources);
   }
-  decls.hash = hash.HexDigest();
+  std::vector<ParsedFile>().swap(parsed);
 
   auto by_address = [](const Resource& a, const Resource& b) { return a.address < b.address; };
   if (!std::is_sorted(decls.resources.begin(), decls.resources.end(), by_address)) {
@@ -629,6 +675,7 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
       diags.Error(r.pos, r.address + " is moved from " + r.kind + "/" + r.moved_from +
                              ", which is still declared");
     }
+    std::vector<SourcePos>().swap(r.depends_on_pos);  // only needed for the message above
   }
   return decls;
 }

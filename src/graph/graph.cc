@@ -11,21 +11,6 @@
 namespace driftless::graph {
 namespace {
 
-// Inserts `value` into the sorted vector `v` unless it is already there. Returns whether it was
-// inserted. Appending in ascending order (the common case: callers add edges resource by
-// resource) costs O(1); otherwise a binary search plus a shift of the tail, which is tiny for
-// the one to three edges a node usually has.
-bool InsertSorted(std::vector<size_t>& v, size_t value) {
-  if (v.empty() || v.back() < value) {
-    v.push_back(value);
-    return true;
-  }
-  auto it = std::lower_bound(v.begin(), v.end(), value);
-  if (it != v.end() && *it == value) return false;
-  v.insert(it, value);
-  return true;
-}
-
 // Ready nodes are kept in a min-heap so that the smallest index starts first.
 void PushReady(std::vector<size_t>& heap, size_t node) {
   heap.push_back(node);
@@ -167,11 +152,57 @@ class ParallelWalk {
 
 }  // namespace
 
+EdgeList::EdgeList(const EdgeList& other) : size_(other.size_) {
+  if (other.size_ > 1) {
+    cap_ = other.size_;
+    u_.many = new size_t[cap_];
+  }
+  std::copy(other.begin(), other.end(), data());
+}
+
+EdgeList::EdgeList(EdgeList&& other) noexcept : size_(other.size_), cap_(other.cap_), u_(other.u_) {
+  other.size_ = 0;
+  other.cap_ = 1;
+}
+
+EdgeList& EdgeList::operator=(EdgeList other) noexcept {
+  std::swap(size_, other.size_);
+  std::swap(cap_, other.cap_);
+  std::swap(u_, other.u_);
+  return *this;
+}
+
+EdgeList::~EdgeList() {
+  if (cap_ != 1) delete[] u_.many;
+}
+
+bool EdgeList::InsertSorted(size_t value) {
+  // Callers mostly add edges in ascending order, and a node has one to three: a binary search
+  // and a shift of the (short) tail.
+  size_t* first = data();
+  size_t* at = std::lower_bound(first, first + size_, value);
+  if (at != first + size_ && *at == value) return false;
+  const size_t offset = static_cast<size_t>(at - first);
+  if (size_ == cap_) {
+    const uint32_t cap = cap_ * 2;
+    size_t* grown = new size_t[cap];
+    std::copy(first, first + size_, grown);
+    if (cap_ != 1) delete[] u_.many;
+    u_.many = grown;
+    cap_ = cap;
+    first = grown;
+  }
+  std::copy_backward(first + offset, first + size_, first + size_ + 1);
+  first[offset] = value;
+  ++size_;
+  return true;
+}
+
 Graph::Graph(size_t n) : succ_(n), pred_(n) {}
 
 void Graph::AddEdge(size_t before, size_t after) {
   // The two lists always hold the same edges, so one check decides for both.
-  if (InsertSorted(succ_[before], after)) InsertSorted(pred_[after], before);
+  if (succ_[before].InsertSorted(after)) pred_[after].InsertSorted(before);
 }
 
 std::optional<std::vector<size_t>> Graph::FindCycle() const {
@@ -186,13 +217,13 @@ std::optional<std::vector<size_t>> Graph::FindCycle() const {
     path.emplace_back(start, 0);
     while (!path.empty()) {
       const size_t node = path.back().first;
-      const std::vector<size_t>& next = succ_[node];
+      const EdgeList& next = succ_[node];
       if (path.back().second == next.size()) {
         color[node] = kBlack;
         path.pop_back();
         continue;
       }
-      const size_t succ = next[path.back().second++];
+      const size_t succ = next.begin()[path.back().second++];
       if (color[succ] == kGray) {
         // `succ` is on the path: the cycle runs from it to `node` and back to it.
         size_t from = path.size() - 1;

@@ -2,12 +2,43 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace driftless::graph {
+
+/// The neighbours of one node, sorted: one inline (most resources have one dependency and one
+/// dependent), more on the heap. 16 bytes, where a std::vector would take 24 plus an allocation.
+class EdgeList {
+ public:
+  EdgeList() = default;
+  EdgeList(const EdgeList& other);
+  EdgeList(EdgeList&& other) noexcept;
+  EdgeList& operator=(EdgeList other) noexcept;
+  ~EdgeList();
+
+  const size_t* begin() const { return cap_ == 1 ? &u_.one : u_.many; }
+  const size_t* end() const { return begin() + size_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  /// Inserts `value` in order unless it is there already; returns whether it was inserted.
+  bool InsertSorted(size_t value);
+
+ private:
+  size_t* data() { return cap_ == 1 ? &u_.one : u_.many; }
+
+  union Storage {
+    size_t one;    // while cap_ == 1
+    size_t* many;  // cap_ nodes on the heap
+  };
+  uint32_t size_ = 0;
+  uint32_t cap_ = 1;
+  Storage u_{0};
+};
 
 /// A directed graph over nodes 0..n-1. An edge `before -> after` means `before` must finish
 /// before `after` starts (after depends on before).
@@ -18,8 +49,14 @@ class Graph {
   size_t size() const { return succ_.size(); }
   /// Adds an edge; duplicate edges are ignored; self-edges are kept (they are cycles).
   void AddEdge(size_t before, size_t after);
-  const std::vector<size_t>& Successors(size_t node) const { return succ_[node]; }
-  const std::vector<size_t>& Predecessors(size_t node) const { return pred_[node]; }
+  /// Sorted by index.
+  std::span<const size_t> Successors(size_t node) const {
+    return {succ_[node].begin(), succ_[node].size()};
+  }
+  /// Sorted by index.
+  std::span<const size_t> Predecessors(size_t node) const {
+    return {pred_[node].begin(), pred_[node].size()};
+  }
 
   /// A cycle as [a, b, ..., a] when the graph has one. Deterministic: the cycle found first when
   /// nodes are visited in index order.
@@ -30,8 +67,8 @@ class Graph {
   Graph Reversed() const;
 
  private:
-  std::vector<std::vector<size_t>> succ_;
-  std::vector<std::vector<size_t>> pred_;
+  std::vector<EdgeList> succ_;
+  std::vector<EdgeList> pred_;
 };
 
 /// "dependency cycle: a -> b -> a" from the names of a cycle's nodes.

@@ -17,6 +17,8 @@
 namespace driftless::graph {
 namespace {
 
+std::vector<size_t> Vec(std::span<const size_t> s) { return {s.begin(), s.end()}; }
+
 using Cycle = std::vector<size_t>;
 
 // A random DAG: edges only go from a lower to a higher position of a random permutation, so the
@@ -57,6 +59,28 @@ size_t CountStatus(const std::vector<NodeStatus>& status, NodeStatus want) {
   return static_cast<size_t>(std::count(status.begin(), status.end(), want));
 }
 
+TEST(EdgeList, InlineThenHeapSortedWithoutRepeats) {
+  EdgeList l;
+  EXPECT_TRUE(l.empty());
+  EXPECT_TRUE(l.InsertSorted(7));
+  EXPECT_FALSE(l.InsertSorted(7));
+  EXPECT_EQ(Vec({l.begin(), l.size()}), (std::vector<size_t>{7}));
+  for (size_t v : {3, 9, 1, 7, 5, 3}) l.InsertSorted(v);
+  EXPECT_EQ(Vec({l.begin(), l.size()}), (std::vector<size_t>{1, 3, 5, 7, 9}));
+  EdgeList copy = l;
+  EdgeList one;
+  one.InsertSorted(4);
+  EdgeList one_copy(one);
+  EdgeList moved = std::move(l);
+  EXPECT_TRUE(l.empty());  // a moved-from list is empty
+  EXPECT_EQ(Vec({moved.begin(), moved.size()}), Vec({copy.begin(), copy.size()}));
+  moved = one_copy;
+  EXPECT_EQ(Vec({moved.begin(), moved.size()}), (std::vector<size_t>{4}));
+  one_copy = std::move(copy);
+  EXPECT_EQ(one_copy.size(), 5u);
+  EXPECT_EQ(Vec({one.begin(), one.size()}), (std::vector<size_t>{4}));
+}
+
 TEST(Graph, AddEdgeDeduplicatesAndKeepsListsSorted) {
   Graph g(4);
   g.AddEdge(0, 3);
@@ -65,9 +89,9 @@ TEST(Graph, AddEdgeDeduplicatesAndKeepsListsSorted) {
   g.AddEdge(0, 2);
   g.AddEdge(0, 1);
   g.AddEdge(2, 1);
-  EXPECT_EQ(g.Successors(0), (std::vector<size_t>{1, 2, 3}));
-  EXPECT_EQ(g.Predecessors(1), (std::vector<size_t>{0, 2}));
-  EXPECT_EQ(g.Predecessors(3), (std::vector<size_t>{0}));
+  EXPECT_EQ(Vec(g.Successors(0)), (std::vector<size_t>{1, 2, 3}));
+  EXPECT_EQ(Vec(g.Predecessors(1)), (std::vector<size_t>{0, 2}));
+  EXPECT_EQ(Vec(g.Predecessors(3)), (std::vector<size_t>{0}));
   EXPECT_TRUE(g.Successors(3).empty());
   EXPECT_EQ(g.size(), 4u);
 }
@@ -77,8 +101,8 @@ TEST(Graph, SelfEdgeIsKeptAndIsACycle) {
   g.AddEdge(0, 1);
   g.AddEdge(2, 2);
   g.AddEdge(2, 2);
-  EXPECT_EQ(g.Successors(2), (std::vector<size_t>{2}));
-  EXPECT_EQ(g.Predecessors(2), (std::vector<size_t>{2}));
+  EXPECT_EQ(Vec(g.Successors(2)), (std::vector<size_t>{2}));
+  EXPECT_EQ(Vec(g.Predecessors(2)), (std::vector<size_t>{2}));
   EXPECT_EQ(g.FindCycle(), (Cycle{2, 2}));
 }
 
@@ -220,16 +244,16 @@ TEST(Reversed, SwapsEveryEdge) {
   Graph r = g.Reversed();
   ASSERT_EQ(r.size(), 4u);
   for (size_t a = 0; a < g.size(); ++a) {
-    EXPECT_EQ(r.Successors(a), g.Predecessors(a));
-    EXPECT_EQ(r.Predecessors(a), g.Successors(a));
+    EXPECT_EQ(Vec(r.Successors(a)), Vec(g.Predecessors(a)));
+    EXPECT_EQ(Vec(r.Predecessors(a)), Vec(g.Successors(a)));
   }
   EXPECT_EQ(r.TopologicalOrder(), (std::vector<size_t>{3, 1, 2, 0}));
   // Still deduplicating after the reversal.
   r.AddEdge(3, 1);
-  EXPECT_EQ(r.Successors(3), (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(Vec(r.Successors(3)), (std::vector<size_t>{1, 2}));
   r.AddEdge(3, 0);
-  EXPECT_EQ(r.Successors(3), (std::vector<size_t>{0, 1, 2}));
-  EXPECT_EQ(r.Predecessors(0), (std::vector<size_t>{1, 2, 3}));
+  EXPECT_EQ(Vec(r.Successors(3)), (std::vector<size_t>{0, 1, 2}));
+  EXPECT_EQ(Vec(r.Predecessors(0)), (std::vector<size_t>{1, 2, 3}));
   EXPECT_EQ(g.Reversed().Reversed().TopologicalOrder(), g.TopologicalOrder());
 }
 

@@ -35,15 +35,16 @@ std::string AttrDiff(const Value& before, const Value& after) {
   return d;
 }
 
+// One per declared resource: kept small (48 bytes), there are as many as resources.
 struct Work {
   const config::EvaluatedResource* er = nullptr;
-  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
+  std::unique_ptr<Change> change;            // null while (and when) the resource is unchanged
+  std::unique_ptr<std::string> error;        // why the plan fails, rarely
+  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
   bool in_doubt = false;
-  bool skip = false;               // outside PlanOptions::only
-  bool compare = false;            // not known to be unchanged: compare in full
-  std::unique_ptr<Change> change;  // null while (and when) the resource is unchanged
-  std::string error;
+  bool skip = false;     // outside PlanOptions::only
+  bool compare = false;  // not known to be unchanged: compare in full
 };
 
 bool ForceNewDiffers(const Value& prior, const Value& planned,
@@ -71,7 +72,8 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
   if (same_spec) {
     Result<std::optional<Value>> got = env.TargetOf(r)->Read({r.kind, r.name, w.er->spec});
     if (!got.ok()) {
-      w.error = r.address + " (target " + r.target + "): " + got.error().message;
+      w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
+                                              "): " + got.error().message);
       return;
     }
     if (*got) {
@@ -101,8 +103,9 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   c.target = r.target;
   c.paused = r.policy.paused;
   c.spec_hash = w.er->spec_hash;
-  c.depends_on.reserve(w.er->deps.size());
-  for (size_t d : w.er->deps) c.depends_on.push_back(env.resources()[d].decl->address);
+  const std::span<const size_t> deps = env.graph().Predecessors(static_cast<size_t>(c.index));
+  c.depends_on.reserve(deps.size());
+  for (size_t d : deps) c.depends_on.push_back(env.resources()[d].decl->address);
   const std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
   c.planned = Project(value::Protect(w.er->spec, salt), keys, r.policy.ignore);
 
@@ -110,7 +113,7 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
   if (w.st != nullptr) {
     Result<StoredAttrs> s = DecodeStored(w.st->attrs_json);
     if (!s.ok()) {
-      w.error = r.address + ": " + s.error().message;
+      w.error = std::make_unique<std::string>(r.address + ": " + s.error().message);
       return;
     }
     stored = std::move(*s);
@@ -130,7 +133,8 @@ void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options)
     if (!req.spec.ContainsUnknown()) {
       Result<std::optional<Value>> got = target->Read(req);
       if (!got.ok()) {
-        w.error = r.address + " (target " + r.target + "): " + got.error().message;
+        w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
+                                                "): " + got.error().message);
         return;
       }
       live = std::move(*got);
@@ -322,7 +326,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
       CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, options);
     });
     for (auto& w : work) {
-      if (!w.error.empty()) return MakeError(w.error);
+      if (w.error) return MakeError(*w.error);
     }
   }
 
@@ -342,7 +346,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   }
   for (const Work& w : work) {
     if (!w.er->spec_hash.empty()) continue;
-    for (size_t d : w.er->deps) {
+    for (size_t d : env.graph().Predecessors(static_cast<size_t>(w.er - env.resources().data()))) {
       const std::string& address = env.resources()[d].decl->address;
       if (find_row(address) >= 0) wanted.push_back(address);
     }
@@ -378,7 +382,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   ParallelFor(compared.size(), options.parallelism,
               [&](size_t i) { PlanDeclared(env, work[compared[i]], options); });
   for (size_t i : compared) {
-    if (!work[i].error.empty()) return MakeError(work[i].error);
+    if (work[i].error) return MakeError(*work[i].error);
   }
 
   // Sized exactly: a Change is large, and growing the vector would briefly hold two copies.

@@ -21,6 +21,50 @@ TEST(Value, ObjectsStaySortedAndCompareStructurally) {
   EXPECT_NE(o, p);
 }
 
+TEST(Value, ChangingTheKindKeepsTypeMarkAndSensitivityApart) {
+  // The type and the sensitive flag live in the tail padding of the variant (see value.h):
+  // nothing that rewrites the variant may touch them.
+  std::vector<Value> kinds = {Value(),
+                              Value::Bool(true),
+                              Value::Int(-7),
+                              Value::Double(2.5),
+                              Value::String("a string longer than the small buffer"),
+                              Value::MakeList({Value::Int(1), Value::String("x")}),
+                              Value::MakeObject({{"k", Value::Bool(false)}}),
+                              Value::Unknown()};
+  for (const Value& from : kinds) {
+    for (const Value& to : kinds) {
+      Value v = from;
+      v.set_mark(11, 22);
+      v.set_sensitive(true);
+      v = to;
+      EXPECT_EQ(v.type(), to.type());
+      EXPECT_FALSE(v.sensitive());
+      EXPECT_EQ(v, to);
+      Value w = to;
+      w.set_sensitive(true);
+      w.set_mark(3, 4);
+      Value moved = std::move(w);
+      EXPECT_EQ(moved.type(), to.type());
+      EXPECT_TRUE(moved.sensitive());
+      EXPECT_EQ(moved.line(), 3u);
+      EXPECT_EQ(moved.column(), 4u);
+      EXPECT_EQ(moved, to);
+    }
+  }
+  Value s = Value::String("x");
+  s.set_sensitive(true);
+  s.as_string() = std::string(100, 'y');
+  EXPECT_TRUE(s.is_string());
+  EXPECT_TRUE(s.sensitive());
+  Value list = Value::MakeList();
+  list.set_sensitive(true);
+  for (int i = 0; i < 100; ++i) list.as_list().push_back(Value::Int(i));
+  EXPECT_TRUE(list.is_list());
+  EXPECT_TRUE(list.sensitive());
+  EXPECT_EQ(list.as_list()[99].as_int(), 99);
+}
+
 TEST(Value, JsonRoundTrip) {
   const char* text =
       R"({"a":[1,2.5,true,null,"s\n\"q\""],"b":{"c":{"$unknown":true}},"u":"\u00e9"})";

@@ -152,19 +152,27 @@ Result<int> ReadSchemaVersion(Database& db) {
 }
 
 Status Migrate(Database& db) {
-  // Checks first without the write lock: the common case is an up-to-date database.
-  Status checked = CheckVersion(db);
-  if (!checked.ok()) return checked;
-  Result<int> version = ReadSchemaVersion(db);
-  if (!version.ok()) return version.error();
-  if (*version == kLatest) return Status::Ok();
+  // Checks first without the write lock: the common case is an up-to-date database. In one
+  // snapshot: another process may create the schema between two reads, and a version of 0 next
+  // to a schema with tables would look like someone else's file.
+  {
+    Result<Transaction> read = Transaction::Read(db, "read the schema version");
+    if (!read.ok()) return read.error();
+    Status checked = CheckVersion(db);
+    if (!checked.ok()) return checked;
+    Result<int> version = ReadSchemaVersion(db);
+    if (!version.ok()) return version.error();
+    Status committed = read->Commit("read the schema version");
+    if (!committed.ok()) return committed;
+    if (*version == kLatest) return Status::Ok();
+  }
 
   Result<Transaction> txn = Transaction::Write(db, "upgrade the schema");
   if (!txn.ok()) return txn.error();
   // Again under the write lock: another process may have migrated in the meantime.
-  checked = CheckVersion(db);
+  Status checked = CheckVersion(db);
   if (!checked.ok()) return checked;
-  version = ReadSchemaVersion(db);
+  Result<int> version = ReadSchemaVersion(db);
   if (!version.ok()) return version.error();
   for (int v = *version; v < kLatest; ++v) {
     Status applied =

@@ -276,8 +276,12 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
                        "\"); put it on a local file system");
     }
   }
+  // cache_size: 512 KiB instead of SQLite's 2 MiB. A plan scans the resources once (a cache
+  // does not help a scan, it only grows) and reads a few rows by key; a batch of results
+  // touches fewer pages than that. The default added up to 2 MB to every run's peak memory.
   Status pragmas =
-      d.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "configure the connection");
+      d.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -512;",
+             "configure the connection");
   if (!pragmas.ok()) return pragmas.error();
   Status migrated = sqlite_detail::Migrate(d);
   if (!migrated.ok()) return migrated.error();
