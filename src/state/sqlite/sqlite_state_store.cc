@@ -1071,9 +1071,13 @@ Result<int64_t> SqliteStateStore::CountRemediation(const std::string& env,
 Result<std::vector<DriftRecord>> SqliteStateStore::ListDrift(const std::string& env,
                                                              bool include_resolved, int limit) {
   const std::string what = "list the drift of environment " + (env.empty() ? "(all)" : env);
-  std::string sql = std::string(kDriftColumns) + "WHERE (?1 = '' OR env = ?1)" +
-                    (include_resolved ? "" : " AND resolved_at = 0") + " ORDER BY id DESC LIMIT ?2";
-  Result<Stmt> st = db_->Prepare(sql);
+  // Constant texts: the statement cache keys on the SQL text it is given, which must outlive it.
+  static const std::string kAll =
+      std::string(kDriftColumns) + "WHERE (?1 = '' OR env = ?1) ORDER BY id DESC LIMIT ?2";
+  static const std::string kOpen =
+      std::string(kDriftColumns) +
+      "WHERE (?1 = '' OR env = ?1) AND resolved_at = 0 ORDER BY id DESC LIMIT ?2";
+  Result<Stmt> st = db_->Prepare(include_resolved ? kAll : kOpen);
   if (!st.ok()) return st.error();
   st->Bind(1, env).Bind(2, static_cast<int64_t>(limit));
   std::vector<DriftRecord> out;
