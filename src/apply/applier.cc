@@ -156,9 +156,8 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
 
 }  // namespace
 
-Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
-                          state::StateStore& store, state::Lock& lock,
-                          const ApplyOptions& options) {
+Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::StateStore& store,
+                          state::Lock& lock, const ApplyOptions& options) {
   std::vector<const plan::Change*> deletes;
   std::vector<const plan::Change*> declared(env.resources().size(), nullptr);
   size_t total = 0;
@@ -188,10 +187,11 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
     record.plan_json = plan::PlanToJsonText(plan);
     std::vector<state::ChangeRecord> intents;
     intents.reserve(total);
-    for (const plan::Change& c : plan.changes) {
+    for (plan::Change& c : plan.changes) {
       if (c.action == Action::kNoop) continue;
+      // The diff is in the plan's text already and not needed to apply: moved, not copied.
       intents.push_back(
-          {c.address, std::string(plan::ActionName(c.action)), "pending", "", c.diff});
+          {c.address, std::string(plan::ActionName(c.action)), "pending", "", std::move(c.diff)});
     }
     apply_id = store.BeginApply(lock, record, intents);
     if (!apply_id.ok()) return apply_id.error();

@@ -218,7 +218,7 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     progress.Update(p.done, p.total, p.address);
   };
   Result<apply::ApplyResult> result =
-      apply::Apply(*ws.environment(), *plan, *store, *lock, options);
+      apply::Apply(*ws.environment(), std::move(*plan), *store, *lock, options);
   progress.Done();
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
