@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/identity.h"
+#include "base/trace.h"
 #include "plan/render.h"
 #include "plan/stored.h"
 #include "value/render.h"
@@ -169,6 +170,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   }
   Result<int64_t> apply_id = 0;
   {
+    TraceSpan span("record the start (plan text, intents)");
     // The record holds the plan's text and every change's diff (a few hundred bytes per change):
     // it is freed before the first change is made.
     const Identity me = CurrentIdentity();
