@@ -298,8 +298,6 @@ std::string ToJson(const Value& v) {
   return out;
 }
 
-void AppendJson(std::string& out, const Value& v) { WriteJson(v, out, -1, 0); }
-
 void AppendRedactedJson(std::string& out, const Value& v) { WriteJson(v, out, -1, 0, true); }
 
 std::string ToPrettyJson(const Value& v) {
