@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/identity.h"
+#include "base/trace.h"
 #include "plan/render.h"
 #include "plan/stored.h"
 #include "value/render.h"
@@ -156,9 +157,8 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
 
 }  // namespace
 
-Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
-                          state::StateStore& store, state::Lock& lock,
-                          const ApplyOptions& options) {
+Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::StateStore& store,
+                          state::Lock& lock, const ApplyOptions& options) {
   std::vector<const plan::Change*> deletes;
   std::vector<const plan::Change*> declared(env.resources().size(), nullptr);
   size_t total = 0;
@@ -170,6 +170,7 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
   }
   Result<int64_t> apply_id = 0;
   {
+    TraceSpan span("record the start (plan text, intents)");
     // The record holds the plan's text and every change's diff (a few hundred bytes per change):
     // it is freed before the first change is made.
     const Identity me = CurrentIdentity();
@@ -188,10 +189,11 @@ Result<ApplyResult> Apply(config::Environment& env, const plan::Plan& plan,
     record.plan_json = plan::PlanToJsonText(plan);
     std::vector<state::ChangeRecord> intents;
     intents.reserve(total);
-    for (const plan::Change& c : plan.changes) {
+    for (plan::Change& c : plan.changes) {
       if (c.action == Action::kNoop) continue;
+      // The diff is in the plan's text already and not needed to apply: moved, not copied.
       intents.push_back(
-          {c.address, std::string(plan::ActionName(c.action)), "pending", "", c.diff});
+          {c.address, std::string(plan::ActionName(c.action)), "pending", "", std::move(c.diff)});
     }
     apply_id = store.BeginApply(lock, record, intents);
     if (!apply_id.ok()) return apply_id.error();

@@ -221,6 +221,16 @@ TEST_F(ApplyTest, PlanJsonTextIsTheJsonOfThePlan) {
   EXPECT_TRUE(p.problems.HasErrors());
   same(p);
   same(Plan(/*destroy=*/true));
+  // A warning (the object exists already) and an adoption.
+  world_->objects["w"] = Value::MakeObject({{"key", Value::String("w")}});
+  world_->objects["v"] = Value::MakeObject({{"key", Value::String("v")}});
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: w\nspec: {key: w, value: \"a \\\"quoted\\\" \\u00e9\"}\n---\n"
+      "kind: mem.object\nname: v\nspec: {key: v, value: x}\npolicy: {adopt: true}\n";
+  plan::Plan adopt = Plan();
+  EXPECT_FALSE(ChangeOf(adopt, "mem.object/w").warning.empty());
+  EXPECT_TRUE(ChangeOf(adopt, "mem.object/v").adopt);
+  same(adopt);
 }
 
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {

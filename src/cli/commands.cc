@@ -203,15 +203,25 @@ Status RecordDriftCheck(Workspace& ws, const std::string& env, const plan::Plan&
   return Status::Ok();
 }
 
+// The drifted resources of a plan and their actions (taken before the plan moves into Apply).
+std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& plan) {
+  std::vector<std::pair<std::string, plan::Action>> out;
+  for (const auto& c : plan.changes) {
+    if (c.drift) out.emplace_back(c.address, c.action);
+  }
+  return out;
+}
+
 // After an apply: the drift of every resource it healed or recorded is resolved.
-void ResolveAppliedDrift(state::StateStore& store, const std::string& env, const plan::Plan& plan,
+void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
+                         const std::vector<std::pair<std::string, plan::Action>>& drifted,
                          const apply::ApplyResult& result, const std::string& resolution) {
   std::set<std::string, std::less<>> failed;
   for (const auto& e : result.errors) failed.insert(e.substr(0, e.find(':')));
   std::vector<std::string> healed, recorded;
-  for (const auto& c : plan.changes) {
-    if (!c.drift || failed.count(c.address)) continue;
-    (c.action == plan::Action::kRecord ? recorded : healed).push_back(c.address);
+  for (const auto& [address, action] : drifted) {
+    if (failed.count(address)) continue;
+    (action == plan::Action::kRecord ? recorded : healed).push_back(address);
   }
   const int64_t now = NowUnix();
   if (!healed.empty()) (void)store.ObserveDrift(env, {}, healed, resolution, now);
@@ -440,7 +450,7 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
   const std::optional<source::CommitInfo> target = ws.selection().commit;
   const bool worktree = ws.selection().worktree;
   // Applies one plan and records it; false when it did not succeed.
-  auto execute = [&](const plan::Plan& p, const std::optional<source::CommitInfo>& commit,
+  auto execute = [&](plan::Plan p, const std::optional<source::CommitInfo>& commit,
                      const std::string& note, apply::ApplyResult* out) -> Status {
     ProgressLine progress(destroy ? "destroying" : "applying");
     apply::ApplyOptions options;
@@ -455,10 +465,12 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     options.on_progress = [&](const apply::Progress& pr) {
       progress.Update(pr.done, pr.total, pr.address);
     };
-    Result<apply::ApplyResult> result = apply::Apply(*ws.environment(), p, *store, *lock, options);
+    const auto drifted = DriftedOf(p);
+    Result<apply::ApplyResult> result =
+        apply::Apply(*ws.environment(), std::move(p), *store, *lock, options);
     progress.Done();
     if (!result.ok()) return result.error();
-    ResolveAppliedDrift(*store, env, p, *result, "apply");
+    ResolveAppliedDrift(*store, env, drifted, *result, "apply");
     *out = std::move(*result);
     return Status::Ok();
   };
@@ -489,8 +501,8 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
                   "; environment " + env + " stays at " + last_good);
     }
     apply::ApplyResult r;
-    Status s =
-        execute(*step_plan, step.commit, step.note.empty() ? "stepwise upgrade" : step.note, &r);
+    Status s = execute(std::move(*step_plan), step.commit,
+                       step.note.empty() ? "stepwise upgrade" : step.note, &r);
     if (!s.ok()) return Fail(s.error().message);
     std::printf("\n");
     report(r, what);
@@ -515,7 +527,7 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     }
   }
   apply::ApplyResult r;
-  Status s = execute(*plan, target, worktree ? "working tree" : "", &r);
+  Status s = execute(std::move(*plan), target, worktree ? "working tree" : "", &r);
   if (!s.ok()) return Fail(s.error().message);
   std::printf("\n");
   report(r, steps.empty() ? "" : " (final step, commit " + target->short_id + ")");

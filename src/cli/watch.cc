@@ -285,16 +285,20 @@ class Watch {
       options.commit_author = ws_.selection().commit->author;
     }
     for (const auto& a : todo) (void)store.CountRemediation(env_, a);
+    std::vector<std::string> planned;
+    for (const auto& c : plan->changes) {
+      if (c.action != plan::Action::kNoop) planned.push_back(c.address);
+    }
     Result<apply::ApplyResult> result =
-        apply::Apply(*ws_.environment(), *plan, store, *lock, options);
+        apply::Apply(*ws_.environment(), std::move(*plan), store, *lock, options);
     if (!result.ok()) return result.error();
     std::set<std::string, std::less<>> failed;
     for (const auto& e : result->errors) failed.insert(e.substr(0, e.find(':')));
     std::vector<std::string> fixed;
-    for (const auto& c : plan->changes) {
-      if (c.action == plan::Action::kNoop || failed.count(c.address)) continue;
-      fixed.push_back(c.address);
-      flaps_[c.address].reverts.push_back(Clock::now());
+    for (const auto& address : planned) {
+      if (failed.count(address)) continue;
+      fixed.push_back(address);
+      flaps_[address].reverts.push_back(Clock::now());
     }
     (void)store.ObserveDrift(env_, {}, fixed, "enforcement", NowUnix());
     for (const auto& a : fixed) {

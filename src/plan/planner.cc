@@ -35,11 +35,10 @@ std::string AttrDiff(const Value& before, const Value& after) {
   return d;
 }
 
-// One per declared resource: kept small (48 bytes), there are as many as resources.
+// One per declared resource: kept small (40 bytes), there are as many as resources.
 struct Work {
   const config::EvaluatedResource* er = nullptr;
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
-  std::unique_ptr<Change> change;            // null while (and when) the resource is unchanged
   std::unique_ptr<std::string> error;        // why the plan fails, rarely
   long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
   bool in_doubt = false;
@@ -86,16 +85,14 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
   w.compare = true;
 }
 
-// The full comparison, for a resource CheckUnchanged did not find unchanged; w.st is its whole
-// row in state, if any.
-void PlanDeclared(config::Environment& env, Work& w, const PlanOptions& options) {
+// The full comparison, for a resource CheckUnchanged did not find unchanged, into `c`; w.st is
+// its whole row in state, if any.
+void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
   const std::string& salt = env.salt();
   provider::Target* target = env.TargetOf(r);
   const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
-  w.change = std::make_unique<Change>();
-  Change& c = *w.change;
   c.index = static_cast<int>(w.er - env.resources().data());
   c.address = r.address;
   c.kind = r.kind;
@@ -379,33 +376,36 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
     if (!st.ok()) return st.error();
     w.st = *st;
   }
+  // The changes are made in place, in a vector sized before the threads start: exactly (a
+  // Change is large, and growing the vector would briefly hold two copies), and not one heap
+  // block per change in the threads' allocator arenas, which would stay there as holes.
+  size_t deleted = 0;
+  for (char c : claimed) deleted += !c;
+  // Unchanged resources are only counted: at 100,000 resources a Change each would be a fifth
+  // of the memory of a plan.
+  plan.changes.reserve((options.list_unchanged ? work.size() : compared.size()) + deleted);
+  plan.changes.resize(options.list_unchanged ? work.size() : compared.size());
+  auto change_of = [&](size_t k) -> Change& {
+    return plan.changes[options.list_unchanged ? compared[k] : k];
+  };
   ParallelFor(compared.size(), options.parallelism,
-              [&](size_t i) { PlanDeclared(env, work[compared[i]], options); });
+              [&](size_t k) { PlanDeclared(env, work[compared[k]], change_of(k), options); });
   for (size_t i : compared) {
     if (work[i].error) return MakeError(*work[i].error);
   }
-
-  // Sized exactly: a Change is large, and growing the vector would briefly hold two copies.
-  size_t listed = 0;
-  for (const auto& w : work) listed += w.change || options.list_unchanged;
-  for (char c : claimed) listed += !c;
-  plan.changes.reserve(listed);
-  // Unchanged resources are only counted: at 100,000 resources a Change each would be a fifth
-  // of the memory of a plan.
-  for (auto& w : work) {
-    if (w.change) {
-      plan.changes.push_back(std::move(*w.change));
-    } else if (options.list_unchanged) {
-      const config::Resource& r = *w.er->decl;
-      Change& c = plan.changes.emplace_back();
+  plan.unchanged = work.size() - compared.size();
+  if (options.list_unchanged) {
+    plan.unchanged = 0;
+    for (size_t i = 0; i < work.size(); ++i) {
+      if (work[i].compare) continue;
+      const config::Resource& r = *work[i].er->decl;
+      Change& c = plan.changes[i];
       c.address = r.address;
       c.kind = r.kind;
       c.name = r.name;
       c.target = r.target;
-      c.spec_hash = w.er->spec_hash;
-      c.index = static_cast<int>(w.er - env.resources().data());
-    } else {
-      ++plan.unchanged;
+      c.spec_hash = work[i].er->spec_hash;
+      c.index = static_cast<int>(i);
     }
   }
   std::vector<Work>().swap(work);

@@ -198,12 +198,17 @@ std::string FormatDouble(double d) {
   return buf;
 }
 
-void WriteJson(const Value& v, std::string& out, int indent, int depth) {
+// Writes v as JSON; `redact`: sensitive values as "(sensitive)" (see Redact in render.h).
+void WriteJson(const Value& v, std::string& out, int indent, int depth, bool redact = false) {
   auto newline = [&](int d) {
     if (indent < 0) return;
     out += '\n';
     out.append(static_cast<size_t>(d * indent), ' ');
   };
+  if (redact && v.sensitive()) {
+    out += "\"(sensitive)\"";
+    return;
+  }
   switch (v.type()) {
     case Value::Type::kNull:
       out += "null";
@@ -229,7 +234,7 @@ void WriteJson(const Value& v, std::string& out, int indent, int depth) {
       for (size_t i = 0; i < l.size(); ++i) {
         if (i) out += ',';
         newline(depth + 1);
-        WriteJson(l[i], out, indent, depth + 1);
+        WriteJson(l[i], out, indent, depth + 1, redact);
       }
       if (!l.empty()) newline(depth);
       out += ']';
@@ -243,7 +248,7 @@ void WriteJson(const Value& v, std::string& out, int indent, int depth) {
         newline(depth + 1);
         AppendQuoted(out, o[i].first);
         out += indent < 0 ? ":" : ": ";
-        WriteJson(o[i].second, out, indent, depth + 1);
+        WriteJson(o[i].second, out, indent, depth + 1, redact);
       }
       if (!o.empty()) newline(depth);
       out += '}';
@@ -292,6 +297,8 @@ std::string ToJson(const Value& v) {
   WriteJson(v, out, -1, 0);
   return out;
 }
+
+void AppendRedactedJson(std::string& out, const Value& v) { WriteJson(v, out, -1, 0, true); }
 
 std::string ToPrettyJson(const Value& v) {
   std::string out;

@@ -108,6 +108,8 @@ std::string_view TypeName(Value::Type t);
 /// Canonical JSON: sorted keys, no insignificant spaces, unknown as {"$unknown":true}.
 /// Sensitive values are written as they are: callers redact first (see Redact in render.h).
 std::string ToJson(const Value& v);
+/// Appends ToJson(Redact(v)) to `out` (render.h), without making the redacted copy.
+void AppendRedactedJson(std::string& out, const Value& v);
 /// Indented JSON for people (2 spaces).
 std::string ToPrettyJson(const Value& v);
 /// Parses JSON (the inverse of ToJson).
