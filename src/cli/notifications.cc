@@ -1,0 +1,77 @@
+#include "cli/notifications.h"
+
+#include <cstdio>
+
+#include "value/value.h"
+
+namespace driftless::cli {
+
+using value::Value;
+
+void CheckSinks(const config::Declarations& decls, Diagnostics& diags) {
+  (void)notify::ParseSinks(decls.project.notify, decls.project.file, diags);
+}
+
+Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagnostics& diags) {
+  const config::Environment* env = ws.environment();
+  if (env == nullptr) return MakeError("internal: no environment evaluated before notifications");
+  const config::Project& project = env->decls().project;
+  Diagnostics found;
+  std::vector<notify::SinkConfig> sinks = notify::ParseSinks(project.notify, project.file, found);
+  diags.Append(found);
+  if (found.HasErrors()) return MakeError("invalid `notify:` in " + project.file);
+  if (sinks.empty()) return std::unique_ptr<notify::Dispatcher>();
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) return store.error();
+  return std::make_unique<notify::Dispatcher>(
+      **store, std::move(sinks), project.name,
+      [&ws](const std::string& name) { return ws.Secret(name); });
+}
+
+int RunNotifyStatus(Workspace& ws) {
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) {
+    std::fprintf(stderr, "error: %s\n", store.error().message.c_str());
+    return 1;
+  }
+  Result<std::vector<state::SinkStatus>> rows = (*store)->OutboxStatus();
+  if (!rows.ok()) {
+    std::fprintf(stderr, "error: %s\n", rows.error().message.c_str());
+    return 1;
+  }
+  auto time_or_null = [](int64_t t) { return t > 0 ? Value::String(FormatTime(t)) : Value(); };
+  if (ws.flags().json) {
+    Value::List list;
+    for (const auto& r : *rows) {
+      Value o = Value::MakeObject();
+      o.Set("sink", Value::String(r.sink));
+      o.Set("delivered", Value::Int(r.delivered));
+      o.Set("pending", Value::Int(r.pending));
+      o.Set("failing", Value::Int(r.failing));
+      o.Set("last_error", r.last_error.empty() ? Value() : Value::String(r.last_error));
+      o.Set("next_attempt", time_or_null(r.next_attempt_at));
+      o.Set("last_delivered", time_or_null(r.last_delivered_at));
+      list.push_back(std::move(o));
+    }
+    Value root = Value::MakeObject();
+    root.Set("sinks", Value::MakeList(std::move(list)));
+    std::printf("%s\n", value::ToPrettyJson(root).c_str());
+    return 0;
+  }
+  if (rows->empty()) {
+    std::printf("No notifications recorded yet.\n");
+    return 0;
+  }
+  std::printf("%-16s %9s %7s %7s  %-20s  %s\n", "SINK", "DELIVERED", "PENDING", "FAILING",
+              "NEXT ATTEMPT", "LAST ERROR");
+  for (const auto& r : *rows) {
+    std::string next = r.next_attempt_at > 0 ? FormatTime(r.next_attempt_at) : "-";
+    std::printf("%-16s %9lld %7lld %7lld  %-20s  %s\n", r.sink.c_str(),
+                static_cast<long long>(r.delivered), static_cast<long long>(r.pending),
+                static_cast<long long>(r.failing), next.c_str(),
+                r.last_error.empty() ? "-" : r.last_error.c_str());
+  }
+  return 0;
+}
+
+}  // namespace driftless::cli
