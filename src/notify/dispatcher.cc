@@ -106,7 +106,13 @@ Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds) {
     Status sent = Status::Ok();
     if (const SinkConfig* sink = Find(entry.sink)) {
       Result<ResolvedSink> resolved = Resolve(*sink, entry.environment, project_, secret_);
-      sent = resolved.ok() ? transport_(*resolved, entry.event_json) : Status(resolved.error());
+      if (!resolved.ok()) {
+        sent = resolved.error();
+      } else {
+        sent = transport_(*resolved, entry.event_json);
+        // A command's output or a library message may echo a secret: never store it.
+        if (!sent.ok()) sent = MakeError(resolved->Redact(sent.error().message));
+      }
     } else {
       sent = MakeError("sink " + entry.sink +
                        " is not in driftless.yaml's `notify:` (any more); the entry is kept");

@@ -205,6 +205,16 @@ std::vector<SinkConfig> ParseSinks(const Value& raw, const std::string& file, Di
   return sinks;
 }
 
+std::string ResolvedSink::Redact(std::string text) const {
+  for (const std::string& v : secret_values) {
+    for (size_t at = text.find(v); at != std::string::npos; at = text.find(v, at)) {
+      text.replace(at, v.size(), "(sensitive)");
+      at += 11;
+    }
+  }
+  return text;
+}
+
 Result<ResolvedSink> Resolve(const SinkConfig& sink, const std::string& env,
                              const std::string& project, const SecretLookup& secret) {
   config::Scope scope;
@@ -212,10 +222,14 @@ Result<ResolvedSink> Resolve(const SinkConfig& sink, const std::string& env,
   scope.project = project;
   static const Value kNoVars = Value::MakeObject();
   scope.vars = &kNoVars;
-  scope.secret = secret;
+  ResolvedSink r;
+  scope.secret = [&](const std::string& name) {
+    std::optional<std::string> v = secret ? secret(name) : std::nullopt;
+    if (v && !v->empty()) r.secret_values.push_back(*v);
+    return v;
+  };
   Diagnostics diags;
   const std::string file = sink.pos.file;
-  ResolvedSink r;
   r.name = sink.name;
   r.kind = sink.kind;
   Value target = config::Interpolate(sink.target, scope, file, diags);

@@ -50,6 +50,11 @@ struct ResolvedSink {
   std::string secret;             ///< webhook HMAC key, "" for none
   std::string shell_command;      ///< exec as a string: run with /bin/sh -c
   std::vector<std::string> argv;  ///< exec as a list: run directly
+  /// The values of the secrets used, so that an error text that echoes one can be redacted.
+  std::vector<std::string> secret_values;
+
+  /// `text` with every secret value used replaced by "(sensitive)".
+  std::string Redact(std::string text) const;
 };
 
 /// Resolves `${env}`, `${project}` and `${secret.NAME}` in the sink's URL, command and secret

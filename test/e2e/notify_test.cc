@@ -326,5 +326,56 @@ TEST_F(NotifyTest, BadSinksAreReportedWithFileLineAndColumn) {
   EXPECT_FALSE(Exists(box_.root() + "/motd.txt"));
 }
 
+TEST_F(NotifyTest, OpenDriftIsRemindedAfterTheInterval) {
+  Receiver rx;
+  ASSERT_TRUE(rx.Start());
+  box_.WriteProject(
+      "notify:\n  - name: ops\n    on: [drift.detected]\n    remind: 2s\n"
+      "    webhook: \"" +
+      rx.Url("/ops") + "\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult a = box_.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
+  for (int i = 0; i < 100 && ReadFile(OutputFile(1)).find("watch.started") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("edited by hand", f);
+  std::fclose(f);
+  ASSERT_TRUE(rx.WaitFor("drift.detected")) << ReadFile(OutputFile(1));
+  Request r;
+  ASSERT_TRUE(rx.WaitFor("drift.reminder", &r)) << ReadFile(OutputFile(1));
+  Json event;
+  ASSERT_TRUE(ReadJson(r.body, &event)) << r.body;
+  EXPECT_EQ(event.Str("resource"), "file.file/motd");
+  EXPECT_GE(event.Int("open_seconds"), 2);
+  kill(w, SIGTERM);
+  EXPECT_EQ(Wait(w), 0);
+  size_t detected = 0;
+  for (const Request& q : rx.Requests())
+    detected += q.Header("x-driftless-event") == "drift.detected";
+  EXPECT_EQ(detected, 1u) << "only new drift is detected; the rest are reminders";
+}
+
+TEST_F(NotifyTest, AFailingCommandIsReportedWithoutItsSecrets) {
+  box_.WriteProject(
+      "notify:\n  - name: script\n    on: [\"*\"]\n"
+      "    exec: \"echo token ${secret.TOKEN} rejected >&2; exit 4\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult a = box_.Run({"apply", "--auto-approve"}, {"DRIFTLESS_SECRET_TOKEN=t0ps3cr3t"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  Json status = Status();
+  const Json* sinks = status.Find("sinks");
+  ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1);
+  EXPECT_EQ(sinks->items[0].Int("failing"), 1);
+  EXPECT_EQ(sinks->items[0].Str("last_error"),
+            "command exited with status 4: token (sensitive) rejected");
+  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  EXPECT_EQ(db.find("t0ps3cr3t"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace driftless::test
