@@ -1,6 +1,8 @@
 #include "cli/notifications.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "value/value.h"
 
@@ -39,12 +41,34 @@ int RunNotifyStatus(Workspace& ws) {
     std::fprintf(stderr, "error: %s\n", rows.error().message.c_str());
     return 1;
   }
+  // The sinks configured now, also those that never got an event (best effort: the status is
+  // the outbox's, and reading it needs no valid declarations).
+  std::map<std::string, std::string> kinds;
+  if (ws.Select("").ok()) {
+    Diagnostics ignored;
+    const config::Project& project = ws.LoadDeclarations(ignored).project;
+    for (const auto& s : notify::ParseSinks(project.notify, project.file, ignored)) {
+      kinds[s.name] = std::string(notify::SinkKindName(s.kind));
+    }
+  }
+  for (const auto& [name, kind] : kinds) {
+    bool known = std::any_of(rows->begin(), rows->end(),
+                             [&](const state::SinkStatus& r) { return r.sink == name; });
+    if (!known) rows->push_back(state::SinkStatus{name});
+  }
+  std::sort(rows->begin(), rows->end(),
+            [](const state::SinkStatus& a, const state::SinkStatus& b) { return a.sink < b.sink; });
+  auto kind_of = [&](const std::string& sink) {
+    auto it = kinds.find(sink);
+    return it == kinds.end() ? std::string("(not configured)") : it->second;
+  };
   auto time_or_null = [](int64_t t) { return t > 0 ? Value::String(FormatTime(t)) : Value(); };
   if (ws.flags().json) {
     Value::List list;
     for (const auto& r : *rows) {
       Value o = Value::MakeObject();
       o.Set("sink", Value::String(r.sink));
+      o.Set("kind", Value::String(kind_of(r.sink)));
       o.Set("delivered", Value::Int(r.delivered));
       o.Set("pending", Value::Int(r.pending));
       o.Set("failing", Value::Int(r.failing));
@@ -59,16 +83,17 @@ int RunNotifyStatus(Workspace& ws) {
     return 0;
   }
   if (rows->empty()) {
-    std::printf("No notifications recorded yet.\n");
+    std::printf(
+        "No notification sinks: add a `notify:` list to driftless.yaml (docs/events.md).\n");
     return 0;
   }
-  std::printf("%-16s %9s %7s %7s  %-20s  %s\n", "SINK", "DELIVERED", "PENDING", "FAILING",
-              "NEXT ATTEMPT", "LAST ERROR");
+  std::printf("%-16s %-16s %9s %7s %7s  %-20s  %s\n", "SINK", "KIND", "DELIVERED", "PENDING",
+              "FAILING", "NEXT ATTEMPT", "LAST ERROR");
   for (const auto& r : *rows) {
     std::string next = r.next_attempt_at > 0 ? FormatTime(r.next_attempt_at) : "-";
-    std::printf("%-16s %9lld %7lld %7lld  %-20s  %s\n", r.sink.c_str(),
-                static_cast<long long>(r.delivered), static_cast<long long>(r.pending),
-                static_cast<long long>(r.failing), next.c_str(),
+    std::printf("%-16s %-16s %9lld %7lld %7lld  %-20s  %s\n", r.sink.c_str(),
+                kind_of(r.sink).c_str(), static_cast<long long>(r.delivered),
+                static_cast<long long>(r.pending), static_cast<long long>(r.failing), next.c_str(),
                 r.last_error.empty() ? "-" : r.last_error.c_str());
   }
   return 0;

@@ -164,8 +164,17 @@ const char* kFiles =
 
 class NotifyTest : public ::testing::Test {
  protected:
-  std::string OutputFile(int pid_index) {
-    return box_.dir() + "/.bg" + std::to_string(pid_index) + ".out";
+  // The standard output of the process started last by Sandbox::Start (files .bgN.out).
+  std::string LastOutput() {
+    int best = -1;
+    if (DIR* d = opendir(box_.dir().c_str())) {
+      while (dirent* e = readdir(d)) {
+        int n = -1;
+        if (std::sscanf(e->d_name, ".bg%d.out", &n) == 1 && n > best) best = n;
+      }
+      closedir(d);
+    }
+    return best < 0 ? "" : ReadFile(box_.dir() + "/.bg" + std::to_string(best) + ".out");
   }
   Json Status() {
     RunResult s = box_.Run({"notify", "status", "--json"});
@@ -207,6 +216,7 @@ TEST_F(NotifyTest, ApplySendsSignedWebhookEvents) {
   const Json* sinks = status.Find("sinks");
   ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1) << "status";
   EXPECT_EQ(sinks->items[0].Str("sink"), "audit");
+  EXPECT_EQ(sinks->items[0].Str("kind"), "webhook");
   EXPECT_EQ(sinks->items[0].Int("delivered"), 2);
   EXPECT_EQ(sinks->items[0].Int("failing"), 0);
   // Nothing resolved is stored: neither the secret nor the resolved URL.
@@ -252,15 +262,14 @@ TEST_F(NotifyTest, ADownReceiverGetsTheEventsOnceItIsBackAcrossWatchRestarts) {
 
   // A watch while the receiver is still down: retried, still failing, kept.
   int w1 = box_.Start({"watch", "--for", "2s", "--interval", "1h"});
-  EXPECT_EQ(Wait(w1), 0) << ReadFile(OutputFile(1));
+  EXPECT_EQ(Wait(w1), 0) << LastOutput();
   EXPECT_TRUE(rx.Requests().empty());
 
   // The receiver comes back; a new watch delivers what is pending, and new drift.
   ASSERT_TRUE(rx.Start(port));
   int w2 = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
-  EXPECT_TRUE(rx.WaitFor("apply.succeeded")) << ReadFile(OutputFile(2));
-  for (int i = 0; i < 100 && ReadFile(OutputFile(2)).find("watch.started") == std::string::npos;
-       ++i) {
+  EXPECT_TRUE(rx.WaitFor("apply.succeeded")) << LastOutput();
+  for (int i = 0; i < 100 && LastOutput().find("watch.started") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
@@ -268,7 +277,7 @@ TEST_F(NotifyTest, ADownReceiverGetsTheEventsOnceItIsBackAcrossWatchRestarts) {
   std::fputs("edited by hand", f);
   std::fclose(f);
   Request r;
-  EXPECT_TRUE(rx.WaitFor("drift.detected", &r)) << ReadFile(OutputFile(2));
+  EXPECT_TRUE(rx.WaitFor("drift.detected", &r)) << LastOutput();
   Json event;
   ASSERT_TRUE(ReadJson(r.body, &event)) << r.body;
   EXPECT_EQ(event.Str("resource"), "file.file/motd");
@@ -292,6 +301,8 @@ TEST_F(NotifyTest, ExecGetsTheJsonOnStdinAndSlackItsPayload) {
                     got + "\"\n  - name: chat\n    on: [apply.succeeded]\n    slack: \"" +
                     rx.Url("/services/${secret.SLACK_PATH}") + "\"\n");
   box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult none = box_.Run({"notify", "status"});
+  EXPECT_NE(none.out.find("chat             slack"), std::string::npos) << none.out;
   RunResult a = box_.Run({"apply", "--auto-approve"}, {"DRIFTLESS_SECRET_SLACK_PATH=T0/B0/xyz"});
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
   Json event;
@@ -337,17 +348,16 @@ TEST_F(NotifyTest, OpenDriftIsRemindedAfterTheInterval) {
   RunResult a = box_.Run({"apply", "--auto-approve"});
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
   int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
-  for (int i = 0; i < 100 && ReadFile(OutputFile(1)).find("watch.started") == std::string::npos;
-       ++i) {
+  for (int i = 0; i < 100 && LastOutput().find("watch.started") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
   ASSERT_TRUE(f != nullptr);
   std::fputs("edited by hand", f);
   std::fclose(f);
-  ASSERT_TRUE(rx.WaitFor("drift.detected")) << ReadFile(OutputFile(1));
+  ASSERT_TRUE(rx.WaitFor("drift.detected")) << LastOutput();
   Request r;
-  ASSERT_TRUE(rx.WaitFor("drift.reminder", &r)) << ReadFile(OutputFile(1));
+  ASSERT_TRUE(rx.WaitFor("drift.reminder", &r)) << LastOutput();
   Json event;
   ASSERT_TRUE(ReadJson(r.body, &event)) << r.body;
   EXPECT_EQ(event.Str("resource"), "file.file/motd");
