@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <map>
 
+#include "config/interpolate.h"
+#include "state/sqlite/sqlite_state_store.h"
 #include "value/value.h"
 
 namespace driftless::cli {
@@ -28,6 +30,72 @@ Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagno
   return std::make_unique<notify::Dispatcher>(
       **store, std::move(sinks), project.name,
       [&ws](const std::string& name) { return ws.Secret(name); });
+}
+
+Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(Workspace& ws,
+                                                                      const notify::Dispatcher& d,
+                                                                      int period_ms) {
+  // Every secret the sinks name, looked up here: Workspace is not thread-safe.
+  std::map<std::string, std::optional<std::string>> secrets;
+  for (const notify::SinkConfig& sink : d.sinks()) {
+    std::vector<const Value*> strings;
+    if (sink.target.is_list()) {
+      for (const Value& a : sink.target.as_list()) strings.push_back(&a);
+    } else {
+      strings.push_back(&sink.target);
+    }
+    strings.push_back(&sink.secret);
+    for (const Value* v : strings) {
+      if (!v->is_string()) continue;
+      Diagnostics ignored;
+      for (const config::Reference& r :
+           config::ParseReferences(v->as_string(), sink.pos, ignored)) {
+        if (r.type == config::Reference::Type::kSecret) secrets[r.name] = ws.Secret(r.name);
+      }
+    }
+  }
+  Result<std::unique_ptr<state::SqliteStateStore>> store =
+      state::SqliteStateStore::Open(ws.StatePath());
+  if (!store.ok()) return store.error();
+  std::unique_ptr<BackgroundDelivery> b(new BackgroundDelivery());
+  b->store_ = std::move(*store);
+  b->period_ms_ = period_ms;
+  b->dispatcher_ = std::make_unique<notify::Dispatcher>(
+      *b->store_, d.sinks(), d.project(),
+      [secrets = std::move(secrets)](const std::string& name) -> std::optional<std::string> {
+        auto it = secrets.find(name);
+        return it == secrets.end() ? std::nullopt : it->second;
+      });
+  b->thread_ = std::thread([raw = b.get()] { raw->Run(); });
+  return b;
+}
+
+BackgroundDelivery::~BackgroundDelivery() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cancel_ = true;
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BackgroundDelivery::Run() {
+  while (true) {
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stop_; });
+      stopping = stop_;
+    }
+    // Rounds in the background may take a sink's full timeouts; the last one is short.
+    Result<notify::Dispatcher::Report> sent =
+        stopping ? dispatcher_->DeliverDue(3) : dispatcher_->DeliverDue(30, &cancel_);
+    if (!sent.ok()) {
+      std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
+    }
+    if (stopping) return;
+  }
 }
 
 int RunNotifyStatus(Workspace& ws) {

@@ -85,17 +85,13 @@ class Watch {
         // A failed check (a target down, state busy) is reported; the watch goes on.
         Emit("watch.error", env_, "", {{"error", Value::String(s.error().message)}});
       }
-      Notify(kDeliveryBudget);
+      Remind();
     }
-    Notify(kFinalDeliveryBudget);
+    delivery_.reset();  // one last round of deliveries
     return 0;
   }
 
  private:
-  // Seconds spent delivering notifications per loop iteration, and once at the end.
-  static constexpr double kDeliveryBudget = 2;
-  static constexpr double kFinalDeliveryBudget = 5;
-
   // Prints one event as a JSON line on standard output and hands it to the notification sinks.
   void Emit(const std::string& type, const std::string& env, const std::string& resource,
             const std::vector<std::pair<std::string, Value>>& fields) {
@@ -125,23 +121,20 @@ class Watch {
         Status s = dispatcher_->Publish(e);
         if (!s.ok()) return s;
       }
+      Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(ws_, *dispatcher_);
+      if (!b.ok()) return b.error();
+      delivery_ = std::move(*b);
     }
     early_.clear();
     return Status::Ok();
   }
 
-  // Reminders (at most once a second) and the deliveries that are due.
-  void Notify(double budget_seconds) {
-    if (!dispatcher_) return;
-    if (Clock::now() >= next_remind_) {
-      next_remind_ = Clock::now() + Seconds(1);
-      Status r = dispatcher_->Remind(env_, NowUnix());
-      if (!r.ok()) std::fprintf(stderr, "warning: notifications: %s\n", r.error().message.c_str());
-    }
-    Result<notify::Dispatcher::Report> sent = dispatcher_->DeliverDue(budget_seconds);
-    if (!sent.ok()) {
-      std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
-    }
+  // Reminders, at most once a second. Deliveries run on delivery_'s thread.
+  void Remind() {
+    if (!dispatcher_ || Clock::now() < next_remind_) return;
+    next_remind_ = Clock::now() + Seconds(1);
+    Status r = dispatcher_->Remind(env_, NowUnix());
+    if (!r.ok()) std::fprintf(stderr, "warning: notifications: %s\n", r.error().message.c_str());
   }
 
   static std::chrono::milliseconds Millis(int64_t ms) { return std::chrono::milliseconds(ms); }
@@ -363,7 +356,8 @@ class Watch {
   bool evaluated_ = false;
   std::vector<std::unique_ptr<provider::Watcher>> watchers_;
   std::map<std::string, Flap> flaps_;
-  std::unique_ptr<notify::Dispatcher> dispatcher_;
+  std::unique_ptr<notify::Dispatcher> dispatcher_;  // enqueues, on this thread
+  std::unique_ptr<BackgroundDelivery> delivery_;    // delivers, on a thread of its own
   bool notifications_started_ = false;
   std::vector<notify::Event> early_;
   Clock::time_point next_remind_{};

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -32,6 +33,21 @@ std::string Member(const Value& o, std::string_view key) {
 // Keeps the response body small; its content is not used.
 size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 
+// Milliseconds left before the limits' deadline (at least 1), at most `cap`.
+long Within(const DeliveryLimits& limits, long cap) {
+  auto now = std::chrono::steady_clock::now();
+  if (limits.deadline == std::chrono::steady_clock::time_point::max()) return cap;
+  long left = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(limits.deadline - now).count());
+  return std::max(1L, std::min(cap, left));
+}
+
+// libcurl's progress callback: non-zero aborts the transfer.
+int Abort(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* flag = static_cast<const std::atomic<bool>*>(cancel);
+  return flag != nullptr && flag->load() ? 1 : 0;
+}
+
 Status Post(const std::string& url, const std::vector<std::string>& headers,
             const std::string& body, const DeliveryLimits& limits) {
   static std::once_flag init;
@@ -46,8 +62,13 @@ Status Post(const std::string& url, const std::vector<std::string>& headers,
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, limits.connect_timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, limits.total_timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, Within(limits, limits.connect_timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Within(limits, limits.total_timeout_ms));
+  if (limits.cancel != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Abort);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(limits.cancel));
+  }
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Discard);
@@ -99,8 +120,8 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
   close(in[0]);
   close(out[1]);
   fcntl(in[1], F_SETFL, O_NONBLOCK);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(limits.exec_timeout_ms);
+  const int timeout_ms = static_cast<int>(Within(limits, limits.exec_timeout_ms));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   size_t written = 0;
   int to_child = in[1], from_child = out[0];
   if (body.empty()) {
@@ -113,12 +134,12 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
-    if (left <= 0) {
+    if (left <= 0 || (limits.cancel != nullptr && limits.cancel->load())) {
       timed_out = true;
       break;
     }
     pollfd fds[2] = {{from_child, POLLIN, 0}, {to_child, POLLOUT, 0}};
-    int n = poll(fds, to_child >= 0 ? 2 : 1, static_cast<int>(left));
+    int n = poll(fds, to_child >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(left, 100)));
     if (n < 0 && errno != EINTR) break;
     if (n <= 0) continue;
     if (to_child >= 0 && fds[1].revents != 0) {
@@ -152,7 +173,8 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
     while (true) {
       pid_t w = waitpid(pid, &status, WNOHANG);
       if (w == pid) break;
-      if (std::chrono::steady_clock::now() >= deadline) {
+      if (std::chrono::steady_clock::now() >= deadline ||
+          (limits.cancel != nullptr && limits.cancel->load())) {
         timed_out = true;
         break;
       }
@@ -163,8 +185,8 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
     kill(-pid, SIGKILL);
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    return MakeError("command timed out after " + std::to_string(limits.exec_timeout_ms / 1000) +
-                     "s and was killed");
+    return MakeError("command timed out after " + std::to_string(timeout_ms / 1000) +
+                     "s (or driftless stopped) and was killed");
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
   std::string tail(Trim(output));

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <string>
 
 #include "base/result.h"
@@ -13,6 +15,10 @@ struct DeliveryLimits {
   long connect_timeout_ms = 5000;  ///< HTTP connect
   long total_timeout_ms = 10000;   ///< HTTP request, whole
   int exec_timeout_ms = 30000;     ///< exec sinks are killed after this
+  /// No delivery runs past this (the caller's budget); the timeouts above are cut to fit.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  /// When set and true, a delivery in flight is abandoned (a failure) as soon as possible.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// "sha256=<hex HMAC-SHA256(secret, body)>": the X-Driftless-Signature header's value.

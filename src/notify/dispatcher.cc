@@ -17,7 +17,9 @@ Dispatcher::Dispatcher(state::StateStore& store, std::vector<SinkConfig> sinks, 
       secret_(std::move(secret)),
       transport_(std::move(transport)) {
   if (!transport_) {
-    transport_ = [](const ResolvedSink& s, const std::string& json) { return Deliver(s, json); };
+    transport_ = [](const ResolvedSink& s, const std::string& json, const DeliveryLimits& l) {
+      return Deliver(s, json, l);
+    };
   }
   // An exec sink that exits without reading its input must not kill driftless.
   signal(SIGPIPE, SIG_IGN);
@@ -92,16 +94,20 @@ Status Dispatcher::Remind(const std::string& env, int64_t now) {
   return store_.Enqueue(entries);
 }
 
-Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds) {
+Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds,
+                                                  const std::atomic<bool>* cancel) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(budget_seconds * 1000));
+  DeliveryLimits limits;
+  limits.deadline = deadline;
+  limits.cancel = cancel;
   Report report;
   std::set<std::string> failed_sinks;
   Result<std::vector<state::OutboxEntry>> due = store_.DueDeliveries(NowUnix(), 1000);
   if (!due.ok()) return due.error();
   for (const state::OutboxEntry& entry : *due) {
-    if (Clock::now() >= deadline) break;
+    if (Clock::now() >= deadline || (cancel != nullptr && cancel->load())) break;
     if (failed_sinks.count(entry.sink)) continue;
     Status sent = Status::Ok();
     if (const SinkConfig* sink = Find(entry.sink)) {
@@ -109,7 +115,7 @@ Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds) {
       if (!resolved.ok()) {
         sent = resolved.error();
       } else {
-        sent = transport_(*resolved, entry.event_json);
+        sent = transport_(*resolved, entry.event_json, limits);
         // A command's output or a library message may echo a secret: never store it.
         if (!sent.ok()) sent = MakeError(resolved->Redact(sent.error().message));
       }

@@ -20,7 +20,8 @@ namespace driftless::notify {
 class Dispatcher {
  public:
   /// What a delivery does; the default is Deliver (tests substitute their own).
-  using Transport = std::function<Status(const ResolvedSink&, const std::string& event_json)>;
+  using Transport = std::function<Status(const ResolvedSink&, const std::string& event_json,
+                                         const DeliveryLimits& limits)>;
 
   /// Needs `store` for its lifetime. `secret` resolves `${secret.NAME}` at delivery time.
   Dispatcher(state::StateStore& store, std::vector<SinkConfig> sinks, std::string project,
@@ -29,6 +30,8 @@ class Dispatcher {
   /// True when at least one sink is configured.
   bool HasSinks() const { return !sinks_.empty(); }
   const std::vector<SinkConfig>& sinks() const { return sinks_; }
+  /// The project's name (for `${project}`).
+  const std::string& project() const { return project_; }
 
   /// Enqueues `event` for every sink that wants it (nothing when none does).
   Status Publish(const Event& event);
@@ -43,9 +46,10 @@ class Dispatcher {
     int delivered = 0;
     int failed = 0;
   };
-  /// Delivers due entries, oldest first, until none is due or `budget_seconds` passed. After a
-  /// sink fails once, its other entries wait for the next call.
-  Result<Report> DeliverDue(double budget_seconds);
+  /// Delivers due entries, oldest first, until none is due or `budget_seconds` passed (a
+  /// delivery's timeouts are cut to fit the budget). After a sink fails once, its other entries
+  /// wait for the next call. `cancel`, when it becomes true, abandons the delivery in flight.
+  Result<Report> DeliverDue(double budget_seconds, const std::atomic<bool>* cancel = nullptr);
 
   /// Seconds to wait after the `attempts`-th failure (1-based): 1, 2, 4, ... capped at 3600.
   static int64_t Backoff(int64_t attempts);

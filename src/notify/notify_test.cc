@@ -230,7 +230,7 @@ TEST_F(DispatcherTest, FiltersRetriesWithBackoffAndNeverDrops) {
   std::vector<std::string> sent;
   Dispatcher d(
       **store, sinks, "shop", [](const std::string&) { return std::nullopt; },
-      [&](const ResolvedSink& s, const std::string& json) -> Status {
+      [&](const ResolvedSink& s, const std::string& json, const DeliveryLimits&) -> Status {
         if (!up) return MakeError("connection refused");
         sent.push_back(s.name + " " + json.substr(0, 0));
         return Status::Ok();
@@ -286,7 +286,7 @@ TEST_F(DispatcherTest, RemindsOfOpenDriftAfterTheInterval) {
   ASSERT_EQ(sinks.size(), 2u) << diags.ToString();
   Dispatcher d(
       **store, sinks, "shop", [](const std::string&) { return std::nullopt; },
-      [](const ResolvedSink&, const std::string&) { return Status::Ok(); });
+      [](const ResolvedSink&, const std::string&, const DeliveryLimits&) { return Status::Ok(); });
   const int64_t t0 = 1'000'000;
   ASSERT_TRUE((*store)->ObserveDrift("prod", {{"file.file/a", "- x\n+ y\n", ""}}, {}, "", t0).ok());
   ASSERT_TRUE(d.Remind("prod", t0 + 60).ok());  // too early

@@ -387,5 +387,52 @@ TEST_F(NotifyTest, AFailingCommandIsReportedWithoutItsSecrets) {
   EXPECT_EQ(db.find("t0ps3cr3t"), std::string::npos);
 }
 
+TEST_F(NotifyTest, AHangingReceiverNeverDelaysDriftDetection) {
+  // Listens but never accepts: connections succeed (the backlog) and requests hang until the
+  // 10 s timeout.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  box_.WriteProject(
+      "notify:\n  - name: slow\n    on: [drift.detected]\n    webhook: "
+      "\"http://127.0.0.1:" +
+      std::to_string(ntohs(addr.sin_port)) + "/\"\n");
+  box_.WriteRepoFile("files.yaml",
+                     std::string(kFiles) +
+                         "---\nkind: file.file\nname: b\ntarget: host\nspec: {path: b.txt, "
+                         "content: b}\n");
+  RunResult a = box_.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
+  auto wait_for = [&](const std::string& needle, int ms) {
+    for (int i = 0; i < ms / 50; ++i) {
+      if (LastOutput().find(needle) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("watch.started", 5000)) << LastOutput();
+  std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("one", f);
+  std::fclose(f);
+  ASSERT_TRUE(wait_for("\"resource\":\"file.file/motd\"", 5000)) << LastOutput();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // its delivery now hangs
+  f = std::fopen((box_.root() + "/b.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("two", f);
+  std::fclose(f);
+  EXPECT_TRUE(wait_for("\"resource\":\"file.file/b\"", 3000))
+      << "drift detection waited for a notification: " << LastOutput();
+  kill(w, SIGTERM);
+  EXPECT_EQ(Wait(w), 0);
+  close(fd);
+}
+
 }  // namespace
 }  // namespace driftless::test
