@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/notifications.h"
 #include "cli/watch.h"
 
 namespace driftless::cli {
@@ -174,6 +175,12 @@ int Main(int argc, char** argv) {
   global(env_prune);
   changing(env_prune);
 
+  CLI::App* notify = app.add_subcommand("notify", "notification sinks and their deliveries");
+  notify->require_subcommand(1);
+  CLI::App* notify_status = notify->add_subcommand(
+      "status", "per sink: delivered, pending and failing deliveries, last error, next attempt");
+  global(notify_status);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -253,6 +260,7 @@ int Main(int argc, char** argv) {
   if (*env_list) return RunEnvList(ws);
   if (*env_show) return RunEnvShow(ws, env_name);
   if (*env_prune) return RunEnvPrune(ws, af.auto_approve);
+  if (*notify_status) return RunNotifyStatus(ws);
   return 1;
 }
 

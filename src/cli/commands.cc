@@ -9,6 +9,7 @@
 #include "apply/applier.h"
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "cli/notifications.h"
 #include "cli/steps.h"
 #include "cli/terminal.h"
 #include "plan/render.h"
@@ -115,6 +116,11 @@ int RunValidate(Workspace& ws, const std::string& env) {
   Diagnostics diags;
   Result<config::Environment*> evaluated = ws.Evaluate(env, false, false, diags);
   if (!evaluated.ok() || diags.HasErrors()) {
+    PrintDiagnostics(diags, ws.flags().json);
+    return 1;
+  }
+  CheckSinks((*evaluated)->decls(), diags);
+  if (diags.HasErrors()) {
     PrintDiagnostics(diags, ws.flags().json);
     return 1;
   }
@@ -378,6 +384,24 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
                   "commit them and apply the commit");
     }
   }
+  // Notifications are delivered after the lock is released (declared before it, destroyed
+  // after it); what is not delivered within a few seconds stays in the outbox for the next run.
+  std::unique_ptr<notify::Dispatcher> dispatcher;
+  struct Flush {
+    std::unique_ptr<notify::Dispatcher>& d;
+    ~Flush() {
+      if (!d) return;
+      Result<notify::Dispatcher::Report> sent = d->DeliverDue(5);
+      if (!sent.ok()) {
+        std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
+      } else if (sent->failed > 0) {
+        std::fprintf(stderr,
+                     "warning: %d notification(s) could not be delivered; they are retried by "
+                     "the next run (see `driftless notify status`)\n",
+                     sent->failed);
+      }
+    }
+  } flush{dispatcher};
   Result<state::Lock> lock = TakeLock(ws, env, destroy ? "destroy" : "apply");
   if (!lock.ok()) return Fail(lock.error().message);
   state::StateStore* store = *ws.State();
@@ -429,6 +453,23 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
       return 0;
     }
   }
+  {
+    Diagnostics sink_diags;
+    Result<std::unique_ptr<notify::Dispatcher>> made = MakeDispatcher(ws, sink_diags);
+    if (!made.ok()) {
+      PrintDiagnostics(sink_diags, false);
+      return Fail(made.error().message);
+    }
+    dispatcher = std::move(*made);
+  }
+  // Hands an event to the sinks; a state failure here never fails the apply.
+  auto publish = [&](const std::string& type, std::vector<std::pair<std::string, Value>> fields) {
+    if (!dispatcher) return;
+    fields.emplace_back("actor", Value::String(CurrentIdentity().UserAtHost()));
+    fields.emplace_back("kind", Value::String(destroy ? "destroy" : "apply"));
+    Status s = dispatcher->Publish(notify::MakeEvent(type, env, "", fields));
+    if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
+  };
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
   std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
   std::fflush(stdout);
@@ -465,11 +506,29 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     options.on_progress = [&](const apply::Progress& pr) {
       progress.Update(pr.done, pr.total, pr.address);
     };
+    const Value commit_id = Value::String(commit ? commit->id : "");
+    publish("apply.started", {{"commit", commit_id}, {"summary", Value::String(p.Summary())}});
     const auto drifted = DriftedOf(p);
     Result<apply::ApplyResult> result =
         apply::Apply(*ws.environment(), std::move(p), *store, *lock, options);
     progress.Done();
-    if (!result.ok()) return result.error();
+    if (!result.ok()) {
+      publish("apply.failed",
+              {{"commit", commit_id}, {"error", Value::String(result.error().message)}});
+      return result.error();
+    }
+    {
+      Value::List errors;
+      for (const auto& e : result->errors) errors.push_back(Value::String(e));
+      std::vector<std::pair<std::string, Value>> fields = {
+          {"commit", commit_id},
+          {"apply", Value::Int(result->apply_id)},
+          {"summary", Value::String(result->summary)}};
+      if (!errors.empty()) fields.emplace_back("errors", Value::MakeList(std::move(errors)));
+      const bool ok = result->status == "succeeded";
+      publish(ok ? "apply.succeeded" : "apply.failed", fields);
+      if (ok && destroy) publish("env.destroyed", fields);
+    }
     ResolveAppliedDrift(*store, env, drifted, *result, "apply");
     *out = std::move(*result);
     return Status::Ok();

@@ -22,6 +22,7 @@
 
 #include "apply/applier.h"
 #include "base/strings.h"
+#include "cli/notifications.h"
 #include "plan/stored.h"
 #include "value/render.h"
 
@@ -38,19 +39,6 @@ extern "C" void OnStop(int) { g_stop = true; }
 using Clock = std::chrono::steady_clock;
 using AddressSet = std::set<std::string, std::less<>>;
 
-// Emits one event as a JSON line on standard output.
-void Emit(const std::string& type, const std::string& env, const std::string& resource,
-          const std::vector<std::pair<std::string, Value>>& fields) {
-  Value o = Value::MakeObject();
-  o.Set("type", Value::String(type));
-  o.Set("time", Value::String(FormatTime(NowUnix())));
-  o.Set("environment", Value::String(env));
-  if (!resource.empty()) o.Set("resource", Value::String(resource));
-  for (const auto& [k, v] : fields) o.Set(k, v);
-  std::printf("%s\n", value::ToJson(o).c_str());
-  std::fflush(stdout);
-}
-
 class Watch {
  public:
   Watch(Workspace& ws, const WatchFlags& flags) : ws_(ws), flags_(flags), env_(flags.env) {}
@@ -62,6 +50,8 @@ class Watch {
         flags_.run_for > 0 ? Clock::now() + Seconds(flags_.run_for) : Clock::time_point::max();
     // The first scan also evaluates the declarations, once for the whole watch.
     Status s = Check(nullptr);
+    if (!s.ok()) return Fail(s.error().message);
+    s = StartNotifications();
     if (!s.ok()) return Fail(s.error().message);
     s = StartWatchers();
     if (!s.ok()) return Fail(s.error().message);
@@ -98,11 +88,58 @@ class Watch {
         // A failed check (a target down, state busy) is reported; the watch goes on.
         Emit("watch.error", env_, "", {{"error", Value::String(s.error().message)}});
       }
+      Remind();
     }
+    delivery_.reset();  // one last round of deliveries
     return 0;
   }
 
  private:
+  // Prints one event as a JSON line on standard output and hands it to the notification sinks.
+  void Emit(const std::string& type, const std::string& env, const std::string& resource,
+            const std::vector<std::pair<std::string, Value>>& fields) {
+    notify::Event e = notify::MakeEvent(type, env, resource, fields);
+    std::printf("%s\n", e.ToJson().c_str());
+    std::fflush(stdout);
+    if (dispatcher_) {
+      Status s = dispatcher_->Publish(e);
+      if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
+    } else if (!notifications_started_) {
+      early_.push_back(std::move(e));  // published once the sinks are known
+    }
+  }
+
+  // Reads the sinks of the declarations evaluated by the first check.
+  Status StartNotifications() {
+    Diagnostics diags;
+    Result<std::unique_ptr<notify::Dispatcher>> d = MakeDispatcher(ws_, diags);
+    if (!d.ok()) {
+      return MakeError(diags.empty() ? d.error().message
+                                     : d.error().message + "\n" + diags.ToString());
+    }
+    dispatcher_ = std::move(*d);
+    notifications_started_ = true;
+    if (dispatcher_) {
+      for (const notify::Event& e : early_) {
+        Status s = dispatcher_->Publish(e);
+        if (!s.ok()) return s;
+      }
+      Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(ws_, *dispatcher_);
+      if (!b.ok()) return b.error();
+      delivery_ = std::move(*b);
+    }
+    early_.clear();
+    return Status::Ok();
+  }
+
+  // Reminders, at most once a second. Deliveries run on delivery_'s thread.
+  void Remind() {
+    if (!dispatcher_ || Clock::now() < next_remind_) return;
+    next_remind_ = Clock::now() + Seconds(1);
+    Status r = dispatcher_->Remind(env_, NowUnix());
+    if (!r.ok()) std::fprintf(stderr, "warning: notifications: %s\n", r.error().message.c_str());
+  }
+
   static std::chrono::milliseconds Millis(int64_t ms) { return std::chrono::milliseconds(ms); }
   static std::chrono::milliseconds Seconds(double s) {
     return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
@@ -324,6 +361,11 @@ class Watch {
   bool evaluated_ = false;
   std::vector<std::unique_ptr<provider::Watcher>> watchers_;
   std::map<std::string, Flap> flaps_;
+  std::unique_ptr<notify::Dispatcher> dispatcher_;  // enqueues, on this thread
+  std::unique_ptr<BackgroundDelivery> delivery_;    // delivers, on a thread of its own
+  bool notifications_started_ = false;
+  std::vector<notify::Event> early_;
+  Clock::time_point next_remind_{};
 };
 
 }  // namespace

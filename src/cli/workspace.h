@@ -110,8 +110,10 @@ class Workspace {
   const source::Source& source() const { return *source_; }
   std::string StatePath() const;
 
- private:
+  /// A secret's value (DRIFTLESS_SECRET_NAME, else the --secrets-file), or std::nullopt.
   std::optional<std::string> Secret(const std::string& name);
+
+ private:
   /// The environment `branch` maps to at `head` (nullopt when no rule matches).
   Result<std::optional<config::EnvironmentMatch>> MapBranch(const std::string& branch,
                                                             const source::CommitInfo& head);

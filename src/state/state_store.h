@@ -119,6 +119,34 @@ struct DriftObservation {
   std::string actor;
 };
 
+/// One delivery of one event to one notification sink (the outbox). Holds the event as JSON and
+/// the sink's name, never the sink's resolved URL or secret.
+struct OutboxEntry {
+  int64_t id = 0;
+  std::string sink;         ///< the sink's `name` in driftless.yaml
+  std::string environment;  ///< the event's environment
+  std::string event_type;   ///< "apply.succeeded", ...
+  std::string event_id;     ///< the event's id (the same for every sink it goes to)
+  std::string subject;      ///< what the event is about, for reminders ("drift:ENV:ADDRESS"), or ""
+  std::string event_json;   ///< the event, redacted, as sent
+  int64_t attempts = 0;     ///< failed attempts so far
+  int64_t created_at = 0;   ///< unix seconds
+  int64_t next_attempt_at = 0;  ///< unix seconds; due when <= now
+  int64_t delivered_at = 0;     ///< 0 while undelivered
+  std::string last_error;       ///< why the last attempt failed ("" when none failed)
+};
+
+/// Delivery counts of one sink, for `notify status`.
+struct SinkStatus {
+  std::string sink;
+  int64_t delivered = 0;
+  int64_t pending = 0;            ///< undelivered, never attempted or not failed yet
+  int64_t failing = 0;            ///< undelivered after at least one failed attempt
+  std::string last_error;         ///< of the most recent failed attempt still undelivered
+  int64_t next_attempt_at = 0;    ///< earliest next attempt of an undelivered entry; 0: none
+  int64_t last_delivered_at = 0;  ///< 0: never
+};
+
 /// Durable, versioned state. Implementations must be safe for use by many processes at once
 /// (SQLite in WAL mode; PostgreSQL). One StateStore object is used by one thread at a time
 /// unless documented otherwise.
@@ -201,6 +229,21 @@ class StateStore {
   /// `include_resolved`.
   virtual Result<std::vector<DriftRecord>> ListDrift(const std::string& env, bool include_resolved,
                                                      int limit) = 0;
+
+  /// Adds `entries` to the outbox in one transaction (all or none). `id`, `attempts`,
+  /// `delivered_at` and `last_error` are ignored; an entry with next_attempt_at 0 is due at once.
+  virtual Status Enqueue(const std::vector<OutboxEntry>& entries) = 0;
+  /// Undelivered entries with next_attempt_at <= now, oldest first, at most `limit`.
+  virtual Result<std::vector<OutboxEntry>> DueDeliveries(int64_t now, int limit) = 0;
+  /// Marks an entry delivered at `now`. Delivering twice is harmless (at-least-once).
+  virtual Status MarkDelivered(int64_t id, int64_t now) = 0;
+  /// Records a failed attempt: attempts + 1, the error, and when to try again. Entries are never
+  /// dropped.
+  virtual Status MarkFailed(int64_t id, const std::string& error, int64_t next_attempt_at) = 0;
+  /// Per sink: delivered, pending and failing counts, last error, next attempt; sorted by sink.
+  virtual Result<std::vector<SinkStatus>> OutboxStatus() = 0;
+  /// When an entry about `subject` was last enqueued for `sink` (unix seconds), 0 when never.
+  virtual Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) = 0;
 };
 
 }  // namespace driftless::state

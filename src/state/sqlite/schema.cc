@@ -101,6 +101,25 @@ CREATE TABLE drift (
 CREATE UNIQUE INDEX drift_open ON drift (env, address) WHERE resolved_at = 0;
 CREATE INDEX drift_by_env ON drift (env, id);
 )sql",
+    // 3: the notification outbox: one row per event and sink, kept after delivery.
+    R"sql(
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink            TEXT NOT NULL,
+  env             TEXT NOT NULL,
+  event_type      TEXT NOT NULL,
+  event_id        TEXT NOT NULL,
+  subject         TEXT NOT NULL DEFAULT '',
+  event_json      TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  created_at      INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  delivered_at    INTEGER NOT NULL DEFAULT 0,
+  last_error      TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE delivered_at = 0;
+CREATE INDEX outbox_by_subject ON outbox (sink, subject, created_at) WHERE subject != '';
+)sql",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -1090,4 +1090,130 @@ Result<std::vector<DriftRecord>> SqliteStateStore::ListDrift(const std::string& 
   return out;
 }
 
+// --- the notification outbox ---
+
+namespace {
+
+constexpr const char* kEnqueue =
+    "INSERT INTO outbox (sink, env, event_type, event_id, subject, event_json, created_at, "
+    "next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr const char* kDue =
+    "SELECT id, sink, env, event_type, event_id, subject, event_json, attempts, created_at, "
+    "next_attempt_at, delivered_at, last_error FROM outbox WHERE delivered_at = 0 AND "
+    "next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2";
+constexpr const char* kMarkDelivered =
+    "UPDATE outbox SET delivered_at = ?2, last_error = '' WHERE id = ?1 AND delivered_at = 0";
+constexpr const char* kMarkFailed =
+    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = "
+    "?1 AND delivered_at = 0";
+constexpr const char* kOutboxStatus =
+    "SELECT sink, sum(delivered_at != 0), sum(delivered_at = 0 AND attempts = 0), "
+    "sum(delivered_at = 0 AND attempts > 0), min(CASE WHEN delivered_at = 0 THEN "
+    "next_attempt_at END), max(delivered_at), (SELECT o2.last_error FROM outbox o2 WHERE "
+    "o2.sink = outbox.sink AND o2.delivered_at = 0 AND o2.attempts > 0 ORDER BY "
+    "o2.next_attempt_at DESC, o2.id DESC LIMIT 1) FROM outbox GROUP BY sink ORDER BY sink";
+constexpr const char* kLastEnqueued =
+    "SELECT max(created_at) FROM outbox WHERE sink = ?1 AND subject = ?2 AND subject != ''";
+
+OutboxEntry ReadOutbox(const Stmt& st) {
+  OutboxEntry e;
+  e.id = st.Int(0);
+  e.sink = st.Text(1);
+  e.environment = st.Text(2);
+  e.event_type = st.Text(3);
+  e.event_id = st.Text(4);
+  e.subject = st.Text(5);
+  e.event_json = st.Text(6);
+  e.attempts = st.Int(7);
+  e.created_at = st.Int(8);
+  e.next_attempt_at = st.Int(9);
+  e.delivered_at = st.Int(10);
+  e.last_error = st.Text(11);
+  return e;
+}
+
+}  // namespace
+
+Status SqliteStateStore::Enqueue(const std::vector<OutboxEntry>& entries) {
+  if (entries.empty()) return Status::Ok();
+  const std::string what = "enqueue " + std::to_string(entries.size()) + " notification(s)";
+  Result<Transaction> txn = Transaction::Write(*db_, what);
+  if (!txn.ok()) return txn.error();
+  const int64_t now = NowUnix();
+  for (const OutboxEntry& e : entries) {
+    Result<Stmt> st = db_->Prepare(kEnqueue);
+    if (!st.ok()) return st.error();
+    st->Bind(1, e.sink).Bind(2, e.environment).Bind(3, e.event_type).Bind(4, e.event_id);
+    st->Bind(5, e.subject).Bind(6, e.event_json).Bind(7, e.created_at > 0 ? e.created_at : now);
+    st->Bind(8, e.next_attempt_at);
+    Status run = st->Run(what);
+    if (!run.ok()) return run;
+  }
+  return txn->Commit(what);
+}
+
+Result<std::vector<OutboxEntry>> SqliteStateStore::DueDeliveries(int64_t now, int limit) {
+  const std::string what = "list the notifications due";
+  Result<Stmt> st = db_->Prepare(kDue);
+  if (!st.ok()) return st.error();
+  st->Bind(1, now).Bind(2, static_cast<int64_t>(limit > 0 ? limit : -1));
+  std::vector<OutboxEntry> out;
+  while (true) {
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.push_back(ReadOutbox(*st));
+  }
+  return out;
+}
+
+Status SqliteStateStore::MarkDelivered(int64_t id, int64_t now) {
+  const std::string what = "mark notification " + std::to_string(id) + " delivered";
+  Result<Stmt> st = db_->Prepare(kMarkDelivered);
+  if (!st.ok()) return st.error();
+  st->Bind(1, id).Bind(2, now);
+  return st->Run(what);
+}
+
+Status SqliteStateStore::MarkFailed(int64_t id, const std::string& error, int64_t next_attempt_at) {
+  const std::string what = "record a failed delivery of notification " + std::to_string(id);
+  Result<Stmt> st = db_->Prepare(kMarkFailed);
+  if (!st.ok()) return st.error();
+  st->Bind(1, id).Bind(2, error).Bind(3, next_attempt_at);
+  return st->Run(what);
+}
+
+Result<std::vector<SinkStatus>> SqliteStateStore::OutboxStatus() {
+  const std::string what = "read the notification outbox";
+  Result<Stmt> st = db_->Prepare(kOutboxStatus);
+  if (!st.ok()) return st.error();
+  std::vector<SinkStatus> out;
+  while (true) {
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    SinkStatus s;
+    s.sink = st->Text(0);
+    s.delivered = st->Int(1);
+    s.pending = st->Int(2);
+    s.failing = st->Int(3);
+    s.next_attempt_at = st->Int(4);
+    s.last_delivered_at = st->Int(5);
+    s.last_error = st->Text(6);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<int64_t> SqliteStateStore::LastEnqueuedAt(const std::string& sink,
+                                                 const std::string& subject) {
+  const std::string what = "read the notifications about " + subject;
+  Result<Stmt> st = db_->Prepare(kLastEnqueued);
+  if (!st.ok()) return st.error();
+  st->Bind(1, sink).Bind(2, subject);
+  Result<bool> row = st->Step(what);
+  if (!row.ok()) return row.error();
+  return *row ? st->Int(0) : 0;
+}
+
 }  // namespace driftless::state

@@ -103,6 +103,12 @@ class SqliteStateStore final : public StateStore {
   Result<int64_t> CountRemediation(const std::string& env, const std::string& address) override;
   Result<std::vector<DriftRecord>> ListDrift(const std::string& env, bool include_resolved,
                                              int limit) override;
+  Status Enqueue(const std::vector<OutboxEntry>& entries) override;
+  Result<std::vector<OutboxEntry>> DueDeliveries(int64_t now, int limit) override;
+  Status MarkDelivered(int64_t id, int64_t now) override;
+  Status MarkFailed(int64_t id, const std::string& error, int64_t next_attempt_at) override;
+  Result<std::vector<SinkStatus>> OutboxStatus() override;
+  Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
 
  private:
   SqliteStateStore(std::unique_ptr<sqlite_detail::Database> db, std::string host);

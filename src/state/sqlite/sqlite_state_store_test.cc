@@ -907,3 +907,60 @@ TEST_F(DriftTimelineTest, OnsetLastSeenAndResolution) {
 
 }  // namespace
 }  // namespace driftless::state
+
+namespace driftless::state {
+namespace {
+
+TEST_F(SqliteStateStoreTest, OutboxDeliversRetriesAndCounts) {
+  auto store = OpenStore();
+  OutboxEntry a;
+  a.sink = "audit";
+  a.environment = "prod";
+  a.event_type = "apply.succeeded";
+  a.event_id = "e1";
+  a.event_json = "{\"type\":\"apply.succeeded\"}";
+  a.created_at = 100;
+  OutboxEntry b = a;
+  b.sink = "ops";
+  b.subject = "drift:prod:file.file/a";
+  ASSERT_TRUE(store->Enqueue({a, b}).ok());
+
+  auto due = store->DueDeliveries(100, 10);
+  ASSERT_TRUE(due.ok()) << due.error().message;
+  ASSERT_EQ(due->size(), 2u);
+  EXPECT_EQ((*due)[0].event_json, a.event_json);
+  ASSERT_TRUE(store->MarkDelivered((*due)[0].id, 101).ok());
+  ASSERT_TRUE(store->MarkFailed((*due)[1].id, "connection refused", 200).ok());
+
+  due = store->DueDeliveries(150, 10);
+  ASSERT_TRUE(due.ok());
+  EXPECT_TRUE(due->empty());  // delivered, or not due before 200
+  due = store->DueDeliveries(200, 10);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].sink, "ops");
+  EXPECT_EQ((*due)[0].attempts, 1);
+  EXPECT_EQ((*due)[0].last_error, "connection refused");
+
+  auto status = store->OutboxStatus();
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 2u);
+  EXPECT_EQ((*status)[0].sink, "audit");
+  EXPECT_EQ((*status)[0].delivered, 1);
+  EXPECT_EQ((*status)[0].last_delivered_at, 101);
+  EXPECT_EQ((*status)[1].sink, "ops");
+  EXPECT_EQ((*status)[1].failing, 1);
+  EXPECT_EQ((*status)[1].pending, 0);
+  EXPECT_EQ((*status)[1].next_attempt_at, 200);
+  EXPECT_EQ((*status)[1].last_error, "connection refused");
+
+  auto last = store->LastEnqueuedAt("ops", "drift:prod:file.file/a");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, 100);
+  last = store->LastEnqueuedAt("audit", "drift:prod:file.file/a");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, 0);
+}
+
+}  // namespace
+}  // namespace driftless::state

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "base/diagnostics.h"
+#include "cli/workspace.h"
+#include "notify/dispatcher.h"
+
+namespace driftless::cli {
+
+/// The notification dispatcher for the declarations evaluated last (ws.environment(), which
+/// must be set), or nullptr when `notify:` declares no sink. Problems of `notify:` go to diags
+/// with driftless.yaml:line:col; the result is then an error.
+Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagnostics& diags);
+
+/// Delivers due notifications on a thread of its own, with its own state connection, so that a
+/// slow or hanging sink never delays `watch`'s checks. The secrets the sinks name are looked up
+/// once, at Start, on the caller's thread.
+class BackgroundDelivery {
+ public:
+  /// Starts delivering for the sinks of `d` every `period_ms`.
+  static Result<std::unique_ptr<BackgroundDelivery>> Start(Workspace& ws,
+                                                           const notify::Dispatcher& d,
+                                                           int period_ms = 250);
+  /// Abandons the delivery in flight and stops the thread after one last round of up to 3
+  /// seconds (what was enqueued just before).
+  ~BackgroundDelivery();
+  BackgroundDelivery(const BackgroundDelivery&) = delete;
+  BackgroundDelivery& operator=(const BackgroundDelivery&) = delete;
+
+ private:
+  BackgroundDelivery() = default;
+  void Run();
+
+  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<notify::Dispatcher> dispatcher_;
+  int period_ms_ = 250;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<bool> cancel_{false};  ///< abandons the delivery in flight when stopping
+  std::thread thread_;
+};
+
+/// Checks the `notify:` list of `decls` (for `validate`); problems go to diags.
+void CheckSinks(const config::Declarations& decls, Diagnostics& diags);
+
+/// `driftless notify status [--json]`: per sink, delivered / pending / failing counts, the last
+/// error and the next attempt, from the state's outbox.
+int RunNotifyStatus(Workspace& ws);
+
+}  // namespace driftless::cli

@@ -1,0 +1,438 @@
+// Notifications end to end: a real HTTP receiver on 127.0.0.1 (a blocking socket server in a
+// thread) gets signed webhook events from `apply`; a receiver that is down gets the event once it
+// is back, across restarts of `watch`; exec sinks get the JSON on standard input; Slack gets its
+// payload; `notify status` shows a failing sink with its error.
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/hash.h"
+#include "e2e/harness.h"
+
+namespace driftless::test {
+namespace {
+
+/// One request the receiver got.
+struct Request {
+  std::string method, path, body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< names lowercased
+
+  std::string Header(const std::string& name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+};
+
+/// A minimal HTTP/1.1 server: one request per connection, answers `status`.
+class Receiver {
+ public:
+  ~Receiver() { Stop(); }
+
+  /// Listens on 127.0.0.1:`port` (0: any free port); false when it cannot.
+  bool Start(int port = 0) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
+    if (listen(fd_, 16) != 0) return false;
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    stop_ = false;
+    thread_ = std::thread([this] { Serve(); });
+    return true;
+  }
+
+  void Stop() {
+    if (fd_ < 0) return;
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+    fd_ = -1;
+  }
+
+  int port() const { return port_; }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::vector<Request> Requests() {
+    std::lock_guard<std::mutex> g(mu_);
+    return requests_;
+  }
+  /// Waits (up to 20 s) for a request whose X-Driftless-Event (or, for Slack, body) has `type`.
+  bool WaitFor(const std::string& type, Request* out = nullptr) {
+    for (int i = 0; i < 400; ++i) {
+      for (const Request& r : Requests()) {
+        if (r.Header("x-driftless-event") == type ||
+            r.body.find("*" + type + "*") != std::string::npos) {
+          if (out != nullptr) *out = r;
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) {
+        if (stop_) return;
+        continue;
+      }
+      Request r;
+      std::string data;
+      char buf[4096];
+      size_t header_end = std::string::npos;
+      size_t length = 0;
+      while (true) {
+        if (header_end == std::string::npos) {
+          header_end = data.find("\r\n\r\n");
+          if (header_end != std::string::npos) ParseHead(data.substr(0, header_end), &r, &length);
+        }
+        if (header_end != std::string::npos && data.size() >= header_end + 4 + length) break;
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        data.append(buf, static_cast<size_t>(n));
+      }
+      if (header_end != std::string::npos) r.body = data.substr(header_end + 4, length);
+      const char* reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+      (void)!write(c, reply, strlen(reply));
+      close(c);
+      std::lock_guard<std::mutex> g(mu_);
+      requests_.push_back(std::move(r));
+    }
+  }
+
+  static void ParseHead(const std::string& head, Request* r, size_t* length) {
+    size_t line_end = head.find("\r\n");
+    std::string first = head.substr(0, line_end);
+    size_t sp1 = first.find(' '), sp2 = first.find(' ', sp1 + 1);
+    r->method = first.substr(0, sp1);
+    r->path = first.substr(sp1 + 1, sp2 - sp1 - 1);
+    size_t at = line_end == std::string::npos ? head.size() : line_end + 2;
+    while (at < head.size()) {
+      size_t end = head.find("\r\n", at);
+      if (end == std::string::npos) end = head.size();
+      std::string line = head.substr(at, end - at);
+      size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+        std::string value = line.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(' '));
+        if (name == "content-length") *length = std::stoul(value);
+        r->headers.emplace_back(name, value);
+      }
+      at = end + 2;
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Request> requests_;
+};
+
+const char* kFiles =
+    "kind: file.file\nname: motd\ntarget: host\nspec: {path: motd.txt, content: hello}\n";
+
+class NotifyTest : public ::testing::Test {
+ protected:
+  // The standard output of the process started last by Sandbox::Start (files .bgN.out).
+  std::string LastOutput() {
+    int best = -1;
+    if (DIR* d = opendir(box_.dir().c_str())) {
+      while (dirent* e = readdir(d)) {
+        int n = -1;
+        if (std::sscanf(e->d_name, ".bg%d.out", &n) == 1 && n > best) best = n;
+      }
+      closedir(d);
+    }
+    return best < 0 ? "" : ReadFile(box_.dir() + "/.bg" + std::to_string(best) + ".out");
+  }
+  Json Status() {
+    RunResult s = box_.Run({"notify", "status", "--json"});
+    EXPECT_EQ(s.exit_code, 0) << s.err;
+    Json j;
+    EXPECT_TRUE(ReadJson(s.out, &j)) << s.out;
+    return j;
+  }
+  Sandbox box_;
+};
+
+TEST_F(NotifyTest, ApplySendsSignedWebhookEvents) {
+  Receiver rx;
+  ASSERT_TRUE(rx.Start());
+  box_.WriteProject("notify:\n  - name: audit\n    on: [\"*\"]\n    webhook: \"" +
+                    rx.Url("/hooks/${env}") + "\"\n    secret: \"${secret.AUDIT_HMAC}\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult a = box_.Run({"apply", "--auto-approve"}, {"DRIFTLESS_SECRET_AUDIT_HMAC=k3y-s3cret"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+
+  Request r;
+  ASSERT_TRUE(rx.WaitFor("apply.succeeded", &r));
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.path, "/hooks/default");
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  EXPECT_EQ(r.Header("x-driftless-signature"), "sha256=" + HmacSha256Hex("k3y-s3cret", r.body));
+  EXPECT_EQ(r.body.find("k3y-s3cret"), std::string::npos);
+  Json event;
+  ASSERT_TRUE(ReadJson(r.body, &event)) << r.body;
+  EXPECT_EQ(event.Str("type"), "apply.succeeded");
+  EXPECT_EQ(event.Str("environment"), "default");
+  EXPECT_EQ(event.Str("id"), r.Header("x-driftless-delivery"));
+  EXPECT_EQ(event.Str("summary"), "1 created");
+  EXPECT_FALSE(event.Str("actor").empty());
+  EXPECT_FALSE(event.Str("time").empty());
+  EXPECT_TRUE(rx.WaitFor("apply.started"));
+
+  Json status = Status();
+  const Json* sinks = status.Find("sinks");
+  ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1) << "status";
+  EXPECT_EQ(sinks->items[0].Str("sink"), "audit");
+  EXPECT_EQ(sinks->items[0].Str("kind"), "webhook");
+  EXPECT_EQ(sinks->items[0].Int("delivered"), 2);
+  EXPECT_EQ(sinks->items[0].Int("failing"), 0);
+  // Nothing resolved is stored: neither the secret nor the resolved URL.
+  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  EXPECT_EQ(db.find("k3y-s3cret"), std::string::npos);
+  EXPECT_EQ(db.find("/hooks/default"), std::string::npos);
+
+  // Destroy: apply.* and env.destroyed.
+  RunResult d = box_.Run({"destroy", "default", "--auto-approve"},
+                         {"DRIFTLESS_SECRET_AUDIT_HMAC=k3y-s3cret"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  ASSERT_TRUE(rx.WaitFor("env.destroyed", &r));
+  EXPECT_EQ(r.Header("x-driftless-signature"), "sha256=" + HmacSha256Hex("k3y-s3cret", r.body));
+}
+
+TEST_F(NotifyTest, ADownReceiverGetsTheEventsOnceItIsBackAcrossWatchRestarts) {
+  Receiver rx;
+  ASSERT_TRUE(rx.Start());
+  const int port = rx.port();
+  const std::string url = rx.Url("/in");
+  rx.Stop();  // connection refused from now on
+  box_.WriteProject(
+      "notify:\n  - name: audit\n    on: [apply.succeeded, drift.detected]\n"
+      "    webhook: \"" +
+      url + "\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult a = box_.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  EXPECT_NE(a.err.find("could not be delivered"), std::string::npos) << a.err;
+
+  // notify status: failing, with the error.
+  Json status = Status();
+  const Json* sinks = status.Find("sinks");
+  ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1);
+  EXPECT_EQ(sinks->items[0].Int("failing"), 1);
+  EXPECT_EQ(sinks->items[0].Int("delivered"), 0);
+  EXPECT_NE(sinks->items[0].Str("last_error").find("connect"), std::string::npos)
+      << sinks->items[0].Str("last_error");
+  EXPECT_FALSE(sinks->items[0].Str("next_attempt").empty());
+  RunResult text = box_.Run({"notify", "status"});
+  EXPECT_NE(text.out.find("audit"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("FAILING"), std::string::npos) << text.out;
+
+  // A watch while the receiver is still down: retried, still failing, kept.
+  int w1 = box_.Start({"watch", "--for", "2s", "--interval", "1h"});
+  EXPECT_EQ(Wait(w1), 0) << LastOutput();
+  EXPECT_TRUE(rx.Requests().empty());
+
+  // The receiver comes back; a new watch delivers what is pending, and new drift.
+  ASSERT_TRUE(rx.Start(port));
+  int w2 = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
+  EXPECT_TRUE(rx.WaitFor("apply.succeeded")) << LastOutput();
+  for (int i = 0; i < 100 && LastOutput().find("watch.started") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("edited by hand", f);
+  std::fclose(f);
+  Request r;
+  EXPECT_TRUE(rx.WaitFor("drift.detected", &r)) << LastOutput();
+  Json event;
+  ASSERT_TRUE(ReadJson(r.body, &event)) << r.body;
+  EXPECT_EQ(event.Str("resource"), "file.file/motd");
+  EXPECT_NE(event.Str("diff").find("edited by hand"), std::string::npos) << r.body;
+  kill(w2, SIGTERM);
+  EXPECT_EQ(Wait(w2), 0);
+
+  status = Status();
+  sinks = status.Find("sinks");
+  ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1);
+  EXPECT_EQ(sinks->items[0].Int("delivered"), 2);
+  EXPECT_EQ(sinks->items[0].Int("failing"), 0);
+  EXPECT_EQ(sinks->items[0].Int("pending"), 0);
+}
+
+TEST_F(NotifyTest, ExecGetsTheJsonOnStdinAndSlackItsPayload) {
+  Receiver rx;
+  ASSERT_TRUE(rx.Start());
+  const std::string got = box_.dir() + "/exec.json";
+  box_.WriteProject("notify:\n  - name: script\n    on: [apply.succeeded]\n    exec: \"cat > " +
+                    got + "\"\n  - name: chat\n    on: [apply.succeeded]\n    slack: \"" +
+                    rx.Url("/services/${secret.SLACK_PATH}") + "\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult none = box_.Run({"notify", "status"});
+  EXPECT_NE(none.out.find("chat             slack"), std::string::npos) << none.out;
+  RunResult a = box_.Run({"apply", "--auto-approve"}, {"DRIFTLESS_SECRET_SLACK_PATH=T0/B0/xyz"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  Json event;
+  ASSERT_TRUE(ReadJson(ReadFile(got), &event)) << ReadFile(got);
+  EXPECT_EQ(event.Str("type"), "apply.succeeded");
+  EXPECT_EQ(event.Str("environment"), "default");
+
+  Request r;
+  ASSERT_TRUE(rx.WaitFor("apply.succeeded", &r));
+  EXPECT_EQ(r.path, "/services/T0/B0/xyz");
+  Json payload;
+  ASSERT_TRUE(ReadJson(r.body, &payload)) << r.body;
+  EXPECT_EQ(payload.Str("text").rfind("*apply.succeeded* in environment *default*", 0), 0u)
+      << r.body;
+  EXPECT_NE(payload.Str("text").find("summary: 1 created"), std::string::npos) << r.body;
+  // The resolved URL is never stored.
+  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  EXPECT_EQ(db.find("T0/B0/xyz"), std::string::npos);
+}
+
+TEST_F(NotifyTest, BadSinksAreReportedWithFileLineAndColumn) {
+  box_.WriteProject("notify:\n  - name: x\n    on: [apply.finished]\n    webhook: \"http://h\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult v = box_.Run({"validate"});
+  EXPECT_EQ(v.exit_code, 1);
+  EXPECT_NE(v.err.find("driftless.yaml:6:10: error: sink x: unknown event type `apply.finished`"),
+            std::string::npos)
+      << v.err;
+  RunResult a = box_.Run({"apply", "--auto-approve"});
+  EXPECT_EQ(a.exit_code, 1);
+  EXPECT_NE(a.err.find("unknown event type"), std::string::npos) << a.err;
+  EXPECT_FALSE(Exists(box_.root() + "/motd.txt"));
+}
+
+TEST_F(NotifyTest, OpenDriftIsRemindedAfterTheInterval) {
+  Receiver rx;
+  ASSERT_TRUE(rx.Start());
+  box_.WriteProject(
+      "notify:\n  - name: ops\n    on: [drift.detected]\n    remind: 2s\n"
+      "    webhook: \"" +
+      rx.Url("/ops") + "\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult a = box_.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
+  for (int i = 0; i < 100 && LastOutput().find("watch.started") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("edited by hand", f);
+  std::fclose(f);
+  ASSERT_TRUE(rx.WaitFor("drift.detected")) << LastOutput();
+  Request r;
+  ASSERT_TRUE(rx.WaitFor("drift.reminder", &r)) << LastOutput();
+  Json event;
+  ASSERT_TRUE(ReadJson(r.body, &event)) << r.body;
+  EXPECT_EQ(event.Str("resource"), "file.file/motd");
+  EXPECT_GE(event.Int("open_seconds"), 2);
+  kill(w, SIGTERM);
+  EXPECT_EQ(Wait(w), 0);
+  size_t detected = 0;
+  for (const Request& q : rx.Requests())
+    detected += q.Header("x-driftless-event") == "drift.detected";
+  EXPECT_EQ(detected, 1u) << "only new drift is detected; the rest are reminders";
+}
+
+TEST_F(NotifyTest, AFailingCommandIsReportedWithoutItsSecrets) {
+  box_.WriteProject(
+      "notify:\n  - name: script\n    on: [\"*\"]\n"
+      "    exec: \"echo token ${secret.TOKEN} rejected >&2; exit 4\"\n");
+  box_.WriteRepoFile("files.yaml", kFiles);
+  RunResult a = box_.Run({"apply", "--auto-approve"}, {"DRIFTLESS_SECRET_TOKEN=t0ps3cr3t"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  Json status = Status();
+  const Json* sinks = status.Find("sinks");
+  ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1);
+  EXPECT_EQ(sinks->items[0].Int("failing"), 1);
+  EXPECT_EQ(sinks->items[0].Str("last_error"),
+            "command exited with status 4: token (sensitive) rejected");
+  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  EXPECT_EQ(db.find("t0ps3cr3t"), std::string::npos);
+}
+
+TEST_F(NotifyTest, AHangingReceiverNeverDelaysDriftDetection) {
+  // Listens but never accepts: connections succeed (the backlog) and requests hang until the
+  // 10 s timeout.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  box_.WriteProject(
+      "notify:\n  - name: slow\n    on: [drift.detected]\n    webhook: "
+      "\"http://127.0.0.1:" +
+      std::to_string(ntohs(addr.sin_port)) + "/\"\n");
+  box_.WriteRepoFile("files.yaml",
+                     std::string(kFiles) +
+                         "---\nkind: file.file\nname: b\ntarget: host\nspec: {path: b.txt, "
+                         "content: b}\n");
+  RunResult a = box_.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
+  auto wait_for = [&](const std::string& needle, int ms) {
+    for (int i = 0; i < ms / 50; ++i) {
+      if (LastOutput().find(needle) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("watch.started", 5000)) << LastOutput();
+  std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("one", f);
+  std::fclose(f);
+  ASSERT_TRUE(wait_for("\"resource\":\"file.file/motd\"", 5000)) << LastOutput();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // its delivery now hangs
+  f = std::fopen((box_.root() + "/b.txt").c_str(), "w");
+  ASSERT_TRUE(f != nullptr);
+  std::fputs("two", f);
+  std::fclose(f);
+  EXPECT_TRUE(wait_for("\"resource\":\"file.file/b\"", 3000))
+      << "drift detection waited for a notification: " << LastOutput();
+  kill(w, SIGTERM);
+  EXPECT_EQ(Wait(w), 0);
+  close(fd);
+}
+
+}  // namespace
+}  // namespace driftless::test
