@@ -987,9 +987,14 @@ constexpr const char* kResolveDrift =
 constexpr const char* kCountRemediation =
     "UPDATE drift SET remediations = remediations + 1 WHERE env = ?1 AND address = ?2 AND "
     "resolved_at = 0 RETURNING remediations";
-constexpr const char* kDriftColumns =
+
+constexpr const char* kListDriftAll =
     "SELECT id, env, address, onset, last_seen, resolved_at, resolution, actor, diff, "
-    "remediations FROM drift ";
+    "remediations FROM drift WHERE (?1 = '' OR env = ?1) ORDER BY id DESC LIMIT ?2";
+constexpr const char* kListDriftOpen =
+    "SELECT id, env, address, onset, last_seen, resolved_at, resolution, actor, diff, "
+    "remediations FROM drift WHERE (?1 = '' OR env = ?1) AND resolved_at = 0 ORDER BY id DESC "
+    "LIMIT ?2";
 
 DriftRecord ReadDrift(const Stmt& st) {
   DriftRecord d;
@@ -1067,9 +1072,8 @@ Result<int64_t> SqliteStateStore::CountRemediation(const std::string& env,
 Result<std::vector<DriftRecord>> SqliteStateStore::ListDrift(const std::string& env,
                                                              bool include_resolved, int limit) {
   const std::string what = "list the drift of environment " + (env.empty() ? "(all)" : env);
-  std::string sql = std::string(kDriftColumns) + "WHERE (?1 = '' OR env = ?1)" +
-                    (include_resolved ? "" : " AND resolved_at = 0") + " ORDER BY id DESC LIMIT ?2";
-  Result<Stmt> st = db_->Prepare(sql);
+  // Prepare caches statements by the address of their text: it must be a literal.
+  Result<Stmt> st = db_->Prepare(include_resolved ? kListDriftAll : kListDriftOpen);
   if (!st.ok()) return st.error();
   st->Bind(1, env).Bind(2, static_cast<int64_t>(limit));
   std::vector<DriftRecord> out;
