@@ -96,6 +96,13 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The command gets driftless's environment minus the secrets (it names the ones it needs
+  // with ${secret.NAME}).
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "DRIFTLESS_SECRET_", 17) != 0) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0) return MakeError(std::string("pipe: ") + std::strerror(errno));
   if (pipe2(out, O_CLOEXEC) != 0) {
@@ -113,7 +120,7 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(out[1], 2);
-    execvpe(argv[0], argv.data(), environ);
+    execvpe(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   setpgid(pid, pid);

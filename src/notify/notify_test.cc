@@ -200,6 +200,16 @@ TEST_F(ExecTest, CommandGetsTheEventOnStandardInput) {
   got << in.rdbuf();
   EXPECT_EQ(got.str(), "{\"type\":\"x\"}");
 
+  setenv("DRIFTLESS_SECRET_NOTIFY_TEST", "hidden", 1);
+  setenv("NOTIFY_TEST_PLAIN", "seen", 1);
+  s.shell_command =
+      "echo \"$DRIFTLESS_SECRET_NOTIFY_TEST|$NOTIFY_TEST_PLAIN\" > '" + dir_ + "/env'";
+  ASSERT_TRUE(Deliver(s, "{}").ok());
+  std::ifstream env_in(dir_ + "/env");
+  std::stringstream env_got;
+  env_got << env_in.rdbuf();
+  EXPECT_EQ(env_got.str(), "|seen\n") << "secrets are not passed to commands";
+
   s.shell_command = "echo nope >&2; exit 3";
   Status failed = Deliver(s, "{}");
   ASSERT_FALSE(failed.ok());
