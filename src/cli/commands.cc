@@ -9,6 +9,7 @@
 #include "apply/applier.h"
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "cli/drift_record.h"
 #include "cli/notifications.h"
 #include "cli/steps.h"
 #include "cli/terminal.h"
@@ -176,39 +177,6 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
 
 namespace {
 
-// Records what a plan saw of drift in the timeline: drifted resources open (or continue) a
-// drift; every other declared resource whose drift is compared closes its open drift as
-// "undone" (live went back by itself).
-Status RecordDriftCheck(Workspace& ws, const std::string& env, const plan::Plan& plan) {
-  Result<state::StateStore*> store = ws.State();
-  if (!store.ok()) return store.error();
-  std::vector<state::DriftObservation> drifted;
-  std::set<std::string, std::less<>> seen;
-  for (const auto& c : plan.changes) {
-    if (!c.drift) continue;
-    drifted.push_back({c.address, c.drift_diff, ""});
-    seen.insert(c.address);
-  }
-  // Only open drift can be resolved: at 100,000 resources, asking about each would cost more
-  // than the scan.
-  Result<std::vector<state::DriftRecord>> open = (*store)->ListDrift(env, false, 1000000);
-  if (!open.ok()) return open.error();
-  std::vector<std::string> clean;
-  const config::Environment* e = ws.environment();
-  for (const auto& d : *open) {
-    if (seen.count(d.address) || e == nullptr) continue;
-    int i = e->IndexOf(d.address);
-    if (i >= 0 &&
-        e->resources()[static_cast<size_t>(i)].decl->policy.drift == config::Policy::Drift::kIgnore)
-      continue;
-    clean.push_back(d.address);
-  }
-  Result<std::vector<state::DriftRecord>> opened =
-      (*store)->ObserveDrift(env, drifted, clean, "undone", NowUnix());
-  if (!opened.ok()) return opened.error();
-  return Status::Ok();
-}
-
 // The drifted resources of a plan and their actions (taken before the plan moves into Apply).
 std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& plan) {
   std::vector<std::pair<std::string, plan::Action>> out;
@@ -222,8 +190,7 @@ std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& pl
 void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
                          const std::vector<std::pair<std::string, plan::Action>>& drifted,
                          const apply::ApplyResult& result, const std::string& resolution) {
-  std::set<std::string, std::less<>> failed;
-  for (const auto& e : result.errors) failed.insert(e.substr(0, e.find(':')));
+  const std::set<std::string, std::less<>> failed = FailedAddresses(result);
   std::vector<std::string> healed, recorded;
   for (const auto& [address, action] : drifted) {
     if (failed.count(address)) continue;
@@ -249,7 +216,9 @@ int RunDrift(Workspace& ws, const std::string& env) {
     if (c.drift) drifted.push_back(&c);
   }
   // The timeline: new drift opens, drift seen again moves on, drift gone by itself resolves.
-  if (Status s = RecordDriftCheck(ws, env, *plan); !s.ok()) return Fail(s.error().message);
+  Result<DriftCheckRecord> recorded =
+      RecordDriftCheck(**ws.State(), env, *ws.environment(), *plan, nullptr);
+  if (!recorded.ok()) return Fail(recorded.error().message);
   auto text = [](const Value& v) { return v.is_null() ? std::string() : value::RenderText(v); };
   // Declared and applied differ too: a change not applied yet (the next apply does both).
   auto pending_diff = [&](const plan::Change& c) {

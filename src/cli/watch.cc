@@ -22,6 +22,7 @@
 
 #include "apply/applier.h"
 #include "base/strings.h"
+#include "cli/drift_record.h"
 #include "cli/notifications.h"
 #include "plan/stored.h"
 #include "value/render.h"
@@ -211,34 +212,17 @@ class Watch {
     Result<state::StateStore*> store = ws_.State();
     if (!store.ok()) return store.error();
     const config::Environment& env = *ws_.environment();
-    std::vector<state::DriftObservation> drifted;
     std::map<std::string, const plan::Change*> changes;
     for (const auto& c : plan->changes) {
-      if (!c.drift) continue;
-      drifted.push_back({c.address, c.drift_diff, ""});
-      changes[c.address] = &c;
+      if (c.drift) changes[c.address] = &c;
     }
-    // Open drift that this check saw gone (only open drift can be resolved).
-    Result<std::vector<state::DriftRecord>> open = (*store)->ListDrift(env_, false, 1000000);
-    if (!open.ok()) return open.error();
-    std::vector<std::string> clean;
-    for (const auto& d : *open) {
-      if (only != nullptr && only->count(d.address) == 0) continue;
-      if (changes.count(d.address)) continue;
-      int i = env.IndexOf(d.address);
-      if (i >= 0 && env.resources()[static_cast<size_t>(i)].decl->policy.drift ==
-                        config::Policy::Drift::kIgnore)
-        continue;
-      clean.push_back(d.address);
-    }
-    Result<std::vector<state::DriftRecord>> opened =
-        (*store)->ObserveDrift(env_, drifted, clean, "undone", NowUnix());
-    if (!opened.ok()) return opened.error();
-    for (const auto& address : clean) {
+    Result<DriftCheckRecord> recorded = RecordDriftCheck(**store, env_, env, *plan, only);
+    if (!recorded.ok()) return recorded.error();
+    for (const auto& address : recorded->undone) {
       Emit("drift.resolved", env_, address, {{"resolution", Value::String("undone")}});
     }
     AddressSet enforce;
-    for (const state::DriftRecord& d : *opened) {
+    for (const state::DriftRecord& d : recorded->opened) {
       const plan::Change* c = changes[d.address];
       int i = env.IndexOf(d.address);
       const config::Resource* r = i >= 0 ? env.resources()[static_cast<size_t>(i)].decl : nullptr;
@@ -329,8 +313,7 @@ class Watch {
     Result<apply::ApplyResult> result =
         apply::Apply(*ws_.environment(), std::move(*plan), store, *lock, options);
     if (!result.ok()) return result.error();
-    std::set<std::string, std::less<>> failed;
-    for (const auto& e : result->errors) failed.insert(e.substr(0, e.find(':')));
+    const std::set<std::string, std::less<>> failed = FailedAddresses(*result);
     std::vector<std::string> fixed;
     for (const auto& address : planned) {
       if (failed.count(address)) continue;

@@ -338,18 +338,22 @@ Result<std::vector<Environment>> SqliteStateStore::ListEnvironments() {
 
 // --- resources ---
 
+Result<size_t> SqliteStateStore::CountResources(const std::string& env, const std::string& what) {
+  Result<Stmt> count = db_->Prepare(kCountResources);
+  if (!count.ok()) return count.error();
+  count->Bind(1, env);
+  Result<bool> row = count->Step(what);
+  if (!row.ok()) return row.error();
+  return *row ? static_cast<size_t>(count->Int(0)) : size_t{0};
+}
+
 Result<std::vector<ResourceState>> SqliteStateStore::ListResources(const std::string& env) {
   const std::string what = "list the resources of environment " + env;
   std::vector<ResourceState> out;
-  {
-    // Sized exactly: growing a vector of 100,000 rows would briefly hold two copies.
-    Result<Stmt> count = db_->Prepare(kCountResources);
-    if (!count.ok()) return count.error();
-    count->Bind(1, env);
-    Result<bool> row = count->Step(what);
-    if (!row.ok()) return row.error();
-    if (*row) out.reserve(static_cast<size_t>(count->Int(0)));
-  }
+  // Sized exactly: growing a vector of 100,000 rows would briefly hold two copies.
+  Result<size_t> rows = CountResources(env, what);
+  if (!rows.ok()) return rows.error();
+  out.reserve(*rows);
   Result<Stmt> st = db_->Prepare(kSelectResources);
   if (!st.ok()) return st.error();
   st->Bind(1, env);
@@ -387,14 +391,10 @@ Result<std::vector<ResourceDigest>> SqliteStateStore::ListResourceDigests(const 
   Result<Transaction> txn = Transaction::Read(*db_, what);
   if (!txn.ok()) return txn.error();
   std::vector<ResourceDigest> out;
-  {
-    Result<Stmt> count = db_->Prepare(kCountResources);
-    if (!count.ok()) return count.error();
-    count->Bind(1, env);
-    Result<bool> row = count->Step(what);
-    if (!row.ok()) return row.error();
-    if (*row) out.reserve(static_cast<size_t>(count->Int(0)));
-  }
+  // Sized exactly: growing a vector of 100,000 rows would briefly hold two copies.
+  Result<size_t> rows = CountResources(env, what);
+  if (!rows.ok()) return rows.error();
+  out.reserve(*rows);
   {
     Result<Stmt> st = db_->Prepare(kSelectDigests);
     if (!st.ok()) return st.error();

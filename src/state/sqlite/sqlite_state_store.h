@@ -111,6 +111,8 @@ class SqliteStateStore final : public StateStore {
   Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
 
  private:
+  /// How many resources the environment has (to size a listing exactly).
+  Result<size_t> CountResources(const std::string& env, const std::string& what);
   SqliteStateStore(std::unique_ptr<sqlite_detail::Database> db, std::string host);
 
   // Inside a write transaction: fails unless `lock` is the environment's current lock.

@@ -1,0 +1,42 @@
+#include "cli/drift_record.h"
+
+#include "base/identity.h"
+
+namespace driftless::cli {
+
+Result<DriftCheckRecord> RecordDriftCheck(state::StateStore& store, const std::string& env,
+                                          const config::Environment& environment,
+                                          const plan::Plan& plan,
+                                          const std::set<std::string, std::less<>>* only) {
+  std::vector<state::DriftObservation> drifted;
+  std::set<std::string, std::less<>> seen;
+  for (const auto& c : plan.changes) {
+    if (!c.drift) continue;
+    drifted.push_back({c.address, c.drift_diff, ""});
+    seen.insert(c.address);
+  }
+  Result<std::vector<state::DriftRecord>> open = store.ListDrift(env, false, 1000000);
+  if (!open.ok()) return open.error();
+  DriftCheckRecord out;
+  for (const auto& d : *open) {
+    if (seen.count(d.address) || (only != nullptr && only->count(d.address) == 0)) continue;
+    int i = environment.IndexOf(d.address);
+    if (i >= 0 && environment.resources()[static_cast<size_t>(i)].decl->policy.drift ==
+                      config::Policy::Drift::kIgnore)
+      continue;
+    out.undone.push_back(d.address);
+  }
+  Result<std::vector<state::DriftRecord>> opened =
+      store.ObserveDrift(env, drifted, out.undone, "undone", NowUnix());
+  if (!opened.ok()) return opened.error();
+  out.opened = std::move(*opened);
+  return out;
+}
+
+std::set<std::string, std::less<>> FailedAddresses(const apply::ApplyResult& result) {
+  std::set<std::string, std::less<>> failed;
+  for (const auto& e : result.errors) failed.insert(e.substr(0, e.find(':')));  // "ADDR: why"
+  return failed;
+}
+
+}  // namespace driftless::cli

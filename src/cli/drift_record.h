@@ -1,0 +1,32 @@
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "apply/applier.h"
+#include "config/evaluate.h"
+#include "plan/plan.h"
+#include "state/state_store.h"
+
+namespace driftless::cli {
+
+/// What one drift check wrote to the timeline.
+struct DriftCheckRecord {
+  std::vector<state::DriftRecord> opened;  ///< drift seen for the first time
+  std::vector<std::string> undone;         ///< open drift this check saw gone ("undone")
+};
+
+/// Records what a plan saw of drift: drifted resources open (or continue) a drift; open drift of
+/// a resource that the plan compared (all, or those in `only`) and found clean is resolved as
+/// "undone". Only open drift is looked at: at 100,000 resources, asking about each would cost
+/// more than the scan. Resources with `drift: ignore` are left as they are.
+Result<DriftCheckRecord> RecordDriftCheck(state::StateStore& store, const std::string& env,
+                                          const config::Environment& environment,
+                                          const plan::Plan& plan,
+                                          const std::set<std::string, std::less<>>* only);
+
+/// The addresses whose change failed or was skipped in an apply.
+std::set<std::string, std::less<>> FailedAddresses(const apply::ApplyResult& result);
+
+}  // namespace driftless::cli
