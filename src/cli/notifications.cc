@@ -72,12 +72,24 @@ Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(Workspace&
 
 BackgroundDelivery::~BackgroundDelivery() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     stop_ = true;
+    cv_.notify_all();
+    // A delivery in flight gets a moment to finish (its request may already have arrived and
+    // only the answer be on its way); one that hangs is abandoned, and retried by the next run.
+    if (!cv_.wait_for(lock, std::chrono::seconds(2), [this] { return !in_round_; })) {
+      cancel_ = true;
+    }
   }
-  cancel_ = true;
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void BackgroundDelivery::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 void BackgroundDelivery::Run() {
@@ -85,8 +97,12 @@ void BackgroundDelivery::Run() {
     bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stop_; });
+      in_round_ = false;
+      cv_.notify_all();
+      cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stop_ || woken_; });
       stopping = stop_;
+      woken_ = false;
+      in_round_ = !stopping;
     }
     // Rounds in the background may take a sink's full timeouts; the last one is short.
     Result<notify::Dispatcher::Report> sent =

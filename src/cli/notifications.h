@@ -26,10 +26,12 @@ class BackgroundDelivery {
   static Result<std::unique_ptr<BackgroundDelivery>> Start(Workspace& ws,
                                                            const notify::Dispatcher& d,
                                                            int period_ms = 250);
-  /// Abandons the delivery in flight and stops the thread after one last round of up to 3
-  /// seconds (what was enqueued just before).
+  /// Lets the delivery in flight finish for up to 2 seconds (then abandons it) and stops the
+  /// thread after one last round of up to 3 seconds (what was enqueued just before).
   ~BackgroundDelivery();
   BackgroundDelivery(const BackgroundDelivery&) = delete;
+  /// Starts the next round now instead of at the end of the period: an event was just enqueued.
+  void Wake();
   BackgroundDelivery& operator=(const BackgroundDelivery&) = delete;
 
  private:
@@ -42,6 +44,8 @@ class BackgroundDelivery {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool woken_ = false;
+  bool in_round_ = false;            ///< a round of deliveries is running (not the last one)
   std::atomic<bool> cancel_{false};  ///< abandons the delivery in flight when stopping
   std::thread thread_;
 };

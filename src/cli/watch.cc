@@ -105,6 +105,7 @@ class Watch {
     if (dispatcher_) {
       Status s = dispatcher_->Publish(e);
       if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
+      if (delivery_) delivery_->Wake();
     } else if (!notifications_started_) {
       early_.push_back(std::move(e));  // published once the sinks are known
     }

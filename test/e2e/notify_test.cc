@@ -12,152 +12,21 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/hash.h"
 #include "e2e/harness.h"
+#include "notify/testing/http_receiver.h"
 
 namespace driftless::test {
 namespace {
 
-/// One request the receiver got.
-struct Request {
-  std::string method, path, body;
-  std::vector<std::pair<std::string, std::string>> headers;  ///< names lowercased
-
-  std::string Header(const std::string& name) const {
-    for (const auto& [k, v] : headers) {
-      if (k == name) return v;
-    }
-    return "";
-  }
-};
-
-/// A minimal HTTP/1.1 server: one request per connection, answers `status`.
-class Receiver {
- public:
-  ~Receiver() { Stop(); }
-
-  /// Listens on 127.0.0.1:`port` (0: any free port); false when it cannot.
-  bool Start(int port = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
-    if (listen(fd_, 16) != 0) return false;
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    stop_ = false;
-    thread_ = std::thread([this] { Serve(); });
-    return true;
-  }
-
-  void Stop() {
-    if (fd_ < 0) return;
-    stop_ = true;
-    shutdown(fd_, SHUT_RDWR);
-    if (thread_.joinable()) thread_.join();
-    close(fd_);
-    fd_ = -1;
-  }
-
-  int port() const { return port_; }
-  std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::vector<Request> Requests() {
-    std::lock_guard<std::mutex> g(mu_);
-    return requests_;
-  }
-  /// Waits (up to 20 s) for a request whose X-Driftless-Event (or, for Slack, body) has `type`.
-  bool WaitFor(const std::string& type, Request* out = nullptr) {
-    for (int i = 0; i < 400; ++i) {
-      for (const Request& r : Requests()) {
-        if (r.Header("x-driftless-event") == type ||
-            r.body.find("*" + type + "*") != std::string::npos) {
-          if (out != nullptr) *out = r;
-          return true;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) {
-        if (stop_) return;
-        continue;
-      }
-      Request r;
-      std::string data;
-      char buf[4096];
-      size_t header_end = std::string::npos;
-      size_t length = 0;
-      while (true) {
-        if (header_end == std::string::npos) {
-          header_end = data.find("\r\n\r\n");
-          if (header_end != std::string::npos) ParseHead(data.substr(0, header_end), &r, &length);
-        }
-        if (header_end != std::string::npos && data.size() >= header_end + 4 + length) break;
-        ssize_t n = read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        data.append(buf, static_cast<size_t>(n));
-      }
-      if (header_end != std::string::npos) r.body = data.substr(header_end + 4, length);
-      const char* reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-      (void)!write(c, reply, strlen(reply));
-      close(c);
-      std::lock_guard<std::mutex> g(mu_);
-      requests_.push_back(std::move(r));
-    }
-  }
-
-  static void ParseHead(const std::string& head, Request* r, size_t* length) {
-    size_t line_end = head.find("\r\n");
-    std::string first = head.substr(0, line_end);
-    size_t sp1 = first.find(' '), sp2 = first.find(' ', sp1 + 1);
-    r->method = first.substr(0, sp1);
-    r->path = first.substr(sp1 + 1, sp2 - sp1 - 1);
-    size_t at = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (at < head.size()) {
-      size_t end = head.find("\r\n", at);
-      if (end == std::string::npos) end = head.size();
-      std::string line = head.substr(at, end - at);
-      size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        std::string value = line.substr(colon + 1);
-        value.erase(0, value.find_first_not_of(' '));
-        if (name == "content-length") *length = std::stoul(value);
-        r->headers.emplace_back(name, value);
-      }
-      at = end + 2;
-    }
-  }
-
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<Request> requests_;
-};
+using notify::testing::Receiver;
+using notify::testing::Request;
 
 const char* kFiles =
     "kind: file.file\nname: motd\ntarget: host\nspec: {path: motd.txt, content: hello}\n";
@@ -288,7 +157,7 @@ TEST_F(NotifyTest, ADownReceiverGetsTheEventsOnceItIsBackAcrossWatchRestarts) {
   status = Status();
   sinks = status.Find("sinks");
   ASSERT_TRUE(sinks != nullptr && sinks->items.size() == 1);
-  EXPECT_EQ(sinks->items[0].Int("delivered"), 2);
+  EXPECT_EQ(sinks->items[0].Int("delivered"), 2) << box_.Run({"notify", "status"}).out;
   EXPECT_EQ(sinks->items[0].Int("failing"), 0);
   EXPECT_EQ(sinks->items[0].Int("pending"), 0);
 }
