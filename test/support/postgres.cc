@@ -38,6 +38,22 @@ std::string WithDatabase(const std::string& dsn, const std::string& dbname) {
   return out + "dbname=" + dbname;
 }
 
+std::string ToUri(const std::string& dsn) {
+  std::istringstream in(dsn);
+  std::string word, dbname, query;
+  while (in >> word) {
+    size_t eq = word.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = word.substr(0, eq), value = word.substr(eq + 1);
+    if (key == "dbname") {
+      dbname = value;
+    } else {
+      query += (query.empty() ? "?" : "&") + key + "=" + value;
+    }
+  }
+  return "postgresql:///" + dbname + query;
+}
+
 std::string UniqueName(const std::string& prefix) {
   static std::atomic<int> counter{0};
   return prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(++counter);

@@ -19,6 +19,10 @@ std::string WithDatabase(const std::string& dsn, const std::string& dbname);
 /// tests run in parallel against one server.
 std::string UniqueName(const std::string& prefix);
 
+/// The same connection as a postgresql:// URI (what `--state` takes), e.g.
+/// "postgresql:///db?host=/tmp/dl-pg.x&port=5432&user=postgres" for the test server's socket.
+std::string ToUri(const std::string& dsn);
+
 /// Creates a new empty database with a unique name and returns its connection string; "" (and a
 /// test failure recorded) when it cannot.
 std::string CreateTestDatabase(const std::string& prefix);

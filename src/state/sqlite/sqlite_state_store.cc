@@ -12,6 +12,7 @@
 #include "base/file_util.h"
 #include "base/hash.h"
 #include "base/strings.h"
+#include "state/lock_text.h"
 #include "state/sqlite/schema.h"
 #include "state/sqlite/sqlite_db.h"
 #include "state/sqlite/string_list.h"
@@ -215,12 +216,6 @@ ChangeRecord ReadChangeRow(const Stmt& st) {
   c.error = st.Text(3);
   c.diff = st.Text(4);
   return c;
-}
-
-// "USER@HOST (pid N) for OP since TIME".
-std::string DescribeHolder(const Lock& lock) {
-  return lock.holder.UserAtHost() + " (pid " + std::to_string(lock.holder.pid) + ") for " +
-         lock.operation + " since " + FormatTime(lock.acquired_at);
 }
 
 // Splits "kind/name" at the first slash; false when either part would be empty.
@@ -466,13 +461,7 @@ Status SqliteStateStore::CheckFence(const Lock& lock) {
   Result<std::optional<Lock>> current = ReadLock(lock.environment);
   if (!current.ok()) return current.error();
   if (current->has_value() && (*current)->token == lock.token) return Status::Ok();
-  std::string message = "lock on environment " + lock.environment + " was lost (";
-  if (current->has_value()) {
-    message += "taken over by " + DescribeHolder(**current) + ")";
-  } else {
-    message += "it was released or taken over since)";
-  }
-  return MakeError(std::move(message));
+  return MakeError(LostLockMessage(lock, current->has_value() ? &**current : nullptr));
 }
 
 Status SqliteStateStore::InterruptApplies(const std::string& env, int64_t token, int64_t now) {
@@ -549,14 +538,8 @@ Result<Lock> SqliteStateStore::AcquireLock(const std::string& env, const Identit
     }
     int64_t now_ms = NowUnixMillis();
     if (now_ms >= deadline_ms) {
-      std::string message = "environment " + env + " is locked by " + DescribeHolder(*holder);
-      if (timeout_seconds > 0) {
-        message += " (waited " + HumanSeconds(static_cast<double>(now_ms - start_ms) / 1000.0) +
-                   "; use a longer --lock-timeout to wait more)";
-      } else {
-        message += " (use --lock-timeout to wait)";
-      }
-      return MakeError(std::move(message));
+      return MakeError(LockedMessage(*holder, static_cast<double>(now_ms - start_ms) / 1000.0,
+                                     timeout_seconds > 0));
     }
     int64_t pause = std::min<int64_t>(kLockPollMs, deadline_ms - now_ms);
     std::this_thread::sleep_for(std::chrono::milliseconds(pause));

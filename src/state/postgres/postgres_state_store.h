@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/identity.h"
+#include "base/result.h"
+#include "state/state_store.h"
+
+namespace driftless::state {
+
+namespace pg_detail {
+class Connection;
+}  // namespace pg_detail
+
+/// The shared state backend: every table in the schema `driftless` of one PostgreSQL database,
+/// used by any number of driftless processes on any number of hosts (see README.md in this
+/// folder for the schema, the migrations, leases and fencing).
+///
+/// Times of leases come from the server's clock, so that the clocks of the clients do not
+/// matter. Every write made under a Lock checks, in its own transaction and with the lock's row
+/// locked, that the lock's token is still current, and writes nothing otherwise.
+///
+/// Thread-safety: one PostgresStateStore object (one connection) must be used by one thread at a
+/// time. Use one object per thread for concurrency.
+class PostgresStateStore final : public StateStore {
+ public:
+  /// The longest pause between two looks at a lock held by someone else (a release wakes the
+  /// waiters at once through LISTEN/NOTIFY; the pause only bounds how late an expired lease is
+  /// noticed).
+  static constexpr int kLockPollMaxMs = 250;
+
+  /// Connects to `location` (postgres://..., postgresql://... or libpq key=value pairs) and
+  /// brings the schema up to date. Errors name the location with its password masked.
+  static Result<std::unique_ptr<PostgresStateStore>> Open(const std::string& location);
+
+  ~PostgresStateStore() override;
+  PostgresStateStore(const PostgresStateStore&) = delete;
+  PostgresStateStore& operator=(const PostgresStateStore&) = delete;
+
+  /// The location as messages show it (password masked).
+  const std::string& location() const;
+
+  Result<Environment> GetOrCreateEnvironment(const std::string& name) override;
+  Result<std::optional<Environment>> GetEnvironment(const std::string& name) override;
+  Result<std::vector<Environment>> ListEnvironments() override;
+
+  Result<std::vector<ResourceState>> ListResources(const std::string& env) override;
+  Result<std::optional<ResourceState>> GetResource(const std::string& env,
+                                                   const std::string& address) override;
+  Result<std::vector<ResourceDigest>> ListResourceDigests(const std::string& env) override;
+  /// See StateStore::GetResources: one statement (one snapshot) for all addresses.
+  Result<std::vector<ResourceState>> GetResources(
+      const std::string& env, const std::vector<std::string>& addresses) override;
+
+  /// See StateStore::AcquireLock. Leases are kept between 1 second and 10 years. Every apply of
+  /// the environment still marked "running" when the lock is taken is marked "interrupted": only
+  /// the lock holder can run one. Not reentrant: a process that holds the lock and asks again is
+  /// refused like anyone else.
+  Result<Lock> AcquireLock(const std::string& env, const Identity& who,
+                           const std::string& operation, double timeout_seconds,
+                           int64_t lease_seconds = 60) override;
+  Status RenewLock(Lock& lock, int64_t lease_seconds = 60) override;
+  /// See StateStore::ReleaseLock. A lock that is no longer current is left alone (not an error).
+  /// Applies of this lock still "running" are marked "interrupted".
+  Status ReleaseLock(const Lock& lock) override;
+  Result<std::optional<Lock>> GetLock(const std::string& env) override;
+
+  /// See StateStore::BeginApply. The apply is stored as "running" (started now unless
+  /// apply.started_at is set) and every intent as "pending", whatever their status fields say.
+  Result<int64_t> BeginApply(const Lock& lock, const ApplyRecord& apply,
+                             const std::vector<ChangeRecord>& intents) override;
+  /// See StateStore::RecordResults. A result for an address that was not among the intents is
+  /// appended to the apply's changes with an empty action.
+  Status RecordResults(const Lock& lock, int64_t apply_id,
+                       const std::vector<ChangeResult>& results) override;
+  /// See StateStore::FinishApply. `status` is "succeeded", "failed" or "interrupted". For the
+  /// first two, changes still "pending" were never attempted and become "skipped".
+  Status FinishApply(const Lock& lock, int64_t apply_id, const std::string& status,
+                     const std::string& summary) override;
+
+  /// See StateStore::ListApplies. `limit` <= 0 means no limit.
+  Result<std::vector<ApplyRecord>> ListApplies(const std::string& env, int limit) override;
+  Result<std::optional<ApplyRecord>> GetApply(int64_t id) override;
+  /// See StateStore::PendingChanges; all environments when env is "". A change stops being in
+  /// doubt once a later apply of the environment records it "done" or "failed".
+  Result<std::vector<ChangeRecord>> PendingChanges(const std::string& env) override;
+
+  /// See StateStore::RemoveResource. Fails when the resource is not in state.
+  Status RemoveResource(const Lock& lock, const std::string& address) override;
+  /// See StateStore::MoveResource. `to` is "kind/name"; the resource's kind and name follow it,
+  /// and other resources' depends_on entries naming `from` are rewritten. Fails when `from` is
+  /// not in state or `to` already is.
+  Status MoveResource(const Lock& lock, const std::string& from, const std::string& to) override;
+  Result<std::vector<DriftRecord>> ObserveDrift(const std::string& env,
+                                                const std::vector<DriftObservation>& drifted,
+                                                const std::vector<std::string>& clean,
+                                                const std::string& resolution,
+                                                int64_t now) override;
+  Result<int64_t> CountRemediation(const std::string& env, const std::string& address) override;
+  Result<std::vector<DriftRecord>> ListDrift(const std::string& env, bool include_resolved,
+                                             int limit) override;
+  Status Enqueue(const std::vector<OutboxEntry>& entries) override;
+  Result<std::vector<OutboxEntry>> DueDeliveries(int64_t now, int limit) override;
+  Status MarkDelivered(int64_t id, int64_t now) override;
+  Status MarkFailed(int64_t id, const std::string& error, int64_t next_attempt_at) override;
+  Result<std::vector<SinkStatus>> OutboxStatus() override;
+  Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
+
+ private:
+  PostgresStateStore(std::unique_ptr<pg_detail::Connection> c, std::string host);
+
+  // Inside a write transaction: locks the environment's lock row and fails unless `lock` is its
+  // current lock.
+  Status CheckFence(const Lock& lock);
+  // The environment's serial after bumping it by one, inside a write transaction.
+  Result<int64_t> BumpSerial(const std::string& env, std::string_view what);
+  Result<std::optional<Lock>> ReadLock(const std::string& env);
+  // One attempt: the new lock (`taken`), or the live holder that keeps it (`holder`).
+  struct Attempt {
+    std::optional<Lock> taken;
+    std::optional<Lock> holder;
+  };
+  Result<Attempt> TryAcquire(const std::string& env, const Identity& who,
+                             const std::string& operation, int64_t lease_seconds);
+
+  std::unique_ptr<pg_detail::Connection> c_;
+  std::string host_;  // this machine's host name, to judge stale locks
+  bool listening_ = false;
+};
+
+}  // namespace driftless::state

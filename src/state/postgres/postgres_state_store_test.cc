@@ -1,0 +1,201 @@
+// The PostgreSQL backend: the shared contract suite on a fresh database per test (tests run in
+// parallel against the one test server), and what only this backend has: a schema of its own,
+// versioned migrations that concurrent first openers do not race on, masked passwords.
+
+#include "state/postgres/postgres_state_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cctype>
+#include <thread>
+#include <vector>
+
+#include "state/postgres/location.h"
+#include "state/postgres/pg_conn.h"
+#include "state/postgres/schema.h"
+#include "state/testing/state_store_contract.h"
+#include "support/postgres.h"
+
+namespace driftless::state {
+namespace {
+
+using driftless::test::CreateTestDatabase;
+using driftless::test::Execute;
+using driftless::test::QueryValue;
+using testing::StateStoreContract;
+
+class PostgresBackend : public testing::Backend {
+ public:
+  PostgresBackend() : dsn_(CreateTestDatabase("dl_state")) {}
+  std::unique_ptr<StateStore> Open() override {
+    if (dsn_.empty()) return nullptr;  // CreateTestDatabase recorded the failure
+    auto store = PostgresStateStore::Open(dsn_);
+    if (!store.ok()) {
+      ADD_FAILURE() << store.error().message;
+      return nullptr;
+    }
+    return std::move(*store);
+  }
+  void ExpireLease(const std::string& env) override {
+    for (char ch : env) ASSERT_TRUE(std::isalnum(static_cast<unsigned char>(ch))) << env;
+    EXPECT_EQ(Execute(dsn_, "UPDATE driftless.locks SET expires_at = 0 WHERE env = '" + env + "'"),
+              "");
+  }
+
+ private:
+  std::string dsn_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StateStoreContract,
+                         ::testing::Values(testing::BackendFactory{
+                             "postgres", [] { return std::make_unique<PostgresBackend>(); }}),
+                         testing::BackendName);
+
+TEST(PostgresStateStore, MigrationsRunOnceWhenManyOpenAtOnce) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0};
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      auto store = PostgresStateStore::Open(dsn);
+      if (!store.ok()) errors[static_cast<size_t>(i)] = store.error().message;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& e : errors) EXPECT_EQ(e, "");
+  const std::string latest = std::to_string(pg_detail::LatestSchemaVersion());
+  EXPECT_EQ(QueryValue(dsn, "SELECT count(*) FROM driftless.schema_migrations"), latest);
+  EXPECT_EQ(QueryValue(dsn, "SELECT max(version) FROM driftless.schema_migrations"), latest);
+  // Every table in the schema of its own, nothing in public.
+  EXPECT_EQ(QueryValue(dsn,
+                       "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
+                       "information_schema.tables WHERE table_schema = 'driftless'"),
+            "applies,changes,drift,environments,lock_tokens,locks,outbox,resources,"
+            "schema_migrations");
+  EXPECT_EQ(QueryValue(dsn,
+                       "SELECT count(*) FROM information_schema.tables WHERE "
+                       "table_schema = 'public'"),
+            "0");
+}
+
+TEST(PostgresStateStore, RefusesASchemaFromANewerDriftless) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  ASSERT_TRUE(PostgresStateStore::Open(dsn).ok());
+  ASSERT_EQ(Execute(dsn,
+                    "INSERT INTO driftless.schema_migrations (version, description) "
+                    "VALUES (99, 'from the future')"),
+            "");
+  auto newer = PostgresStateStore::Open(dsn);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.error().message,
+            "state " + dsn + " has schema version 99 but this driftless knows versions up to " +
+                std::to_string(pg_detail::LatestSchemaVersion()) +
+                ": it was written by a newer driftless; upgrade driftless to use it");
+}
+
+TEST(PostgresStateStore, OpensAUriAndKeepsHostileTextAsData) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  std::string uri = test::ToUri(dsn);
+  ASSERT_TRUE(IsPostgresUri(uri)) << uri;
+  auto opened = PostgresStateStore::Open(uri);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  PostgresStateStore& store = **opened;
+  // Quotes, semicolons and array syntax are values, never SQL.
+  const std::string env = "prod'; DROP TABLE driftless.resources; --";
+  ASSERT_TRUE(store.GetOrCreateEnvironment(env).ok());
+  auto lock = store.AcquireLock(env, CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  ResourceState r;
+  r.address = "file.file/{a,b}";
+  r.kind = "file.file";
+  r.name = "{a,b}";
+  r.attrs_json = R"({"q":"it's \"quoted\" \\ {x}"})";
+  r.depends_on = {"", "NULL", "a,b", "{c}", "d\"e", "f\\g", " sp ace ", "ünï"};
+  auto id = store.BeginApply(*lock, ApplyRecord{}, {{r.address, "create", "pending", "", "'"}});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ChangeResult done;
+  done.address = r.address;
+  done.status = "done";
+  done.new_state = r;
+  Status s = store.RecordResults(*lock, *id, {done});
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto got = store.GetResource(env, r.address);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->attrs_json, r.attrs_json);
+  EXPECT_EQ((*got)->depends_on, r.depends_on);
+  EXPECT_EQ((*got)->name, "{a,b}");
+  ASSERT_TRUE(store.MoveResource(*lock, r.address, "file.file/x'y").ok());
+  EXPECT_EQ(store.ListResources(env)->at(0).address, "file.file/x'y");
+  auto envs = store.ListEnvironments();
+  ASSERT_EQ(envs->size(), 1u);
+  EXPECT_EQ((*envs)[0].name, env);
+}
+
+TEST(PostgresStateStore, ListingsAreInByteOrder) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto store = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(store.ok());
+  for (const char* e : {"b", "B", "a", "_x", "ä"}) {
+    ASSERT_TRUE((*store)->GetOrCreateEnvironment(e).ok());
+  }
+  auto envs = (*store)->ListEnvironments();
+  ASSERT_TRUE(envs.ok());
+  std::vector<std::string> names;
+  for (const auto& e : *envs) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"B", "_x", "a", "b", "ä"}));
+}
+
+TEST(PostgresLocation, PasswordsAreMaskedEverywhere) {
+  EXPECT_EQ(MaskPassword("postgres://app:s3cr%40t@db.example:5432/state?sslmode=require"),
+            "postgres://app:***@db.example:5432/state?sslmode=require");
+  EXPECT_EQ(MaskPassword("postgresql://app@db/state?password=s3cret&sslmode=disable"),
+            "postgresql://app@db/state?password=***&sslmode=disable");
+  EXPECT_EQ(MaskPassword("postgresql://db/state"), "postgresql://db/state");
+  EXPECT_EQ(MaskPassword("host=db password=s3cret dbname=state"),
+            "host=db password=*** dbname=state");
+  EXPECT_EQ(MaskPassword("host=db password = 's3 cr\\'et' dbname=state"),
+            "host=db password = *** dbname=state");
+  EXPECT_TRUE(IsPostgresUri("postgres://x"));
+  EXPECT_TRUE(IsPostgresUri("POSTGRESQL://x"));
+  EXPECT_FALSE(IsPostgresUri("/var/lib/state.db"));
+  EXPECT_FALSE(IsPostgresUri("postgres.db"));
+
+  // A failed connection names the location without its password.
+  auto uri =
+      PostgresStateStore::Open("postgresql://alice:s3cret@127.0.0.1:1/state?connect_timeout=2");
+  ASSERT_FALSE(uri.ok());
+  EXPECT_NE(uri.error().message.find("postgresql://alice:***@127.0.0.1:1/state"), std::string::npos)
+      << uri.error().message;
+  EXPECT_EQ(uri.error().message.find("s3cret"), std::string::npos) << uri.error().message;
+  auto kv = PostgresStateStore::Open(
+      "host=/nonexistent-driftless port=1 user=bob password=s3cret dbname=state");
+  ASSERT_FALSE(kv.ok());
+  EXPECT_NE(kv.error().message.find("password=***"), std::string::npos) << kv.error().message;
+  EXPECT_EQ(kv.error().message.find("s3cret"), std::string::npos) << kv.error().message;
+}
+
+TEST(PostgresLocation, TextArraysRoundTrip) {
+  std::vector<std::string> items = {"", "NULL", "a,b", "{c}", "d\"e", "f\\g", " x ", "plain"};
+  std::vector<std::string> back;
+  ASSERT_TRUE(pg_detail::DecodeTextArray(pg_detail::EncodeTextArray(items), &back));
+  EXPECT_EQ(back, items);
+  ASSERT_TRUE(pg_detail::DecodeTextArray("{}", &back));
+  EXPECT_TRUE(back.empty());
+  ASSERT_TRUE(pg_detail::DecodeTextArray("{a,\"b c\",d}", &back));
+  EXPECT_EQ(back, (std::vector<std::string>{"a", "b c", "d"}));
+  EXPECT_FALSE(pg_detail::DecodeTextArray("a,b", &back));
+  EXPECT_FALSE(pg_detail::DecodeTextArray("{a,NULL}", &back));
+}
+
+}  // namespace
+}  // namespace driftless::state

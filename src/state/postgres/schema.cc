@@ -1,0 +1,204 @@
+#include "state/postgres/schema.h"
+
+#include <string>
+
+namespace driftless::state::pg_detail {
+
+namespace {
+
+// The ordered migrations: entry i brings a database from version i to version i + 1. Never edit
+// an entry once released; append a new one instead. Times are unix seconds (bigint), 0 meaning
+// "not yet", as in the SQLite backend.
+// Names, environments and addresses use the "C" collation: listings come back in byte order,
+// as the SQLite backend and std::sort order them, whatever the database's locale.
+constexpr const char* kMigrations[] = {
+    // 1: environments, resources, applies and their changes, locks and their tokens.
+    R"sql(
+CREATE TABLE driftless.environments (
+  name       text COLLATE "C" PRIMARY KEY,
+  serial     bigint NOT NULL DEFAULT 0,
+  salt       text NOT NULL,
+  created_at bigint NOT NULL
+);
+
+CREATE TABLE driftless.resources (
+  env         text COLLATE "C" NOT NULL REFERENCES driftless.environments(name),
+  address     text COLLATE "C" NOT NULL,
+  kind        text NOT NULL,
+  name        text NOT NULL,
+  target      text NOT NULL DEFAULT '',
+  attrs_json  text NOT NULL DEFAULT '{}',
+  spec_hash   text NOT NULL DEFAULT '',
+  live_digest text NOT NULL DEFAULT '',
+  depends_on  text[] COLLATE "C" NOT NULL DEFAULT '{}',
+  "commit"    text NOT NULL DEFAULT '',
+  serial      bigint NOT NULL,
+  updated_at  bigint NOT NULL,
+  PRIMARY KEY (env, address)
+);
+
+CREATE TABLE driftless.applies (
+  id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  env            text COLLATE "C" NOT NULL REFERENCES driftless.environments(name),
+  kind           text NOT NULL,
+  "user"         text NOT NULL,
+  host           text NOT NULL,
+  pid            bigint NOT NULL,
+  "commit"       text NOT NULL DEFAULT '',
+  commit_subject text NOT NULL DEFAULT '',
+  commit_author  text NOT NULL DEFAULT '',
+  decl_hash      text NOT NULL DEFAULT '',
+  started_at     bigint NOT NULL,
+  finished_at    bigint NOT NULL DEFAULT 0,
+  status         text NOT NULL,
+  summary        text NOT NULL DEFAULT '',
+  plan_json      text NOT NULL DEFAULT '',
+  lock_token     bigint NOT NULL
+);
+CREATE INDEX applies_by_env ON driftless.applies (env, id);
+CREATE INDEX applies_unfinished ON driftless.applies (env) WHERE status IN ('running', 'interrupted');
+
+CREATE TABLE driftless.changes (
+  apply_id bigint NOT NULL REFERENCES driftless.applies(id) ON DELETE CASCADE,
+  seq      bigint NOT NULL,
+  address  text COLLATE "C" NOT NULL,
+  action   text NOT NULL,
+  status   text NOT NULL,
+  error    text NOT NULL DEFAULT '',
+  diff     text NOT NULL DEFAULT '',
+  PRIMARY KEY (apply_id, seq)
+);
+CREATE INDEX changes_by_address ON driftless.changes (apply_id, address);
+
+CREATE TABLE driftless.locks (
+  env         text COLLATE "C" PRIMARY KEY,
+  token       bigint NOT NULL,
+  "user"      text NOT NULL,
+  host        text NOT NULL,
+  pid         bigint NOT NULL,
+  operation   text NOT NULL,
+  acquired_at bigint NOT NULL,
+  expires_at  bigint NOT NULL
+);
+
+-- The per-environment counter lock tokens come from; its row is also what serialises the
+-- acquirers of one environment's lock.
+CREATE TABLE driftless.lock_tokens (
+  env        text COLLATE "C" PRIMARY KEY,
+  last_token bigint NOT NULL
+);
+)sql",
+    // 2: the drift timeline. At most one open drift per resource (resolved_at = 0).
+    R"sql(
+CREATE TABLE driftless.drift (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  env          text COLLATE "C" NOT NULL REFERENCES driftless.environments(name),
+  address      text COLLATE "C" NOT NULL,
+  onset        bigint NOT NULL,
+  last_seen    bigint NOT NULL,
+  resolved_at  bigint NOT NULL DEFAULT 0,
+  resolution   text NOT NULL DEFAULT '',
+  actor        text NOT NULL DEFAULT '',
+  diff         text NOT NULL DEFAULT '',
+  remediations bigint NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX drift_open ON driftless.drift (env, address) WHERE resolved_at = 0;
+CREATE INDEX drift_by_env ON driftless.drift (env, id);
+)sql",
+    // 3: the notification outbox: one row per event and sink, kept after delivery.
+    R"sql(
+CREATE TABLE driftless.outbox (
+  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  sink            text COLLATE "C" NOT NULL,
+  env             text COLLATE "C" NOT NULL,
+  event_type      text NOT NULL,
+  event_id        text NOT NULL,
+  subject         text NOT NULL DEFAULT '',
+  event_json      text NOT NULL,
+  attempts        bigint NOT NULL DEFAULT 0,
+  created_at      bigint NOT NULL,
+  next_attempt_at bigint NOT NULL,
+  delivered_at    bigint NOT NULL DEFAULT 0,
+  last_error      text NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_due ON driftless.outbox (next_attempt_at) WHERE delivered_at = 0;
+CREATE INDEX outbox_by_subject ON driftless.outbox (sink, subject, created_at) WHERE subject <> '';
+)sql",
+};
+
+constexpr const char* kDescriptions[] = {
+    "environments, resources, applies, changes, locks",
+    "drift timeline",
+    "notification outbox",
+};
+
+constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+static_assert(sizeof kDescriptions / sizeof kDescriptions[0] == kLatest);
+
+// Any constant: the key of the advisory lock that serialises migrations (0x44726674, "Drft").
+constexpr const char* kAdvisoryLock = "SELECT pg_advisory_xact_lock(1148347508)";
+
+constexpr const char* kHasMigrations =
+    "SELECT to_regclass('driftless.schema_migrations') IS NOT NULL";
+constexpr const char* kVersion =
+    "SELECT coalesce(max(version), 0) FROM driftless.schema_migrations";
+
+Status CheckNotNewer(Connection& c, int64_t version) {
+  if (version <= kLatest) return Status::Ok();
+  return MakeError("state " + c.shown() + " has schema version " + std::to_string(version) +
+                   " but this driftless knows versions up to " + std::to_string(kLatest) +
+                   ": it was written by a newer driftless; upgrade driftless to use it");
+}
+
+// The version, 0 when there is no migrations table yet (a fresh database).
+Result<int64_t> ReadVersion(Connection& c) {
+  Result<Rows> has = c.Exec(kHasMigrations, "read the schema version");
+  if (!has.ok()) return has.error();
+  if (!has->Bool(0, 0)) return 0;
+  Result<Rows> rows = c.Exec(kVersion, "read the schema version");
+  if (!rows.ok()) return rows.error();
+  return rows->Int(0, 0);
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return kLatest; }
+
+Status Migrate(Connection& c) {
+  // The common case, without any lock: up to date.
+  Result<int64_t> version = ReadVersion(c);
+  if (!version.ok()) return version.error();
+  if (Status s = CheckNotNewer(c, *version); !s.ok()) return s;
+  if (*version == kLatest) return Status::Ok();
+
+  const std::string what = "upgrade the schema";
+  Result<Transaction> txn = Transaction::Write(c, what);
+  if (!txn.ok()) return txn.error();
+  Status locked = c.Script(kAdvisoryLock, what);
+  if (!locked.ok()) return locked;
+  Status made = c.Script(
+      "CREATE SCHEMA IF NOT EXISTS driftless; "
+      "CREATE TABLE IF NOT EXISTS driftless.schema_migrations ("
+      "  version     integer PRIMARY KEY,"
+      "  description text NOT NULL,"
+      "  applied_at  timestamptz NOT NULL DEFAULT now())",
+      what);
+  if (!made.ok()) return made;
+  // Again under the lock: another process may have migrated in the meantime.
+  version = ReadVersion(c);
+  if (!version.ok()) return version.error();
+  if (Status s = CheckNotNewer(c, *version); !s.ok()) return s;
+  for (int64_t v = *version; v < kLatest; ++v) {
+    const std::string step = "upgrade the schema to version " + std::to_string(v + 1);
+    Status applied = c.Script(kMigrations[v], step);
+    if (!applied.ok()) return applied;
+    Params p;
+    p.Add(v + 1).Add(kDescriptions[v]);
+    Result<Rows> stamped = c.Exec(
+        "INSERT INTO driftless.schema_migrations (version, description) VALUES ($1, $2)", p, step);
+    if (!stamped.ok()) return stamped.error();
+  }
+  return txn->Commit(what);
+}
+
+}  // namespace driftless::state::pg_detail
