@@ -1,7 +1,9 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -44,11 +46,13 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("driftless ") + kVersion);
   GlobalFlags g;
   std::string lock_timeout = "0s";
+  std::string lease;  // "" : DRIFTLESS_LEASE, else 60s
   std::vector<std::string> var_args;
   auto global = [&](CLI::App* cmd) {
     cmd->add_option("--dir", g.dir, "the repository folder (default: the current folder)");
     cmd->add_option("--state", g.state,
-                    "state location: a SQLite path (default DRIFTLESS_STATE, else "
+                    "state location: a SQLite path, or a postgres:// URI for a shared "
+                    "PostgreSQL state (default DRIFTLESS_STATE, else "
                     "<dir>/.driftless/state.db)");
     cmd->add_option("--secrets-file", g.secrets_file, "a file of NAME=VALUE secret lines");
     cmd->add_flag("--json", g.json, "machine-readable output");
@@ -68,6 +72,10 @@ int Main(int argc, char** argv) {
         ->check(CLI::Range(1, 256));
     cmd->add_option("--lock-timeout", lock_timeout,
                     "wait this long for the environment's lock (30s, 2m; default: fail at once)");
+    cmd->add_option("--lease", lease,
+                    "the lock's lease: renewed while the command runs; a holder that stops "
+                    "renewing (killed, cut off) loses the lock after this long (default "
+                    "DRIFTLESS_LEASE, else 60s; at least 1s)");
   };
 
   ApplyFlags af;
@@ -189,6 +197,19 @@ int Main(int argc, char** argv) {
   if (std::string err = ParseDuration(lock_timeout, g.lock_timeout); !err.empty()) {
     std::fprintf(stderr, "error: --lock-timeout: %s\n", err.c_str());
     return 1;
+  }
+  if (lease.empty()) {
+    if (const char* e = std::getenv("DRIFTLESS_LEASE"); e != nullptr && *e != '\0') lease = e;
+  }
+  if (!lease.empty()) {
+    double seconds = 0;
+    std::string err = ParseDuration(lease, seconds);
+    if (err.empty() && seconds < 1) err = "a lease is at least 1s";
+    if (!err.empty()) {
+      std::fprintf(stderr, "error: --lease (or DRIFTLESS_LEASE): %s\n", err.c_str());
+      return 1;
+    }
+    g.lease_seconds = static_cast<int64_t>(std::ceil(seconds));
   }
   for (const auto& v : var_args) {
     size_t eq = v.find('=');

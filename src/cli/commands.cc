@@ -69,7 +69,8 @@ int Fail(const std::string& message) {
 Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& op) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return store.error();
-  return (*store)->AcquireLock(env, CurrentIdentity(), op, ws.flags().lock_timeout);
+  return (*store)->AcquireLock(env, CurrentIdentity(), op, ws.flags().lock_timeout,
+                               ws.flags().lease_seconds);
 }
 
 // Checks a saved plan against a fresh one made under the lock.
@@ -466,6 +467,7 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     apply::ApplyOptions options;
     options.parallelism = ws.flags().parallelism;
     options.kind = destroy ? "destroy" : "apply";
+    options.lease_seconds = ws.flags().lease_seconds;
     options.cancel = &g_cancel;
     if (commit) {
       options.commit_subject = commit->subject;
@@ -914,7 +916,7 @@ int RunEnvShow(Workspace& ws, const std::string& env) {
   if (!store.ok()) return Fail(store.error().message);
   auto row = (*store)->GetEnvironment(env);
   if (!row.ok()) return Fail(row.error().message);
-  if (!*row) return Fail("no environment " + env + " in state " + ws.StatePath());
+  if (!*row) return Fail("no environment " + env + " in state " + ws.StateDisplay());
   auto resources = (*store)->ListResources(env);
   auto applies = (*store)->ListApplies(env, 5);
   auto lock = (*store)->GetLock(env);

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "config/interpolate.h"
-#include "state/sqlite/sqlite_state_store.h"
+#include "state/open.h"
 #include "value/value.h"
 
 namespace driftless::cli {
@@ -54,8 +54,8 @@ Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(Workspace&
       }
     }
   }
-  Result<std::unique_ptr<state::SqliteStateStore>> store =
-      state::SqliteStateStore::Open(ws.StatePath());
+  // A connection of its own (a store is used by one thread at a time), to the same backend.
+  Result<std::unique_ptr<state::StateStore>> store = state::OpenStateStore(ws.StatePath());
   if (!store.ok()) return store.error();
   std::unique_ptr<BackgroundDelivery> b(new BackgroundDelivery());
   b->store_ = std::move(*store);

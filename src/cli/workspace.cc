@@ -9,7 +9,7 @@
 #include "base/trace.h"
 #include "plan/stored.h"
 #include "providers/builtin.h"
-#include "state/sqlite/sqlite_state_store.h"
+#include "state/open.h"
 
 namespace driftless::cli {
 
@@ -223,6 +223,8 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
   return Status::Ok();
 }
 
+std::string Workspace::StateDisplay() const { return state::DisplayLocation(StatePath()); }
+
 std::string Workspace::StatePath() const {
   if (!flags_.state.empty()) return flags_.state;
   if (const char* env = std::getenv("DRIFTLESS_STATE"); env != nullptr && *env) return env;
@@ -231,13 +233,7 @@ std::string Workspace::StatePath() const {
 
 Result<state::StateStore*> Workspace::State() {
   if (store_) return store_.get();
-  std::string path = StatePath();
-  if (StartsWith(path, "postgres://") || StartsWith(path, "postgresql://")) {
-    return MakeError("state " + path +
-                     ": the PostgreSQL state backend is not part of this build "
-                     "yet; use a SQLite path");
-  }
-  auto opened = state::SqliteStateStore::Open(path);
+  auto opened = state::OpenStateStore(StatePath());
   if (!opened.ok()) return opened.error();
   store_ = std::move(*opened);
   return store_.get();
@@ -310,7 +306,9 @@ config::EvalOptions Workspace::Options(const std::string& env, bool secrets_requ
 
 bool Workspace::StateHasEnvironment(const std::string& env) {
   struct stat st {};
-  if (!store_ && stat(StatePath().c_str(), &st) != 0) return false;
+  // A SQLite file that does not exist yet knows nothing (and is not created here).
+  if (!store_ && !state::IsPostgresLocation(StatePath()) && stat(StatePath().c_str(), &st) != 0)
+    return false;
   Result<state::StateStore*> store = State();
   if (!store.ok()) return false;
   Result<std::optional<state::Environment>> row = (*store)->GetEnvironment(env);

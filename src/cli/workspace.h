@@ -25,12 +25,14 @@ struct GlobalFlags {
   std::string repo;          ///< --repo: a repository path or URL (default: the one around dir)
   std::string ref;           ///< --ref: branch, tag or commit to read (default: ENV's branch)
   bool worktree = false;     ///< --worktree: read the working tree's files, uncommitted ones too
-  std::string state;         ///< --state; default DRIFTLESS_STATE or <dir>/.driftless/state.db
+  std::string state;         ///< --state; default DRIFTLESS_STATE or <dir>/.driftless/state.db; a
+                             ///< postgres:// or postgresql:// URI selects the PostgreSQL backend
   std::string secrets_file;  ///< NAME=VALUE lines
   bool json = false;
   bool no_color = false;
   int parallelism = 8;
   double lock_timeout = 0;                  ///< seconds
+  int64_t lease_seconds = 60;               ///< --lease / DRIFTLESS_LEASE: the lock's lease
   std::map<std::string, std::string> vars;  ///< --var NAME=VALUE
 };
 
@@ -108,7 +110,10 @@ class Workspace {
   const GlobalFlags& flags() const { return flags_; }
   const provider::Registry& registry() const { return registry_; }
   const source::Source& source() const { return *source_; }
+  /// The state location (--state, else DRIFTLESS_STATE, else <dir>/.driftless/state.db).
   std::string StatePath() const;
+  /// The state location as messages show it (a PostgreSQL password masked).
+  std::string StateDisplay() const;
 
   /// A secret's value (DRIFTLESS_SECRET_NAME, else the --secrets-file), or std::nullopt.
   std::optional<std::string> Secret(const std::string& name);
