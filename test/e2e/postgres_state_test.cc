@@ -1,0 +1,310 @@
+// The CLI on a PostgreSQL state (`--state postgresql://...`, a fresh database per test on the
+// test server): the everyday flow, and many users at once — 20 applies of one environment
+// without waiting (the ones that got the lock succeed, the others name the holder), and 20
+// environments applied in parallel.
+//
+// The suite is named e2e_postgres_state so that `ctest -R e2e_postgres_state` selects it.
+// test/e2e/postgres_lease_test.cc has the lock's side (serialised applies, kill -9, leases).
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/identity.h"
+#include "e2e/harness.h"
+#include "support/postgres.h"
+
+namespace driftless::test {
+namespace {
+
+Json ParseJsonOrFail(const std::string& text, const std::string& what) {
+  Json j;
+  if (!ReadJson(text, &j)) {
+    ADD_FAILURE() << what << " is not valid JSON: " << text.substr(0, 2000);
+    return Json();
+  }
+  return j;
+}
+
+std::string Show(const RunResult& r) {
+  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 3000) +
+         "\nstderr:\n" + r.err.substr(0, 3000);
+}
+
+// A sandbox whose commands use a fresh PostgreSQL database as their state.
+class PgSandbox : public Sandbox {
+ public:
+  PgSandbox() : uri_(ToUri(CreateTestDatabase("dl_e2e"))) {}
+  const std::string& uri() const { return uri_; }
+  RunResult Pg(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
+    args.insert(args.end(), {"--state", uri_});
+    return Run(args, env);
+  }
+
+ private:
+  std::string uri_;
+};
+
+// `count` files whose content carries ${var.gen}, under `root` (may use ${env}).
+void WriteRepo(const Sandbox& s, int count, const std::string& root) {
+  s.WriteRepoFile(
+      "driftless.yaml",
+      "project: test\nvars:\n  gen: \"0\"\ntargets:\n  host: {provider: file, root: \"" + root +
+          "\"}\n");
+  std::string docs;
+  for (int i = 0; i < count; ++i) {
+    if (i) docs += "---\n";
+    docs += "kind: file.file\nname: f" + std::to_string(i) + "\nspec: {path: \"f" +
+            std::to_string(i) + ".txt\", content: \"generation ${var.gen} of f" +
+            std::to_string(i) + "\\n\"}\n";
+  }
+  s.WriteRepoFile("files.yaml", docs);
+}
+
+int WrongFiles(const std::string& dir, int count, const std::string& gen) {
+  int wrong = 0;
+  for (int i = 0; i < count; ++i) {
+    std::string path = dir + "/f" + std::to_string(i) + ".txt";
+    if (ReadFile(path) != "generation " + gen + " of f" + std::to_string(i) + "\n") ++wrong;
+  }
+  return wrong;
+}
+
+struct Proc {
+  int pid = -1;
+  std::string out_path;
+  std::string err_path;
+  std::string Out() const { return ReadFile(out_path); }
+  std::string Err() const { return ReadFile(err_path); }
+};
+
+Proc Spawn(const PgSandbox& s, std::vector<std::string> args, const std::string& tag) {
+  Proc p;
+  p.out_path = s.dir() + "/" + tag + ".out";
+  p.err_path = s.dir() + "/" + tag + ".err";
+  args.insert(args.begin(), DRIFTLESS_BIN);
+  args.insert(args.end(), {"--dir", s.repo(), "--state", s.uri()});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) _exit(126);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  p.pid = pid;
+  return p;
+}
+
+std::vector<Json> History(const PgSandbox& s, const std::string& env) {
+  RunResult r = s.Pg({"history", env, "--json", "--limit", "1000"});
+  EXPECT_EQ(r.exit_code, 0) << Show(r);
+  std::vector<Json> items = ParseJsonOrFail(r.out, "history --json").items;
+  std::sort(items.begin(), items.end(),
+            [](const Json& a, const Json& b) { return a.Int("id") < b.Int("id"); });
+  return items;
+}
+
+TEST(e2e_postgres_state, EverydayFlow) {
+  PgSandbox s;
+  ASSERT_FALSE(s.uri().empty());
+  s.WriteProject("vars:\n  who: world\n");
+  s.WriteRepoFile(
+      "files.yaml",
+      "kind: file.file\nname: motd\nspec: {path: motd, content: \"hello ${var.who}\\n\"}\n"
+      "---\nkind: file.file\nname: app\nspec: {path: app.conf, content: \"a=1\\n\"}\n");
+
+  RunResult p = s.Pg({"plan", "--detailed-exitcode"});
+  ASSERT_EQ(p.exit_code, 2) << Show(p);
+  EXPECT_NE(p.out.find("2 to create"), std::string::npos) << p.out;
+  RunResult a = s.Pg({"apply", "--auto-approve"});
+  ASSERT_EQ(a.exit_code, 0) << Show(a);
+  EXPECT_NE(a.out.find("2 created"), std::string::npos) << a.out;
+  EXPECT_EQ(ReadFile(s.root() + "/motd"), "hello world\n");
+  EXPECT_FALSE(Exists(s.state())) << "no SQLite file when the state is in PostgreSQL";
+  RunResult clean = s.Pg({"plan", "--detailed-exitcode"});
+  EXPECT_EQ(clean.exit_code, 0) << Show(clean);
+
+  // Drift: detected, recorded on the timeline, healed by the next apply.
+  { std::ofstream(s.root() + "/app.conf", std::ios::trunc) << "a=2\n"; }
+  RunResult drift = s.Pg({"drift"});
+  EXPECT_EQ(drift.exit_code, 2) << Show(drift);
+  EXPECT_NE(drift.out.find("file.file/app"), std::string::npos) << drift.out;
+  RunResult timeline = s.Pg({"drift", "--history", "--json"});
+  ASSERT_EQ(timeline.exit_code, 0) << Show(timeline);
+  Json drifts = ParseJsonOrFail(timeline.out, "drift --history --json");
+  ASSERT_EQ(drifts.items.size(), 1u) << timeline.out;
+  EXPECT_EQ(drifts.items[0].Str("resource"), "file.file/app");
+  EXPECT_TRUE(drifts.items[0].IsNull("resolved_at"));
+  RunResult heal = s.Pg({"apply", "--auto-approve"});
+  ASSERT_EQ(heal.exit_code, 0) << Show(heal);
+  EXPECT_EQ(ReadFile(s.root() + "/app.conf"), "a=1\n");
+  timeline = s.Pg({"drift", "--history", "--json"});
+  drifts = ParseJsonOrFail(timeline.out, "drift --history --json");
+  ASSERT_EQ(drifts.items.size(), 1u) << timeline.out;
+  EXPECT_EQ(drifts.items[0].Str("resolution"), "apply");
+
+  // History, environments, state surgery.
+  std::vector<Json> applies = History(s, "default");
+  ASSERT_EQ(applies.size(), 2u);
+  EXPECT_EQ(applies[0].Str("status"), "succeeded");
+  EXPECT_EQ(applies[0].Str("summary"), "2 created");
+  RunResult one = s.Pg({"history", "show", std::to_string(applies[0].Int("id")), "--json"});
+  ASSERT_EQ(one.exit_code, 0) << Show(one);
+  EXPECT_EQ(ParseJsonOrFail(one.out, "history show").Find("changes")->items.size(), 2u);
+  RunResult envs = s.Pg({"env", "list", "--json"});
+  ASSERT_EQ(envs.exit_code, 0) << Show(envs);
+  Json env_list = ParseJsonOrFail(envs.out, "env list --json");
+  ASSERT_EQ(env_list.items.size(), 1u) << envs.out;
+  EXPECT_EQ(env_list.items[0].Str("name"), "default");
+  EXPECT_EQ(env_list.items[0].Int("resources"), 2);
+  RunResult show = s.Pg({"env", "show", "default"});
+  EXPECT_EQ(show.exit_code, 0) << Show(show);
+  RunResult list = s.Pg({"state", "list"});
+  ASSERT_EQ(list.exit_code, 0) << Show(list);
+  EXPECT_EQ(list.out, "file.file/app\nfile.file/motd\n");
+  RunResult rm = s.Pg({"state", "rm", "file.file/motd"});
+  ASSERT_EQ(rm.exit_code, 0) << Show(rm);
+  EXPECT_EQ(s.Pg({"state", "list"}).out, "file.file/app\n");
+  EXPECT_TRUE(Exists(s.root() + "/motd")) << "state rm leaves the object alone";
+
+  // The same state through DRIFTLESS_STATE.
+  RunResult via_env = s.Run({"state", "list", "--state", ""}, {"DRIFTLESS_STATE=" + s.uri()});
+  EXPECT_EQ(via_env.exit_code, 0) << Show(via_env);
+  EXPECT_EQ(via_env.out, "file.file/app\n");
+
+  RunResult destroy = s.Pg({"destroy", "default", "--auto-approve"});
+  EXPECT_EQ(destroy.exit_code, 0) << Show(destroy);
+  EXPECT_FALSE(Exists(s.root() + "/app.conf"));
+}
+
+TEST(e2e_postgres_state, BadLocationsSayWhatIsWrongWithoutThePassword) {
+  Sandbox s;
+  s.WriteProject();
+  RunResult r =
+      s.Run({"plan", "--state", "postgresql://alice:s3cret@127.0.0.1:1/state?connect_timeout=2"});
+  EXPECT_EQ(r.exit_code, 1) << Show(r);
+  EXPECT_NE(r.err.find("postgresql://alice:***@127.0.0.1:1/state"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
+  RunResult lease = s.Run({"apply", "--auto-approve", "--lease", "0.2s"});
+  EXPECT_EQ(lease.exit_code, 1) << Show(lease);
+  EXPECT_NE(lease.err.find("a lease is at least 1s"), std::string::npos) << lease.err;
+}
+
+// 20 applies of one environment at once, none waiting: those that got the lock succeed, every
+// other one fails at once naming a holder, and leaves no trace in history.
+TEST(e2e_postgres_state, TwentyAppliesOfOneEnvironmentWithoutWaiting) {
+  constexpr int kProcs = 20;
+  constexpr int kFiles = 300;
+  PgSandbox s;
+  ASSERT_FALSE(s.uri().empty());
+  WriteRepo(s, kFiles, s.root());
+  std::vector<Proc> procs;
+  for (int k = 1; k <= kProcs; ++k) {
+    procs.push_back(Spawn(
+        s, {"apply", "--auto-approve", "--parallelism", "1", "--var", "gen=" + std::to_string(k)},
+        "apply" + std::to_string(k)));
+  }
+  std::set<int64_t> succeeded, refused;
+  std::map<int64_t, int64_t> named_holder;  // refused pid -> pid in its message
+  const std::regex re(R"(environment default is locked by (\S+) \(pid (\d+)\) for apply since )"
+                      R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(use --lock-timeout to wait\))");
+  for (const Proc& p : procs) {
+    int rc = Wait(p.pid);
+    if (rc == 0) {
+      succeeded.insert(p.pid);
+      continue;
+    }
+    std::string err = p.Err();
+    std::smatch m;
+    ASSERT_EQ(rc, 1) << err;
+    ASSERT_TRUE(std::regex_search(err, m, re)) << "pid " << p.pid << ": " << err;
+    EXPECT_EQ(m[1].str(), CurrentIdentity().UserAtHost());
+    refused.insert(p.pid);
+    named_holder[p.pid] = std::stoll(m[2].str());
+    EXPECT_EQ(p.Out().find("Apply #"), std::string::npos) << p.Out();
+  }
+  std::printf("%zu applies got the lock and ran, %zu were refused\n", succeeded.size(),
+              refused.size());
+  EXPECT_GE(succeeded.size(), 1u);
+  EXPECT_GE(refused.size(), 1u) << "20 applies at once: some must have found the lock taken";
+  EXPECT_EQ(succeeded.size() + refused.size(), static_cast<size_t>(kProcs));
+  for (const auto& [pid, holder] : named_holder) {
+    EXPECT_TRUE(succeeded.count(holder))
+        << "pid " << pid << " named " << holder << ", which is not one of the applies that ran";
+  }
+  std::vector<Json> applies = History(s, "default");
+  ASSERT_EQ(applies.size(), succeeded.size()) << "exactly the applies that got the lock ran";
+  for (size_t i = 0; i < applies.size(); ++i) {
+    EXPECT_TRUE(succeeded.count(applies[i].Int("pid"))) << applies[i].Int("pid");
+    EXPECT_EQ(applies[i].Str("status"), "succeeded");
+    if (i > 0) {
+      EXPECT_GE(applies[i].Str("started_at"), applies[i - 1].Str("finished_at"));
+    }
+  }
+  RunResult show = s.Pg({"env", "show", "default"});
+  EXPECT_EQ(show.out.find("locked:"), std::string::npos) << "no lock may be left:\n" << show.out;
+}
+
+// 20 environments at once: nobody waits for anybody, all succeed, and the applies overlap.
+TEST(e2e_postgres_state, TwentyEnvironmentsApplyInParallel) {
+  constexpr int kProcs = 20;
+  constexpr int kFiles = 200;
+  PgSandbox s;
+  ASSERT_FALSE(s.uri().empty());
+  WriteRepo(s, kFiles, s.root() + "/${env}");
+  std::vector<Proc> procs;
+  for (int k = 0; k < kProcs; ++k) {
+    procs.push_back(
+        Spawn(s, {"apply", "e" + std::to_string(k), "--auto-approve", "--parallelism", "1"},
+              "e" + std::to_string(k)));
+  }
+  for (const Proc& p : procs) EXPECT_EQ(Wait(p.pid), 0) << p.Err();
+  std::vector<std::pair<std::string, std::string>> intervals;
+  for (int k = 0; k < kProcs; ++k) {
+    const std::string env = "e" + std::to_string(k);
+    std::vector<Json> applies = History(s, env);
+    ASSERT_EQ(applies.size(), 1u) << env;
+    EXPECT_EQ(applies[0].Str("status"), "succeeded") << env;
+    EXPECT_EQ(applies[0].Str("summary"), std::to_string(kFiles) + " created") << env;
+    intervals.emplace_back(applies[0].Str("started_at"), applies[0].Str("finished_at"));
+    EXPECT_EQ(WrongFiles(s.root() + "/" + env, kFiles, "0"), 0) << env;
+  }
+  // Some apply started before another had finished (RFC 3339 strings compare in time order; to
+  // the second, so only a strict overlap counts).
+  int overlapping = 0;
+  for (size_t i = 0; i < intervals.size(); ++i) {
+    for (size_t j = i + 1; j < intervals.size(); ++j) {
+      if (intervals[i].first < intervals[j].second && intervals[j].first < intervals[i].second)
+        ++overlapping;
+    }
+  }
+  EXPECT_GT(overlapping, 0) << "the 20 applies ran one after the other";
+  std::printf("%d of %d pairs of applies overlapped in time\n", overlapping,
+              kProcs * (kProcs - 1) / 2);
+  RunResult envs = s.Pg({"env", "list", "--json"});
+  ASSERT_EQ(envs.exit_code, 0) << Show(envs);
+  EXPECT_EQ(ParseJsonOrFail(envs.out, "env list").items.size(), static_cast<size_t>(kProcs));
+}
+
+}  // namespace
+}  // namespace driftless::test
