@@ -116,6 +116,8 @@ constexpr std::string_view kDeleteLock =
 constexpr std::string_view kRenewLock = "UPDATE driftless.locks SET expires_at = " DL_NOW
                                         " + $3 WHERE env = $1 AND token = $2 RETURNING expires_at";
 constexpr std::string_view kNotifyRelease = "SELECT pg_notify('driftless_lock_released', $1)";
+constexpr char kAcquireLockTimeout[] = "SET LOCAL lock_timeout = '2s'";
+constexpr char kLockNotAvailable[] = "55P03";
 constexpr char kListen[] = "LISTEN driftless_lock_released";
 constexpr char kUnlisten[] = "UNLISTEN driftless_lock_released";
 
@@ -523,17 +525,31 @@ Result<PostgresStateStore::Attempt> PostgresStateStore::TryAcquire(const std::st
   const std::string what = "lock environment " + env;
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
+  Attempt attempt;
+  // A row lock held for longer than this (a writer frozen in the middle of a transaction, until
+  // the server ends its session) makes this attempt "busy" instead of blocking it.
+  if (Status s = c_->Script(kAcquireLockTimeout, what); !s.ok()) return s.error();
+  auto busy = [this] { return c_->last_sqlstate() == kLockNotAvailable; };
   // The token row serialises every acquirer of this environment until the commit.
   if (Result<Rows> r = c_->Exec(kEnsureTokenRow, Params().Add(env), what); !r.ok()) {
-    return r.error();
+    if (!busy()) return r.error();
+    attempt.busy = true;
+    return attempt;
   }
   Result<Rows> tokens = c_->Exec(kLockTokenRow, Params().Add(env), what);
-  if (!tokens.ok()) return tokens.error();
+  if (!tokens.ok()) {
+    if (!busy()) return tokens.error();
+    attempt.busy = true;
+    return attempt;
+  }
   if (tokens->empty()) return c_->Fail(what, "the lock token row vanished");
   const int64_t now = tokens->Int(0, 1);
   Result<Rows> current = c_->Exec(kSelectLockForUpdate, Params().Add(env), what);
-  if (!current.ok()) return current.error();
-  Attempt attempt;
+  if (!current.ok()) {
+    if (!busy()) return current.error();
+    attempt.busy = true;
+    return attempt;
+  }
   if (!current->empty()) {
     Lock held = ReadLockRow(*current, 0, env);
     if (!IsStale(held, who.host, now)) {
@@ -586,6 +602,12 @@ Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Ident
   while (true) {
     Result<Attempt> attempt = TryAcquire(env, who, operation, lease_seconds);
     if (!attempt.ok()) return attempt.error();
+    if (attempt->busy) {
+      // Someone keeps the lock's rows locked: describe the holder from a plain read.
+      Result<std::optional<Lock>> held = ReadLock(env);
+      if (!held.ok()) return held.error();
+      if (held->has_value()) attempt->holder = std::move(**held);
+    }
     if (attempt->taken) {
       if (listening_) {
         // Releases of others are of no interest to a holder.
@@ -595,6 +617,10 @@ Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Ident
     }
     int64_t now_ms = NowUnixMillis();
     if (now_ms >= deadline_ms) {
+      if (!attempt->holder) {
+        return MakeError("environment " + env +
+                         " is being locked or unlocked by another process right now; try again");
+      }
       return MakeError(LockedMessage(
           *attempt->holder, static_cast<double>(now_ms - start_ms) / 1000.0, timeout_seconds > 0));
     }

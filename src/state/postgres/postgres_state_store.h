@@ -124,6 +124,7 @@ class PostgresStateStore final : public StateStore {
   struct Attempt {
     std::optional<Lock> taken;
     std::optional<Lock> holder;
+    bool busy = false;  ///< the lock's rows stayed locked by another session (lock_timeout)
   };
   Result<Attempt> TryAcquire(const std::string& env, const Identity& who,
                              const std::string& operation, int64_t lease_seconds);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -138,6 +139,36 @@ TEST(PostgresStateStore, OpensAUriAndKeepsHostileTextAsData) {
   auto envs = store.ListEnvironments();
   ASSERT_EQ(envs->size(), 1u);
   EXPECT_EQ((*envs)[0].name, env);
+}
+
+// A writer frozen inside a transaction keeps the lock row locked; an acquirer does not hang on
+// it but reports the holder.
+TEST(PostgresStateStore, AcquireDoesNotHangOnAFrozenWriter) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto store = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto held =
+      (*store)->AcquireLock("prod", Identity{"alice", "elsewhere.example", 4242}, "apply", 0);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  PGconn* frozen = PQconnectdb(dsn.c_str());
+  ASSERT_EQ(PQstatus(frozen), CONNECTION_OK);
+  PGresult* r =
+      PQexec(frozen, "BEGIN; SELECT token FROM driftless.locks WHERE env = 'prod' FOR UPDATE");
+  EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  auto start = std::chrono::steady_clock::now();
+  auto refused = (*store)->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message.rfind(
+                "environment prod is locked by alice@elsewhere.example (pid 4242) for apply", 0),
+            0u)
+      << refused.error().message;
+  EXPECT_LT(took, std::chrono::seconds(20));
+  PQfinish(frozen);  // ends the frozen transaction
+  auto again = (*store)->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  EXPECT_FALSE(again.ok());  // alice's lease is still live
 }
 
 TEST(PostgresStateStore, ListingsAreInByteOrder) {
