@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -209,7 +210,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "error: --lease (or DRIFTLESS_LEASE): %s\n", err.c_str());
       return 1;
     }
-    g.lease_seconds = static_cast<int64_t>(std::ceil(seconds));
+    // At most ten years, as the stores keep it; also keeps the conversion defined.
+    g.lease_seconds = static_cast<int64_t>(std::ceil(std::min(seconds, 315360000.0)));
   }
   for (const auto& v : var_args) {
     size_t eq = v.find('=');
