@@ -20,7 +20,7 @@ std::string WithDatabase(const std::string& dsn, const std::string& dbname);
 std::string UniqueName(const std::string& prefix);
 
 /// The same connection as a postgresql:// URI (what `--state` takes), e.g.
-/// "postgresql:///db?host=/tmp/dl-pg.x&port=5432&user=postgres" for the test server's socket.
+/// "postgresql:///db?host=/run/sock&port=5432&user=postgres" for a server on a unix socket.
 std::string ToUri(const std::string& dsn);
 
 /// Creates a new empty database with a unique name and returns its connection string; "" (and a
