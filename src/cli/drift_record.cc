@@ -4,15 +4,19 @@
 
 namespace driftless::cli {
 
-Result<DriftCheckRecord> RecordDriftCheck(state::StateStore& store, const std::string& env,
-                                          const config::Environment& environment,
-                                          const plan::Plan& plan,
-                                          const std::set<std::string, std::less<>>* only) {
+Result<DriftCheckRecord> RecordDriftCheck(
+    state::StateStore& store, const std::string& env, const config::Environment& environment,
+    const plan::Plan& plan, const std::set<std::string, std::less<>>* only,
+    const std::map<std::string, std::string, std::less<>>* actors) {
   std::vector<state::DriftObservation> drifted;
   std::set<std::string, std::less<>> seen;
   for (const auto& c : plan.changes) {
     if (!c.drift) continue;
-    drifted.push_back({c.address, c.drift_diff, ""});
+    std::string actor;
+    if (actors != nullptr) {
+      if (auto it = actors->find(c.address); it != actors->end()) actor = it->second;
+    }
+    drifted.push_back({c.address, c.drift_diff, std::move(actor)});
     seen.insert(c.address);
   }
   Result<std::vector<state::DriftRecord>> open = store.ListDrift(env, false, 1000000);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,11 +21,12 @@ struct DriftCheckRecord {
 /// Records what a plan saw of drift: drifted resources open (or continue) a drift; open drift of
 /// a resource that the plan compared (all, or those in `only`) and found clean is resolved as
 /// "undone". Only open drift is looked at: at 100,000 resources, asking about each would cost
-/// more than the scan. Resources with `drift: ignore` are left as they are.
-Result<DriftCheckRecord> RecordDriftCheck(state::StateStore& store, const std::string& env,
-                                          const config::Environment& environment,
-                                          const plan::Plan& plan,
-                                          const std::set<std::string, std::less<>>* only);
+/// more than the scan. Resources with `drift: ignore` are left as they are. `actors` (may be
+/// null) names who changed a resource, by address, when its target told (a watcher's hints).
+Result<DriftCheckRecord> RecordDriftCheck(
+    state::StateStore& store, const std::string& env, const config::Environment& environment,
+    const plan::Plan& plan, const std::set<std::string, std::less<>>* only,
+    const std::map<std::string, std::string, std::less<>>* actors = nullptr);
 
 /// The addresses whose change failed or was skipped in an apply.
 std::set<std::string, std::less<>> FailedAddresses(const apply::ApplyResult& result);

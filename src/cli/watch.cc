@@ -58,7 +58,7 @@ class Watch {
     if (!s.ok()) return Fail(s.error().message);
     Clock::time_point next_scan = Clock::now() + Seconds(flags_.interval);
     while (!g_stop && Clock::now() < deadline) {
-      std::vector<std::string> changed;
+      std::vector<provider::WatchHint> changed;
       bool lost = false;
       int wait_ms = static_cast<int>(std::min<int64_t>(
           Ms(std::min(next_scan, deadline) - Clock::now()), watchers_.empty() ? 200 : 500));
@@ -77,13 +77,19 @@ class Watch {
             quiet_until = std::min(latest, Clock::now() + Millis(flags_.debounce_ms));
         }
       }
+      // Who made the change, per address, when a target told (the latest hint that names one).
+      std::map<std::string, std::string, std::less<>> actors;
+      for (const provider::WatchHint& h : changed) {
+        if (!h.actor.empty()) actors[h.address] = h.actor;
+      }
       if (lost || Clock::now() >= next_scan) {
-        s = Check(nullptr);
+        s = Check(nullptr, &actors);
         if (s.ok() && lost) s = StartWatchers();
         next_scan = Clock::now() + Seconds(flags_.interval);
       } else if (!changed.empty()) {
-        AddressSet only(changed.begin(), changed.end());
-        s = Check(&only);
+        AddressSet only;
+        for (const provider::WatchHint& h : changed) only.insert(h.address);
+        s = Check(&only, &actors);
       }
       if (!s.ok()) {
         // A failed check (a target down, state busy) is reported; the watch goes on.
@@ -154,7 +160,7 @@ class Watch {
     return 1;
   }
 
-  Status WaitAll(int timeout_ms, std::vector<std::string>* changed, bool* lost) {
+  Status WaitAll(int timeout_ms, std::vector<provider::WatchHint>* changed, bool* lost) {
     if (watchers_.empty()) {
       std::this_thread::sleep_for(Millis(timeout_ms));
       return Status::Ok();
@@ -198,8 +204,10 @@ class Watch {
     return Status::Ok();
   }
 
-  // Plans (all resources, or `only`), records the drift timeline, emits events, enforces.
-  Status Check(const AddressSet* only) {
+  // Plans (all resources, or `only`), records the drift timeline (with the actors the watchers
+  // named), emits events, enforces.
+  Status Check(const AddressSet* only,
+               const std::map<std::string, std::string, std::less<>>* actors = nullptr) {
     Diagnostics diags;
     Workspace::PlanRequest request;
     request.only = only;
@@ -217,7 +225,7 @@ class Watch {
     for (const auto& c : plan->changes) {
       if (c.drift) changes[c.address] = &c;
     }
-    Result<DriftCheckRecord> recorded = RecordDriftCheck(**store, env_, env, *plan, only);
+    Result<DriftCheckRecord> recorded = RecordDriftCheck(**store, env_, env, *plan, only, actors);
     if (!recorded.ok()) return recorded.error();
     for (const auto& address : recorded->undone) {
       Emit("drift.resolved", env_, address, {{"resolution", Value::String("undone")}});
@@ -234,7 +242,8 @@ class Watch {
            {{"diff", Value::String(d.diff)},
             {"reason", Value::String(c ? c->reason : "")},
             {"policy", Value::String(policy)},
-            {"commit", Value::String(plan->revision)}});
+            {"commit", Value::String(plan->revision)},
+            {"actor", Value::String(d.actor)}});
       if (policy == "enforce") enforce.insert(d.address);
     }
     // Drift that was already open and is enforced (a failed or backed-off remediation) is

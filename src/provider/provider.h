@@ -65,17 +65,27 @@ struct WatchItem {
   value::Value attrs;
 };
 
+/// One hint of a Watcher: a watched object that may have changed, and who changed it when the
+/// target can tell (a PostgreSQL role from an event trigger; "" for files and for objects the
+/// target only polls).
+struct WatchHint {
+  std::string address;
+  std::string actor;
+};
+
 /// Event-driven hints that watched objects may have changed outside driftless (drift within a
 /// second instead of at the next scan). A hint is never a verdict: the engine reads the object
-/// again and compares. Used by one thread.
+/// again and compares; the actor of a hint becomes the drift's actor when the check finds drift.
+/// Used by one thread.
 class Watcher {
  public:
   virtual ~Watcher() = default;
-  /// Waits up to `timeout_ms` for events and appends the addresses that may have changed
+  /// Waits up to `timeout_ms` for events and appends the objects that may have changed
   /// (duplicates possible). Sets *lost when events were missed (a queue overflow, a watched
-  /// folder that went away): the caller then checks everything.
-  virtual Status Wait(int timeout_ms, std::vector<std::string>* changed, bool* lost) = 0;
-  /// How many kernel watches it holds.
+  /// folder that went away, a lost connection): the caller then checks everything.
+  virtual Status Wait(int timeout_ms, std::vector<WatchHint>* changed, bool* lost) = 0;
+  /// How many watches it holds (kernel watches for files, LISTEN connections and polled
+  /// catalogs for PostgreSQL).
   virtual size_t WatchCount() const = 0;
 };
 

@@ -51,7 +51,7 @@ class InotifyWatcher final : public provider::Watcher {
     return Status::Ok();
   }
 
-  Status Wait(int timeout_ms, std::vector<std::string>* changed, bool* lost) override {
+  Status Wait(int timeout_ms, std::vector<provider::WatchHint>* changed, bool* lost) override {
     pollfd p{fd_, POLLIN, 0};
     int n = poll(&p, 1, timeout_ms);
     if (n < 0) {
@@ -77,19 +77,17 @@ class InotifyWatcher final : public provider::Watcher {
         auto it = dirs_.find(e->wd);
         if (it == dirs_.end()) continue;
         Dir& d = it->second;
-        changed->insert(changed->end(), d.any.begin(), d.any.end());
+        Add(d.any, changed);
         if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
           // The folder itself went away: everything in it changed, and its watch is gone.
-          for (const auto& [name, addresses] : d.by_name)
-            changed->insert(changed->end(), addresses.begin(), addresses.end());
+          for (const auto& [name, addresses] : d.by_name) Add(addresses, changed);
           *lost = true;
           if (e->mask & IN_IGNORED) dirs_.erase(it);
           continue;
         }
         if (e->len > 0) {
           auto named = d.by_name.find(e->name);
-          if (named != d.by_name.end())
-            changed->insert(changed->end(), named->second.begin(), named->second.end());
+          if (named != d.by_name.end()) Add(named->second, changed);
         }
       }
     }
@@ -99,6 +97,12 @@ class InotifyWatcher final : public provider::Watcher {
   size_t WatchCount() const override { return dirs_.size(); }
 
  private:
+  // Files cannot tell who changed them: the hints carry no actor.
+  static void Add(const std::vector<std::string>& addresses,
+                  std::vector<provider::WatchHint>* changed) {
+    for (const auto& a : addresses) changed->push_back({a, ""});
+  }
+
   struct Dir {
     std::string path;
     std::map<std::string, std::vector<std::string>> by_name;

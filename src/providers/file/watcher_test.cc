@@ -42,7 +42,7 @@ class WatcherTest : public ::testing::Test {
 
   // Everything reported within a short while after the change.
   std::set<std::string> Changed(bool* lost = nullptr) {
-    std::vector<std::string> out;
+    std::vector<provider::WatchHint> out;
     bool l = false;
     EXPECT_TRUE(watcher_->Wait(2000, &out, &l).ok());
     while (true) {  // drain what belongs to the same burst
@@ -51,7 +51,12 @@ class WatcherTest : public ::testing::Test {
       if (out.size() == before) break;
     }
     if (lost) *lost = l;
-    return std::set<std::string>(out.begin(), out.end());
+    std::set<std::string> addresses;
+    for (const auto& h : out) {
+      EXPECT_EQ(h.actor, "") << "files cannot tell who changed them";
+      addresses.insert(h.address);
+    }
+    return addresses;
   }
 
   std::string root_;
@@ -75,7 +80,7 @@ TEST_F(WatcherTest, EditChmodRenameDeleteAreSeen) {
 
 TEST_F(WatcherTest, UnmanagedNeighboursAreQuiet) {
   Write("unmanaged.txt", "changed");
-  std::vector<std::string> out;
+  std::vector<provider::WatchHint> out;
   bool lost = false;
   ASSERT_TRUE(watcher_->Wait(200, &out, &lost).ok());
   EXPECT_TRUE(out.empty());
