@@ -181,7 +181,11 @@ Status ApplyGrant(PostgresTarget& t, const Object& o, const std::optional<Value>
     if (std::find(wanted.begin(), wanted.end(), p) == wanted.end()) others.emplace_back(p);
   }
   const std::string on = OnClause(g), to = Grantee(g);
-  std::string sql;
+  // Grants to several roles on one object rewrite the same catalog row (its ACL): done at once
+  // by parallel applies, PostgreSQL fails one with "tuple concurrently updated". A lock per
+  // object (per schema for its tables, sequences, functions) makes them wait for each other.
+  std::string sql = "SELECT pg_advisory_xact_lock(hashtext(" +
+                    QuoteLiteral("driftless grant " + g.on + " " + g.db + " " + g.schema) + "));\n";
   if (!wanted.empty()) {
     sql += "GRANT " + Join(wanted, ", ") + " ON " + on + " TO " + to +
            (SpecBool(o.spec, "with_grant_option", false) ? " WITH GRANT OPTION" : "") + ";\n";
@@ -201,7 +205,9 @@ Status DeleteGrant(PostgresTarget& t, const Object& o) {
   Result<std::optional<Lease>> c = t.ConnectIfExists(g.db);
   if (!c.ok()) return c.error();
   if (!*c) return Status::Ok();
-  Status s = (**c)->Exec("REVOKE ALL ON " + OnClause(g) + " FROM " + Grantee(g));
+  Status s = (**c)->Exec("SELECT pg_advisory_xact_lock(hashtext(" +
+                         QuoteLiteral("driftless grant " + g.on + " " + g.db + " " + g.schema) +
+                         "));\nREVOKE ALL ON " + OnClause(g) + " FROM " + Grantee(g));
   if (!s.ok()) {
     // The role, schema or tables are gone: so are the privileges.
     const std::string& state = (**c)->last_sqlstate();

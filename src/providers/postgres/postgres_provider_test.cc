@@ -360,6 +360,34 @@ TEST_F(PostgresTest, GrantsAreExact) {
       "f");
 }
 
+TEST_F(PostgresTest, ParallelGrantsOnOneObject) {
+  // An apply runs them on several threads; they all rewrite the database's ACL.
+  std::vector<std::string> roles;
+  for (int i = 0; i < 8; ++i) {
+    roles.push_back(UniqueName("par"));
+    ServerRole(roles.back());
+  }
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(roles.size());
+  for (size_t i = 0; i < roles.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (const char* on : {"database", "schema"}) {
+        Value spec = Spec(kGrantKind, "{\"role\": " + J(roles[i]) + ", \"on\": \"" + on +
+                                          "\", \"privileges\": [\"create\"]}");
+        Result<Value> r = target_->Create({kGrantKind, "g" + std::to_string(i) + on, spec}, false);
+        if (!r.ok()) errors[i] += r.error().message;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < roles.size(); ++i) {
+    EXPECT_EQ(errors[i], "") << roles[i];
+    EXPECT_EQ(QueryValue(dsn_, "SELECT has_database_privilege(" + QuoteLiteral(roles[i]) +
+                                   ", current_database(), 'CREATE')"),
+              "t");
+  }
+}
+
 TEST_F(PostgresTest, BadDeclarationsAreRefused) {
   EXPECT_EQ(Errors(kGrantKind, "{\"role\": \"r\", \"on\": \"columns\", \"privileges\": []}").size(),
             1u);
