@@ -482,15 +482,19 @@ TEST_F(PgWatcherTest, ManualChangesAreAttributed) {
                                  ", \"on\": \"tables\", \"schema\": \"app\", \"privileges\": "
                                  "[\"select\"]}");
   Create(kGrantKind, "g", g);
+  ASSERT_EQ(Execute(dsn_, "CREATE SCHEMA other; CREATE TABLE other.t (x int)"), "");
+  Value g2 = Spec(kGrantKind, "{\"role\": " + J(role) +
+                                  ", \"on\": \"tables\", \"schema\": \"other\", "
+                                  "\"privileges\": [\"select\"]}");
+  Create(kGrantKind, "g2", g2);
   Value dg = Spec(kGrantKind, "{\"role\": " + J(role) +
                                   ", \"on\": \"database\", "
                                   "\"privileges\": [\"connect\"]}");
   Create(kGrantKind, "dg", dg);
 
   std::vector<provider::WatchItem> items = {
-      {"postgres.role/" + role, kRoleKind, r},
-      {"postgres.schema/app", kSchemaKind, s},
-      {"postgres.grant/g", kGrantKind, g},
+      {"postgres.role/" + role, kRoleKind, r}, {"postgres.schema/app", kSchemaKind, s},
+      {"postgres.grant/g", kGrantKind, g},     {"postgres.grant/g2", kGrantKind, g2},
       {"postgres.grant/dg", kGrantKind, dg},
   };
   auto w = target_->Watch(items);
@@ -505,6 +509,7 @@ TEST_F(PgWatcherTest, ManualChangesAreAttributed) {
   EXPECT_EQ(hints.count("postgres.grant/g"), 1u);
   EXPECT_EQ(hints["postgres.grant/g"], intruder);
   EXPECT_EQ(hints.count("postgres.schema/app"), 0u);
+  EXPECT_EQ(hints.count("postgres.grant/g2"), 0u) << "its ACLs did not change";
 
   ASSERT_EQ(Execute(as_intruder, "ALTER ROLE " + QuoteIdent(role) + " CREATEDB"), "");
   hints = Hints(**w);

@@ -103,6 +103,32 @@ std::string PollSql(bool authid) {
          "  WHERE d.datname IN (SELECT json_array_elements_text($2::json))))";
 }
 
+// Per grant key ("tables\nSCHEMA", ...), a digest of the ACLs a grant with that key reads: the
+// schema's, or every table's (sequence's, function's) of the schema. $1: the schemas as JSON.
+constexpr char kAclDigestSql[] =
+    "SELECT coalesce(json_object_agg(k, d), '{}'::json) FROM ("
+    " SELECT 'schema' || chr(10) || n.nspname AS k, md5(coalesce(n.nspacl::text, '')) AS d"
+    "  FROM pg_namespace n WHERE n.nspname IN (SELECT json_array_elements_text($1::json))"
+    " UNION ALL"
+    " SELECT CASE WHEN c.relkind = 'S' THEN 'sequences' ELSE 'tables' END || chr(10) || "
+    "  n.nspname, md5(string_agg(c.relname || ':' || coalesce(c.relacl::text, ''), ',' "
+    "  ORDER BY c.relname))"
+    "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    "  WHERE n.nspname IN (SELECT json_array_elements_text($1::json))"
+    "  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') GROUP BY 1"
+    " UNION ALL"
+    " SELECT 'functions' || chr(10) || n.nspname, md5(string_agg(p.oid::text || ':' || "
+    "  coalesce(p.proacl::text, ''), ',' ORDER BY p.oid))"
+    "  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+    "  WHERE n.nspname IN (SELECT json_array_elements_text($1::json))"
+    "  AND p.prokind IN ('f', 'a', 'w') GROUP BY 1) x";
+
+// The key of a grant in kAclDigestSql's answer.
+std::string AclKey(const WatchedObject& o) {
+  std::string group = o.on == "table" ? "tables" : o.on;
+  return group + "\n" + o.schema;
+}
+
 class PgWatcher final : public provider::Watcher {
  public:
   PgWatcher(std::vector<WatchedObject> objects, int poll_ms)
@@ -132,7 +158,15 @@ class PgWatcher final : public provider::Watcher {
       }
       Status s = (*c)->Exec(std::string("LISTEN ") + kChannel);
       if (!s.ok()) return s;
-      listens_.push_back({db, std::move(*c)});
+      Listen l{db, std::move(*c), {}, {}, {}};
+      for (const WatchedObject& o : objects_) {
+        if (o.database == db && o.kind == kGrantKind && o.on != "database") {
+          l.grants.push_back(&o);
+          l.schemas.insert(o.schema);
+        }
+      }
+      if (!l.grants.empty()) (void)Digests(l, nullptr, "");  // the baseline
+      listens_.push_back(std::move(l));
     }
     if (!roles_.empty() || !databases_.empty()) {
       Result<std::unique_ptr<Connection>> c = pool.Connect("");
@@ -186,19 +220,58 @@ class PgWatcher final : public provider::Watcher {
   struct Listen {
     std::string db;
     std::unique_ptr<Connection> c;
+    std::vector<const WatchedObject*> grants;  // not on database
+    std::set<std::string> schemas;             // theirs
+    std::map<std::string, std::string> acl;    // kAclDigestSql's answer, last time
   };
 
   // Reads what arrived on one LISTEN connection; false when the connection is lost.
   bool Drain(Listen& l, std::vector<provider::WatchHint>* changed) {
     PGconn* c = l.c->get();
     if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK) return false;
+    std::string grant_actor;
+    bool grant_seen = false;
     while (PGnotify* n = PQnotifies(c)) {
       DdlEvent e;
       if (ParseDdlEvent(n->extra, &e)) {
-        for (auto& a : AddressesFor(objects_, l.db, e)) changed->push_back({std::move(a), e.actor});
+        if ((e.tag == "GRANT" || e.tag == "REVOKE") && !l.grants.empty()) {
+          // PostgreSQL does not say which object: the ACL digests tell which grants changed.
+          grant_seen = true;
+          grant_actor = e.actor;
+        } else {
+          for (auto& a : AddressesFor(objects_, l.db, e))
+            changed->push_back({std::move(a), e.actor});
+        }
       }
       PQfreemem(n);
     }
+    if (grant_seen && !Digests(l, changed, grant_actor)) {
+      DdlEvent e{"GRANT", "", "", "", grant_actor};  // no digests: every grant of the database
+      for (auto& a : AddressesFor(objects_, l.db, e)) changed->push_back({std::move(a), e.actor});
+    }
+    return true;
+  }
+
+  // Reads the ACL digests of `l`'s grants; hints (with `actor`) the grants whose digest changed
+  // when `changed` is given. False when the query failed.
+  bool Digests(Listen& l, std::vector<provider::WatchHint>* changed, const std::string& actor) {
+    Result<std::optional<Value>> got = l.c->QueryOneJson(kAclDigestSql, {JsonList(l.schemas)});
+    if (!got.ok() || !*got || !(*got)->is_object()) return false;
+    std::map<std::string, std::string> now;
+    for (const auto& [key, digest] : (*got)->as_object()) {
+      if (digest.is_string()) now[key] = digest.as_string();
+    }
+    if (changed != nullptr) {
+      for (const WatchedObject* o : l.grants) {
+        const std::string key = AclKey(*o);
+        auto a = l.acl.find(key);
+        auto b = now.find(key);
+        bool same =
+            (a == l.acl.end()) == (b == now.end()) && (a == l.acl.end() || a->second == b->second);
+        if (!same) changed->push_back({o->address, actor});
+      }
+    }
+    l.acl = std::move(now);
     return true;
   }
 
