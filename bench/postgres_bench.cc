@@ -100,6 +100,14 @@ std::string WithDb(const std::string& dsn, const std::string& db) {
   return out + "dbname=" + db;
 }
 
+// The 1, 5 and 15 minute load averages.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
 double Pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
@@ -137,6 +145,7 @@ int Main(int argc, char** argv) {
       Die("unknown option " + a);
   }
   changes = std::min(changes, roles);
+  const std::string load_start = LoadAverage();
   fs::path work =
       fs::temp_directory_path() / ("driftless-postgres-bench." + std::to_string(getpid()));
   fs::create_directories(work / "repo");
@@ -327,6 +336,10 @@ int Main(int argc, char** argv) {
   if (own_server) (void)Run({"bash", script, "stop", (work / "pg").string()});
   if (ansible_s >= 0 || ansible_note.find("failed") == std::string::npos) fs::remove_all(work);
 
+  std::printf(
+      "Machine: %ld CPUs online, load average %s at the start, %s at the end; server: %s\n\n",
+      sysconf(_SC_NPROCESSORS_ONLN), load_start.c_str(), LoadAverage().c_str(),
+      own_server ? "started by the benchmark (scripts/pg-test-server.sh)" : "--dsn");
   std::printf("| measure | value |\n| --- | ---: |\n");
   std::printf(
       "| objects | %zu (%zu roles, %zu schemas, %zu schema grants, %zu database grants) |\n",
