@@ -243,7 +243,8 @@ TEST_F(PostgresTest, DatabaseCreateUpdateDriftDelete) {
   EXPECT_EQ(Differs(spec, Read(kDatabaseKind, name, spec)), "");
   // encoding, locales and template force a replacement: the schema says so.
   const provider::ResourceSchema* schema = nullptr;
-  for (const auto& s : provider_->Schemas())
+  const std::vector<provider::ResourceSchema> schemas = provider_->Schemas();
+  for (const auto& s : schemas)
     if (s.kind == kDatabaseKind) schema = &s;
   ASSERT_NE(schema, nullptr);
   for (const char* f : {"encoding", "lc_collate", "lc_ctype", "template"})
