@@ -259,6 +259,38 @@ TEST_F(PostgresProviderTest, EnforceRevertsAtOnce) {
   EXPECT_EQ(QueryValue(dsn_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'app'"), "1");
 }
 
+TEST_F(PostgresProviderTest, InjectionInNamesStaysInert) {
+  // Names that would end the SQL text early if pasted unquoted; YAML double-quoted strings.
+  const std::string evil_role = role_ + "\\\"; DROP ROLE postgres; --";  // as YAML text
+  const std::string evil_schema = "s'; DROP SCHEMA public CASCADE; --";
+  box_.WriteRepoFile(
+      "db.yaml",
+      "kind: postgres.role\nname: evil\ntarget: db\nspec: {name: \"" + evil_role +
+          "\", login: true, password: \"${secret.PW}\"}\n"
+          "---\nkind: postgres.schema\nname: evil\ntarget: db\nspec: {name: \"" +
+          evil_schema +
+          "\", owner: \"${postgres.role.evil.name}\"}\n"
+          "---\nkind: postgres.grant\nname: evil\ntarget: db\nspec: {role: "
+          "\"${postgres.role.evil.name}\", on: schema, schema: \"${postgres.schema.evil.name}\", "
+          "privileges: [usage, create]}\n");
+  Apply();
+  RunResult p = Run({"plan", "--detailed-exitcode"});
+  EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+  const std::string role = role_ + "\"; DROP ROLE postgres; --";
+  EXPECT_EQ(QueryValue(dsn_, "SELECT count(*) FROM pg_roles WHERE rolname = $$" + role + "$$"),
+            "1");
+  EXPECT_EQ(QueryValue(dsn_, "SELECT has_schema_privilege($$" + role + "$$, $$" + evil_schema +
+                                 "$$, 'CREATE')"),
+            "t");
+  EXPECT_EQ(QueryValue(dsn_, "SELECT count(*) FROM pg_namespace WHERE nspname = 'public'"), "1");
+  EXPECT_EQ(QueryValue(dsn_, "SELECT count(*) FROM public.t"), "0") << "the table is still there";
+  RunResult d = Run({"destroy", "default", "--auto-approve"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  EXPECT_EQ(QueryValue(dsn_, "SELECT count(*) FROM pg_roles WHERE rolname = $$" + role + "$$"),
+            "0");
+  EXPECT_EQ(QueryValue(dsn_, "SELECT count(*) FROM pg_roles WHERE rolname = 'postgres'"), "1");
+}
+
 TEST_F(PostgresProviderTest, DestroyRemovesEverythingAndTheTrigger) {
   Declare();
   Apply();
