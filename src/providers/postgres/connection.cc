@@ -88,6 +88,9 @@ Result<std::unique_ptr<Connection>> Pool::Connect(const std::string& db) const {
   }
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (c == nullptr) return MakeError("out of memory connecting to PostgreSQL");
+  // The server's notices ("drop cascades to ...") are not for the user's terminal.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
   auto conn = std::make_unique<Connection>(c, secret_);
   if (PQstatus(c) != CONNECTION_OK) {
     std::string message = PQerrorMessage(c);

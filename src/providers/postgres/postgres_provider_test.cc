@@ -225,6 +225,36 @@ TEST_F(PostgresTest, RoleCreateReadUpdateDriftDelete) {
   EXPECT_TRUE(target_->Delete({kRoleKind, name, spec2}).ok()) << "deleting twice is fine";
 }
 
+TEST_F(PostgresTest, RenamesAndPasswordRotation) {
+  std::string first = UniqueName("old"), second = UniqueName("new");
+  Value spec = Spec(kRoleKind, "{\"name\": " + J(first) + ", \"password\": \"one\"}");
+  Value made = Create(kRoleKind, "app", spec);
+  // A new spec.name renames the role (its oid stays); a new password is set.
+  Value renamed = Spec(kRoleKind, "{\"name\": " + J(second) + ", \"password\": \"two\"}");
+  EXPECT_EQ(Differs(renamed, Read(kRoleKind, "app", renamed)), "(missing)");
+  Result<Value> r = target_->Update({kRoleKind, "app", renamed}, made);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(Differs(renamed, *r), "");
+  EXPECT_EQ(*r->Find("oid"), *made.Find("oid"));
+  EXPECT_FALSE(Read(kRoleKind, "app", spec).has_value());
+  EXPECT_EQ(
+      Differs(spec, Read(kRoleKind, "app",
+                         Spec(kRoleKind, "{\"name\": " + J(second) + ", \"password\": \"one\"}"))),
+      "password ")
+      << "the old password no longer verifies";
+
+  Value schema = Spec(kSchemaKind, "{\"name\": \"first\"}");
+  Value s1 = Create(kSchemaKind, "s", schema);
+  Value schema2 = Spec(kSchemaKind, "{\"name\": \"second\"}");
+  ASSERT_TRUE(target_->Update({kSchemaKind, "s", schema2}, s1).ok());
+  EXPECT_EQ(QueryValue(dsn_,
+                       "SELECT string_agg(nspname, ',') FROM pg_namespace WHERE nspname "
+                       "IN ('first', 'second')"),
+            "second");
+  ASSERT_TRUE(target_->Delete({kSchemaKind, "s", schema2}).ok());
+  ASSERT_TRUE(target_->Delete({kRoleKind, "app", renamed}).ok());
+}
+
 TEST_F(PostgresTest, DatabaseCreateUpdateDriftDelete) {
   std::string name = UniqueName("db");
   std::string owner = UniqueName("owner");
