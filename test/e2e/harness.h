@@ -95,10 +95,14 @@ std::string Show(const RunResult& r);
 /// (uri() is empty when it could not be made).
 class PgSandbox : public Sandbox {
  public:
+  /// Creates the database (named dl_e2e_...).
   PgSandbox();
 
+  /// The database's libpq connection string.
   const std::string& dsn() const { return dsn_; }
+  /// The same as a postgresql:// URI, as --state takes it.
   const std::string& uri() const { return uri_; }
+  /// uri().
   std::string StateLocation() const override { return uri_; }
   /// Run with `--state uri()` appended.
   RunResult Pg(std::vector<std::string> args, const std::vector<std::string>& env = {}) const;
@@ -110,11 +114,13 @@ class PgSandbox : public Sandbox {
 
 /// A background driftless process with its own output files.
 struct Proc {
-  int pid = -1;
-  std::string out_path;
-  std::string err_path;
+  int pid = -1;          ///< for Wait, Exited and kill
+  std::string out_path;  ///< its standard output
+  std::string err_path;  ///< its standard error
 
+  /// Its standard output so far.
   std::string Out() const { return ReadFile(out_path); }
+  /// Its standard error so far.
   std::string Err() const { return ReadFile(err_path); }
 };
 
