@@ -227,7 +227,7 @@ Json ParseJsonOrFail(const std::string& text, const std::string& what) {
   return j;
 }
 
-std::string Show(const RunResult& r) {
+std::string Summary(const RunResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 3000) +
          "\nstderr:\n" + r.err.substr(0, 3000);
 }
@@ -266,7 +266,7 @@ Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& t
 
 std::vector<Json> History(const Sandbox& s, const std::string& env) {
   RunResult r = s.Run({"history", env, "--json", "--limit", "1000", "--state", s.StateLocation()});
-  EXPECT_EQ(r.exit_code, 0) << Show(r);
+  EXPECT_EQ(r.exit_code, 0) << Summary(r);
   std::vector<Json> items = ParseJsonOrFail(r.out, "history --json").items;
   std::sort(items.begin(), items.end(),
             [](const Json& a, const Json& b) { return a.Int("id") < b.Int("id"); });

@@ -89,7 +89,7 @@ bool Exited(int pid);
 /// the output in the failure message.
 Json ParseJsonOrFail(const std::string& text, const std::string& what);
 /// The exit code and the start of both outputs of a run, for failure messages.
-std::string Show(const RunResult& r);
+std::string Summary(const RunResult& r);
 
 /// A sandbox whose commands use a fresh database on the test PostgreSQL server as their state
 /// (uri() is empty when it could not be made).

@@ -70,7 +70,7 @@ TEST(e2e_postgres_lease, TwentyWaitingAppliesAreSerialisedAndAllLand) {
   EXPECT_EQ(WrongFiles(s.root(), Files(kFiles), gen), 0)
       << "files should all be generation " << gen;
   RunResult plan = s.Pg({"plan", "--detailed-exitcode", "--var", "gen=" + gen});
-  EXPECT_EQ(plan.exit_code, 0) << Show(plan);
+  EXPECT_EQ(plan.exit_code, 0) << Summary(plan);
   RunResult envs = s.Pg({"env", "list", "--json"});
   Json list = ParseJsonOrFail(envs.out, "env list --json");
   ASSERT_EQ(list.items.size(), 1u);
@@ -93,7 +93,7 @@ TEST(e2e_postgres_lease, KilledHolderOnThisHostIsTakenOverAtOnce) {
   kill(first.pid, SIGKILL);
   ASSERT_EQ(Wait(first.pid), -SIGKILL);
   RunResult next = s.Pg({"apply", "--auto-approve"});
-  ASSERT_EQ(next.exit_code, 0) << Show(next);
+  ASSERT_EQ(next.exit_code, 0) << Summary(next);
   std::vector<Json> applies = History(s, "default");
   ASSERT_EQ(applies.size(), 2u);
   EXPECT_EQ(applies[0].Int("pid"), first.pid);
@@ -122,14 +122,14 @@ TEST(e2e_postgres_lease, KilledHolderOnAnotherHostIsTakenOverAfterItsLease) {
   const auto killed_at = std::chrono::steady_clock::now();
 
   RunResult refused = s.Pg({"apply", "--auto-approve"});
-  EXPECT_EQ(refused.exit_code, 1) << Show(refused);
+  EXPECT_EQ(refused.exit_code, 1) << Summary(refused);
   EXPECT_NE(refused.err.find("is locked by"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("@elsewhere.invalid (pid " + std::to_string(first.pid) + ")"),
             std::string::npos)
       << refused.err;
 
   RunResult waited = s.Pg({"apply", "--auto-approve", "--lock-timeout", "120s"});
-  ASSERT_EQ(waited.exit_code, 0) << Show(waited);
+  ASSERT_EQ(waited.exit_code, 0) << Summary(waited);
   const auto took = std::chrono::steady_clock::now() - killed_at;
   EXPECT_LT(took, std::chrono::seconds(kLease + 60));
   std::printf("the lock was taken over %.1f s after the kill (lease %d s)\n",
@@ -141,7 +141,7 @@ TEST(e2e_postgres_lease, KilledHolderOnAnotherHostIsTakenOverAfterItsLease) {
   EXPECT_EQ(applies[0].Str("status"), "interrupted");
   EXPECT_EQ(applies[1].Str("status"), "succeeded");
   RunResult killed = s.Pg({"history", "show", std::to_string(applies[0].Int("id")), "--json"});
-  ASSERT_EQ(killed.exit_code, 0) << Show(killed);
+  ASSERT_EQ(killed.exit_code, 0) << Summary(killed);
   Json k = ParseJsonOrFail(killed.out, "history show");
   ASSERT_NE(k.Find("changes"), nullptr);
   int done = 0, pending = 0;
@@ -154,7 +154,7 @@ TEST(e2e_postgres_lease, KilledHolderOnAnotherHostIsTakenOverAfterItsLease) {
   EXPECT_EQ(done + pending, kFiles);
   EXPECT_EQ(WrongFiles(s.root(), Files(kFiles), "0"), 0);
   RunResult plan = s.Pg({"plan", "--detailed-exitcode"});
-  EXPECT_EQ(plan.exit_code, 0) << Show(plan);
+  EXPECT_EQ(plan.exit_code, 0) << Summary(plan);
 }
 
 }  // namespace

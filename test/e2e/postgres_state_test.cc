@@ -38,29 +38,29 @@ TEST(e2e_postgres_state, EverydayFlow) {
       "---\nkind: file.file\nname: app\nspec: {path: app.conf, content: \"a=1\\n\"}\n");
 
   RunResult p = s.Pg({"plan", "--detailed-exitcode"});
-  ASSERT_EQ(p.exit_code, 2) << Show(p);
+  ASSERT_EQ(p.exit_code, 2) << Summary(p);
   EXPECT_NE(p.out.find("2 to create"), std::string::npos) << p.out;
   RunResult a = s.Pg({"apply", "--auto-approve"});
-  ASSERT_EQ(a.exit_code, 0) << Show(a);
+  ASSERT_EQ(a.exit_code, 0) << Summary(a);
   EXPECT_NE(a.out.find("2 created"), std::string::npos) << a.out;
   EXPECT_EQ(ReadFile(s.root() + "/motd"), "hello world\n");
   EXPECT_FALSE(Exists(s.state())) << "no SQLite file when the state is in PostgreSQL";
   RunResult clean = s.Pg({"plan", "--detailed-exitcode"});
-  EXPECT_EQ(clean.exit_code, 0) << Show(clean);
+  EXPECT_EQ(clean.exit_code, 0) << Summary(clean);
 
   // Drift: detected, recorded on the timeline, healed by the next apply.
   { std::ofstream(s.root() + "/app.conf", std::ios::trunc) << "a=2\n"; }
   RunResult drift = s.Pg({"drift"});
-  EXPECT_EQ(drift.exit_code, 2) << Show(drift);
+  EXPECT_EQ(drift.exit_code, 2) << Summary(drift);
   EXPECT_NE(drift.out.find("file.file/app"), std::string::npos) << drift.out;
   RunResult timeline = s.Pg({"drift", "--history", "--json"});
-  ASSERT_EQ(timeline.exit_code, 0) << Show(timeline);
+  ASSERT_EQ(timeline.exit_code, 0) << Summary(timeline);
   Json drifts = ParseJsonOrFail(timeline.out, "drift --history --json");
   ASSERT_EQ(drifts.items.size(), 1u) << timeline.out;
   EXPECT_EQ(drifts.items[0].Str("resource"), "file.file/app");
   EXPECT_TRUE(drifts.items[0].IsNull("resolved_at"));
   RunResult heal = s.Pg({"apply", "--auto-approve"});
-  ASSERT_EQ(heal.exit_code, 0) << Show(heal);
+  ASSERT_EQ(heal.exit_code, 0) << Summary(heal);
   EXPECT_EQ(ReadFile(s.root() + "/app.conf"), "a=1\n");
   timeline = s.Pg({"drift", "--history", "--json"});
   drifts = ParseJsonOrFail(timeline.out, "drift --history --json");
@@ -73,31 +73,31 @@ TEST(e2e_postgres_state, EverydayFlow) {
   EXPECT_EQ(applies[0].Str("status"), "succeeded");
   EXPECT_EQ(applies[0].Str("summary"), "2 created");
   RunResult one = s.Pg({"history", "show", std::to_string(applies[0].Int("id")), "--json"});
-  ASSERT_EQ(one.exit_code, 0) << Show(one);
+  ASSERT_EQ(one.exit_code, 0) << Summary(one);
   EXPECT_EQ(ParseJsonOrFail(one.out, "history show").Find("changes")->items.size(), 2u);
   RunResult envs = s.Pg({"env", "list", "--json"});
-  ASSERT_EQ(envs.exit_code, 0) << Show(envs);
+  ASSERT_EQ(envs.exit_code, 0) << Summary(envs);
   Json env_list = ParseJsonOrFail(envs.out, "env list --json");
   ASSERT_EQ(env_list.items.size(), 1u) << envs.out;
   EXPECT_EQ(env_list.items[0].Str("name"), "default");
   EXPECT_EQ(env_list.items[0].Int("resources"), 2);
   RunResult show = s.Pg({"env", "show", "default"});
-  EXPECT_EQ(show.exit_code, 0) << Show(show);
+  EXPECT_EQ(show.exit_code, 0) << Summary(show);
   RunResult list = s.Pg({"state", "list"});
-  ASSERT_EQ(list.exit_code, 0) << Show(list);
+  ASSERT_EQ(list.exit_code, 0) << Summary(list);
   EXPECT_EQ(list.out, "file.file/app\nfile.file/motd\n");
   RunResult rm = s.Pg({"state", "rm", "file.file/motd"});
-  ASSERT_EQ(rm.exit_code, 0) << Show(rm);
+  ASSERT_EQ(rm.exit_code, 0) << Summary(rm);
   EXPECT_EQ(s.Pg({"state", "list"}).out, "file.file/app\n");
   EXPECT_TRUE(Exists(s.root() + "/motd")) << "state rm leaves the object alone";
 
   // The same state through DRIFTLESS_STATE.
   RunResult via_env = s.Run({"state", "list", "--state", ""}, {"DRIFTLESS_STATE=" + s.uri()});
-  EXPECT_EQ(via_env.exit_code, 0) << Show(via_env);
+  EXPECT_EQ(via_env.exit_code, 0) << Summary(via_env);
   EXPECT_EQ(via_env.out, "file.file/app\n");
 
   RunResult destroy = s.Pg({"destroy", "default", "--auto-approve"});
-  EXPECT_EQ(destroy.exit_code, 0) << Show(destroy);
+  EXPECT_EQ(destroy.exit_code, 0) << Summary(destroy);
   EXPECT_FALSE(Exists(s.root() + "/app.conf"));
 }
 
@@ -106,12 +106,12 @@ TEST(e2e_postgres_state, BadLocationsSayWhatIsWrongWithoutThePassword) {
   s.WriteProject();
   RunResult r =
       s.Run({"plan", "--state", "postgresql://alice:s3cret@127.0.0.1:1/state?connect_timeout=2"});
-  EXPECT_EQ(r.exit_code, 1) << Show(r);
+  EXPECT_EQ(r.exit_code, 1) << Summary(r);
   EXPECT_NE(r.err.find("postgresql://alice:***@127.0.0.1:1/state"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
   RunResult lease = s.Run({"apply", "--auto-approve", "--lease", "0.2s"});
-  EXPECT_EQ(lease.exit_code, 1) << Show(lease);
+  EXPECT_EQ(lease.exit_code, 1) << Summary(lease);
   EXPECT_NE(lease.err.find("a lease is at least 1s"), std::string::npos) << lease.err;
 }
 
@@ -207,7 +207,7 @@ TEST(e2e_postgres_state, TwentyEnvironmentsApplyInParallel) {
   std::printf("%d of %d pairs of applies overlapped in time\n", overlapping,
               kProcs * (kProcs - 1) / 2);
   RunResult envs = s.Pg({"env", "list", "--json"});
-  ASSERT_EQ(envs.exit_code, 0) << Show(envs);
+  ASSERT_EQ(envs.exit_code, 0) << Summary(envs);
   EXPECT_EQ(ParseJsonOrFail(envs.out, "env list").items.size(), static_cast<size_t>(kProcs));
 }
 
