@@ -11,8 +11,6 @@
 // Full scan: `driftless drift` (live against applied for every resource) on --scan-files
 // unchanged files, median of 3.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "notify/testing/http_receiver.h"
 #include "repo_gen.h"
 
@@ -32,30 +31,9 @@ namespace driftless::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "driftless-drift-bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-int Run(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+// Runs a command with its standard output to /dev/null; returns the exit code.
+int RunQuietly(const std::vector<std::string>& args) { return Run(args, {}, "/dev/null", ""); }
 
 // A repository of n files applied under dir/root with state dir/state.db; `project_extra` is
 // appended to its driftless.yaml.
@@ -71,12 +49,13 @@ void Prepare(const std::string& bin, const fs::path& dir, size_t n,
     std::fputs(project_extra.c_str(), f);
     std::fclose(f);
   }
-  int rc = Run({bin, "apply", "--auto-approve", "--dir", (dir / "repo").string(), "--state",
-                (dir / "state.db").string(), "--var", "root=" + (dir / "root").string()});
+  int rc = RunQuietly({bin, "apply", "--auto-approve", "--dir", (dir / "repo").string(), "--state",
+                       (dir / "state.db").string(), "--var", "root=" + (dir / "root").string()});
   if (rc != 0) Die("apply failed (exit " + std::to_string(rc) + ")");
 }
 
 int Main(int argc, char** argv) {
+  SetDieContext("driftless-drift-bench");
   size_t files = 10000, changes = 200, scan_files = 100000;
   std::string bin = DRIFTLESS_BIN;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -103,40 +82,15 @@ int Main(int argc, char** argv) {
   Prepare(bin, lat, files,
           "notify:\n  - name: bench\n    on: [drift.detected]\n    webhook: \"" +
               receiver.Url("/drift") + "\"\n");
-  int out[2];
-  if (pipe(out) != 0) Die("pipe");
-  pid_t watch = fork();
-  if (watch == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(bin.c_str(), bin.c_str(), "watch", "--dir", (lat / "repo").c_str(), "--state",
-          (lat / "state.db").c_str(), "--var", ("root=" + (lat / "root").string()).c_str(),
-          "--interval", "1h", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string buffer;
+  int out = -1;
+  pid_t watch = StartPiped(
+      {bin, "watch", "--dir", (lat / "repo").string(), "--state", (lat / "state.db").string(),
+       "--var", "root=" + (lat / "root").string(), "--interval", "1h"},
+      {}, &out);
+  LineReader watch_out(out);
   // Reads the watch's output until a line holds every needle (or 10 s pass).
   auto wait_line = [&](const std::vector<std::string>& needles) {
-    Clock::time_point until = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < until) {
-      size_t nl;
-      while ((nl = buffer.find('\n')) != std::string::npos) {
-        std::string line = buffer.substr(0, nl);
-        buffer.erase(0, nl + 1);
-        bool all = true;
-        for (const auto& n : needles) all &= line.find(n) != std::string::npos;
-        if (all) return true;
-      }
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) > 0) {
-        char chunk[8192];
-        ssize_t got = read(out[0], chunk, sizeof chunk);
-        if (got <= 0) return false;
-        buffer.append(chunk, static_cast<size_t>(got));
-      }
-    }
-    return false;
+    return watch_out.WaitForLine(needles, std::chrono::seconds(10));
   };
   if (!wait_line({"\"type\":\"watch.started\""})) Die("watch did not start");
   std::vector<double> ms, hook_ms;
@@ -170,9 +124,6 @@ int Main(int argc, char** argv) {
   receiver.Stop();
   std::sort(ms.begin(), ms.end());
   std::sort(hook_ms.begin(), hook_ms.end());
-  auto pct = [](const std::vector<double>& v, double p) {
-    return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-  };
 
   // Full scan of unchanged files.
   fs::path scan = work / "scan";
@@ -180,29 +131,22 @@ int Main(int argc, char** argv) {
   std::vector<double> scans;
   for (int r = 0; r < 3; ++r) {
     Clock::time_point t0 = Clock::now();
-    int rc = Run({bin, "drift", "--dir", (scan / "repo").string(), "--state",
-                  (scan / "state.db").string(), "--var", "root=" + (scan / "root").string()});
+    int rc =
+        RunQuietly({bin, "drift", "--dir", (scan / "repo").string(), "--state",
+                    (scan / "state.db").string(), "--var", "root=" + (scan / "root").string()});
     if (rc != 0) Die("drift found something on unchanged files (exit " + std::to_string(rc) + ")");
     scans.push_back(Seconds(Clock::now() - t0));
   }
   std::sort(scans.begin(), scans.end());
 
   // Watching all of them: start-up time and one change.
-  int big[2];
-  if (pipe(big) != 0) Die("pipe");
+  int big = -1;
   Clock::time_point started = Clock::now();
-  pid_t big_watch = fork();
-  if (big_watch == 0) {
-    dup2(big[1], 1);
-    close(big[0]);
-    execl(bin.c_str(), bin.c_str(), "watch", "--dir", (scan / "repo").c_str(), "--state",
-          (scan / "state.db").c_str(), "--var", ("root=" + (scan / "root").string()).c_str(),
-          "--interval", "1h", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(big[1]);
-  out[0] = big[0];
-  buffer.clear();
+  pid_t big_watch = StartPiped(
+      {bin, "watch", "--dir", (scan / "repo").string(), "--state", (scan / "state.db").string(),
+       "--var", "root=" + (scan / "root").string(), "--interval", "1h"},
+      {}, &big);
+  watch_out = LineReader(big);
   if (!wait_line({"\"type\":\"watch.started\""}))
     Die("watch of the large repository did not start");
   double startup = Seconds(Clock::now() - started);
@@ -224,14 +168,14 @@ int Main(int argc, char** argv) {
   std::printf(
       "| drift latency, write -> webhook request at a local receiver, %zu files, %zu changes: "
       "median | %.1f ms |\n",
-      files, changes, pct(hook_ms, 0.5));
-  std::printf("| same: 99th percentile | %.1f ms |\n", pct(hook_ms, 0.99));
+      files, changes, Percentile(hook_ms, 0.5));
+  std::printf("| same: 99th percentile | %.1f ms |\n", Percentile(hook_ms, 0.99));
   std::printf("| same: max | %.1f ms |\n", hook_ms.back());
   std::printf(
       "| drift latency, write -> drift.detected on watch's output, %zu files: median | "
       "%.1f ms |\n",
-      files, pct(ms, 0.5));
-  std::printf("| same: 99th percentile | %.1f ms |\n", pct(ms, 0.99));
+      files, Percentile(ms, 0.5));
+  std::printf("| same: 99th percentile | %.1f ms |\n", Percentile(ms, 0.99));
   std::printf(
       "| full scan (`driftless drift`), %zu unchanged files: median of 3 (min-max) | "
       "%.2f s (%.2f-%.2f) |\n",

@@ -15,9 +15,7 @@
 // playbook that declares the same 1,000 objects (postgresql_user, postgresql_schema,
 // postgresql_privs x 2), timed once, against the same server, and the ratio to the plan.
 
-#include <fcntl.h>
 #include <libpq-fe.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,51 +24,38 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
+
 namespace {
 
+using driftless::bench::Clock;
+using driftless::bench::Die;
+using driftless::bench::LineReader;
+using driftless::bench::Percentile;
+using driftless::bench::Seconds;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 // The server this run started (its folder), stopped on every way out.
 std::string g_server_dir;
 std::string g_script;
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "driftless-postgres-bench: %s\n", what.c_str());
+void StopServer() {
   if (!g_server_dir.empty()) {
     std::string cmd = "bash '" + g_script + "' stop '" + g_server_dir + "' >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not stop the server\n");
   }
-  std::exit(1);
 }
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// Runs a command with its output to `log`; returns the exit code.
+// Runs a command with its standard output and error to `log`; returns the exit code.
 int Run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
         const std::string& log = "/dev/null") {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(out, 2);
-    for (const auto& e : env) putenv(strdup(e.c_str()));
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return driftless::bench::Run(args, env, log, log);
 }
 
 std::string Exec(PGconn* c, const std::string& sql) {
@@ -108,11 +93,6 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
-double Pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
 std::string Name(const char* prefix, size_t i) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%s%04zu", prefix, i);
@@ -120,6 +100,7 @@ std::string Name(const char* prefix, size_t i) {
 }
 
 int Main(int argc, char** argv) {
+  driftless::bench::SetDieContext("driftless-postgres-bench", StopServer);
   std::string dsn, bin = DRIFTLESS_BIN;
   size_t roles = 250, runs = 5, changes = 100;
   bool ansible = true;
@@ -202,42 +183,12 @@ int Main(int argc, char** argv) {
   }
 
   // Latency.
-  int out[2];
-  if (pipe(out) != 0) Die("pipe");
-  pid_t watch = fork();
-  if (watch == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    for (const auto& e : env) putenv(strdup(e.c_str()));
-    execl(bin.c_str(), bin.c_str(), "watch", "--dir", repo.c_str(), "--state", state.c_str(),
-          "--interval", "1h", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string buffer;
+  int out = -1;
+  pid_t watch = driftless::bench::StartPiped(
+      {bin, "watch", "--dir", repo, "--state", state, "--interval", "1h"}, env, &out);
+  LineReader watch_out(out);
   auto wait_line = [&](const std::vector<std::string>& needles, std::string* found) {
-    Clock::time_point until = Clock::now() + std::chrono::seconds(20);
-    while (Clock::now() < until) {
-      size_t nl;
-      while ((nl = buffer.find('\n')) != std::string::npos) {
-        std::string line = buffer.substr(0, nl);
-        buffer.erase(0, nl + 1);
-        bool all = true;
-        for (const auto& n : needles) all &= line.find(n) != std::string::npos;
-        if (all) {
-          if (found) *found = line;
-          return true;
-        }
-      }
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) > 0) {
-        char chunk[8192];
-        ssize_t got = read(out[0], chunk, sizeof chunk);
-        if (got <= 0) return false;
-        buffer.append(chunk, static_cast<size_t>(got));
-      }
-    }
-    return false;
+    return watch_out.WaitForLine(needles, std::chrono::seconds(20), found);
   };
   if (!wait_line({"\"type\":\"watch.started\""}, nullptr)) Die("watch did not start");
   PGconn* writer = PQconnectdb(db_dsn.c_str());
@@ -346,16 +297,16 @@ int Main(int argc, char** argv) {
       4 * roles, roles, roles, roles, roles);
   std::printf("| apply from empty | %.2f s |\n", apply_s);
   std::printf("| `driftless plan`, no changes: median of %zu (min-max) | %.3f s (%.3f-%.3f) |\n",
-              runs, Pct(plans, 0.5), Pct(plans, 0), Pct(plans, 1));
+              runs, Percentile(plans, 0.5), Percentile(plans, 0), Percentile(plans, 1));
   std::printf(
       "| drift latency, GRANT -> drift.detected with the actor, %zu changes: median | %.1f "
       "ms |\n",
-      changes, Pct(ms, 0.5));
-  std::printf("| same: 99th percentile | %.1f ms |\n", Pct(ms, 0.99));
-  std::printf("| same: max | %.1f ms |\n", Pct(ms, 1));
+      changes, Percentile(ms, 0.5));
+  std::printf("| same: 99th percentile | %.1f ms |\n", Percentile(ms, 0.99));
+  std::printf("| same: max | %.1f ms |\n", Percentile(ms, 1));
   if (ansible_s >= 0) {
     std::printf("| `ansible-playbook --check`, same objects (one run) | %.2f s |\n", ansible_s);
-    std::printf("| ratio Ansible / driftless plan | %.1fx |\n", ansible_s / Pct(plans, 0.5));
+    std::printf("| ratio Ansible / driftless plan | %.1fx |\n", ansible_s / Percentile(plans, 0.5));
   }
   if (!ansible_note.empty()) std::printf("\nAnsible: %s\n", ansible_note.c_str());
   return 0;

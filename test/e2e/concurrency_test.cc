@@ -5,21 +5,17 @@
 // The suite is named e2e_concurrency so that `ctest -R e2e_concurrency` selects it (ctest knows
 // the discovered tests by their GoogleTest names only).
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <regex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -32,94 +28,12 @@
 namespace driftless::test {
 namespace {
 
-// JSON output is read with ReadJson (e2e/harness.h).
-
-Json ParseJsonOrFail(const std::string& text, const std::string& what) {
-  Json j;
-  if (!ReadJson(text, &j)) {
-    ADD_FAILURE() << what << " is not valid JSON: " << text.substr(0, 2000);
-    return Json();
-  }
-  return j;
-}
-
 // --- the repository ---
 
-// `count` files whose content carries ${var.gen}, so that each run with another --var gen=N has
-// every file to update. Written into a project whose target root is `root` (may use ${env}).
-void WriteRepo(const Sandbox& s, int count, const std::string& root) {
-  s.WriteRepoFile("driftless.yaml",
-                  "project: test\nvars:\n  gen: \"0\"\ntargets:\n  host: {provider: "
-                  "file, root: \"" +
-                      root + "\"}\n");
-  std::string docs;
-  for (int i = 0; i < count; ++i) {
-    if (i) docs += "---\n";
-    docs += "kind: file.file\nname: f" + std::to_string(i) + "\nspec: {path: \"g" +
-            std::to_string(i % 16) + "/f" + std::to_string(i) +
-            ".txt\", content: \"generation ${var.gen} of f" + std::to_string(i) + "\\n\"}\n";
-    if (i % 8 != 0) docs += "depends_on: [file.file/f" + std::to_string(i - 1) + "]\n";
-  }
-  s.WriteRepoFile("files.yaml", docs);
-}
-
-std::string Content(int i, const std::string& gen) {
-  return "generation " + gen + " of f" + std::to_string(i) + "\n";
-}
-
-// Counts the files of `dir` that do not hold generation `gen`.
-int WrongFiles(const std::string& dir, int count, const std::string& gen) {
-  int wrong = 0;
-  for (int i = 0; i < count; ++i) {
-    std::string path = dir + "/g" + std::to_string(i % 16) + "/f" + std::to_string(i) + ".txt";
-    if (!Exists(path) || ReadFile(path) != Content(i, gen)) ++wrong;
-  }
-  return wrong;
-}
+// `count` files in 16 folders, each depending on the one before in chains of 8.
+GenerationRepo Files(int count) { return {.count = count, .grouped = true, .chained = true}; }
 
 // --- processes ---
-
-// A background driftless process with its own output files.
-struct Proc {
-  int pid = -1;
-  std::string out_path;
-  std::string err_path;
-
-  std::string Out() const { return ReadFile(out_path); }
-  std::string Err() const { return ReadFile(err_path); }
-};
-
-Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& tag) {
-  Proc p;
-  p.out_path = s.dir() + "/" + tag + ".out";
-  p.err_path = s.dir() + "/" + tag + ".err";
-  args.insert(args.begin(), DRIFTLESS_BIN);
-  args.insert(args.end(), {"--dir", s.repo(), "--state", s.state()});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  p.pid = pid;
-  return p;
-}
-
-// True once the child has exited; it is left to be reaped by Wait.
-bool Exited(int pid) {
-  siginfo_t info{};
-  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid != 0;
-}
 
 // Polls `env show ENV` until it reports the lock held by `pid`; `shown` receives that output.
 // False when `pid` exited first or after a generous minute.
@@ -136,12 +50,6 @@ bool WaitForLock(const Sandbox& s, const std::string& env, int pid, std::string*
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
-}
-
-std::vector<Json> History(const Sandbox& s, const std::string& env) {
-  RunResult r = s.Run({"history", env, "--json", "--limit", "1000"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return ParseJsonOrFail(r.out, "history --json").items;
 }
 
 // Polls history until `pid` has a running apply: it has recorded its intents and is working.
@@ -163,13 +71,6 @@ bool WaitForRunningApply(const Sandbox& s, const std::string& env, int pid) {
   return false;
 }
 
-// History entries sorted by id, oldest first.
-std::vector<Json> Oldest(std::vector<Json> applies) {
-  std::sort(applies.begin(), applies.end(),
-            [](const Json& a, const Json& b) { return a.Int("id") < b.Int("id"); });
-  return applies;
-}
-
 constexpr int kMany = 3000;  // enough for an apply to hold the lock for a good while
 
 // --- the tests ---
@@ -181,7 +82,7 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));
     Sandbox s;
-    WriteRepo(s, kMany, s.root());
+    WriteGenerationRepo(s, Files(kMany), s.root());
     Proc first = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1"}, "first");
     std::string shown;
     ASSERT_TRUE(WaitForLock(s, "default", first.pid, &shown))
@@ -220,7 +121,7 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
     EXPECT_EQ(applies[0].Str("status"), "succeeded");
     RunResult plan = s.Run({"plan", "--detailed-exitcode"});
     EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
-    EXPECT_EQ(WrongFiles(s.root(), kMany, "0"), 0);
+    EXPECT_EQ(WrongFiles(s.root(), Files(kMany), "0"), 0);
     return;
   }
   FAIL() << "in three attempts the first apply was always done before the second looked";
@@ -228,7 +129,7 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
 
 TEST(e2e_concurrency, SecondApplyWithLockTimeoutWaitsThenRuns) {
   Sandbox s;
-  WriteRepo(s, kMany, s.root());
+  WriteGenerationRepo(s, Files(kMany), s.root());
   Proc first =
       Spawn(s, {"apply", "--auto-approve", "--parallelism", "1", "--var", "gen=1"}, "first");
   ASSERT_TRUE(WaitForLock(s, "default", first.pid))
@@ -241,7 +142,7 @@ TEST(e2e_concurrency, SecondApplyWithLockTimeoutWaitsThenRuns) {
   EXPECT_EQ(first_rc, 0) << first.Err();
   EXPECT_EQ(second_rc, 0) << second.Err();
 
-  std::vector<Json> applies = Oldest(History(s, "default"));
+  std::vector<Json> applies = History(s, "default");
   ASSERT_EQ(applies.size(), 2u);
   EXPECT_EQ(applies[0].Int("pid"), first.pid);
   EXPECT_EQ(applies[1].Int("pid"), second.pid);
@@ -254,12 +155,12 @@ TEST(e2e_concurrency, SecondApplyWithLockTimeoutWaitsThenRuns) {
 
   RunResult plan = s.Run({"plan", "--detailed-exitcode", "--var", "gen=2"});
   EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
-  EXPECT_EQ(WrongFiles(s.root(), kMany, "2"), 0);
+  EXPECT_EQ(WrongFiles(s.root(), Files(kMany), "2"), 0);
 }
 
 TEST(e2e_concurrency, PlanRunsWhileAnApplyHoldsTheLock) {
   Sandbox s;
-  WriteRepo(s, kMany, s.root());
+  WriteGenerationRepo(s, Files(kMany), s.root());
   Proc apply = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1"}, "apply");
   ASSERT_TRUE(WaitForLock(s, "default", apply.pid))
       << "the apply never held the lock; it ended with " << Wait(apply.pid) << ":\n"
@@ -282,7 +183,7 @@ TEST(e2e_concurrency, PlanRunsWhileAnApplyHoldsTheLock) {
 
 TEST(e2e_concurrency, LockOfAKilledHolderIsTakenOverByTheNextApply) {
   Sandbox s;
-  WriteRepo(s, kMany, s.root());
+  WriteGenerationRepo(s, Files(kMany), s.root());
   Proc first = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1"}, "first");
   ASSERT_TRUE(WaitForRunningApply(s, "default", first.pid))
       << "the first apply never started; it ended with " << Wait(first.pid) << ":\n"
@@ -299,7 +200,7 @@ TEST(e2e_concurrency, LockOfAKilledHolderIsTakenOverByTheNextApply) {
   RunResult next = s.Run({"apply", "--auto-approve"});
   EXPECT_EQ(next.exit_code, 0) << next.err;
 
-  std::vector<Json> applies = Oldest(History(s, "default"));
+  std::vector<Json> applies = History(s, "default");
   ASSERT_EQ(applies.size(), 2u);
   EXPECT_EQ(applies[0].Int("pid"), first.pid);
   EXPECT_EQ(applies[0].Str("status"), "interrupted");
@@ -308,7 +209,7 @@ TEST(e2e_concurrency, LockOfAKilledHolderIsTakenOverByTheNextApply) {
   EXPECT_EQ(after_show.out.find("locked:"), std::string::npos) << after_show.out;
   RunResult plan = s.Run({"plan", "--detailed-exitcode"});
   EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
-  EXPECT_EQ(WrongFiles(s.root(), kMany, "0"), 0);
+  EXPECT_EQ(WrongFiles(s.root(), Files(kMany), "0"), 0);
 }
 
 TEST(e2e_concurrency, WaitingApplyTakesOverFromAKilledHolder) {
@@ -317,7 +218,7 @@ TEST(e2e_concurrency, WaitingApplyTakesOverFromAKilledHolder) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));
     Sandbox s;
-    WriteRepo(s, kMany, s.root());
+    WriteGenerationRepo(s, Files(kMany), s.root());
     Proc first = Spawn(s, {"apply", "--auto-approve", "--parallelism", "1"}, "first");
     if (!WaitForRunningApply(s, "default", first.pid)) {
       if (Wait(first.pid) == 0 && attempt < 3) continue;  // done before it was seen running
@@ -333,7 +234,7 @@ TEST(e2e_concurrency, WaitingApplyTakesOverFromAKilledHolder) {
     ASSERT_EQ(first_rc, -SIGKILL);
     EXPECT_EQ(waiter_rc, 0) << waiter.Err();
 
-    std::vector<Json> applies = Oldest(History(s, "default"));
+    std::vector<Json> applies = History(s, "default");
     ASSERT_EQ(applies.size(), 2u);
     EXPECT_EQ(applies[0].Int("pid"), first.pid);
     EXPECT_EQ(applies[0].Str("status"), "interrupted");
@@ -341,7 +242,7 @@ TEST(e2e_concurrency, WaitingApplyTakesOverFromAKilledHolder) {
     EXPECT_EQ(applies[1].Str("status"), "succeeded");
     RunResult plan = s.Run({"plan", "--detailed-exitcode"});
     EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
-    EXPECT_EQ(WrongFiles(s.root(), kMany, "0"), 0);
+    EXPECT_EQ(WrongFiles(s.root(), Files(kMany), "0"), 0);
     return;
   }
 }
@@ -350,7 +251,7 @@ TEST(e2e_concurrency, EightAppliesAtOnceAreSerialised) {
   constexpr int kProcs = 8;
   constexpr int kFiles = 200;
   Sandbox s;
-  WriteRepo(s, kFiles, s.root());
+  WriteGenerationRepo(s, Files(kFiles), s.root());
   std::vector<Proc> procs;
   for (int k = 1; k <= kProcs; ++k) {
     procs.push_back(Spawn(
@@ -367,29 +268,17 @@ TEST(e2e_concurrency, EightAppliesAtOnceAreSerialised) {
                      << p.Err() << p.Out().substr(0, 1000);
   }
 
-  std::vector<Json> applies = Oldest(History(s, "default"));
+  std::vector<Json> applies = History(s, "default");
   ASSERT_EQ(applies.size(), static_cast<size_t>(kProcs))
       << "every apply has its own changes (another generation), so each is in history";
-  std::set<int64_t> pids;
-  for (size_t i = 0; i < applies.size(); ++i) {
-    const Json& a = applies[i];
-    pids.insert(a.Int("pid"));
-    EXPECT_EQ(a.Str("status"), "succeeded") << "apply #" << a.Int("id");
-    EXPECT_EQ(a.Str("summary"), std::to_string(kFiles) + (i == 0 ? " created" : " updated"))
-        << "apply #" << a.Int("id");
-    if (i > 0) {
-      EXPECT_GE(a.Str("started_at"), applies[i - 1].Str("finished_at"))
-          << "apply #" << a.Int("id") << " started before #" << applies[i - 1].Int("id")
-          << " finished";
-    }
-  }
-  EXPECT_EQ(pids.size(), static_cast<size_t>(kProcs)) << "one apply per process";
+  ExpectSerialised(applies, kFiles);
 
   // The last apply decides the content; state agrees with it.
   auto last = gen_of_pid.find(applies.back().Int("pid"));
   ASSERT_NE(last, gen_of_pid.end()) << "the last apply was not run by one of the eight";
   const std::string gen = std::to_string(last->second);
-  EXPECT_EQ(WrongFiles(s.root(), kFiles, gen), 0) << "files should all be generation " << gen;
+  EXPECT_EQ(WrongFiles(s.root(), Files(kFiles), gen), 0)
+      << "files should all be generation " << gen;
   RunResult plan = s.Run({"plan", "--detailed-exitcode", "--var", "gen=" + gen});
   EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
   RunResult show = s.Run({"env", "show", "default"});
@@ -402,7 +291,7 @@ TEST(e2e_concurrency, TwoEnvironmentsApplyInParallel) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     SCOPED_TRACE("attempt " + std::to_string(attempt));
     Sandbox s;
-    WriteRepo(s, kMany, s.root() + "/${env}");
+    WriteGenerationRepo(s, Files(kMany), s.root() + "/${env}");
     Proc a = Spawn(s, {"apply", "a", "--auto-approve", "--parallelism", "1"}, "a");
     ASSERT_TRUE(WaitForLock(s, "a", a.pid))
         << "the apply of a never held its lock; it ended with " << Wait(a.pid) << ":\n"
@@ -429,7 +318,7 @@ TEST(e2e_concurrency, TwoEnvironmentsApplyInParallel) {
       EXPECT_EQ(applies[0].Str("status"), "succeeded");
       RunResult plan = s.Run({"plan", env, "--detailed-exitcode"});
       EXPECT_EQ(plan.exit_code, 0) << plan.out.substr(0, 2000) << plan.err;
-      EXPECT_EQ(WrongFiles(s.root() + "/" + env, kMany, "0"), 0);
+      EXPECT_EQ(WrongFiles(s.root() + "/" + env, Files(kMany), "0"), 0);
     }
     if (HasFailure()) return;
     if (overlap) return;  // both locks were held at once, and both applies succeeded

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,7 +22,7 @@ struct RunResult {
 class Sandbox {
  public:
   Sandbox();
-  ~Sandbox();
+  virtual ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 
@@ -29,6 +30,8 @@ class Sandbox {
   std::string repo() const { return dir_ + "/repo"; }
   std::string root() const { return dir_ + "/root"; }
   std::string state() const { return dir_ + "/state.db"; }
+  /// Where the commands of Spawn and History keep their state: state() here.
+  virtual std::string StateLocation() const { return state(); }
 
   /// Writes a file under repo() (parents created).
   void WriteRepoFile(const std::string& rel, const std::string& content) const;
@@ -77,7 +80,83 @@ std::string ReadFile(const std::string& path);
 bool Exists(const std::string& path);
 /// Permission bits of a path (stat), or -1.
 int ModeOf(const std::string& path);
-/// Waits for a child started by Sandbox::Start; returns its exit code or -signal.
+/// Waits for a child started by Sandbox::Start or Spawn; returns its exit code or -signal.
 int Wait(int pid);
+/// True once the child has exited; it is left to be reaped by Wait.
+bool Exited(int pid);
+
+/// Parses `text`; fails the test (and returns an empty value) when it is not JSON. `what` names
+/// the output in the failure message.
+Json ParseJsonOrFail(const std::string& text, const std::string& what);
+/// The exit code and the start of both outputs of a run, for failure messages.
+std::string Summary(const RunResult& r);
+
+/// A sandbox whose commands use a fresh database on the test PostgreSQL server as their state
+/// (uri() is empty when it could not be made).
+class PgSandbox : public Sandbox {
+ public:
+  /// Creates the database (named dl_e2e_...).
+  PgSandbox();
+
+  /// The database's libpq connection string.
+  const std::string& dsn() const { return dsn_; }
+  /// The same as a postgresql:// URI, as --state takes it.
+  const std::string& uri() const { return uri_; }
+  /// uri().
+  std::string StateLocation() const override { return uri_; }
+  /// Run with `--state uri()` appended.
+  RunResult Pg(std::vector<std::string> args, const std::vector<std::string>& env = {}) const;
+
+ private:
+  std::string dsn_;
+  std::string uri_;
+};
+
+/// A background driftless process with its own output files.
+struct Proc {
+  int pid = -1;          ///< for Wait, Exited and kill
+  std::string out_path;  ///< its standard output
+  std::string err_path;  ///< its standard error
+
+  /// Its standard output so far.
+  std::string Out() const { return ReadFile(out_path); }
+  /// Its standard error so far.
+  std::string Err() const { return ReadFile(err_path); }
+};
+
+/// Starts the binary in the background with `args` plus --dir s.repo() --state
+/// s.StateLocation(); its output goes to s.dir()/`tag`.out and .err.
+Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& tag);
+
+/// The applies of `env` (`history ENV --json`, up to 1,000) on s.StateLocation(), oldest first.
+std::vector<Json> History(const Sandbox& s, const std::string& env);
+
+/// Expects the applies of one environment (oldest first), one per process, to have run one after
+/// the other: all succeeded, the first created `files` resources and each later one updated them,
+/// each started after the one before had finished.
+void ExpectSerialised(const std::vector<Json>& applies, int files);
+
+/// A project of `count` file.file resources f0, f1, ... whose content carries ${var.gen}
+/// ("generation GEN of fI\n"), so that each run with another --var gen=N has every file to
+/// update.
+struct GenerationRepo {
+  int count = 0;
+  bool grouped = false;  ///< under 16 folders g0..g15 rather than all at the root
+  bool chained = false;  ///< each depends on the one before, in chains of 8
+};
+/// Writes `repo` into s.repo(), on one file target `host` rooted at `root` (may use ${env}).
+void WriteGenerationRepo(const Sandbox& s, const GenerationRepo& repo, const std::string& root);
+/// Counts the files of `repo` under `dir` that do not hold generation `gen`.
+int WrongFiles(const std::string& dir, const GenerationRepo& repo, const std::string& gen);
+
+/// The output file (`suffix` ".out" or ".err") of a process started by Sandbox::Start (with
+/// several, any one of them), or "" when there is none.
+std::string BackgroundFile(const Sandbox& s, const std::string& suffix);
+/// The standard output of the process started by Sandbox::Start so far.
+std::string BackgroundOutput(const Sandbox& s);
+/// How often `needle` stands in `text`.
+size_t CountOf(const std::string& text, const std::string& needle);
+/// Waits (up to 10 s) until BackgroundOutput holds `needle` at least `times` times.
+bool WaitForOutput(const Sandbox& s, const std::string& needle, size_t times = 1);
 
 }  // namespace driftless::test

@@ -3,7 +3,6 @@
 // and by `driftless watch` (attributed to the role that made it where PostgreSQL can tell),
 // `policy: enforce` reverting them, and destroy removing everything, the event trigger included.
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -41,7 +40,7 @@ class PostgresProviderTest : public ::testing::Test {
   void TearDown() override {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
-      EXPECT_EQ(Wait(pid_), 0) << ReadFile(OutputFile(".err"));
+      EXPECT_EQ(Wait(pid_), 0) << ReadFile(BackgroundFile(box_, ".err"));
     }
     // Roles are global: leave none behind.
     (void)Execute(dsn_, "DROP SCHEMA IF EXISTS app CASCADE");
@@ -98,22 +97,10 @@ class PostgresProviderTest : public ::testing::Test {
 
   void StartWatch() {
     pid_ = box_.Start({"watch", "--for", "90s", "--interval", "1h"}, Env());
-    ASSERT_TRUE(WaitFor("\"type\":\"watch.started\"")) << Output() << ReadFile(OutputFile(".err"));
+    ASSERT_TRUE(WaitForOutput(box_, "\"type\":\"watch.started\""))
+        << Output() << ReadFile(BackgroundFile(box_, ".err"));
   }
-  std::string OutputFile(const std::string& suffix) {
-    std::string found;
-    if (DIR* d = opendir(box_.dir().c_str())) {
-      while (dirent* e = readdir(d)) {
-        std::string n = e->d_name;
-        if (n.rfind(".bg", 0) == 0 && n.size() > suffix.size() &&
-            n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-          found = box_.dir() + "/" + n;
-      }
-      closedir(d);
-    }
-    return found;
-  }
-  std::string Output() { return ReadFile(OutputFile(".out")); }
+  std::string Output() const { return BackgroundOutput(box_); }
   // The first event line of `type` about `resource`, or "" after 10 s.
   std::string WaitForEvent(const std::string& type, const std::string& resource) {
     for (int i = 0; i < 200; ++i) {
@@ -132,14 +119,6 @@ class PostgresProviderTest : public ::testing::Test {
     }
     return "";
   }
-  bool WaitFor(const std::string& needle) {
-    for (int i = 0; i < 200; ++i) {
-      if (Contains(Output(), needle)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-
   Sandbox box_;
   std::string dsn_, db_, role_, pw_role_, intruder_;
   int pid_ = -1;

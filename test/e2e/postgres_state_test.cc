@@ -6,13 +6,10 @@
 // The suite is named e2e_postgres_state so that `ctest -R e2e_postgres_state` selects it.
 // test/e2e/postgres_lease_test.cc has the lock's side (serialised applies, kill -9, leases).
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -28,100 +25,8 @@
 namespace driftless::test {
 namespace {
 
-Json ParseJsonOrFail(const std::string& text, const std::string& what) {
-  Json j;
-  if (!ReadJson(text, &j)) {
-    ADD_FAILURE() << what << " is not valid JSON: " << text.substr(0, 2000);
-    return Json();
-  }
-  return j;
-}
-
-std::string Show(const RunResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out.substr(0, 3000) +
-         "\nstderr:\n" + r.err.substr(0, 3000);
-}
-
-// A sandbox whose commands use a fresh PostgreSQL database as their state.
-class PgSandbox : public Sandbox {
- public:
-  PgSandbox() : uri_(ToUri(CreateTestDatabase("dl_e2e"))) {}
-  const std::string& uri() const { return uri_; }
-  RunResult Pg(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
-    args.insert(args.end(), {"--state", uri_});
-    return Run(args, env);
-  }
-
- private:
-  std::string uri_;
-};
-
-// `count` files whose content carries ${var.gen}, under `root` (may use ${env}).
-void WriteRepo(const Sandbox& s, int count, const std::string& root) {
-  s.WriteRepoFile(
-      "driftless.yaml",
-      "project: test\nvars:\n  gen: \"0\"\ntargets:\n  host: {provider: file, root: \"" + root +
-          "\"}\n");
-  std::string docs;
-  for (int i = 0; i < count; ++i) {
-    if (i) docs += "---\n";
-    docs += "kind: file.file\nname: f" + std::to_string(i) + "\nspec: {path: \"f" +
-            std::to_string(i) + ".txt\", content: \"generation ${var.gen} of f" +
-            std::to_string(i) + "\\n\"}\n";
-  }
-  s.WriteRepoFile("files.yaml", docs);
-}
-
-int WrongFiles(const std::string& dir, int count, const std::string& gen) {
-  int wrong = 0;
-  for (int i = 0; i < count; ++i) {
-    std::string path = dir + "/f" + std::to_string(i) + ".txt";
-    if (ReadFile(path) != "generation " + gen + " of f" + std::to_string(i) + "\n") ++wrong;
-  }
-  return wrong;
-}
-
-struct Proc {
-  int pid = -1;
-  std::string out_path;
-  std::string err_path;
-  std::string Out() const { return ReadFile(out_path); }
-  std::string Err() const { return ReadFile(err_path); }
-};
-
-Proc Spawn(const PgSandbox& s, std::vector<std::string> args, const std::string& tag) {
-  Proc p;
-  p.out_path = s.dir() + "/" + tag + ".out";
-  p.err_path = s.dir() + "/" + tag + ".err";
-  args.insert(args.begin(), DRIFTLESS_BIN);
-  args.insert(args.end(), {"--dir", s.repo(), "--state", s.uri()});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(126);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  p.pid = pid;
-  return p;
-}
-
-std::vector<Json> History(const PgSandbox& s, const std::string& env) {
-  RunResult r = s.Pg({"history", env, "--json", "--limit", "1000"});
-  EXPECT_EQ(r.exit_code, 0) << Show(r);
-  std::vector<Json> items = ParseJsonOrFail(r.out, "history --json").items;
-  std::sort(items.begin(), items.end(),
-            [](const Json& a, const Json& b) { return a.Int("id") < b.Int("id"); });
-  return items;
-}
+// `count` files, all at the target's root.
+GenerationRepo Files(int count) { return {.count = count}; }
 
 TEST(e2e_postgres_state, EverydayFlow) {
   PgSandbox s;
@@ -133,29 +38,29 @@ TEST(e2e_postgres_state, EverydayFlow) {
       "---\nkind: file.file\nname: app\nspec: {path: app.conf, content: \"a=1\\n\"}\n");
 
   RunResult p = s.Pg({"plan", "--detailed-exitcode"});
-  ASSERT_EQ(p.exit_code, 2) << Show(p);
+  ASSERT_EQ(p.exit_code, 2) << Summary(p);
   EXPECT_NE(p.out.find("2 to create"), std::string::npos) << p.out;
   RunResult a = s.Pg({"apply", "--auto-approve"});
-  ASSERT_EQ(a.exit_code, 0) << Show(a);
+  ASSERT_EQ(a.exit_code, 0) << Summary(a);
   EXPECT_NE(a.out.find("2 created"), std::string::npos) << a.out;
   EXPECT_EQ(ReadFile(s.root() + "/motd"), "hello world\n");
   EXPECT_FALSE(Exists(s.state())) << "no SQLite file when the state is in PostgreSQL";
   RunResult clean = s.Pg({"plan", "--detailed-exitcode"});
-  EXPECT_EQ(clean.exit_code, 0) << Show(clean);
+  EXPECT_EQ(clean.exit_code, 0) << Summary(clean);
 
   // Drift: detected, recorded on the timeline, healed by the next apply.
   { std::ofstream(s.root() + "/app.conf", std::ios::trunc) << "a=2\n"; }
   RunResult drift = s.Pg({"drift"});
-  EXPECT_EQ(drift.exit_code, 2) << Show(drift);
+  EXPECT_EQ(drift.exit_code, 2) << Summary(drift);
   EXPECT_NE(drift.out.find("file.file/app"), std::string::npos) << drift.out;
   RunResult timeline = s.Pg({"drift", "--history", "--json"});
-  ASSERT_EQ(timeline.exit_code, 0) << Show(timeline);
+  ASSERT_EQ(timeline.exit_code, 0) << Summary(timeline);
   Json drifts = ParseJsonOrFail(timeline.out, "drift --history --json");
   ASSERT_EQ(drifts.items.size(), 1u) << timeline.out;
   EXPECT_EQ(drifts.items[0].Str("resource"), "file.file/app");
   EXPECT_TRUE(drifts.items[0].IsNull("resolved_at"));
   RunResult heal = s.Pg({"apply", "--auto-approve"});
-  ASSERT_EQ(heal.exit_code, 0) << Show(heal);
+  ASSERT_EQ(heal.exit_code, 0) << Summary(heal);
   EXPECT_EQ(ReadFile(s.root() + "/app.conf"), "a=1\n");
   timeline = s.Pg({"drift", "--history", "--json"});
   drifts = ParseJsonOrFail(timeline.out, "drift --history --json");
@@ -168,31 +73,31 @@ TEST(e2e_postgres_state, EverydayFlow) {
   EXPECT_EQ(applies[0].Str("status"), "succeeded");
   EXPECT_EQ(applies[0].Str("summary"), "2 created");
   RunResult one = s.Pg({"history", "show", std::to_string(applies[0].Int("id")), "--json"});
-  ASSERT_EQ(one.exit_code, 0) << Show(one);
+  ASSERT_EQ(one.exit_code, 0) << Summary(one);
   EXPECT_EQ(ParseJsonOrFail(one.out, "history show").Find("changes")->items.size(), 2u);
   RunResult envs = s.Pg({"env", "list", "--json"});
-  ASSERT_EQ(envs.exit_code, 0) << Show(envs);
+  ASSERT_EQ(envs.exit_code, 0) << Summary(envs);
   Json env_list = ParseJsonOrFail(envs.out, "env list --json");
   ASSERT_EQ(env_list.items.size(), 1u) << envs.out;
   EXPECT_EQ(env_list.items[0].Str("name"), "default");
   EXPECT_EQ(env_list.items[0].Int("resources"), 2);
   RunResult show = s.Pg({"env", "show", "default"});
-  EXPECT_EQ(show.exit_code, 0) << Show(show);
+  EXPECT_EQ(show.exit_code, 0) << Summary(show);
   RunResult list = s.Pg({"state", "list"});
-  ASSERT_EQ(list.exit_code, 0) << Show(list);
+  ASSERT_EQ(list.exit_code, 0) << Summary(list);
   EXPECT_EQ(list.out, "file.file/app\nfile.file/motd\n");
   RunResult rm = s.Pg({"state", "rm", "file.file/motd"});
-  ASSERT_EQ(rm.exit_code, 0) << Show(rm);
+  ASSERT_EQ(rm.exit_code, 0) << Summary(rm);
   EXPECT_EQ(s.Pg({"state", "list"}).out, "file.file/app\n");
   EXPECT_TRUE(Exists(s.root() + "/motd")) << "state rm leaves the object alone";
 
   // The same state through DRIFTLESS_STATE.
   RunResult via_env = s.Run({"state", "list", "--state", ""}, {"DRIFTLESS_STATE=" + s.uri()});
-  EXPECT_EQ(via_env.exit_code, 0) << Show(via_env);
+  EXPECT_EQ(via_env.exit_code, 0) << Summary(via_env);
   EXPECT_EQ(via_env.out, "file.file/app\n");
 
   RunResult destroy = s.Pg({"destroy", "default", "--auto-approve"});
-  EXPECT_EQ(destroy.exit_code, 0) << Show(destroy);
+  EXPECT_EQ(destroy.exit_code, 0) << Summary(destroy);
   EXPECT_FALSE(Exists(s.root() + "/app.conf"));
 }
 
@@ -201,12 +106,12 @@ TEST(e2e_postgres_state, BadLocationsSayWhatIsWrongWithoutThePassword) {
   s.WriteProject();
   RunResult r =
       s.Run({"plan", "--state", "postgresql://alice:s3cret@127.0.0.1:1/state?connect_timeout=2"});
-  EXPECT_EQ(r.exit_code, 1) << Show(r);
+  EXPECT_EQ(r.exit_code, 1) << Summary(r);
   EXPECT_NE(r.err.find("postgresql://alice:***@127.0.0.1:1/state"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
   RunResult lease = s.Run({"apply", "--auto-approve", "--lease", "0.2s"});
-  EXPECT_EQ(lease.exit_code, 1) << Show(lease);
+  EXPECT_EQ(lease.exit_code, 1) << Summary(lease);
   EXPECT_NE(lease.err.find("a lease is at least 1s"), std::string::npos) << lease.err;
 }
 
@@ -217,7 +122,7 @@ TEST(e2e_postgres_state, TwentyAppliesOfOneEnvironmentWithoutWaiting) {
   constexpr int kFiles = 300;
   PgSandbox s;
   ASSERT_FALSE(s.uri().empty());
-  WriteRepo(s, kFiles, s.root());
+  WriteGenerationRepo(s, Files(kFiles), s.root());
   std::vector<Proc> procs;
   for (int k = 1; k <= kProcs; ++k) {
     procs.push_back(Spawn(
@@ -271,7 +176,7 @@ TEST(e2e_postgres_state, TwentyEnvironmentsApplyInParallel) {
   constexpr int kFiles = 200;
   PgSandbox s;
   ASSERT_FALSE(s.uri().empty());
-  WriteRepo(s, kFiles, s.root() + "/${env}");
+  WriteGenerationRepo(s, Files(kFiles), s.root() + "/${env}");
   std::vector<Proc> procs;
   for (int k = 0; k < kProcs; ++k) {
     procs.push_back(
@@ -287,7 +192,7 @@ TEST(e2e_postgres_state, TwentyEnvironmentsApplyInParallel) {
     EXPECT_EQ(applies[0].Str("status"), "succeeded") << env;
     EXPECT_EQ(applies[0].Str("summary"), std::to_string(kFiles) + " created") << env;
     intervals.emplace_back(applies[0].Str("started_at"), applies[0].Str("finished_at"));
-    EXPECT_EQ(WrongFiles(s.root() + "/" + env, kFiles, "0"), 0) << env;
+    EXPECT_EQ(WrongFiles(s.root() + "/" + env, Files(kFiles), "0"), 0) << env;
   }
   // Some apply started before another had finished (RFC 3339 strings compare in time order; to
   // the second, so only a strict overlap counts).
@@ -302,7 +207,7 @@ TEST(e2e_postgres_state, TwentyEnvironmentsApplyInParallel) {
   std::printf("%d of %d pairs of applies overlapped in time\n", overlapping,
               kProcs * (kProcs - 1) / 2);
   RunResult envs = s.Pg({"env", "list", "--json"});
-  ASSERT_EQ(envs.exit_code, 0) << Show(envs);
+  ASSERT_EQ(envs.exit_code, 0) << Summary(envs);
   EXPECT_EQ(ParseJsonOrFail(envs.out, "env list").items.size(), static_cast<size_t>(kProcs));
 }
 

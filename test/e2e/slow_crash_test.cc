@@ -31,18 +31,6 @@
 namespace driftless::test {
 namespace {
 
-// JSON output is read with ReadJson (e2e/harness.h).
-
-// Parses `text`; fails the test (and returns an empty object) when it is not JSON.
-Json ParseJsonOrFail(const std::string& text, const std::string& what) {
-  Json j;
-  if (!ReadJson(text, &j)) {
-    ADD_FAILURE() << what << " is not valid JSON: " << text.substr(0, 2000);
-    return Json();
-  }
-  return j;
-}
-
 // Collects the problems of one check: the first few are reported in full, then only counted, so
 // that a systematic fault does not print thousands of lines.
 class Problems {
@@ -580,11 +568,7 @@ TEST(e2e_slow_crash, KillDuringDestroy) {
   const int pid = s.Start({"destroy", "default", "--auto-approve"});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (count_files() > threshold && std::chrono::steady_clock::now() < deadline) {
-    siginfo_t info{};
-    if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        info.si_pid != 0) {
-      break;  // finished before the threshold: checked below all the same
-    }
+    if (Exited(pid)) break;  // finished before the threshold: checked below all the same
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   kill(pid, SIGKILL);

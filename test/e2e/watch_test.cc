@@ -2,7 +2,6 @@
 // drift event; enforce reverts and records a remediation; report records; ignore is never
 // compared; paused is reported, never touched; a flapping resource is backed off.
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -53,46 +52,18 @@ class WatchTest : public ::testing::Test {
     std::vector<std::string> args = {"watch", "--for", "60s", "--interval", "1h"};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = box_.Start(args);
-    ASSERT_TRUE(WaitFor("\"type\":\"watch.started\"")) << Output() << ReadFile(OutputFile(".err"));
+    ASSERT_TRUE(WaitForOutput(box_, "\"type\":\"watch.started\""))
+        << Output() << ReadFile(BackgroundFile(box_, ".err"));
   }
 
   void TearDown() override {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
-      EXPECT_EQ(Wait(pid_), 0) << ReadFile(OutputFile(".err"));
+      EXPECT_EQ(Wait(pid_), 0) << ReadFile(BackgroundFile(box_, ".err"));
     }
   }
 
-  std::string OutputFile(const std::string& suffix) {
-    std::string found;
-    if (DIR* d = opendir(box_.dir().c_str())) {
-      while (dirent* e = readdir(d)) {
-        std::string n = e->d_name;
-        if (n.rfind(".bg", 0) == 0 && n.size() > suffix.size() &&
-            n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-          found = box_.dir() + "/" + n;
-      }
-      closedir(d);
-    }
-    return found;
-  }
-  std::string Output() { return ReadFile(OutputFile(".out")); }
-
-  size_t Count(const std::string& needle) {
-    std::string out = Output();
-    size_t n = 0;
-    for (size_t at = out.find(needle); at != std::string::npos; at = out.find(needle, at + 1)) ++n;
-    return n;
-  }
-
-  // Waits (up to 10 s) until the output holds `needle` `times` times.
-  bool WaitFor(const std::string& needle, size_t times = 1) {
-    for (int i = 0; i < 200; ++i) {
-      if (Count(needle) >= times) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
+  std::string Output() const { return BackgroundOutput(box_); }
 
   // Events of `type` about file.file/`name` so far.
   size_t Events(const std::string& type, const std::string& name) {
@@ -164,7 +135,7 @@ TEST_F(WatchTest, EachKindOfChangeIsOneDriftEvent) {
 TEST_F(WatchTest, EnforceRevertsAtOnceAndRecordsARemediation) {
   StartWatch();
   Overwrite(box_.root() + "/e.txt", "hot-fix by hand");
-  ASSERT_TRUE(WaitFor("\"resolution\":\"enforcement\"")) << Output();
+  ASSERT_TRUE(WaitForOutput(box_, "\"resolution\":\"enforcement\"")) << Output();
   EXPECT_EQ(ReadFile(box_.root() + "/e.txt"), "e");
   EXPECT_EQ(Events("drift.detected", "e"), 1u);
   RunResult h = box_.Run({"history", "--json"});
@@ -184,13 +155,14 @@ TEST_F(WatchTest, AFlappingResourceIsBackedOff) {
   const std::string e = box_.root() + "/e.txt";
   for (int i = 1; i <= 2; ++i) {
     Overwrite(e, "fight " + std::to_string(i));
-    ASSERT_TRUE(WaitFor("\"resolution\":\"enforcement\"", static_cast<size_t>(i))) << Output();
+    ASSERT_TRUE(WaitForOutput(box_, "\"resolution\":\"enforcement\"", static_cast<size_t>(i)))
+        << Output();
   }
   Overwrite(e, "fight 3");
-  ASSERT_TRUE(WaitFor("\"type\":\"drift.flapping\"")) << Output();
+  ASSERT_TRUE(WaitForOutput(box_, "\"type\":\"drift.flapping\"")) << Output();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(ReadFile(e), "fight 3") << "backed off: not reverted again";
-  EXPECT_EQ(Count("\"resolution\":\"enforcement\""), 2u);
+  EXPECT_EQ(CountOf(Output(), "\"resolution\":\"enforcement\""), 2u);
 }
 
 }  // namespace

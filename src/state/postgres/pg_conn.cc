@@ -98,21 +98,11 @@ Result<Rows> Connection::Exec(std::string_view sql, const Params& params, std::s
   PGresult* r = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
                                values.data(), nullptr, nullptr, 0);
   Rows rows(r);
-  if (r == nullptr) return Fail(what, OneLine(PQerrorMessage(conn_)));
-  ExecStatusType st = PQresultStatus(r);
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    last_sqlstate_ = state != nullptr ? state : "";
-    return Fail(what, OneLine(PQresultErrorMessage(r)));
-  }
+  if (Status ok = CheckResult(r, what); !ok.ok()) return ok.error();
   return rows;
 }
 
-Status Connection::Script(const std::string& sql, std::string_view what) {
-  last_sqlstate_.clear();
-  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) ResetIfBroken();
-  PGresult* r = PQexec(conn_, sql.c_str());
-  Rows rows(r);
+Status Connection::CheckResult(const PGresult* r, std::string_view what) {
   if (r == nullptr) return Fail(what, OneLine(PQerrorMessage(conn_)));
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -121,6 +111,14 @@ Status Connection::Script(const std::string& sql, std::string_view what) {
     return Fail(what, OneLine(PQresultErrorMessage(r)));
   }
   return Status::Ok();
+}
+
+Status Connection::Script(const std::string& sql, std::string_view what) {
+  last_sqlstate_.clear();
+  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) ResetIfBroken();
+  PGresult* r = PQexec(conn_, sql.c_str());
+  Rows rows(r);
+  return CheckResult(r, what);
 }
 
 Result<bool> Connection::WaitForNotification(int timeout_ms) {

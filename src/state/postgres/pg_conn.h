@@ -113,6 +113,9 @@ class Connection {
   Connection(PGconn* conn, std::string shown) : conn_(conn), shown_(std::move(shown)) {}
   // Reconnects when the connection broke outside a transaction (the server restarted).
   void ResetIfBroken();
+  // The outcome of statement result `r` (null when the connection failed): Ok for a command or
+  // rows, else the failure (its SQLSTATE kept in last_sqlstate_).
+  Status CheckResult(const PGresult* r, std::string_view what);
 
   PGconn* conn_;
   std::string shown_;

@@ -14,6 +14,7 @@
 #include "state/postgres/location.h"
 #include "state/postgres/pg_conn.h"
 #include "state/postgres/schema.h"
+#include "state/store_common.h"
 
 namespace driftless::state {
 
@@ -235,16 +236,6 @@ constexpr std::string_view kLastEnqueued =
 
 #undef DL_NOW
 
-constexpr char kNotAttempted[] = "not attempted: the apply stopped before this change";
-
-// Bounds that keep time arithmetic far from overflow.
-constexpr int64_t kMaxLeaseSeconds = int64_t{10} * 365 * 24 * 3600;
-constexpr double kMaxTimeoutSeconds = 1e9;
-
-int64_t ClampLease(int64_t lease_seconds) {
-  return std::clamp<int64_t>(lease_seconds, 1, kMaxLeaseSeconds);
-}
-
 Environment ReadEnvironment(const Rows& r, int i) {
   Environment e;
   e.name = r.Text(i, 0);
@@ -343,24 +334,6 @@ OutboxEntry ReadOutbox(const Rows& r, int i) {
   e.delivered_at = r.Int(i, 10);
   e.last_error = r.Text(i, 11);
   return e;
-}
-
-// Splits "kind/name" at the first slash; false when either part would be empty.
-bool SplitAddress(const std::string& address, std::string* kind, std::string* name) {
-  size_t slash = address.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == address.size()) return false;
-  *kind = address.substr(0, slash);
-  *name = address.substr(slash + 1);
-  return true;
-}
-
-bool IsResultStatus(const std::string& s) { return s == "done" || s == "failed" || s == "skipped"; }
-
-// True when the lock's holder is gone or its lease expired, as seen from host `host` at the
-// server's time `now`.
-bool IsStale(const Lock& lock, const std::string& host, int64_t now) {
-  if (lock.expires_at < now) return true;
-  return lock.holder.host == host && !ProcessAlive(lock.holder.pid);
 }
 
 // A LIMIT parameter: NULL (no limit) for negative values.
@@ -469,9 +442,7 @@ Result<std::vector<ResourceDigest>> PostgresStateStore::ListResourceDigests(
 Result<std::vector<ResourceState>> PostgresStateStore::GetResources(
     const std::string& env, const std::vector<std::string>& addresses) {
   if (addresses.empty()) return std::vector<ResourceState>();
-  std::vector<std::string_view> sorted(addresses.begin(), addresses.end());
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const std::vector<std::string_view> sorted = SortedUnique(addresses);
   const std::string what = "read resources of environment " + env;
   // One statement: one snapshot.
   Result<Rows> r =
@@ -591,10 +562,9 @@ Result<PostgresStateStore::Attempt> PostgresStateStore::TryAcquire(const std::st
 Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Identity& who,
                                              const std::string& operation, double timeout_seconds,
                                              int64_t lease_seconds) {
-  if (env.empty()) return MakeError("cannot lock an environment with an empty name");
-  if (!(timeout_seconds > 0)) timeout_seconds = 0;  // also catches NaN
-  timeout_seconds = std::min(timeout_seconds, kMaxTimeoutSeconds);
-  lease_seconds = ClampLease(lease_seconds);
+  if (Status ok = CheckLockRequest(env, &timeout_seconds, &lease_seconds); !ok.ok()) {
+    return ok.error();
+  }
   const int64_t start_ms = NowUnixMillis();
   const int64_t deadline_ms = start_ms + static_cast<int64_t>(timeout_seconds * 1000.0);
   std::minstd_rand jitter(static_cast<unsigned>(who.pid * 7919 + start_ms));
@@ -693,16 +663,7 @@ Status CheckApplyRunning(Connection& c, int64_t id, const std::string& env) {
   Result<Rows> r = c.Exec(kSelectApplyState, Params().Add(id), "read " + name);
   if (!r.ok()) return r.error();
   if (r->empty()) return MakeError("there is no " + name + " in state " + c.shown());
-  std::string_view apply_env = r->View(0, 0);
-  if (apply_env != env) {
-    return MakeError(name + " belongs to environment " + std::string(apply_env) + ", not " + env);
-  }
-  std::string_view status = r->View(0, 1);
-  if (status != "running") {
-    return MakeError(name + " of environment " + env + " is already finished (" +
-                     std::string(status) + ")");
-  }
-  return Status::Ok();
+  return CheckApplyState(id, env, r->View(0, 0), r->View(0, 1));
 }
 
 }  // namespace
@@ -710,10 +671,7 @@ Status CheckApplyRunning(Connection& c, int64_t id, const std::string& env) {
 Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyRecord& apply,
                                                const std::vector<ChangeRecord>& intents) {
   const std::string& env = lock.environment;
-  if (!apply.environment.empty() && apply.environment != env) {
-    return MakeError("cannot record an apply of environment " + apply.environment +
-                     " under the lock of environment " + env);
-  }
+  if (Status ok = CheckApplyEnvironment(lock, apply); !ok.ok()) return ok.error();
   const std::string what = "record the start of an apply of environment " + env;
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
@@ -766,13 +724,7 @@ Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyReco
 Status PostgresStateStore::RecordResults(const Lock& lock, int64_t apply_id,
                                          const std::vector<ChangeResult>& results) {
   const std::string& env = lock.environment;
-  for (const ChangeResult& r : results) {
-    if (!IsResultStatus(r.status)) {
-      return MakeError("cannot record the result of " + r.address + " in apply " +
-                       std::to_string(apply_id) + ": unknown status \"" + r.status +
-                       "\" (expected done, failed or skipped)");
-    }
-  }
+  if (Status ok = CheckResultStatuses(apply_id, results); !ok.ok()) return ok;
   const std::string what =
       "record results of apply " + std::to_string(apply_id) + " of environment " + env;
   Result<Transaction> txn = Transaction::Write(*c_, what);
@@ -832,13 +784,7 @@ Status PostgresStateStore::RecordResults(const Lock& lock, int64_t apply_id,
     for (const auto& [address, result] : upserts) {
       const ResourceState& s = *result->new_state;
       std::string kind = s.kind, name = s.name;
-      if (kind.empty() || name.empty()) {
-        std::string k, n;
-        if (SplitAddress(std::string(address), &k, &n)) {
-          if (kind.empty()) kind = std::move(k);
-          if (name.empty()) name = std::move(n);
-        }
-      }
+      KindAndNameFromAddress(std::string(address), &kind, &name);
       cols[0].emplace_back(address);
       cols[1].push_back(std::move(kind));
       cols[2].push_back(std::move(name));
@@ -861,12 +807,8 @@ Status PostgresStateStore::RecordResults(const Lock& lock, int64_t apply_id,
 Status PostgresStateStore::FinishApply(const Lock& lock, int64_t apply_id,
                                        const std::string& status, const std::string& summary) {
   const std::string& env = lock.environment;
-  const std::string name = "apply " + std::to_string(apply_id);
-  if (status != "succeeded" && status != "failed" && status != "interrupted") {
-    return MakeError("cannot finish " + name + " of environment " + env + ": unknown status \"" +
-                     status + "\" (expected succeeded, failed or interrupted)");
-  }
-  const std::string what = "finish " + name + " of environment " + env;
+  if (Status ok = CheckFinishStatus(env, apply_id, status); !ok.ok()) return ok;
+  const std::string what = "finish apply " + std::to_string(apply_id) + " of environment " + env;
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
   Status fence = CheckFence(lock);
@@ -887,8 +829,7 @@ Status PostgresStateStore::FinishApply(const Lock& lock, int64_t apply_id,
 
 Result<std::vector<ApplyRecord>> PostgresStateStore::ListApplies(const std::string& env,
                                                                  int limit) {
-  const std::string what =
-      env.empty() ? std::string("list applies") : "list the applies of environment " + env;
+  const std::string what = ListAppliesWhat(env);
   Params p;
   if (!env.empty()) p.Add(env);
   AddLimit(p, limit > 0 ? limit : -1);
@@ -918,8 +859,7 @@ Result<std::optional<ApplyRecord>> PostgresStateStore::GetApply(int64_t id) {
 }
 
 Result<std::vector<ChangeRecord>> PostgresStateStore::PendingChanges(const std::string& env) {
-  const std::string what = env.empty() ? std::string("list pending changes")
-                                       : "list the pending changes of environment " + env;
+  const std::string what = PendingChangesWhat(env);
   Result<Transaction> txn = Transaction::Read(*c_, what);
   if (!txn.ok()) return txn.error();
   // The token of each environment's live lock holder: its apply is running, not in doubt.
@@ -969,10 +909,7 @@ Status PostgresStateStore::MoveResource(const Lock& lock, const std::string& fro
   const std::string& env = lock.environment;
   const std::string what = "move " + from + " to " + to + " in the state of environment " + env;
   std::string kind, name;
-  if (!SplitAddress(to, &kind, &name)) {
-    return MakeError("cannot " + what + ": \"" + to + "\" is not a resource address (KIND/NAME)");
-  }
-  if (from == to) return MakeError("cannot " + what + ": the addresses are the same");
+  if (Status ok = CheckMove(what, from, to, &kind, &name); !ok.ok()) return ok;
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
   Status fence = CheckFence(lock);
@@ -1015,14 +952,7 @@ Result<std::vector<DriftRecord>> PostgresStateStore::ObserveDrift(
     Result<Rows> r = c_->Exec(kObserveDrift, p, what);
     if (!r.ok()) return r.error();
     if (r->empty() || !r->Bool(0, 1)) continue;
-    DriftRecord d;
-    d.id = r->Int(0, 0);
-    d.environment = env;
-    d.address = o.address;
-    d.onset = d.last_seen = now;
-    d.actor = o.actor;
-    d.diff = o.diff;
-    opened.push_back(std::move(d));
+    opened.push_back(OpenedDrift(r->Int(0, 0), env, o, now));
   }
   if (!clean.empty()) {
     Params p;
@@ -1045,7 +975,7 @@ Result<int64_t> PostgresStateStore::CountRemediation(const std::string& env,
 
 Result<std::vector<DriftRecord>> PostgresStateStore::ListDrift(const std::string& env,
                                                                bool include_resolved, int limit) {
-  const std::string what = "list the drift of environment " + (env.empty() ? "(all)" : env);
+  const std::string what = ListDriftWhat(env);
   Params p;
   p.Add(env);
   AddLimit(p, limit);

@@ -16,6 +16,7 @@
 #include "state/sqlite/schema.h"
 #include "state/sqlite/sqlite_db.h"
 #include "state/sqlite/string_list.h"
+#include "state/store_common.h"
 
 namespace driftless::state {
 
@@ -135,16 +136,6 @@ constexpr std::string_view kSelectPending =
     "  AND c2.status IN ('done', 'failed')) "
     "ORDER BY a.id DESC, c.seq";
 
-constexpr char kNotAttempted[] = "not attempted: the apply stopped before this change";
-
-// Bounds that keep time arithmetic far from overflow.
-constexpr int64_t kMaxLeaseSeconds = int64_t{10} * 365 * 24 * 3600;
-constexpr double kMaxTimeoutSeconds = 1e9;
-
-int64_t ClampLease(int64_t lease_seconds) {
-  return std::clamp<int64_t>(lease_seconds, 1, kMaxLeaseSeconds);
-}
-
 Environment ReadEnvironment(const Stmt& st) {
   Environment e;
   e.name = st.Text(0);
@@ -217,17 +208,6 @@ ChangeRecord ReadChangeRow(const Stmt& st) {
   c.diff = st.Text(4);
   return c;
 }
-
-// Splits "kind/name" at the first slash; false when either part would be empty.
-bool SplitAddress(const std::string& address, std::string* kind, std::string* name) {
-  size_t slash = address.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == address.size()) return false;
-  *kind = address.substr(0, slash);
-  *name = address.substr(slash + 1);
-  return true;
-}
-
-bool IsResultStatus(const std::string& s) { return s == "done" || s == "failed" || s == "skipped"; }
 
 }  // namespace
 
@@ -411,9 +391,7 @@ Result<std::vector<ResourceDigest>> SqliteStateStore::ListResourceDigests(const 
 
 Result<std::vector<ResourceState>> SqliteStateStore::GetResources(
     const std::string& env, const std::vector<std::string>& addresses) {
-  std::vector<std::string_view> sorted(addresses.begin(), addresses.end());
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const std::vector<std::string_view> sorted = SortedUnique(addresses);
   const std::string what = "read resources of environment " + env;
   Result<Transaction> txn = Transaction::Read(*db_, what);
   if (!txn.ok()) return txn.error();
@@ -437,11 +415,6 @@ Result<std::vector<ResourceState>> SqliteStateStore::GetResources(
 }
 
 // --- locks ---
-
-bool SqliteStateStore::IsStale(const Lock& lock, const std::string& host, int64_t now) {
-  if (lock.expires_at < now) return true;
-  return lock.holder.host == host && !ProcessAlive(lock.holder.pid);
-}
 
 Result<std::optional<Lock>> SqliteStateStore::ReadLock(const std::string& env) {
   Result<Stmt> st = db_->Prepare(kSelectLock);
@@ -479,10 +452,9 @@ Status SqliteStateStore::InterruptApplies(const std::string& env, int64_t token,
 Result<Lock> SqliteStateStore::AcquireLock(const std::string& env, const Identity& who,
                                            const std::string& operation, double timeout_seconds,
                                            int64_t lease_seconds) {
-  if (env.empty()) return MakeError("cannot lock an environment with an empty name");
-  if (!(timeout_seconds > 0)) timeout_seconds = 0;  // also catches NaN
-  timeout_seconds = std::min(timeout_seconds, kMaxTimeoutSeconds);
-  lease_seconds = ClampLease(lease_seconds);
+  if (Status ok = CheckLockRequest(env, &timeout_seconds, &lease_seconds); !ok.ok()) {
+    return ok.error();
+  }
   const int64_t start_ms = NowUnixMillis();
   const int64_t deadline_ms = start_ms + static_cast<int64_t>(timeout_seconds * 1000.0);
   const std::string what = "lock environment " + env;
@@ -609,16 +581,7 @@ Status CheckApplyRunning(Database& db, int64_t id, const std::string& env) {
   Result<bool> row = st->Step("read " + name);
   if (!row.ok()) return row.error();
   if (!*row) return MakeError("there is no " + name + " in state database " + db.path());
-  std::string_view apply_env = st->View(0);
-  if (apply_env != env) {
-    return MakeError(name + " belongs to environment " + std::string(apply_env) + ", not " + env);
-  }
-  std::string_view status = st->View(1);
-  if (status != "running") {
-    return MakeError(name + " of environment " + env + " is already finished (" +
-                     std::string(status) + ")");
-  }
-  return Status::Ok();
+  return CheckApplyState(id, env, st->View(0), st->View(1));
 }
 
 }  // namespace
@@ -626,10 +589,7 @@ Status CheckApplyRunning(Database& db, int64_t id, const std::string& env) {
 Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord& apply,
                                              const std::vector<ChangeRecord>& intents) {
   const std::string& env = lock.environment;
-  if (!apply.environment.empty() && apply.environment != env) {
-    return MakeError("cannot record an apply of environment " + apply.environment +
-                     " under the lock of environment " + env);
-  }
+  if (Status ok = CheckApplyEnvironment(lock, apply); !ok.ok()) return ok.error();
   const std::string what = "record the start of an apply of environment " + env;
   Result<Transaction> txn = Transaction::Write(*db_, what);
   if (!txn.ok()) return txn.error();
@@ -681,13 +641,7 @@ Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord
 Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,
                                        const std::vector<ChangeResult>& results) {
   const std::string& env = lock.environment;
-  for (const ChangeResult& r : results) {
-    if (!IsResultStatus(r.status)) {
-      return MakeError("cannot record the result of " + r.address + " in apply " +
-                       std::to_string(apply_id) + ": unknown status \"" + r.status +
-                       "\" (expected done, failed or skipped)");
-    }
-  }
+  if (Status ok = CheckResultStatuses(apply_id, results); !ok.ok()) return ok;
   const std::string what =
       "record results of apply " + std::to_string(apply_id) + " of environment " + env;
   Result<Transaction> txn = Transaction::Write(*db_, what);
@@ -732,13 +686,7 @@ Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,
       const std::string& address = s.address.empty() ? r.address : s.address;
       kind = s.kind;
       name = s.name;
-      if (kind.empty() || name.empty()) {
-        std::string k, n;
-        if (SplitAddress(address, &k, &n)) {
-          if (kind.empty()) kind = std::move(k);
-          if (name.empty()) name = std::move(n);
-        }
-      }
+      KindAndNameFromAddress(address, &kind, &name);
       deps_json = sqlite_detail::EncodeStringList(s.depends_on);
       upsert->BindView(1, env).BindView(2, address).BindView(3, kind).BindView(4, name);
       upsert->BindView(5, s.target);
@@ -755,12 +703,8 @@ Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,
 Status SqliteStateStore::FinishApply(const Lock& lock, int64_t apply_id, const std::string& status,
                                      const std::string& summary) {
   const std::string& env = lock.environment;
-  const std::string name = "apply " + std::to_string(apply_id);
-  if (status != "succeeded" && status != "failed" && status != "interrupted") {
-    return MakeError("cannot finish " + name + " of environment " + env + ": unknown status \"" +
-                     status + "\" (expected succeeded, failed or interrupted)");
-  }
-  const std::string what = "finish " + name + " of environment " + env;
+  if (Status ok = CheckFinishStatus(env, apply_id, status); !ok.ok()) return ok;
+  const std::string what = "finish apply " + std::to_string(apply_id) + " of environment " + env;
   Result<Transaction> txn = Transaction::Write(*db_, what);
   if (!txn.ok()) return txn.error();
   Status fence = CheckFence(lock);
@@ -794,8 +738,7 @@ Result<std::vector<ApplyRecord>> SqliteStateStore::ListApplies(const std::string
     st->Bind(1, env).Bind(2, sql_limit);
   }
   std::vector<ApplyRecord> out;
-  const std::string what =
-      env.empty() ? std::string("list applies") : "list the applies of environment " + env;
+  const std::string what = ListAppliesWhat(env);
   while (true) {
     Result<bool> row = st->Step(what);
     if (!row.ok()) return row.error();
@@ -836,8 +779,7 @@ Result<std::optional<ApplyRecord>> SqliteStateStore::GetApply(int64_t id) {
 }
 
 Result<std::vector<ChangeRecord>> SqliteStateStore::PendingChanges(const std::string& env) {
-  const std::string what = env.empty() ? std::string("list pending changes")
-                                       : "list the pending changes of environment " + env;
+  const std::string what = PendingChangesWhat(env);
   Result<Transaction> txn = Transaction::Read(*db_, what);
   if (!txn.ok()) return txn.error();
   // The token of each environment's live lock holder: its apply is running, not in doubt.
@@ -902,10 +844,7 @@ Status SqliteStateStore::MoveResource(const Lock& lock, const std::string& from,
   const std::string& env = lock.environment;
   const std::string what = "move " + from + " to " + to + " in the state of environment " + env;
   std::string kind, name;
-  if (!SplitAddress(to, &kind, &name)) {
-    return MakeError("cannot " + what + ": \"" + to + "\" is not a resource address (KIND/NAME)");
-  }
-  if (from == to) return MakeError("cannot " + what + ": the addresses are the same");
+  if (Status ok = CheckMove(what, from, to, &kind, &name); !ok.ok()) return ok;
   Result<Transaction> txn = Transaction::Write(*db_, what);
   if (!txn.ok()) return txn.error();
   Status fence = CheckFence(lock);
@@ -1017,16 +956,7 @@ Result<std::vector<DriftRecord>> SqliteStateStore::ObserveDrift(
     st->Bind(1, env).Bind(2, o.address).Bind(3, now).Bind(4, o.actor).Bind(5, o.diff);
     Result<bool> row = st->Step(what);
     if (!row.ok()) return row.error();
-    if (*row) {
-      DriftRecord d;
-      d.id = st->Int(0);
-      d.environment = env;
-      d.address = o.address;
-      d.onset = d.last_seen = now;
-      d.actor = o.actor;
-      d.diff = o.diff;
-      opened.push_back(std::move(d));
-    }
+    if (*row) opened.push_back(OpenedDrift(st->Int(0), env, o, now));
   }
   for (const std::string& address : clean) {
     Result<Stmt> st = db_->Prepare(kResolveDrift);
@@ -1053,7 +983,7 @@ Result<int64_t> SqliteStateStore::CountRemediation(const std::string& env,
 
 Result<std::vector<DriftRecord>> SqliteStateStore::ListDrift(const std::string& env,
                                                              bool include_resolved, int limit) {
-  const std::string what = "list the drift of environment " + (env.empty() ? "(all)" : env);
+  const std::string what = ListDriftWhat(env);
   // Constant texts: the statement cache keys on the SQL text it is given, which must outlive it.
   static const std::string kAll =
       std::string(kDriftColumns) + "WHERE (?1 = '' OR env = ?1) ORDER BY id DESC LIMIT ?2";

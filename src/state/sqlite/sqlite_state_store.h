@@ -122,8 +122,6 @@ class SqliteStateStore final : public StateStore {
   Result<std::optional<Lock>> ReadLock(const std::string& env);
   // Marks running applies interrupted: of the environment, or of one lock token when token > 0.
   Status InterruptApplies(const std::string& env, int64_t token, int64_t now);
-  // True when the lock's holder is gone or its lease expired, as seen from host `host`.
-  static bool IsStale(const Lock& lock, const std::string& host, int64_t now);
 
   std::unique_ptr<sqlite_detail::Database> db_;
   std::string host_;  // this machine's host name, to judge stale locks in PendingChanges

@@ -25,6 +25,27 @@ void StateStoreContract::SetUp() {
 
 std::unique_ptr<StateStore> StateStoreContract::OpenStore() { return backend_->Open(); }
 
+std::vector<std::unique_ptr<StateStore>> StateStoreContract::OpenStores(int count,
+                                                                        const std::string& env) {
+  std::vector<std::unique_ptr<StateStore>> stores;
+  if (!env.empty()) {
+    auto store = OpenStore();
+    if (!store || !store->GetOrCreateEnvironment(env).ok()) {
+      ADD_FAILURE() << "cannot create environment " << env;
+      return stores;
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    stores.push_back(OpenStore());
+    if (!stores.back()) {
+      ADD_FAILURE() << "cannot open store " << i;
+      stores.pop_back();
+      return stores;
+    }
+  }
+  return stores;
+}
+
 namespace {
 
 Identity Elsewhere() { return Identity{"alice", "elsewhere.example", 4242}; }
@@ -912,16 +933,8 @@ TEST_P(StateStoreContract, ReleasedLockFencesItsHolder) {
 // the lock in turn, never two at a time; tokens are distinct; every write lands.
 TEST_P(StateStoreContract, ConcurrentHoldersAreSerialised) {
   constexpr int kThreads = 8;
-  {
-    auto store = OpenStore();
-    ASSERT_TRUE(store);
-    ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
-  }
-  std::vector<std::unique_ptr<StateStore>> stores;
-  for (int i = 0; i < kThreads; ++i) {
-    stores.push_back(OpenStore());
-    ASSERT_TRUE(stores.back());
-  }
+  std::vector<std::unique_ptr<StateStore>> stores = OpenStores(kThreads, "prod");
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kThreads));
   std::atomic<int> inside{0};
   std::atomic<int> overlaps{0};
   std::vector<int64_t> tokens(kThreads, 0);
@@ -968,11 +981,8 @@ TEST_P(StateStoreContract, ConcurrentHoldersAreSerialised) {
 // told who holds it.
 TEST_P(StateStoreContract, ConcurrentAcquirersWithoutTimeoutGetOneLock) {
   constexpr int kThreads = 8;
-  std::vector<std::unique_ptr<StateStore>> stores;
-  for (int i = 0; i < kThreads; ++i) {
-    stores.push_back(OpenStore());
-    ASSERT_TRUE(stores.back());
-  }
+  std::vector<std::unique_ptr<StateStore>> stores = OpenStores(kThreads, "");
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kThreads));
   std::atomic<int> ready{0};
   std::atomic<int> tried{0};
   std::atomic<int> won{0};
@@ -1012,16 +1022,8 @@ TEST_P(StateStoreContract, ConcurrentAcquirersWithoutTimeoutGetOneLock) {
 // Concurrent checkers that see the same drift open it once (the open-drift index).
 TEST_P(StateStoreContract, ConcurrentObserversOpenOneDrift) {
   constexpr int kThreads = 6;
-  {
-    auto store = OpenStore();
-    ASSERT_TRUE(store);
-    ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
-  }
-  std::vector<std::unique_ptr<StateStore>> stores;
-  for (int i = 0; i < kThreads; ++i) {
-    stores.push_back(OpenStore());
-    ASSERT_TRUE(stores.back());
-  }
+  std::vector<std::unique_ptr<StateStore>> stores = OpenStores(kThreads, "prod");
+  ASSERT_EQ(stores.size(), static_cast<size_t>(kThreads));
   std::atomic<int> ready{0};
   std::atomic<int> opened{0};
   std::atomic<int> failed{0};

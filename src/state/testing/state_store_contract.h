@@ -16,6 +16,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "state/state_store.h"
 
@@ -51,6 +52,9 @@ class StateStoreContract : public ::testing::TestWithParam<BackendFactory> {
   void SetUp() override;
   /// A new store object on this test's storage (nullptr, and a failure, when it cannot open).
   std::unique_ptr<StateStore> OpenStore();
+  /// `count` store objects on this test's storage, for as many threads, after creating
+  /// environment `env` (unless it is empty); fewer, and a failure, when one cannot open.
+  std::vector<std::unique_ptr<StateStore>> OpenStores(int count, const std::string& env);
 
   std::unique_ptr<Backend> backend_;
 };
