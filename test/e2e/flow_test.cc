@@ -72,12 +72,6 @@ ino_t InodeOf(const std::string& path) {
   return st.st_ino;
 }
 
-// The raw bytes of the state database and its side files.
-std::string StateBytes(const Sandbox& s) {
-  return ReadFile(s.state()) + ReadFile(s.state() + "-wal") + ReadFile(s.state() + "-shm") +
-         ReadFile(s.state() + "-journal");
-}
-
 std::string Show(const RunResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
 }

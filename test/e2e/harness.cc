@@ -193,6 +193,11 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::string StateBytes(const Sandbox& s) {
+  return ReadFile(s.state()) + ReadFile(s.state() + "-wal") + ReadFile(s.state() + "-shm") +
+         ReadFile(s.state() + "-journal");
+}
+
 bool Exists(const std::string& path) {
   struct stat st {};
   return lstat(path.c_str(), &st) == 0;

@@ -76,6 +76,9 @@ bool ReadJson(std::string_view text, Json* out);
 
 /// Reads a whole file ("" when missing).
 std::string ReadFile(const std::string& path);
+/// The raw bytes of a sandbox's SQLite state and its side files (-wal, -shm, -journal): what a
+/// check that something never reaches state must search, since recent writes sit in the WAL.
+std::string StateBytes(const Sandbox& s);
 /// True when the path exists (lstat).
 bool Exists(const std::string& path);
 /// Permission bits of a path (stat), or -1.

@@ -89,7 +89,7 @@ TEST_F(NotifyTest, ApplySendsSignedWebhookEvents) {
   EXPECT_EQ(sinks->items[0].Int("delivered"), 2);
   EXPECT_EQ(sinks->items[0].Int("failing"), 0);
   // Nothing resolved is stored: neither the secret nor the resolved URL.
-  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  std::string db = StateBytes(box_);
   EXPECT_EQ(db.find("k3y-s3cret"), std::string::npos);
   EXPECT_EQ(db.find("/hooks/default"), std::string::npos);
 
@@ -188,7 +188,7 @@ TEST_F(NotifyTest, ExecGetsTheJsonOnStdinAndSlackItsPayload) {
       << r.body;
   EXPECT_NE(payload.Str("text").find("summary: 1 created"), std::string::npos) << r.body;
   // The resolved URL is never stored.
-  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  std::string db = StateBytes(box_);
   EXPECT_EQ(db.find("T0/B0/xyz"), std::string::npos);
 }
 
@@ -252,7 +252,7 @@ TEST_F(NotifyTest, AFailingCommandIsReportedWithoutItsSecrets) {
   EXPECT_EQ(sinks->items[0].Int("failing"), 1);
   EXPECT_EQ(sinks->items[0].Str("last_error"),
             "command exited with status 4: token (sensitive) rejected");
-  std::string db = ReadFile(box_.state()) + ReadFile(box_.state() + "-wal");
+  std::string db = StateBytes(box_);
   EXPECT_EQ(db.find("t0ps3cr3t"), std::string::npos);
 }
 

@@ -138,7 +138,7 @@ TEST_F(PostgresProviderTest, ApplyThenNothingToDo) {
                        "'driftless%'"),
             "2");
   // Secrets stay secret: neither the dsn nor the password is in state or output.
-  std::string state = ReadFile(box_.state());
+  std::string state = StateBytes(box_);
   EXPECT_FALSE(Contains(state, "first password"));
   EXPECT_FALSE(Contains(p.out + d.out, "first password"));
 }
