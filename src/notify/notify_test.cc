@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "base/hash.h"
+#include "base/identity.h"
 #include "notify/deliver.h"
 #include "notify/dispatcher.h"
 #include "notify/event.h"
@@ -216,7 +219,7 @@ TEST_F(ExecTest, CommandGetsTheEventOnStandardInput) {
   EXPECT_EQ(failed.error().message, "command exited with status 3: nope");
 
   s.shell_command = "";
-  s.argv = {"sleep", "5"};
+  s.argv = {"sleep", "3600"};  // never done by itself within the test
   DeliveryLimits quick;
   quick.exec_timeout_ms = 200;
   Status slow = Deliver(s, "{}", quick);
@@ -249,7 +252,7 @@ TEST_F(DispatcherTest, FiltersRetriesWithBackoffAndNeverDrops) {
   ASSERT_TRUE(d.Publish(MakeEvent("apply.failed", "staging", "")).ok());
   ASSERT_TRUE(d.Publish(MakeEvent("apply.failed", "prod", "")).ok());
 
-  auto report = d.DeliverDue(5);
+  auto report = d.DeliverDue(600);  // a budget no round comes near
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->failed, 2);  // one per sink; the others wait for the next round
   auto status = (*store)->OutboxStatus();
@@ -262,9 +265,19 @@ TEST_F(DispatcherTest, FiltersRetriesWithBackoffAndNeverDrops) {
   EXPECT_EQ((*status)[1].sink, "prod");
   EXPECT_EQ((*status)[1].failing + (*status)[1].pending, 1);
 
+  // Once the clock has passed the back-off (1 s after the failures) all four are due, and all
+  // are delivered.
   up = true;
-  sleep(2);  // past the first back-off (1 s)
-  report = d.DeliverDue(5);
+  auto all_due = [&] {
+    auto due = (*store)->DueDeliveries(NowUnix(), 100);
+    return due.ok() && due->size() == 4u;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!all_due() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(all_due());
+  report = d.DeliverDue(600);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->delivered, 4);
   status = (*store)->OutboxStatus();
