@@ -36,8 +36,6 @@ GenerationRepo Files(int count) { return {.count = count, .grouped = true, .chai
 constexpr int kFew = 40;     // for holders that wait at their confirmation
 constexpr int kMany = 3000;  // for holders caught in the middle of their work
 
-constexpr char kPrompt[] = "Only 'yes' will be accepted";
-
 // --- processes ---
 
 // Polls `env show ENV` until it reports the lock held by `pid`; `shown` receives that output.
@@ -58,38 +56,6 @@ bool WaitForLock(const Sandbox& s, const std::string& env, int pid, std::string*
 bool HoldsLock(const Sandbox& s, const std::string& env, int pid) {
   RunResult r = s.Run({"env", "show", env});
   return r.out.find("(pid " + std::to_string(pid) + ") for ") != std::string::npos;
-}
-
-// An apply of `env` that holds its lock at its confirmation prompt until answered.
-struct PromptHolder {
-  PromptHolder(const Sandbox& s, const std::string& env, const std::string& gen)
-      : proc(s, {"apply", env, "--lease", "1h", "--var", "gen=" + gen}, "holder-" + env) {}
-  // Waits until it asks (it took the lock before it planned).
-  ::testing::AssertionResult Asking() {
-    if (proc.WaitForScreen(kPrompt)) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "the apply never asked for confirmation; it showed:\n"
-                                         << proc.Screen() << "\nand wrote:\n"
-                                         << proc.Out().substr(0, 2000);
-  }
-  TerminalProc proc;
-};
-
-// Waits until process `p` says that it waits for the lock held by `holder_pid`.
-::testing::AssertionResult SaysItWaits(const Proc& p, int holder_pid) {
-  const std::string says = "for the lock of environment ";
-  const std::string holder = "(pid " + std::to_string(holder_pid) + ") for ";
-  if (PollUntil([&] {
-        const std::string err = p.Err();
-        return Exited(p.pid) ||
-               (err.find("waiting up to ") != std::string::npos &&
-                err.find(says) != std::string::npos && err.find(holder) != std::string::npos);
-      }) &&
-      !Exited(p.pid)) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure()
-         << "it never said that it waits for pid " << holder_pid << "; its standard error:\n"
-         << p.Err();
 }
 
 // --- the tests ---
@@ -123,7 +89,7 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
                                                            << second.out;
   EXPECT_TRUE(History(s, "default").empty()) << "the refused apply leaves no trace in history";
 
-  first.proc.Type("yes\n");
+  first.Approve();
   EXPECT_EQ(first.proc.Wait(), 0) << first.proc.Screen();
   std::vector<Json> applies = History(s, "default");
   ASSERT_EQ(applies.size(), 1u);
@@ -149,7 +115,7 @@ TEST(e2e_concurrency, SecondApplyWithLockTimeoutWaitsThenRuns) {
       << second.Err();
   EXPECT_TRUE(HoldsLock(s, "default", first.proc.pid())) << "the waiter took nothing";
 
-  first.proc.Type("yes\n");
+  first.Approve();
   EXPECT_EQ(first.proc.Wait(), 0) << first.proc.Screen();
   EXPECT_EQ(Wait(second.pid), 0) << second.Err();
 
@@ -180,7 +146,7 @@ TEST(e2e_concurrency, PlanRunsWhileAnApplyHoldsTheLock) {
   EXPECT_EQ(text.err.find("locked"), std::string::npos) << text.err;
   EXPECT_TRUE(HoldsLock(s, "default", apply.proc.pid())) << "the plans ran while it was held";
 
-  apply.proc.Type("yes\n");
+  apply.Approve();
   EXPECT_EQ(apply.proc.Wait(), 0) << apply.proc.Screen();
   RunResult after = s.Run({"plan", "--detailed-exitcode"});
   EXPECT_EQ(after.exit_code, 0) << after.out.substr(0, 2000) << after.err;
@@ -294,7 +260,7 @@ TEST(e2e_concurrency, TwoEnvironmentsApplyInParallel) {
   RunResult b = s.Run({"apply", "b", "--auto-approve"});
   EXPECT_EQ(b.exit_code, 0) << Summary(b);
   EXPECT_TRUE(HoldsLock(s, "a", a.proc.pid())) << "a held its lock all along";
-  a.proc.Type("yes\n");
+  a.Approve();
   EXPECT_EQ(a.proc.Wait(), 0) << a.proc.Screen();
 
   for (const std::string env : {"a", "b"}) {

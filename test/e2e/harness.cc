@@ -541,4 +541,30 @@ int TerminalProc::Wait() {
   return rc;
 }
 
+::testing::AssertionResult SaysItWaits(const Proc& p, int holder_pid) {
+  const std::string holder = "(pid " + std::to_string(holder_pid) + ") for ";
+  auto said = [&] {
+    const std::string err = p.Err();
+    return err.find("waiting up to ") != std::string::npos &&
+           err.find(" for the lock of environment ") != std::string::npos &&
+           err.find(holder) != std::string::npos;
+  };
+  if (PollUntil([&] { return said() || Exited(p.pid); }) && said()) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "pid " << p.pid << " never said that it waits for pid "
+                                       << holder_pid << "; its standard error:\n"
+                                       << p.Err();
+}
+
+PromptHolder::PromptHolder(const Sandbox& s, const std::string& env, const std::string& gen)
+    : proc(s, {"apply", env, "--lease", "1h", "--var", "gen=" + gen}, "holder-" + env) {}
+
+::testing::AssertionResult PromptHolder::Asking() {
+  if (proc.WaitForScreen(kConfirmPrompt)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "the apply never asked for confirmation; it showed:\n"
+                                       << proc.Screen() << "\nand wrote:\n"
+                                       << proc.Out().substr(0, 2000);
+}
+
 }  // namespace driftless::test

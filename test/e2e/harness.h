@@ -1,5 +1,7 @@
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -210,6 +212,11 @@ ApplyProgress ProgressOf(const Sandbox& s, const std::string& env, int pid);
 /// not caught so (it exited first, or after kPatience).
 bool FreezeMidApply(const Sandbox& s, const std::string& env, int pid);
 
+/// Waits until `p` says on standard error that it waits for the lock held by process
+/// `holder_pid` ("waiting up to ... held by USER@HOST (pid N) ..."); a failure when it exited
+/// first or after kPatience.
+::testing::AssertionResult SaysItWaits(const Proc& p, int holder_pid);
+
 /// A background driftless process on a terminal: its standard input and standard error are a
 /// pseudo-terminal that the test holds (so it asks for confirmation as it does for a user, and
 /// waits for the answer holding its lock); its standard output goes to s.dir()/`tag`.out. What
@@ -247,6 +254,22 @@ class TerminalProc {
   std::string screen_;
   std::atomic<bool> stop_{false};
   std::thread reader_;
+};
+
+/// What an apply asks on a terminal before it changes anything.
+inline constexpr char kConfirmPrompt[] = "Only 'yes' will be accepted";
+
+/// An apply of `env` (with --var gen=`gen`) on a terminal that holds the environment's lock at
+/// its confirmation prompt until it is answered: a holder that stays as long as a test wants.
+/// Its lease is an hour, so that nothing but the answer ends the lock.
+struct PromptHolder {
+  PromptHolder(const Sandbox& s, const std::string& env, const std::string& gen);
+  /// Waits until it asks (it took the lock before it planned).
+  ::testing::AssertionResult Asking();
+  /// Answers yes; then it applies.
+  void Approve() { proc.Type("yes\n"); }
+
+  TerminalProc proc;
 };
 
 }  // namespace driftless::test
