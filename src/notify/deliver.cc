@@ -236,7 +236,14 @@ std::string SlackPayload(const Value& event) {
 }
 
 Status Deliver(const ResolvedSink& sink, const std::string& event_json,
-               const DeliveryLimits& limits) {
+               const DeliveryLimits& given) {
+  DeliveryLimits limits = given;
+  if (sink.timeout_seconds > 0) {
+    // The sink's own `timeout:` replaces the defaults; the caller's deadline still cuts it.
+    limits.total_timeout_ms = static_cast<long>(sink.timeout_seconds * 1000);
+    limits.exec_timeout_ms = static_cast<int>(sink.timeout_seconds * 1000);
+    limits.connect_timeout_ms = std::min(limits.connect_timeout_ms, limits.total_timeout_ms);
+  }
   switch (sink.kind) {
     case SinkKind::kExec:
       return Exec(sink, event_json, limits);

@@ -44,6 +44,7 @@ TEST(SinkConfigTest, ParsesEveryKind) {
     on: ["*"]
     webhook: "https://audit.example/hooks/${env}"
     secret: "${secret.AUDIT_HMAC}"
+    timeout: 2m
   - name: script
     on: "*"
     exec: [/usr/bin/logger, -t, driftless]
@@ -53,7 +54,9 @@ TEST(SinkConfigTest, ParsesEveryKind) {
   ASSERT_EQ(sinks.size(), 3u);
   EXPECT_EQ(sinks[0].kind, SinkKind::kSlack);
   EXPECT_EQ(sinks[0].remind_seconds, 86400);
+  EXPECT_EQ(sinks[0].timeout_seconds, 0) << "the defaults";
   EXPECT_EQ(sinks[1].kind, SinkKind::kWebhook);
+  EXPECT_EQ(sinks[1].timeout_seconds, 120);
   EXPECT_EQ(sinks[2].kind, SinkKind::kExec);
   EXPECT_TRUE(sinks[2].target.is_list());
 
@@ -89,6 +92,10 @@ TEST(SinkConfigTest, ErrorsNameFileLineAndColumn) {
     on: ["*"]
     webhook: "https://x/${var.path}"
     color: red
+  - name: g
+    on: ["*"]
+    webhook: "https://x.example"
+    timeout: 2h
 )",
                      diags);
   EXPECT_TRUE(sinks.empty());
@@ -111,6 +118,10 @@ TEST(SinkConfigTest, ErrorsNameFileLineAndColumn) {
       << text;
   EXPECT_NE(text.find("${var.path} is not available in sink f"), std::string::npos) << text;
   EXPECT_NE(text.find("driftless.yaml:22:12: error: unknown key `color`"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("driftless.yaml:26:14: error: sink g: `timeout` must be a duration from 1s "
+                      "to 1h (one delivery's limit)"),
+            std::string::npos)
       << text;
 }
 
@@ -225,6 +236,13 @@ TEST_F(ExecTest, CommandGetsTheEventOnStandardInput) {
   Status slow = Deliver(s, "{}", quick);
   ASSERT_FALSE(slow.ok());
   EXPECT_NE(slow.error().message.find("timed out"), std::string::npos) << slow.error().message;
+
+  // A sink's own timeout replaces the default.
+  s.timeout_seconds = 1;
+  Status own = Deliver(s, "{}");
+  ASSERT_FALSE(own.ok());
+  EXPECT_NE(own.error().message.find("timed out after 1s"), std::string::npos)
+      << own.error().message;
 }
 
 using DispatcherTest = TempDir;
