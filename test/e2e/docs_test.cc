@@ -236,9 +236,38 @@ int RunDoc(const std::string& doc) {
   return ran;
 }
 
-TEST(Docs, GitWorkflowWorkedExampleRunsAsWritten) {
-  EXPECT_GE(RunDoc("docs/git-workflow.md"), 15) << "the worked example's commands are marked";
+// Every relative link of README.md and docs/*.md names a file or folder of the repository.
+TEST(Docs, LinksNameFilesOfTheRepository) {
+  std::vector<std::filesystem::path> docs = {kSourceDir / "README.md"};
+  for (const auto& e : std::filesystem::directory_iterator(kSourceDir / "docs")) {
+    if (e.path().extension() == ".md") docs.push_back(e.path());
+  }
+  const std::regex link(R"(\]\(([^)#\s]+)[^)]*\))");
+  const std::string root = std::filesystem::weakly_canonical(kSourceDir).string() + "/";
+  int links = 0;
+  for (const auto& doc : docs) {
+    const std::string text = ReadFile(doc.string());
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), link);
+         it != std::sregex_iterator(); ++it) {
+      const std::string target = (*it)[1].str();
+      if (target.find("://") != std::string::npos || target.rfind("mailto:", 0) == 0) continue;
+      ++links;
+      const std::filesystem::path p = std::filesystem::weakly_canonical(doc.parent_path() / target);
+      EXPECT_EQ(p.string().rfind(root, 0), 0u) << doc << ": " << target << " is outside";
+      EXPECT_TRUE(std::filesystem::exists(p)) << doc << ": " << target << " does not exist";
+    }
+  }
+  EXPECT_GT(links, 20);
 }
+
+// Each document's example has at least this many commands: a marker lost in an edit fails.
+TEST(Docs, GitWorkflowWorkedExampleRunsAsWritten) { EXPECT_GE(RunDoc("docs/git-workflow.md"), 20); }
+
+TEST(Docs, ReferenceSessionRunsAsWritten) { EXPECT_GE(RunDoc("docs/reference.md"), 12); }
+
+TEST(Docs, ConfigurationExampleRunsAsWritten) { EXPECT_GE(RunDoc("docs/configuration.md"), 4); }
+
+TEST(Docs, ReadmeRepositoryRunsAsWritten) { EXPECT_GE(RunDoc("README.md"), 7); }
 
 }  // namespace
 }  // namespace driftless::test
