@@ -71,6 +71,7 @@ Status AddBases(const Project& project, EnvironmentMatch* match) {
       }
     }
     match->rules.push_back(found);
+    match->bases.push_back(*base);
   }
 }
 

@@ -18,6 +18,8 @@ struct EnvironmentMatch {
   /// The rule that matched, then its `base`, then the base's base...: most specific first.
   /// Empty when no rule matched (the folder default, or a name no rule knows).
   std::vector<const EnvironmentRule*> rules;
+  /// The names of the bases, nearest first: bases[i] is the environment of rules[i + 1].
+  std::vector<std::string> bases;
   std::vector<std::string> captures;  ///< what the rule's `*`s matched, {1} first
 
   const EnvironmentRule* rule() const { return rules.empty() ? nullptr : rules.front(); }

@@ -195,6 +195,24 @@ TEST_F(EnvironmentRulesTest, VarsAndPoliciesInheritFromBaseAndDefaults) {
   EXPECT_EQ(gone->resources()[0].decl->policy.upgrade, Policy::Upgrade::kStepwise);
 }
 
+TEST_F(EnvironmentRulesTest, VarsFilesOfTheBasesLayerBetweenTheRules) {
+  src_.files["vars/staging.yaml"] = "tier: from-file\nsize: m\n";
+  src_.files["vars/staging-login-fix.yaml"] = "replicas: 9\n";
+  // Project, staging's rule, vars/staging.yaml, the preview's rule (size: xs), its own file.
+  auto preview = Eval("staging-login-fix", "feature/staging/login-fix");
+  ASSERT_TRUE(preview);
+  EXPECT_EQ(preview->resources()[0].spec.Find("value")->as_string(),
+            "9/from-file/xs/feature/staging/login-fix/staging-login-fix");
+  auto staging = Eval("staging", "staging");
+  ASSERT_TRUE(staging);
+  EXPECT_EQ(staging->resources()[0].spec.Find("value")->as_string(),
+            "2/from-file/m/staging/staging");
+  // A base's vars file is part of the declarations' hash (plan files are bound to it).
+  const std::string before = preview->hash();
+  src_.files["vars/staging.yaml"] = "tier: changed\nsize: m\n";
+  EXPECT_NE(Eval("staging-login-fix", "feature/staging/login-fix")->hash(), before);
+}
+
 TEST_F(EnvironmentRulesTest, NameOfAGoneBranchFindsItsRuleAndBase) {
   Project p = LoadProject();
   auto m = MatchName(p, "staging-login-fix");
