@@ -55,7 +55,8 @@ struct Plan {
   std::string environment;
   std::string revision;   ///< commit id, or "" for a folder
   std::string source;     ///< "folder ./x" or "commit ..."
-  std::string decl_hash;  ///< hash of the declarations and the environment's vars file
+  std::string decl_hash;  ///< hash of the declarations and the vars files of the environment
+                          ///< and its bases
   int64_t state_serial = 0;
   bool destroy = false;  ///< a destroy plan
   /// Every resource that changes, drifted or has a note (paused, create_only), sorted by
