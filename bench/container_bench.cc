@@ -38,6 +38,7 @@ namespace {
 using driftless::bench::Clock;
 using driftless::bench::Die;
 using driftless::bench::LineReader;
+using driftless::bench::LoadAverage;
 using driftless::bench::Percentile;
 using driftless::bench::Seconds;
 namespace fs = std::filesystem;
@@ -66,13 +67,6 @@ std::vector<std::string> ReadLines(const fs::path& p) {
     if (!line.empty()) out.push_back(line);
   }
   return out;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 std::string Name(size_t i) {
@@ -194,16 +188,16 @@ int Main(int argc, char** argv) {
       compose_note = "not run: podman-compose is missing";
     } else {
       t0 = Clock::now();
-      int rc = driftless::bench::Run({"podman-compose", "-f", (work / "compose.yml").string(),
-                                      "-p", "containerbench", "up", "-d"},
+      int rc = driftless::bench::Run({"podman-compose", "-f", (work / "compose.yml").string(), "-p",
+                                      "containerbench", "up", "-d"},
                                      podman_env, (work / "compose.log").string(),
                                      (work / "compose.log").string());
       compose_s = Seconds(Clock::now() - t0);
       compose_note = "exit " + std::to_string(rc);
       int plan_rc = driftless({"plan", "--detailed-exitcode"}, (work / "plan.log").string());
       if (plan_rc != 0) {
-        compose_note += "; it changed the containers (driftless plan exit " +
-                        std::to_string(plan_rc) + ")";
+        compose_note +=
+            "; it changed the containers (driftless plan exit " + std::to_string(plan_rc) + ")";
       }
     }
   }
@@ -222,8 +216,9 @@ int Main(int argc, char** argv) {
     if (driftless::bench::Run({"podman", "stop", "-t", "10", name}, podman_env) != 0)
       Die("podman stop " + name + " failed");
     stop_ms.push_back(Seconds(Clock::now() - t0) * 1000);
-    if (!watch_out.WaitForLine({"\"type\":\"drift.detected\"", "container.container/" + name + "\""},
-                               std::chrono::seconds(60)))
+    if (!watch_out.WaitForLine(
+            {"\"type\":\"drift.detected\"", "container.container/" + name + "\""},
+            std::chrono::seconds(60)))
       Die("no drift event for " + name);
     ms.push_back(Seconds(Clock::now() - t0) * 1000);
   }
@@ -235,9 +230,10 @@ int Main(int argc, char** argv) {
   g_service_dir.clear();
   fs::remove_all(work);
 
-  std::printf("Machine: %ld CPUs online, load average %s at the start, %s at the end; Podman "
-              "4.3 service started by the benchmark (scripts/podman-test-server.sh)\n\n",
-              sysconf(_SC_NPROCESSORS_ONLN), load_start.c_str(), LoadAverage().c_str());
+  std::printf(
+      "Machine: %ld CPUs online, load average %s at the start, %s at the end; Podman "
+      "4.3 service started by the benchmark (scripts/podman-test-server.sh)\n\n",
+      sysconf(_SC_NPROCESSORS_ONLN), load_start.c_str(), LoadAverage().c_str());
   std::printf("| measure | value |\n| --- | ---: |\n");
   std::printf("| containers | %zu (and one image) |\n", containers);
   std::printf("| apply from empty | %.2f s |\n", apply_s);
@@ -245,8 +241,7 @@ int Main(int argc, char** argv) {
               runs, Percentile(plans, 0.5), Percentile(plans, 0), Percentile(plans, 1));
   std::printf("| floor: %zu inspects over the socket, one connection: median | %.3f s |\n",
               containers, Percentile(floors, 0.5));
-  std::printf("| ratio plan / floor | %.1fx |\n",
-              Percentile(plans, 0.5) / Percentile(floors, 0.5));
+  std::printf("| ratio plan / floor | %.1fx |\n", Percentile(plans, 0.5) / Percentile(floors, 0.5));
   std::printf("| drift latency, podman stop -> drift.detected, %zu stops: median | %.0f ms |\n",
               stops, Percentile(ms, 0.5));
   std::printf("| same: 99th percentile | %.0f ms |\n", Percentile(ms, 0.99));

@@ -77,11 +77,9 @@ bool ContainerTarget::Marked(const Value* labels, const std::string& address) co
 }
 
 std::string ContainerTarget::MarkerFilter(const std::string& address) const {
-  Value labels = Value::MakeList();
-  const Value markers = Markers(address);
-  for (const auto& [k, v] : markers.as_object()) {
-    labels.as_list().push_back(Value::String(k + "=" + v.as_string()));
-  }
+  // One label: list filters of several labels are ANDed by Docker but ORed by some of Podman's
+  // lists (volumes); callers check the other markers with Marked.
+  Value labels = Value::MakeList({Value::String(std::string(kLabelResource) + "=" + address)});
   return value::ToJson(Value::MakeObject({{"label", std::move(labels)}}));
 }
 

@@ -109,7 +109,8 @@ class ContainerTarget final : public provider::Target {
   /// Whether `labels` (an engine object's) carry the marker of `address` in this project and
   /// environment.
   bool Marked(const value::Value* labels, const std::string& address) const;
-  /// The labels filter ({"label": [...]}) that selects the objects of `address`.
+  /// The labels filter ({"label": [...]}) that selects the objects of `address` (by the
+  /// resource label: check the rest with Marked).
   std::string MarkerFilter(const std::string& address) const;
 
   /// Probes the engine once (GET /_ping, libpod info).

@@ -1,6 +1,7 @@
 #include "providers/container/fields.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "base/strings.h"
@@ -133,22 +134,27 @@ std::optional<int64_t> ParseDuration(std::string_view text) {
   std::string_view s = Trim(text);
   if (s == "0") return 0;
   if (s.empty()) return std::nullopt;
-  double total = 0;
+  // Exact integer arithmetic: a fraction is kept to the nanosecond and the total must fit.
+  constexpr __int128 kMax = INT64_MAX;
+  __int128 total = 0;
   while (!s.empty()) {
     size_t i = 0;
-    double whole = 0;
+    __int128 whole = 0;
     bool digits = false;
     while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
       whole = whole * 10 + (s[i] - '0');
+      if (whole > kMax) return std::nullopt;
       ++i;
       digits = true;
     }
-    double frac = 0, scale = 1;
+    __int128 frac = 0, scale = 1;
     if (i < s.size() && s[i] == '.') {
       ++i;
       while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-        frac = frac * 10 + (s[i] - '0');
-        scale *= 10;
+        if (scale < 1000000000000000000LL) {  // 18 digits: beyond is below a nanosecond
+          frac = frac * 10 + (s[i] - '0');
+          scale *= 10;
+        }
         ++i;
         digits = true;
       }
@@ -157,27 +163,27 @@ std::optional<int64_t> ParseDuration(std::string_view text) {
     size_t u = i;
     while (u < s.size() && !(s[u] >= '0' && s[u] <= '9') && s[u] != '.') ++u;
     std::string_view unit = s.substr(i, u - i);
-    double ns;
+    int64_t ns;
     if (unit == "ns") {
       ns = 1;
     } else if (unit == "us" || unit == "\xc2\xb5s") {
-      ns = 1e3;
+      ns = 1000;
     } else if (unit == "ms") {
-      ns = 1e6;
+      ns = 1000000;
     } else if (unit == "s") {
-      ns = 1e9;
+      ns = 1000000000;
     } else if (unit == "m") {
-      ns = 60e9;
+      ns = 60LL * 1000000000;
     } else if (unit == "h") {
-      ns = 3600e9;
+      ns = 3600LL * 1000000000;
     } else {
       return std::nullopt;
     }
-    total += (whole + frac / scale) * ns;
-    if (total > 9.2e18) return std::nullopt;
+    total += whole * ns + frac * ns / scale;
+    if (total > kMax) return std::nullopt;
     s.remove_prefix(u);
   }
-  return static_cast<int64_t>(total + 0.5);
+  return static_cast<int64_t>(total);
 }
 
 std::string FormatDuration(int64_t ns) {

@@ -116,7 +116,8 @@ Result<Value> Create(ContainerTarget& t, const Object& o, bool adopt) {
   const std::string want = SpecString(o.spec, "id");
   if (!existing->is_null()) {
     // The same content under the same name: loading again would change nothing.
-    if (Str(*existing, "Id") == want || (want.empty() && adopt)) return Live(o, *existing);
+    // Without a source the resource only names an image that exists already.
+    if (Str(*existing, "Id") == want || want.empty()) return Live(o, *existing);
     if (!adopt) {
       return MakeError("image " + Quote(SpecString(o.spec, "ref")) +
                        " already exists (another image: " + ShortId(Str(*existing, "Id")) +
@@ -146,6 +147,7 @@ Result<Value> Update(ContainerTarget& t, const Object& o, const Value& prior) {
 
 Status Delete(ContainerTarget& t, const Object& o) {
   const std::string ref = SpecString(o.spec, "ref");
+  if (SpecString(o.spec, "source").empty()) return Status::Ok();  // not loaded by driftless
   Result<Value> existing = t.client().Json("GET", ImagePath(ref), {}, true);
   if (!existing.ok()) return existing.error();
   if (existing->is_null()) return Status::Ok();

@@ -259,7 +259,9 @@ Result<std::vector<std::string>> OurVolumes(const ContainerTarget& t, const Obje
   if (!got.ok()) return got.error();
   std::vector<std::string> out;
   if (const Value* list = got->Find("Volumes"); list != nullptr && list->is_list()) {
-    for (const Value& v : list->as_list()) out.push_back(Str(v, "Name"));
+    for (const Value& v : list->as_list()) {
+      if (t.Marked(v.Find("Labels"), o.address)) out.push_back(Str(v, "Name"));
+    }
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -271,7 +273,9 @@ Result<std::vector<std::string>> OurPods(const ContainerTarget& t, const Object&
   if (!got.ok()) return got.error();
   std::vector<std::string> out;
   if (got->is_list()) {
-    for (const Value& p : got->as_list()) out.push_back(Str(p, "Name"));
+    for (const Value& p : got->as_list()) {
+      if (t.Marked(p.Find("Labels"), o.address)) out.push_back(Str(p, "Name"));
+    }
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -281,12 +285,18 @@ Result<std::optional<Value>> Read(const ContainerTarget& t, const Object& o) {
   Result<Value> containers = t.client().Json(
       "GET", std::string(kLibpod) + "/containers/json?all=true&filters=" + Filter(t, o));
   if (!containers.ok()) return containers.error();
+  Value ours = Value::MakeList();
+  if (containers->is_list()) {
+    for (Value& c : containers->as_list()) {
+      if (t.Marked(c.Find("Labels"), o.address)) ours.as_list().push_back(std::move(c));
+    }
+  }
   const Value* declared = o.spec.Find("pods");
   Value none = Value::MakeObject();
   Result<std::vector<std::pair<std::string, std::string>>> ids =
       ImageIds(t, declared != nullptr ? *declared : none);
   if (!ids.ok()) return ids.error();
-  Value pods = LivePods(*containers, declared != nullptr ? *declared : none, *ids);
+  Value pods = LivePods(ours, declared != nullptr ? *declared : none, *ids);
   Result<std::vector<std::string>> volumes = OurVolumes(t, o);
   if (!volumes.ok()) return volumes.error();
   Result<std::vector<std::string>> pod_names = OurPods(t, o);
