@@ -5,6 +5,7 @@
 // of a configuration field (a container made again by hand with other settings) is healed by
 // recreating it.
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -248,6 +249,12 @@ Result<Value> Converge(ContainerTarget& t, const Object& o, const Value& inspect
   Result<Value> live = LiveOf(t, o, inspect);
   if (!live.ok()) return live.error();
   std::vector<std::string> differ = DifferingFields(*live, o.spec);
+  // Renamed by hand (found by its recorded id) while the declaration leaves the name to the
+  // resource's: renamed back.
+  if (std::find(differ.begin(), differ.end(), "name") == differ.end() &&
+      SpecString(*live, "name") != o.name) {
+    differ.push_back("name");
+  }
   bool recreate = false;
   for (const auto& k : differ) recreate = recreate || (k != "name" && k != "state");
   if (recreate) {

@@ -391,6 +391,15 @@ TEST_F(ContainerTest, ChangesByHandAreSeenAndHealed) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "");
 
+  // Renamed by hand: missing under its name; healed by renaming it back (found by its id).
+  const std::string id = SpecString(*r, "id");
+  ASSERT_EQ(Podman({"rename", name, name + "-moved"}).exit_code, 0);
+  EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "(missing)");
+  r = target_->Update({kContainerKind, "d", spec}, *r);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(SpecString(*r, "id"), id);
+  EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "");
+
   ASSERT_EQ(Podman({"rm", "-f", "-t", "0", name}).exit_code, 0);
   EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "(missing)");
   r = target_->Update({kContainerKind, "d", spec}, *r);
