@@ -27,6 +27,13 @@ using test::Podman;
 using test::UniquePodmanName;
 using value::Value;
 
+// Runs podman on the service's storage and fails the test, with podman's output, when it fails.
+#define ASSERT_PODMAN(...)                       \
+  do {                                           \
+    test::PodmanResult r_ = Podman(__VA_ARGS__); \
+    ASSERT_EQ(r_.exit_code, 0) << r_.out;        \
+  } while (0)
+
 Value Json(const std::string& text) {
   auto v = value::ParseJson(text);
   EXPECT_TRUE(v.ok()) << text;
@@ -175,7 +182,7 @@ TEST_F(ContainerTest, ImagesLoadWithStableIds) {
   EXPECT_EQ(SpecString(loaded, "id"), SpecString(archive, "id"));
   EXPECT_EQ(Differs(kImageKind, archive, Read(kImageKind, "arch", archive)), "");
   // The ref given to another image by hand is drift of `source`.
-  ASSERT_EQ(Podman({"tag", ref, ref2}).exit_code, 0);
+  ASSERT_PODMAN({"tag", ref, ref2});
   std::optional<Value> moved = Read(kImageKind, "arch", archive);
   EXPECT_EQ(Differs(kImageKind, archive, moved), "source ");
   ASSERT_TRUE(target_->Update({kImageKind, "arch", archive}, loaded).ok());
@@ -226,15 +233,15 @@ TEST_F(ContainerTest, NetworksAndVolumesCarryMarkersAndDeleteOnlyTheirOwn) {
   EXPECT_EQ(SpecString(v, "id"), vol);
   EXPECT_EQ(Differs(kVolumeKind, vspec, Read(kVolumeKind, "v", vspec)), "");
   // Recreated by hand with a label: drift of labels (declared: none).
-  ASSERT_EQ(Podman({"volume", "rm", vol}).exit_code, 0);
+  ASSERT_PODMAN({"volume", "rm", vol});
   EXPECT_FALSE(Read(kVolumeKind, "v", vspec).has_value());
-  ASSERT_EQ(Podman({"volume", "create", "--label", "by=hand", vol}).exit_code, 0);
+  ASSERT_PODMAN({"volume", "create", "--label", "by=hand", vol});
   Value labelled = Spec(kVolumeKind, "{\"name\": " + Quote(vol) + ", \"labels\": {}}");
   EXPECT_EQ(Differs(kVolumeKind, labelled, Read(kVolumeKind, "v", labelled)), "labels ");
   // That volume is not driftless's: deleting the resource leaves it.
   ASSERT_TRUE(target_->Delete({kVolumeKind, "v", v}).ok());
   EXPECT_TRUE(Read(kVolumeKind, "v", vspec).has_value());
-  ASSERT_EQ(Podman({"volume", "rm", vol}).exit_code, 0);
+  ASSERT_PODMAN({"volume", "rm", vol});
 
   ASSERT_TRUE(target_->Delete({kNetworkKind, "n", n}).ok());
   EXPECT_FALSE(Read(kNetworkKind, "n", nspec).has_value());
@@ -385,7 +392,7 @@ TEST_F(ContainerTest, ChangesByHandAreSeenAndHealed) {
   Value spec = Spec(kContainerKind, HttpdSpec(name, ref, ""));
   Value made = Create(kContainerKind, "d", spec);
 
-  ASSERT_EQ(Podman({"stop", "-t", "5", name}).exit_code, 0);
+  ASSERT_PODMAN({"stop", "-t", "5", name});
   EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "state ");
   Result<Value> r = target_->Update({kContainerKind, "d", spec}, made);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -393,14 +400,14 @@ TEST_F(ContainerTest, ChangesByHandAreSeenAndHealed) {
 
   // Renamed by hand: missing under its name; healed by renaming it back (found by its id).
   const std::string id = SpecString(*r, "id");
-  ASSERT_EQ(Podman({"rename", name, name + "-moved"}).exit_code, 0);
+  ASSERT_PODMAN({"rename", name, name + "-moved"});
   EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "(missing)");
   r = target_->Update({kContainerKind, "d", spec}, *r);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(SpecString(*r, "id"), id);
   EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "");
 
-  ASSERT_EQ(Podman({"rm", "-f", "-t", "0", name}).exit_code, 0);
+  ASSERT_PODMAN({"rm", "-f", "-t", "0", name});
   EXPECT_EQ(Differs(kContainerKind, spec, Read(kContainerKind, "d", spec)), "(missing)");
   r = target_->Update({kContainerKind, "d", spec}, *r);
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -408,7 +415,7 @@ TEST_F(ContainerTest, ChangesByHandAreSeenAndHealed) {
 
   // Made again by hand with another env and a label more: both are drift; the update replaces
   // the impostor.
-  ASSERT_EQ(Podman({"rm", "-f", "-t", "0", name}).exit_code, 0);
+  ASSERT_PODMAN({"rm", "-f", "-t", "0", name});
   ASSERT_EQ(Podman({"run", "-d", "--init", "--name", name, "-e", "MODE=other", "--label", "app=web",
                     "--label", "extra=1", ref, "httpd", "-f", "-p", "8080"})
                 .exit_code,
@@ -549,19 +556,19 @@ TEST_F(ContainerTest, WatcherHintsEachChangeOnce) {
     ASSERT_TRUE((*w)->Wait(200, &ignored, &lost).ok());
   }
   // podman stop sends no stop event, only die (and cleanup): one hint.
-  ASSERT_EQ(Podman({"stop", "-t", "5", name}).exit_code, 0);
+  ASSERT_PODMAN({"stop", "-t", "5", name});
   std::vector<std::string> hints = WaitForHint(**w, "container.container/w");
   EXPECT_EQ(std::count(hints.begin(), hints.end(), "container.container/w"), 1);
-  ASSERT_EQ(Podman({"rm", name}).exit_code, 0);  // remove, where Docker says destroy
+  ASSERT_PODMAN({"rm", name});  // remove, where Docker says destroy
   WaitForHint(**w, "container.container/w");
-  ASSERT_EQ(Podman({"volume", "rm", vol}).exit_code, 0);
+  ASSERT_PODMAN({"volume", "rm", vol});
   WaitForHint(**w, "container.volume/wv");
-  ASSERT_EQ(Podman({"network", "rm", net}).exit_code, 0);  // no event: the network poll
+  ASSERT_PODMAN({"network", "rm", net});  // no event: the network poll
   WaitForHint(**w, "container.network/wn");
   // A container made by hand under the watched name.
-  ASSERT_EQ(Podman({"create", "--name", name, ref, "true"}).exit_code, 0);
+  ASSERT_PODMAN({"create", "--name", name, ref, "true"});
   WaitForHint(**w, "container.container/w");
-  ASSERT_EQ(Podman({"rm", name}).exit_code, 0);
+  ASSERT_PODMAN({"rm", name});
 }
 
 // A ConfigMap feeding an env variable, a claim, and a Deployment of `replicas` httpd pods.
@@ -630,7 +637,7 @@ TEST_F(ContainerTest, KubeDeploymentScaledDownLeavesOnePod) {
             std::string::npos);
 
   // Drift of what runs: a pod stopped, a pod added by hand with driftless's labels.
-  ASSERT_EQ(Podman({"pod", "stop", "-t", "0", app + "-pod-0"}).exit_code, 0);
+  ASSERT_PODMAN({"pod", "stop", "-t", "0", app + "-pod-0"});
   std::optional<Value> live = Read(kKubeKind, "k", other);
   EXPECT_EQ(Differs(kKubeKind, other, live), "pods ");
   ASSERT_TRUE(live.has_value());

@@ -223,6 +223,8 @@ std::string CanonicalImageRef(std::string_view ref) {
   }
   if (r.front() == '/' || r.back() == '/' || r.back() == ':' || r.find("//") != std::string::npos)
     return "";
+  // "sha256" as a name would read as an id with another tag.
+  if (r.substr(0, r.find_first_of(":@")) == "sha256") return "";
   if (r.find('@') != std::string_view::npos) return std::string(r);
   if (r.size() >= 12 && r.size() <= 64 && IsHex(r)) return std::string(r);  // an image id
   std::string_view last = r.substr(r.rfind('/') == std::string_view::npos ? 0 : r.rfind('/') + 1);

@@ -194,7 +194,7 @@ TEST(Fields, DurationsRefsRestartPaths) {
   EXPECT_EQ(CanonicalImageRef("app@sha256:abc"), "app@sha256:abc");
   EXPECT_EQ(CanonicalImageRef(kImageId), kImageId);
   EXPECT_EQ(CanonicalImageRef("b5e65b6f690f"), "b5e65b6f690f");
-  for (const char* bad : {"", "a b", "app:", "/app", "sha256:xyz", "a//b"})
+  for (const char* bad : {"", "a b", "app:", "/app", "sha256:xyz", "sha256", "a//b"})
     EXPECT_EQ(CanonicalImageRef(bad), "") << bad;
   EXPECT_EQ(CanonicalRestart("on-failure:0"), "on-failure");
   EXPECT_EQ(CanonicalRestart("on-failure:5"), "on-failure:5");
