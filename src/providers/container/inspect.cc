@@ -169,7 +169,12 @@ std::optional<Value> LiveHealthcheck(const Value& config) {
   Value out = Value::MakeObject();
   out.Set("test", Strings(test));
   const Value& interval = Member(h, "Interval");
-  int64_t ns = interval.is_number() ? static_cast<int64_t>(interval.as_double()) : 0;
+  int64_t ns = 0;
+  if (interval.is_int()) {
+    ns = interval.as_int();
+  } else if (interval.is_double() && interval.as_double() > 0 && interval.as_double() < 9e18) {
+    ns = static_cast<int64_t>(interval.as_double());
+  }
   out.Set("interval", Value::String(FormatDuration(ns > 0 ? ns : 30LL * 1000000000)));
   const Value& retries = Member(h, "Retries");
   out.Set("retries", Value::Int(retries.is_int() && retries.as_int() > 0 ? retries.as_int() : 3));

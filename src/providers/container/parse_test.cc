@@ -137,6 +137,12 @@ TEST(Inspect, ImageVolumesAndHealthchecks) {
   image.Set("Volumes", Json(R"({"/var/lib/db": {}})"));
   Value live = LiveContainer(inspect, image, Json("{}"), "", Markers());
   EXPECT_EQ(live.Find("mounts")->as_list().size(), 2u) << "the image's anonymous volume";
+  // An interval beyond int64 (found by engine_fuzz) reads as the default.
+  Value huge = inspect;
+  huge.Find("Config")->Find("Healthcheck")->Set("Interval", Value::Double(1e103));
+  EXPECT_EQ(
+      Str(*LiveContainer(huge, image, Json("{}"), "", Markers()).Find("healthcheck"), "interval"),
+      "30s");
   EXPECT_EQ(value::ToJson(*live.Find("healthcheck")),
             R"({"interval":"1m30s","retries":3,"test":["CMD-SHELL","true"]})");
 }
@@ -294,6 +300,11 @@ TEST(Events, PodmansLinesAndTheAddressesTheyHint) {
   EXPECT_FALSE(RelevantAction("container", "init"));
   ASSERT_TRUE(ParseEvent(kHealth, &e));
   EXPECT_EQ(e.health, "starting");
+  // Docker's seconds-only "time"; out-of-range values (found by engine_fuzz) are no time at all.
+  ASSERT_TRUE(ParseEvent(R"({"Type":"container","Action":"die","time":17})", &e));
+  EXPECT_EQ(e.time_nano, 17000000000LL);
+  ASSERT_TRUE(ParseEvent(R"({"Type":"container","Action":"die","time":17962449974})", &e));
+  EXPECT_EQ(e.time_nano, 0);
   EXPECT_FALSE(ParseEvent("not json", &e));
   EXPECT_FALSE(ParseEvent("{\"status\": \"x\"}", &e));
 

@@ -1,6 +1,7 @@
 #include "providers/container/watcher.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <set>
@@ -40,9 +41,12 @@ bool ParseEvent(const std::string& line, EngineEvent* out) {
   if (t == nullptr || !t->is_number()) t = v->Find("time");
   out->time_nano = 0;
   if (t != nullptr && t->is_int()) {
-    out->time_nano = t->as_int();
-    if (v->Find("timeNano") == nullptr && out->time_nano < 100000000000LL)
-      out->time_nano *= 1000000000LL;
+    const int64_t n = t->as_int();
+    if (v->Find("timeNano") != nullptr) {
+      out->time_nano = n;
+    } else if (n >= 0 && n < INT64_MAX / 1000000000LL) {
+      out->time_nano = n * 1000000000LL;  // seconds (Docker's "time")
+    }
   }
   return !out->type.empty() && !out->action.empty();
 }
