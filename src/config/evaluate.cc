@@ -328,6 +328,7 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
       diags.Error(t.pos, "target " + t.name + ": " + configured.error().message);
       continue;
     }
+    (*configured)->SetContext({decls.project.name, name});
     env->targets_.emplace(t.name, std::move(*configured));
   }
 

@@ -22,7 +22,10 @@ struct Change {
   std::string name;
   std::string target;
   Action action = Action::kNoop;
-  std::string reason;   ///< why, in words ("not yet created", "modified outside driftless")
+  std::string reason;  ///< why, in words ("not yet created", "modified outside driftless")
+  /// What an update or heal does in the target's words when it is not a change in place
+  /// ("start", "stop", "rename", "recreate": Target::UpdateOperation), else "".
+  std::string operation;
   bool drift = false;   ///< live differs from applied
   bool adopt = false;   ///< create takes over an existing object
   std::string warning;  ///< something apply will probably refuse ("already exists")
