@@ -2,6 +2,7 @@
 // form, signatures, the Slack payload, exec delivery, and the dispatcher's outbox semantics.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -243,6 +244,22 @@ TEST_F(ExecTest, CommandGetsTheEventOnStandardInput) {
   ASSERT_FALSE(own.ok());
   EXPECT_NE(own.error().message.find("timed out after 1s"), std::string::npos)
       << own.error().message;
+}
+
+// A command that exits without reading its input: the write fails with EPIPE, never a SIGPIPE
+// that kills the caller, whoever that is (here the signal's default disposition is restored,
+// as a process that has no Dispatcher would have it). A megabyte cannot fit in the pipe, so the
+// write is still going on when the command exits.
+TEST_F(ExecTest, ACommandThatDoesNotReadItsInputCannotKillTheCaller) {
+  signal(SIGPIPE, SIG_DFL);
+  ResolvedSink s;
+  s.kind = SinkKind::kExec;
+  s.shell_command = "exit 0";
+  Status st = Deliver(s, std::string(1 << 20, 'x'));
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0) << "no SIGPIPE left pending for later";
 }
 
 using DispatcherTest = TempDir;
