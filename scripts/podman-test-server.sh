@@ -110,6 +110,21 @@ EOF
     podman_in "$base" rmi -f localhost/busybox:fixture >/dev/null
 
     sock="$base/podman.sock"
+    # One test service on the machine at a time. Each service keeps its networks in its own
+    # folder, so two services (two checkouts testing at once) choose the same subnets and the
+    # same bridge names (cni-podman1, ...): their containers then share addresses on one bridge,
+    # a published port answers with the other service's container, and one service's network
+    # removal deletes the other's bridge. The lock is an flock on a file that the service
+    # inherits (fd 9), so it lasts exactly as long as the service and goes with it however it
+    # ends. Waiting is bounded by an hour, a failure detector a queue of test runs cannot reach.
+    lock=/tmp/driftless-podman-test-service.lock
+    exec 9>>"$lock"
+    if ! flock -n 9; then
+      echo "podman-test-server: waiting for the test service of another checkout to stop" \
+        "($(cat "$lock.owner" 2>/dev/null || echo unknown))"
+      flock -w 3600 9 || { echo "podman-test-server: it did not stop within an hour" >&2; exit 1; }
+    fi
+    echo "$dir" >"$lock.owner"
     CONTAINERS_CONF="$base/containers.conf" CONTAINERS_STORAGE_CONF="$base/storage.conf" \
       setsid podman system service --time=0 "unix://$sock" >"$base/service.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
