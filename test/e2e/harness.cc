@@ -487,11 +487,39 @@ ApplyProgress ProgressOf(const Sandbox& s, const std::string& env, int pid) {
   return p;
 }
 
+bool StepToShare(const Sandbox& s, const std::string& env, int pid, double share,
+                 const std::function<bool()>& also, ApplyProgress* progress,
+                 std::chrono::milliseconds patience) {
+  ApplyProgress p;
+  int asked = 1, last_done = 0;
+  double per_tick = 0;  // the fastest pace seen, in changes recorded per tick
+  const double aim = share > 0 ? share : 0.5;
+  const bool caught = StepUntil(
+      pid,
+      [&] {
+        p = ProgressOf(s, env, pid);
+        const int total = p.done + p.pending;
+        if (p.status == "running" && p.done > 0 && p.pending > 0 && p.done >= share * total &&
+            (!also || also())) {
+          return 0;
+        }
+        if (p.done > last_done) {
+          per_tick = std::max(per_tick, (p.done - last_done) / static_cast<double>(asked));
+        }
+        last_done = p.done;
+        const double left = aim * total - p.done;
+        asked = per_tick > 0 && left > 0
+                    ? std::clamp(static_cast<int>(left / per_tick / 2), 1, 1000)
+                    : (per_tick > 0 ? 1 : std::min(asked * 2, 8));
+        return asked;
+      },
+      patience);
+  if (progress != nullptr) *progress = p;
+  return caught;
+}
+
 bool FreezeMidApply(const Sandbox& s, const std::string& env, int pid) {
-  return FreezeWhen(pid, [&] {
-    const ApplyProgress p = ProgressOf(s, env, pid);
-    return p.status == "running" && p.done > 0 && p.pending > 0 && !InStateWrite(s, pid);
-  });
+  return StepToShare(s, env, pid, 0, [&] { return !InStateWrite(s, pid); });
 }
 
 TerminalProc::TerminalProc(const Sandbox& s, std::vector<std::string> args, const std::string& tag)

@@ -216,10 +216,20 @@ struct ApplyProgress {
 };
 ApplyProgress ProgressOf(const Sandbox& s, const std::string& env, int pid);
 
+/// Steps the apply that process `pid` runs in `env` (StepUntil) until history shows it running
+/// with at least `share` of its changes done (and at least one), some still pending, and `also()`
+/// holds; `*progress` (if given) is what the last look saw. Between looks the apply may use
+/// half the CPU time that the fastest pace seen so far would need to reach the share (at least a
+/// tick; before any pace is known a doubling quantum of at most 8 ticks), so that it is caught
+/// however slow each look is. False when it exited first or after `patience`.
+bool StepToShare(const Sandbox& s, const std::string& env, int pid, double share,
+                 const std::function<bool()>& also, ApplyProgress* progress = nullptr,
+                 std::chrono::milliseconds patience = kPatience);
+
 /// Freezes the apply that process `pid` runs in `env` in the middle of its work: history shows
 /// it running with changes done and changes pending, and it is outside a write transaction of
-/// the state, so that other commands can use the state while it is frozen. False when it was
-/// not caught so (it exited first, or after kPatience).
+/// the state, so that other commands can use the state while it is frozen (StepToShare). False
+/// when it was not caught so (it exited first, or after kPatience).
 bool FreezeMidApply(const Sandbox& s, const std::string& env, int pid);
 
 /// Waits until `p` says on standard error that it waits for the lock held by process

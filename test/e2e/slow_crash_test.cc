@@ -499,29 +499,7 @@ TEST(e2e_slow_crash, KillDuringUpdate) {
                  std::to_string(fraction) + " of the changes are recorded (seed " +
                  std::to_string(seed) + ")");
     pid = s.Start({"apply", "--auto-approve"});
-    int asked = 1, last_done = 0;
-    double per_tick = 0;  // the fastest pace seen, in changes recorded per tick
-    caught = StepUntil(
-        pid,
-        [&] {
-          progress = ProgressOf(s, "default", pid);
-          const int total = progress.done + progress.pending;
-          if (progress.status == "running" && progress.done > 0 && progress.pending > 0 &&
-              progress.done >= fraction * total) {
-            return 0;
-          }
-          if (progress.done > last_done) {
-            per_tick = std::max(per_tick, (progress.done - last_done) / double(asked));
-          }
-          last_done = progress.done;
-          const double left = fraction * (total > 0 ? total : kResources) - progress.done;
-          // Half the way left at the fastest pace seen; before any pace is known, a doubling
-          // quantum of at most 8 ticks.
-          asked = per_tick > 0 ? std::clamp(static_cast<int>(left / per_tick / 2), 1, 1000)
-                               : std::min(asked * 2, 8);
-          return asked;
-        },
-        std::chrono::minutes(10));
+    caught = StepToShare(s, "default", pid, fraction, nullptr, &progress, std::chrono::minutes(10));
     if (!caught) {
       const int ended = Wait(pid);
       ASSERT_EQ(ended, 0) << "the update was never caught with " << fraction
