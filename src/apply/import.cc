@@ -45,12 +45,11 @@ Status CheckNotInState(state::StateStore& store, const config::Environment& env,
     if (!row.ok()) return row.error();
     if (!*row) continue;
     std::string since = FormatTime((*row)->updated_at);
-    return MakeError(
-        r.address + " is already managed: " + address + " is in the state of environment " +
-        env.name() + " (recorded " + since +
-        ((*row)->commit.empty() ? "" : " from commit " + (*row)->commit.substr(0, 7)) +
-        "); to import another object for it, run `driftless state rm " + address +
-        "` first (that forgets the one it manages, without touching it)");
+    return MakeError(r.address + " is already managed: " + address +
+                     " is in the state of environment " + env.name() + " (recorded " + since +
+                     ((*row)->commit.empty() ? "" : " from commit " + (*row)->commit.substr(0, 7)) +
+                     "); to import another object for it, run `driftless state rm " + address +
+                     "` first (that forgets the one it manages, without touching it)");
   }
   return Status::Ok();
 }
@@ -126,7 +125,8 @@ Result<ImportResult> Import(config::Environment& env, state::StateStore& store, 
                         std::move(depends_on), &result.attributes);
 
   Result<plan::Plan> next = PlanAgainst(env, store, row);
-  if (!next.ok()) return MakeError(place + ": planning it after the import: " + next.error().message);
+  if (!next.ok())
+    return MakeError(place + ": planning it after the import: " + next.error().message);
   for (plan::Change& c : next->changes) {
     if (c.address == r.address) result.next = std::move(c);
   }
@@ -155,7 +155,8 @@ Result<ImportResult> Import(config::Environment& env, state::StateStore& store, 
   doc.Set("import", std::move(what));
   record.plan_json = value::ToJson(doc);
   const std::string diff = value::UnifiedDiff("", value::RenderText(result.attributes));
-  Result<int64_t> apply_id = store.BeginApply(lock, record, {{r.address, "import", "pending", "", diff}});
+  Result<int64_t> apply_id =
+      store.BeginApply(lock, record, {{r.address, "import", "pending", "", diff}});
   if (!apply_id.ok()) return apply_id.error();
   result.apply_id = *apply_id;
   state::ChangeResult done;

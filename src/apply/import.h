@@ -12,8 +12,8 @@ namespace driftless::apply {
 
 /// What `state import` is asked to take under management.
 struct ImportRequest {
-  std::string address;  ///< a resource of the environment's declarations ("kind/name")
-  std::string id;       ///< the live object, in its kind's import form (Target::ReadById)
+  std::string address;         ///< a resource of the environment's declarations ("kind/name")
+  std::string id;              ///< the live object, in its kind's import form (Target::ReadById)
   std::string commit_subject;  ///< for history, as ApplyOptions has them
   std::string commit_author;
 };

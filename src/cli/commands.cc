@@ -669,21 +669,23 @@ int RunStateImport(Workspace& ws, const std::string& env, const std::string& add
     o.Set("apply_id", Value::Int(done->apply_id));
     o.Set("attributes", value::Redact(done->attributes));
     o.Set("matches", Value::Bool(done->matches));
-    o.Set("next_action", Value::String(noop ? "no-op" : std::string(plan::ActionName(next->action))));
+    o.Set("next_action",
+          Value::String(noop ? "no-op" : std::string(plan::ActionName(next->action))));
     o.Set("next_reason", Value::String(noop ? "" : next->reason));
     o.Set("next_diff", Value::String(noop ? "" : next->diff));
     PrintJson(o);
   } else {
-    std::printf("Imported %s from %s (ID %s) into the state of environment %s (#%lld); the "
-                "object itself was not changed.\n",
-                address.c_str(), done->where.c_str(), id.c_str(), env.c_str(),
-                static_cast<long long>(done->apply_id));
+    std::printf(
+        "Imported %s from %s (ID %s) into the state of environment %s (#%lld); the "
+        "object itself was not changed.\n",
+        address.c_str(), done->where.c_str(), id.c_str(), env.c_str(),
+        static_cast<long long>(done->apply_id));
     if (noop) {
       std::printf("The next plan leaves it unchanged: the object is as declared.\n");
     } else {
       std::printf("The next plan will %s it (%s):\n%s",
-                  std::string(plan::ActionName(next->action)).c_str(),
-                  next->reason.c_str(), next->diff.c_str());
+                  std::string(plan::ActionName(next->action)).c_str(), next->reason.c_str(),
+                  next->diff.c_str());
     }
   }
   if (done->problems.HasErrors()) {

@@ -67,16 +67,16 @@ class ImportContainerTest : public ::testing::Test {
   }
 
   void Declare() {
-    box_.WriteRepoFile("engine.yaml",
-                       "kind: container.image\nname: img\ntarget: engine\nspec: {ref: \"" +
-                           image_ +
-                           "\"}\n"
-                           "---\nkind: container.volume\nname: vol\ntarget: engine\nspec: {name: " +
-                           Name("vol") +
-                           "}\n"
-                           "---\nkind: container.network\nname: net\ntarget: engine\nspec: {name: " +
-                           Name("net") + "}\n" + Container("web", "") +
-                           Container("labelled", "  labels: {app: web}\n"));
+    box_.WriteRepoFile(
+        "engine.yaml",
+        "kind: container.image\nname: img\ntarget: engine\nspec: {ref: \"" + image_ +
+            "\"}\n"
+            "---\nkind: container.volume\nname: vol\ntarget: engine\nspec: {name: " +
+            Name("vol") +
+            "}\n"
+            "---\nkind: container.network\nname: net\ntarget: engine\nspec: {name: " +
+            Name("net") + "}\n" + Container("web", "") +
+            Container("labelled", "  labels: {app: web}\n"));
   }
 
   RunResult Run(const std::vector<std::string>& args) const { return box_.Run(args); }
@@ -92,11 +92,11 @@ TEST_F(ImportContainerTest, HandMadeObjectsImportUnchanged) {
   Declare();
   const std::string started =
       Podman({"inspect", "--format", "{{.State.StartedAt}} {{.Id}}", Name("web")}).out;
-  for (const auto& [address, id] : std::vector<std::pair<std::string, std::string>>{
-           {"container.image/img", image_},
-           {"container.volume/vol", Name("vol")},
-           {"container.network/net", Name("net")},
-           {"container.container/web", Name("web")}}) {
+  for (const auto& [address, id] :
+       std::vector<std::pair<std::string, std::string>>{{"container.image/img", image_},
+                                                        {"container.volume/vol", Name("vol")},
+                                                        {"container.network/net", Name("net")},
+                                                        {"container.container/web", Name("web")}}) {
     RunResult r = Import(address, id);
     ASSERT_EQ(r.exit_code, 0) << address << "\n" << r.out << r.err;
     EXPECT_TRUE(Contains(r.out, "leaves it unchanged")) << address << "\n" << r.out;
@@ -115,14 +115,15 @@ TEST_F(ImportContainerTest, HandMadeObjectsImportUnchanged) {
   Json plan;
   ASSERT_TRUE(ReadJson(p.out, &plan)) << p.out;
   for (const Json& c : plan.Find("changes")->items) {
-    const std::string want = c.Str("address") == "container.container/labelled" ? "replace" : "no-op";
+    const std::string want =
+        c.Str("address") == "container.container/labelled" ? "replace" : "no-op";
     EXPECT_EQ(c.Str("action"), want) << c.Str("address") << "\n" << p.out;
   }
   RunResult a = Run({"apply", "--auto-approve"});
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
-  EXPECT_EQ(Podman({"inspect", "--format", "{{index .Config.Labels \"app\"}}", Name("labelled")})
-                .out,
-            "web\n");
+  EXPECT_EQ(
+      Podman({"inspect", "--format", "{{index .Config.Labels \"app\"}}", Name("labelled")}).out,
+      "web\n");
   EXPECT_EQ(Run({"plan", "--detailed-exitcode"}).exit_code, 0);
 
   // Destroy removes the imported container and network (their recorded ids say they are the
@@ -147,12 +148,12 @@ TEST_F(ImportContainerTest, RefusedCases) {
   EXPECT_TRUE(Contains(gone.err, "ID \"" + Name("web") + "\" names no container.container there"))
       << gone.err;
 
-  box_.WriteRepoFile("k8s/pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: " +
-                                         Name("pod") +
+  box_.WriteRepoFile("k8s/pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: " + Name("pod") +
                                          "}\nspec:\n  containers:\n  - name: c\n    image: " +
                                          image_ + "\n    command: [sleep, \"1000\"]\n");
-  box_.WriteRepoFile("kube.yaml",
-                     "kind: container.kube\nname: app\ntarget: engine\nspec: {source: k8s/pod.yaml}\n");
+  box_.WriteRepoFile(
+      "kube.yaml",
+      "kind: container.kube\nname: app\ntarget: engine\nspec: {source: k8s/pod.yaml}\n");
   RunResult kube = Import("container.kube/app", Name("pod"));
   EXPECT_EQ(kube.exit_code, 1);
   EXPECT_TRUE(Contains(kube.err, "container.kube cannot be imported")) << kube.err;

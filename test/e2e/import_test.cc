@@ -4,8 +4,8 @@
 // refused cases (not declared, already in state, an ID that names nothing, another object than
 // declared, another type at the path, the lock held) say why and change nothing.
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <pty.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,14 +36,15 @@ class ImportTest : public ::testing::Test {
  protected:
   void SetUp() override {
     box_.WriteProject();
-    box_.WriteRepoFile("app.yaml",
-                       "kind: file.file\nname: same\nspec: {path: same.txt, content: \"hi\\n\", "
-                       "mode: \"0640\"}\n"
-                       "---\nkind: file.file\nname: differs\nspec: {path: differs.txt, content: "
-                       "\"new\\n\"}\n"
-                       "---\nkind: file.directory\nname: etc\nspec: {path: etc, mode: \"0755\"}\n"
-                       "---\nkind: file.symlink\nname: link\nspec: {path: link, target: same.txt}\n"
-                       "---\nkind: file.file\nname: absent\nspec: {path: absent.txt, content: x}\n");
+    box_.WriteRepoFile(
+        "app.yaml",
+        "kind: file.file\nname: same\nspec: {path: same.txt, content: \"hi\\n\", "
+        "mode: \"0640\"}\n"
+        "---\nkind: file.file\nname: differs\nspec: {path: differs.txt, content: "
+        "\"new\\n\"}\n"
+        "---\nkind: file.directory\nname: etc\nspec: {path: etc, mode: \"0755\"}\n"
+        "---\nkind: file.symlink\nname: link\nspec: {path: link, target: same.txt}\n"
+        "---\nkind: file.file\nname: absent\nspec: {path: absent.txt, content: x}\n");
     WriteRoot(box_, "same.txt", "hi\n");
     chmod((box_.root() + "/same.txt").c_str(), 0640);
     WriteRoot(box_, "differs.txt", "old\n");
@@ -58,10 +59,10 @@ class ImportTest : public ::testing::Test {
 };
 
 TEST_F(ImportTest, HandMadeObjectsBecomeManagedUnchanged) {
-  for (const auto& [address, id] : std::vector<std::pair<std::string, std::string>>{
-           {"file.file/same", "same.txt"},
-           {"file.directory/etc", "etc"},
-           {"file.symlink/link", "link"}}) {
+  for (const auto& [address, id] :
+       std::vector<std::pair<std::string, std::string>>{{"file.file/same", "same.txt"},
+                                                        {"file.directory/etc", "etc"},
+                                                        {"file.symlink/link", "link"}}) {
     RunResult r = Import(address, id);
     ASSERT_EQ(r.exit_code, 0) << address << "\n" << r.out << r.err;
     EXPECT_TRUE(Contains(r.out, "Imported " + address)) << r.out;

@@ -339,10 +339,12 @@ TEST_F(ContainerTest, ReadByIdNamesObjectsByNameAndRefusesKube) {
   Result<std::optional<Value>> gone = target_->ReadById(name, {kVolumeKind, "data", spec});
   ASSERT_TRUE(gone.ok()) << gone.error().message;
   EXPECT_FALSE(gone->has_value());
-  Result<std::optional<Value>> empty = target_->ReadById("", {kImageKind, "img", Value::MakeObject()});
+  Result<std::optional<Value>> empty =
+      target_->ReadById("", {kImageKind, "img", Value::MakeObject()});
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.error().message.find("is its ref"), std::string::npos);
-  Result<std::optional<Value>> kube = target_->ReadById("pod", {kKubeKind, "app", Value::MakeObject()});
+  Result<std::optional<Value>> kube =
+      target_->ReadById("pod", {kKubeKind, "app", Value::MakeObject()});
   ASSERT_FALSE(kube.ok());
   EXPECT_NE(kube.error().message.find("container.kube cannot be imported"), std::string::npos);
 }

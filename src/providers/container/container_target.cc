@@ -156,8 +156,7 @@ Result<std::optional<Value>> ContainerTarget::ReadById(
   }
   Value identity = Value::MakeObject();
   identity.Set(image ? "ref" : "name", Value::String(id));
-  const std::string declared_id =
-      image ? SpecString(declared.spec, "ref") : ObjectName(declared);
+  const std::string declared_id = image ? SpecString(declared.spec, "ref") : ObjectName(declared);
   Result<Value> spec = provider::ImportSpec(declared, id, identity, declared_id);
   if (!spec.ok()) return spec.error();
   return Read({declared.kind, declared.name, *spec});

@@ -887,7 +887,8 @@ TEST_P(FileProviderTest, ReadByIdImportsWhatIsThereAsTheDeclarationNamesIt) {
   EXPECT_NE(other.error().message.find("path \"etc\" (declared: \"etc/motd\")"), std::string::npos)
       << other.error().message;
   EXPECT_NE(other.error().message.find("import ID \"etc/motd\""), std::string::npos);
-  Result<std::optional<Value>> outside = target_->ReadById("../outside/secret", Req("file.file", spec));
+  Result<std::optional<Value>> outside =
+      target_->ReadById("../outside/secret", Req("file.file", spec));
   ASSERT_FALSE(outside.ok());
   EXPECT_NE(outside.error().message.find("is not a path of file root"), std::string::npos)
       << outside.error().message;

@@ -174,8 +174,9 @@ Result<std::optional<Value>> FileTarget::ReadById(const std::string& id,
   const std::string want = declared.kind.substr(declared.kind.find('.') + 1);
   const std::string* type = SpecString(**live, "type");
   if (type != nullptr && *type != want) {
-    return MakeError(DisplayPath(root_, id) + " is a " + (*type == "other" ? "special file" : *type) +
-                     ", not a " + want + ": it cannot be imported as " + declared.kind);
+    return MakeError(DisplayPath(root_, id) + " is a " +
+                     (*type == "other" ? "special file" : *type) + ", not a " + want +
+                     ": it cannot be imported as " + declared.kind);
   }
   return live;
 }

@@ -42,8 +42,10 @@ Result<Value> IdentityOf(const std::string& kind, const std::vector<IdPart>& par
   };
   const size_t n = parts.size();
   if (kind == kRoleKind || kind == kDatabaseKind) {
-    if (n != 1) why = std::to_string(n) + " parts where one stands (quote a name that holds \"/\")";
-    else set("name", single(0));
+    if (n != 1)
+      why = std::to_string(n) + " parts where one stands (quote a name that holds \"/\")";
+    else
+      set("name", single(0));
   } else if (kind == kSchemaKind || kind == kExtensionKind) {
     if (n > 2) {
       why = std::to_string(n) + " parts, at most two";

@@ -43,7 +43,8 @@ Result<std::vector<IdPart>> ParseImportId(std::string_view id) {
     // A quoted name: up to the next lone quote.
     size_t j = i + 1;
     for (;; ++j) {
-      if (j >= id.size()) return fail("the quote at byte " + std::to_string(i + 1) + " is not closed");
+      if (j >= id.size())
+        return fail("the quote at byte " + std::to_string(i + 1) + " is not closed");
       if (id[j] != '"') {
         name += id[j];
       } else if (j + 1 < id.size() && id[j + 1] == '"') {

@@ -628,11 +628,11 @@ TEST_F(PostgresTest, ReadByIdReadsTheObjectTheIdNames) {
       << other.error().message;
 
   const std::string grant_id = role + "/" + db_ + "/tables";
-  Result<std::optional<Value>> form =
-      target_->ReadById(grant_id, {kGrantKind, "g",
-                                   Spec(kGrantKind, "{\"role\": " + J(role) +
-                                                        ", \"on\": \"tables\", \"schema\": "
-                                                        "\"public\", \"privileges\": [\"select\"]}")});
+  Result<std::optional<Value>> form = target_->ReadById(
+      grant_id, {kGrantKind, "g",
+                 Spec(kGrantKind, "{\"role\": " + J(role) +
+                                      ", \"on\": \"tables\", \"schema\": "
+                                      "\"public\", \"privileges\": [\"select\"]}")});
   ASSERT_TRUE(form.ok()) << form.error().message;  // schema defaults to public
   Result<std::optional<Value>> parts = target_->ReadById(role + "/x", {kRoleKind, "app", spec});
   ASSERT_FALSE(parts.ok());
