@@ -110,6 +110,21 @@ TEST_F(ImportPostgresTest, HandMadeObjectsImportAsTheyAre) {
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
 }
 
+TEST_F(ImportPostgresTest, APasswordIsComparedAndNeverStored) {
+  const std::string pw = UniqueName("imppw");
+  ASSERT_EQ(Execute(dsn_, "CREATE ROLE " + pw + " LOGIN PASSWORD 'hand made secret'"), "");
+  box_.WriteRepoFile("pw.yaml", "kind: postgres.role\nname: pw\ntarget: db\nspec: {name: " + pw +
+                                    ", login: true, password: \"${secret.PW}\"}\n");
+  RunResult same =
+      box_.Run({"state", "import", "postgres.role/pw", pw},
+               {"DRIFTLESS_SECRET_PG=" + dsn_, "DRIFTLESS_SECRET_PW=hand made secret"});
+  (void)Execute(dsn_, "DROP ROLE IF EXISTS " + pw);
+  ASSERT_EQ(same.exit_code, 0) << same.out << same.err;
+  EXPECT_TRUE(Contains(same.out, "leaves it unchanged")) << same.out;
+  EXPECT_FALSE(Contains(same.out + same.err, "hand made secret"));
+  EXPECT_FALSE(Contains(StateBytes(box_), "hand made secret"));
+}
+
 TEST_F(ImportPostgresTest, BadIdsSayTheForm) {
   RunResult missing = Import("postgres.role/app", "no_such_role_here");
   EXPECT_EQ(missing.exit_code, 1);
