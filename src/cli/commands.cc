@@ -16,6 +16,7 @@
 #include "cli/terminal.h"
 #include "plan/render.h"
 #include "plan/stored.h"
+#include "state/lock_text.h"
 #include "value/diff.h"
 #include "value/render.h"
 
@@ -67,11 +68,22 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// Takes the environment's lock. A command that is to wait for it (--lock-timeout) and finds it
+// held says so once on standard error, so that one that sits still tells why and for whom:
+// "waiting up to 300s for the lock of environment X, held by USER@HOST (pid N) for OP since T".
 Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& op) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return store.error();
-  return (*store)->AcquireLock(env, CurrentIdentity(), op, ws.flags().lock_timeout,
-                               ws.flags().lease_seconds);
+  (*store)->SetLockWaitObserver([](const state::Lock& holder, double timeout_seconds) {
+    std::fprintf(stderr, "waiting up to %s for the lock of environment %s, held by %s\n",
+                 HumanSeconds(timeout_seconds).c_str(), holder.environment.c_str(),
+                 state::DescribeHolder(holder).c_str());
+    std::fflush(stderr);
+  });
+  Result<state::Lock> lock = (*store)->AcquireLock(
+      env, CurrentIdentity(), op, ws.flags().lock_timeout, ws.flags().lease_seconds);
+  (*store)->SetLockWaitObserver({});
+  return lock;
 }
 
 // Checks a saved plan against a fresh one made under the lock.

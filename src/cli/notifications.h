@@ -41,6 +41,7 @@ class BackgroundDelivery {
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;
   int period_ms_ = 250;
+  double round_seconds_ = 30;  ///< a round's budget: 30 s, or the longest `timeout:` of a sink
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
