@@ -4,18 +4,14 @@
 // refused cases (not declared, already in state, an ID that names nothing, another object than
 // declared, another type at the path, the lock held) say why and change nothing.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <pty.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "e2e/harness.h"
@@ -156,44 +152,16 @@ TEST_F(ImportTest, RefusedCasesSayWhyAndRecordNothing) {
 }
 
 TEST_F(ImportTest, TakesTheEnvironmentsLock) {
-  // An apply that waits at its confirmation prompt (on a pseudo-terminal the test holds) holds
-  // the environment's lock; an import meanwhile fails at once, naming the lock.
-  int master = -1, slave = -1;
-  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(master);
-    setsid();
-    dup2(slave, 0);
-    dup2(slave, 1);
-    dup2(slave, 2);
-    execl(DRIFTLESS_BIN, DRIFTLESS_BIN, "apply", "--dir", box_.repo().c_str(), "--state",
-          box_.state().c_str(), "--no-color", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(slave);
-  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-  std::string shown;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!Contains(shown, "Only 'yes'") && !Exited(pid) &&
-         std::chrono::steady_clock::now() < deadline) {
-    char buf[4096];
-    const ssize_t n = read(master, buf, sizeof(buf));
-    if (n > 0) {
-      shown.append(buf, static_cast<size_t>(n));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  ASSERT_TRUE(Contains(shown, "Only 'yes'")) << shown;
+  // An apply that waits at its confirmation prompt (on a terminal the test holds) holds the
+  // environment's lock; an import meanwhile fails at once, naming the lock and its holder.
+  TerminalProc holder(box_, {"apply", "--no-color"}, "holder");
+  ASSERT_TRUE(holder.WaitForScreen(kConfirmPrompt)) << holder.Screen();
   RunResult r = Import("file.file/same", "same.txt");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_TRUE(Contains(r.err, "lock")) << r.err;
-  EXPECT_TRUE(Contains(r.err, "apply")) << "names what holds it: " << r.err;
-  ASSERT_EQ(write(master, "no\n", 3), 3);
-  EXPECT_EQ(Wait(pid), 1) << shown;
-  close(master);
+  EXPECT_TRUE(Contains(r.err, "(pid " + std::to_string(holder.pid()) + ")")) << r.err;
+  holder.Type("no\n");
+  EXPECT_EQ(holder.Wait(), 1) << holder.Screen();
   EXPECT_TRUE(box_.Run({"state", "list"}).out.empty());
   // Released: the import goes through now.
   RunResult after = Import("file.file/same", "same.txt");
