@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "apply/resource_state.h"
 #include "base/identity.h"
 #include "base/trace.h"
 #include "plan/render.h"
@@ -117,42 +118,12 @@ const char* PastTense(Action a) {
   return "?";
 }
 
-// Builds the state of a resource from its spec and what the provider reported; `attrs_out`
-// receives the stored attributes (for references from dependents).
+// The state of a resource applied from `spec`; `attrs_out` receives the stored attributes (for
+// references from dependents).
 state::ResourceState NewState(const config::Environment& env, const config::Resource& r,
                               const plan::Change& c, const Value& spec, const Value& reported,
                               const std::string& spec_hash, Value* attrs_out = nullptr) {
-  const provider::ResourceSchema& schema = *env.SchemaOf(r);
-  const std::string& salt = env.salt();
-  plan::StoredAttrs stored;
-  stored.attrs = value::Protect(spec, salt);
-  bool any_sensitive = spec.ContainsSensitive();
-  if (reported.is_object()) {
-    for (const auto& [k, v] : reported.as_object()) {
-      const provider::FieldSchema* f = schema.Find(k);
-      if (f == nullptr || !f->computed) continue;
-      Value computed = v;
-      if (any_sensitive || f->sensitive) computed.set_sensitive(true);
-      stored.attrs.Set(k, value::Protect(computed, salt));
-    }
-  }
-  stored.keys = plan::ComparedKeys(spec, schema);
-  stored.ignore = r.policy.ignore;
-  stored.prevent_destroy = r.policy.prevent_destroy;
-  state::ResourceState st;
-  st.address = r.address;
-  st.kind = r.kind;
-  st.name = r.name;
-  st.target = r.target;
-  st.attrs_json = plan::EncodeStored(stored);
-  st.spec_hash = spec_hash;
-  st.live_digest = plan::LiveDigest(
-      plan::Project(plan::ProtectLike(reported, spec, salt), stored.keys, r.policy.ignore));
-  st.depends_on = c.depends_on;
-  st.commit = env.decls().revision;
-  st.updated_at = NowUnix();
-  if (attrs_out != nullptr) *attrs_out = std::move(stored.attrs);
-  return st;
+  return MakeResourceState(env, r, nullptr, spec, reported, spec_hash, c.depends_on, attrs_out);
 }
 
 }  // namespace

@@ -158,6 +158,15 @@ int Main(int argc, char** argv) {
   state_rm->add_option("ENV", state_env, kEnvHelp);
   global(state_rm);
   changing(state_rm);
+  std::string import_id;
+  CLI::App* state_import = state->add_subcommand(
+      "import", "take an existing object under management as a declared resource, unchanged");
+  state_import->add_option("ADDR", address, "kind/name, declared in ENV")->required();
+  state_import->add_option("ID", import_id, "the object's import ID (docs/state.md#import)")
+      ->required();
+  state_import->add_option("ENV", state_env, kEnvHelp);
+  global(state_import);
+  changing(state_import);
 
   std::string history_env;
   int limit = 50;
@@ -276,10 +285,11 @@ int Main(int argc, char** argv) {
     if (!select(af.env)) return 1;
     return RunApply(ws, af, true);
   }
-  if ((*state_list || *state_show || *state_rm) && !select(state_env)) return 1;
+  if ((*state_list || *state_show || *state_rm || *state_import) && !select(state_env)) return 1;
   if (*state_list) return RunStateList(ws, state_env);
   if (*state_show) return RunStateShow(ws, state_env, address);
   if (*state_rm) return RunStateRm(ws, state_env, address);
+  if (*state_import) return RunStateImport(ws, state_env, address, import_id);
   if (*history_show) return RunHistoryShow(ws, history_id);
   if (*history) return RunHistory(ws, history_env, limit);
   if (*env_list) return RunEnvList(ws);

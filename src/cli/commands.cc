@@ -7,6 +7,7 @@
 #include <set>
 
 #include "apply/applier.h"
+#include "apply/import.h"
 #include "base/file_util.h"
 #include "base/strings.h"
 #include "cli/drift_record.h"
@@ -646,6 +647,63 @@ int RunStateRm(Workspace& ws, const std::string& env, const std::string& address
   if (!s.ok()) return Fail(s.error().message);
   std::printf("Removed %s from the state of environment %s; the object itself was not touched.\n",
               address.c_str(), env.c_str());
+  return 0;
+}
+
+int RunStateImport(Workspace& ws, const std::string& env, const std::string& address,
+                   const std::string& id) {
+  Diagnostics diags;
+  Result<config::Environment*> evaluated = ws.Evaluate(env, true, true, diags);
+  if (!evaluated.ok()) {
+    PrintDiagnostics(diags, ws.flags().json);
+    return Fail(evaluated.error().message + "; nothing was imported");
+  }
+  Result<state::Lock> lock = TakeLock(ws, env, "state import");
+  if (!lock.ok()) return Fail(lock.error().message);
+  apply::ImportRequest request;
+  request.address = address;
+  request.id = id;
+  if (const auto& commit = ws.selection().commit) {
+    request.commit_subject = commit->subject;
+    request.commit_author = commit->author;
+  }
+  Result<apply::ImportResult> done = apply::Import(**evaluated, **ws.State(), *lock, request);
+  (void)(*ws.State())->ReleaseLock(*lock);
+  if (!done.ok()) return Fail(done.error().message);
+  const std::optional<plan::Change>& next = done->next;
+  const bool noop = !next || next->action == plan::Action::kNoop;
+  if (ws.flags().json) {
+    Value o = Value::MakeObject();
+    o.Set("address", Value::String(address));
+    o.Set("id", Value::String(id));
+    o.Set("environment", Value::String(env));
+    o.Set("target", Value::String(done->target));
+    o.Set("apply_id", Value::Int(done->apply_id));
+    o.Set("attributes", value::Redact(done->attributes));
+    o.Set("matches", Value::Bool(done->matches));
+    o.Set("next_action",
+          Value::String(noop ? "no-op" : std::string(plan::ActionName(next->action))));
+    o.Set("next_reason", Value::String(noop ? "" : next->reason));
+    o.Set("next_diff", Value::String(noop ? "" : next->diff));
+    PrintJson(o);
+  } else {
+    std::printf(
+        "Imported %s from %s (ID %s) into the state of environment %s (#%lld); the "
+        "object itself was not changed.\n",
+        address.c_str(), done->where.c_str(), id.c_str(), env.c_str(),
+        static_cast<long long>(done->apply_id));
+    if (noop) {
+      std::printf("The next plan leaves it unchanged: the object is as declared.\n");
+    } else {
+      std::printf("The next plan will %s it (%s):\n%s",
+                  std::string(plan::ActionName(next->action)).c_str(), next->reason.c_str(),
+                  next->diff.c_str());
+    }
+  }
+  if (done->problems.HasErrors()) {
+    PrintDiagnostics(done->problems, false);
+    return 1;
+  }
   return 0;
 }
 

@@ -26,6 +26,10 @@ int RunDriftHistory(Workspace& ws, const std::string& env, int limit);
 int RunStateList(Workspace& ws, const std::string& env);
 int RunStateShow(Workspace& ws, const std::string& env, const std::string& address);
 int RunStateRm(Workspace& ws, const std::string& env, const std::string& address);
+/// `state import ADDR ID [ENV]`: takes the existing object `id` under management as `address`
+/// (apply/import.h) and shows what the next plan does with it.
+int RunStateImport(Workspace& ws, const std::string& env, const std::string& address,
+                   const std::string& id);
 int RunHistory(Workspace& ws, const std::string& env, int limit);
 int RunHistoryShow(Workspace& ws, int64_t id);
 int RunEnvList(Workspace& ws);

@@ -224,7 +224,9 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOption
       c.reason = "declaration already live";
     } else {
       c.action = Action::kUpdate;
-      c.reason = "declaration changed";
+      c.reason = w.st->spec_hash == kImportedSpecHash
+                     ? "declaration differs from the imported object"
+                     : "declaration changed";
     }
     if (w.st->address != r.address) c.reason += " (moved from " + w.st->address + ")";
     c.diff = AttrDiff(c.action == Action::kCreate ? Value() : now, c.planned);

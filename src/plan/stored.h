@@ -17,6 +17,11 @@ struct StoredAttrs {
   bool prevent_destroy = false;
 };
 
+/// The spec hash of a resource taken over by `state import` whose declaration differs from the
+/// live object it recorded: never the hash of a spec, so the next plan compares in full and
+/// plans the update the declaration asks for.
+inline constexpr char kImportedSpecHash[] = "imported";
+
 std::string EncodeStored(const StoredAttrs& s);
 Result<StoredAttrs> DecodeStored(const std::string& json);
 

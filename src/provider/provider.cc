@@ -28,6 +28,33 @@ const FieldSchema* ResourceSchema::Find(std::string_view field) const {
   return nullptr;
 }
 
+Result<value::Value> ImportSpec(const ResourceRequest& declared, const std::string& id,
+                                const value::Value& identity, const std::string& declared_id) {
+  value::Value spec = declared.spec.is_object() ? declared.spec : value::Value::MakeObject();
+  std::string differences;
+  for (const auto& [field, named] : identity.as_object()) {
+    const value::Value* have = spec.Find(field);
+    value::Value fallback;
+    if (have == nullptr && field == "name") {
+      fallback = value::Value::String(declared.name);
+      have = &fallback;
+    }
+    if (have == nullptr || have->ContainsUnknown()) {
+      spec.Set(field, named);
+      continue;
+    }
+    if (*have == named) continue;
+    differences += (differences.empty() ? "" : "; ") + field + " " + value::ToJson(named) +
+                   " (declared: " + value::ToJson(*have) + ")";
+  }
+  if (differences.empty()) return spec;
+  return MakeError("ID \"" + id + "\" names another object than " + declared.kind + "/" +
+                   declared.name + " declares: " + differences +
+                   ". Import takes over only the object its declaration names: " +
+                   (declared_id.empty() ? "" : "import ID \"" + declared_id + "\", or ") +
+                   "change the declaration first");
+}
+
 void Registry::Register(std::unique_ptr<Provider> p) {
   for (auto& s : p->Schemas()) schemas_.push_back(std::move(s));
   std::sort(schemas_.begin(), schemas_.end(),

@@ -150,6 +150,20 @@ class Target {
   /// A short description for messages ("file root /srv/shop/production").
   virtual std::string Describe() const = 0;
 
+  /// For `driftless state import`: reads the existing object that `id` names, to take it under
+  /// management without changing it. `id` is in the kind's own import form (a file's path, a
+  /// role's name, ...: docs/state.md#import); `declared` is the declaration it is imported
+  /// into (normalised; it may hold unknowns). Returns what Read reports for `declared` once its
+  /// identity is the ID's (ImportSpec), or std::nullopt when no such object exists. Fails, and
+  /// reads nothing, when `id` does not parse (the message says the form) or names another object
+  /// than the declaration does. Never writes to the target. The default: the kind cannot be
+  /// imported.
+  virtual Result<std::optional<value::Value>> ReadById(const std::string& id,
+                                                       const ResourceRequest& declared) const {
+    (void)id;
+    return MakeError(declared.kind + " cannot be imported: its provider cannot read by ID");
+  }
+
   /// For objects that nest (files in folders): the object's slash-separated path, else "".
   /// The engine orders a resource after the resource of the same target whose path is a parent
   /// of its path (created after it, deleted before it), like Puppet's autorequire.
@@ -169,6 +183,15 @@ class Target {
     return spec;
   }
 };
+
+/// For Target::ReadById: `declared.spec` with the fields of `identity` (what the import ID
+/// `id` names: a path; a name and a database; ...). A field the declaration leaves unknown or
+/// absent takes the ID's value; `name` defaults to the resource's name, as everywhere. When the
+/// declaration sets a field to another value the ID names another object than the declaration,
+/// and the error says which fields differ and, when `declared_id` is not empty, the ID of the
+/// declared object.
+Result<value::Value> ImportSpec(const ResourceRequest& declared, const std::string& id,
+                                const value::Value& identity, const std::string& declared_id);
 
 /// A kind of system driftless manages. One instance per process, registered once.
 class Provider {

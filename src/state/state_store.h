@@ -68,7 +68,7 @@ struct ChangeRecord {
 struct ApplyRecord {
   int64_t id = 0;
   std::string environment;
-  std::string kind = "apply";  ///< "apply", "destroy", "remediation", "state rm"
+  std::string kind = "apply";  ///< "apply", "destroy", "remediation", "import", "state rm"
   std::string user;            ///< OS user (or DRIFTLESS_ACTOR)
   std::string host;
   int64_t pid = 0;

@@ -265,6 +265,8 @@ TEST(Docs, GitWorkflowWorkedExampleRunsAsWritten) { EXPECT_GE(RunDoc("docs/git-w
 
 TEST(Docs, ReferenceSessionRunsAsWritten) { EXPECT_GE(RunDoc("docs/reference.md"), 12); }
 
+TEST(Docs, StateImportExampleRunsAsWritten) { EXPECT_GE(RunDoc("docs/state.md"), 7); }
+
 TEST(Docs, ConfigurationExampleRunsAsWritten) { EXPECT_GE(RunDoc("docs/configuration.md"), 4); }
 
 TEST(Docs, ReadmeRepositoryRunsAsWritten) { EXPECT_GE(RunDoc("README.md"), 7); }

@@ -322,6 +322,33 @@ TEST_F(ContainerTest, ContainerReadsBackEqualToItsDeclaration) {
   EXPECT_EQ(Inspect(name, "{{.State.Status}}"), "running");
 }
 
+TEST_F(ContainerTest, ReadByIdNamesObjectsByNameAndRefusesKube) {
+  const std::string name = UniquePodmanName("impvol");
+  test::PodmanResult made = test::Podman({"volume", "create", name});
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const Value spec = Spec(kVolumeKind, "{\"name\": " + Quote(name) + "}");
+  Result<std::optional<Value>> live = target_->ReadById(name, {kVolumeKind, "data", spec});
+  ASSERT_TRUE(live.ok()) << live.error().message;
+  ASSERT_TRUE(live->has_value());
+  EXPECT_EQ(Str(**live, "name"), name);
+  Result<std::optional<Value>> other = target_->ReadById(name + "x", {kVolumeKind, "data", spec});
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("import ID \"" + name + "\""), std::string::npos)
+      << other.error().message;
+  (void)test::Podman({"volume", "rm", name});
+  Result<std::optional<Value>> gone = target_->ReadById(name, {kVolumeKind, "data", spec});
+  ASSERT_TRUE(gone.ok()) << gone.error().message;
+  EXPECT_FALSE(gone->has_value());
+  Result<std::optional<Value>> empty =
+      target_->ReadById("", {kImageKind, "img", Value::MakeObject()});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().message.find("is its ref"), std::string::npos);
+  Result<std::optional<Value>> kube =
+      target_->ReadById("pod", {kKubeKind, "app", Value::MakeObject()});
+  ASSERT_FALSE(kube.ok());
+  EXPECT_NE(kube.error().message.find("container.kube cannot be imported"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace driftless::providers::container
 

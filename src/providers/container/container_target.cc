@@ -138,6 +138,30 @@ Result<std::optional<Value>> ContainerTarget::Read(const provider::ResourceReque
   return ops.read(*this, o);
 }
 
+Result<std::optional<Value>> ContainerTarget::ReadById(
+    const std::string& id, const provider::ResourceRequest& declared) const {
+  if (declared.kind == kKubeKind) {
+    return MakeError(std::string(kKubeKind) +
+                     " cannot be imported: its objects are the pods, containers and volumes that "
+                     "play kube made from its manifests and marked as the resource's, and objects "
+                     "made otherwise carry no such mark; declare them as container.container, "
+                     "container.network and container.volume resources and import those, or "
+                     "remove them and let apply play the manifests");
+  }
+  if (OpsOf(declared.kind).read == nullptr) return NoKind(declared.kind);
+  const bool image = declared.kind == kImageKind;
+  if (id.empty()) {
+    return MakeError(std::string("an empty ID: the ID of a ") + declared.kind + " is its " +
+                     (image ? "ref (\"localhost/app:1.4\")" : "name on the engine"));
+  }
+  Value identity = Value::MakeObject();
+  identity.Set(image ? "ref" : "name", Value::String(id));
+  const std::string declared_id = image ? SpecString(declared.spec, "ref") : ObjectName(declared);
+  Result<Value> spec = provider::ImportSpec(declared, id, identity, declared_id);
+  if (!spec.ok()) return spec.error();
+  return Read({declared.kind, declared.name, *spec});
+}
+
 Result<Value> ContainerTarget::Create(const provider::ResourceRequest& req, bool adopt) {
   KindOps ops = OpsOf(req.kind);
   if (ops.create == nullptr) return NoKind(req.kind);

@@ -93,6 +93,10 @@ class ContainerTarget final : public provider::Target {
                               const value::Value& prior) override;
   Status Delete(const provider::ResourceRequest& prior) override;
   std::string Describe() const override;
+  /// The ID of an image is its ref, of a network, volume or container its name on the engine;
+  /// a container.kube cannot be imported (its objects are the ones play kube marked as its).
+  Result<std::optional<value::Value>> ReadById(
+      const std::string& id, const provider::ResourceRequest& declared) const override;
   std::string UpdateOperation(const std::string& kind, const value::Value& live,
                               const value::Value& planned) const override;
   /// The engine's event stream (watcher.h).

@@ -871,5 +871,37 @@ TEST_P(FileProviderTest, NoTemporaryFilesAfterFailures) {
   EXPECT_TRUE(fs::is_directory(root_ + "/d/sub"));
 }
 
+TEST_P(FileProviderTest, ReadByIdImportsWhatIsThereAsTheDeclarationNamesIt) {
+  fs::create_directories(root_ + "/etc");
+  Spit(root_ + "/etc/motd", "hello\n");
+  const Value spec = Norm("file.file", R"({"path":"etc/motd","content":"other\n"})");
+  Result<std::optional<Value>> live = target_->ReadById("etc/motd", Req("file.file", spec));
+  ASSERT_TRUE(live.ok()) << live.error().message;
+  ASSERT_TRUE(live->has_value());
+  EXPECT_EQ((*live)->Find("content")->as_string(), "hello\n") << "what is there, not declared";
+  EXPECT_EQ(Slurp(root_ + "/etc/motd"), "hello\n");
+
+  // Another path than declared, a path outside the root, something of another type, nothing.
+  Result<std::optional<Value>> other = target_->ReadById("etc", Req("file.file", spec));
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("path \"etc\" (declared: \"etc/motd\")"), std::string::npos)
+      << other.error().message;
+  EXPECT_NE(other.error().message.find("import ID \"etc/motd\""), std::string::npos);
+  Result<std::optional<Value>> outside =
+      target_->ReadById("../outside/secret", Req("file.file", spec));
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.error().message.find("is not a path of file root"), std::string::npos)
+      << outside.error().message;
+  const Value dir_as_file = Norm("file.file", R"({"path":"etc","content":"x"})");
+  Result<std::optional<Value>> type = target_->ReadById("etc", Req("file.file", dir_as_file));
+  ASSERT_FALSE(type.ok());
+  EXPECT_NE(type.error().message.find("is a directory, not a file"), std::string::npos)
+      << type.error().message;
+  const Value absent = Norm("file.directory", R"({"path":"nothing"})");
+  Result<std::optional<Value>> none = target_->ReadById("nothing", Req("file.directory", absent));
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+}
+
 }  // namespace
 }  // namespace driftless::providers::file

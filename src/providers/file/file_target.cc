@@ -155,6 +155,32 @@ Result<std::optional<Value>> FileTarget::Read(const provider::ResourceRequest& r
   return MakeError("the file provider has no kind \"" + req.kind + "\"");
 }
 
+Result<std::optional<Value>> FileTarget::ReadById(const std::string& id,
+                                                  const provider::ResourceRequest& declared) const {
+  if (std::string problem = PathProblem(id, root_); !problem.empty()) {
+    return MakeError("ID \"" + id + "\" is not a path of " + Describe() + ": " + problem +
+                     " (the ID of a " + declared.kind +
+                     " is its path relative to the target root, as in spec.path)");
+  }
+  Value identity = Value::MakeObject();
+  identity.Set("path", Value::String(id));
+  const std::string* declared_path = SpecString(declared.spec, "path");
+  Result<Value> spec =
+      provider::ImportSpec(declared, id, identity, declared_path ? *declared_path : "");
+  if (!spec.ok()) return spec.error();
+  Result<std::optional<Value>> live = Read({declared.kind, declared.name, *spec});
+  if (!live.ok() || !*live) return live;
+  // Something else at the path (a folder where a file is declared) is not an object of the kind.
+  const std::string want = declared.kind.substr(declared.kind.find('.') + 1);
+  const std::string* type = SpecString(**live, "type");
+  if (type != nullptr && *type != want) {
+    return MakeError(DisplayPath(root_, id) + " is a " +
+                     (*type == "other" ? "special file" : *type) + ", not a " + want +
+                     ": it cannot be imported as " + declared.kind);
+  }
+  return live;
+}
+
 Result<Value> FileTarget::ApplyKind(const provider::ResourceRequest& req, Apply how) {
   Result<std::string> path = SpecPath(req.spec);
   if (!path.ok()) return MakeError(req.kind + "/" + req.name + ": " + path.error().message);

@@ -66,6 +66,10 @@ class FileTarget final : public provider::Target {
                               const value::Value& prior) override;
   Status Delete(const provider::ResourceRequest& prior) override;
   std::string Describe() const override { return "file root " + root_; }
+  /// The ID of a file, folder or symlink is its path relative to the root, as `path` is
+  /// declared; something of another type at the path cannot be imported.
+  Result<std::optional<value::Value>> ReadById(
+      const std::string& id, const provider::ResourceRequest& declared) const override;
   /// inotify on the folders holding the objects (providers/file/watcher.h).
   Result<std::unique_ptr<provider::Watcher>> Watch(
       const std::vector<provider::WatchItem>& items) override;

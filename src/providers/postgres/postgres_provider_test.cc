@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "providers/postgres/grant_privileges.h"
+#include "providers/postgres/import_id.h"
 #include "providers/postgres/postgres_target.h"
 #include "providers/postgres/quote.h"
 #include "providers/postgres/scram.h"
@@ -600,6 +601,62 @@ TEST(DdlEventTest, MapsToAddresses) {
                     &e));
   EXPECT_TRUE(AddressesFor(objects, "db", e).empty());
   EXPECT_FALSE(ParseDdlEvent("not json", &e));
+}
+
+TEST(ImportIdTest, ParsesAndFormatsNames) {
+  Result<std::vector<IdPart>> p = ParseImportId("app/db/table/public/a,\"b,c\",\"say \"\"hi\"\"\"");
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  ASSERT_EQ(p->size(), 5u);
+  EXPECT_EQ((*p)[0], IdPart{"app"});
+  EXPECT_EQ((*p)[4], (IdPart{"a", "b,c", "say \"hi\""}));
+  EXPECT_EQ(FormatImportId(*p), "app/db/table/public/a,\"b,c\",\"say \"\"hi\"\"\"");
+  Result<std::vector<IdPart>> slash = ParseImportId("\"a/b\"");
+  ASSERT_TRUE(slash.ok());
+  EXPECT_EQ((*slash)[0][0], "a/b");
+  EXPECT_EQ(FormatIdName("Mixed Case"), "Mixed Case") << "names are not folded";
+  for (const char* bad : {"", "a//b", "a/", "\"open", "a\"b", "\"a\"b", ",a"}) {
+    EXPECT_FALSE(ParseImportId(bad).ok()) << bad;
+  }
+  EXPECT_NE(ParseImportId("\"open").error().message.find("is not closed"), std::string::npos);
+}
+
+TEST_F(PostgresTest, ReadByIdReadsTheObjectTheIdNames) {
+  const std::string role = UniqueName("imp");
+  ServerRole(role, "LOGIN CONNECTION LIMIT 3");
+  const Value spec = Spec(kRoleKind, "{\"name\": " + J(role) + "}");
+  Result<std::optional<Value>> live = target_->ReadById(role, {kRoleKind, "app", spec});
+  ASSERT_TRUE(live.ok()) << live.error().message;
+  ASSERT_TRUE(live->has_value());
+  EXPECT_EQ(*(*live)->Find("login"), Value::Bool(true));
+  EXPECT_EQ(*(*live)->Find("connection_limit"), Value::Int(3));
+
+  // The name may be left to the ID when the declaration's is not known yet.
+  Value unknown = spec;
+  unknown.Set("name", Value::Unknown());
+  Result<std::optional<Value>> by_id = target_->ReadById(role, {kRoleKind, "app", unknown});
+  ASSERT_TRUE(by_id.ok()) << by_id.error().message;
+  EXPECT_TRUE(by_id->has_value());
+
+  Result<std::optional<Value>> other = target_->ReadById("someone_else", {kRoleKind, "app", spec});
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("import ID \"" + role + "\""), std::string::npos)
+      << other.error().message;
+
+  const std::string grant_id = role + "/" + db_ + "/tables";
+  Result<std::optional<Value>> form = target_->ReadById(
+      grant_id, {kGrantKind, "g",
+                 Spec(kGrantKind, "{\"role\": " + J(role) +
+                                      ", \"on\": \"tables\", \"schema\": "
+                                      "\"public\", \"privileges\": [\"select\"]}")});
+  ASSERT_TRUE(form.ok()) << form.error().message;  // schema defaults to public
+  Result<std::optional<Value>> parts = target_->ReadById(role + "/x", {kRoleKind, "app", spec});
+  ASSERT_FALSE(parts.ok());
+  EXPECT_NE(parts.error().message.find("the ID of a postgres.role is NAME"), std::string::npos)
+      << parts.error().message;
+  (void)Execute(dsn_, "DROP ROLE " + QuoteIdent(role));
+  Result<std::optional<Value>> gone = target_->ReadById(role, {kRoleKind, "app", spec});
+  ASSERT_TRUE(gone.ok()) << gone.error().message;
+  EXPECT_FALSE(gone->has_value());
 }
 
 }  // namespace

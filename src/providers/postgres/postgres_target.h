@@ -81,6 +81,11 @@ class PostgresTarget final : public provider::Target {
                               const value::Value& prior) override;
   Status Delete(const provider::ResourceRequest& prior) override;
   std::string Describe() const override;
+  /// IDs are names separated by "/" (providers/postgres/import_id.h): a role or database
+  /// `NAME`, a schema or extension `[DATABASE/]NAME`, a grant
+  /// `ROLE/DATABASE/ON[/SCHEMA[/TABLE,...]]` (import.cc).
+  Result<std::optional<value::Value>> ReadById(
+      const std::string& id, const provider::ResourceRequest& declared) const override;
   /// LISTEN on the event trigger's channel in each database that holds managed schemas,
   /// grants and extensions; one catalog query per second for roles, databases and database
   /// grants (providers/postgres/watcher.h).
