@@ -23,7 +23,13 @@ Value FileTarget::FileResult(const Value& spec, const std::string& path, ObjectT
     bool sensitive = declared != nullptr && declared->sensitive();
     Value text = Value::String(*content);
     text.set_sensitive(sensitive);
-    Value sha = Value::String(Sha256Hex(*content));
+    // The bytes just written are the declared ones, whose hash Normalize computed already.
+    const Value* declared_sha = spec.Find("sha256");
+    Value sha = Value::String(declared != nullptr && declared->is_string() &&
+                                      &declared->as_string() == content &&
+                                      declared_sha != nullptr && declared_sha->is_string()
+                                  ? declared_sha->as_string()
+                                  : Sha256Hex(*content));
     sha.set_sensitive(sensitive);
     out.Set("content", std::move(text));
     out.Set("sha256", std::move(sha));
@@ -41,7 +47,7 @@ Result<std::optional<Value>> FileTarget::ReadFile(const Value& spec, const RootR
   return std::optional<Value>(FileResult(spec, path, obj.type, obj.st, &obj.content));
 }
 
-Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root, const std::string& path,
+Result<Value> FileTarget::ApplyFile(const Value& spec, int dir_fd, const std::string& path,
                                     Apply how) {
   std::string display = DisplayPath(root_, path);
   const std::string* content = SpecString(spec, "content");
@@ -55,11 +61,7 @@ Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root, cons
   uid_t uid = own->uid.value_or(static_cast<uid_t>(-1));
   gid_t gid = own->gid.value_or(static_cast<gid_t>(-1));
 
-  auto [dir, leaf] = SplitParent(path);
-  auto parent = OpenDir(root, dir, /*create=*/true);
-  if (!parent.ok()) return MakeError("cannot write " + display + ": " + parent.error().message);
-  int dir_fd = (*parent)->get();
-
+  std::string_view leaf = SplitParent(path).second;
   if (how == Apply::kCreate) {
     auto written = WriteFileAt(dir_fd, leaf, *content, mode->value_or(0644), uid, gid,
                                /*no_replace=*/true, display);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <initializer_list>
 #include <memory>
@@ -81,11 +82,9 @@ class FileTarget final : public provider::Target {
   /// How an apply treats an object that already exists.
   enum class Apply { kCreate, kAdopt, kUpdate };
 
-  /// The root opened for reading, reused for up to a second; nullptr when it does not exist.
-  Result<std::shared_ptr<const UniqueFd>> RootForRead() const;
-  /// The root opened afresh for writing; made first when `create` (nullptr when missing and
-  /// not `create`).
-  Result<std::shared_ptr<const UniqueFd>> RootForWrite(bool create);
+  /// The root: for reading reused for up to a second (also when it is missing), for writing
+  /// opened afresh; made first when `create` (nullptr when it does not exist and not `create`).
+  Result<std::shared_ptr<const UniqueFd>> OpenRoot(bool for_write, bool create) const;
   /// The checked `path` of a spec.
   Result<std::string> SpecPath(const value::Value& spec) const;
 
@@ -96,12 +95,14 @@ class FileTarget final : public provider::Target {
   Result<std::optional<value::Value>> ReadSymlink(const value::Value& spec, const RootRef& root,
                                                   const std::string& path) const;
 
-  Result<value::Value> ApplyFile(const value::Value& spec, const RootRef& root,
-                                 const std::string& path, Apply how);
-  Result<value::Value> ApplyDirectory(const value::Value& spec, const RootRef& root,
-                                      const std::string& path, Apply how);
-  Result<value::Value> ApplySymlink(const value::Value& spec, const RootRef& root,
-                                    const std::string& path, Apply how);
+  /// Create, adopt or update the object at `path`, whose parent folder is open as `dir_fd`.
+  Result<value::Value> ApplyFile(const value::Value& spec, int dir_fd, const std::string& path,
+                                 Apply how);
+  Result<value::Value> ApplyDirectory(const value::Value& spec, int dir_fd, const std::string& path,
+                                      Apply how);
+  Result<value::Value> ApplySymlink(const value::Value& spec, int dir_fd, const std::string& path,
+                                    Apply how);
+  /// Opens the parent folder (made when missing) and applies the kind's Apply* with it.
   Result<value::Value> ApplyKind(const provider::ResourceRequest& req, Apply how);
   /// Removes the folders listed in `prior`'s parents_created, deepest first, while empty.
   void RemoveCreatedParents(const RootRef& ref, const value::Value& prior) const;
@@ -124,6 +125,8 @@ class FileTarget final : public provider::Target {
   std::string root_;
   mutable IdNames ids_;
 
+  /// Serialise writes within a folder (by a hash of its path).
+  std::array<std::mutex, 16> folder_mu_;
   mutable std::mutex root_mu_;
   mutable std::shared_ptr<const UniqueFd> root_fd_;
   mutable std::chrono::steady_clock::time_point root_opened_{};
