@@ -78,7 +78,7 @@ struct ApplyRecord {
   int64_t finished_at = 0;            ///< 0 while running
   std::string status;                 ///< "running", "succeeded", "failed", "interrupted"
   std::string summary;                ///< "3 created, 1 updated, 0 deleted, 1 failed"
-  std::string plan_json;              ///< the plan that was applied (redacted)
+  std::string plan_json;              ///< plan::PlanRecordText of what was applied
   std::vector<ChangeRecord> changes;  ///< filled by GetApply only
 };
 
