@@ -9,6 +9,7 @@
 #include "apply/applier.h"
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "base/trace.h"
 #include "cli/drift_record.h"
 #include "cli/notifications.h"
 #include "cli/steps.h"
@@ -441,8 +442,11 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
   };
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
-  std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
-  std::fflush(stdout);
+  {
+    TraceSpan span("show the plan");
+    std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
+    std::fflush(stdout);
+  }
   if (!flags.auto_approve && flags.plan_file.empty()) {
     if (!Confirm(std::string("\nDo you want to ") + (destroy ? "destroy" : "apply") +
                  " these changes to environment " + plan->environment + "?")) {
