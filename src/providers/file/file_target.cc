@@ -3,6 +3,8 @@
 #include "providers/file/file_target.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +27,27 @@ namespace {
 constexpr std::chrono::seconds kRootReuse{1};
 
 }  // namespace
+
+// File systems whose timestamps come from this host's clock and change with every change of a
+// file. Network file systems take the server's clock and FUSE whatever its daemon says; they
+// are read every time. overlayfs counts as local: a change copies a file up to the upper layer,
+// a local file system, which gives it a new change time.
+bool IsLocalFileSystem(long type) {
+  constexpr long kZfsMagic = 0x2fc12fc1, kBcachefsMagic = 0xca451a4e;
+  switch (type) {
+    case EXT4_SUPER_MAGIC:  // also ext2 and ext3
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case F2FS_SUPER_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:
+    case kZfsMagic:
+    case kBcachefsMagic:
+      return true;
+    default:
+      return false;
+  }
+}
 
 const std::string* SpecString(const Value& spec, std::string_view key) {
   const Value* v = spec.Find(key);
@@ -79,7 +102,8 @@ Status ConvergeAttributes(int fd, struct stat& st, const Ownership& own,
 FileTarget::FileTarget(std::string target_name, std::string root)
     : target_name_(std::move(target_name)), root_(std::move(root)) {}
 
-Result<std::shared_ptr<const UniqueFd>> FileTarget::OpenRoot(bool for_write, bool create) const {
+Result<std::shared_ptr<const FileTarget::RootHandle>> FileTarget::OpenRoot(bool for_write,
+                                                                           bool create) const {
   std::lock_guard<std::mutex> lock(root_mu_);
   auto now = std::chrono::steady_clock::now();
   // Reads reuse the root, and the fact that there is none: a plan of a new environment reads
@@ -98,7 +122,15 @@ Result<std::shared_ptr<const UniqueFd>> FileTarget::OpenRoot(bool for_write, boo
       return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
     }
   } else {
-    root_fd_ = std::make_shared<const UniqueFd>(fd);
+    auto handle = std::make_shared<RootHandle>();
+    handle->fd.reset(fd);
+    struct stat st {};
+    struct statfs fs {};
+    if (fstat(fd, &st) == 0 && fstatfs(fd, &fs) == 0) {
+      handle->dev = st.st_dev;
+      handle->local = IsLocalFileSystem(fs.f_type);
+    }
+    root_fd_ = std::move(handle);
   }
   root_opened_ = now;
   return root_fd_;
