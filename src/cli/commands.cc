@@ -205,9 +205,11 @@ void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
 
 }  // namespace
 
-int RunDrift(Workspace& ws, const std::string& env) {
+int RunDrift(Workspace& ws, const std::string& env, bool full) {
   Diagnostics diags;
-  Result<plan::Plan> plan = ws.Plan(env, false, diags);
+  Workspace::PlanRequest request;
+  request.full = full;
+  Result<plan::Plan> plan = ws.Plan(env, request, diags);
   if (!plan.ok()) {
     if (diags.empty()) return Fail(plan.error().message);
     PrintDiagnostics(diags, ws.flags().json);

@@ -35,11 +35,12 @@ std::string AttrDiff(const Value& before, const Value& after) {
   return d;
 }
 
-// One per declared resource: kept small (40 bytes), there are as many as resources.
+// One per declared resource: kept small (48 bytes), there are as many as resources.
 struct Work {
   const config::EvaluatedResource* er = nullptr;
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
   std::unique_ptr<std::string> error;        // why the plan fails, rarely
+  std::unique_ptr<std::string> stamp;        // a stamp to record: read in full and found unchanged
   long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
   bool in_doubt = false;
   bool skip = false;     // outside PlanOptions::only
@@ -69,17 +70,26 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
   const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
   if (same_spec && (!options.refresh || ignore_drift)) return;  // no-op
   if (same_spec) {
-    Result<std::optional<Value>> got = env.TargetOf(r)->Read({r.kind, r.name, w.er->spec});
+    // Not read at all when the object still has the stamp it had when it was last read with
+    // this digest.
+    Result<provider::StampedRead> got = env.TargetOf(r)->ReadIfChanged(
+        {r.kind, r.name, w.er->spec}, options.use_stamps ? d->live_stamp : std::string());
     if (!got.ok()) {
       w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
                                               "): " + got.error().message);
       return;
     }
-    if (*got) {
+    if (got->unchanged) return;  // no-op
+    if (got->live) {
       std::vector<std::string> keys = ComparedKeys(w.er->spec, *env.SchemaOf(r));
-      Value proj =
-          Project(ProtectLike(std::move(**got), w.er->spec, env.salt()), keys, r.policy.ignore);
-      if (LiveDigest(proj) == d->live_digest) return;  // no-op
+      Value proj = Project(ProtectLike(std::move(*got->live), w.er->spec, env.salt()), keys,
+                           r.policy.ignore);
+      if (LiveDigest(proj) == d->live_digest) {  // no-op
+        if (!got->stamp.empty() && got->stamp != d->live_stamp) {
+          w.stamp = std::make_unique<std::string>(std::move(got->stamp));
+        }
+        return;
+      }
     }
   }
   w.compare = true;
@@ -266,11 +276,13 @@ void ParallelFor(size_t n, int parallelism, const Fn& fn) {
 
 }  // namespace
 
-Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment) {
+Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment,
+                                  const std::vector<std::string>* addresses) {
   PriorState prior;
   prior.environment = std::move(environment);
   const std::string& env = prior.environment.name;
-  auto digests = store.ListResourceDigests(env);
+  auto digests = addresses != nullptr ? store.GetResourceDigests(env, *addresses)
+                                      : store.ListResourceDigests(env);
   if (!digests.ok()) return digests.error();
   prior.digests = std::move(*digests);
   auto pending = store.PendingChanges(env);
@@ -324,6 +336,11 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
     });
     for (auto& w : work) {
       if (w.error) return MakeError(*w.error);
+      if (w.stamp) {
+        const state::ResourceDigest& d = digests[static_cast<size_t>(w.row)];
+        plan.stamps.push_back({d.address, d.live_digest, std::move(*w.stamp)});
+        w.stamp.reset();
+      }
     }
   }
 
