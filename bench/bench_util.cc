@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 namespace driftless::bench {
@@ -77,6 +78,13 @@ int StartPiped(const std::vector<std::string>& args, const std::vector<std::stri
   close(out[1]);
   *out_fd = out[0];
   return pid;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
 }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }

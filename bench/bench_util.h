@@ -33,6 +33,9 @@ int Run(const std::vector<std::string>& args, const std::vector<std::string>& en
 int StartPiped(const std::vector<std::string>& args, const std::vector<std::string>& env,
                int* out_fd);
 
+/// The 1, 5 and 15 minute load averages ("2.40 1.78 1.41"), for the machine line of a report.
+std::string LoadAverage();
+
 /// A duration in seconds.
 double Seconds(Clock::duration d);
 

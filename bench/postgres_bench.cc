@@ -37,6 +37,7 @@ namespace {
 using driftless::bench::Clock;
 using driftless::bench::Die;
 using driftless::bench::LineReader;
+using driftless::bench::LoadAverage;
 using driftless::bench::Percentile;
 using driftless::bench::Seconds;
 namespace fs = std::filesystem;
@@ -83,14 +84,6 @@ std::string WithDb(const std::string& dsn, const std::string& db) {
     if (word.rfind("dbname=", 0) != 0) out += word + " ";
   }
   return out + "dbname=" + db;
-}
-
-// The 1, 5 and 15 minute load averages.
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
 }
 
 std::string Name(const char* prefix, size_t i) {

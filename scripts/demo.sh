@@ -3,7 +3,8 @@
 # under a temporary root, with SQLite state. Part 1, a plain folder: plan, apply, plan again (no
 # changes), a manual edit shows up as drift and the next apply heals it. Part 2, the same files
 # as a Git repository: a branch is an environment, applies record their commit, and a new
-# commit leaves the environment behind until it is applied.
+# commit leaves the environment behind until it is applied; a preview branch of staging is its own
+# environment until its branch is deleted and env prune destroys it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # DRIFTLESS_BIN runs the demo with a binary built elsewhere (the end-to-end test does).
@@ -44,6 +45,9 @@ step history
 "$bin" history --dir "$work/repo"
 
 printf '\n# Part 2: the same declarations in Git. Branch staging is environment staging.\n'
+# A state of its own: environment `default` of part 1 was applied from a folder, with no commit
+# that env prune could read its declarations from.
+export DRIFTLESS_STATE="$work/state-git.db"
 git_() { printf '$ git %s\n' "$*"; git -C "$work/repo" -c user.name=Demo -c user.email=demo@example.com "$@"; }
 git_ init -q -b staging
 git_ add -A
@@ -57,4 +61,18 @@ dl env list
 dl apply --auto-approve
 step history staging
 "$bin" history staging --dir "$work/repo"
-printf '\nThe demo ran in %s (files under %s, state in %s).\n' "$work" "$root" "$DRIFTLESS_STATE"
+
+printf '\n# A preview of staging: branch feature/staging/<name> is environment staging-<name>,\n'
+printf '# with the variables of staging; merged and deleted, env prune destroys it.\n'
+git_ switch -q -c feature/staging/more-workers
+printf '$ (set workers: 4 for the preview)\n'
+echo "workers: 4" > "$work/repo/vars/staging-more-workers.yaml"
+git_ add -A
+git_ commit -q -m "More workers"
+dl apply --auto-approve
+printf '$ cat %s\n' "$root/staging-more-workers/motd"
+cat "$root/staging-more-workers/motd"
+git_ switch -q staging
+git_ branch -q -D feature/staging/more-workers
+dl env prune --auto-approve
+printf '\nThe demo ran in %s (files under %s, state in %s).\n' "$work" "$root" "$work/state.db and $work/state-git.db"

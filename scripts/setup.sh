@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build ccache pkg-config git libyaml-dev libsqlite3-dev
           libssl-dev libgit2-dev libcli11-dev clang-format libgtest-dev libgmock-dev
-          libbenchmark-dev libcurl4-openssl-dev libpq-dev postgresql-15 sqlite3 time)
+          libbenchmark-dev libcurl4-openssl-dev libpq-dev postgresql-15 sqlite3 time
+          podman runc catatonit containernetworking-plugins busybox-static podman-compose
+          openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

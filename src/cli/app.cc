@@ -57,7 +57,9 @@ int Main(int argc, char** argv) {
                     "<dir>/.driftless/state.db)");
     cmd->add_option("--secrets-file", g.secrets_file, "a file of NAME=VALUE secret lines");
     cmd->add_flag("--json", g.json, "machine-readable output");
-    cmd->add_option("--var", var_args, "set a variable: NAME=VALUE (repeatable; overrides files)");
+    // One NAME=VALUE per --var: a vector option would otherwise take the ENV after it too.
+    cmd->add_option("--var", var_args, "set a variable: NAME=VALUE (repeatable; overrides files)")
+        ->allow_extra_args(false);
     cmd->add_flag("--no-color", g.no_color, "never colour the output");
     cmd->add_option("--repo", g.repo,
                     "a Git repository: a path, file://, https:// or ssh:// URL (default: the "

@@ -1,6 +1,7 @@
 #include "config/environments.h"
 
 #include <cstdlib>
+#include <functional>
 
 namespace driftless::config {
 
@@ -70,7 +71,123 @@ Status AddBases(const Project& project, EnvironmentMatch* match) {
       }
     }
     match->rules.push_back(found);
+    match->bases.push_back(*base);
   }
+}
+
+// How many captures a branch pattern has (each `*` or `**` is one).
+size_t CaptureCount(std::string_view pattern) {
+  size_t n = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '*') continue;
+    ++n;
+    if (i + 1 < pattern.size() && pattern[i + 1] == '*') ++i;
+  }
+  return n;
+}
+
+// The template a rule makes names with: its `name:`, or without one the branch pattern as
+// EnvironmentNameOfBranch turns a branch into a name, each `*`/`**` a capture in order
+// ("feature/*/*" -> "feature-{1}-{2}").
+std::string NameTemplate(const EnvironmentRule& rule) {
+  if (!rule.name.empty()) return rule.name;
+  std::string out;
+  size_t n = 0;
+  for (size_t i = 0; i < rule.branch.size(); ++i) {
+    const char c = rule.branch[i];
+    if (c != '*') {
+      out += IsNameChar(c) ? c : '-';
+      continue;
+    }
+    out += "{" + std::to_string(++n) + "}";
+    if (i + 1 < rule.branch.size() && rule.branch[i + 1] == '*') ++i;
+  }
+  return out;
+}
+
+// The branch a pattern matches with these captures ("feature/*/*", {a, b} -> "feature/a/b").
+std::string FillPattern(std::string_view pattern, const std::vector<std::string>& captures) {
+  std::string out;
+  size_t n = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '*') {
+      out += pattern[i];
+      continue;
+    }
+    out += captures[n++];
+    if (i + 1 < pattern.size() && pattern[i + 1] == '*') ++i;
+  }
+  return out;
+}
+
+// Reads name[ni..] as tmpl[ti..], where {N} is capture N (at least one character; a capture
+// used twice reads the same text twice), shortest captures first, like Match. Calls `found`
+// for each complete reading until it returns true; `budget` bounds the readings tried.
+bool ReadAsTemplate(std::string_view tmpl, size_t ti, std::string_view name, size_t ni,
+                    std::vector<std::string>& caps, int& budget,
+                    const std::function<bool()>& found) {
+  if (--budget < 0) return false;
+  if (ti == tmpl.size()) return ni == name.size() && found();
+  if (tmpl[ti] != '{') {
+    return ni < name.size() && tmpl[ti] == name[ni] &&
+           ReadAsTemplate(tmpl, ti + 1, name, ni + 1, caps, budget, found);
+  }
+  const size_t close = tmpl.find('}', ti);
+  if (close == std::string_view::npos) return false;
+  const std::string digits(tmpl.substr(ti + 1, close - ti - 1));
+  if (digits.empty() || digits.size() > 3 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  const size_t n = static_cast<size_t>(std::atoi(digits.c_str()));
+  if (n == 0 || n > caps.size()) return false;
+  std::string& cap = caps[n - 1];
+  if (!cap.empty()) {
+    return name.substr(ni, cap.size()) == cap &&
+           ReadAsTemplate(tmpl, close + 1, name, ni + cap.size(), caps, budget, found);
+  }
+  for (size_t end = ni + 1; end <= name.size(); ++end) {
+    cap = std::string(name.substr(ni, end - ni));
+    if (ReadAsTemplate(tmpl, close + 1, name, end, caps, budget, found)) return true;
+  }
+  cap.clear();
+  return false;
+}
+
+// The rule that gave `name` to a branch, found from the name alone (the branch is gone): a
+// rule with captures whose name template reads `name` with every capture known, such that the
+// branch those captures make maps to this rule (the first that matches it) with the same
+// captures, and whose bases exist. Earlier rules and shorter first captures win. Fills *match.
+bool MatchTemplatedName(const Project& project, const std::string& name, EnvironmentMatch* match) {
+  for (const auto& rule : project.environments) {
+    if (!HasWildcard(rule.branch)) continue;
+    std::vector<std::string> caps(CaptureCount(rule.branch));
+    int budget = 100000;
+    EnvironmentMatch found;
+    auto accept = [&]() {
+      for (const auto& c : caps) {
+        if (c.empty()) return false;  // a capture the name does not show: the branch is unknown
+      }
+      const std::string branch = FillPattern(rule.branch, caps);
+      for (const auto& first : project.environments) {
+        std::vector<std::string> again;
+        if (!MatchBranchPattern(first.branch, branch, &again)) continue;
+        if (&first != &rule || again != caps) return false;
+        break;
+      }
+      EnvironmentMatch m;
+      m.name = name;
+      m.captures = caps;
+      m.rules.push_back(&rule);
+      if (!AddBases(project, &m).ok()) return false;
+      found = std::move(m);
+      return true;
+    };
+    if (ReadAsTemplate(NameTemplate(rule), 0, name, 0, caps, budget, accept)) {
+      *match = std::move(found);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -161,8 +278,9 @@ Result<EnvironmentMatch> MatchName(const Project& project, const std::string& na
     m.rules.push_back(&rule);
     Status bases = AddBases(project, &m);
     if (!bases.ok()) return bases.error();
-    break;
+    return m;
   }
+  MatchTemplatedName(project, name, &m);
   return m;
 }
 

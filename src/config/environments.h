@@ -18,6 +18,8 @@ struct EnvironmentMatch {
   /// The rule that matched, then its `base`, then the base's base...: most specific first.
   /// Empty when no rule matched (the folder default, or a name no rule knows).
   std::vector<const EnvironmentRule*> rules;
+  /// The names of the bases, nearest first: bases[i] is the environment of rules[i + 1].
+  std::vector<std::string> bases;
   std::vector<std::string> captures;  ///< what the rule's `*`s matched, {1} first
 
   const EnvironmentRule* rule() const { return rules.empty() ? nullptr : rules.front(); }
@@ -52,8 +54,13 @@ Result<std::optional<EnvironmentMatch>> MatchBranch(const Project& project,
 
 /// The rules of an environment known by name only (no branch: a folder, `--ref` of a commit, or
 /// an environment whose branch is gone): the first rule whose name (a `name:` without
-/// placeholders, or a literal `branch:` pattern's environment name) is `name`. A name no rule
-/// knows gives a match without rules (project defaults only).
+/// placeholders, or a literal `branch:` pattern's environment name) is `name`; else the first
+/// rule with captures that gives a branch this name, read back from the name through the rule's
+/// name template ("staging-login-fix" through `name: "{1}-{2}"` is {staging, login-fix}), with
+/// every capture shown in the name, the branch those captures make mapping to that rule, and
+/// its bases existing (the shortest first capture wins, as in MatchBranchPattern); `captures`
+/// are then filled and `branch` stays "". A name no rule gives has a match without rules
+/// (project defaults only).
 Result<EnvironmentMatch> MatchName(const Project& project, const std::string& name);
 
 /// "72h", "30m", "7d", "90s" -> seconds; std::nullopt when malformed.

@@ -62,7 +62,7 @@ class EnvironmentRulesTest : public ::testing::Test {
         "    vars: {replicas: 3, tier: prod}\n    policy: {drift: enforce}\n"
         "  - branch: staging\n    sync: auto\n    ttl: 240h\n"
         "    vars: {replicas: 2, tier: stage}\n    policy: {upgrade: stepwise}\n"
-        "  - branch: \"*/*\"\n    name: \"{1}-{2}\"\n    base: \"{1}\"\n    ttl: 72h\n"
+        "  - branch: \"feature/*/*\"\n    name: \"{1}-{2}\"\n    base: \"{1}\"\n    ttl: 72h\n"
         "    vars: {size: xs}\n"
         "targets:\n  mem: {provider: mem}\n";
     src_.files["r.yaml"] =
@@ -103,7 +103,7 @@ TEST_F(EnvironmentRulesTest, BranchesMapToEnvironmentsWithCapturesAndBases) {
   EXPECT_EQ((*prod)->name, "production");
   EXPECT_TRUE((*prod)->is_protected());
 
-  auto preview = MatchBranch(p, "staging/login-fix");
+  auto preview = MatchBranch(p, "feature/staging/login-fix");
   ASSERT_TRUE(preview.ok() && *preview);
   EXPECT_EQ((*preview)->name, "staging-login-fix");
   ASSERT_EQ((*preview)->rules.size(), 2u);
@@ -166,10 +166,11 @@ TEST_F(EnvironmentRulesTest, LoaderChecksRuleFields) {
 }
 
 TEST_F(EnvironmentRulesTest, VarsAndPoliciesInheritFromBaseAndDefaults) {
-  auto preview = Eval("staging-login-fix", "staging/login-fix");
+  auto preview = Eval("staging-login-fix", "feature/staging/login-fix");
   ASSERT_TRUE(preview);
   const auto& a = preview->resources()[0];
-  EXPECT_EQ(a.spec.Find("value")->as_string(), "2/stage/xs/staging/login-fix/staging-login-fix");
+  EXPECT_EQ(a.spec.Find("value")->as_string(),
+            "2/stage/xs/feature/staging/login-fix/staging-login-fix");
   // upgrade comes from the base rule (staging); the resource's own drift policy wins.
   EXPECT_EQ(a.decl->policy.upgrade, Policy::Upgrade::kStepwise);
   EXPECT_EQ(a.decl->policy.drift, Policy::Drift::kReport);
@@ -187,6 +188,74 @@ TEST_F(EnvironmentRulesTest, VarsAndPoliciesInheritFromBaseAndDefaults) {
   auto by_name = Eval("staging", "");
   ASSERT_TRUE(by_name);
   EXPECT_EQ(by_name->resources()[0].spec.Find("value")->as_string(), "2/stage/s//staging");
+  // A preview whose branch is gone (destroyed by env prune): its rule and base still apply.
+  auto gone = Eval("staging-login-fix", "");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->resources()[0].spec.Find("value")->as_string(), "2/stage/xs//staging-login-fix");
+  EXPECT_EQ(gone->resources()[0].decl->policy.upgrade, Policy::Upgrade::kStepwise);
+}
+
+TEST_F(EnvironmentRulesTest, VarsFilesOfTheBasesLayerBetweenTheRules) {
+  src_.files["vars/staging.yaml"] = "tier: from-file\nsize: m\n";
+  src_.files["vars/staging-login-fix.yaml"] = "replicas: 9\n";
+  // Project, staging's rule, vars/staging.yaml, the preview's rule (size: xs), its own file.
+  auto preview = Eval("staging-login-fix", "feature/staging/login-fix");
+  ASSERT_TRUE(preview);
+  EXPECT_EQ(preview->resources()[0].spec.Find("value")->as_string(),
+            "9/from-file/xs/feature/staging/login-fix/staging-login-fix");
+  auto staging = Eval("staging", "staging");
+  ASSERT_TRUE(staging);
+  EXPECT_EQ(staging->resources()[0].spec.Find("value")->as_string(),
+            "2/from-file/m/staging/staging");
+  // A base's vars file is part of the declarations' hash (plan files are bound to it).
+  const std::string before = preview->hash();
+  src_.files["vars/staging.yaml"] = "tier: changed\nsize: m\n";
+  EXPECT_NE(Eval("staging-login-fix", "feature/staging/login-fix")->hash(), before);
+}
+
+TEST_F(EnvironmentRulesTest, NameOfAGoneBranchFindsItsRuleAndBase) {
+  Project p = LoadProject();
+  auto m = MatchName(p, "staging-login-fix");
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->rules.size(), 2u);
+  EXPECT_EQ(m->rules[0]->branch, "feature/*/*");
+  EXPECT_EQ(m->rules[1]->branch, "staging");
+  EXPECT_EQ(m->captures, (std::vector<std::string>{"staging", "login-fix"}));
+  EXPECT_EQ(m->branch, "") << "the branch is not known";
+  EXPECT_EQ(m->ttl_seconds(), 72 * 3600);
+  // {1} = qa names no environment: no rule gives this name.
+  auto qa = MatchName(p, "qa-login-fix");
+  ASSERT_TRUE(qa.ok());
+  EXPECT_TRUE(qa->rules.empty());
+  EXPECT_TRUE(MatchName(p, "nothing")->rules.empty());
+}
+
+TEST_F(EnvironmentRulesTest, NameReadBackTriesLongerCapturesAndChecksTheBranch) {
+  src_.files["driftless.yaml"] =
+      "project: shop\nenvironments:\n"
+      "  - branch: eu-staging\n"
+      "  - branch: feature/eu-staging/hot\n    name: hot\n"
+      "  - branch: \"feature/*/*\"\n    name: \"{1}-{2}\"\n    base: \"{1}\"\n"
+      "  - branch: \"preview/*\"\n    base: eu-staging\n"
+      "  - branch: \"other/*/*\"\n    name: \"other-{2}\"\n    base: eu-staging\n"
+      "targets:\n  mem: {provider: mem}\n";
+  Project p = LoadProject();
+  // {eu, staging-fix}: base eu names nothing; {eu-staging, fix} is the one.
+  auto longer = MatchName(p, "eu-staging-fix");
+  ASSERT_TRUE(longer.ok());
+  ASSERT_EQ(longer->rules.size(), 2u);
+  EXPECT_EQ(longer->captures, (std::vector<std::string>{"eu-staging", "fix"}));
+  // {eu-staging, hot} makes branch feature/eu-staging/hot, which maps to an earlier rule (hot).
+  EXPECT_TRUE(MatchName(p, "eu-staging-hot")->rules.empty());
+  EXPECT_EQ(MatchName(p, "hot")->rules.size(), 1u);
+  // Without `name:`, the template is the branch pattern as a name: preview/* -> preview-{1}.
+  auto unnamed = MatchName(p, "preview-one");
+  ASSERT_TRUE(unnamed.ok());
+  ASSERT_EQ(unnamed->rules.size(), 2u);
+  EXPECT_EQ(unnamed->rules[0]->branch, "preview/*");
+  EXPECT_EQ(unnamed->captures, std::vector<std::string>{"one"});
+  // A template that leaves out a capture cannot be read back: the branch is not known.
+  EXPECT_TRUE(MatchName(p, "other-x")->rules.empty());
 }
 
 }  // namespace

@@ -237,12 +237,33 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
   env->match_ = std::move(*match);
   const auto& rules = env->match_.rules;  // most specific first
 
-  // Variables: project, then the rules (bases first), then vars/<env>.yaml.
+  // Variables: the project's, then each environment of the chain from the farthest base to this
+  // one, with its rule's vars and then its vars/<name>.yaml; --var last.
   env->vars_ = decls.project.vars.is_object() ? decls.project.vars : Value::MakeObject();
-  for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
-    if (!(*it)->vars.is_object()) continue;
-    for (const auto& [k, v] : (*it)->vars.as_object()) env->vars_.Set(k, v);
+  Sha256 hash;
+  hash.Update(decls.hash);
+  auto add_vars_file = [&](const std::string& env_name) {
+    std::string vars_file = "vars/" + env_name + ".yaml";
+    Result<std::string> bytes = source.ReadFile(vars_file);
+    if (!bytes.ok()) return;
+    hash.Update(vars_file);
+    hash.Update(std::string_view("\0", 1));
+    hash.Update(*bytes);
+    std::vector<yaml::YamlDocument> docs = yaml::ParseYaml(*bytes, vars_file, diags);
+    if (docs.empty()) return;
+    if (!docs[0].root.is_object()) {
+      diags.Error(Pos(vars_file, docs[0].root), vars_file + " must be a mapping of variables");
+      return;
+    }
+    for (const auto& [k, v] : docs[0].root.as_object()) env->vars_.Set(k, v);
+  };
+  for (size_t i = rules.size(); i-- > 0;) {
+    if (rules[i]->vars.is_object()) {
+      for (const auto& [k, v] : rules[i]->vars.as_object()) env->vars_.Set(k, v);
+    }
+    if (i > 0) add_vars_file(env->match_.bases[i - 1]);
   }
+  add_vars_file(name);
   // Policy defaults: the project's, then the rules' (bases first), under each resource's own.
   Policy env_policy = decls.project.defaults;
   for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
@@ -251,20 +272,6 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
         MergePolicy(env_policy, ParsePolicy((*it)->policy, decls.project.file, Policy(), ignored));
   }
   for (Resource& r : decls.resources) r.policy = MergePolicy(env_policy, r.policy);
-  Sha256 hash;
-  hash.Update(decls.hash);
-  std::string vars_file = "vars/" + name + ".yaml";
-  if (Result<std::string> bytes = source.ReadFile(vars_file); bytes.ok()) {
-    hash.Update(*bytes);
-    std::vector<yaml::YamlDocument> docs = yaml::ParseYaml(*bytes, vars_file, diags);
-    if (!docs.empty()) {
-      if (!docs[0].root.is_object()) {
-        diags.Error(Pos(vars_file, docs[0].root), vars_file + " must be a mapping of variables");
-      } else {
-        for (const auto& [k, v] : docs[0].root.as_object()) env->vars_.Set(k, v);
-      }
-    }
-  }
   for (const auto& [k, v] : env->options_.cli_vars) {
     env->vars_.Set(k, Value::String(v));
     hash.Update(k + "=" + v + "\n");
@@ -321,6 +328,7 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
       diags.Error(t.pos, "target " + t.name + ": " + configured.error().message);
       continue;
     }
+    (*configured)->SetContext({decls.project.name, name});
     env->targets_.emplace(t.name, std::move(*configured));
   }
 

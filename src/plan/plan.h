@@ -23,7 +23,10 @@ struct Change {
   std::string name;
   std::string target;
   Action action = Action::kNoop;
-  std::string reason;   ///< why, in words ("not yet created", "modified outside driftless")
+  std::string reason;  ///< why, in words ("not yet created", "modified outside driftless")
+  /// What an update or heal does in the target's words when it is not a change in place
+  /// ("start", "stop", "rename", "recreate": Target::UpdateOperation), else "".
+  std::string operation;
   bool drift = false;   ///< live differs from applied
   bool adopt = false;   ///< create takes over an existing object
   std::string warning;  ///< something apply will probably refuse ("already exists")
@@ -56,7 +59,8 @@ struct Plan {
   std::string environment;
   std::string revision;   ///< commit id, or "" for a folder
   std::string source;     ///< "folder ./x" or "commit ..."
-  std::string decl_hash;  ///< hash of the declarations and the environment's vars file
+  std::string decl_hash;  ///< hash of the declarations and the vars files of the environment
+                          ///< and its bases
   int64_t state_serial = 0;
   bool destroy = false;  ///< a destroy plan
   /// Every resource that changes, drifted or has a note (paused, create_only), sorted by

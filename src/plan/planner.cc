@@ -35,6 +35,16 @@ std::string AttrDiff(const Value& before, const Value& after) {
   return d;
 }
 
+// Whether the object's name (spec.name, else the resource's name) differs between the applied
+// attributes and the declaration.
+bool Renamed(const Value& applied, const Value& declared, const std::string& resource_name) {
+  auto name = [&](const Value& v) {
+    const Value* n = v.Find("name");
+    return n != nullptr && n->is_string() ? n->as_string() : resource_name;
+  };
+  return !declared.ContainsUnknown() && name(applied) != name(declared);
+}
+
 // One per declared resource: kept small (48 bytes), there are as many as resources.
 struct Work {
   const config::EvaluatedResource* er = nullptr;
@@ -139,6 +149,10 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOption
     }
     if (!req.spec.ContainsUnknown()) {
       Result<std::optional<Value>> got = target->Read(req);
+      if (got.ok() && !*got && w.st != nullptr && Renamed(stored.attrs, w.er->spec, r.name)) {
+        // spec.name changed: the object is still under its old name, and an update renames it.
+        got = target->Read({r.kind, r.name, stored.attrs});
+      }
       if (!got.ok()) {
         w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
                                                 "): " + got.error().message);
@@ -250,9 +264,14 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOption
                                            : c.reason + " (after an interrupted apply)";
     if (c.action == Action::kHeal && live_missing) c.reason = "missing after an interrupted apply";
   }
+  if ((c.action == Action::kUpdate || c.action == Action::kHeal) && c.live.is_object()) {
+    c.operation = target->UpdateOperation(r.kind, c.live, c.planned);
+  }
   if (r.policy.paused && c.action != Action::kNoop) {
-    c.reason = "paused (would " + std::string(ActionName(c.action)) + ")";
+    c.reason = "paused (would " + std::string(ActionName(c.action)) +
+               (c.operation.empty() ? "" : ": " + c.operation) + ")";
     c.action = Action::kNoop;
+    c.operation.clear();
   }
 }
 

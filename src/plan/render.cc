@@ -111,6 +111,7 @@ std::string RenderPlan(const Plan& plan, const RenderOptions& options) {
     out += c.address;
     if (options.color) out += kReset;
     out += "  (" + std::string(ActionName(c.action));
+    if (!c.operation.empty()) out += ", " + c.operation;
     if (!c.reason.empty()) out += ": " + c.reason;
     out += ")\n";
     if (!c.warning.empty()) {
@@ -144,6 +145,7 @@ Value ChangeToJson(const Change& c) {
   ch.Set("target", Value::String(c.target));
   ch.Set("action", Value::String(std::string(ActionName(c.action))));
   ch.Set("reason", Value::String(c.reason));
+  if (!c.operation.empty()) ch.Set("operation", Value::String(c.operation));
   ch.Set("drift", Value::Bool(c.drift));
   if (c.adopt) ch.Set("adopt", Value::Bool(true));
   if (!c.warning.empty()) ch.Set("warning", Value::String(c.warning));
@@ -219,6 +221,10 @@ std::string PlanRecordText(const Plan& plan) {
     AppendQuoted(out, c.address);
     if (c.adopt) out += ",\"adopt\":true";
     if (c.drift) out += ",\"drift\":true";
+    if (!c.operation.empty()) {
+      out += ",\"operation\":";
+      AppendQuoted(out, c.operation);
+    }
     out += ",\"reason\":";
     AppendQuoted(out, c.reason);
     if (!c.warning.empty()) {
@@ -261,6 +267,7 @@ Result<Plan> PlanFromJson(const Value& v) {
         if (ActionName(a) == action) c.action = a;
       }
       c.reason = str(ch, "reason");
+      c.operation = str(ch, "operation");
       c.diff = str(ch, "diff");
       c.spec_hash = str(ch, "spec_hash");
       plan.changes.push_back(std::move(c));

@@ -102,9 +102,31 @@ class Watcher {
   virtual size_t WatchCount() const = 0;
 };
 
+/// Where a configured target is used. Objects a provider creates carry a marker of these and
+/// of the resource where the system allows (container labels).
+struct TargetContext {
+  std::string project;
+  std::string environment;
+};
+
 class Target {
  public:
   virtual ~Target() = default;
+
+  /// Called once, right after Configure, with the project and environment the target serves.
+  virtual void SetContext(const TargetContext& context) { (void)context; }
+
+  /// What an update or heal of `kind` from `live` to `planned` (both as Read reports them,
+  /// compared fields only) does, in the system's words, when it is not a change in place:
+  /// "start", "stop", "rename", "recreate" (containers). Shown with the plan's action; "" for a
+  /// plain update.
+  virtual std::string UpdateOperation(const std::string& kind, const value::Value& live,
+                                      const value::Value& planned) const {
+    (void)kind;
+    (void)live;
+    (void)planned;
+    return "";
+  }
 
   /// Starts watching `items` for changes; a null pointer when the target cannot watch (the
   /// engine then relies on its periodic full scan).

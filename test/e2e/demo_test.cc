@@ -12,8 +12,8 @@ namespace driftless::test {
 namespace {
 
 TEST(Demo, ScriptRunsPlanApplyDriftHeal) {
-  std::filesystem::path source =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  // Not __FILE__: with ccache's base_dir it is relative to the build folder, not to ctest's.
+  std::filesystem::path source = DRIFTLESS_SOURCE_DIR;
   std::string command = "cd '" + source.string() + "' && DRIFTLESS_BIN='" + DRIFTLESS_BIN +
                         "' bash scripts/demo.sh 2>&1";
   FILE* p = popen(command.c_str(), "r");
@@ -28,6 +28,13 @@ TEST(Demo, ScriptRunsPlanApplyDriftHeal) {
   EXPECT_NE(out.find("0 to heal, 8 unchanged."), std::string::npos) << out;
   EXPECT_NE(out.find("1 to heal, 7 unchanged; 1 drifted."), std::string::npos) << out;
   EXPECT_NE(out.find("Apply #2 succeeded: 1 healed."), std::string::npos) << out;
+  // The preview of staging gets staging's variables (vars/staging.yaml) and is pruned.
+  EXPECT_NE(out.find("Hello from the staging branch from demo (staging-more-workers)."),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("staging-more-workers: its branch is gone: destroying 8 resources"),
+            std::string::npos)
+      << out;
   EXPECT_EQ(out.find("\033["), std::string::npos) << "colour in a pipe";
   // The demo's own temporary folder is named in its last line; remove it.
   size_t at = out.rfind("The demo ran in ");

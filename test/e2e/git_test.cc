@@ -56,18 +56,18 @@ class GitFlowTest : public ::testing::Test {
     Git("commit -q --allow-empty -m " + Quote(message), env);
   }
 
-  // A project with file targets rooted per environment, and the rules of PRODUCT.md.
+  // A project with file targets rooted per environment; previews are feature/<env>/<name>.
   void WriteProject(const std::string& extra_rules = "") {
-    box_.WriteRepoFile(
-        "driftless.yaml",
-        "project: shop\ninclude: [\"res/*.yaml\"]\nvars: {replicas: 1, tier: none}\n"
-        "environments:\n"
-        "  - branch: main\n    name: production\n    protected: true\n"
-        "    vars: {replicas: 3, tier: prod}\n"
-        "  - branch: staging\n    vars: {replicas: 2, tier: stage}\n"
-        "  - branch: \"*/*\"\n    name: \"{1}-{2}\"\n    base: \"{1}\"\n    ttl: 72h\n" +
-            extra_rules + "targets:\n  host: {provider: file, root: \"" + box_.root() +
-            "/${env}\"}\n");
+    box_.WriteRepoFile("driftless.yaml",
+                       "project: shop\ninclude: [\"res/*.yaml\"]\nvars: {replicas: 1, tier: none}\n"
+                       "environments:\n"
+                       "  - branch: main\n    name: production\n    protected: true\n"
+                       "    vars: {replicas: 3, tier: prod}\n"
+                       "  - branch: staging\n    vars: {replicas: 2, tier: stage}\n"
+                       "  - branch: \"feature/*/*\"\n    name: \"{1}-{2}\"\n    base: \"{1}\"\n"
+                       "    ttl: 72h\n" +
+                           extra_rules + "targets:\n  host: {provider: file, root: \"" +
+                           box_.root() + "/${env}\"}\n");
   }
 
   void WriteApp(const std::string& version, const std::string& other = "same",
@@ -110,9 +110,9 @@ TEST_F(GitFlowTest, BranchesAreEnvironmentsWithCapturesAndInheritance) {
   WriteProject();
   WriteApp("1");
   Commit("first");
-  // (Git cannot hold branches `staging` and `staging/login-fix` at once: the preview branch
-  // inherits from the staging environment's rule without the staging branch.)
-  Git("checkout -q -b staging/login-fix");
+  // (Git cannot hold branches `staging` and `staging/login-fix` at once, hence feature/staging/;
+  // the preview inherits from the staging environment's rule without the staging branch.)
+  Git("checkout -q -b feature/staging/login-fix");
 
   // On the preview branch: its environment, with the base's variables.
   RunResult plan = box_.Run({"plan", "--detailed-exitcode"});
@@ -121,7 +121,7 @@ TEST_F(GitFlowTest, BranchesAreEnvironmentsWithCapturesAndInheritance) {
   Ok({"apply", "--auto-approve"});
   std::string short_id = Head().substr(0, 7);
   EXPECT_EQ(EnvFile("staging-login-fix", "other.conf"),
-            "same 2 stage staging/login-fix " + short_id);
+            "same 2 stage feature/staging/login-fix " + short_id);
 
   // ENV names another branch's environment: its branch head is read.
   Ok({"apply", "production", "--auto-approve"});
@@ -139,8 +139,8 @@ TEST_F(GitFlowTest, BranchesAreEnvironmentsWithCapturesAndInheritance) {
       EXPECT_EQ(e.Int("behind"), 0);
     }
   }
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"production@main", "staging-login-fix@staging/login-fix"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"production@main",
+                                             "staging-login-fix@feature/staging/login-fix"}));
 
   // A new commit on main: production is one behind.
   Git("checkout -q main");
@@ -336,19 +336,19 @@ TEST_F(GitFlowTest, PruneDestroysGoneBranchesAndExpiredOnesButNotProtected) {
   Commit("A");
   Git("checkout -q -b prod");
   Ok({"apply", "--auto-approve"});
-  Git("checkout -q -b preview/one");
+  Git("checkout -q -b feature/preview/one");
   Ok({"apply", "--auto-approve"});
   // An old branch: its last commit is far older than the 72h ttl.
-  Git("checkout -q -b preview/old");
+  Git("checkout -q -b feature/preview/old");
   Commit("old", "GIT_COMMITTER_DATE=2020-01-01T00:00:00 GIT_AUTHOR_DATE=2020-01-01T00:00:00");
   Ok({"apply", "--auto-approve"});
   Git("checkout -q main");
-  Git("branch -D preview/one prod");
+  Git("branch -D feature/preview/one prod");
   ASSERT_TRUE(Exists(box_.root() + "/preview-one/app.conf"));
 
   RunResult dry = Ok({"env", "prune"});
   EXPECT_TRUE(Contains(dry.out, "preview-one: its branch is gone: would be destroyed")) << dry.out;
-  EXPECT_TRUE(Contains(dry.out, "preview-old: no commit on preview/old for ")) << dry.out;
+  EXPECT_TRUE(Contains(dry.out, "preview-old: no commit on feature/preview/old for ")) << dry.out;
   EXPECT_TRUE(Contains(dry.out, "prod: its branch is gone, but it is protected: not destroyed"))
       << dry.out;
   EXPECT_TRUE(Exists(box_.root() + "/preview-one/app.conf"));
@@ -360,6 +360,36 @@ TEST_F(GitFlowTest, PruneDestroysGoneBranchesAndExpiredOnesButNotProtected) {
   RunResult again = Ok({"env", "prune"});
   EXPECT_FALSE(Contains(again.out, "preview-one")) << again.out;
   EXPECT_TRUE(Contains(again.out, "prod: its branch is gone, but it is protected")) << again.out;
+}
+
+TEST_F(GitFlowTest, APreviewWhoseBranchIsGoneIsDestroyedWithItsBasesTargets) {
+  // The base (staging) puts its files elsewhere; so must its previews, and so must their
+  // destroy once the branch is gone (the rule is found again from the environment's name).
+  WriteProject();
+  std::string yaml = ReadFile(box_.repo() + "/driftless.yaml");
+  const std::string staging = "  - branch: staging\n";
+  yaml.insert(yaml.find(staging) + staging.size(),
+              "    targets: {host: {root: \"" + box_.root() + "/elsewhere/${env}\"}}\n");
+  box_.WriteRepoFile("driftless.yaml", yaml);
+  WriteApp("A");
+  Commit("A");
+  Git("checkout -q -b feature/staging/login-fix");
+  Ok({"apply", "--auto-approve"});
+  const std::string file = box_.root() + "/elsewhere/staging-login-fix/app.conf";
+  ASSERT_TRUE(Exists(file));
+  EXPECT_EQ(EnvFile("elsewhere/staging-login-fix", "other.conf"),
+            "same 2 stage feature/staging/login-fix " + Head().substr(0, 7));
+  Git("checkout -q main");
+  Git("branch -D feature/staging/login-fix");
+
+  // Planned where it is: nothing to create or heal.
+  RunResult plan = Ok({"plan", "staging-login-fix"});
+  EXPECT_TRUE(Contains(plan.out, "Plan: 0 to create, ")) << plan.out;
+  EXPECT_TRUE(Contains(plan.out, " 0 to heal")) << plan.out;
+  RunResult prune = Ok({"env", "prune", "--auto-approve"});
+  EXPECT_TRUE(Contains(prune.out, "staging-login-fix: its branch is gone: destroying"))
+      << prune.out;
+  EXPECT_FALSE(Exists(file)) << prune.out;
 }
 
 TEST_F(GitFlowTest, RemoteByFileUrlIsMirroredAndFetched) {

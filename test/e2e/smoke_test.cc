@@ -29,5 +29,18 @@ TEST(Smoke, PlanApplyPlan) {
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
 }
 
+TEST(Smoke, EachVarTakesOneValueSoTheEnvironmentAfterItStaysPositional) {
+  Sandbox s;
+  s.WriteProject("vars: {greeting: Hello}\n");
+  s.WriteRepoFile("app.yaml",
+                  "kind: file.file\nname: a\nspec: {path: a.txt, content: \"${var.greeting} "
+                  "${env}\"}\n");
+  RunResult p = s.Run({"plan", "--var", "greeting=Hi", "--var", "greeting=Hey", "staging"});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("Environment staging "), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("+content: Hey staging"), std::string::npos) << "the last --var wins\n"
+                                                                    << p.out;
+}
+
 }  // namespace
 }  // namespace driftless::test
