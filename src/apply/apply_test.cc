@@ -32,7 +32,8 @@ class ApplyTest : public ::testing::Test {
   ~ApplyTest() override { std::filesystem::remove_all(dir_); }
 
   // Loads, evaluates and plans the environment "default".
-  plan::Plan Plan(bool destroy = false) {
+  plan::Plan Plan(bool destroy = false,
+                  const std::set<std::string, std::less<>>* only = nullptr) {
     Diagnostics diags;
     decls_ =
         std::make_unique<config::Declarations>(config::LoadDeclarations(src_, registry_, diags));
@@ -61,6 +62,7 @@ class ApplyTest : public ::testing::Test {
     EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
     plan::PlanOptions po;
     po.destroy = destroy;
+    po.only = only;
     Result<plan::Plan> p = plan::MakePlan(*env_, prior_, po);
     EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
     return std::move(*p);
@@ -127,6 +129,48 @@ TEST_F(ApplyTest, DriftIsHealed) {
   // Deleted by hand: healed by creating it again.
   world_->objects.erase("a");
   EXPECT_EQ(ChangeOf(Plan(), "mem.object/a").action, Action::kHeal);
+}
+
+// A target that reads in batches gets one ReadMany for the whole plan (new, unchanged, drifted
+// and deleted-by-hand objects alike, with the same outcome as reading them one by one), except
+// for resources whose drift is ignored; a plan of a single resource reads it with Read.
+TEST_F(ApplyTest, BatchingTargetsReadAPlanWithOneReadMany) {
+  world_->batches = true;
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: hello}\n---\n"
+      "kind: mem.object\nname: c\nspec: {key: c, value: hello}\n---\n"
+      "kind: mem.object\nname: i\nspec: {key: i}\npolicy: {drift: ignore}\n";
+  plan::Plan created = Plan();
+  EXPECT_EQ(created.Count(Action::kCreate), 4u);
+  EXPECT_EQ(world_->batch_reads, 1);
+  EXPECT_EQ(world_->batched, 4u);
+  EXPECT_EQ(world_->reads, 0);
+  Apply(created);
+  world_->objects["a"].Set("value", Value::String("hacked"));
+  world_->objects.erase("b");
+  world_->objects["i"].Set("value", Value::String("ignored"));
+  world_->batch_reads = world_->reads = 0;
+  world_->batched = 0;
+  plan::Plan p = Plan();
+  EXPECT_EQ(world_->batch_reads, 1);
+  EXPECT_EQ(world_->batched, 3u) << "i's drift is ignored: not read";
+  EXPECT_EQ(world_->reads, 0) << "PlanDeclared reuses what the batch read";
+  EXPECT_EQ(ChangeOf(p, "mem.object/a").action, Action::kHeal);
+  EXPECT_NE(ChangeOf(p, "mem.object/a").drift_diff.find("+value: hacked"), std::string::npos);
+  EXPECT_EQ(ChangeOf(p, "mem.object/b").action, Action::kHeal);
+  EXPECT_EQ(ChangeOf(p, "mem.object/b").reason, "deleted outside driftless");
+  EXPECT_EQ(p.unchanged, 2u);
+  // The same plan, read one object at a time.
+  world_->batches = false;
+  plan::Plan single = Plan();
+  EXPECT_EQ(plan::PlanRecordText(single), plan::PlanRecordText(p));
+  world_->batches = true;
+  world_->batch_reads = world_->reads = 0;
+  const std::set<std::string, std::less<>> only = {"mem.object/a"};
+  EXPECT_EQ(ChangeOf(Plan(false, &only), "mem.object/a").action, Action::kHeal);
+  EXPECT_EQ(world_->batch_reads, 0);
+  EXPECT_EQ(world_->reads, 2) << "one read to find it unchanged or not, one to compare";
 }
 
 TEST_F(ApplyTest, ForceNewFieldReplacesAndRemovalDeletes) {

@@ -51,10 +51,17 @@ struct Work {
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
   std::unique_ptr<std::string> error;        // why the plan fails, rarely
   std::unique_ptr<std::string> stamp;        // a stamp to record: read in full and found unchanged
-  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
+  long row = -1;    // in PriorState::digests (maybe under moved_from), or -1
+  int batch = -1;   // its live object in Batched::live (read with its target's others), or -1
   bool in_doubt = false;
   bool skip = false;     // outside PlanOptions::only
   bool compare = false;  // not known to be unchanged: compare in full
+};
+
+// The live objects read by Target::ReadMany before the plan's threads start, for the targets
+// that read in batches; Work::batch indexes `live`.
+struct Batched {
+  std::vector<Result<std::optional<Value>>> live;
 };
 
 bool ForceNewDiffers(const Value& prior, const Value& planned,
@@ -73,7 +80,7 @@ bool ForceNewDiffers(const Value& prior, const Value& planned,
 // from state, decoded, copied or rendered, and the plan only counts it. Sets w.compare when the
 // resource may have changed.
 void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDigest* d,
-                    const PlanOptions& options) {
+                    const Batched& batched, const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
   const bool same_spec = d != nullptr && !w.er->spec_hash.empty() &&
                          d->spec_hash == w.er->spec_hash && d->address == r.address;
@@ -82,8 +89,19 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
   if (same_spec) {
     // Not read at all when the object still has the stamp it had when it was last read with
     // this digest.
-    Result<provider::StampedRead> got = env.TargetOf(r)->ReadIfChanged(
-        {r.kind, r.name, w.er->spec}, options.use_stamps ? d->live_stamp : std::string());
+    Result<provider::StampedRead> got = provider::StampedRead();
+    if (w.batch >= 0) {
+      // A copy: PlanDeclared uses it again when the object differs.
+      const Result<std::optional<Value>>& live = batched.live[static_cast<size_t>(w.batch)];
+      if (live.ok()) {
+        got->live = *live;
+      } else {
+        got = live.error();
+      }
+    } else {
+      got = env.TargetOf(r)->ReadIfChanged({r.kind, r.name, w.er->spec},
+                                           options.use_stamps ? d->live_stamp : std::string());
+    }
     if (!got.ok()) {
       w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
                                               "): " + got.error().message);
@@ -107,7 +125,8 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
 
 // The full comparison, for a resource CheckUnchanged did not find unchanged, into `c`; w.st is
 // its whole row in state, if any.
-void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOptions& options) {
+void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched,
+                  const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
   const std::string& salt = env.salt();
@@ -143,12 +162,17 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOption
     // The live object is the one state knows when its identity is about to change (a field
     // that forces replacement) or not known yet (unknown values); else the declared one.
     provider::ResourceRequest req{r.kind, r.name, w.er->spec};
+    bool as_declared = true;
     if (w.st != nullptr &&
         (w.er->spec.ContainsUnknown() || ForceNewDiffers(stored.attrs, w.er->spec, schema))) {
       req.spec = stored.attrs;
+      as_declared = false;
     }
     if (!req.spec.ContainsUnknown()) {
-      Result<std::optional<Value>> got = target->Read(req);
+      // Read already with the target's other objects when it was asked for as declared.
+      Result<std::optional<Value>> got =
+          as_declared && w.batch >= 0 ? std::move(batched.live[static_cast<size_t>(w.batch)])
+                                      : target->Read(req);
       if (got.ok() && !*got && w.st != nullptr && Renamed(stored.attrs, w.er->spec, r.name)) {
         // spec.name changed: the object is still under its old name, and an update renames it.
         got = target->Read({r.kind, r.name, stored.attrs});
@@ -293,6 +317,43 @@ void ParallelFor(size_t n, int parallelism, const Fn& fn) {
   for (auto& t : pool) t.join();
 }
 
+// Reads, for each target that reads in batches (Target::ReadsInBatches), the live objects of
+// the resources the plan will read, with one ReadMany: those not skipped whose spec is known and
+// whose drift is not ignored with an unchanged spec. A target with a single such resource (a
+// watch's check) reads it on its own, as the other targets do.
+void ReadInBatches(config::Environment& env, std::vector<Work>& work,
+                   const std::vector<state::ResourceDigest>& digests, Batched& batched) {
+  std::map<provider::Target*, std::vector<size_t>> by_target;  // indices in `work`
+  for (size_t i = 0; i < work.size(); ++i) {
+    const Work& w = work[i];
+    if (w.skip || w.er->spec.ContainsUnknown()) continue;
+    const config::Resource& r = *w.er->decl;
+    const state::ResourceDigest* d = w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr;
+    if (d != nullptr && r.policy.drift == config::Policy::Drift::kIgnore &&
+        d->spec_hash == w.er->spec_hash && !w.er->spec_hash.empty()) {
+      continue;  // not read at all
+    }
+    provider::Target* target = env.TargetOf(r);
+    if (!target->ReadsInBatches()) continue;
+    by_target[target].push_back(i);
+  }
+  for (auto& [target, indices] : by_target) {
+    if (indices.size() < 2) continue;
+    std::vector<provider::ResourceRequest> reqs;
+    reqs.reserve(indices.size());
+    for (size_t i : indices) {
+      const config::Resource& r = *work[i].er->decl;
+      reqs.push_back({r.kind, r.name, work[i].er->spec});
+    }
+    std::vector<Result<std::optional<Value>>> live = target->ReadMany(reqs);
+    if (live.size() != reqs.size()) continue;  // not this target's to decide: read one by one
+    for (size_t k = 0; k < indices.size(); ++k) {
+      work[indices[k]].batch = static_cast<int>(batched.live.size());
+      batched.live.push_back(std::move(live[k]));
+    }
+  }
+}
+
 }  // namespace
 
 Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment,
@@ -334,6 +395,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   std::vector<char> claimed(digests.size(), 0);  // state rows matched by a declaration
 
   std::vector<Work> work;
+  Batched batched;
   if (!options.destroy) {
     work.resize(env.resources().size());
     for (size_t i = 0; i < env.resources().size(); ++i) {
@@ -348,10 +410,12 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
       if (w.row >= 0) claimed[static_cast<size_t>(w.row)] = 1;
       w.in_doubt = in_doubt.count(er.decl->address) > 0;
     }
+    if (options.refresh) ReadInBatches(env, work, digests, batched);
     ParallelFor(work.size(), options.parallelism, [&](size_t i) {
       Work& w = work[i];
       if (w.skip) return;
-      CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, options);
+      CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, batched,
+                     options);
     });
     for (auto& w : work) {
       if (w.error) return MakeError(*w.error);
@@ -425,7 +489,7 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
     return plan.changes[options.list_unchanged ? compared[k] : k];
   };
   ParallelFor(compared.size(), options.parallelism,
-              [&](size_t k) { PlanDeclared(env, work[compared[k]], change_of(k), options); });
+              [&](size_t k) { PlanDeclared(env, work[compared[k]], change_of(k), batched, options); });
   for (size_t i : compared) {
     if (work[i].error) return MakeError(*work[i].error);
   }

@@ -163,6 +163,21 @@ class Target {
     return out;
   }
 
+  /// Whether ReadMany reads many objects at a lower cost than Read one at a time (a catalog
+  /// query per kind instead of one per object). The engine then gives a plan's reads of this
+  /// target to ReadMany, except when it reads a single object (a watch's check).
+  virtual bool ReadsInBatches() const { return false; }
+
+  /// What Read returns for each of `reqs`, in their order, read together. An entry may fail on
+  /// its own; a failed query fails the entries it was for. The default calls Read for each.
+  virtual std::vector<Result<std::optional<value::Value>>> ReadMany(
+      const std::vector<ResourceRequest>& reqs) const {
+    std::vector<Result<std::optional<value::Value>>> out;
+    out.reserve(reqs.size());
+    for (const ResourceRequest& req : reqs) out.push_back(Read(req));
+    return out;
+  }
+
   /// Creates the object; returns its attributes as Read would after the call.
   /// When `adopt` is true, an existing object of the same identity is taken over and made equal
   /// to the spec; otherwise an existing object is an error.

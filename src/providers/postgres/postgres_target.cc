@@ -38,6 +38,27 @@ Value StringList(std::vector<std::string> items) {
   return Value::MakeList(std::move(list));
 }
 
+std::string JsonStrings(const std::vector<std::string>& items) {
+  Value::List list;
+  list.reserve(items.size());
+  for (const auto& s : items) list.push_back(Value::String(s));
+  return value::ToJson(Value::MakeList(std::move(list)));
+}
+
+std::vector<Result<std::optional<Value>>> Failed(size_t n, const Error& error) {
+  return std::vector<Result<std::optional<Value>>>(n, Result<std::optional<Value>>(error));
+}
+
+std::map<std::string, const Value*> RowsByName(const std::vector<Value>& rows,
+                                               std::string_view key) {
+  std::map<std::string, const Value*> out;
+  for (const Value& row : rows) {
+    const Value* k = row.Find(key);
+    if (k != nullptr && k->is_string()) out.emplace(k->as_string(), &row);
+  }
+  return out;
+}
+
 namespace {
 
 KindOps OpsOf(const std::string& kind) {
@@ -46,7 +67,7 @@ KindOps OpsOf(const std::string& kind) {
   if (kind == kSchemaKind) return SchemaOps();
   if (kind == kGrantKind) return GrantOps();
   if (kind == kExtensionKind) return ExtensionOps();
-  return {nullptr, nullptr, nullptr};
+  return {nullptr, nullptr, nullptr, nullptr};
 }
 
 std::string ObjectName(const provider::ResourceRequest& req) {
@@ -87,6 +108,33 @@ Result<std::optional<Value>> PostgresTarget::Read(const provider::ResourceReques
   if (ops.read == nullptr) return MakeError("the postgres provider has no kind " + req.kind);
   Object o{req.kind + "/" + req.name, ObjectName(req), req.spec};
   return ops.read(const_cast<PostgresTarget&>(*this), o);
+}
+
+std::vector<Result<std::optional<Value>>> PostgresTarget::ReadMany(
+    const std::vector<provider::ResourceRequest>& reqs) const {
+  std::vector<Result<std::optional<Value>>> out(reqs.size(), std::optional<Value>());
+  std::map<std::string, std::vector<size_t>> by_kind;  // indices in `reqs`
+  for (size_t i = 0; i < reqs.size(); ++i) by_kind[reqs[i].kind].push_back(i);
+  for (const auto& [kind, indices] : by_kind) {
+    KindOps ops = OpsOf(kind);
+    if (ops.read_many == nullptr) {
+      for (size_t i : indices) out[i] = MakeError("the postgres provider has no kind " + kind);
+      continue;
+    }
+    std::vector<std::string> addresses;
+    std::vector<Object> objects;
+    addresses.reserve(indices.size());
+    objects.reserve(indices.size());
+    for (size_t i : indices) addresses.push_back(reqs[i].kind + "/" + reqs[i].name);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      const provider::ResourceRequest& req = reqs[indices[k]];
+      objects.push_back({addresses[k], ObjectName(req), req.spec});
+    }
+    std::vector<Result<std::optional<Value>>> got =
+        ops.read_many(const_cast<PostgresTarget&>(*this), objects);
+    for (size_t k = 0; k < indices.size(); ++k) out[indices[k]] = std::move(got[k]);
+  }
+  return out;
 }
 
 Result<Value> PostgresTarget::Create(const provider::ResourceRequest& req, bool adopt) {
