@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/strings.h"
+#include "base/trace.h"
 #include "providers/postgres/quote.h"
 
 namespace driftless::providers::postgres {
@@ -80,7 +81,7 @@ PostgresTarget::PostgresTarget(std::string target_name, std::string dsn, DsnPart
     : target_name_(std::move(target_name)),
       dsn_(std::move(dsn)),
       parts_(std::move(parts)),
-      pool_(std::make_unique<Pool>(dsn_, parts_.password)) {}
+      pool_(std::make_unique<Pool>(dsn_, parts_.password, parts_.dbname)) {}
 
 std::string PostgresTarget::Describe() const {
   std::string where = parts_.host.empty() ? "local socket" : parts_.host;
@@ -130,6 +131,7 @@ std::vector<Result<std::optional<Value>>> PostgresTarget::ReadMany(
       const provider::ResourceRequest& req = reqs[indices[k]];
       objects.push_back({addresses[k], ObjectName(req), req.spec});
     }
+    TraceSpan span("postgres: read " + std::to_string(objects.size()) + " " + kind);
     std::vector<Result<std::optional<Value>>> got =
         ops.read_many(const_cast<PostgresTarget&>(*this), objects);
     for (size_t k = 0; k < indices.size(); ++k) out[indices[k]] = std::move(got[k]);
