@@ -317,7 +317,8 @@ int Main(int argc, char** argv) {
     std::printf("| ratio Ansible / driftless plan | %.1fx |\n", ansible_s / Percentile(plans, 0.5));
   }
   if (!ansible_note.empty()) std::printf("\nAnsible: %s\n", ansible_note.c_str());
-  if (!trace.empty()) std::printf("\nPhases of one more plan (DRIFTLESS_TRACE): %s\n", trace.c_str());
+  if (!trace.empty())
+    std::printf("\nPhases of one more plan (DRIFTLESS_TRACE): %s\n", trace.c_str());
   return 0;
 }
 

@@ -32,8 +32,7 @@ class ApplyTest : public ::testing::Test {
   ~ApplyTest() override { std::filesystem::remove_all(dir_); }
 
   // Loads, evaluates and plans the environment "default".
-  plan::Plan Plan(bool destroy = false,
-                  const std::set<std::string, std::less<>>* only = nullptr) {
+  plan::Plan Plan(bool destroy = false, const std::set<std::string, std::less<>>* only = nullptr) {
     Diagnostics diags;
     decls_ =
         std::make_unique<config::Declarations>(config::LoadDeclarations(src_, registry_, diags));

@@ -51,8 +51,8 @@ struct Work {
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
   std::unique_ptr<std::string> error;        // why the plan fails, rarely
   std::unique_ptr<std::string> stamp;        // a stamp to record: read in full and found unchanged
-  long row = -1;    // in PriorState::digests (maybe under moved_from), or -1
-  int batch = -1;   // its live object in Batched::live (read with its target's others), or -1
+  long row = -1;   // in PriorState::digests (maybe under moved_from), or -1
+  int batch = -1;  // its live object in Batched::live (read with its target's others), or -1
   bool in_doubt = false;
   bool skip = false;     // outside PlanOptions::only
   bool compare = false;  // not known to be unchanged: compare in full
@@ -170,9 +170,9 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
     }
     if (!req.spec.ContainsUnknown()) {
       // Read already with the target's other objects when it was asked for as declared.
-      Result<std::optional<Value>> got =
-          as_declared && w.batch >= 0 ? std::move(batched.live[static_cast<size_t>(w.batch)])
-                                      : target->Read(req);
+      Result<std::optional<Value>> got = as_declared && w.batch >= 0
+                                             ? std::move(batched.live[static_cast<size_t>(w.batch)])
+                                             : target->Read(req);
       if (got.ok() && !*got && w.st != nullptr && Renamed(stored.attrs, w.er->spec, r.name)) {
         // spec.name changed: the object is still under its old name, and an update renames it.
         got = target->Read({r.kind, r.name, stored.attrs});
@@ -488,8 +488,9 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   auto change_of = [&](size_t k) -> Change& {
     return plan.changes[options.list_unchanged ? compared[k] : k];
   };
-  ParallelFor(compared.size(), options.parallelism,
-              [&](size_t k) { PlanDeclared(env, work[compared[k]], change_of(k), batched, options); });
+  ParallelFor(compared.size(), options.parallelism, [&](size_t k) {
+    PlanDeclared(env, work[compared[k]], change_of(k), batched, options);
+  });
   for (size_t i : compared) {
     if (work[i].error) return MakeError(*work[i].error);
   }

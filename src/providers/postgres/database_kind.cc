@@ -12,7 +12,8 @@ using value::Value;
 namespace {
 
 // The catalog rows of the databases `names` (any order).
-Result<std::vector<Value>> QueryDatabases(PostgresTarget& t, const std::vector<std::string>& names) {
+Result<std::vector<Value>> QueryDatabases(PostgresTarget& t,
+                                          const std::vector<std::string>& names) {
   Result<Lease> c = t.pool().Get("");
   if (!c.ok()) return c.error();
   return (*c)->QueryJson(
@@ -40,19 +41,7 @@ Result<std::optional<Value>> ReadDatabase(PostgresTarget& t, const Object& o) {
 
 std::vector<Result<std::optional<Value>>> ReadDatabases(PostgresTarget& t,
                                                         const std::vector<Object>& objects) {
-  std::vector<std::string> names;
-  for (const Object& o : objects) names.push_back(o.name);
-  Result<std::vector<Value>> rows = QueryDatabases(t, names);
-  if (!rows.ok()) return Failed(objects.size(), rows.error());
-  std::map<std::string, const Value*> by_name = RowsByName(*rows, "name");
-  std::vector<Result<std::optional<Value>>> out;
-  out.reserve(objects.size());
-  for (const Object& o : objects) {
-    auto it = by_name.find(o.name);
-    out.push_back(it == by_name.end() ? std::optional<Value>()
-                                      : std::optional<Value>(DatabaseFromRow(*it->second, o)));
-  }
-  return out;
+  return MatchRows(objects, QueryDatabases(t, NamesOf(objects)), DatabaseFromRow);
 }
 
 std::string Alterable(const Value& spec) {

@@ -428,35 +428,60 @@ TEST_F(PostgresTest, ReadManyReadsWhatReadReads) {
        Spec(kSchemaKind, "{\"name\": \"s\", \"database\": " + J(UniqueName("nodb")) + "}")},
       {kExtensionKind, "hstore", Spec(kExtensionKind, "{}")},
       {kExtensionKind, "citext", Spec(kExtensionKind, "{}")},
-      {kGrantKind, "ta", grant(a, "\"on\": \"tables\", \"schema\": \"s\", "
-                                  "\"privileges\": [\"select\", \"insert\"]")},
+      {kGrantKind, "ta",
+       grant(a,
+             "\"on\": \"tables\", \"schema\": \"s\", "
+             "\"privileges\": [\"select\", \"insert\"]")},
       // b holds nothing on the tables of s: no grant.
-      {kGrantKind, "tb", grant(b, "\"on\": \"tables\", \"schema\": \"s\", "
-                                  "\"privileges\": [\"select\"]")},
-      {kGrantKind, "tc", grant(b, "\"on\": \"tables\", \"schema\": \"t\", "
-                                  "\"privileges\": [\"select\"], \"with_grant_option\": true")},
-      {kGrantKind, "one", grant(a, "\"on\": \"table\", \"schema\": \"s\", \"objects\": [\"a\"], "
-                                   "\"privileges\": [\"delete\"]")},
-      {kGrantKind, "some", grant(a, "\"on\": \"table\", \"schema\": \"s\", \"objects\": "
-                                    "[\"b\", \"nope\"], \"privileges\": [\"select\"]")},
-      {kGrantKind, "sa", grant(a, "\"on\": \"schema\", \"schema\": \"s\", "
-                                  "\"privileges\": [\"usage\"]")},
-      {kGrantKind, "sb", grant(b, "\"on\": \"schema\", \"schema\": \"t\", "
-                                  "\"privileges\": [\"usage\"]")},
-      {kGrantKind, "su", grant(b, "\"on\": \"schema\", \"schema\": \"u\", "
-                                  "\"privileges\": [\"usage\"]")},
-      {kGrantKind, "qb", grant(b, "\"on\": \"sequences\", \"schema\": \"s\", "
-                                  "\"privileges\": [\"usage\"]")},
-      {kGrantKind, "fp", grant("PUBLIC", "\"on\": \"functions\", \"schema\": \"s\", "
-                                         "\"privileges\": [\"execute\"]")},
-      {kGrantKind, "fa", grant(a, "\"on\": \"functions\", \"schema\": \"s\", "
-                                  "\"privileges\": [\"execute\"]")},
+      {kGrantKind, "tb",
+       grant(b,
+             "\"on\": \"tables\", \"schema\": \"s\", "
+             "\"privileges\": [\"select\"]")},
+      {kGrantKind, "tc",
+       grant(b,
+             "\"on\": \"tables\", \"schema\": \"t\", "
+             "\"privileges\": [\"select\"], \"with_grant_option\": true")},
+      {kGrantKind, "one",
+       grant(a,
+             "\"on\": \"table\", \"schema\": \"s\", \"objects\": [\"a\"], "
+             "\"privileges\": [\"delete\"]")},
+      {kGrantKind, "some",
+       grant(a,
+             "\"on\": \"table\", \"schema\": \"s\", \"objects\": "
+             "[\"b\", \"nope\"], \"privileges\": [\"select\"]")},
+      {kGrantKind, "sa",
+       grant(a,
+             "\"on\": \"schema\", \"schema\": \"s\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "sb",
+       grant(b,
+             "\"on\": \"schema\", \"schema\": \"t\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "su",
+       grant(b,
+             "\"on\": \"schema\", \"schema\": \"u\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "qb",
+       grant(b,
+             "\"on\": \"sequences\", \"schema\": \"s\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "fp",
+       grant("PUBLIC",
+             "\"on\": \"functions\", \"schema\": \"s\", "
+             "\"privileges\": [\"execute\"]")},
+      {kGrantKind, "fa",
+       grant(a,
+             "\"on\": \"functions\", \"schema\": \"s\", "
+             "\"privileges\": [\"execute\"]")},
       {kGrantKind, "db", grant(b, "\"on\": \"database\", \"privileges\": [\"connect\"]")},
       {kGrantKind, "dbp", grant("PUBLIC", "\"on\": \"database\", \"privileges\": [\"connect\"]")},
-      {kGrantKind, "g", grant(gone, "\"on\": \"schema\", \"schema\": \"s\", "
-                                    "\"privileges\": [\"usage\"]")},
-      {kGrantKind, "nd", grant(b, "\"on\": \"database\", \"database\": " +
-                                      J(UniqueName("nodb")) + ", \"privileges\": [\"connect\"]")},
+      {kGrantKind, "g",
+       grant(gone,
+             "\"on\": \"schema\", \"schema\": \"s\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "nd",
+       grant(b, "\"on\": \"database\", \"database\": " + J(UniqueName("nodb")) +
+                    ", \"privileges\": [\"connect\"]")},
   };
   std::vector<Result<std::optional<Value>>> many = target_->ReadMany(reqs);
   ASSERT_EQ(many.size(), reqs.size());
@@ -472,8 +497,8 @@ TEST_F(PostgresTest, ReadManyReadsWhatReadReads) {
     EXPECT_EQ(value::ToJson(**one), value::ToJson(**many[i])) << what;
     EXPECT_EQ(**one, **many[i]) << what;  // sensitive flags too
   }
-  EXPECT_EQ(found, (std::set<std::string>{a, "a2", b, db_, "s", "t", "hstore", "ta", "tc",
-                                          "one", "sa", "sb", "qb", "fp", "db", "dbp"}));
+  EXPECT_EQ(found, (std::set<std::string>{a, "a2", b, db_, "s", "t", "hstore", "ta", "tc", "one",
+                                          "sa", "sb", "qb", "fp", "db", "dbp"}));
   // What the batch saw differs where it should: a's extra DELETE on s.a, the password.
   EXPECT_EQ(value::ToJson(*(*many[12])->Find("privileges")),
             "[\"DELETE (on some objects)\",\"INSERT\",\"SELECT\"]");

@@ -50,6 +50,28 @@ std::vector<Result<std::optional<Value>>> Failed(size_t n, const Error& error) {
   return std::vector<Result<std::optional<Value>>>(n, Result<std::optional<Value>>(error));
 }
 
+std::vector<std::string> NamesOf(const std::vector<Object>& objects) {
+  std::vector<std::string> names;
+  names.reserve(objects.size());
+  for (const Object& o : objects) names.push_back(o.name);
+  return names;
+}
+
+std::vector<Result<std::optional<Value>>> MatchRows(
+    const std::vector<Object>& objects, const Result<std::vector<Value>>& rows,
+    const std::function<Value(const Value&, const Object&)>& make) {
+  if (!rows.ok()) return Failed(objects.size(), rows.error());
+  std::map<std::string, const Value*> by_name = RowsByName(*rows, "name");
+  std::vector<Result<std::optional<Value>>> out;
+  out.reserve(objects.size());
+  for (const Object& o : objects) {
+    auto it = by_name.find(o.name);
+    out.push_back(it == by_name.end() ? std::optional<Value>()
+                                      : std::optional<Value>(make(*it->second, o)));
+  }
+  return out;
+}
+
 std::map<std::string, const Value*> RowsByName(const std::vector<Value>& rows,
                                                std::string_view key) {
   std::map<std::string, const Value*> out;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,8 +48,8 @@ struct KindOps {
                   const value::Value* prior);
   Status (*remove)(PostgresTarget& t, const Object& o);
   /// What `read` returns for each of `objects`, in order, with one query (per database).
-  std::vector<Result<std::optional<value::Value>>> (*read_many)(
-      PostgresTarget& t, const std::vector<Object>& objects);
+  std::vector<Result<std::optional<value::Value>>> (*read_many)(PostgresTarget& t,
+                                                                const std::vector<Object>& objects);
 };
 
 KindOps RoleOps();
@@ -68,11 +69,18 @@ std::vector<std::string> SpecStrings(const value::Value& spec, std::string_view 
 value::Value StringList(std::vector<std::string> items);
 /// `items` as a JSON list, the parameter of `IN (SELECT json_array_elements_text($1::json))`.
 std::string JsonStrings(const std::vector<std::string>& items);
+/// The objects' names, in order.
+std::vector<std::string> NamesOf(const std::vector<Object>& objects);
+/// Per object, `make(row, object)` of the row (of `rows`, or their failure) whose "name" is the
+/// object's name, else std::nullopt (no such object).
+std::vector<Result<std::optional<value::Value>>> MatchRows(
+    const std::vector<Object>& objects, const Result<std::vector<value::Value>>& rows,
+    const std::function<value::Value(const value::Value&, const Object&)>& make);
 /// `n` reads that failed with `error` (the query they shared failed).
 std::vector<Result<std::optional<value::Value>>> Failed(size_t n, const Error& error);
 /// The rows (JSON objects) by their string member `key`; rows without it are left out.
 std::map<std::string, const value::Value*> RowsByName(const std::vector<value::Value>& rows,
-                                                     std::string_view key);
+                                                      std::string_view key);
 
 /// "2027-01-01", "2027-01-01T12:00[:00][Z|+02[:00]]" or "infinity" in canonical form
 /// ("2027-01-01T10:00:00Z"); "" when malformed. A time without an offset is UTC.

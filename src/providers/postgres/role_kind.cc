@@ -108,20 +108,10 @@ Result<std::optional<Value>> ReadRole(PostgresTarget& t, const Object& o) {
 
 std::vector<Result<std::optional<Value>>> ReadRoles(PostgresTarget& t,
                                                     const std::vector<Object>& objects) {
-  std::vector<std::string> names;
-  for (const Object& o : objects) names.push_back(o.name);
   bool authid = false;
-  Result<std::vector<Value>> rows = QueryRoles(t, names, &authid);
-  if (!rows.ok()) return Failed(objects.size(), rows.error());
-  std::map<std::string, const Value*> by_name = RowsByName(*rows, "name");
-  std::vector<Result<std::optional<Value>>> out;
-  out.reserve(objects.size());
-  for (const Object& o : objects) {
-    auto it = by_name.find(o.name);
-    out.push_back(it == by_name.end() ? std::optional<Value>()
-                                      : std::optional<Value>(RoleFromRow(*it->second, o, authid)));
-  }
-  return out;
+  Result<std::vector<Value>> rows = QueryRoles(t, NamesOf(objects), &authid);
+  return MatchRows(objects, rows,
+                   [&](const Value& row, const Object& o) { return RoleFromRow(row, o, authid); });
 }
 
 std::string Options(const Value& spec) {

@@ -39,24 +39,18 @@ std::vector<Result<std::optional<Value>>> ReadInDatabases(PostgresTarget& t,
   std::map<std::string, std::vector<size_t>> by_db;
   for (size_t i = 0; i < objects.size(); ++i) by_db[DatabaseOf(t, objects[i].spec)].push_back(i);
   for (const auto& [db, indices] : by_db) {
+    std::vector<Object> here;
+    for (size_t i : indices) here.push_back(objects[i]);
     Result<std::optional<Lease>> c = t.ConnectIfExists(db);
     Result<std::vector<Value>> rows = std::vector<Value>();
     if (!c.ok()) {
       rows = c.error();
     } else if (*c) {
-      std::vector<std::string> names;
-      for (size_t i : indices) names.push_back(objects[i].name);
-      rows = (**c)->QueryJson(sql, {JsonStrings(names)});
+      rows = (**c)->QueryJson(sql, {JsonStrings(NamesOf(here))});
     }
-    if (!rows.ok()) {
-      for (size_t i : indices) out[i] = rows.error();
-      continue;
-    }
-    std::map<std::string, const Value*> by_name = RowsByName(*rows, "name");
-    for (size_t i : indices) {
-      auto it = by_name.find(objects[i].name);
-      if (it != by_name.end()) out[i] = std::optional<Value>(*it->second);
-    }
+    std::vector<Result<std::optional<Value>>> got =
+        MatchRows(here, rows, [](const Value& row, const Object&) { return row; });
+    for (size_t k = 0; k < indices.size(); ++k) out[indices[k]] = std::move(got[k]);
   }
   return out;
 }
@@ -157,8 +151,6 @@ Status DeleteExtension(PostgresTarget& t, const Object& o) {
 }  // namespace
 
 KindOps SchemaOps() { return {ReadSchema, ApplySchema, DeleteSchema, ReadSchemas}; }
-KindOps ExtensionOps() {
-  return {ReadExtension, ApplyExtension, DeleteExtension, ReadExtensions};
-}
+KindOps ExtensionOps() { return {ReadExtension, ApplyExtension, DeleteExtension, ReadExtensions}; }
 
 }  // namespace driftless::providers::postgres
