@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@ void Die(const std::string& what) {
 }
 
 int Run(const std::vector<std::string>& args, const std::vector<std::string>& env,
-        const std::string& out_path, const std::string& err_path) {
+        const std::string& out_path, const std::string& err_path, double* cpu_seconds) {
   pid_t pid = fork();
   if (pid == 0) {
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -61,7 +62,12 @@ int Run(const std::vector<std::string>& args, const std::vector<std::string>& en
     Exec(args, env, /*search_path=*/true);
   }
   int status = 0;
-  waitpid(pid, &status, 0);
+  struct rusage usage {};
+  wait4(pid, &status, 0, &usage);
+  if (cpu_seconds != nullptr) {
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    *cpu_seconds = s(usage.ru_utime) + s(usage.ru_stime);
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -23,9 +23,11 @@ void SetDieContext(std::string program, std::function<void()> cleanup = nullptr)
 /// Runs a command (args[0] is looked up in PATH when it holds no slash) with `env` entries
 /// (NAME=VALUE) added to its environment; its standard output goes to `out_path`, its standard
 /// error to `err_path` ("" leaves the benchmark's own; the same path as out_path shares the
-/// file). Returns the exit code, or -1 when it did not exit normally.
+/// file). Returns the exit code, or -1 when it did not exit normally. With `cpu_seconds`, the
+/// command's CPU time (user and system, its waited-for children included) goes there.
 int Run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-        const std::string& out_path = "/dev/null", const std::string& err_path = "/dev/null");
+        const std::string& out_path = "/dev/null", const std::string& err_path = "/dev/null",
+        double* cpu_seconds = nullptr);
 
 /// Starts a program (args[0], a path: not looked up in PATH) in the background with `env` added
 /// and its standard output to a pipe, whose read end goes to *out_fd; returns its pid. Dies when

@@ -55,8 +55,8 @@ void StopServer() {
 
 // Runs a command with its standard output and error to `log`; returns the exit code.
 int Run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
-        const std::string& log = "/dev/null") {
-  return driftless::bench::Run(args, env, log, log);
+        const std::string& log = "/dev/null", double* cpu_seconds = nullptr) {
+  return driftless::bench::Run(args, env, log, log, cpu_seconds);
 }
 
 std::string Exec(PGconn* c, const std::string& sql) {
@@ -166,13 +166,27 @@ int Main(int argc, char** argv) {
           (work / "apply.log").string()) != 0)
     Die("apply failed: see " + (work / "apply.log").string());
   double apply_s = Seconds(Clock::now() - t0);
-  std::vector<double> plans;
+  std::vector<double> plans, plan_cpu;
   for (size_t r = 0; r < runs; ++r) {
     t0 = Clock::now();
+    double cpu = 0;
     int rc = Run({bin, "plan", "--detailed-exitcode", "--dir", repo, "--state", state}, env,
-                 (work / "plan.log").string());
+                 (work / "plan.log").string(), &cpu);
     if (rc != 0) Die("plan found changes or failed (exit " + std::to_string(rc) + ")");
     plans.push_back(Seconds(Clock::now() - t0));
+    plan_cpu.push_back(cpu);
+  }
+  // Where a plan's time goes: one more run with DRIFTLESS_TRACE, its phases.
+  std::vector<std::string> traced_env = env;
+  traced_env.push_back("DRIFTLESS_TRACE=1");
+  (void)Run({bin, "plan", "--dir", repo, "--state", state}, traced_env,
+            (work / "trace.log").string());
+  std::string trace;
+  {
+    std::ifstream in(work / "trace.log");
+    for (std::string l; std::getline(in, l);) {
+      if (l.rfind("trace: ", 0) == 0) trace += (trace.empty() ? "" : "; ") + l.substr(7);
+    }
   }
 
   // Latency.
@@ -291,6 +305,7 @@ int Main(int argc, char** argv) {
   std::printf("| apply from empty | %.2f s |\n", apply_s);
   std::printf("| `driftless plan`, no changes: median of %zu (min-max) | %.3f s (%.3f-%.3f) |\n",
               runs, Percentile(plans, 0.5), Percentile(plans, 0), Percentile(plans, 1));
+  std::printf("| same: CPU time (user + system), median | %.3f s |\n", Percentile(plan_cpu, 0.5));
   std::printf(
       "| drift latency, GRANT -> drift.detected with the actor, %zu changes: median | %.1f "
       "ms |\n",
@@ -302,6 +317,8 @@ int Main(int argc, char** argv) {
     std::printf("| ratio Ansible / driftless plan | %.1fx |\n", ansible_s / Percentile(plans, 0.5));
   }
   if (!ansible_note.empty()) std::printf("\nAnsible: %s\n", ansible_note.c_str());
+  if (!trace.empty())
+    std::printf("\nPhases of one more plan (DRIFTLESS_TRACE): %s\n", trace.c_str());
   return 0;
 }
 

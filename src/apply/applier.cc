@@ -142,8 +142,8 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   Result<int64_t> apply_id = 0;
   {
     TraceSpan span("record the start (plan text, intents)");
-    // The record holds the plan's text and every change's diff (a few hundred bytes per change):
-    // it is freed before the first change is made.
+    // The record holds the plan's head and every change's action and diff (a few hundred bytes
+    // per change): it is freed before the first change is made.
     const Identity me = CurrentIdentity();
     state::ApplyRecord record;
     record.environment = plan.environment;
@@ -157,7 +157,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     record.decl_hash = plan.decl_hash;
     record.started_at = NowUnix();
     record.status = "running";
-    record.plan_json = plan::PlanToJsonText(plan);
+    record.plan_json = plan::PlanRecordText(plan);
     std::vector<state::ChangeRecord> intents;
     intents.reserve(total);
     for (plan::Change& c : plan.changes) {
@@ -284,6 +284,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
 
   // 2. Declared resources in dependency order.
   if (!plan.destroy) {
+    TraceSpan span("apply the changes in graph order");
     // Specs that held unknowns at plan time are evaluated again with the attributes of their
     // dependencies after those are applied; only such dependents read attrs_after.
     std::vector<char> read_by_dependents(env.resources().size(), 0);
@@ -392,7 +393,11 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     record_unrun(env.graph(), status, [&](size_t i) { return declared[i]; });
   }
 
-  Status written = writer.Finish();
+  Status written = Status::Ok();
+  {
+    TraceSpan span("record the last outcomes");
+    written = writer.Finish();
+  }
   std::string summary;
   for (Action a : {Action::kCreate, Action::kUpdate, Action::kReplace, Action::kDelete,
                    Action::kHeal, Action::kRecord}) {

@@ -32,7 +32,7 @@ class ApplyTest : public ::testing::Test {
   ~ApplyTest() override { std::filesystem::remove_all(dir_); }
 
   // Loads, evaluates and plans the environment "default".
-  plan::Plan Plan(bool destroy = false) {
+  plan::Plan Plan(bool destroy = false, const std::set<std::string, std::less<>>* only = nullptr) {
     Diagnostics diags;
     decls_ =
         std::make_unique<config::Declarations>(config::LoadDeclarations(src_, registry_, diags));
@@ -61,6 +61,7 @@ class ApplyTest : public ::testing::Test {
     EXPECT_FALSE(diags.HasErrors()) << diags.ToString();
     plan::PlanOptions po;
     po.destroy = destroy;
+    po.only = only;
     Result<plan::Plan> p = plan::MakePlan(*env_, prior_, po);
     EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
     return std::move(*p);
@@ -127,6 +128,48 @@ TEST_F(ApplyTest, DriftIsHealed) {
   // Deleted by hand: healed by creating it again.
   world_->objects.erase("a");
   EXPECT_EQ(ChangeOf(Plan(), "mem.object/a").action, Action::kHeal);
+}
+
+// A target that reads in batches gets one ReadMany for the whole plan (new, unchanged, drifted
+// and deleted-by-hand objects alike, with the same outcome as reading them one by one), except
+// for resources whose drift is ignored; a plan of a single resource reads it with Read.
+TEST_F(ApplyTest, BatchingTargetsReadAPlanWithOneReadMany) {
+  world_->batches = true;
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: hello}\n---\n"
+      "kind: mem.object\nname: c\nspec: {key: c, value: hello}\n---\n"
+      "kind: mem.object\nname: i\nspec: {key: i}\npolicy: {drift: ignore}\n";
+  plan::Plan created = Plan();
+  EXPECT_EQ(created.Count(Action::kCreate), 4u);
+  EXPECT_EQ(world_->batch_reads, 1);
+  EXPECT_EQ(world_->batched, 4u);
+  EXPECT_EQ(world_->reads, 0);
+  Apply(created);
+  world_->objects["a"].Set("value", Value::String("hacked"));
+  world_->objects.erase("b");
+  world_->objects["i"].Set("value", Value::String("ignored"));
+  world_->batch_reads = world_->reads = 0;
+  world_->batched = 0;
+  plan::Plan p = Plan();
+  EXPECT_EQ(world_->batch_reads, 1);
+  EXPECT_EQ(world_->batched, 3u) << "i's drift is ignored: not read";
+  EXPECT_EQ(world_->reads, 0) << "PlanDeclared reuses what the batch read";
+  EXPECT_EQ(ChangeOf(p, "mem.object/a").action, Action::kHeal);
+  EXPECT_NE(ChangeOf(p, "mem.object/a").drift_diff.find("+value: hacked"), std::string::npos);
+  EXPECT_EQ(ChangeOf(p, "mem.object/b").action, Action::kHeal);
+  EXPECT_EQ(ChangeOf(p, "mem.object/b").reason, "deleted outside driftless");
+  EXPECT_EQ(p.unchanged, 2u);
+  // The same plan, read one object at a time.
+  world_->batches = false;
+  plan::Plan single = Plan();
+  EXPECT_EQ(plan::PlanRecordText(single), plan::PlanRecordText(p));
+  world_->batches = true;
+  world_->batch_reads = world_->reads = 0;
+  const std::set<std::string, std::less<>> only = {"mem.object/a"};
+  EXPECT_EQ(ChangeOf(Plan(false, &only), "mem.object/a").action, Action::kHeal);
+  EXPECT_EQ(world_->batch_reads, 0);
+  EXPECT_EQ(world_->reads, 2) << "one read to find it unchanged or not, one to compare";
 }
 
 TEST_F(ApplyTest, ForceNewFieldReplacesAndRemovalDeletes) {
@@ -199,38 +242,43 @@ TEST_F(ApplyTest, UnchangedDependencyOfAReevaluatedSpecIsReadFromState) {
   EXPECT_FALSE(Plan().HasChanges());
 }
 
-TEST_F(ApplyTest, PlanJsonTextIsTheJsonOfThePlan) {
-  auto same = [](const plan::Plan& p) {
-    EXPECT_EQ(plan::PlanToJsonText(p), value::ToJson(plan::PlanToJson(p)));
-  };
-  same(Plan());  // nothing declared, nothing in state
-  src_.files["r.yaml"] =
-      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
-      "kind: mem.object\nname: b\nspec: {key: b, value: \"${mem.object.a.length}\"}\n---\n"
-      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n---\n"
-      "kind: mem.object\nname: gone\nspec: {key: gone}\npolicy: {prevent_destroy: true}\n";
-  same(Plan());
-  Apply(Plan());
-  world_->objects["a"].Set("value", Value::String("hacked"));
+TEST_F(ApplyTest, HistoryKeepsThePlansDecisionsAndEachDiffOnce) {
   src_.files["r.yaml"] =
       "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
       "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n";
-  secret_ = "changed";
-  plan::Plan p = Plan();
-  EXPECT_EQ(p.Count(Action::kDelete), 2u);
-  EXPECT_TRUE(p.problems.HasErrors());
-  same(p);
-  same(Plan(/*destroy=*/true));
-  // A warning (the object exists already) and an adoption.
-  world_->objects["w"] = Value::MakeObject({{"key", Value::String("w")}});
+  ApplyResult first = Apply(Plan());
+  // Now: a changes, s stays, v is adopted with a warning-free plan.
   world_->objects["v"] = Value::MakeObject({{"key", Value::String("v")}});
   src_.files["r.yaml"] =
-      "kind: mem.object\nname: w\nspec: {key: w, value: \"a \\\"quoted\\\" \\u00e9\"}\n---\n"
+      "kind: mem.object\nname: a\nspec: {key: a, value: \"a \\\"quoted\\\" \\u00e9\"}\n---\n"
+      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n---\n"
       "kind: mem.object\nname: v\nspec: {key: v, value: x}\npolicy: {adopt: true}\n";
-  plan::Plan adopt = Plan();
-  EXPECT_FALSE(ChangeOf(adopt, "mem.object/w").warning.empty());
-  EXPECT_TRUE(ChangeOf(adopt, "mem.object/v").adopt);
-  same(adopt);
+  plan::Plan p = Plan();
+  ApplyResult second = Apply(p);
+  ASSERT_EQ(second.status, "succeeded");
+  Result<std::optional<state::ApplyRecord>> rec = store_->GetApply(second.apply_id);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  Result<Value> text = value::ParseJson((*rec)->plan_json);
+  ASSERT_TRUE(text.ok()) << (*rec)->plan_json;
+  const Value head = plan::PlanToJson(p);
+  for (const char* k : {"environment", "plan_hash", "summary", "state_serial", "steps"}) {
+    EXPECT_EQ(*text->Find(k), *head.Find(k)) << k;
+  }
+  // The changes that were made, with what was decided; no-ops are counted in the summary only.
+  const Value::List& changes = text->Find("changes")->as_list();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].Find("address")->as_string(), "mem.object/a");
+  EXPECT_EQ(changes[0].Find("action")->as_string(), "update");
+  EXPECT_EQ(changes[0].Find("reason")->as_string(), "declaration changed");
+  EXPECT_EQ(changes[0].Find("diff"), nullptr);
+  EXPECT_EQ(changes[1].Find("address")->as_string(), "mem.object/v");
+  EXPECT_TRUE(changes[1].Find("adopt")->as_bool());
+  // Each diff is in its change record, once.
+  ASSERT_EQ((*rec)->changes.size(), 2u);
+  EXPECT_EQ((*rec)->changes[0].diff, ChangeOf(p, "mem.object/a").diff);
+  EXPECT_NE((*rec)->changes[0].diff.find("quoted"), std::string::npos);
+  EXPECT_EQ((*rec)->plan_json.find("hello"), std::string::npos);
+  (void)first;
 }
 
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {

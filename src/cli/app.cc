@@ -115,6 +115,10 @@ int Main(int argc, char** argv) {
   drift->add_flag("--history", drift_history,
                   "the drift timeline: onset, duration, how it was resolved (all environments "
                   "unless ENV)");
+  bool drift_full = false;
+  drift->add_flag("--full", drift_full,
+                  "read every live object, also those whose stamp (device, inode, size, times) "
+                  "says they are unchanged since they were last read");
   drift->add_option("--parallelism", g.parallelism, "live objects read at once (default 8)")
       ->check(CLI::Range(1, 256));
   global(drift);
@@ -266,7 +270,7 @@ int Main(int argc, char** argv) {
     return select(wf.env) ? RunWatch(ws, wf) : 1;
   }
   if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit);
-  if (*drift) return select(drift_env) ? RunDrift(ws, drift_env) : 1;
+  if (*drift) return select(drift_env) ? RunDrift(ws, drift_env, drift_full) : 1;
   if (*apply) {
     // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.
     for (const auto& a : apply_args) {

@@ -10,6 +10,7 @@
 #include "apply/import.h"
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "base/trace.h"
 #include "cli/drift_record.h"
 #include "cli/notifications.h"
 #include "cli/steps.h"
@@ -217,9 +218,11 @@ void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
 
 }  // namespace
 
-int RunDrift(Workspace& ws, const std::string& env) {
+int RunDrift(Workspace& ws, const std::string& env, bool full) {
   Diagnostics diags;
-  Result<plan::Plan> plan = ws.Plan(env, false, diags);
+  Workspace::PlanRequest request;
+  request.full = full;
+  Result<plan::Plan> plan = ws.Plan(env, request, diags);
   if (!plan.ok()) {
     if (diags.empty()) return Fail(plan.error().message);
     PrintDiagnostics(diags, ws.flags().json);
@@ -454,8 +457,11 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
     if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
   };
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
-  std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
-  std::fflush(stdout);
+  {
+    TraceSpan span("show the plan");
+    std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
+    std::fflush(stdout);
+  }
   if (!flags.auto_approve && flags.plan_file.empty()) {
     if (!Confirm(std::string("\nDo you want to ") + (destroy ? "destroy" : "apply") +
                  " these changes to environment " + plan->environment + "?")) {

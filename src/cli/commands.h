@@ -20,7 +20,7 @@ int RunValidate(Workspace& ws, const std::string& env);
 int RunPlan(Workspace& ws, const ApplyFlags& flags);
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy);
 /// Live against last applied for every managed resource; exit 2 when anything drifted.
-int RunDrift(Workspace& ws, const std::string& env);
+int RunDrift(Workspace& ws, const std::string& env, bool full = false);
 /// The drift timeline: onset, duration, resolution (all environments when env is "").
 int RunDriftHistory(Workspace& ws, const std::string& env, int limit);
 int RunStateList(Workspace& ws, const std::string& env);

@@ -27,9 +27,11 @@ Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagno
   if (sinks.empty()) return std::unique_ptr<notify::Dispatcher>();
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return store.error();
-  return std::make_unique<notify::Dispatcher>(
+  auto d = std::make_unique<notify::Dispatcher>(
       **store, std::move(sinks), project.name,
       [&ws](const std::string& name) { return ws.Secret(name); });
+  d->set_retention(project.notification_retention);
+  return d;
 }
 
 Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(Workspace& ws,
@@ -69,6 +71,7 @@ Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(Workspace&
         auto it = secrets.find(name);
         return it == secrets.end() ? std::nullopt : it->second;
       });
+  b->dispatcher_->set_retention(d.retention());
   b->thread_ = std::thread([raw = b.get()] { raw->Run(); });
   return b;
 }

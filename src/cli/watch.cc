@@ -212,6 +212,7 @@ class Watch {
     Workspace::PlanRequest request;
     request.only = only;
     request.again = evaluated_;
+    request.full = only == nullptr;  // the safety net reads everything, stamps or not
     Result<plan::Plan> plan = ws_.Plan(env_, request, diags);
     if (!plan.ok()) {
       return MakeError(diags.empty() ? plan.error().message

@@ -277,14 +277,18 @@ Result<const state::Environment*> Workspace::EnvironmentRow(const std::string& e
   return &*env_row_;
 }
 
-Result<plan::PriorState*> Workspace::Prior(const std::string& env) {
-  if (prior_ && prior_->environment.name == env) return &*prior_;
+Result<plan::PriorState*> Workspace::Prior(const std::string& env,
+                                           const std::vector<std::string>* addresses) {
+  if (addresses == nullptr && prior_ && !prior_partial_ && prior_->environment.name == env) {
+    return &*prior_;
+  }
   Result<const state::Environment*> env_row = EnvironmentRow(env);
   if (!env_row.ok()) return env_row.error();
   TraceSpan span("read state");
-  Result<plan::PriorState> prior = plan::ReadPriorState(*store_, **env_row);
+  Result<plan::PriorState> prior = plan::ReadPriorState(*store_, **env_row, addresses);
   if (!prior.ok()) return prior.error();
   prior_ = std::move(*prior);
+  prior_partial_ = addresses != nullptr;
   return &*prior_;
 }
 
@@ -414,16 +418,40 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
     Status adjusted = request.adjust(**evaluated);
     if (!adjusted.ok()) return adjusted.error();
   }
-  Result<plan::PriorState*> prior = Prior(env);
+  // A plan of a few resources reads the state rows it can need, not all: theirs, those of the
+  // names they moved from and those of their dependencies (for references to computed values).
+  std::vector<std::string> rows;
+  if (request.only != nullptr && !request.destroy) {
+    const config::Environment& e = **evaluated;
+    for (const std::string& address : *request.only) {
+      rows.push_back(address);
+      int i = e.IndexOf(address);
+      if (i < 0) continue;
+      const config::Resource& r = *e.resources()[static_cast<size_t>(i)].decl;
+      if (!r.moved_from.empty()) rows.push_back(r.kind + "/" + r.moved_from);
+      for (size_t d : e.graph().Predecessors(static_cast<size_t>(i))) {
+        rows.push_back(e.resources()[d].decl->address);
+      }
+    }
+  }
+  Result<plan::PriorState*> prior = Prior(env, request.only != nullptr ? &rows : nullptr);
   if (!prior.ok()) return prior.error();
   plan::PlanOptions options;
   options.parallelism = flags_.parallelism;
   options.destroy = request.destroy;
   options.list_unchanged = request.list_unchanged;
   options.only = request.only;
+  options.use_stamps = !request.full;
   TraceSpan span("plan (live reads, comparison)");
   Result<plan::Plan> plan = plan::MakePlan(**evaluated, **prior, options);
-  if (plan.ok()) plan->source = source_->Describe();
+  if (!plan.ok()) return plan;
+  plan->source = source_->Describe();
+  // Best effort: a stamp that is not recorded (the state is read-only, or busy with another
+  // writer) only means that the object is read again next time.
+  if (!plan->stamps.empty()) {
+    TraceSpan record("record " + std::to_string(plan->stamps.size()) + " live stamps");
+    (void)store_->RecordLiveStamps(env, plan->stamps);
+  }
   return plan;
 }
 

@@ -78,8 +78,10 @@ class Workspace {
   /// Evaluates `env` (state's salt and applied attributes included when `with_state`).
   Result<config::Environment*> Evaluate(const std::string& env, bool secrets_required,
                                         bool with_state, Diagnostics& diags);
-  /// Reads the environment's state for planning (MakePlan reads more of it).
-  Result<plan::PriorState*> Prior(const std::string& env);
+  /// Reads the environment's state for planning (MakePlan reads more of it); with `addresses`,
+  /// the digests of just those rows (plan::ReadPriorState), read afresh.
+  Result<plan::PriorState*> Prior(const std::string& env,
+                                  const std::vector<std::string>* addresses = nullptr);
   /// The environment's row in state (created when missing).
   Result<const state::Environment*> EnvironmentRow(const std::string& env);
   /// What to plan beyond the defaults.
@@ -92,6 +94,9 @@ class Workspace {
     /// Plan again with the environment evaluated before (the declarations did not change) and
     /// state read afresh: `watch` checks the same declarations many times.
     bool again = false;
+    /// Read every live object, even those whose stamp says they are unchanged
+    /// (PlanOptions::use_stamps off): `drift --full`, the watch's periodic scan.
+    bool full = false;
   };
   /// Plans `env`; diags gets declaration errors.
   Result<plan::Plan> Plan(const std::string& env, const PlanRequest& request, Diagnostics& diags);
@@ -144,6 +149,7 @@ class Workspace {
   std::string stateless_env_;  ///< env_ was evaluated without state for this environment
   std::optional<state::Environment> env_row_;
   std::optional<plan::PriorState> prior_;
+  bool prior_partial_ = false;  ///< prior_ holds the digests of some rows only
   std::map<std::string, std::string> secrets_file_values_;
   bool secrets_loaded_ = false;
   std::map<std::string, plan::StoredAttrs, std::less<>> applied_;

@@ -113,6 +113,21 @@ TEST_F(ConfigTest, ReportsEveryErrorWithPositions) {
   EXPECT_EQ(diags_.ErrorCount(), 3u) << out;
 }
 
+TEST_F(ConfigTest, RetentionOfDeliveredNotifications) {
+  const std::string project = src_.files["driftless.yaml"];
+  EXPECT_EQ(Eval(), "");
+  EXPECT_EQ(decls_.project.notification_retention, 7 * 24 * 3600);  // the default
+  src_.files["driftless.yaml"] = project + "retention: {notifications: 30d}\n";
+  EXPECT_EQ(Eval(), "");
+  EXPECT_EQ(decls_.project.notification_retention, 30 * 24 * 3600);
+  src_.files["driftless.yaml"] = project + "retention:\n  notifications: soon\n  events: 1d\n";
+  std::string out = Eval();
+  EXPECT_NE(out.find("error: retention.notifications must be a duration like 7d, 72h or 30m"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("unknown key \"events\" in retention"), std::string::npos) << out;
+}
+
 TEST_F(ConfigTest, CyclesDuplicatesAndMissingReferences) {
   src_.files["a.yaml"] =
       "kind: mem.object\nname: a\nspec: {key: \"${mem.object.b.key}\"}\n---\n"

@@ -90,6 +90,9 @@ struct Project {
   value::Value default_policy;      ///< raw `defaults.policy`, object or null
   Policy defaults;                  ///< `defaults.policy` parsed
   value::Value notify;              ///< raw `notify:` (used by the notification issue)
+  /// `retention.notifications`: delivered notifications are removed from state after this long
+  /// (seconds; default 7 days).
+  int64_t notification_retention = 7 * 24 * 3600;
   const TargetDecl* FindTarget(std::string_view name) const;
 };
 

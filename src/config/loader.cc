@@ -147,8 +147,8 @@ bool ValidName(std::string_view name) {
 Value EmptyObject() { return Value::MakeObject(); }
 
 void ParseProject(const Value& root, const std::string& file, Project& p, Diagnostics& diags) {
-  static const std::vector<std::string> kKeys = {"project", "include",  "vars",  "environments",
-                                                 "targets", "defaults", "notify"};
+  static const std::vector<std::string> kKeys = {"project", "include",  "vars",   "environments",
+                                                 "targets", "defaults", "notify", "retention"};
   if (!CheckKeys(root, file, "driftless.yaml", kKeys, diags)) {
     if (!root.is_object()) return;
   }
@@ -250,6 +250,21 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
     }
   }
   if (const Value* notify = root.Find("notify")) p.notify = *notify;
+  if (const Value* retention = root.Find("retention")) {
+    if (CheckKeys(*retention, file, "retention", {"notifications"}, diags) ||
+        retention->is_object()) {
+      std::string text;
+      if (ExpectString(retention->Find("notifications"), file, "notifications", diags, text)) {
+        std::optional<int64_t> seconds = ParseTtl(text);
+        if (seconds && *seconds > 0) {
+          p.notification_retention = *seconds;
+        } else {
+          diags.Error(Pos(file, *retention->Find("notifications")),
+                      "retention.notifications must be a duration like 7d, 72h or 30m");
+        }
+      }
+    }
+  }
   if (p.include.empty()) p.include = {"**/*.yaml", "**/*.yml"};
 }
 

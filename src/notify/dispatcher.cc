@@ -136,6 +136,11 @@ Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds,
       failed_sinks.insert(entry.sink);
     }
   }
+  if (retention_ > 0 && Clock::now() >= next_prune_) {
+    // Best effort: what is not removed now is removed by a later run.
+    (void)store_.PruneOutbox(NowUnix() - retention_);
+    next_prune_ = Clock::now() + std::chrono::hours(1);
+  }
   return report;
 }
 

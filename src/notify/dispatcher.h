@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -51,6 +52,11 @@ class Dispatcher {
   /// wait for the next call. `cancel`, when it becomes true, abandons the delivery in flight.
   Result<Report> DeliverDue(double budget_seconds, const std::atomic<bool>* cancel = nullptr);
 
+  /// Delivered entries older than `seconds` are removed from the outbox (PruneOutbox) by
+  /// DeliverDue, at its first call and then at most once an hour; 0 keeps them.
+  void set_retention(int64_t seconds) { retention_ = seconds; }
+  int64_t retention() const { return retention_; }
+
   /// Seconds to wait after the `attempts`-th failure (1-based): 1, 2, 4, ... capped at 3600.
   static int64_t Backoff(int64_t attempts);
 
@@ -62,6 +68,8 @@ class Dispatcher {
   std::string project_;
   SecretLookup secret_;
   Transport transport_;
+  int64_t retention_ = 0;
+  std::chrono::steady_clock::time_point next_prune_{};
 };
 
 }  // namespace driftless::notify

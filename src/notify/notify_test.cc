@@ -322,6 +322,46 @@ TEST_F(DispatcherTest, FiltersRetriesWithBackoffAndNeverDrops) {
   EXPECT_EQ((*status)[0].failing + (*status)[0].pending, 0);
 }
 
+TEST_F(DispatcherTest, PrunesDeliveredEntriesAfterTheRetention) {
+  auto store = state::SqliteStateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Diagnostics diags;
+  auto sinks =
+      Parse("notify:\n  - {name: all, on: [\"*\"], webhook: \"http://127.0.0.1:1/\"}\n", diags);
+  ASSERT_EQ(sinks.size(), 1u) << diags.ToString();
+  // Three deliveries of long ago (unix time 1000..1002) and one never delivered.
+  auto old = [](int64_t at) {
+    state::OutboxEntry e;
+    e.sink = "all";
+    e.environment = "prod";
+    e.event_type = "apply.succeeded";
+    e.event_id = "e" + std::to_string(at);
+    e.event_json = "{}";
+    e.created_at = at;
+    e.next_attempt_at = at;
+    return e;
+  };
+  ASSERT_TRUE((*store)->Enqueue({old(1000), old(1001), old(1002), old(1003)}).ok());
+  for (int64_t id : {1, 2, 3}) ASSERT_TRUE((*store)->MarkDelivered(id, 1000 + id).ok());
+  ASSERT_TRUE((*store)->MarkFailed(4, "refused", NowUnix() + 3600).ok());
+  Dispatcher d(
+      **store, sinks, "shop", [](const std::string&) { return std::nullopt; },
+      [](const ResolvedSink&, const std::string&, const DeliveryLimits&) { return Status::Ok(); });
+  d.set_retention(7 * 24 * 3600);
+  ASSERT_TRUE(d.DeliverDue(5).ok());
+  auto status = (*store)->OutboxStatus();
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 1u);
+  EXPECT_EQ((*status)[0].delivered, 1);  // the last delivery stays, to tell when it was
+  EXPECT_EQ((*status)[0].last_delivered_at, 1003);
+  EXPECT_EQ((*status)[0].failing, 1);  // never removed before it is delivered
+  // At most once an hour: what is delivered meanwhile stays until then.
+  ASSERT_TRUE((*store)->Enqueue({old(1004)}).ok());
+  ASSERT_TRUE((*store)->MarkDelivered(5, 1005).ok());
+  ASSERT_TRUE(d.DeliverDue(5).ok());
+  EXPECT_EQ((*(*store)->OutboxStatus())[0].delivered, 2);
+}
+
 TEST(DispatcherBackoffTest, DoublesUpToAnHour) {
   EXPECT_EQ(Dispatcher::Backoff(1), 1);
   EXPECT_EQ(Dispatcher::Backoff(2), 2);

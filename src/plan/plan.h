@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/diagnostics.h"
+#include "state/state_store.h"
 #include "value/value.h"
 
 namespace driftless::plan {
@@ -70,6 +71,10 @@ struct Plan {
   /// against the state as it is now.
   std::vector<PlannedStep> steps;
   Diagnostics problems;  ///< errors that make the plan unappliable (prevent_destroy)
+  /// Unchanged live objects that were read in full and have a stamp now that state does not
+  /// know (StateStore::RecordLiveStamps), so that the next plan need not read them. Not part of
+  /// the plan's hash or JSON.
+  std::vector<state::LiveStamp> stamps;
 
   /// Counts per action.
   size_t Count(Action a) const;

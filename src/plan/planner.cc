@@ -45,15 +45,23 @@ bool Renamed(const Value& applied, const Value& declared, const std::string& res
   return !declared.ContainsUnknown() && name(applied) != name(declared);
 }
 
-// One per declared resource: kept small (40 bytes), there are as many as resources.
+// One per declared resource: kept small (48 bytes), there are as many as resources.
 struct Work {
   const config::EvaluatedResource* er = nullptr;
   const state::ResourceState* st = nullptr;  // the whole row, read when it may have changed
   std::unique_ptr<std::string> error;        // why the plan fails, rarely
-  long row = -1;  // in PriorState::digests (maybe under moved_from), or -1
+  std::unique_ptr<std::string> stamp;        // a stamp to record: read in full and found unchanged
+  long row = -1;   // in PriorState::digests (maybe under moved_from), or -1
+  int batch = -1;  // its live object in Batched::live (read with its target's others), or -1
   bool in_doubt = false;
   bool skip = false;     // outside PlanOptions::only
   bool compare = false;  // not known to be unchanged: compare in full
+};
+
+// The live objects read by Target::ReadMany before the plan's threads start, for the targets
+// that read in batches; Work::batch indexes `live`.
+struct Batched {
+  std::vector<Result<std::optional<Value>>> live;
 };
 
 bool ForceNewDiffers(const Value& prior, const Value& planned,
@@ -72,24 +80,44 @@ bool ForceNewDiffers(const Value& prior, const Value& planned,
 // from state, decoded, copied or rendered, and the plan only counts it. Sets w.compare when the
 // resource may have changed.
 void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDigest* d,
-                    const PlanOptions& options) {
+                    const Batched& batched, const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
   const bool same_spec = d != nullptr && !w.er->spec_hash.empty() &&
                          d->spec_hash == w.er->spec_hash && d->address == r.address;
   const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
   if (same_spec && (!options.refresh || ignore_drift)) return;  // no-op
   if (same_spec) {
-    Result<std::optional<Value>> got = env.TargetOf(r)->Read({r.kind, r.name, w.er->spec});
+    // Not read at all when the object still has the stamp it had when it was last read with
+    // this digest.
+    Result<provider::StampedRead> got = provider::StampedRead();
+    if (w.batch >= 0) {
+      // A copy: PlanDeclared uses it again when the object differs.
+      const Result<std::optional<Value>>& live = batched.live[static_cast<size_t>(w.batch)];
+      if (live.ok()) {
+        got->live = *live;
+      } else {
+        got = live.error();
+      }
+    } else {
+      got = env.TargetOf(r)->ReadIfChanged({r.kind, r.name, w.er->spec},
+                                           options.use_stamps ? d->live_stamp : std::string());
+    }
     if (!got.ok()) {
       w.error = std::make_unique<std::string>(r.address + " (target " + r.target +
                                               "): " + got.error().message);
       return;
     }
-    if (*got) {
+    if (got->unchanged) return;  // no-op
+    if (got->live) {
       std::vector<std::string> keys = ComparedKeys(w.er->spec, *env.SchemaOf(r));
-      Value proj =
-          Project(ProtectLike(std::move(**got), w.er->spec, env.salt()), keys, r.policy.ignore);
-      if (LiveDigest(proj) == d->live_digest) return;  // no-op
+      Value proj = Project(ProtectLike(std::move(*got->live), w.er->spec, env.salt()), keys,
+                           r.policy.ignore);
+      if (LiveDigest(proj) == d->live_digest) {  // no-op
+        if (!got->stamp.empty() && got->stamp != d->live_stamp) {
+          w.stamp = std::make_unique<std::string>(std::move(got->stamp));
+        }
+        return;
+      }
     }
   }
   w.compare = true;
@@ -97,7 +125,8 @@ void CheckUnchanged(config::Environment& env, Work& w, const state::ResourceDige
 
 // The full comparison, for a resource CheckUnchanged did not find unchanged, into `c`; w.st is
 // its whole row in state, if any.
-void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOptions& options) {
+void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched,
+                  const PlanOptions& options) {
   const config::Resource& r = *w.er->decl;
   const provider::ResourceSchema& schema = *env.SchemaOf(r);
   const std::string& salt = env.salt();
@@ -133,12 +162,17 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, const PlanOption
     // The live object is the one state knows when its identity is about to change (a field
     // that forces replacement) or not known yet (unknown values); else the declared one.
     provider::ResourceRequest req{r.kind, r.name, w.er->spec};
+    bool as_declared = true;
     if (w.st != nullptr &&
         (w.er->spec.ContainsUnknown() || ForceNewDiffers(stored.attrs, w.er->spec, schema))) {
       req.spec = stored.attrs;
+      as_declared = false;
     }
     if (!req.spec.ContainsUnknown()) {
-      Result<std::optional<Value>> got = target->Read(req);
+      // Read already with the target's other objects when it was asked for as declared.
+      Result<std::optional<Value>> got = as_declared && w.batch >= 0
+                                             ? std::move(batched.live[static_cast<size_t>(w.batch)])
+                                             : target->Read(req);
       if (got.ok() && !*got && w.st != nullptr && Renamed(stored.attrs, w.er->spec, r.name)) {
         // spec.name changed: the object is still under its old name, and an update renames it.
         got = target->Read({r.kind, r.name, stored.attrs});
@@ -285,13 +319,52 @@ void ParallelFor(size_t n, int parallelism, const Fn& fn) {
   for (auto& t : pool) t.join();
 }
 
+// Reads, for each target that reads in batches (Target::ReadsInBatches), the live objects of
+// the resources the plan will read, with one ReadMany: those not skipped whose spec is known and
+// whose drift is not ignored with an unchanged spec. A target with a single such resource (a
+// watch's check) reads it on its own, as the other targets do.
+void ReadInBatches(config::Environment& env, std::vector<Work>& work,
+                   const std::vector<state::ResourceDigest>& digests, Batched& batched) {
+  std::map<provider::Target*, std::vector<size_t>> by_target;  // indices in `work`
+  for (size_t i = 0; i < work.size(); ++i) {
+    const Work& w = work[i];
+    if (w.skip || w.er->spec.ContainsUnknown()) continue;
+    const config::Resource& r = *w.er->decl;
+    const state::ResourceDigest* d = w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr;
+    if (d != nullptr && r.policy.drift == config::Policy::Drift::kIgnore &&
+        d->spec_hash == w.er->spec_hash && !w.er->spec_hash.empty()) {
+      continue;  // not read at all
+    }
+    provider::Target* target = env.TargetOf(r);
+    if (!target->ReadsInBatches()) continue;
+    by_target[target].push_back(i);
+  }
+  for (auto& [target, indices] : by_target) {
+    if (indices.size() < 2) continue;
+    std::vector<provider::ResourceRequest> reqs;
+    reqs.reserve(indices.size());
+    for (size_t i : indices) {
+      const config::Resource& r = *work[i].er->decl;
+      reqs.push_back({r.kind, r.name, work[i].er->spec});
+    }
+    std::vector<Result<std::optional<Value>>> live = target->ReadMany(reqs);
+    if (live.size() != reqs.size()) continue;  // not this target's to decide: read one by one
+    for (size_t k = 0; k < indices.size(); ++k) {
+      work[indices[k]].batch = static_cast<int>(batched.live.size());
+      batched.live.push_back(std::move(live[k]));
+    }
+  }
+}
+
 }  // namespace
 
-Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment) {
+Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment,
+                                  const std::vector<std::string>* addresses) {
   PriorState prior;
   prior.environment = std::move(environment);
   const std::string& env = prior.environment.name;
-  auto digests = store.ListResourceDigests(env);
+  auto digests = addresses != nullptr ? store.GetResourceDigests(env, *addresses)
+                                      : store.ListResourceDigests(env);
   if (!digests.ok()) return digests.error();
   prior.digests = std::move(*digests);
   auto pending = store.PendingChanges(env);
@@ -324,27 +397,59 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   std::vector<char> claimed(digests.size(), 0);  // state rows matched by a declaration
 
   std::vector<Work> work;
+  Batched batched;
   if (!options.destroy) {
     work.resize(env.resources().size());
     for (size_t i = 0; i < env.resources().size(); ++i) {
       const config::EvaluatedResource& er = env.resources()[i];
       Work& w = work[i];
       w.er = &er;
-      w.skip = options.only != nullptr && options.only->count(er.decl->address) == 0;
+      w.skip = options.only != nullptr;  // cleared below for the planned ones
+    }
+    if (options.only != nullptr) {
+      // Looked up by address: a set lookup per resource was most of a watch's check among
+      // 100,000 resources.
+      for (const std::string& address : *options.only) {
+        int i = env.IndexOf(address);
+        if (i >= 0) work[static_cast<size_t>(i)].skip = false;
+      }
+    }
+    for (size_t i = 0; i < env.resources().size(); ++i) {
+      const config::EvaluatedResource& er = env.resources()[i];
+      Work& w = work[i];
+      if (!in_doubt.empty()) w.in_doubt = in_doubt.count(er.decl->address) > 0;
+      // A skipped resource's own row is neither planned nor deleted (deletes are of `only`
+      // too), so it need not be claimed; a row it moved from, which may be in `only`, must.
+      if (w.skip && er.decl->moved_from.empty()) continue;
       w.row = find_row(er.decl->address);
       if (w.row < 0 && !er.decl->moved_from.empty()) {
         w.row = find_row(er.decl->kind + "/" + er.decl->moved_from);
       }
       if (w.row >= 0) claimed[static_cast<size_t>(w.row)] = 1;
-      w.in_doubt = in_doubt.count(er.decl->address) > 0;
     }
-    ParallelFor(work.size(), options.parallelism, [&](size_t i) {
-      Work& w = work[i];
+    if (options.refresh) ReadInBatches(env, work, digests, batched);
+    // A plan of a few resources (a watch's check) runs on one thread over just those: among
+    // 100,000 resources, threads started for the skipped ones cost more than the reads.
+    std::vector<size_t> planned;
+    if (options.only != nullptr) {
+      for (size_t i = 0; i < work.size(); ++i) {
+        if (!work[i].skip) planned.push_back(i);
+      }
+    }
+    const size_t n = options.only != nullptr ? planned.size() : work.size();
+    ParallelFor(n, options.parallelism, [&](size_t k) {
+      Work& w = work[options.only != nullptr ? planned[k] : k];
       if (w.skip) return;
-      CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, options);
+      CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, batched,
+                     options);
     });
     for (auto& w : work) {
       if (w.error) return MakeError(*w.error);
+      if (w.stamp) {
+        const state::ResourceDigest& d = digests[static_cast<size_t>(w.row)];
+        plan.stamps.push_back({d.address, d.live_digest, std::move(*w.stamp)});
+        w.stamp.reset();
+      }
     }
   }
 
@@ -360,7 +465,9 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
     if (w.row >= 0) wanted.push_back(digests[static_cast<size_t>(w.row)].address);
   }
   for (size_t row = 0; row < digests.size(); ++row) {
-    if (!claimed[row]) wanted.push_back(digests[row].address);
+    if (claimed[row]) continue;
+    if (options.only != nullptr && options.only->count(digests[row].address) == 0) continue;
+    wanted.push_back(digests[row].address);  // to delete
   }
   for (const Work& w : work) {
     if (!w.er->spec_hash.empty()) continue;
@@ -409,8 +516,9 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   auto change_of = [&](size_t k) -> Change& {
     return plan.changes[options.list_unchanged ? compared[k] : k];
   };
-  ParallelFor(compared.size(), options.parallelism,
-              [&](size_t k) { PlanDeclared(env, work[compared[k]], change_of(k), options); });
+  ParallelFor(compared.size(), options.parallelism, [&](size_t k) {
+    PlanDeclared(env, work[compared[k]], change_of(k), batched, options);
+  });
   for (size_t i : compared) {
     if (work[i].error) return MakeError(*work[i].error);
   }

@@ -16,6 +16,9 @@ struct PlanOptions {
   int parallelism = 8;   ///< threads reading live objects
   bool destroy = false;  ///< plan the deletion of everything in state
   bool refresh = true;   ///< read live objects (false: compare declared with applied only)
+  /// Skip reading live objects whose stamp equals the one in state (Target::ReadIfChanged);
+  /// false reads everything (`drift --full`, the watch's periodic scan).
+  bool use_stamps = true;
   /// List unchanged resources in Plan::changes too (action no-op), as `--json` and plan files
   /// do; otherwise they are only counted, which keeps a large plan small.
   bool list_unchanged = false;
@@ -41,8 +44,12 @@ struct PriorState {
 };
 
 /// The prior state of `environment` (its row) from `store`, which must outlive it: the digests
-/// of its resources, the changes in doubt, and `read` bound to `store`.
-Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment);
+/// of its resources, the changes in doubt, and `read` bound to `store`. With `addresses`, only
+/// the digests of those rows: enough for a plan with PlanOptions::only when they hold the
+/// planned addresses, their moved_from addresses and their dependencies; a check of one
+/// resource among 100,000 then reads one row, not all.
+Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment environment,
+                                  const std::vector<std::string>* addresses = nullptr);
 
 /// The three-way comparison: declared (env) vs applied (prior) vs live (read through the
 /// targets). Resources only in state are deleted in reverse dependency order. Errors reading

@@ -207,67 +207,31 @@ Value PlanToJson(const Plan& plan) {
   return root;
 }
 
-namespace {
-
-// value::ToJson(ChangeToJson(c)) appended to `out`, written directly: members in key order.
-void AppendChangeJson(std::string& out, const Change& c) {
-  auto key = [&out](std::string_view k) {
-    out += '"';
-    out += k;  // plain names: nothing to escape
-    out += "\":";
-  };
-  auto text = [&](std::string_view k, std::string_view v) {
-    key(k);
-    AppendQuoted(out, v);
-    out += ',';
-  };
-  auto value = [&](std::string_view k, const Value& v) {
-    key(k);
-    value::AppendRedactedJson(out, v);
-    out += ',';
-  };
-  out += '{';
-  text("action", ActionName(c.action));
-  text("address", c.address);
-  if (c.adopt) {
-    key("adopt");
-    out += "true,";
-  }
-  key("depends_on");
-  out += '[';
-  for (size_t i = 0; i < c.depends_on.size(); ++i) {
-    if (i) out += ',';
-    AppendQuoted(out, c.depends_on[i]);
-  }
-  out += "],";
-  text("diff", c.diff);
-  key("drift");
-  out += c.drift ? "true," : "false,";
-  if (!c.drift_diff.empty()) text("drift_diff", c.drift_diff);
-  text("kind", c.kind);
-  value("live", c.live);
-  text("name", c.name);
-  if (!c.operation.empty()) text("operation", c.operation);
-  value("planned", c.planned);
-  value("prior", c.prior);
-  text("reason", c.reason);
-  text("spec_hash", c.spec_hash);
-  text("target", c.target);
-  if (!c.warning.empty()) text("warning", c.warning);
-  out.back() = '}';
-}
-
-}  // namespace
-
-std::string PlanToJsonText(const Plan& plan) {
-  // "changes" sorts first among the members of the root object. One pass, no tree: a string
-  // that grows by doubling never has more than its final size resident at once (a large one is
-  // mapped, and untouched capacity is not memory).
+std::string PlanRecordText(const Plan& plan) {
   std::string head = value::ToJson(PlanHeadToJson(plan));
   std::string out = "{\"changes\":[";
-  for (size_t i = 0; i < plan.changes.size(); ++i) {
-    if (i) out += ',';
-    AppendChangeJson(out, plan.changes[i]);
+  bool first = true;
+  for (const Change& c : plan.changes) {
+    if (c.action == Action::kNoop) continue;
+    if (!first) out += ',';
+    first = false;
+    out += "{\"action\":";
+    AppendQuoted(out, ActionName(c.action));
+    out += ",\"address\":";
+    AppendQuoted(out, c.address);
+    if (c.adopt) out += ",\"adopt\":true";
+    if (c.drift) out += ",\"drift\":true";
+    if (!c.operation.empty()) {
+      out += ",\"operation\":";
+      AppendQuoted(out, c.operation);
+    }
+    out += ",\"reason\":";
+    AppendQuoted(out, c.reason);
+    if (!c.warning.empty()) {
+      out += ",\"warning\":";
+      AppendQuoted(out, c.warning);
+    }
+    out += '}';
   }
   out += "],";
   out.append(head, 1);

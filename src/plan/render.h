@@ -19,9 +19,11 @@ std::string RenderPlan(const Plan& plan, const RenderOptions& options);
 /// The plan as JSON (docs/plan-json.md); secrets appear only as "(sensitive)".
 value::Value PlanToJson(const Plan& plan);
 
-/// value::ToJson(PlanToJson(plan)), byte for byte, written one change at a time: as a tree, a
-/// large plan takes about four times the memory of its text.
-std::string PlanToJsonText(const Plan& plan);
+/// What history keeps of an applied plan (ApplyRecord::plan_json): PlanToJson's fields but the
+/// changes, and per change that is not a no-op only its action, address, reason and the drift,
+/// adopt and warning flags. The diffs are kept in the change records; the values they show
+/// would only be repeated.
+std::string PlanRecordText(const Plan& plan);
 
 /// Reads a plan back from PlanToJson's form (for plan files).
 Result<Plan> PlanFromJson(const value::Value& v);

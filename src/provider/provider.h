@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -54,6 +55,18 @@ struct ResourceRequest {
   std::string kind;   ///< "file.file"
   std::string name;   ///< the resource's name (its identity within the kind)
   value::Value spec;  ///< the object's attributes (interpolated, normalised)
+};
+
+/// What Target::ReadIfChanged found.
+struct StampedRead {
+  /// The object still has the stamp that was given: it was not read, and `live` is empty.
+  bool unchanged = false;
+  /// Otherwise what Read returns (std::nullopt: the object does not exist).
+  std::optional<value::Value> live;
+  /// The stamp of the object as it was just read, for the next call; "" when the target has
+  /// none, or cannot trust it yet (the object changed within the timestamp granularity of the
+  /// read, so a further change might not change the stamp).
+  std::string stamp;
 };
 
 /// A configured connection to one system (one `targets:` entry of driftless.yaml).
@@ -134,6 +147,36 @@ class Target {
   /// The result holds every field the kind manages plus its computed fields, in the same form
   /// Normalize produces, so that the two compare field by field.
   virtual Result<std::optional<value::Value>> Read(const ResourceRequest& req) const = 0;
+
+  /// Read, unless the object still has `stamp`, a cheap fingerprint that an earlier call
+  /// returned for it (for files: device, inode, size, modification and change times): then it
+  /// is not read at all. "" never matches. The engine keeps stamps in state and passes "" when it
+  /// must read everything (`drift --full`, the watch's periodic scan). The default has no
+  /// stamps: it reads.
+  virtual Result<StampedRead> ReadIfChanged(const ResourceRequest& req,
+                                            std::string_view stamp) const {
+    (void)stamp;
+    Result<std::optional<value::Value>> live = Read(req);
+    if (!live.ok()) return live.error();
+    StampedRead out;
+    out.live = std::move(*live);
+    return out;
+  }
+
+  /// Whether ReadMany reads many objects at a lower cost than Read one at a time (a catalog
+  /// query per kind instead of one per object). The engine then gives a plan's reads of this
+  /// target to ReadMany, except when it reads a single object (a watch's check).
+  virtual bool ReadsInBatches() const { return false; }
+
+  /// What Read returns for each of `reqs`, in their order, read together. An entry may fail on
+  /// its own; a failed query fails the entries it was for. The default calls Read for each.
+  virtual std::vector<Result<std::optional<value::Value>>> ReadMany(
+      const std::vector<ResourceRequest>& reqs) const {
+    std::vector<Result<std::optional<value::Value>>> out;
+    out.reserve(reqs.size());
+    for (const ResourceRequest& req : reqs) out.push_back(Read(req));
+    return out;
+  }
 
   /// Creates the object; returns its attributes as Read would after the call.
   /// When `adopt` is true, an existing object of the same identity is taken over and made equal

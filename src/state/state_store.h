@@ -43,6 +43,18 @@ struct ResourceDigest {
   std::string address;      ///< "file.file/motd"
   std::string spec_hash;    ///< as in ResourceState
   std::string live_digest;  ///< as in ResourceState
+  /// The provider's stamp of the live object (provider::Target::ReadIfChanged) when it was last
+  /// read and found to have `live_digest`; "" when none is known. Reset by every write of the
+  /// row.
+  std::string live_stamp;
+};
+
+/// A live object that a plan read in full and found to have the digest in state, with the stamp
+/// it has now (RecordLiveStamps).
+struct LiveStamp {
+  std::string address;
+  std::string live_digest;  ///< what the object's live attributes hash to, as read
+  std::string stamp;
 };
 
 /// A held lock (a lease): the token fences writers whose lease was lost.
@@ -80,7 +92,7 @@ struct ApplyRecord {
   int64_t finished_at = 0;            ///< 0 while running
   std::string status;                 ///< "running", "succeeded", "failed", "interrupted"
   std::string summary;                ///< "3 created, 1 updated, 0 deleted, 1 failed"
-  std::string plan_json;              ///< the plan that was applied (redacted)
+  std::string plan_json;              ///< plan::PlanRecordText of what was applied
   std::vector<ChangeRecord> changes;  ///< filled by GetApply only
 };
 
@@ -141,7 +153,7 @@ struct OutboxEntry {
 /// Delivery counts of one sink, for `notify status`.
 struct SinkStatus {
   std::string sink;
-  int64_t delivered = 0;
+  int64_t delivered = 0;          ///< delivered and not pruned yet (PruneOutbox)
   int64_t pending = 0;            ///< undelivered, never attempted or not failed yet
   int64_t failing = 0;            ///< undelivered after at least one failed attempt
   std::string last_error;         ///< of the most recent failed attempt still undelivered
@@ -179,6 +191,15 @@ class StateStore {
   /// address, read in one consistent snapshot; addresses not in state are left out.
   virtual Result<std::vector<ResourceState>> GetResources(
       const std::string& env, const std::vector<std::string>& addresses) = 0;
+  /// The digests of the resources at `addresses` (any order, repeats allowed) that are in state,
+  /// sorted by address, in one snapshot: what a check of a few resources compares (a watch's
+  /// check after a change), without reading every row.
+  virtual Result<std::vector<ResourceDigest>> GetResourceDigests(
+      const std::string& env, const std::vector<std::string>& addresses) = 0;
+  /// Records the stamps of live objects that a plan read and found unchanged, each only while
+  /// its row still has that live digest (a row written meanwhile keeps "", its own). No lock:
+  /// a stamp is a hint to skip a read, never a state. Does not bump the serial.
+  virtual Status RecordLiveStamps(const std::string& env, const std::vector<LiveStamp>& stamps) = 0;
 
   /// Takes the environment's lock for `operation`. When it is held by a live holder, waits up to
   /// `timeout_seconds` (0: fail at once) and then fails with
@@ -254,6 +275,11 @@ class StateStore {
   virtual Result<std::vector<SinkStatus>> OutboxStatus() = 0;
   /// When an entry about `subject` was last enqueued for `sink` (unix seconds), 0 when never.
   virtual Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) = 0;
+  /// Removes entries delivered before `delivered_before` (unix seconds), but per sink the ones
+  /// delivered last (SinkStatus::last_delivered_at) and per sink and subject the newest one
+  /// (LastEnqueuedAt, for reminders). Undelivered entries are never removed. Returns how many
+  /// were removed.
+  virtual Result<int64_t> PruneOutbox(int64_t delivered_before) = 0;
 
  protected:
   /// For implementations of AcquireLock: tells the observer (SetLockWaitObserver), if any, that

@@ -102,7 +102,6 @@ std::vector<DiffLine> DiffLines(std::string_view before, std::string_view after)
 std::string UnifiedDiff(std::string_view before, std::string_view after,
                         std::string_view before_label, std::string_view after_label, int context) {
   if (before == after) return "";
-  std::vector<DiffLine> lines = DiffLines(before, after);
   std::string out;
   if (!before_label.empty() || !after_label.empty()) {
     out += "--- ";
@@ -111,6 +110,23 @@ std::string UnifiedDiff(std::string_view before, std::string_view after,
     out += after_label;
     out += "\n";
   }
+  if (before.empty() || after.empty()) {
+    // Everything added (a create) or everything removed (a delete): one hunk, no search.
+    const bool added = before.empty();
+    std::vector<std::string_view> all = SplitLines(added ? after : before);
+    const std::string n = std::to_string(all.size());
+    out += added ? "@@ -0,0 +1," + n + " @@\n" : "@@ -1," + n + " +0,0 @@\n";
+    size_t size = out.size();
+    for (std::string_view l : all) size += l.size() + 2;
+    out.reserve(size);
+    for (std::string_view l : all) {
+      out += added ? '+' : '-';
+      out += l;
+      out += '\n';
+    }
+    return out;
+  }
+  std::vector<DiffLine> lines = DiffLines(before, after);
   const int total = static_cast<int>(lines.size());
   int i = 0;
   // Line numbers (1-based) in a and b at position i.

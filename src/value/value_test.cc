@@ -104,6 +104,11 @@ TEST(Diff, UnifiedHunks) {
   EXPECT_EQ(UnifiedDiff("a\nb\nc\n", "a\nb\nc\n"), "");
   EXPECT_EQ(UnifiedDiff("a\nb\nc\n", "a\nB\nc\n"), "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
   EXPECT_EQ(UnifiedDiff("", "x\n"), "@@ -0,0 +1,1 @@\n+x\n");
+  // Everything added or removed (a create, a delete) takes a shortcut: the same hunks as the
+  // general diff, with or without a last newline, with labels.
+  EXPECT_EQ(UnifiedDiff("", "x\ny"), "@@ -0,0 +1,2 @@\n+x\n+y\n");
+  EXPECT_EQ(UnifiedDiff("x\n\ny\n", ""), "@@ -1,3 +0,0 @@\n-x\n-\n-y\n");
+  EXPECT_EQ(UnifiedDiff("", "x\n", "a", "b"), "--- a\n+++ b\n@@ -0,0 +1,1 @@\n+x\n");
   std::string before, after;
   for (int i = 0; i < 20; ++i) {
     before += std::to_string(i) + "\n";

@@ -21,9 +21,23 @@ class MemoryTarget : public provider::Target {
 
   Result<std::optional<Value>> Read(const provider::ResourceRequest& req) const override {
     std::lock_guard<std::mutex> g(world_->mu);
-    auto it = world_->objects.find(Key(req.spec));
-    if (it == world_->objects.end()) return std::optional<Value>();
-    return std::optional<Value>(it->second);
+    ++world_->reads;
+    return Find(req);
+  }
+
+  bool ReadsInBatches() const override {
+    std::lock_guard<std::mutex> g(world_->mu);
+    return world_->batches;
+  }
+
+  std::vector<Result<std::optional<Value>>> ReadMany(
+      const std::vector<provider::ResourceRequest>& reqs) const override {
+    std::lock_guard<std::mutex> g(world_->mu);
+    ++world_->batch_reads;
+    world_->batched += reqs.size();
+    std::vector<Result<std::optional<Value>>> out;
+    for (const auto& req : reqs) out.push_back(Find(req));
+    return out;
   }
 
   Result<Value> Create(const provider::ResourceRequest& req, bool adopt) override {
@@ -48,6 +62,13 @@ class MemoryTarget : public provider::Target {
   std::string Describe() const override { return "memory"; }
 
  private:
+  // The object `req` names; world_->mu held.
+  std::optional<Value> Find(const provider::ResourceRequest& req) const {
+    auto it = world_->objects.find(Key(req.spec));
+    if (it == world_->objects.end()) return std::nullopt;
+    return it->second;
+  }
+
   static std::string Key(const Value& spec) {
     const Value* k = spec.Find("key");
     return k && k->is_string() ? k->as_string() : "";

@@ -16,6 +16,10 @@ struct MemoryWorld {
   std::map<std::string, value::Value> objects;  ///< by key
   std::set<std::string> fail_keys;              ///< Create/Update of these keys fails
   int writes = 0;
+  bool batches = false;  ///< the target reads in batches (Target::ReadsInBatches)
+  int reads = 0;         ///< calls of Read
+  int batch_reads = 0;   ///< calls of ReadMany
+  size_t batched = 0;    ///< objects read by ReadMany
 };
 
 /// A provider "mem" with one kind, mem.object: `key` (required, forces replacement),

@@ -66,9 +66,38 @@ Result<std::optional<LiveObject>> FromOpenFd(UniqueFd fd, bool read_content,
   return std::optional<LiveObject>(std::move(obj));
 }
 
-// A temporary name beside `leaf`, short enough for any file system.
+// A temporary name beside `leaf`, short enough for any file system. The suffix is random so
+// that nobody can take a name before it is used (that would only make the write fail: temporary
+// files are created with O_EXCL): from a generator per thread, seeded once from the system's
+// random source, since asking OpenSSL for every name costs a getpid call and a lock each.
 std::string TempName(std::string_view leaf) {
-  return "." + std::string(leaf.substr(0, 200)) + ".driftless-" + RandomHex(4);
+  thread_local uint64_t state = [] {
+    uint64_t seed = std::stoull(RandomHex(8), nullptr, 16);
+    return seed == 0 ? 1 : seed;
+  }();
+  state ^= state << 13;  // xorshift64
+  state ^= state >> 7;
+  state ^= state << 17;
+  char suffix[17];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(state >> 32));
+  std::string out;
+  out.reserve(leaf.size() + 20);
+  out += '.';
+  out.append(leaf.substr(0, 200));
+  out += ".driftless-";
+  out += suffix;
+  return out;
+}
+
+// Creates a new temporary file beside `leaf` (0600, O_EXCL); -1 with errno when that fails. A
+// name that is taken is tried again with another one.
+int CreateTemp(int dir_fd, std::string_view leaf, std::string& tmp) {
+  for (int attempt = 0;; ++attempt) {
+    tmp = TempName(leaf);
+    int fd =
+        openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST || attempt == 3) return fd;
+  }
 }
 
 }  // namespace
@@ -239,9 +268,9 @@ Result<std::optional<struct stat>> WriteFileAt(int dir_fd, std::string_view leaf
                                                std::string_view content, unsigned mode, uid_t uid,
                                                gid_t gid, bool no_replace,
                                                const std::string& display) {
-  std::string tmp = TempName(leaf);
+  std::string tmp;
   std::string name(leaf);
-  int raw = openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int raw = CreateTemp(dir_fd, leaf, tmp);
   if (raw < 0) {
     return MakeError("cannot create a temporary file beside " + display + ": " + ErrnoMessage());
   }

@@ -140,20 +140,15 @@ Result<std::optional<Value>> FileTarget::ReadDirectory(const Value& spec, const 
   return std::optional<Value>(std::move(out));
 }
 
-Result<Value> FileTarget::ApplyDirectory(const Value& spec, const RootRef& root,
-                                         const std::string& path, Apply how) {
+Result<Value> FileTarget::ApplyDirectory(const Value& spec, int dir_fd, const std::string& path,
+                                         Apply how) {
   std::string display = DisplayPath(root_, path);
   auto mode = SpecMode(spec);
   if (!mode.ok()) return MakeError(display + ": " + mode.error().message);
   auto own = SpecOwnership(spec);
   if (!own.ok()) return MakeError(display + ": " + own.error().message);
 
-  auto [dir, leaf] = SplitParent(path);
-  auto parent = OpenDir(root, dir, /*create=*/true);
-  if (!parent.ok()) {
-    return MakeError("cannot create " + display + ": " + parent.error().message);
-  }
-  int dir_fd = (*parent)->get();
+  std::string_view leaf = SplitParent(path).second;
   std::string name(leaf);
 
   UniqueFd fd;

@@ -1,6 +1,10 @@
 // file.file: read, create, adopt and update a regular file.
 
+#include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include "base/hash.h"
 #include "providers/file/file_target.h"
@@ -23,7 +27,13 @@ Value FileTarget::FileResult(const Value& spec, const std::string& path, ObjectT
     bool sensitive = declared != nullptr && declared->sensitive();
     Value text = Value::String(*content);
     text.set_sensitive(sensitive);
-    Value sha = Value::String(Sha256Hex(*content));
+    // The bytes just written are the declared ones, whose hash Normalize computed already.
+    const Value* declared_sha = spec.Find("sha256");
+    Value sha = Value::String(declared != nullptr && declared->is_string() &&
+                                      &declared->as_string() == content &&
+                                      declared_sha != nullptr && declared_sha->is_string()
+                                  ? declared_sha->as_string()
+                                  : Sha256Hex(*content));
     sha.set_sensitive(sensitive);
     out.Set("content", std::move(text));
     out.Set("sha256", std::move(sha));
@@ -41,7 +51,78 @@ Result<std::optional<Value>> FileTarget::ReadFile(const Value& spec, const RootR
   return std::optional<Value>(FileResult(spec, path, obj.type, obj.st, &obj.content));
 }
 
-Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root, const std::string& path,
+namespace {
+
+// How far in the past a file's last change must lie, at the moment its stamp is taken, for the
+// stamp to be trusted (Git's "racy" rule): a later change must get other times. The kernel
+// stamps files with a clock that lags the real one by up to a tick (at most 10 ms); file systems
+// that store whole seconds (their times have no nanoseconds) round down by up to 2 s (FAT).
+constexpr int64_t kRacyWindowNs = 50'000'000;
+constexpr int64_t kRacyWindowCoarseNs = 2'100'000'000;
+
+int64_t Ns(const struct timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+// "dev:ino:size:mtime:ctime", times in nanoseconds, numbers in hex.
+std::string StampText(const struct stat& st) {
+  char buf[128];
+  std::snprintf(
+      buf, sizeof buf, "%llx:%llx:%llx:%llx:%llx", static_cast<unsigned long long>(st.st_dev),
+      static_cast<unsigned long long>(st.st_ino), static_cast<unsigned long long>(st.st_size),
+      static_cast<unsigned long long>(Ns(st.st_mtim)),
+      static_cast<unsigned long long>(Ns(st.st_ctim)));
+  return buf;
+}
+
+int64_t RealNowNs() {
+  struct timespec t {};
+  clock_gettime(CLOCK_REALTIME, &t);
+  return Ns(t);
+}
+
+}  // namespace
+
+bool StampSettled(const struct stat& st, int64_t now_ns) {
+  const bool coarse = st.st_mtim.tv_nsec == 0 && st.st_ctim.tv_nsec == 0;
+  const int64_t last = std::max(Ns(st.st_mtim), Ns(st.st_ctim));
+  return last < now_ns - (coarse ? kRacyWindowCoarseNs : kRacyWindowNs);
+}
+
+Result<provider::StampedRead> FileTarget::ReadIfChanged(const provider::ResourceRequest& req,
+                                                        std::string_view stamp) const {
+  if (req.kind != kFileKind) return Target::ReadIfChanged(req, stamp);
+  Result<std::string> path = SpecPath(req.spec);
+  if (!path.ok()) return MakeError(req.kind + "/" + req.name + ": " + path.error().message);
+  auto root = OpenRoot(/*for_write=*/false, /*create=*/false);
+  if (!root.ok()) return root.error();
+  provider::StampedRead out;
+  if (*root == nullptr) return out;  // no root: nothing exists
+  RootRef ref{(*root)->get(), root_};
+  // Before the file is looked at: a change after this moment gets later times.
+  const int64_t now_ns = RealNowNs();
+  auto live = Inspect(ref, *path, /*read_content=*/false);
+  if (!live.ok()) return live.error();
+  if (!live->has_value()) return out;
+  LiveObject& obj = **live;
+  // Only regular files on the root's own local file system (not a mount inside it) have stamps.
+  const bool stamped = obj.type == ObjectType::kFile && (*root)->local && obj.fd.valid() &&
+                       obj.st.st_dev == (*root)->dev;
+  std::string now_stamp = stamped ? StampText(obj.st) : "";
+  if (stamped && !stamp.empty() && now_stamp == stamp) {
+    out.unchanged = true;
+    return out;
+  }
+  if (obj.type == ObjectType::kFile) {
+    std::string display = DisplayPath(root_, *path);
+    auto content = ReadAll(obj.fd.get(), static_cast<size_t>(obj.st.st_size), display);
+    if (!content.ok()) return content.error();
+    obj.content = std::move(*content);
+  }
+  out.live = FileResult(req.spec, *path, obj.type, obj.st, &obj.content);
+  if (stamped && StampSettled(obj.st, now_ns)) out.stamp = std::move(now_stamp);
+  return out;
+}
+
+Result<Value> FileTarget::ApplyFile(const Value& spec, int dir_fd, const std::string& path,
                                     Apply how) {
   std::string display = DisplayPath(root_, path);
   const std::string* content = SpecString(spec, "content");
@@ -55,11 +136,7 @@ Result<Value> FileTarget::ApplyFile(const Value& spec, const RootRef& root, cons
   uid_t uid = own->uid.value_or(static_cast<uid_t>(-1));
   gid_t gid = own->gid.value_or(static_cast<gid_t>(-1));
 
-  auto [dir, leaf] = SplitParent(path);
-  auto parent = OpenDir(root, dir, /*create=*/true);
-  if (!parent.ok()) return MakeError("cannot write " + display + ": " + parent.error().message);
-  int dir_fd = (*parent)->get();
-
+  std::string_view leaf = SplitParent(path).second;
   if (how == Apply::kCreate) {
     auto written = WriteFileAt(dir_fd, leaf, *content, mode->value_or(0644), uid, gid,
                                /*no_replace=*/true, display);

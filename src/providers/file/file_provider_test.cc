@@ -1,10 +1,14 @@
 #include "providers/file/file_provider.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +17,7 @@
 
 #include "base/hash.h"
 #include "providers/file/confined_fs.h"
+#include "providers/file/file_target.h"
 #include "value/value.h"
 
 namespace driftless::providers::file {
@@ -901,6 +906,131 @@ TEST_P(FileProviderTest, ReadByIdImportsWhatIsThereAsTheDeclarationNamesIt) {
   Result<std::optional<Value>> none = target_->ReadById("nothing", Req("file.directory", absent));
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->has_value());
+}
+
+int64_t NowNs() {
+  struct timespec t {};
+  clock_gettime(CLOCK_REALTIME, &t);
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// Waits (polling the clock, up to a minute) until the file's stamp can be trusted: its last
+// change lies outside the racy window.
+void WaitUntilSettled(const std::string& path) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!StampSettled(Lstat(path), NowNs()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(StampSettled(Lstat(path), NowNs())) << path;
+}
+
+// Whether the provider keeps stamps for files on the file system of `path`.
+bool StampsOn(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && IsLocalFileSystem(static_cast<long>(fs.f_type));
+}
+
+TEST(StampSettled, GitsRacyRule) {
+  const int64_t now = 1'800'000'000'123'456'789;
+  auto at = [](int64_t mtime, int64_t ctime) {
+    struct stat st {};
+    st.st_mtim = {static_cast<time_t>(mtime / 1'000'000'000), mtime % 1'000'000'000};
+    st.st_ctim = {static_cast<time_t>(ctime / 1'000'000'000), ctime % 1'000'000'000};
+    return st;
+  };
+  const int64_t ms = 1'000'000;
+  EXPECT_FALSE(StampSettled(at(now - 10 * ms, now - 10 * ms), now));  // changed just now
+  EXPECT_TRUE(StampSettled(at(now - 100 * ms, now - 100 * ms), now));
+  EXPECT_FALSE(StampSettled(at(now - 100 * ms, now - 10 * ms), now));        // ctime counts
+  EXPECT_FALSE(StampSettled(at(now + 3600'000 * ms, now - 100 * ms), now));  // mtime set ahead
+  // Times in whole seconds: a file system that may round a later change down to the same second.
+  const int64_t second = (now / 1'000'000'000) * 1'000'000'000;
+  EXPECT_FALSE(StampSettled(at(second - 1000 * ms, second - 1000 * ms), now));
+  EXPECT_TRUE(StampSettled(at(second - 3000 * ms, second - 3000 * ms), now));
+}
+
+TEST_P(FileProviderTest, StampSkipsOnlyTheReadOfAnUnchangedFile) {
+  Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
+  ASSERT_TRUE(Create("file.file", spec).ok());
+  const std::string path = root_ + "/d/f";
+  const ResourceRequest req{"file.file", "f", spec};
+  auto read = [&](const std::string& stamp) {
+    auto r = target_->ReadIfChanged(req, stamp);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? std::move(*r) : provider::StampedRead{};
+  };
+  // Right after the write the file is racy: a stamp taken now could miss a change made within
+  // the same tick of the kernel's clock, so none is given until its last change is old enough.
+  WaitUntilSettled(path);
+  provider::StampedRead first = read("");
+  ASSERT_FALSE(first.unchanged);  // "" never matches
+  ASSERT_TRUE(first.live.has_value());
+  EXPECT_EQ(WithoutParents(*first.live), MustRead("file.file", spec));
+  if (!StampsOn(base_)) {
+    EXPECT_EQ(first.stamp, "") << "no stamps on a file system whose times are not this host's";
+    return;
+  }
+  ASSERT_NE(first.stamp, "");
+  EXPECT_TRUE(read(first.stamp).unchanged);
+
+  // The same size and the modification time put back: the change time differs.
+  struct stat before = Lstat(path);
+  Spit(path, "bbbb\n");
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  ASSERT_EQ(Lstat(path).st_size, before.st_size);
+  provider::StampedRead edited = read(first.stamp);
+  ASSERT_FALSE(edited.unchanged);
+  ASSERT_TRUE(edited.live.has_value());
+  EXPECT_EQ((*edited.live).Find("content")->as_string(), "bbbb\n");
+
+  // A mode changed.
+  WaitUntilSettled(path);
+  provider::StampedRead settled = read("");
+  ASSERT_NE(settled.stamp, "");
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  provider::StampedRead moded = read(settled.stamp);
+  ASSERT_FALSE(moded.unchanged);
+  ASSERT_TRUE(moded.live.has_value());
+  EXPECT_EQ((*moded.live).Find("mode")->as_string(), "0600");
+
+  // Replaced by another file with the same bytes, mode and times: another inode.
+  WaitUntilSettled(path);
+  settled = read("");
+  Spit(root_ + "/d/g", "bbbb\n");
+  ASSERT_EQ(chmod((root_ + "/d/g").c_str(), 0600), 0);
+  struct stat now = Lstat(path);
+  struct timespec same[2] = {now.st_atim, now.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ + "/d/g").c_str(), same, 0), 0);
+  ASSERT_EQ(rename((root_ + "/d/g").c_str(), path.c_str()), 0);
+  provider::StampedRead replaced = read(settled.stamp);
+  ASSERT_FALSE(replaced.unchanged);
+  ASSERT_TRUE(replaced.live.has_value());
+  EXPECT_EQ((*replaced.live).Find("content")->as_string(), "bbbb\n");
+
+  // Gone, or something else at the path: read, no stamp.
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  provider::StampedRead gone = read(settled.stamp);
+  EXPECT_FALSE(gone.unchanged);
+  EXPECT_FALSE(gone.live.has_value());
+  ASSERT_EQ(symlink("elsewhere", path.c_str()), 0);
+  provider::StampedRead link = read(settled.stamp);
+  EXPECT_FALSE(link.unchanged);
+  ASSERT_TRUE(link.live.has_value());
+  EXPECT_EQ((*link.live).Find("type")->as_string(), "symlink");
+  EXPECT_EQ(link.stamp, "");
+}
+
+TEST_P(FileProviderTest, OtherKindsAreReadEveryTime) {
+  Value dir = Norm("file.directory", R"({"path":"d"})");
+  ASSERT_TRUE(Create("file.directory", dir).ok());
+  WaitUntilSettled(root_ + "/d");
+  auto r = target_->ReadIfChanged({"file.directory", "d", dir}, "");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->unchanged);
+  EXPECT_EQ(r->stamp, "");
+  ASSERT_TRUE(r->live.has_value());
+  EXPECT_EQ(*r->live, MustRead("file.directory", dir));
 }
 
 }  // namespace

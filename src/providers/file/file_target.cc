@@ -3,6 +3,8 @@
 #include "providers/file/file_target.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,11 +22,32 @@ using value::Value;
 
 namespace {
 
-// How long Read reuses an open root before opening it again (so that a root that was replaced
-// is seen soon).
+// How long reads reuse an open root (or the fact that there is none) before the root is opened
+// again, so that a root that was replaced or made is seen soon.
 constexpr std::chrono::seconds kRootReuse{1};
 
 }  // namespace
+
+// File systems whose timestamps come from this host's clock and change with every change of a
+// file. Network file systems take the server's clock and FUSE whatever its daemon says; they
+// are read every time. overlayfs counts as local: a change copies a file up to the upper layer,
+// a local file system, which gives it a new change time.
+bool IsLocalFileSystem(long type) {
+  constexpr long kZfsMagic = 0x2fc12fc1, kBcachefsMagic = 0xca451a4e;
+  switch (type) {
+    case EXT4_SUPER_MAGIC:  // also ext2 and ext3
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case F2FS_SUPER_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:
+    case kZfsMagic:
+    case kBcachefsMagic:
+      return true;
+    default:
+      return false;
+  }
+}
 
 const std::string* SpecString(const Value& spec, std::string_view key) {
   const Value* v = spec.Find(key);
@@ -79,22 +102,14 @@ Status ConvergeAttributes(int fd, struct stat& st, const Ownership& own,
 FileTarget::FileTarget(std::string target_name, std::string root)
     : target_name_(std::move(target_name)), root_(std::move(root)) {}
 
-Result<std::shared_ptr<const UniqueFd>> FileTarget::RootForRead() const {
+Result<std::shared_ptr<const FileTarget::RootHandle>> FileTarget::OpenRoot(bool for_write,
+                                                                           bool create) const {
   std::lock_guard<std::mutex> lock(root_mu_);
   auto now = std::chrono::steady_clock::now();
-  if (root_fd_ != nullptr && now - root_opened_ < kRootReuse) return root_fd_;
-  int fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    root_fd_.reset();
-    if (errno == ENOENT) return std::shared_ptr<const UniqueFd>();
-    return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
-  }
-  root_fd_ = std::make_shared<const UniqueFd>(fd);
-  root_opened_ = now;
-  return root_fd_;
-}
-
-Result<std::shared_ptr<const UniqueFd>> FileTarget::RootForWrite(bool create) {
+  // Reads reuse the root, and the fact that there is none: a plan of a new environment reads
+  // every object of a root that does not exist yet. A write opens it afresh, so that it lands
+  // where the root's path points now.
+  if (!for_write && now - root_opened_ < kRootReuse) return root_fd_;
   int fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT && create) {
     Status made = MakeDirs(root_, 0755);
@@ -102,14 +117,23 @@ Result<std::shared_ptr<const UniqueFd>> FileTarget::RootForWrite(bool create) {
     fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
   if (fd < 0) {
-    if (errno == ENOENT && !create) return std::shared_ptr<const UniqueFd>();
-    return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
+    root_fd_.reset();
+    if (errno != ENOENT || create) {
+      return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
+    }
+  } else {
+    auto handle = std::make_shared<RootHandle>();
+    handle->fd.reset(fd);
+    struct stat st {};
+    struct statfs fs {};
+    if (fstat(fd, &st) == 0 && fstatfs(fd, &fs) == 0) {
+      handle->dev = st.st_dev;
+      handle->local = IsLocalFileSystem(fs.f_type);
+    }
+    root_fd_ = std::move(handle);
   }
-  auto shared = std::make_shared<const UniqueFd>(fd);
-  std::lock_guard<std::mutex> lock(root_mu_);
-  root_fd_ = shared;
-  root_opened_ = std::chrono::steady_clock::now();
-  return shared;
+  root_opened_ = now;
+  return root_fd_;
 }
 
 Result<std::string> FileTarget::SpecPath(const Value& spec) const {
@@ -145,7 +169,7 @@ void FileTarget::SetStatFields(const struct stat& st, Value& out) const {
 Result<std::optional<Value>> FileTarget::Read(const provider::ResourceRequest& req) const {
   Result<std::string> path = SpecPath(req.spec);
   if (!path.ok()) return MakeError(req.kind + "/" + req.name + ": " + path.error().message);
-  auto root = RootForRead();
+  auto root = OpenRoot(/*for_write=*/false, /*create=*/false);
   if (!root.ok()) return root.error();
   if (*root == nullptr) return std::optional<Value>();
   RootRef ref{(*root)->get(), root_};
@@ -187,21 +211,38 @@ Result<Value> FileTarget::ApplyKind(const provider::ResourceRequest& req, Apply 
   if (req.kind != kFileKind && req.kind != kDirectoryKind && req.kind != kSymlinkKind) {
     return MakeError("the file provider has no kind \"" + req.kind + "\"");
   }
-  auto root = RootForWrite(/*create=*/true);
+  auto root = OpenRoot(/*for_write=*/true, /*create=*/true);
   if (!root.ok()) return root.error();
   RootRef ref{(*root)->get(), root_};
-  // Folders on the way that do not exist yet are made by this write: remember them, so that
-  // deleting the object removes them again (when empty) and nothing else.
+  std::string display = DisplayPath(root_, *path);
+  auto fail = [&](const Error& e) {
+    return MakeError((req.kind == kFileKind ? "cannot write " : "cannot create ") + display + ": " +
+                     e.message);
+  };
+  // The parent folder, looked up once for the whole write. When it is missing, the folders on
+  // the way that this write makes are remembered, so that deleting the object removes them
+  // again (when empty) and nothing else.
+  std::string_view dir = SplitParent(*path).first;
   std::vector<std::string> missing;
-  for (auto [dir, leaf] = SplitParent(*path); !dir.empty();
-       std::tie(dir, leaf) = SplitParent(dir)) {
-    auto exists = OpenDir(ref, dir, /*create=*/false);
-    if (exists.ok() && exists->has_value()) break;
-    missing.emplace_back(dir);
+  auto parent = OpenDir(ref, dir, /*create=*/false);
+  if (!parent.ok()) return fail(parent.error());
+  if (!parent->has_value()) {
+    for (std::string_view d = dir; !d.empty(); d = SplitParent(d).first) {
+      auto exists = OpenDir(ref, d, /*create=*/false);
+      if (exists.ok() && exists->has_value()) break;
+      missing.emplace_back(d);
+    }
+    parent = OpenDir(ref, dir, /*create=*/true);
+    if (!parent.ok()) return fail(parent.error());
   }
-  Result<Value> out = req.kind == kFileKind        ? ApplyFile(req.spec, ref, *path, how)
-                      : req.kind == kDirectoryKind ? ApplyDirectory(req.spec, ref, *path, how)
-                                                   : ApplySymlink(req.spec, ref, *path, how);
+  int dir_fd = (*parent)->get();
+  // One write at a time per folder: the kernel serialises changes to a folder anyway, and
+  // threads that wait for its lock there spin on the CPU; here they sleep.
+  std::lock_guard<std::mutex> folder_lock(
+      folder_mu_[std::hash<std::string_view>()(dir) % folder_mu_.size()]);
+  Result<Value> out = req.kind == kFileKind        ? ApplyFile(req.spec, dir_fd, *path, how)
+                      : req.kind == kDirectoryKind ? ApplyDirectory(req.spec, dir_fd, *path, how)
+                                                   : ApplySymlink(req.spec, dir_fd, *path, how);
   if (out.ok() && !missing.empty()) {
     Value::List list;
     for (auto& m : missing) list.push_back(Value::String(std::move(m)));
@@ -246,7 +287,7 @@ Status FileTarget::Delete(const provider::ResourceRequest& prior) {
   if (!directory && prior.kind != kFileKind && prior.kind != kSymlinkKind) {
     return MakeError("the file provider has no kind \"" + prior.kind + "\"");
   }
-  auto root = RootForWrite(/*create=*/false);
+  auto root = OpenRoot(/*for_write=*/true, /*create=*/false);
   if (!root.ok()) return root.error();
   if (*root == nullptr) return Status::Ok();
   RootRef ref{(*root)->get(), root_};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <initializer_list>
 #include <memory>
@@ -51,6 +52,17 @@ struct Ownership {
 Status ConvergeAttributes(int fd, struct stat& st, const Ownership& own,
                           std::optional<unsigned> mode, const std::string& display);
 
+/// Whether files on a file system of this type (statfs's f_type) get stamps: a local one, whose
+/// times come from this host's clock and change with every change of a file.
+bool IsLocalFileSystem(long type);
+
+/// Whether the stamp of a file whose stat is `st`, taken at `now_ns` (real time in nanoseconds,
+/// read before the file was looked at), can be trusted (Git's "racy" rule): its last change
+/// (ctime, which nobody can set, and mtime, which can be set into the future) lies more than
+/// 50 ms before, or 2.1 s when its times have no nanoseconds (a file system that keeps seconds).
+/// A later change then gets other times.
+bool StampSettled(const struct stat& st, int64_t now_ns);
+
 /// One `root` folder on this host.
 class FileTarget final : public provider::Target {
  public:
@@ -61,6 +73,9 @@ class FileTarget final : public provider::Target {
                                  const provider::ReadRepoFile& read_file,
                                  std::vector<provider::FieldError>& errors) const override;
   Result<std::optional<value::Value>> Read(const provider::ResourceRequest& req) const override;
+  /// Stamps for file.file: device, inode, size, mtime and ctime (README, "Stamps").
+  Result<provider::StampedRead> ReadIfChanged(const provider::ResourceRequest& req,
+                                              std::string_view stamp) const override;
   Result<value::Value> Create(const provider::ResourceRequest& req, bool adopt) override;
   Result<value::Value> Update(const provider::ResourceRequest& req,
                               const value::Value& prior) override;
@@ -85,11 +100,18 @@ class FileTarget final : public provider::Target {
   /// How an apply treats an object that already exists.
   enum class Apply { kCreate, kAdopt, kUpdate };
 
-  /// The root opened for reading, reused for up to a second; nullptr when it does not exist.
-  Result<std::shared_ptr<const UniqueFd>> RootForRead() const;
-  /// The root opened afresh for writing; made first when `create` (nullptr when missing and
-  /// not `create`).
-  Result<std::shared_ptr<const UniqueFd>> RootForWrite(bool create);
+  /// An open root, and what stamps need to know of its file system.
+  struct RootHandle {
+    UniqueFd fd;
+    dev_t dev = 0;
+    /// A local file system (ext2/3/4, XFS, Btrfs, tmpfs, F2FS, overlayfs, bcachefs, ZFS): its
+    /// times come from this host's clock.
+    bool local = false;
+    int get() const { return fd.get(); }
+  };
+  /// The root: for reading reused for up to a second (also when it is missing), for writing
+  /// opened afresh; made first when `create` (nullptr when it does not exist and not `create`).
+  Result<std::shared_ptr<const RootHandle>> OpenRoot(bool for_write, bool create) const;
   /// The checked `path` of a spec.
   Result<std::string> SpecPath(const value::Value& spec) const;
 
@@ -100,12 +122,14 @@ class FileTarget final : public provider::Target {
   Result<std::optional<value::Value>> ReadSymlink(const value::Value& spec, const RootRef& root,
                                                   const std::string& path) const;
 
-  Result<value::Value> ApplyFile(const value::Value& spec, const RootRef& root,
-                                 const std::string& path, Apply how);
-  Result<value::Value> ApplyDirectory(const value::Value& spec, const RootRef& root,
-                                      const std::string& path, Apply how);
-  Result<value::Value> ApplySymlink(const value::Value& spec, const RootRef& root,
-                                    const std::string& path, Apply how);
+  /// Create, adopt or update the object at `path`, whose parent folder is open as `dir_fd`.
+  Result<value::Value> ApplyFile(const value::Value& spec, int dir_fd, const std::string& path,
+                                 Apply how);
+  Result<value::Value> ApplyDirectory(const value::Value& spec, int dir_fd, const std::string& path,
+                                      Apply how);
+  Result<value::Value> ApplySymlink(const value::Value& spec, int dir_fd, const std::string& path,
+                                    Apply how);
+  /// Opens the parent folder (made when missing) and applies the kind's Apply* with it.
   Result<value::Value> ApplyKind(const provider::ResourceRequest& req, Apply how);
   /// Removes the folders listed in `prior`'s parents_created, deepest first, while empty.
   void RemoveCreatedParents(const RootRef& ref, const value::Value& prior) const;
@@ -128,8 +152,10 @@ class FileTarget final : public provider::Target {
   std::string root_;
   mutable IdNames ids_;
 
+  /// Serialise writes within a folder (by a hash of its path).
+  std::array<std::mutex, 16> folder_mu_;
   mutable std::mutex root_mu_;
-  mutable std::shared_ptr<const UniqueFd> root_fd_;
+  mutable std::shared_ptr<const RootHandle> root_fd_;
   mutable std::chrono::steady_clock::time_point root_opened_{};
 };
 

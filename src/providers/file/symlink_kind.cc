@@ -30,19 +30,14 @@ Result<std::optional<Value>> FileTarget::ReadSymlink(const Value& spec, const Ro
   return std::optional<Value>(SymlinkResult(spec, path, obj.type, &obj.link_target));
 }
 
-Result<Value> FileTarget::ApplySymlink(const Value& spec, const RootRef& root,
-                                       const std::string& path, Apply how) {
+Result<Value> FileTarget::ApplySymlink(const Value& spec, int dir_fd, const std::string& path,
+                                       Apply how) {
   std::string display = DisplayPath(root_, path);
   const std::string* target = SpecString(spec, "target");
   if (target == nullptr || target->empty() || target->find('\0') != std::string::npos) {
     return MakeError(display + ": the spec has no usable target");
   }
-  auto [dir, leaf] = SplitParent(path);
-  auto parent = OpenDir(root, dir, /*create=*/true);
-  if (!parent.ok()) {
-    return MakeError("cannot create " + display + ": " + parent.error().message);
-  }
-  int dir_fd = (*parent)->get();
+  std::string_view leaf = SplitParent(path).second;
   if (how == Apply::kCreate) {
     auto made = SymlinkAt(dir_fd, leaf, *target, /*replace=*/false, display);
     if (!made.ok()) return made.error();

@@ -103,7 +103,13 @@ Result<std::unique_ptr<Connection>> Pool::Connect(const std::string& db) const {
   return conn;
 }
 
-Result<Lease> Pool::Get(const std::string& db) {
+const std::string& Pool::Key(const std::string& db) const {
+  static const std::string kOwn;
+  return db == own_db_ ? kOwn : db;
+}
+
+Result<Lease> Pool::Get(const std::string& name) {
+  const std::string& db = Key(name);
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = idle_.find(db);
@@ -123,13 +129,13 @@ void Pool::Put(const std::string& db, std::unique_ptr<Connection> c) {
   // A connection left inside a failed transaction is not reused.
   if (PQtransactionStatus(c->get()) != PQTRANS_IDLE) return;
   std::lock_guard<std::mutex> lock(mu_);
-  auto& list = idle_[db];
+  auto& list = idle_[Key(db)];
   if (list.size() < 8) list.push_back(std::move(c));
 }
 
 void Pool::Forget(const std::string& db) {
   std::lock_guard<std::mutex> lock(mu_);
-  idle_.erase(db);
+  idle_.erase(Key(db));
 }
 
 Result<DsnParts> ParseDsn(const std::string& dsn) {

@@ -69,8 +69,11 @@ class Lease {
 /// Thread-safe.
 class Pool {
  public:
-  /// `dsn`: a libpq connection string or URI; `secret`: its password (masked in errors).
-  Pool(std::string dsn, std::string secret) : dsn_(std::move(dsn)), secret_(std::move(secret)) {}
+  /// `dsn`: a libpq connection string or URI; `secret`: its password (masked in errors);
+  /// `own_db`: the database the dsn names, whose connections are those of "" (one pool, not
+  /// two: a plan reads roles there and schemas of its default database).
+  Pool(std::string dsn, std::string secret, std::string own_db = "")
+      : dsn_(std::move(dsn)), secret_(std::move(secret)), own_db_(std::move(own_db)) {}
   ~Pool();
 
   /// A connection to database `db` ("" for the connection string's own).
@@ -85,9 +88,12 @@ class Pool {
  private:
   friend class Lease;
   void Put(const std::string& db, std::unique_ptr<Connection> c);
+  // The key of `db` in idle_.
+  const std::string& Key(const std::string& db) const;
 
   std::string dsn_;
   std::string secret_;
+  std::string own_db_;
   std::mutex mu_;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };

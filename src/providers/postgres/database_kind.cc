@@ -11,24 +11,37 @@ using value::Value;
 
 namespace {
 
-Result<std::optional<Value>> ReadDatabaseNamed(PostgresTarget& t, const std::string& name) {
+// The catalog rows of the databases `names` (any order).
+Result<std::vector<Value>> QueryDatabases(PostgresTarget& t,
+                                          const std::vector<std::string>& names) {
   Result<Lease> c = t.pool().Get("");
   if (!c.ok()) return c.error();
-  return (*c)->QueryOneJson(
+  return (*c)->QueryJson(
       "SELECT json_build_object('oid', d.oid::bigint, 'name', d.datname, "
       "'owner', pg_get_userbyid(d.datdba), 'encoding', pg_encoding_to_char(d.encoding), "
       "'lc_collate', d.datcollate, 'lc_ctype', d.datctype, "
       "'connection_limit', d.datconnlimit, 'allow_connections', d.datallowconn) "
-      "FROM pg_database d WHERE d.datname = $1",
-      {name});
+      "FROM pg_database d WHERE d.datname IN (SELECT json_array_elements_text($1::json))",
+      {JsonStrings(names)});
+}
+
+// What Read reports of database `o` from its catalog row.
+Value DatabaseFromRow(Value v, const Object& o) {
+  // The template is not kept by PostgreSQL: the declared one is echoed.
+  if (const Value* tmpl = o.spec.Find("template")) v.Set("template", *tmpl);
+  return v;
 }
 
 Result<std::optional<Value>> ReadDatabase(PostgresTarget& t, const Object& o) {
-  Result<std::optional<Value>> got = ReadDatabaseNamed(t, o.name);
-  if (!got.ok() || !*got) return got;
-  // The template is not kept by PostgreSQL: the declared one is echoed.
-  if (const Value* tmpl = o.spec.Find("template")) (*got)->Set("template", *tmpl);
-  return got;
+  Result<std::vector<Value>> rows = QueryDatabases(t, {o.name});
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return std::optional<Value>();
+  return std::optional<Value>(DatabaseFromRow(std::move(rows->front()), o));
+}
+
+std::vector<Result<std::optional<Value>>> ReadDatabases(PostgresTarget& t,
+                                                        const std::vector<Object>& objects) {
+  return MatchRows(objects, QueryDatabases(t, NamesOf(objects)), DatabaseFromRow);
 }
 
 std::string Alterable(const Value& spec) {
@@ -93,6 +106,6 @@ Status DeleteDatabase(PostgresTarget& t, const Object& o) {
 
 }  // namespace
 
-KindOps DatabaseOps() { return {ReadDatabase, ApplyDatabase, DeleteDatabase}; }
+KindOps DatabaseOps() { return {ReadDatabase, ApplyDatabase, DeleteDatabase, ReadDatabases}; }
 
 }  // namespace driftless::providers::postgres

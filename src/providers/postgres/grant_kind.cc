@@ -3,6 +3,7 @@
 // (aclexplode, with the owner's default ACL when none was set); apply grants what is declared
 // and revokes every other privilege of the object type, and the grant option when not declared.
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -55,78 +56,60 @@ std::string OnClause(const GrantSpec& g) {
   return "TABLE " + list;
 }
 
-// One JSON row per object: {"object": name, "acl": [[privilege, grantable], ...]} for the
-// grantee $1 (an oid as text). $2: the database or schema name, $3: objects as a JSON list.
+// One JSON row per object of the kind `on`: {"object": name, "schema": its schema ("" for a
+// database), "acl": [[grantee oid, privilege, grantable], ...]}, for the grantees in the JSON list
+// $1 (oids as text, 0 for PUBLIC), the objects in the databases or schemas of the JSON list $2
+// and, for `table`, named in the JSON list $3.
 std::string AclSql(const std::string& on) {
   auto acl = [](const std::string& column, const std::string& dflt) {
-    return "'acl', (SELECT coalesce(json_agg(json_build_array(a.privilege_type, "
-           "a.is_grantable)), '[]'::json) FROM aclexplode(coalesce(" +
-           column + ", " + dflt + ")) a WHERE a.grantee = $1::oid)";
+    return "'acl', (SELECT coalesce(json_agg(json_build_array(a.grantee::bigint, "
+           "a.privilege_type, a.is_grantable)), '[]'::json) FROM aclexplode(coalesce(" +
+           column + ", " + dflt +
+           ")) a WHERE a.grantee IN (SELECT g::oid FROM json_array_elements_text($1::json) g))";
   };
+  const std::string in_list = " IN (SELECT json_array_elements_text($2::json))";
   if (on == "database") {
-    return "SELECT json_build_object('object', d.datname, " +
-           acl("d.datacl", "acldefault('d', d.datdba)") +
-           ") FROM pg_database d WHERE d.datname = $2";
+    return "SELECT json_build_object('object', d.datname, 'schema', '', " +
+           acl("d.datacl", "acldefault('d', d.datdba)") + ") FROM pg_database d WHERE d.datname" +
+           in_list;
   }
   if (on == "schema") {
-    return "SELECT json_build_object('object', n.nspname, " +
+    return "SELECT json_build_object('object', n.nspname, 'schema', n.nspname, " +
            acl("n.nspacl", "acldefault('n', n.nspowner)") +
-           ") FROM pg_namespace n WHERE n.nspname = $2";
+           ") FROM pg_namespace n WHERE n.nspname" + in_list;
   }
   if (on == "functions") {
-    return "SELECT json_build_object('object', p.oid::regprocedure::text, " +
+    return "SELECT json_build_object('object', p.oid::regprocedure::text, 'schema', n.nspname, " +
            acl("p.proacl", "acldefault('f', p.proowner)") +
            ") FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-           "WHERE n.nspname = $2 AND p.prokind IN ('f', 'a', 'w')";
+           "WHERE p.prokind IN ('f', 'a', 'w') AND n.nspname" +
+           in_list;
   }
   std::string kinds = on == "sequences" ? "'S'" : "'r', 'p', 'v', 'm', 'f'";
-  std::string sql = "SELECT json_build_object('object', c.relname, " +
+  std::string sql = "SELECT json_build_object('object', c.relname, 'schema', n.nspname, " +
                     acl("c.relacl",
                         "acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", "
                         "c.relowner)") +
                     ") FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = $2 AND c.relkind IN (" +
-                    kinds + ")";
+                    "WHERE c.relkind IN (" +
+                    kinds + ") AND n.nspname" + in_list;
   if (on == "table") sql += " AND c.relname IN (SELECT json_array_elements_text($3::json))";
   return sql;
 }
 
-Result<std::optional<Value>> ReadGrant(PostgresTarget& t, const Object& o) {
-  GrantSpec g = Parse(t, o.spec);
-  if (g.target == nullptr) return MakeError("grant " + o.address + ": bad `on`");
-  Result<std::optional<Lease>> c = t.ConnectIfExists(g.db);
-  if (!c.ok()) return c.error();
-  if (!*c) return std::optional<Value>();
-  Connection& conn = ***c;
-  std::string oid = "0";  // PUBLIC
-  if (g.role != "PUBLIC") {
-    Result<std::optional<Value>> r =
-        conn.QueryOneJson("SELECT to_json(oid::bigint) FROM pg_roles WHERE rolname = $1", {g.role});
-    if (!r.ok()) return r.error();
-    if (!*r || !(*r)->is_int()) return std::optional<Value>();  // no role, no grant
-    oid = std::to_string((*r)->as_int());
-  }
-  if (g.on != "database") {
-    Result<std::optional<Value>> s =
-        conn.QueryOneJson("SELECT to_json(1) FROM pg_namespace WHERE nspname = $1", {g.schema});
-    if (!s.ok()) return s.error();
-    if (!*s) return std::optional<Value>();  // no schema, no grant
-  }
-  Value objects = Value::MakeList();
-  for (const auto& name : g.objects) objects.as_list().push_back(Value::String(name));
-  std::vector<std::string> params = {oid, g.on == "database" ? g.db : g.schema};
-  if (g.on == "table") params.push_back(value::ToJson(objects));
-  Result<std::vector<Value>> rows = conn.QueryJson(AclSql(g.on), params);
-  if (!rows.ok()) return rows.error();
-  if ((g.on == "database" || g.on == "schema") && rows->empty()) return std::optional<Value>();
-  if (g.on == "table" && rows->size() != g.objects.size()) return std::optional<Value>();
+// What Read reports of grant `o` from `rows`: one per object it covers, {"object", "acl":
+// [[privilege, grantable], ...]} of its role only.
+std::optional<Value> GrantFromRows(const GrantSpec& g, const Object& o,
+                                   const std::vector<Value>& rows) {
+  if ((g.on == "database" || g.on == "schema") && rows.empty()) return std::optional<Value>();
+  if (g.on == "table" && rows.size() != g.objects.size()) return std::optional<Value>();
 
   // Per object, the privileges and those with the grant option.
   const std::vector<std::string> declared = SpecStrings(o.spec, "privileges");
   const bool declared_option = SpecBool(o.spec, "with_grant_option", false);
   std::map<std::string, int> count;  // privilege -> on how many objects
   bool all_grantable = true, any_grantable = false;
-  for (const Value& row : *rows) {
+  for (const Value& row : rows) {
     const Value* acl = row.Find("acl");
     if (acl == nullptr || !acl->is_list()) continue;
     for (const Value& entry : acl->as_list()) {
@@ -143,15 +126,15 @@ Result<std::optional<Value>> ReadGrant(PostgresTarget& t, const Object& o) {
   Value out = Value::MakeObject();
   std::vector<std::string> privileges;
   // Holding no privilege at all on existing objects: the grant does not exist.
-  if (!rows->empty() && count.empty()) return std::optional<Value>();
-  if (rows->empty()) {
+  if (!rows.empty() && count.empty()) return std::optional<Value>();
+  if (rows.empty()) {
     // No table (sequence, function) in the schema: nothing differs from the declaration.
     privileges = declared;
     any_grantable = all_grantable = declared_option;
   } else {
     for (const auto& [p, n] : count) {
       // A privilege on only some of the objects shows as such, so that it differs.
-      privileges.push_back(static_cast<size_t>(n) == rows->size() ? p : p + " (on some objects)");
+      privileges.push_back(static_cast<size_t>(n) == rows.size() ? p : p + " (on some objects)");
     }
   }
   out.Set("role", Value::String(g.role));
@@ -165,6 +148,128 @@ Result<std::optional<Value>> ReadGrant(PostgresTarget& t, const Object& o) {
                                       : any_grantable));
   if (const Value* name = o.spec.Find("name")) out.Set("name", *name);
   return std::optional<Value>(std::move(out));
+}
+
+// The grants `objects` of database `db`, all read with three queries and one per `on`: the
+// roles' oids, the schemas that exist, the ACLs.
+void ReadGrantsIn(PostgresTarget& t, const std::string& db, const std::vector<Object>& objects,
+                  const std::vector<GrantSpec>& specs, const std::vector<size_t>& indices,
+                  std::vector<Result<std::optional<Value>>>& out) {
+  auto fail = [&](const Error& e) {
+    for (size_t i : indices) out[i] = e;
+  };
+  Result<std::optional<Lease>> c = t.ConnectIfExists(db);
+  if (!c.ok()) return fail(c.error());
+  if (!*c) return;  // no database, no grant
+  Connection& conn = ***c;
+  std::set<std::string> roles, schemas;
+  for (size_t i : indices) {
+    const GrantSpec& g = specs[i];
+    if (g.role != "PUBLIC") roles.insert(g.role);
+    if (g.on != "database") schemas.insert(g.schema);
+  }
+  std::map<std::string, std::string> oids = {{"PUBLIC", "0"}};
+  if (!roles.empty()) {
+    Result<std::vector<Value>> r = conn.QueryJson(
+        "SELECT json_build_object('name', rolname, 'oid', oid::bigint) FROM pg_roles "
+        "WHERE rolname IN (SELECT json_array_elements_text($1::json))",
+        {JsonStrings({roles.begin(), roles.end()})});
+    if (!r.ok()) return fail(r.error());
+    for (const auto& [name, row] : RowsByName(*r, "name")) {
+      const Value* oid = row->Find("oid");
+      if (oid != nullptr && oid->is_int()) oids[name] = std::to_string(oid->as_int());
+    }
+  }
+  std::set<std::string> existing;
+  if (!schemas.empty()) {
+    Result<std::vector<Value>> r = conn.QueryJson(
+        "SELECT to_json(nspname) FROM pg_namespace "
+        "WHERE nspname IN (SELECT json_array_elements_text($1::json))",
+        {JsonStrings({schemas.begin(), schemas.end()})});
+    if (!r.ok()) return fail(r.error());
+    for (const Value& v : *r) {
+      if (v.is_string()) existing.insert(v.as_string());
+    }
+  }
+  // Per `on`: the grantees, the databases or schemas and (for `table`) the tables to read.
+  std::map<std::string, std::vector<size_t>> by_on;
+  struct Wanted {
+    std::set<std::string> grantees, places, tables;
+  };
+  std::map<std::string, Wanted> wanted;
+  for (size_t i : indices) {
+    const GrantSpec& g = specs[i];
+    auto oid = oids.find(g.role);
+    if (oid == oids.end()) continue;                                    // no role, no grant
+    if (g.on != "database" && existing.count(g.schema) == 0) continue;  // no schema, no grant
+    by_on[g.on].push_back(i);
+    Wanted& w = wanted[g.on];
+    w.grantees.insert(oid->second);
+    w.places.insert(g.on == "database" ? g.db : g.schema);
+    w.tables.insert(g.objects.begin(), g.objects.end());
+  }
+  for (const auto& [on, members] : by_on) {
+    const Wanted& w = wanted[on];
+    std::vector<std::string> params = {JsonStrings({w.grantees.begin(), w.grantees.end()}),
+                                       JsonStrings({w.places.begin(), w.places.end()})};
+    if (on == "table") params.push_back(JsonStrings({w.tables.begin(), w.tables.end()}));
+    Result<std::vector<Value>> rows = conn.QueryJson(AclSql(on), params);
+    if (!rows.ok()) {
+      for (size_t i : members) out[i] = rows.error();
+      continue;
+    }
+    for (size_t i : members) {
+      const GrantSpec& g = specs[i];
+      const int64_t oid = std::stoll(oids[g.role]);
+      const std::string place = g.on == "database" ? g.db : g.schema;
+      std::vector<Value> mine;  // the rows of this grant's objects, its role's entries only
+      for (const Value& row : *rows) {
+        const std::string object = SpecString(row, "object");
+        if (g.on == "database" || g.on == "schema") {
+          if (object != place) continue;
+        } else {
+          if (SpecString(row, "schema") != place) continue;
+          if (g.on == "table" &&
+              std::find(g.objects.begin(), g.objects.end(), object) == g.objects.end()) {
+            continue;
+          }
+        }
+        Value acl = Value::MakeList();
+        if (const Value* entries = row.Find("acl"); entries != nullptr && entries->is_list()) {
+          for (const Value& e : entries->as_list()) {
+            if (!e.is_list() || e.as_list().size() != 3) continue;
+            const Value& grantee = e.as_list()[0];
+            if (!grantee.is_int() || grantee.as_int() != oid) continue;
+            acl.as_list().push_back(Value::MakeList({e.as_list()[1], e.as_list()[2]}));
+          }
+        }
+        mine.push_back(Value::MakeObject({{"object", Value::String(object)}, {"acl", acl}}));
+      }
+      out[i] = GrantFromRows(g, objects[i], mine);
+    }
+  }
+}
+
+std::vector<Result<std::optional<Value>>> ReadGrants(PostgresTarget& t,
+                                                     const std::vector<Object>& objects) {
+  std::vector<Result<std::optional<Value>>> out(objects.size(), std::optional<Value>());
+  std::vector<GrantSpec> specs;
+  specs.reserve(objects.size());
+  std::map<std::string, std::vector<size_t>> by_db;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    specs.push_back(Parse(t, objects[i].spec));
+    if (specs.back().target == nullptr) {
+      out[i] = MakeError("grant " + objects[i].address + ": bad `on`");
+      continue;
+    }
+    by_db[specs.back().db].push_back(i);
+  }
+  for (const auto& [db, indices] : by_db) ReadGrantsIn(t, db, objects, specs, indices, out);
+  return out;
+}
+
+Result<std::optional<Value>> ReadGrant(PostgresTarget& t, const Object& o) {
+  return std::move(ReadGrants(t, {o}).front());
 }
 
 Status ApplyGrant(PostgresTarget& t, const Object& o, const std::optional<Value>& live,
@@ -220,6 +325,6 @@ Status DeleteGrant(PostgresTarget& t, const Object& o) {
 
 }  // namespace
 
-KindOps GrantOps() { return {ReadGrant, ApplyGrant, DeleteGrant}; }
+KindOps GrantOps() { return {ReadGrant, ApplyGrant, DeleteGrant, ReadGrants}; }
 
 }  // namespace driftless::providers::postgres

@@ -392,6 +392,122 @@ TEST_F(PostgresTest, GrantsAreExact) {
       "f");
 }
 
+// A plan reads many objects with ReadMany (one catalog query per kind and database): it must
+// report for each exactly what Read reports, for objects that exist, that drifted and that are
+// missing (a role, a schema, a table, a database).
+TEST_F(PostgresTest, ReadManyReadsWhatReadReads) {
+  const std::string a = UniqueName("ra"), b = UniqueName("rb"), gone = UniqueName("gone");
+  ServerRole(a, "LOGIN PASSWORD 'pw-a'");
+  ServerRole(b);
+  ASSERT_EQ(Execute(dsn_,
+                    "CREATE SCHEMA s; CREATE SCHEMA t; CREATE TABLE s.a (x int); "
+                    "CREATE TABLE s.b (x int); CREATE TABLE t.c (x int); CREATE SEQUENCE s.q; "
+                    "CREATE FUNCTION s.f() RETURNS int LANGUAGE sql AS 'SELECT 1'; "
+                    "CREATE EXTENSION hstore SCHEMA s; "
+                    "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA s TO " +
+                        QuoteIdent(a) + "; GRANT DELETE ON s.a TO " + QuoteIdent(a) +
+                        "; GRANT SELECT ON t.c TO " + QuoteIdent(b) +
+                        " WITH GRANT OPTION; GRANT USAGE ON SCHEMA s TO " + QuoteIdent(a) +
+                        "; GRANT USAGE, CREATE ON SCHEMA t TO " + QuoteIdent(b) +
+                        "; GRANT USAGE ON SEQUENCE s.q TO " + QuoteIdent(b) +
+                        "; GRANT CONNECT ON DATABASE " + QuoteIdent(db_) + " TO " + QuoteIdent(b)),
+            "");
+  auto grant = [&](const std::string& role, const std::string& rest) {
+    return Spec(kGrantKind, "{\"role\": " + J(role) + ", " + rest + "}");
+  };
+  std::vector<provider::ResourceRequest> reqs = {
+      {kRoleKind, a, Spec(kRoleKind, "{\"login\": true, \"password\": \"pw-a\"}")},
+      {kRoleKind, "a2", Spec(kRoleKind, "{\"name\": " + J(a) + ", \"password\": \"other\"}")},
+      {kRoleKind, b, Spec(kRoleKind, "{}")},
+      {kRoleKind, gone, Spec(kRoleKind, "{}")},
+      {kDatabaseKind, db_, Spec(kDatabaseKind, "{\"template\": \"template0\"}")},
+      {kDatabaseKind, "nodb", Spec(kDatabaseKind, "{\"name\": " + J(UniqueName("nodb")) + "}")},
+      {kSchemaKind, "s", Spec(kSchemaKind, "{}")},
+      {kSchemaKind, "t", Spec(kSchemaKind, "{}")},
+      {kSchemaKind, "u", Spec(kSchemaKind, "{}")},
+      {kSchemaKind, "elsewhere",
+       Spec(kSchemaKind, "{\"name\": \"s\", \"database\": " + J(UniqueName("nodb")) + "}")},
+      {kExtensionKind, "hstore", Spec(kExtensionKind, "{}")},
+      {kExtensionKind, "citext", Spec(kExtensionKind, "{}")},
+      {kGrantKind, "ta",
+       grant(a,
+             "\"on\": \"tables\", \"schema\": \"s\", "
+             "\"privileges\": [\"select\", \"insert\"]")},
+      // b holds nothing on the tables of s: no grant.
+      {kGrantKind, "tb",
+       grant(b,
+             "\"on\": \"tables\", \"schema\": \"s\", "
+             "\"privileges\": [\"select\"]")},
+      {kGrantKind, "tc",
+       grant(b,
+             "\"on\": \"tables\", \"schema\": \"t\", "
+             "\"privileges\": [\"select\"], \"with_grant_option\": true")},
+      {kGrantKind, "one",
+       grant(a,
+             "\"on\": \"table\", \"schema\": \"s\", \"objects\": [\"a\"], "
+             "\"privileges\": [\"delete\"]")},
+      {kGrantKind, "some",
+       grant(a,
+             "\"on\": \"table\", \"schema\": \"s\", \"objects\": "
+             "[\"b\", \"nope\"], \"privileges\": [\"select\"]")},
+      {kGrantKind, "sa",
+       grant(a,
+             "\"on\": \"schema\", \"schema\": \"s\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "sb",
+       grant(b,
+             "\"on\": \"schema\", \"schema\": \"t\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "su",
+       grant(b,
+             "\"on\": \"schema\", \"schema\": \"u\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "qb",
+       grant(b,
+             "\"on\": \"sequences\", \"schema\": \"s\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "fp",
+       grant("PUBLIC",
+             "\"on\": \"functions\", \"schema\": \"s\", "
+             "\"privileges\": [\"execute\"]")},
+      {kGrantKind, "fa",
+       grant(a,
+             "\"on\": \"functions\", \"schema\": \"s\", "
+             "\"privileges\": [\"execute\"]")},
+      {kGrantKind, "db", grant(b, "\"on\": \"database\", \"privileges\": [\"connect\"]")},
+      {kGrantKind, "dbp", grant("PUBLIC", "\"on\": \"database\", \"privileges\": [\"connect\"]")},
+      {kGrantKind, "g",
+       grant(gone,
+             "\"on\": \"schema\", \"schema\": \"s\", "
+             "\"privileges\": [\"usage\"]")},
+      {kGrantKind, "nd",
+       grant(b, "\"on\": \"database\", \"database\": " + J(UniqueName("nodb")) +
+                    ", \"privileges\": [\"connect\"]")},
+  };
+  std::vector<Result<std::optional<Value>>> many = target_->ReadMany(reqs);
+  ASSERT_EQ(many.size(), reqs.size());
+  std::set<std::string> found;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const std::string what = reqs[i].kind + "/" + reqs[i].name;
+    Result<std::optional<Value>> one = target_->Read(reqs[i]);
+    ASSERT_TRUE(one.ok()) << what << ": " << one.error().message;
+    ASSERT_TRUE(many[i].ok()) << what << ": " << many[i].error().message;
+    EXPECT_EQ(one->has_value(), many[i]->has_value()) << what;
+    if (!one->has_value() || !many[i]->has_value()) continue;
+    found.insert(reqs[i].name);
+    EXPECT_EQ(value::ToJson(**one), value::ToJson(**many[i])) << what;
+    EXPECT_EQ(**one, **many[i]) << what;  // sensitive flags too
+  }
+  EXPECT_EQ(found, (std::set<std::string>{a, "a2", b, db_, "s", "t", "hstore", "ta", "tc", "one",
+                                          "sa", "sb", "qb", "fp", "db", "dbp"}));
+  // What the batch saw differs where it should: a's extra DELETE on s.a, the password.
+  EXPECT_EQ(value::ToJson(*(*many[12])->Find("privileges")),
+            "[\"DELETE (on some objects)\",\"INSERT\",\"SELECT\"]");
+  EXPECT_EQ(Differs(reqs[0].spec, *many[0]), "");
+  EXPECT_EQ(Differs(reqs[1].spec, *many[1]), "login password ");
+  EXPECT_EQ(Differs(reqs[14].spec, *many[14]), "");
+}
+
 TEST_F(PostgresTest, ParallelGrantsOnOneObject) {
   // An apply runs them on several threads; they all rewrite the database's ACL.
   std::vector<std::string> roles;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/strings.h"
+#include "base/trace.h"
 #include "providers/postgres/quote.h"
 
 namespace driftless::providers::postgres {
@@ -38,6 +39,49 @@ Value StringList(std::vector<std::string> items) {
   return Value::MakeList(std::move(list));
 }
 
+std::string JsonStrings(const std::vector<std::string>& items) {
+  Value::List list;
+  list.reserve(items.size());
+  for (const auto& s : items) list.push_back(Value::String(s));
+  return value::ToJson(Value::MakeList(std::move(list)));
+}
+
+std::vector<Result<std::optional<Value>>> Failed(size_t n, const Error& error) {
+  return std::vector<Result<std::optional<Value>>>(n, Result<std::optional<Value>>(error));
+}
+
+std::vector<std::string> NamesOf(const std::vector<Object>& objects) {
+  std::vector<std::string> names;
+  names.reserve(objects.size());
+  for (const Object& o : objects) names.push_back(o.name);
+  return names;
+}
+
+std::vector<Result<std::optional<Value>>> MatchRows(
+    const std::vector<Object>& objects, const Result<std::vector<Value>>& rows,
+    const std::function<Value(const Value&, const Object&)>& make) {
+  if (!rows.ok()) return Failed(objects.size(), rows.error());
+  std::map<std::string, const Value*> by_name = RowsByName(*rows, "name");
+  std::vector<Result<std::optional<Value>>> out;
+  out.reserve(objects.size());
+  for (const Object& o : objects) {
+    auto it = by_name.find(o.name);
+    out.push_back(it == by_name.end() ? std::optional<Value>()
+                                      : std::optional<Value>(make(*it->second, o)));
+  }
+  return out;
+}
+
+std::map<std::string, const Value*> RowsByName(const std::vector<Value>& rows,
+                                               std::string_view key) {
+  std::map<std::string, const Value*> out;
+  for (const Value& row : rows) {
+    const Value* k = row.Find(key);
+    if (k != nullptr && k->is_string()) out.emplace(k->as_string(), &row);
+  }
+  return out;
+}
+
 namespace {
 
 KindOps OpsOf(const std::string& kind) {
@@ -46,7 +90,7 @@ KindOps OpsOf(const std::string& kind) {
   if (kind == kSchemaKind) return SchemaOps();
   if (kind == kGrantKind) return GrantOps();
   if (kind == kExtensionKind) return ExtensionOps();
-  return {nullptr, nullptr, nullptr};
+  return {nullptr, nullptr, nullptr, nullptr};
 }
 
 std::string ObjectName(const provider::ResourceRequest& req) {
@@ -59,7 +103,7 @@ PostgresTarget::PostgresTarget(std::string target_name, std::string dsn, DsnPart
     : target_name_(std::move(target_name)),
       dsn_(std::move(dsn)),
       parts_(std::move(parts)),
-      pool_(std::make_unique<Pool>(dsn_, parts_.password)) {}
+      pool_(std::make_unique<Pool>(dsn_, parts_.password, parts_.dbname)) {}
 
 std::string PostgresTarget::Describe() const {
   std::string where = parts_.host.empty() ? "local socket" : parts_.host;
@@ -87,6 +131,34 @@ Result<std::optional<Value>> PostgresTarget::Read(const provider::ResourceReques
   if (ops.read == nullptr) return MakeError("the postgres provider has no kind " + req.kind);
   Object o{req.kind + "/" + req.name, ObjectName(req), req.spec};
   return ops.read(const_cast<PostgresTarget&>(*this), o);
+}
+
+std::vector<Result<std::optional<Value>>> PostgresTarget::ReadMany(
+    const std::vector<provider::ResourceRequest>& reqs) const {
+  std::vector<Result<std::optional<Value>>> out(reqs.size(), std::optional<Value>());
+  std::map<std::string, std::vector<size_t>> by_kind;  // indices in `reqs`
+  for (size_t i = 0; i < reqs.size(); ++i) by_kind[reqs[i].kind].push_back(i);
+  for (const auto& [kind, indices] : by_kind) {
+    KindOps ops = OpsOf(kind);
+    if (ops.read_many == nullptr) {
+      for (size_t i : indices) out[i] = MakeError("the postgres provider has no kind " + kind);
+      continue;
+    }
+    std::vector<std::string> addresses;
+    std::vector<Object> objects;
+    addresses.reserve(indices.size());
+    objects.reserve(indices.size());
+    for (size_t i : indices) addresses.push_back(reqs[i].kind + "/" + reqs[i].name);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      const provider::ResourceRequest& req = reqs[indices[k]];
+      objects.push_back({addresses[k], ObjectName(req), req.spec});
+    }
+    TraceSpan span("postgres: read " + std::to_string(objects.size()) + " " + kind);
+    std::vector<Result<std::optional<Value>>> got =
+        ops.read_many(const_cast<PostgresTarget&>(*this), objects);
+    for (size_t k = 0; k < indices.size(); ++k) out[indices[k]] = std::move(got[k]);
+  }
+  return out;
 }
 
 Result<Value> PostgresTarget::Create(const provider::ResourceRequest& req, bool adopt) {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +47,9 @@ struct KindOps {
   Status (*apply)(PostgresTarget& t, const Object& o, const std::optional<value::Value>& live,
                   const value::Value* prior);
   Status (*remove)(PostgresTarget& t, const Object& o);
+  /// What `read` returns for each of `objects`, in order, with one query (per database).
+  std::vector<Result<std::optional<value::Value>>> (*read_many)(PostgresTarget& t,
+                                                                const std::vector<Object>& objects);
 };
 
 KindOps RoleOps();
@@ -62,6 +67,20 @@ bool SpecBool(const value::Value& spec, std::string_view key, bool fallback);
 std::vector<std::string> SpecStrings(const value::Value& spec, std::string_view key);
 /// A sorted list value of strings.
 value::Value StringList(std::vector<std::string> items);
+/// `items` as a JSON list, the parameter of `IN (SELECT json_array_elements_text($1::json))`.
+std::string JsonStrings(const std::vector<std::string>& items);
+/// The objects' names, in order.
+std::vector<std::string> NamesOf(const std::vector<Object>& objects);
+/// Per object, `make(row, object)` of the row (of `rows`, or their failure) whose "name" is the
+/// object's name, else std::nullopt (no such object).
+std::vector<Result<std::optional<value::Value>>> MatchRows(
+    const std::vector<Object>& objects, const Result<std::vector<value::Value>>& rows,
+    const std::function<value::Value(const value::Value&, const Object&)>& make);
+/// `n` reads that failed with `error` (the query they shared failed).
+std::vector<Result<std::optional<value::Value>>> Failed(size_t n, const Error& error);
+/// The rows (JSON objects) by their string member `key`; rows without it are left out.
+std::map<std::string, const value::Value*> RowsByName(const std::vector<value::Value>& rows,
+                                                      std::string_view key);
 
 /// "2027-01-01", "2027-01-01T12:00[:00][Z|+02[:00]]" or "infinity" in canonical form
 /// ("2027-01-01T10:00:00Z"); "" when malformed. A time without an offset is UTC.
@@ -76,6 +95,10 @@ class PostgresTarget final : public provider::Target {
                                  const provider::ReadRepoFile& read_file,
                                  std::vector<provider::FieldError>& errors) const override;
   Result<std::optional<value::Value>> Read(const provider::ResourceRequest& req) const override;
+  /// One catalog query per kind (per database for schemas, grants and extensions).
+  bool ReadsInBatches() const override { return true; }
+  std::vector<Result<std::optional<value::Value>>> ReadMany(
+      const std::vector<provider::ResourceRequest>& reqs) const override;
   Result<value::Value> Create(const provider::ResourceRequest& req, bool adopt) override;
   Result<value::Value> Update(const provider::ResourceRequest& req,
                               const value::Value& prior) override;

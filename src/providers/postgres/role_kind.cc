@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "base/strings.h"
 #include "providers/postgres/postgres_target.h"
@@ -25,6 +26,7 @@ namespace {
 // sensitive and compared as a salted hash, never shown).
 constexpr char kPasswordDiffers[] = "(differs from the declared password)";
 
+// The roles named in the JSON list $1.
 std::string ReadSql(bool authid) {
   return std::string(
              "SELECT json_build_object('oid', r.oid::bigint, 'name', r.rolname, "
@@ -39,7 +41,7 @@ std::string ReadSql(bool authid) {
              "  JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '[]'::json), "
              "'password', ") +
          (authid ? "r.rolpassword) FROM pg_authid r" : "NULL) FROM pg_roles r") +
-         " WHERE r.rolname = $1";
+         " WHERE r.rolname IN (SELECT json_array_elements_text($1::json))";
 }
 
 bool Md5Matches(const std::string& password, const std::string& user, const std::string& hash) {
@@ -56,20 +58,25 @@ bool Md5Matches(const std::string& password, const std::string& user, const std:
   return hex == hash;
 }
 
-Result<std::optional<Value>> ReadRole(PostgresTarget& t, const Object& o) {
+// The catalog rows of the roles `names` (any order), and whether they hold password verifiers.
+Result<std::vector<Value>> QueryRoles(PostgresTarget& t, const std::vector<std::string>& names,
+                                      bool* authid) {
   Result<Lease> c = t.pool().Get("");
   if (!c.ok()) return c.error();
-  bool authid = t.authid_readable.load() != 0;
-  Result<std::optional<Value>> got = (*c)->QueryOneJson(ReadSql(authid), {o.name});
-  if (!got.ok() && authid && (*c)->last_sqlstate() == "42501") {
+  *authid = t.authid_readable.load() != 0;
+  const std::string list = JsonStrings(names);
+  Result<std::vector<Value>> got = (*c)->QueryJson(ReadSql(*authid), {list});
+  if (!got.ok() && *authid && (*c)->last_sqlstate() == "42501") {
     t.authid_readable = 0;  // not a superuser: passwords cannot be compared
-    authid = false;
-    got = (*c)->QueryOneJson(ReadSql(false), {o.name});
+    *authid = false;
+    got = (*c)->QueryJson(ReadSql(false), {list});
   }
-  if (!got.ok()) return got.error();
-  if (authid) t.authid_readable = 1;
-  if (!*got) return std::optional<Value>();
-  Value v = std::move(**got);
+  if (got.ok() && *authid) t.authid_readable = 1;
+  return got;
+}
+
+// What Read reports of role `o` from its catalog row `v`.
+Value RoleFromRow(Value v, const Object& o, bool authid) {
   // Memberships sorted as Normalize sorts them (bytewise, whatever the server's collation).
   if (Value* m = v.Find("member_of"); m && m->is_list())
     *m = StringList(SpecStrings(v, "member_of"));
@@ -88,7 +95,23 @@ Result<std::optional<Value>> ReadRole(PostgresTarget& t, const Object& o) {
     shown.set_sensitive(true);
     v.Set("password", std::move(shown));
   }
-  return std::optional<Value>(std::move(v));
+  return v;
+}
+
+Result<std::optional<Value>> ReadRole(PostgresTarget& t, const Object& o) {
+  bool authid = false;
+  Result<std::vector<Value>> rows = QueryRoles(t, {o.name}, &authid);
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return std::optional<Value>();
+  return std::optional<Value>(RoleFromRow(std::move(rows->front()), o, authid));
+}
+
+std::vector<Result<std::optional<Value>>> ReadRoles(PostgresTarget& t,
+                                                    const std::vector<Object>& objects) {
+  bool authid = false;
+  Result<std::vector<Value>> rows = QueryRoles(t, NamesOf(objects), &authid);
+  return MatchRows(objects, rows,
+                   [&](const Value& row, const Object& o) { return RoleFromRow(row, o, authid); });
 }
 
 std::string Options(const Value& spec) {
@@ -168,6 +191,6 @@ Status DeleteRole(PostgresTarget& t, const Object& o) {
 
 }  // namespace
 
-KindOps RoleOps() { return {ReadRole, ApplyRole, DeleteRole}; }
+KindOps RoleOps() { return {ReadRole, ApplyRole, DeleteRole, ReadRoles}; }
 
 }  // namespace driftless::providers::postgres

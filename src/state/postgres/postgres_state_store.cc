@@ -52,8 +52,19 @@ constexpr std::string_view kSelectResources = "SELECT " DL_RESOURCE_COLUMNS
                                               " FROM driftless.resources WHERE env = $1 "
                                               "ORDER BY address";
 constexpr std::string_view kSelectDigests =
-    "SELECT address, spec_hash, live_digest FROM driftless.resources WHERE env = $1 "
+    "SELECT address, spec_hash, live_digest, live_stamp FROM driftless.resources WHERE env = $1 "
     "ORDER BY address";
+constexpr std::string_view kSelectSomeDigests =
+    "SELECT address, spec_hash, live_digest, live_stamp FROM driftless.resources WHERE env = $1 "
+    "AND address = ANY($2::text[]) ORDER BY address";
+// A stamp only saves a later read: a row locked by a writer (an apply committing its outcomes)
+// is not waited for long.
+constexpr char kStampLockTimeout[] = "SET LOCAL lock_timeout = '100ms'";
+constexpr std::string_view kRecordStamps =
+    "UPDATE driftless.resources r SET live_stamp = t.stamp "
+    "FROM unnest($2::text[], $3::text[], $4::text[]) AS t(address, digest, stamp) "
+    "WHERE r.env = $1 AND r.address = t.address AND r.live_digest = t.digest "
+    "AND r.live_stamp <> t.stamp";
 constexpr std::string_view kSelectResource = "SELECT " DL_RESOURCE_COLUMNS
                                              " FROM driftless.resources WHERE env = $1 AND "
                                              "address = $2";
@@ -75,7 +86,7 @@ constexpr std::string_view kUpsertResources =
     "target = excluded.target, attrs_json = excluded.attrs_json, "
     "spec_hash = excluded.spec_hash, live_digest = excluded.live_digest, "
     "depends_on = excluded.depends_on, \"commit\" = excluded.\"commit\", "
-    "serial = excluded.serial, updated_at = excluded.updated_at";
+    "serial = excluded.serial, updated_at = excluded.updated_at, live_stamp = ''";
 constexpr std::string_view kDeleteResources =
     "DELETE FROM driftless.resources WHERE env = $1 AND address = ANY($2::text[])";
 constexpr std::string_view kDeleteResource =
@@ -233,6 +244,15 @@ constexpr std::string_view kOutboxStatus =
 constexpr std::string_view kLastEnqueued =
     "SELECT coalesce(max(created_at), 0) FROM driftless.outbox WHERE sink = $1 AND "
     "subject = $2 AND subject <> ''";
+// Keeps, per sink, the entries delivered last (last_delivered_at of OutboxStatus) and, per sink
+// and subject, the newest (LastEnqueuedAt).
+constexpr std::string_view kPruneOutbox =
+    "WITH last AS (SELECT sink, max(delivered_at) AS at FROM driftless.outbox GROUP BY sink), "
+    "gone AS (DELETE FROM driftless.outbox o USING last WHERE last.sink = o.sink "
+    "AND o.delivered_at > 0 AND o.delivered_at < $1 AND o.delivered_at < last.at "
+    "AND (o.subject = '' OR o.created_at < (SELECT max(o2.created_at) FROM driftless.outbox o2 "
+    "WHERE o2.sink = o.sink AND o2.subject = o.subject AND o2.subject <> '')) RETURNING 1) "
+    "SELECT count(*) FROM gone";
 
 #undef DL_NOW
 
@@ -243,6 +263,19 @@ Environment ReadEnvironment(const Rows& r, int i) {
   e.salt = r.Text(i, 2);
   e.created_at = r.Int(i, 3);
   return e;
+}
+
+// The rows of kSelectDigests or kSelectSomeDigests.
+std::vector<ResourceDigest> ReadDigests(const Rows& r) {
+  std::vector<ResourceDigest> out(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    ResourceDigest& d = out[static_cast<size_t>(i)];
+    d.address.assign(r.View(i, 0));
+    d.spec_hash.assign(r.View(i, 1));
+    d.live_digest.assign(r.View(i, 2));
+    d.live_stamp.assign(r.View(i, 3));
+  }
+  return out;
 }
 
 // Reads the resource columns of row i into *out. False when depends_on is malformed.
@@ -429,14 +462,39 @@ Result<std::vector<ResourceDigest>> PostgresStateStore::ListResourceDigests(
   Result<Rows> r =
       c_->Exec(kSelectDigests, Params().Add(env), "list the resources of environment " + env);
   if (!r.ok()) return r.error();
-  std::vector<ResourceDigest> out(static_cast<size_t>(r->size()));
-  for (int i = 0; i < r->size(); ++i) {
-    ResourceDigest& d = out[static_cast<size_t>(i)];
-    d.address.assign(r->View(i, 0));
-    d.spec_hash.assign(r->View(i, 1));
-    d.live_digest.assign(r->View(i, 2));
+  return ReadDigests(*r);
+}
+
+Result<std::vector<ResourceDigest>> PostgresStateStore::GetResourceDigests(
+    const std::string& env, const std::vector<std::string>& addresses) {
+  if (addresses.empty()) return std::vector<ResourceDigest>();
+  Result<Rows> r =
+      c_->Exec(kSelectSomeDigests, Params().Add(env).Add(EncodeTextArray(SortedUnique(addresses))),
+               "read resources of environment " + env);
+  if (!r.ok()) return r.error();
+  return ReadDigests(*r);
+}
+
+Status PostgresStateStore::RecordLiveStamps(const std::string& env,
+                                            const std::vector<LiveStamp>& stamps) {
+  if (stamps.empty()) return Status::Ok();
+  const std::string what = "record live stamps of environment " + env;
+  Result<Transaction> txn = Transaction::Write(*c_, what);
+  if (!txn.ok()) return txn.error();
+  if (Status s = c_->Script(kStampLockTimeout, what); !s.ok()) return s;
+  std::vector<std::string_view> cols[3];
+  for (auto& col : cols) col.reserve(stamps.size());
+  for (const LiveStamp& s : stamps) {
+    cols[0].push_back(s.address);
+    cols[1].push_back(s.live_digest);
+    cols[2].push_back(s.stamp);
   }
-  return out;
+  Params p;
+  p.Add(env);
+  for (const auto& col : cols) p.Add(EncodeTextArray(col));
+  Result<Rows> r = c_->Exec(kRecordStamps, p, what);
+  if (!r.ok()) return r.error();
+  return txn->Commit(what);
 }
 
 Result<std::vector<ResourceState>> PostgresStateStore::GetResources(
@@ -1053,6 +1111,13 @@ Result<std::vector<SinkStatus>> PostgresStateStore::OutboxStatus() {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+Result<int64_t> PostgresStateStore::PruneOutbox(int64_t delivered_before) {
+  Result<Rows> r =
+      c_->Exec(kPruneOutbox, Params().Add(delivered_before), "remove delivered notifications");
+  if (!r.ok()) return r.error();
+  return r->empty() ? 0 : r->Int(0, 0);
 }
 
 Result<int64_t> PostgresStateStore::LastEnqueuedAt(const std::string& sink,

@@ -53,6 +53,9 @@ class PostgresStateStore final : public StateStore {
   Result<std::optional<ResourceState>> GetResource(const std::string& env,
                                                    const std::string& address) override;
   Result<std::vector<ResourceDigest>> ListResourceDigests(const std::string& env) override;
+  Result<std::vector<ResourceDigest>> GetResourceDigests(
+      const std::string& env, const std::vector<std::string>& addresses) override;
+  Status RecordLiveStamps(const std::string& env, const std::vector<LiveStamp>& stamps) override;
   /// See StateStore::GetResources: one statement (one snapshot) for all addresses.
   Result<std::vector<ResourceState>> GetResources(
       const std::string& env, const std::vector<std::string>& addresses) override;
@@ -110,6 +113,7 @@ class PostgresStateStore final : public StateStore {
   Status MarkFailed(int64_t id, const std::string& error, int64_t next_attempt_at) override;
   Result<std::vector<SinkStatus>> OutboxStatus() override;
   Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
+  Result<int64_t> PruneOutbox(int64_t delivered_before) override;
 
  private:
   PostgresStateStore(std::unique_ptr<pg_detail::Connection> c, std::string host);

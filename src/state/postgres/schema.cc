@@ -124,12 +124,18 @@ CREATE TABLE driftless.outbox (
 CREATE INDEX outbox_due ON driftless.outbox (next_attempt_at) WHERE delivered_at = 0;
 CREATE INDEX outbox_by_subject ON driftless.outbox (sink, subject, created_at) WHERE subject <> '';
 )sql",
+    // 4: the stamp of each resource's live object, recorded when a read found it unchanged, so
+    // that the next plan can skip reading it (provider::Target::ReadIfChanged).
+    R"sql(
+ALTER TABLE driftless.resources ADD COLUMN live_stamp text NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr const char* kDescriptions[] = {
     "environments, resources, applies, changes, locks",
     "drift timeline",
     "notification outbox",
+    "live stamps",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -120,6 +120,11 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE delivered_at = 0;
 CREATE INDEX outbox_by_subject ON outbox (sink, subject, created_at) WHERE subject != '';
 )sql",
+    // 4: the stamp of each resource's live object, recorded when a read found it unchanged, so
+    // that the next plan can skip reading it (provider::Target::ReadIfChanged).
+    R"sql(
+ALTER TABLE resources ADD COLUMN live_stamp TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

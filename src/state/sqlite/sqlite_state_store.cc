@@ -44,7 +44,14 @@ constexpr std::string_view kBumpSerial =
 constexpr std::string_view kSelectResources =
     "SELECT " DL_RESOURCE_COLUMNS " FROM resources WHERE env = ?1 ORDER BY address";
 constexpr std::string_view kSelectDigests =
-    "SELECT address, spec_hash, live_digest FROM resources WHERE env = ?1 ORDER BY address";
+    "SELECT address, spec_hash, live_digest, live_stamp FROM resources WHERE env = ?1 "
+    "ORDER BY address";
+constexpr std::string_view kSelectDigest =
+    "SELECT address, spec_hash, live_digest, live_stamp FROM resources WHERE env = ?1 AND "
+    "address = ?2";
+constexpr std::string_view kRecordStamp =
+    "UPDATE resources SET live_stamp = ?4 WHERE env = ?1 AND address = ?2 AND live_digest = ?3 "
+    "AND live_stamp != ?4";
 constexpr std::string_view kCountResources = "SELECT count(*) FROM resources WHERE env = ?";
 constexpr std::string_view kSelectResource =
     "SELECT " DL_RESOURCE_COLUMNS " FROM resources WHERE env = ?1 AND address = ?2";
@@ -59,7 +66,7 @@ constexpr std::string_view kUpsertResource =
     "target = excluded.target, attrs_json = excluded.attrs_json, "
     "spec_hash = excluded.spec_hash, live_digest = excluded.live_digest, "
     "depends_on = excluded.depends_on, \"commit\" = excluded.\"commit\", "
-    "serial = excluded.serial, updated_at = excluded.updated_at";
+    "serial = excluded.serial, updated_at = excluded.updated_at, live_stamp = ''";
 constexpr std::string_view kDeleteResource =
     "DELETE FROM resources WHERE env = ?1 AND address = ?2";
 constexpr std::string_view kResourceExists =
@@ -128,7 +135,10 @@ constexpr std::string_view kSelectChanges =
 // the same address. The caller drops the applies of live lock holders.
 constexpr std::string_view kSelectPending =
     "SELECT c.address, c.action, c.status, c.error, c.diff, a.env, a.lock_token "
-    "FROM applies a JOIN changes c ON c.apply_id = a.id "
+    // CROSS JOIN: SQLite then loops over the few running or interrupted applies and reaches
+    // their changes by index, instead of scanning every change for 'pending' (100,000 rows
+    // after a large apply, at each check of a watch).
+    "FROM applies a CROSS JOIN changes c ON c.apply_id = a.id "
     "WHERE (?1 = '' OR a.env = ?1) AND a.status IN ('running', 'interrupted') "
     "AND c.status = 'pending' AND NOT EXISTS ("
     "  SELECT 1 FROM applies a2 JOIN changes c2 ON c2.apply_id = a2.id "
@@ -143,6 +153,14 @@ Environment ReadEnvironment(const Stmt& st) {
   e.salt = st.Text(2);
   e.created_at = st.Int(3);
   return e;
+}
+
+// Reads the columns of kSelectDigests into *d.
+void ReadDigest(const Stmt& st, ResourceDigest* d) {
+  d->address.assign(st.View(0));
+  d->spec_hash.assign(st.View(1));
+  d->live_digest.assign(st.View(2));
+  d->live_stamp.assign(st.View(3));
 }
 
 // Reads the resource columns of the current row into *r. False when depends_on is malformed.
@@ -378,15 +396,56 @@ Result<std::vector<ResourceDigest>> SqliteStateStore::ListResourceDigests(const 
       Result<bool> row = st->Step(what);
       if (!row.ok()) return row.error();
       if (!*row) break;
-      ResourceDigest& d = out.emplace_back();
-      d.address.assign(st->View(0));
-      d.spec_hash.assign(st->View(1));
-      d.live_digest.assign(st->View(2));
+      ReadDigest(*st, &out.emplace_back());
     }
   }
   Status committed = txn->Commit(what);
   if (!committed.ok()) return committed.error();
   return out;
+}
+
+Result<std::vector<ResourceDigest>> SqliteStateStore::GetResourceDigests(
+    const std::string& env, const std::vector<std::string>& addresses) {
+  const std::vector<std::string_view> sorted = SortedUnique(addresses);
+  const std::string what = "read resources of environment " + env;
+  Result<Transaction> txn = Transaction::Read(*db_, what);
+  if (!txn.ok()) return txn.error();
+  std::vector<ResourceDigest> out;
+  out.reserve(sorted.size());
+  for (std::string_view address : sorted) {
+    Result<Stmt> st = db_->Prepare(kSelectDigest);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env).BindView(2, address);
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (*row) ReadDigest(*st, &out.emplace_back());
+  }
+  Status committed = txn->Commit(what);
+  if (!committed.ok()) return committed.error();
+  return out;
+}
+
+Status SqliteStateStore::RecordLiveStamps(const std::string& env,
+                                          const std::vector<LiveStamp>& stamps) {
+  if (stamps.empty()) return Status::Ok();
+  const std::string what = "record live stamps of environment " + env;
+  // A stamp only saves a later read: rather than wait for another writer (an apply committing
+  // its outcomes), give up after a moment.
+  sqlite3_busy_timeout(db_->handle(), kStampBusyTimeoutMs);
+  struct Restore {
+    sqlite3* db;
+    ~Restore() { sqlite3_busy_timeout(db, kBusyTimeoutMs); }
+  } restore{db_->handle()};
+  Result<Transaction> txn = Transaction::Write(*db_, what);
+  if (!txn.ok()) return txn.error();
+  for (const LiveStamp& s : stamps) {
+    Result<Stmt> st = db_->Prepare(kRecordStamp);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env).BindView(2, s.address).BindView(3, s.live_digest).BindView(4, s.stamp);
+    Status run = st->Run(what);
+    if (!run.ok()) return run;
+  }
+  return txn->Commit(what);
 }
 
 Result<std::vector<ResourceState>> SqliteStateStore::GetResources(
@@ -1032,6 +1091,14 @@ constexpr const char* kOutboxStatus =
     "o2.next_attempt_at DESC, o2.id DESC LIMIT 1) FROM outbox GROUP BY sink ORDER BY sink";
 constexpr const char* kLastEnqueued =
     "SELECT max(created_at) FROM outbox WHERE sink = ?1 AND subject = ?2 AND subject != ''";
+// Keeps, per sink, the entries delivered last (last_delivered_at of OutboxStatus) and, per sink
+// and subject, the newest (LastEnqueuedAt).
+constexpr const char* kPruneOutbox =
+    "WITH last AS MATERIALIZED (SELECT sink, max(delivered_at) AS at FROM outbox GROUP BY sink) "
+    "DELETE FROM outbox WHERE delivered_at > 0 AND delivered_at < ?1 "
+    "AND delivered_at < (SELECT at FROM last WHERE last.sink = outbox.sink) "
+    "AND (subject = '' OR created_at < (SELECT max(o2.created_at) FROM outbox o2 "
+    "WHERE o2.sink = outbox.sink AND o2.subject = outbox.subject AND o2.subject != ''))";
 
 OutboxEntry ReadOutbox(const Stmt& st) {
   OutboxEntry e;
@@ -1121,6 +1188,16 @@ Result<std::vector<SinkStatus>> SqliteStateStore::OutboxStatus() {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+Result<int64_t> SqliteStateStore::PruneOutbox(int64_t delivered_before) {
+  const std::string what = "remove delivered notifications";
+  Result<Stmt> st = db_->Prepare(kPruneOutbox);
+  if (!st.ok()) return st.error();
+  st->Bind(1, delivered_before);
+  Status run = st->Run(what);
+  if (!run.ok()) return run.error();
+  return db_->Changes();
 }
 
 Result<int64_t> SqliteStateStore::LastEnqueuedAt(const std::string& sink,

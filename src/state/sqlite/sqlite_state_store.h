@@ -29,6 +29,8 @@ class SqliteStateStore final : public StateStore {
  public:
   /// How long a statement waits for another process's write to finish before failing.
   static constexpr int kBusyTimeoutMs = 10000;
+  /// How long RecordLiveStamps waits for other writers before it gives up.
+  static constexpr int kStampBusyTimeoutMs = 100;
   /// How often AcquireLock looks again while it waits for a live lock holder.
   static constexpr int kLockPollMs = 75;
 
@@ -52,6 +54,9 @@ class SqliteStateStore final : public StateStore {
   Result<std::optional<ResourceState>> GetResource(const std::string& env,
                                                    const std::string& address) override;
   Result<std::vector<ResourceDigest>> ListResourceDigests(const std::string& env) override;
+  Result<std::vector<ResourceDigest>> GetResourceDigests(
+      const std::string& env, const std::vector<std::string>& addresses) override;
+  Status RecordLiveStamps(const std::string& env, const std::vector<LiveStamp>& stamps) override;
   /// See StateStore::GetResources: one lookup by primary key per address.
   Result<std::vector<ResourceState>> GetResources(
       const std::string& env, const std::vector<std::string>& addresses) override;
@@ -109,6 +114,7 @@ class SqliteStateStore final : public StateStore {
   Status MarkFailed(int64_t id, const std::string& error, int64_t next_attempt_at) override;
   Result<std::vector<SinkStatus>> OutboxStatus() override;
   Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
+  Result<int64_t> PruneOutbox(int64_t delivered_before) override;
 
  private:
   /// How many resources the environment has (to size a listing exactly).

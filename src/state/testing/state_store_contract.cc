@@ -298,6 +298,67 @@ TEST_P(StateStoreContract, DigestsListEveryRowAndGetResourcesReadsSome) {
   EXPECT_TRUE(store->GetResources("prod", {})->empty());
 }
 
+TEST_P(StateStoreContract, DigestsOfSomeAddresses) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
+  auto lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  auto id = store->BeginApply(*lock, ApplyRecord{}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(store
+                  ->RecordResults(*lock, *id,
+                                  {Done(Res("file.file", "a")), Done(Res("file.file", "b")),
+                                   Done(Res("file.file", "c"))})
+                  .ok());
+  auto some = store->GetResourceDigests(
+      "prod", {"file.file/c", "file.file/nope", "file.file/a", "file.file/c"});
+  ASSERT_TRUE(some.ok()) << some.error().message;
+  ASSERT_EQ(some->size(), 2u);  // sorted, once each, missing ones left out
+  EXPECT_EQ((*some)[0].address, "file.file/a");
+  EXPECT_EQ((*some)[0].spec_hash, "spec-a");
+  EXPECT_EQ((*some)[0].live_digest, "live-a");
+  EXPECT_EQ((*some)[1].address, "file.file/c");
+  EXPECT_TRUE(store->GetResourceDigests("prod", {})->empty());
+  EXPECT_TRUE(store->GetResourceDigests("dev", {"file.file/a"})->empty());
+}
+
+TEST_P(StateStoreContract, LiveStampsHoldOnlyForTheDigestTheyWereSeenWith) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto env = store->GetOrCreateEnvironment("prod");
+  ASSERT_TRUE(env.ok());
+  auto lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  auto id = store->BeginApply(*lock, ApplyRecord{}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(
+      store->RecordResults(*lock, *id, {Done(Res("file.file", "a")), Done(Res("file.file", "b"))})
+          .ok());
+  auto stamp_of = [&](const std::string& address) {
+    auto d = store->GetResourceDigests("prod", {address});
+    return d.ok() && d->size() == 1 ? (*d)[0].live_stamp : std::string("?");
+  };
+  EXPECT_EQ(stamp_of("file.file/a"), "");  // none until a read records one
+  // No lock needed; a stamp seen with another digest than the row's is not recorded.
+  ASSERT_TRUE(store
+                  ->RecordLiveStamps("prod", {{"file.file/a", "live-a", "s1"},
+                                              {"file.file/b", "live-other", "s2"},
+                                              {"file.file/gone", "live-gone", "s3"}})
+                  .ok());
+  EXPECT_EQ(stamp_of("file.file/a"), "s1");
+  EXPECT_EQ(stamp_of("file.file/b"), "");
+  auto all = store->ListResourceDigests("prod");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ((*all)[0].live_stamp, "s1");
+  // Not a change of state: the serial stays.
+  EXPECT_EQ(store->GetEnvironment("prod")->value().serial, env->serial + 1);
+  // Every write of the row drops its stamp, even with the same digest.
+  ASSERT_TRUE(store->RecordResults(*lock, *id, {Done(Res("file.file", "a"))}).ok());
+  EXPECT_EQ(stamp_of("file.file/a"), "");
+  EXPECT_TRUE(store->RecordLiveStamps("prod", {}).ok());
+}
+
 TEST_P(StateStoreContract, MoveAndRemoveResources) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
@@ -861,6 +922,59 @@ TEST_P(StateStoreContract, OutboxDeliversRetriesAndCounts) {
   last = store->LastEnqueuedAt("audit", "drift:prod:file.file/a");
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(*last, 0);
+}
+
+TEST_P(StateStoreContract, PruneOutboxKeepsWhatIsUndeliveredRecentOrNewest) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto entry = [](const std::string& sink, const std::string& subject, int64_t created) {
+    OutboxEntry e;
+    e.sink = sink;
+    e.environment = "prod";
+    e.event_type = "apply.succeeded";
+    e.event_id = sink + subject + std::to_string(created);
+    e.subject = subject;
+    e.event_json = "{}";
+    e.created_at = created;
+    return e;
+  };
+  // audit: four plain entries delivered at 110, 120, 130, 140 and one never delivered.
+  // ops: two reminders about one drift, delivered at 110 and 120.
+  ASSERT_TRUE(
+      store
+          ->Enqueue({entry("audit", "", 100), entry("audit", "", 101), entry("audit", "", 102),
+                     entry("audit", "", 103), entry("audit", "", 104), entry("ops", "drift:x", 100),
+                     entry("ops", "drift:x", 101)})
+          .ok());
+  auto due = store->DueDeliveries(1000, 100);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 7u);
+  int64_t t = 110;
+  for (const OutboxEntry& e : *due) {
+    if (e.sink == "audit" && e.created_at == 104) continue;  // stays undelivered
+    ASSERT_TRUE(
+        store->MarkDelivered(e.id, e.sink == "ops" ? 110 + 10 * (e.created_at - 100) : t).ok());
+    if (e.sink == "audit") t += 10;
+  }
+  // Delivered before 135: audit's 110, 120 and 130 go; 140 is after; ops's older reminder goes,
+  // its newest stays (reminders are counted from it).
+  auto removed = store->PruneOutbox(135);
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_EQ(*removed, 4);
+  auto status = store->OutboxStatus();
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 2u);
+  EXPECT_EQ((*status)[0].delivered, 1);
+  EXPECT_EQ((*status)[0].pending, 1);
+  EXPECT_EQ((*status)[0].last_delivered_at, 140);
+  EXPECT_EQ((*status)[1].delivered, 1);
+  EXPECT_EQ(*store->LastEnqueuedAt("ops", "drift:x"), 101);
+  // Everything is old now, but each sink keeps its last delivery, and nothing undelivered goes.
+  removed = store->PruneOutbox(10000);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 0);
+  EXPECT_EQ((*store->OutboxStatus())[0].last_delivered_at, 140);
+  EXPECT_EQ(store->DueDeliveries(1000, 10)->size(), 1u);
 }
 
 TEST_P(StateStoreContract, DriftOnsetLastSeenAndResolution) {
