@@ -109,6 +109,7 @@ struct AuditEntry {
   int64_t time = 0;         ///< unix seconds
   std::string who;          ///< the token's name, "controller", or "" when no valid token
   std::string action;       ///< "run.create", "run.approve", "token.create", ...
+  std::string subject;      ///< what else it was about (a token's name, a route), or ""
   std::string environment;  ///< "" when none
   int64_t run_id = 0;       ///< 0 when none
   std::string plan_hash;    ///< "" when none

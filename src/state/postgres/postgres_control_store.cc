@@ -78,9 +78,10 @@ constexpr std::string_view kRevokeToken =
 
 constexpr std::string_view kAppendAudit =
     "INSERT INTO driftless.audit (time, who, action, env, run_id, plan_hash, result, reason, "
-    "request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+    "request_id, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
 constexpr std::string_view kListAudit =
-    "SELECT id, time, who, action, env, run_id, plan_hash, result, reason, request_id FROM "
+    "SELECT id, time, who, action, env, run_id, plan_hash, result, reason, request_id, subject "
+    "FROM "
     "driftless.audit WHERE ($1 = '' OR env = $1) AND ($2 = '' OR who = $2) AND ($3 = 0 OR id < "
     "$3) ORDER BY id DESC LIMIT $4";
 
@@ -335,7 +336,7 @@ Result<int64_t> PostgresStateStore::AppendAudit(const AuditEntry& e) {
   if (Status s = CheckAudit(e); !s.ok()) return s.error();
   Params p;
   p.Add(e.time > 0 ? e.time : NowUnix()).Add(e.who).Add(e.action).Add(e.environment);
-  p.Add(e.run_id).Add(e.plan_hash).Add(e.result).Add(e.reason).Add(e.request_id);
+  p.Add(e.run_id).Add(e.plan_hash).Add(e.result).Add(e.reason).Add(e.request_id).Add(e.subject);
   Result<Rows> r = c_->Exec(kAppendAudit, p, "append " + e.action + " to the audit log");
   if (!r.ok()) return r.error();
   return r->Int(0, 0);
@@ -361,6 +362,7 @@ Result<Page<AuditEntry>> PostgresStateStore::ListAudit(const AuditFilter& filter
     e.result = rows.Text(i, 7);
     e.reason = rows.Text(i, 8);
     e.request_id = rows.Text(i, 9);
+    e.subject = rows.Text(i, 10);
     return e;
   });
 }

@@ -183,6 +183,7 @@ CREATE TABLE driftless.audit (
   time       bigint NOT NULL,
   who        text NOT NULL DEFAULT '',
   action     text NOT NULL,
+  subject    text NOT NULL DEFAULT '',
   env        text COLLATE "C" NOT NULL DEFAULT '',
   run_id     bigint NOT NULL DEFAULT 0,
   plan_hash  text NOT NULL DEFAULT '',

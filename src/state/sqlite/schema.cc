@@ -178,6 +178,7 @@ CREATE TABLE audit (
   time       INTEGER NOT NULL,
   who        TEXT NOT NULL DEFAULT '',
   action     TEXT NOT NULL,
+  subject    TEXT NOT NULL DEFAULT '',
   env        TEXT NOT NULL DEFAULT '',
   run_id     INTEGER NOT NULL DEFAULT 0,
   plan_hash  TEXT NOT NULL DEFAULT '',

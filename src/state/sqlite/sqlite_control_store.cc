@@ -68,10 +68,11 @@ constexpr const char* kRevokeToken =
 #undef DL_TOKEN_COLUMNS
 
 constexpr const char* kAppendAudit =
-    "INSERT INTO audit (time, who, action, env, run_id, plan_hash, result, reason, request_id) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    "INSERT INTO audit (time, who, action, env, run_id, plan_hash, result, reason, request_id, "
+    "subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 constexpr const char* kListAudit =
-    "SELECT id, time, who, action, env, run_id, plan_hash, result, reason, request_id FROM audit "
+    "SELECT id, time, who, action, env, run_id, plan_hash, result, reason, request_id, subject "
+    "FROM audit "
     "WHERE (?1 = '' OR env = ?1) AND (?2 = '' OR who = ?2) AND (?3 = 0 OR id < ?3) ORDER BY id "
     "DESC LIMIT ?4";
 
@@ -411,7 +412,7 @@ Result<int64_t> SqliteStateStore::AppendAudit(const AuditEntry& e) {
   if (!st.ok()) return st.error();
   st->Bind(1, e.time > 0 ? e.time : NowUnix()).Bind(2, e.who).Bind(3, e.action);
   st->Bind(4, e.environment).Bind(5, e.run_id).Bind(6, e.plan_hash).Bind(7, e.result);
-  st->Bind(8, e.reason).Bind(9, e.request_id);
+  st->Bind(8, e.reason).Bind(9, e.request_id).Bind(10, e.subject);
   if (Status s = st->Run(what); !s.ok()) return s.error();
   return db_->LastInsertId();
 }
@@ -443,6 +444,7 @@ Result<Page<AuditEntry>> SqliteStateStore::ListAudit(const AuditFilter& filter, 
     e.result = st->Text(7);
     e.reason = st->Text(8);
     e.request_id = st->Text(9);
+    e.subject = st->Text(10);
     page.items.push_back(std::move(e));
   }
   return page;

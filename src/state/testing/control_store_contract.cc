@@ -374,6 +374,7 @@ TEST_P(StateStoreContract, AuditLogAppendsAndPagesNewestFirst) {
   refused.time = 10;
   refused.who = "ci";
   refused.action = "run.apply";
+  refused.subject = "POST /api/v1/environments/production/runs";
   refused.environment = "production";
   refused.run_id = 4;
   refused.plan_hash = "ph";
@@ -414,6 +415,7 @@ TEST_P(StateStoreContract, AuditLogAppendsAndPagesNewestFirst) {
   EXPECT_EQ(e.result, "refused");
   EXPECT_EQ(e.reason, "environment production is protected");
   EXPECT_EQ(e.request_id, "req-1");
+  EXPECT_EQ(e.subject, "POST /api/v1/environments/production/runs");
 
   Result<Page<AuditEntry>> prod = store->ListAudit({"production", ""}, 0, 10);
   ASSERT_TRUE(prod.ok());
