@@ -1,13 +1,6 @@
 #include "auth/rights.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
-
-#include "auth/token.h"
-#include "auth/tokens.h"
-#include "state/sqlite/sqlite_state_store.h"
 
 namespace driftless::auth {
 namespace {
@@ -91,64 +84,6 @@ TEST(Rights, AuthorizeSaysWhyARequestIsRefused) {
   d = Authorize(expiring, Right::kRead, "staging", false, 200);
   EXPECT_FALSE(d.allowed);
   EXPECT_EQ(d.reason, "token t-admin expired at 1970-01-01T00:03:20Z");
-}
-
-class AuthenticateTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "dl-auth-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto store = state::SqliteStateStore::Open(dir_ + "/state.db");
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(*store);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  std::string dir_;
-  std::unique_ptr<state::SqliteStateStore> store_;
-};
-
-TEST_F(AuthenticateTest, AcceptsLiveTokensOnly) {
-  TokenRequest req;
-  req.name = "ci";
-  req.role = "editor";
-  req.ttl_seconds = 3600;
-  req.now = 1000;
-  Result<CreatedToken> made = CreateApiToken(*store_, req);
-  ASSERT_TRUE(made.ok()) << made.error().message;
-
-  Result<Authentication> a = Authenticate(*store_, made->text, 2000);
-  ASSERT_TRUE(a.ok()) << a.error().message;
-  ASSERT_TRUE(a->token);
-  EXPECT_EQ(a->token->name, "ci");
-  EXPECT_EQ(a->token->role, "editor");
-
-  a = Authenticate(*store_, made->text, 4600);
-  ASSERT_TRUE(a.ok());
-  EXPECT_FALSE(a->token);
-  EXPECT_EQ(a->reason, "token ci expired at 1970-01-01T01:16:40Z");
-
-  Result<GeneratedToken> other = GenerateToken();
-  ASSERT_TRUE(other.ok());
-  a = Authenticate(*store_, other->text, 2000);
-  ASSERT_TRUE(a.ok());
-  EXPECT_FALSE(a->token);
-  EXPECT_EQ(a->reason, "unknown token");
-
-  a = Authenticate(*store_, "hunter2", 2000);
-  ASSERT_TRUE(a.ok());
-  EXPECT_FALSE(a->token);
-  EXPECT_NE(a->reason.find("not a driftless token"), std::string::npos);
-
-  ASSERT_TRUE(RevokeApiToken(*store_, "ci", "ops@host", "", 2500).ok());
-  a = Authenticate(*store_, made->text, 2600);
-  ASSERT_TRUE(a.ok());
-  EXPECT_FALSE(a->token);
-  EXPECT_EQ(a->reason, "token ci is revoked");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "auth/rights.h"
 #include "auth/token.h"
 #include "state/sqlite/sqlite_state_store.h"
 
@@ -121,6 +122,45 @@ TEST_F(TokensTest, CreateRefusesBadRequestsNamingTheFlag) {
   bad.name = std::string(65, 'a');
   EXPECT_EQ(error_of(bad), "--name: a token's name is 1 to 64 characters");
   EXPECT_EQ(store_->ListTokens()->size(), 1u);
+}
+
+TEST_F(TokensTest, AuthenticateAcceptsLiveTokensOnly) {
+  TokenRequest req;
+  req.name = "ci";
+  req.role = "editor";
+  req.ttl_seconds = 3600;
+  req.now = 1000;
+  Result<CreatedToken> made = CreateApiToken(*store_, req);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+
+  Result<Authentication> a = Authenticate(*store_, made->text, 2000);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(a->token);
+  EXPECT_EQ(a->token->name, "ci");
+  EXPECT_EQ(a->token->role, "editor");
+
+  a = Authenticate(*store_, made->text, 4600);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->token);
+  EXPECT_EQ(a->reason, "token ci expired at 1970-01-01T01:16:40Z");
+
+  Result<GeneratedToken> other = GenerateToken();
+  ASSERT_TRUE(other.ok());
+  a = Authenticate(*store_, other->text, 2000);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->token);
+  EXPECT_EQ(a->reason, "unknown token");
+
+  a = Authenticate(*store_, "hunter2", 2000);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->token);
+  EXPECT_NE(a->reason.find("not a driftless token"), std::string::npos);
+
+  ASSERT_TRUE(RevokeApiToken(*store_, "ci", "ops@host", "", 2500).ok());
+  a = Authenticate(*store_, made->text, 2600);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->token);
+  EXPECT_EQ(a->reason, "token ci is revoked");
 }
 
 TEST(Ttl, ParsesUnitsAndRefusesTheRest) {

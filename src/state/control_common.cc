@@ -19,6 +19,17 @@ Status CheckNewRun(const Run& run) {
   return Status::Ok();
 }
 
+Run QueuedRun(const Run& run, int64_t now) {
+  Run out = run;
+  out.id = 0;
+  out.status = "queued";
+  out.created_at = run.created_at > 0 ? run.created_at : now;
+  out.started_at = out.finished_at = 0;
+  out.message.clear();
+  out.apply_id = 0;
+  return out;
+}
+
 Status CheckRunTransition(int64_t id, const std::string& from, const std::string& to) {
   if (RunTransitionAllowed(from, to)) return Status::Ok();
   return MakeError("run " + std::to_string(id) + " cannot go from " + from + " to " + to +

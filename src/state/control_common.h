@@ -23,6 +23,9 @@ int PageLimit(int limit, int fallback = kDefaultPage, int max = kMaxPage);
 /// An error unless the run's environment is set and its action is plan, apply, destroy or
 /// remediation.
 Status CheckNewRun(const Run& run);
+/// The run as EnqueueRun stores it: status queued, created at `now` unless created_at is set,
+/// no start, finish, message or apply yet (id still 0).
+Run QueuedRun(const Run& run, int64_t now);
 /// An error naming the run unless the lifecycle allows `from` → `to`.
 Status CheckRunTransition(int64_t id, const std::string& from, const std::string& to);
 /// An error unless `to` is a status a queued run may start in (planning, applying).

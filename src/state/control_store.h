@@ -210,6 +210,11 @@ class ControlStore {
                                                        int limit) = 0;
   /// The id of the newest event ever appended (0 when none was); pruning never lowers it.
   virtual Result<int64_t> LatestEventId() = 0;
+  /// Waits up to `timeout_ms` for an event with an id above `after_id`: true as soon as one
+  /// exists (at once when one does already), false when none came in time. PostgreSQL listens
+  /// on `driftless_events`, so an event appended by another server wakes it at once; SQLite
+  /// looks again every 50 ms (one host: a server can also wake its own readers directly).
+  virtual Result<bool> WaitForEvents(int64_t after_id, int timeout_ms) = 0;
   /// Removes events older than `before` (unix seconds); returns how many.
   virtual Result<int64_t> PruneEvents(int64_t before) = 0;
   /// True when events after `last_id` were pruned: a reader that last saw `last_id` has missed

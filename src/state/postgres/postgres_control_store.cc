@@ -4,6 +4,7 @@
 // (SQLSTATE 23505, read as "not moved"), so two servers never both start one.
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "base/identity.h"
@@ -100,6 +101,7 @@ constexpr std::string_view kEventsAfter =
 constexpr std::string_view kLatestEvent =
     "SELECT greatest(coalesce((SELECT max(id) FROM driftless.events), 0), pruned_through) FROM "
     "driftless.event_retention";
+constexpr char kListenEvents[] = "LISTEN driftless_events";
 constexpr std::string_view kPruneEvents =
     "WITH last AS (SELECT coalesce(max(id), 0) AS id FROM driftless.events WHERE time < $1), "
     "gone AS (DELETE FROM driftless.events WHERE id <= (SELECT id FROM last) RETURNING 1), "
@@ -168,12 +170,7 @@ Result<EnqueuedRun> PostgresStateStore::EnqueueRun(const Run& run, bool supersed
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
   EnqueuedRun out;
-  out.run = run;
-  out.run.status = "queued";
-  out.run.created_at = run.created_at > 0 ? run.created_at : NowUnix();
-  out.run.started_at = out.run.finished_at = 0;
-  out.run.message.clear();
-  out.run.apply_id = 0;
+  out.run = QueuedRun(run, NowUnix());
   Params p;
   p.Add(run.environment).Add(run.action).Add(run.commit).Add(run.plan_hash).Add(run.plan_text);
   p.Add(run.plan_json).Add(run.author).Add(out.run.created_at);
@@ -419,6 +416,28 @@ Result<int64_t> PostgresStateStore::LatestEventId() {
   Result<Rows> r = c_->Exec(kLatestEvent, "read the newest event id");
   if (!r.ok()) return r.error();
   return r->empty() ? 0 : r->Int(0, 0);
+}
+
+Result<bool> PostgresStateStore::WaitForEvents(int64_t after_id, int timeout_ms) {
+  // LISTEN before the first look: an event appended between the look and the wait still wakes.
+  if (!listening_events_) {
+    if (Status s = c_->Script(kListenEvents, "wait for events"); !s.ok()) return s.error();
+    listening_events_ = true;
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+  for (;;) {
+    Result<int64_t> latest = LatestEventId();
+    if (!latest.ok()) return latest.error();
+    if (*latest > after_id) return true;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    // Any notification (an event, or a lock released on this connection's other channel) is
+    // followed by another look.
+    Result<bool> woken = c_->WaitForNotification(static_cast<int>(left.count()));
+    if (!woken.ok()) return woken.error();
+  }
 }
 
 Result<int64_t> PostgresStateStore::PruneEvents(int64_t before) {

@@ -131,6 +131,7 @@ class PostgresStateStore final : public StateStore {
   Result<std::vector<EventRecord>> EventsAfter(int64_t after_id, const EventFilter& filter,
                                                int limit) override;
   Result<int64_t> LatestEventId() override;
+  Result<bool> WaitForEvents(int64_t after_id, int timeout_ms) override;
   Result<int64_t> PruneEvents(int64_t before) override;
   Result<bool> EventIdPastRetention(int64_t last_id) override;
   Result<bool> RememberDelivery(const std::string& source, const std::string& id,
@@ -159,6 +160,7 @@ class PostgresStateStore final : public StateStore {
   std::unique_ptr<pg_detail::Connection> c_;
   std::string host_;  // this machine's host name, to judge stale locks
   bool listening_ = false;
+  bool listening_events_ = false;  // LISTEN driftless_events issued (WaitForEvents)
 };
 
 }  // namespace driftless::state

@@ -2,6 +2,9 @@
 // audit log, the event log and webhook deliveries. Every write is one BEGIN IMMEDIATE
 // transaction, so a check followed by a write inside it cannot race with another process.
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "base/identity.h"
@@ -17,6 +20,9 @@ using sqlite_detail::Stmt;
 using sqlite_detail::Transaction;
 
 namespace {
+
+// How often WaitForEvents looks again: SQLite has no notifications between processes.
+constexpr std::chrono::milliseconds kEventPoll(50);
 
 #define DL_RUN_COLUMNS                                                                    \
   "SELECT id, env, action, status, \"commit\", plan_hash, plan_text, plan_json, author, " \
@@ -144,12 +150,7 @@ Result<EnqueuedRun> SqliteStateStore::EnqueueRun(const Run& run, bool supersede)
   Result<Transaction> txn = Transaction::Write(*db_, what);
   if (!txn.ok()) return txn.error();
   EnqueuedRun out;
-  out.run = run;
-  out.run.status = "queued";
-  out.run.created_at = run.created_at > 0 ? run.created_at : NowUnix();
-  out.run.started_at = out.run.finished_at = 0;
-  out.run.message.clear();
-  out.run.apply_id = 0;
+  out.run = QueuedRun(run, NowUnix());
   {
     Result<Stmt> st = db_->Prepare(kInsertRun);
     if (!st.ok()) return st.error();
@@ -509,6 +510,20 @@ Result<int64_t> SqliteStateStore::LatestEventId() {
   Result<bool> row = st->Step("read the newest event id");
   if (!row.ok()) return row.error();
   return *row ? st->Int(0) : 0;
+}
+
+Result<bool> SqliteStateStore::WaitForEvents(int64_t after_id, int timeout_ms) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+  for (;;) {
+    Result<int64_t> latest = LatestEventId();
+    if (!latest.ok()) return latest.error();
+    if (*latest > after_id) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(deadline - now, kEventPoll));
+  }
 }
 
 Result<int64_t> SqliteStateStore::PruneEvents(int64_t before) {

@@ -130,6 +130,7 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<EventRecord>> EventsAfter(int64_t after_id, const EventFilter& filter,
                                                int limit) override;
   Result<int64_t> LatestEventId() override;
+  Result<bool> WaitForEvents(int64_t after_id, int timeout_ms) override;
   Result<int64_t> PruneEvents(int64_t before) override;
   Result<bool> EventIdPastRetention(int64_t last_id) override;
   Result<bool> RememberDelivery(const std::string& source, const std::string& id,

@@ -208,6 +208,35 @@ TEST_P(StateStoreContract, TwoServersNeverBothStartARun) {
   EXPECT_EQ(active->items[0].commit, "c0");  // the oldest
 }
 
+TEST_P(StateStoreContract, RacingTransitionsLeaveOneActiveRun) {
+  auto stores = OpenStores(6, "");
+  ASSERT_EQ(stores.size(), 6u);
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < stores.size(); ++i) {
+    ids.push_back(Enqueue(*stores[0], NewRun("staging", "destroy", "")));
+  }
+  // Each server tries to start its own run of the environment at the same time.
+  std::atomic<int> moved{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < stores.size(); ++i) {
+    threads.emplace_back([&moved, &failed, id = ids[i], store = stores[i].get()] {
+      Result<bool> r = store->TransitionRun(id, "queued", "applying");
+      if (!r.ok()) {
+        ++failed;
+      } else if (*r) {
+        ++moved;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(moved.load(), 1);
+  Result<Page<state::Run>> active = stores[0]->ListRuns({"staging", {"applying"}}, 0, 10);
+  ASSERT_TRUE(active.ok());
+  EXPECT_EQ(active->items.size(), 1u);
+}
+
 TEST_P(StateStoreContract, NewerCommitSupersedesWaitingRuns) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
@@ -551,6 +580,29 @@ TEST_P(StateStoreContract, EventsAppendedConcurrentlyAreReadInIdOrder) {
   EXPECT_EQ(static_cast<int>(seen.size()), total);
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(*reader->LatestEventId(), cursor);
+}
+
+TEST_P(StateStoreContract, WaitForEventsWakesOnAnEventFromAnotherStore) {
+  auto waiter = OpenStore();
+  auto writer = OpenStore();
+  ASSERT_TRUE(waiter && writer);
+  Result<bool> none = waiter->WaitForEvents(0, 0);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(*none);
+  // The waiter waits with a minute's deadline; the writer appends meanwhile (before or after
+  // the waiter's first look: either way the waiter must answer true).
+  std::atomic<bool> woke{false};
+  std::thread t([&] {
+    Result<bool> r = waiter->WaitForEvents(0, 60000);
+    woke = r.ok() && *r;
+  });
+  Result<int64_t> id = writer->AppendEvent({0, "env.created", "qa", "{}", 0}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  t.join();
+  EXPECT_TRUE(woke.load());
+  // An event already there answers at once; none after it waits out the (short) timeout.
+  EXPECT_TRUE(*waiter->WaitForEvents(*id - 1, 60000));
+  EXPECT_FALSE(*waiter->WaitForEvents(*id, 10));
 }
 
 TEST_P(StateStoreContract, WebhookDeliveriesAreRememberedOnce) {
