@@ -240,9 +240,7 @@ constexpr const char* kDescriptions[] = {
     "environments, resources, applies, changes, locks",
     "drift timeline",
     "notification outbox",
-    // ---- driftless serve
     "runs, approvals, tokens, audit, events, webhook deliveries",
-    // ---- end of the serve migrations.
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
