@@ -139,7 +139,8 @@ void TokenLifecycle(const Runner& run, const std::function<std::string()>& state
   while (status != "expired" && std::chrono::steady_clock::now() < deadline) {
     RunResult r = run({"token", "list", "--json"});
     ASSERT_EQ(r.exit_code, 0) << Summary(r);
-    const Json* brief = TokenNamed(ParseJsonOrFail(r.out, "token list --json"), "brief");
+    const Json listed = ParseJsonOrFail(r.out, "token list --json");
+    const Json* brief = TokenNamed(listed, "brief");
     ASSERT_NE(brief, nullptr);
     status = brief->Str("status");
     if (status != "expired") std::this_thread::sleep_for(std::chrono::milliseconds(200));
