@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/notifications.h"
+#include "cli/token.h"
 #include "cli/watch.h"
 
 namespace driftless::cli {
@@ -205,6 +206,27 @@ int Main(int argc, char** argv) {
       "status", "per sink: delivered, pending and failing deliveries, last error, next attempt");
   global(notify_status);
 
+  CLI::App* token = app.add_subcommand("token", "API tokens for driftless serve");
+  token->require_subcommand(1);
+  TokenCreateFlags tf;
+  CLI::App* token_create = token->add_subcommand(
+      "create", "make a token; it is printed once, alone on the last line of standard output");
+  token_create->add_option("--role", tf.role, "viewer, editor or admin")
+      ->required()
+      ->check(CLI::IsMember({"viewer", "editor", "admin"}));
+  token_create->add_option("--envs", tf.envs,
+                           "the environments it may act on: a glob where * stops at / and ** "
+                           "does not (default **: every environment)");
+  token_create->add_option("--name", tf.name, "its name (default: ROLE-<random>)");
+  token_create->add_option("--ttl", tf.ttl, "expire after this long: 90d, 12h, 1h30m, 2w");
+  global(token_create);
+  CLI::App* token_list = token->add_subcommand("list", "tokens and their status (never a secret)");
+  global(token_list);
+  std::string token_name;
+  CLI::App* token_revoke = token->add_subcommand("revoke", "revoke a token by name");
+  token_revoke->add_option("NAME", token_name, "the token's name")->required();
+  global(token_revoke);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -300,6 +322,9 @@ int Main(int argc, char** argv) {
   if (*env_show) return RunEnvShow(ws, env_name);
   if (*env_prune) return RunEnvPrune(ws, af.auto_approve);
   if (*notify_status) return RunNotifyStatus(ws);
+  if (*token_create) return RunTokenCreate(ws, tf);
+  if (*token_list) return RunTokenList(ws);
+  if (*token_revoke) return RunTokenRevoke(ws, token_name);
   return 1;
 }
 

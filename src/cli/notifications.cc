@@ -24,7 +24,7 @@ Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagno
   std::vector<notify::SinkConfig> sinks = notify::ParseSinks(project.notify, project.file, found);
   diags.Append(found);
   if (found.HasErrors()) return MakeError("invalid `notify:` in " + project.file);
-  if (sinks.empty()) return std::unique_ptr<notify::Dispatcher>();
+  // Also without sinks: every published event goes to the state's event log.
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return store.error();
   auto d = std::make_unique<notify::Dispatcher>(

@@ -132,6 +132,8 @@ class Watch {
         Status s = dispatcher_->Publish(e);
         if (!s.ok()) return s;
       }
+    }
+    if (dispatcher_ && dispatcher_->HasSinks()) {
       Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(ws_, *dispatcher_);
       if (!b.ok()) return b.error();
       delivery_ = std::move(*b);

@@ -55,7 +55,20 @@ Status Dispatcher::Publish(const Event& event) {
     e.next_attempt_at = event.time;
     entries.push_back(std::move(e));
   }
-  return store_.Enqueue(entries);
+  state::EventRecord record;
+  record.type = event.type;
+  record.environment = event.environment;
+  record.payload_json = json;
+  record.time = event.time;
+  Result<int64_t> id = store_.AppendEvent(record, entries);
+  if (!id.ok()) return id.error();
+  const int64_t now = NowUnix();
+  if (now >= next_prune_at_) {
+    next_prune_at_ = now + 3600;
+    Result<int64_t> pruned = store_.PruneEvents(now - event_retention_);
+    if (!pruned.ok()) return pruned.error();
+  }
+  return Status::Ok();
 }
 
 Status Dispatcher::Remind(const std::string& env, int64_t now) {
@@ -103,6 +116,7 @@ Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds,
   limits.deadline = deadline;
   limits.cancel = cancel;
   Report report;
+  if (sinks_.empty()) return report;
   std::set<std::string> failed_sinks;
   Result<std::vector<state::OutboxEntry>> due = store_.DueDeliveries(NowUnix(), 1000);
   if (!due.ok()) return due.error();

@@ -362,6 +362,75 @@ TEST_F(DispatcherTest, PrunesDeliveredEntriesAfterTheRetention) {
   EXPECT_EQ((*(*store)->OutboxStatus())[0].delivered, 2);
 }
 
+TEST_F(DispatcherTest, EveryPublishedEventGoesToTheEventLogAsTheSinksReceiveIt) {
+  auto store = state::SqliteStateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Diagnostics diags;
+  auto sinks = Parse(R"(notify:
+  - {name: prod, on: [apply.failed], environments: [prod], webhook: "http://127.0.0.1:1/"}
+)",
+                     diags);
+  ASSERT_EQ(sinks.size(), 1u) << diags.ToString();
+  std::vector<std::string> sent;
+  Dispatcher d(
+      **store, sinks, "shop", [](const std::string&) { return std::nullopt; },
+      [&](const ResolvedSink&, const std::string& json, const DeliveryLimits&) -> Status {
+        sent.push_back(json);
+        return Status::Ok();
+      });
+  Event wanted = MakeEvent("apply.failed", "prod", "", {{"error", value::Value::String("x")}});
+  Event unwanted = MakeEvent("drift.detected", "staging", "file.file/motd");
+  ASSERT_TRUE(d.Publish(wanted).ok());
+  ASSERT_TRUE(d.Publish(unwanted).ok());
+  auto report = d.DeliverDue(5);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(sent, std::vector<std::string>{wanted.ToJson()});
+
+  // Both are in the log, in order, with the JSON the sink received.
+  auto log = (*store)->EventsAfter(0, {}, 0);
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[0].type, "apply.failed");
+  EXPECT_EQ((*log)[0].environment, "prod");
+  EXPECT_EQ((*log)[0].payload_json, wanted.ToJson());
+  EXPECT_EQ((*log)[0].time, wanted.time);
+  EXPECT_EQ((*log)[1].payload_json, unwanted.ToJson());
+
+  // A dispatcher without sinks records events and delivers nothing (nor touches the outbox).
+  Dispatcher quiet(**store, {}, "shop", [](const std::string&) { return std::nullopt; });
+  ASSERT_TRUE((*store)
+                  ->Enqueue({state::OutboxEntry{0, "gone", "prod", "apply.failed", "e9", "", "{}"}})
+                  .ok());
+  ASSERT_TRUE(quiet.Publish(MakeEvent("env.created", "qa", "")).ok());
+  auto none = quiet.DeliverDue(5);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->delivered + none->failed, 0);
+  auto status = (*store)->OutboxStatus();
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 2u);
+  EXPECT_EQ((*status)[0].sink, "gone");
+  EXPECT_EQ((*status)[0].failing, 0);
+  EXPECT_EQ((*status)[0].pending, 1);
+  log = (*store)->EventsAfter(0, {"qa", {}}, 0);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(log->size(), 1u);
+}
+
+TEST_F(DispatcherTest, PublishPrunesEventsPastTheRetention) {
+  auto store = state::SqliteStateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  const int64_t now = NowUnix();
+  ASSERT_TRUE((*store)->AppendEvent({0, "apply.started", "prod", "{}", now - 8 * 86400}, {}).ok());
+  ASSERT_TRUE((*store)->AppendEvent({0, "apply.started", "prod", "{}", now - 6 * 86400}, {}).ok());
+  Dispatcher d(**store, {}, "shop", [](const std::string&) { return std::nullopt; });
+  ASSERT_TRUE(d.Publish(MakeEvent("apply.succeeded", "prod", "")).ok());
+  auto log = (*store)->EventsAfter(0, {}, 0);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 2u);  // the one older than 7 days is gone
+  EXPECT_EQ((*log)[0].time, now - 6 * 86400);
+  EXPECT_TRUE(*(*store)->EventIdPastRetention(0));
+}
+
 TEST(DispatcherBackoffTest, DoublesUpToAnHour) {
   EXPECT_EQ(Dispatcher::Backoff(1), 1);
   EXPECT_EQ(Dispatcher::Backoff(2), 2);

@@ -10,6 +10,7 @@
 
 #include "base/identity.h"
 #include "base/result.h"
+#include "state/control_store.h"
 
 namespace driftless::state {
 
@@ -167,8 +168,9 @@ using LockWaitObserver = std::function<void(const Lock& holder, double timeout_s
 
 /// Durable, versioned state. Implementations must be safe for use by many processes at once
 /// (SQLite in WAL mode; PostgreSQL). One StateStore object is used by one thread at a time
-/// unless documented otherwise.
-class StateStore {
+/// unless documented otherwise. The controller's records (runs, tokens, audit, events) are the
+/// ControlStore part (control_store.h).
+class StateStore : public ControlStore {
  public:
   virtual ~StateStore() = default;
 

@@ -115,6 +115,34 @@ class PostgresStateStore final : public StateStore {
   Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
   Result<int64_t> PruneOutbox(int64_t delivered_before) override;
 
+  // --- ControlStore (control_store.h; sqlite_control_store.cc) ---
+  Result<EnqueuedRun> EnqueueRun(const Run& run, bool supersede) override;
+  Result<std::optional<Run>> GetRun(int64_t id) override;
+  Result<bool> TransitionRun(int64_t id, const std::string& from, const std::string& to,
+                             const RunUpdate& update = {}) override;
+  Result<std::optional<Run>> StartNextRun(const std::string& env, const std::string& to) override;
+  Result<Page<Run>> ListRuns(const RunFilter& filter, int64_t cursor, int limit) override;
+  Result<bool> AddApproval(const Approval& approval) override;
+  Result<std::vector<Approval>> ListApprovals(int64_t run_id) override;
+  Status CreateToken(const Token& token) override;
+  Result<std::optional<Token>> FindTokenByHash(const std::string& hash) override;
+  Result<std::vector<Token>> ListTokens() override;
+  Result<bool> RevokeToken(const std::string& name, int64_t now) override;
+  Result<int64_t> AppendAudit(const AuditEntry& entry) override;
+  Result<Page<AuditEntry>> ListAudit(const AuditFilter& filter, int64_t cursor, int limit) override;
+  Result<int64_t> AppendEvent(const EventRecord& event,
+                              const std::vector<OutboxEntry>& deliveries) override;
+  Result<std::vector<EventRecord>> EventsAfter(int64_t after_id, const EventFilter& filter,
+                                               int limit) override;
+  Result<int64_t> LatestEventId() override;
+  Result<bool> WaitForEvents(int64_t after_id, int timeout_ms) override;
+  Result<int64_t> PruneEvents(int64_t before) override;
+  Result<bool> EventIdPastRetention(int64_t last_id) override;
+  Result<bool> RememberDelivery(const std::string& source, const std::string& id,
+                                int64_t now) override;
+  Result<int64_t> PruneDeliveries(int64_t before) override;
+  // --- end of ControlStore ---
+
  private:
   PostgresStateStore(std::unique_ptr<pg_detail::Connection> c, std::string host);
 
@@ -136,6 +164,7 @@ class PostgresStateStore final : public StateStore {
   std::unique_ptr<pg_detail::Connection> c_;
   std::string host_;  // this machine's host name, to judge stale locks
   bool listening_ = false;
+  bool listening_events_ = false;  // LISTEN driftless_events issued (WaitForEvents)
 };
 
 }  // namespace driftless::state

@@ -5,6 +5,8 @@
 #include "state/postgres/postgres_state_store.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <poll.h>
 
 #include <atomic>
 #include <cctype>
@@ -77,12 +79,57 @@ TEST(PostgresStateStore, MigrationsRunOnceWhenManyOpenAtOnce) {
   EXPECT_EQ(QueryValue(dsn,
                        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
                        "information_schema.tables WHERE table_schema = 'driftless'"),
-            "applies,changes,drift,environments,lock_tokens,locks,outbox,resources,"
-            "schema_migrations");
+            "applies,approvals,audit,changes,drift,environments,event_retention,events,"
+            "lock_tokens,locks,outbox,resources,runs,schema_migrations,tokens,"
+            "webhook_deliveries");
   EXPECT_EQ(QueryValue(dsn,
                        "SELECT count(*) FROM information_schema.tables WHERE "
                        "table_schema = 'public'"),
             "0");
+}
+
+TEST(PostgresStateStore, AuditLogRefusesUpdateDeleteAndTruncate) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto store = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  AuditEntry e;
+  e.who = "ci";
+  e.action = "run.apply";
+  e.result = "refused";
+  e.reason = "no right";
+  ASSERT_TRUE((*store)->AppendAudit(e).ok());
+  for (const char* sql : {"UPDATE driftless.audit SET result = 'allowed'",
+                          "DELETE FROM driftless.audit", "TRUNCATE driftless.audit"}) {
+    EXPECT_NE(Execute(dsn, sql).find("the audit log is append-only"), std::string::npos) << sql;
+  }
+  EXPECT_EQ(QueryValue(dsn, "SELECT result FROM driftless.audit"), "refused");
+}
+
+TEST(PostgresStateStore, AppendedEventsNotifyListeners) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto store = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  PGconn* listener = PQconnectdb(dsn.c_str());
+  ASSERT_EQ(PQstatus(listener), CONNECTION_OK) << PQerrorMessage(listener);
+  PQclear(PQexec(listener, "LISTEN driftless_events"));
+  Result<int64_t> id = (*store)->AppendEvent({0, "apply.started", "staging", "{}", 0}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  // Wait for the notification (a minute is a failure detector, not a timing assertion).
+  std::string payload;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (payload.empty() && std::chrono::steady_clock::now() < deadline) {
+    pollfd fd{PQsocket(listener), POLLIN, 0};
+    poll(&fd, 1, 1000);
+    ASSERT_EQ(PQconsumeInput(listener), 1) << PQerrorMessage(listener);
+    while (PGnotify* n = PQnotifies(listener)) {
+      if (std::string(n->relname) == "driftless_events") payload = n->extra;
+      PQfreemem(n);
+    }
+  }
+  PQfinish(listener);
+  EXPECT_EQ(payload, std::to_string(*id));
 }
 
 TEST(PostgresStateStore, RefusesASchemaFromANewerDriftless) {

@@ -129,6 +129,116 @@ CREATE INDEX outbox_by_subject ON driftless.outbox (sink, subject, created_at) W
     R"sql(
 ALTER TABLE driftless.resources ADD COLUMN live_stamp text NOT NULL DEFAULT '';
 )sql",
+    // ---- driftless serve: runs, approvals, tokens, audit, events, webhook deliveries.
+    // Numbered after the migrations before it (renumber this entry, never its text, if another
+    // migration lands first).
+    // 5: the controller's records (state/control_store.h).
+    R"sql(
+-- At most one active run (planning, applying) per environment: the index refuses a second.
+CREATE TABLE driftless.runs (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  env         text COLLATE "C" NOT NULL,
+  action      text NOT NULL CHECK (action IN ('plan', 'apply', 'destroy', 'remediation')),
+  status      text NOT NULL CHECK (status IN ('queued', 'planning', 'planned',
+                'awaiting_approval', 'applying', 'applied', 'no_changes', 'errored',
+                'canceled', 'superseded', 'interrupted')),
+  "commit"    text NOT NULL DEFAULT '',
+  plan_hash   text NOT NULL DEFAULT '',
+  plan_text   text NOT NULL DEFAULT '',
+  plan_json   text NOT NULL DEFAULT '',
+  author      text NOT NULL DEFAULT '',
+  created_at  bigint NOT NULL,
+  started_at  bigint NOT NULL DEFAULT 0,
+  finished_at bigint NOT NULL DEFAULT 0,
+  message     text NOT NULL DEFAULT '',
+  apply_id    bigint NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX runs_one_active ON driftless.runs (env)
+  WHERE status IN ('planning', 'applying');
+CREATE INDEX runs_by_env ON driftless.runs (env, id);
+CREATE INDEX runs_waiting ON driftless.runs (env, id)
+  WHERE status IN ('queued', 'planned', 'awaiting_approval');
+
+CREATE TABLE driftless.approvals (
+  run_id     bigint NOT NULL REFERENCES driftless.runs(id),
+  who        text COLLATE "C" NOT NULL,
+  plan_hash  text NOT NULL,
+  decision   text NOT NULL CHECK (decision IN ('approved', 'rejected')),
+  comment    text NOT NULL DEFAULT '',
+  created_at bigint NOT NULL,
+  PRIMARY KEY (run_id, who)
+);
+
+-- Only the SHA-256 of a token's secret is kept; a name is unique among live tokens.
+CREATE TABLE driftless.tokens (
+  hash       text PRIMARY KEY,
+  name       text COLLATE "C" NOT NULL,
+  role       text NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+  envs       text NOT NULL,
+  created_by text NOT NULL DEFAULT '',
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL DEFAULT 0,
+  revoked_at bigint NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX tokens_live_name ON driftless.tokens (name) WHERE revoked_at = 0;
+
+-- Append-only: the trigger refuses every UPDATE, DELETE and TRUNCATE.
+CREATE TABLE driftless.audit (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  time       bigint NOT NULL,
+  who        text NOT NULL DEFAULT '',
+  action     text NOT NULL,
+  subject    text NOT NULL DEFAULT '',
+  env        text COLLATE "C" NOT NULL DEFAULT '',
+  run_id     bigint NOT NULL DEFAULT 0,
+  plan_hash  text NOT NULL DEFAULT '',
+  result     text NOT NULL CHECK (result IN ('allowed', 'refused')),
+  reason     text NOT NULL DEFAULT '',
+  request_id text NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_env ON driftless.audit (env, id);
+CREATE FUNCTION driftless.audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only';
+END $$;
+CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON driftless.audit
+  FOR EACH ROW EXECUTE FUNCTION driftless.audit_append_only();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON driftless.audit
+  FOR EACH STATEMENT EXECUTE FUNCTION driftless.audit_append_only();
+
+-- Ids only grow. Appends take a transaction-level advisory lock before they draw an id, so ids
+-- become visible in order and a reader after id N never misses a smaller id committed later.
+-- pruned_through is the highest id ever pruned. Every insert notifies driftless_events.
+CREATE TABLE driftless.events (
+  id           bigserial PRIMARY KEY,
+  type         text NOT NULL,
+  env          text COLLATE "C" NOT NULL,
+  payload_json text NOT NULL,
+  time         bigint NOT NULL
+);
+CREATE INDEX events_by_time ON driftless.events (time);
+CREATE TABLE driftless.event_retention (
+  one            integer PRIMARY KEY CHECK (one = 1),
+  pruned_through bigint NOT NULL
+);
+INSERT INTO driftless.event_retention VALUES (1, 0);
+CREATE FUNCTION driftless.events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('driftless_events', NEW.id::text);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER events_notify AFTER INSERT ON driftless.events
+  FOR EACH ROW EXECUTE FUNCTION driftless.events_notify();
+
+CREATE TABLE driftless.webhook_deliveries (
+  source  text NOT NULL,
+  id      text NOT NULL,
+  seen_at bigint NOT NULL,
+  PRIMARY KEY (source, id)
+);
+CREATE INDEX webhook_deliveries_by_time ON driftless.webhook_deliveries (seen_at);
+)sql",
+    // ---- end of the serve migrations.
 };
 
 constexpr const char* kDescriptions[] = {
@@ -136,6 +246,7 @@ constexpr const char* kDescriptions[] = {
     "drift timeline",
     "notification outbox",
     "live stamps",
+    "runs, approvals, tokens, audit, events, webhook deliveries",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

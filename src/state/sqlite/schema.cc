@@ -125,6 +125,103 @@ CREATE INDEX outbox_by_subject ON outbox (sink, subject, created_at) WHERE subje
     R"sql(
 ALTER TABLE resources ADD COLUMN live_stamp TEXT NOT NULL DEFAULT '';
 )sql",
+    // ---- driftless serve: runs, approvals, tokens, audit, events, webhook deliveries.
+    // Numbered after the migrations before it (renumber this entry, never its text, if another
+    // migration lands first).
+    // 5: the controller's records (state/control_store.h).
+    R"sql(
+-- At most one active run (planning, applying) per environment: the index refuses a second.
+CREATE TABLE runs (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  env         TEXT NOT NULL,
+  action      TEXT NOT NULL CHECK (action IN ('plan', 'apply', 'destroy', 'remediation')),
+  status      TEXT NOT NULL CHECK (status IN ('queued', 'planning', 'planned',
+                'awaiting_approval', 'applying', 'applied', 'no_changes', 'errored',
+                'canceled', 'superseded', 'interrupted')),
+  "commit"    TEXT NOT NULL DEFAULT '',
+  plan_hash   TEXT NOT NULL DEFAULT '',
+  plan_text   TEXT NOT NULL DEFAULT '',
+  plan_json   TEXT NOT NULL DEFAULT '',
+  author      TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL,
+  started_at  INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  message     TEXT NOT NULL DEFAULT '',
+  apply_id    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX runs_one_active ON runs (env) WHERE status IN ('planning', 'applying');
+CREATE INDEX runs_by_env ON runs (env, id);
+CREATE INDEX runs_waiting ON runs (env, id)
+  WHERE status IN ('queued', 'planned', 'awaiting_approval');
+
+CREATE TABLE approvals (
+  run_id     INTEGER NOT NULL REFERENCES runs(id),
+  who        TEXT NOT NULL,
+  plan_hash  TEXT NOT NULL,
+  decision   TEXT NOT NULL CHECK (decision IN ('approved', 'rejected')),
+  comment    TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, who)
+) STRICT, WITHOUT ROWID;
+
+-- Only the SHA-256 of a token's secret is kept; a name is unique among live tokens.
+CREATE TABLE tokens (
+  hash       TEXT PRIMARY KEY NOT NULL,
+  name       TEXT NOT NULL,
+  role       TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+  envs       TEXT NOT NULL,
+  created_by TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL DEFAULT 0,
+  revoked_at INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoked_at = 0;
+
+-- Append-only: the triggers refuse every UPDATE and DELETE.
+CREATE TABLE audit (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  time       INTEGER NOT NULL,
+  who        TEXT NOT NULL DEFAULT '',
+  action     TEXT NOT NULL,
+  subject    TEXT NOT NULL DEFAULT '',
+  env        TEXT NOT NULL DEFAULT '',
+  run_id     INTEGER NOT NULL DEFAULT 0,
+  plan_hash  TEXT NOT NULL DEFAULT '',
+  result     TEXT NOT NULL CHECK (result IN ('allowed', 'refused')),
+  reason     TEXT NOT NULL DEFAULT '',
+  request_id TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX audit_by_env ON audit (env, id);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- AUTOINCREMENT: ids only grow, never reused after pruning. pruned_through is the highest id
+-- ever pruned: a reader that last saw a lower id missed events.
+CREATE TABLE events (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  type         TEXT NOT NULL,
+  env          TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  time         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX events_by_time ON events (time);
+CREATE TABLE event_retention (
+  one            INTEGER PRIMARY KEY CHECK (one = 1),
+  pruned_through INTEGER NOT NULL
+) STRICT;
+INSERT INTO event_retention VALUES (1, 0);
+
+CREATE TABLE webhook_deliveries (
+  source  TEXT NOT NULL,
+  id      TEXT NOT NULL,
+  seen_at INTEGER NOT NULL,
+  PRIMARY KEY (source, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (seen_at);
+)sql",
+    // ---- end of the serve migrations.
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

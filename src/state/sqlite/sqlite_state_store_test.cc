@@ -156,5 +156,29 @@ TEST_F(SqliteStateStoreTest, RefusesDatabasesFromNewerVersionsAndOtherPrograms) 
   EXPECT_FALSE(SqliteStateStore::Open("").ok());
 }
 
+TEST_F(SqliteStateStoreTest, AuditLogRefusesUpdateAndDelete) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  AuditEntry e;
+  e.who = "ci";
+  e.action = "run.apply";
+  e.result = "refused";
+  ASSERT_TRUE(store->AppendAudit(e).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* sql : {"UPDATE audit SET result = 'allowed'", "DELETE FROM audit"}) {
+    char* err = nullptr;
+    EXPECT_NE(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << sql;
+    EXPECT_STREQ(err, "the audit log is append-only");
+    sqlite3_free(err);
+  }
+  sqlite3_close(db);
+  Result<Page<AuditEntry>> page = store->ListAudit({}, 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].result, "refused");
+}
+
 }  // namespace
 }  // namespace driftless::state

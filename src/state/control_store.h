@@ -1,0 +1,234 @@
+#pragma once
+
+// What the controller (`driftless serve`) and its API keep beside the environments' state: runs
+// and their approvals, API tokens, the audit log, the event log the event stream replays, and
+// the webhook deliveries already seen. StateStore extends this interface, so both backends keep
+// it and one store object serves both; the contract tests (testing/) run against both.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace driftless::state {
+
+struct OutboxEntry;  // state_store.h
+
+/// One page of a list, newest first unless documented otherwise.
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  /// Pass as `cursor` to get the next page; 0 when this page is the last.
+  int64_t next_cursor = 0;
+};
+
+/// One plan, apply, destroy or remediation of an environment, from queued to finished.
+///
+/// Lifecycle (RunTransitionAllowed): queued → planning | applying | canceled | superseded;
+/// planning → planned | awaiting_approval | no_changes | errored | canceled | interrupted;
+/// planned → applying | awaiting_approval | canceled | superseded | errored;
+/// awaiting_approval → applying | planned | canceled | superseded | errored;
+/// applying → applied | errored | canceled | interrupted. applied, no_changes, errored,
+/// canceled, superseded and interrupted are final. `planning` and `applying` are *active*: at
+/// most one run per environment is active at a time (the store refuses a second).
+struct Run {
+  int64_t id = 0;           ///< grows with every run, across environments
+  std::string environment;  ///< the environment's name
+  std::string action;       ///< "plan", "apply", "destroy", "remediation"
+  std::string status = "queued";
+  std::string commit;       ///< the revision planned or applied ("" for a folder)
+  std::string plan_hash;    ///< the hash of the plan (what approvals bind to), "" until planned
+  std::string plan_text;    ///< the plan as printed (redacted)
+  std::string plan_json;    ///< the plan as JSON (redacted)
+  std::string author;       ///< the token's name, or "controller"
+  int64_t created_at = 0;   ///< unix seconds, when queued
+  int64_t started_at = 0;   ///< unix seconds, when it left `queued`; 0 before
+  int64_t finished_at = 0;  ///< unix seconds, when it reached a final status; 0 before
+  std::string message;      ///< the result ("3 created, 1 updated") or why it failed
+  int64_t apply_id = 0;     ///< the history entry of its apply (ApplyRecord::id), 0 when none
+};
+
+/// Every run status, in lifecycle order.
+const std::vector<std::string>& RunStatuses();
+/// True for the statuses in which a server works on the environment: planning, applying.
+bool IsActiveRunStatus(std::string_view status);
+/// True for the final statuses: applied, no_changes, errored, canceled, superseded, interrupted.
+bool IsFinalRunStatus(std::string_view status);
+/// True when the lifecycle allows a run in `from` to go to `to` (see Run).
+bool RunTransitionAllowed(std::string_view from, std::string_view to);
+
+/// What a transition sets besides the status; an absent member keeps its value.
+struct RunUpdate {
+  std::optional<std::string> plan_hash;
+  std::optional<std::string> plan_text;
+  std::optional<std::string> plan_json;
+  std::optional<std::string> message;
+  std::optional<int64_t> apply_id;
+};
+
+/// Which runs a list returns.
+struct RunFilter {
+  std::string environment;            ///< "" for all environments
+  std::vector<std::string> statuses;  ///< empty for every status
+};
+
+/// What EnqueueRun did.
+struct EnqueuedRun {
+  Run run;                          ///< the new run, with its id
+  std::vector<int64_t> superseded;  ///< the runs it superseded, oldest first
+};
+
+/// One person's decision on one run's plan.
+struct Approval {
+  int64_t run_id = 0;
+  std::string plan_hash;  ///< the plan hash approved or rejected
+  std::string who;        ///< the token's name
+  std::string decision;   ///< "approved" or "rejected"
+  std::string comment;
+  int64_t created_at = 0;  ///< unix seconds
+};
+
+/// An API token. Only the SHA-256 of its secret is kept (see src/auth).
+struct Token {
+  std::string name;         ///< unique among live (unrevoked) tokens
+  std::string role;         ///< "viewer", "editor", "admin"
+  std::string envs = "**";  ///< environment glob the token is limited to
+  std::string hash;         ///< lowercase hex SHA-256 of the secret: the lookup key
+  std::string created_by;   ///< who made it (user@host, or a token's name)
+  int64_t created_at = 0;   ///< unix seconds
+  int64_t expires_at = 0;   ///< unix seconds; 0 never
+  int64_t revoked_at = 0;   ///< unix seconds; 0 while not revoked
+};
+
+/// One decision in the audit log (append-only: there is no way to change or remove one).
+struct AuditEntry {
+  int64_t id = 0;
+  int64_t time = 0;         ///< unix seconds
+  std::string who;          ///< the token's name, "controller", or "" when no valid token
+  std::string action;       ///< "run.create", "run.approve", "token.create", ...
+  std::string subject;      ///< what else it was about (a token's name, a route), or ""
+  std::string environment;  ///< "" when none
+  int64_t run_id = 0;       ///< 0 when none
+  std::string plan_hash;    ///< "" when none
+  std::string result;       ///< "allowed" or "refused"
+  std::string reason;       ///< why it was refused ("" when allowed)
+  std::string request_id;   ///< the HTTP request's X-Request-Id ("" outside a request)
+};
+
+/// Which audit entries a list returns.
+struct AuditFilter {
+  std::string environment;  ///< "" for all
+  std::string who;          ///< "" for all
+};
+
+/// One event in the event log, as published (notify::Event's JSON in `payload_json`).
+struct EventRecord {
+  int64_t id = 0;    ///< grows with every event; never reused, even after pruning
+  std::string type;  ///< "apply.succeeded", ...
+  std::string environment;
+  std::string payload_json;  ///< the event's JSON, as the sinks receive it
+  int64_t time = 0;          ///< unix seconds
+};
+
+/// Which events a read returns.
+struct EventFilter {
+  std::string environment;         ///< "" for all
+  std::vector<std::string> types;  ///< empty for all
+};
+
+/// The runs, approvals, tokens, audit log, event log and webhook deliveries (see the top of this
+/// file). One object is used by one thread at a time, like StateStore.
+class ControlStore {
+ public:
+  virtual ~ControlStore() = default;
+
+  // --- runs ---
+
+  /// Queues `run` (status "queued", created now unless created_at is set; id, times and plan
+  /// fields of `run` are ignored but commit, action, author and plan_* are kept). When
+  /// `supersede` and the run is a plan or an apply, the environment's plan and apply runs still
+  /// queued, planned or awaiting approval for another commit become "superseded", in the same
+  /// transaction.
+  virtual Result<EnqueuedRun> EnqueueRun(const Run& run, bool supersede) = 0;
+  /// One run, or std::nullopt.
+  virtual Result<std::optional<Run>> GetRun(int64_t id) = 0;
+  /// Moves run `id` from `from` to `to` with `update`, only if its status is still `from`
+  /// (compare-and-set): false when it is not, or when `to` is active and another run of the
+  /// environment is active. Sets started_at when leaving queued, finished_at when `to` is final.
+  /// An error when the lifecycle does not allow the transition or the run does not exist.
+  virtual Result<bool> TransitionRun(int64_t id, const std::string& from, const std::string& to,
+                                     const RunUpdate& update = {}) = 0;
+  /// Starts the environment's oldest queued run (first in, first out) by moving it to `to`
+  /// (planning or applying): std::nullopt when none is queued or a run of the environment is
+  /// active. Two servers calling it at once never both start one.
+  virtual Result<std::optional<Run>> StartNextRun(const std::string& env,
+                                                  const std::string& to) = 0;
+  /// Runs matching `filter`, newest first, at most `limit` (<= 0: 100), with ids below `cursor`
+  /// (0: from the newest).
+  virtual Result<Page<Run>> ListRuns(const RunFilter& filter, int64_t cursor, int limit) = 0;
+
+  // --- approvals ---
+
+  /// Records a decision; false (nothing written) when `who` already decided on that run.
+  virtual Result<bool> AddApproval(const Approval& approval) = 0;
+  /// The decisions on a run, oldest first.
+  virtual Result<std::vector<Approval>> ListApprovals(int64_t run_id) = 0;
+
+  // --- tokens ---
+
+  /// Stores a new token; an error when a live token has that name or the hash is known.
+  virtual Status CreateToken(const Token& token) = 0;
+  /// The token with that hash (revoked and expired ones included: the caller decides), or
+  /// std::nullopt.
+  virtual Result<std::optional<Token>> FindTokenByHash(const std::string& hash) = 0;
+  /// Every token, revoked ones included, sorted by name, then creation.
+  virtual Result<std::vector<Token>> ListTokens() = 0;
+  /// Revokes the live token named `name` at `now`; false when there is none.
+  virtual Result<bool> RevokeToken(const std::string& name, int64_t now) = 0;
+
+  // --- audit ---
+
+  /// Appends an entry (time now when 0) and returns its id.
+  virtual Result<int64_t> AppendAudit(const AuditEntry& entry) = 0;
+  /// Entries matching `filter`, newest first, at most `limit` (<= 0: 100), ids below `cursor`.
+  virtual Result<Page<AuditEntry>> ListAudit(const AuditFilter& filter, int64_t cursor,
+                                             int limit) = 0;
+
+  // --- events ---
+
+  /// Appends `event` (id assigned, time now when 0) and enqueues `deliveries` (the outbox
+  /// entries for its sinks, as Enqueue) in one transaction; returns the event's id. PostgreSQL
+  /// also notifies channel `driftless_events` with the id.
+  virtual Result<int64_t> AppendEvent(const EventRecord& event,
+                                      const std::vector<OutboxEntry>& deliveries) = 0;
+  /// Events with ids above `after_id` matching `filter`, oldest first, at most `limit`
+  /// (<= 0: 1000).
+  virtual Result<std::vector<EventRecord>> EventsAfter(int64_t after_id, const EventFilter& filter,
+                                                       int limit) = 0;
+  /// The id of the newest event ever appended (0 when none was); pruning never lowers it.
+  virtual Result<int64_t> LatestEventId() = 0;
+  /// Waits up to `timeout_ms` for an event with an id above `after_id`: true as soon as one
+  /// exists (at once when one does already), false when none came in time. PostgreSQL listens
+  /// on `driftless_events`, so an event appended by another server wakes it at once; SQLite
+  /// looks again every 50 ms (one host: a server can also wake its own readers directly).
+  virtual Result<bool> WaitForEvents(int64_t after_id, int timeout_ms) = 0;
+  /// Removes events older than `before` (unix seconds); returns how many.
+  virtual Result<int64_t> PruneEvents(int64_t before) = 0;
+  /// True when events after `last_id` were pruned: a reader that last saw `last_id` has missed
+  /// some and must start again (the event stream's `reset`).
+  virtual Result<bool> EventIdPastRetention(int64_t last_id) = 0;
+
+  // --- webhook deliveries ---
+
+  /// Remembers delivery `id` of webhook `source` ("github", ...) at `now`: true when it is new,
+  /// false when it was already seen (insert if absent).
+  virtual Result<bool> RememberDelivery(const std::string& source, const std::string& id,
+                                        int64_t now) = 0;
+  /// Forgets deliveries seen before `before`; returns how many.
+  virtual Result<int64_t> PruneDeliveries(int64_t before) = 0;
+};
+
+}  // namespace driftless::state
