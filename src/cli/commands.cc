@@ -9,9 +9,10 @@
 #include "apply/applier.h"
 #include "base/file_util.h"
 #include "base/strings.h"
-#include "cli/drift_record.h"
-#include "cli/notifications.h"
-#include "cli/steps.h"
+#include "engine/apply.h"
+#include "engine/drift_record.h"
+#include "engine/notifications.h"
+#include "engine/plan.h"
 #include "cli/terminal.h"
 #include "plan/render.h"
 #include "plan/stored.h"
@@ -21,14 +22,12 @@
 namespace driftless::cli {
 
 using value::Value;
+using engine::BranchEnvironment;
+using engine::CheckSinks;
+using engine::DriftCheckRecord;
+using engine::RecordDriftCheck;
 
 namespace {
-
-std::atomic<bool> g_cancel{false};
-
-extern "C" void OnInterrupt(int) {
-  if (g_cancel.exchange(true)) std::_Exit(130);  // second Ctrl-C: stop now
-}
 
 void PrintJson(const Value& v) { std::printf("%s\n", value::ToPrettyJson(v).c_str()); }
 
@@ -66,68 +65,36 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// Prints why an operation failed: its declaration problems, then its message. Returns 1.
+int PrintFailure(const engine::Failure& failure, bool json) {
+  if (!failure.diagnostics.empty()) PrintDiagnostics(failure.diagnostics, json);
+  if (!failure.message.empty()) Fail(failure.message);
+  return 1;
+}
+
 Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& op) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return store.error();
-  return (*store)->AcquireLock(env, CurrentIdentity(), op, ws.flags().lock_timeout,
-                               ws.flags().lease_seconds);
-}
-
-// Checks a saved plan against a fresh one made under the lock.
-Status CheckPlanFile(const std::string& path, const plan::Plan& fresh) {
-  Result<std::string> text = ReadFileToString(path);
-  if (!text.ok()) return text.error();
-  Result<Value> json = value::ParseJson(*text);
-  if (!json.ok()) return MakeError(path + " is not a plan file: " + json.error().message);
-  Result<plan::Plan> saved = plan::PlanFromJson(*json);
-  if (!saved.ok()) return MakeError(path + ": " + saved.error().message);
-  const Value* hash = json->Find("plan_hash");
-  std::string again = "; run `driftless plan --out " + path + "` again";
-  if (saved->environment != fresh.environment) {
-    return MakeError("plan file " + path + " is for environment " + saved->environment + ", not " +
-                     fresh.environment);
-  }
-  if (saved->destroy != fresh.destroy) {
-    return MakeError("plan file " + path +
-                     (saved->destroy ? " is a destroy plan" : " is not a destroy plan"));
-  }
-  if (saved->revision != fresh.revision) {
-    return MakeError("plan file " + path + " is for commit " + saved->revision.substr(0, 7) +
-                     ", not " +
-                     (fresh.revision.empty() ? "a folder" : fresh.revision.substr(0, 7)) + again);
-  }
-  if (saved->decl_hash != fresh.decl_hash) {
-    return MakeError("plan file " + path + " is stale: the declarations changed since it was made" +
-                     again);
-  }
-  if (saved->state_serial != fresh.state_serial) {
-    return MakeError("plan file " + path + " is stale: state changed since it was made (serial " +
-                     std::to_string(saved->state_serial) + ", now " +
-                     std::to_string(fresh.state_serial) + ")" + again);
-  }
-  if (hash == nullptr || !hash->is_string() || hash->as_string() != fresh.Hash()) {
-    return MakeError("plan file " + path + " is stale: live objects changed since it was made" +
-                     again);
-  }
-  return Status::Ok();
+  return (*store)->AcquireLock(env, CurrentIdentity(), op, ws.options().lock_timeout,
+                               ws.options().lease_seconds);
 }
 
 }  // namespace
 
-int RunValidate(Workspace& ws, const std::string& env) {
+int RunValidate(Workspace& ws, const std::string& env, const Output& out) {
   Diagnostics diags;
   Result<config::Environment*> evaluated = ws.Evaluate(env, false, false, diags);
   if (!evaluated.ok() || diags.HasErrors()) {
-    PrintDiagnostics(diags, ws.flags().json);
+    PrintDiagnostics(diags, out.json);
     return 1;
   }
   CheckSinks((*evaluated)->decls(), diags);
   if (diags.HasErrors()) {
-    PrintDiagnostics(diags, ws.flags().json);
+    PrintDiagnostics(diags, out.json);
     return 1;
   }
   size_t n = (*evaluated)->resources().size();
-  if (ws.flags().json) {
+  if (out.json) {
     PrintDiagnostics(diags, true);
   } else {
     PrintDiagnostics(diags, false);
@@ -136,32 +103,23 @@ int RunValidate(Workspace& ws, const std::string& env) {
   return 0;
 }
 
-int RunPlan(Workspace& ws, const ApplyFlags& flags) {
-  Diagnostics diags;
-  Result<std::vector<Step>> steps = PlanSteps(ws, diags);
-  if (!steps.ok()) {
-    if (diags.empty()) return Fail(steps.error().message);
-    PrintDiagnostics(diags, ws.flags().json);
-    return Fail(steps.error().message);
-  }
-  Result<plan::Plan> plan =
-      ws.Plan(flags.env, false, diags, /*list_unchanged=*/ws.flags().json || !flags.out.empty());
-  if (plan.ok()) plan->steps = DescribeSteps(*steps);
-  if (!plan.ok()) {
-    if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, ws.flags().json);
-    return 1;
-  }
+int RunPlan(Workspace& ws, const ApplyFlags& flags, const Output& out) {
+  engine::PlanRequest request;
+  request.env = flags.env;
+  request.list_unchanged = out.json || !flags.out.empty();
+  engine::PlanReport report = engine::PlanEnvironment(ws, request);
+  if (!report.plan) return PrintFailure(report.failure, out.json);
+  const plan::Plan* plan = &*report.plan;
   if (!flags.out.empty()) {
     Status s =
         WriteFileAtomic(flags.out, value::ToPrettyJson(plan::PlanToJson(*plan)) + "\n", 0600);
     if (!s.ok()) return Fail(s.error().message);
   }
-  if (ws.flags().json) {
+  if (out.json) {
     PrintJson(plan::PlanToJson(*plan));
   } else {
     plan::RenderOptions ro;
-    ro.color = UseColor(stdout, ws.flags().no_color);
+    ro.color = UseColor(stdout, out.no_color);
     std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
     std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
     if (!flags.out.empty()) std::printf("Saved the plan to %s.\n", flags.out.c_str());
@@ -170,46 +128,15 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
     PrintDiagnostics(plan->problems, false);
     return 1;
   }
-  return flags.detailed_exitcode &&
-                 (plan->HasChanges() || plan->DriftCount() > 0 || !plan->steps.empty())
-             ? 2
-             : 0;
+  return flags.detailed_exitcode && report.HasChanges() ? 2 : 0;
 }
 
-namespace {
-
-// The drifted resources of a plan and their actions (taken before the plan moves into Apply).
-std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& plan) {
-  std::vector<std::pair<std::string, plan::Action>> out;
-  for (const auto& c : plan.changes) {
-    if (c.drift) out.emplace_back(c.address, c.action);
-  }
-  return out;
-}
-
-// After an apply: the drift of every resource it healed or recorded is resolved.
-void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
-                         const std::vector<std::pair<std::string, plan::Action>>& drifted,
-                         const apply::ApplyResult& result, const std::string& resolution) {
-  const std::set<std::string, std::less<>> failed = FailedAddresses(result);
-  std::vector<std::string> healed, recorded;
-  for (const auto& [address, action] : drifted) {
-    if (failed.count(address)) continue;
-    (action == plan::Action::kRecord ? recorded : healed).push_back(address);
-  }
-  const int64_t now = NowUnix();
-  if (!healed.empty()) (void)store.ObserveDrift(env, {}, healed, resolution, now);
-  if (!recorded.empty()) (void)store.ObserveDrift(env, {}, recorded, "declaration", now);
-}
-
-}  // namespace
-
-int RunDrift(Workspace& ws, const std::string& env) {
+int RunDrift(Workspace& ws, const std::string& env, const Output& out) {
   Diagnostics diags;
   Result<plan::Plan> plan = ws.Plan(env, false, diags);
   if (!plan.ok()) {
     if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, ws.flags().json);
+    PrintDiagnostics(diags, out.json);
     return 1;
   }
   std::vector<const plan::Change*> drifted;
@@ -226,7 +153,7 @@ int RunDrift(Workspace& ws, const std::string& env) {
     if (c.index < 0 || c.planned.is_null() || c.prior.is_null()) return std::string();
     return value::UnifiedDiff(text(c.prior), text(c.planned));
   };
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const plan::Change* c : drifted) {
       Value o = Value::MakeObject();
@@ -249,7 +176,7 @@ int RunDrift(Workspace& ws, const std::string& env) {
     PrintJson(root);
     return drifted.empty() ? 0 : 2;
   }
-  bool color = UseColor(stdout, ws.flags().no_color);
+  bool color = UseColor(stdout, out.no_color);
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
   for (const plan::Change* c : drifted) {
     std::printf("  ~ %s  (%s)\n", c->address.c_str(),
@@ -289,13 +216,13 @@ std::string Duration(int64_t seconds) {
 
 }  // namespace
 
-int RunDriftHistory(Workspace& ws, const std::string& env, int limit) {
+int RunDriftHistory(Workspace& ws, const std::string& env, int limit, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto drifts = (*store)->ListDrift(env, true, limit);
   if (!drifts.ok()) return Fail(drifts.error().message);
   const int64_t now = NowUnix();
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& d : *drifts) {
       Value o = Value::MakeObject();
@@ -332,248 +259,145 @@ int RunDriftHistory(Workspace& ws, const std::string& env, int limit) {
   return 0;
 }
 
-int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
+namespace {
+
+// Set by SIGINT and SIGTERM while changes are applied; a second one stops the process at once.
+engine::StopToken g_stop;
+
+extern "C" void OnInterrupt(int) {
+  if (g_stop.Stop()) std::_Exit(130);  // second Ctrl-C: stop now
+}
+
+// What the report of one apply calls it: "", " (step 1 of 3, commit abc1234)", " (final ...)".
+std::string StepLabel(const engine::StepInfo& step) {
+  if (step.count == 1) return "";
+  if (step.final) return " (final step, commit " + step.commit->short_id + ")";
+  return " (step " + std::to_string(step.index + 1) + " of " + std::to_string(step.count) +
+         ", commit " + step.commit->short_id + (step.note.empty() ? "" : ", " + step.note) + ")";
+}
+
+// Renders an apply or destroy as text: the plan, the question, progress on a terminal and the
+// result of each apply. Ctrl-C stops it once it is approved (signals restored at destruction).
+class ApplyPrinter : public engine::Observer {
+ public:
+  ApplyPrinter(const Output& out, bool confirm, bool destroy)
+      : out_(out), confirm_(confirm), destroy_(destroy) {}
+  ~ApplyPrinter() override {
+    if (!signals_) return;
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
+
+  void OnPlan(const plan::Plan& plan) override {
+    plan::RenderOptions ro;
+    ro.color = UseColor(stdout, out_.no_color);
+    std::printf("Environment %s (%s)\n\n", plan.environment.c_str(), plan.source.c_str());
+    std::fputs(plan::RenderPlan(plan, ro).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  bool Approve(const plan::Plan& plan) override {
+    if (confirm_ && !Confirm(std::string("\nDo you want to ") + (destroy_ ? "destroy" : "apply") +
+                             " these changes to environment " + plan.environment + "?")) {
+      std::fprintf(stderr, "Cancelled; nothing was changed.\n");
+      return false;
+    }
+    std::signal(SIGINT, OnInterrupt);
+    std::signal(SIGTERM, OnInterrupt);
+    signals_ = true;
+    return true;
+  }
+  void OnStepStarted(const engine::StepInfo&) override {
+    progress_ = std::make_unique<ProgressLine>(destroy_ ? "destroying" : "applying");
+  }
+  void OnProgress(const apply::Progress& pr) override {
+    if (progress_) progress_->Update(pr.done, pr.total, pr.address);
+  }
+  void OnStepFinished(const engine::StepResult& step) override {
+    if (progress_) progress_->Done();
+    progress_.reset();
+    if (!step.error.empty()) return;  // the failure says it
+    const apply::ApplyResult& r = step.result;
+    std::printf("\n");
+    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    std::printf("Apply #%lld%s %s: %s.\n", static_cast<long long>(r.apply_id),
+                StepLabel(step.step).c_str(), r.status.c_str(), r.summary.c_str());
+  }
+  void OnWarning(const std::string& message) override {
+    std::fprintf(stderr, "warning: %s\n", message.c_str());
+  }
+
+ private:
+  const Output& out_;
+  const bool confirm_;
+  const bool destroy_;
+  bool signals_ = false;
+  std::unique_ptr<ProgressLine> progress_;
+};
+
+// Delivers what an apply enqueued, for a few seconds; the rest stays in the outbox for the next
+// run.
+void DeliverNow(notify::Dispatcher* d) {
+  if (d == nullptr) return;
+  Result<notify::Dispatcher::Report> sent = d->DeliverDue(5);
+  if (!sent.ok()) {
+    std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
+  } else if (sent->failed > 0) {
+    std::fprintf(stderr,
+                 "warning: %d notification(s) could not be delivered; they are retried by "
+                 "the next run (see `driftless notify status`)\n",
+                 sent->failed);
+  }
+}
+
+}  // namespace
+
+int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy, const Output& out) {
   const bool interactive = IsTerminal(stdin) && IsTerminal(stderr);
   if (!flags.auto_approve && flags.plan_file.empty() && !interactive) {
     return Fail(std::string(destroy ? "destroy" : "apply") +
                 " needs --auto-approve when not run on a terminal");
   }
-  const std::string& env = ws.selection().env;
-  if (!ws.StateHasEnvironment(env) || ws.selection().worktree) {
-    // Nothing is written (not even a lock) for declarations that are not valid.
-    Diagnostics diags;
-    Result<config::Environment*> checked = ws.Evaluate(env, true, false, diags);
-    if (!checked.ok()) {
-      if (diags.empty()) return Fail(checked.error().message);
-      PrintDiagnostics(diags, false);
-      return 1;
-    }
-    if (ws.selection().worktree && (*checked)->match().is_protected()) {
-      return Fail("environment " + env +
-                  " is protected: uncommitted changes (--worktree) are never applied to it; "
-                  "commit them and apply the commit");
-    }
-  }
-  // Notifications are delivered after the lock is released (declared before it, destroyed
-  // after it); what is not delivered within a few seconds stays in the outbox for the next run.
-  std::unique_ptr<notify::Dispatcher> dispatcher;
-  struct Flush {
-    std::unique_ptr<notify::Dispatcher>& d;
-    ~Flush() {
-      if (!d) return;
-      Result<notify::Dispatcher::Report> sent = d->DeliverDue(5);
-      if (!sent.ok()) {
-        std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
-      } else if (sent->failed > 0) {
-        std::fprintf(stderr,
-                     "warning: %d notification(s) could not be delivered; they are retried by "
-                     "the next run (see `driftless notify status`)\n",
-                     sent->failed);
-      }
-    }
-  } flush{dispatcher};
-  Result<state::Lock> lock = TakeLock(ws, env, destroy ? "destroy" : "apply");
-  if (!lock.ok()) return Fail(lock.error().message);
-  state::StateStore* store = *ws.State();
-  struct Unlock {
-    state::StateStore* s;
-    state::Lock* l;
-    ~Unlock() { (void)s->ReleaseLock(*l); }
-  } unlock{store, &*lock};
-
-  Diagnostics diags;
-  std::vector<Step> steps;
-  if (!destroy) {
-    Result<std::vector<Step>> planned = PlanSteps(ws, diags);
-    if (!planned.ok()) {
-      PrintDiagnostics(diags, false);
-      return Fail(planned.error().message);
-    }
-    steps = std::move(*planned);
-  }
-  Result<plan::Plan> plan = ws.Plan(env, destroy, diags);
-  if (!plan.ok()) {
-    if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, false);
-    return 1;
-  }
-  plan->steps = DescribeSteps(steps);
-  if (!flags.plan_file.empty()) {
-    Status s = CheckPlanFile(flags.plan_file, *plan);
-    if (!s.ok()) return Fail(s.error().message);
-  }
-  plan::RenderOptions ro;
-  ro.color = UseColor(stdout, ws.flags().no_color);
-  if (plan->problems.HasErrors()) {
-    std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
-    PrintDiagnostics(plan->problems, false);
-    return 1;
-  }
-  if (!plan->HasChanges() && steps.empty()) {
-    // Nothing to change; in a repository the environment still moves to the commit, so that
-    // history (and `env list`) says which commit it runs.
-    bool record = false;
-    if (!destroy && !ws.selection().worktree && ws.selection().commit) {
-      Result<std::string> applied = ws.AppliedCommit(env);
-      record = applied.ok() && *applied != ws.selection().commit->id;
-    }
-    if (!record) {
-      std::printf("No changes. Environment %s matches its declarations.\n",
-                  plan->environment.c_str());
-      return 0;
-    }
-  }
+  engine::ApplyRequest request;
+  request.destroy = destroy;
+  request.plan_file = flags.plan_file;
+  request.stop = &g_stop;
+  engine::ApplyReport report;
+  int code = 1;
   {
-    Diagnostics sink_diags;
-    Result<std::unique_ptr<notify::Dispatcher>> made = MakeDispatcher(ws, sink_diags);
-    if (!made.ok()) {
-      PrintDiagnostics(sink_diags, false);
-      return Fail(made.error().message);
-    }
-    dispatcher = std::move(*made);
-  }
-  // Hands an event to the sinks; a state failure here never fails the apply.
-  auto publish = [&](const std::string& type, std::vector<std::pair<std::string, Value>> fields) {
-    if (!dispatcher) return;
-    fields.emplace_back("actor", Value::String(CurrentIdentity().UserAtHost()));
-    fields.emplace_back("kind", Value::String(destroy ? "destroy" : "apply"));
-    Status s = dispatcher->Publish(notify::MakeEvent(type, env, "", fields));
-    if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
-  };
-  std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
-  std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
-  std::fflush(stdout);
-  if (!flags.auto_approve && flags.plan_file.empty()) {
-    if (!Confirm(std::string("\nDo you want to ") + (destroy ? "destroy" : "apply") +
-                 " these changes to environment " + plan->environment + "?")) {
-      std::fprintf(stderr, "Cancelled; nothing was changed.\n");
-      return 1;
+    ApplyPrinter printer(out, !flags.auto_approve && flags.plan_file.empty(), destroy);
+    report = engine::ApplyEnvironment(ws, request, printer);
+    switch (report.outcome) {
+      case engine::ApplyReport::Outcome::kNoChanges:
+        std::printf("No changes. Environment %s matches its declarations.\n",
+                    report.plan->environment.c_str());
+        code = 0;
+        break;
+      case engine::ApplyReport::Outcome::kNotApproved:
+        break;  // said so when asked
+      case engine::ApplyReport::Outcome::kInvalid: {
+        plan::RenderOptions ro;
+        ro.color = UseColor(stdout, out.no_color);
+        std::fputs(plan::RenderPlan(*report.plan, ro).c_str(), stdout);
+        PrintFailure(report.failure, false);
+        break;
+      }
+      case engine::ApplyReport::Outcome::kApplied:
+      case engine::ApplyReport::Outcome::kFailed:
+        if (report.failure.any()) PrintFailure(report.failure, false);
+        code = report.ok() ? 0 : 1;
+        break;
     }
   }
-  std::signal(SIGINT, OnInterrupt);
-  std::signal(SIGTERM, OnInterrupt);
-  struct RestoreSignals {
-    ~RestoreSignals() {
-      std::signal(SIGINT, SIG_DFL);
-      std::signal(SIGTERM, SIG_DFL);
-    }
-  } restore;
-  const std::optional<source::CommitInfo> target = ws.selection().commit;
-  const bool worktree = ws.selection().worktree;
-  // Applies one plan and records it; false when it did not succeed.
-  auto execute = [&](plan::Plan p, const std::optional<source::CommitInfo>& commit,
-                     const std::string& note, apply::ApplyResult* out) -> Status {
-    ProgressLine progress(destroy ? "destroying" : "applying");
-    apply::ApplyOptions options;
-    options.parallelism = ws.flags().parallelism;
-    options.kind = destroy ? "destroy" : "apply";
-    options.lease_seconds = ws.flags().lease_seconds;
-    options.cancel = &g_cancel;
-    if (commit) {
-      options.commit_subject = commit->subject;
-      options.commit_author = commit->author;
-    }
-    if (!note.empty()) options.commit_subject += " (" + note + ")";
-    options.on_progress = [&](const apply::Progress& pr) {
-      progress.Update(pr.done, pr.total, pr.address);
-    };
-    const Value commit_id = Value::String(commit ? commit->id : "");
-    publish("apply.started", {{"commit", commit_id}, {"summary", Value::String(p.Summary())}});
-    const auto drifted = DriftedOf(p);
-    Result<apply::ApplyResult> result =
-        apply::Apply(*ws.environment(), std::move(p), *store, *lock, options);
-    progress.Done();
-    if (!result.ok()) {
-      publish("apply.failed",
-              {{"commit", commit_id}, {"error", Value::String(result.error().message)}});
-      return result.error();
-    }
-    {
-      Value::List errors;
-      for (const auto& e : result->errors) errors.push_back(Value::String(e));
-      std::vector<std::pair<std::string, Value>> fields = {
-          {"commit", commit_id},
-          {"apply", Value::Int(result->apply_id)},
-          {"summary", Value::String(result->summary)}};
-      if (!errors.empty()) fields.emplace_back("errors", Value::MakeList(std::move(errors)));
-      const bool ok = result->status == "succeeded";
-      publish(ok ? "apply.succeeded" : "apply.failed", fields);
-      if (ok && destroy) publish("env.destroyed", fields);
-    }
-    ResolveAppliedDrift(*store, env, drifted, *result, "apply");
-    *out = std::move(*result);
-    return Status::Ok();
-  };
-  auto report = [](const apply::ApplyResult& r, const std::string& what) {
-    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
-    std::printf("Apply #%lld%s %s: %s.\n", static_cast<long long>(r.apply_id), what.c_str(),
-                r.status.c_str(), r.summary.c_str());
-  };
-
-  std::string last_good = "the commit it was at";
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const Step& step = steps[i];
-    std::string what = " (step " + std::to_string(i + 1) + " of " +
-                       std::to_string(steps.size() + 1) + ", commit " + step.commit.short_id +
-                       (step.note.empty() ? "" : ", " + step.note) + ")";
-    Status used = ws.UseCommit(step.commit);
-    if (!used.ok()) return Fail(used.error().message);
-    Workspace::PlanRequest request;
-    request.only = &step.addresses;
-    request.adjust = [&step](config::Environment& e) { return ApplyOverrides(e, step.overrides); };
-    Diagnostics step_diags;
-    Result<plan::Plan> step_plan = ws.Plan(env, request, step_diags);
-    if (!step_plan.ok() || step_plan->problems.HasErrors()) {
-      PrintDiagnostics(step_plan.ok() ? step_plan->problems : step_diags, false);
-      return Fail("step " + std::to_string(i + 1) + " (commit " + step.commit.short_id +
-                  ") could not be planned: " +
-                  (step_plan.ok() ? std::string("see above") : step_plan.error().message) +
-                  "; environment " + env + " stays at " + last_good);
-    }
-    apply::ApplyResult r;
-    Status s = execute(std::move(*step_plan), step.commit,
-                       step.note.empty() ? "stepwise upgrade" : step.note, &r);
-    if (!s.ok()) return Fail(s.error().message);
-    std::printf("\n");
-    report(r, what);
-    if (r.status != "succeeded") {
-      return Fail("stopped at step " + std::to_string(i + 1) + " of " +
-                  std::to_string(steps.size() + 1) + " (commit " + step.commit.short_id + " " +
-                  step.commit.subject + "); environment " + env + " stays at " + last_good +
-                  ", and the later steps were not applied");
-    }
-    last_good = "commit " + step.commit.short_id + " (" + step.commit.subject + ")";
-  }
-  if (!steps.empty()) {
-    // The final step, planned again against the state the steps left.
-    Status used = ws.UseCommit(*target);
-    if (!used.ok()) return Fail(used.error().message);
-    Diagnostics final_diags;
-    plan = ws.Plan(env, false, final_diags);
-    if (!plan.ok() || plan->problems.HasErrors()) {
-      PrintDiagnostics(plan.ok() ? plan->problems : final_diags, false);
-      return Fail("the final step could not be planned; environment " + env + " stays at " +
-                  last_good);
-    }
-  }
-  apply::ApplyResult r;
-  Status s = execute(std::move(*plan), target, worktree ? "working tree" : "", &r);
-  if (!s.ok()) return Fail(s.error().message);
-  std::printf("\n");
-  report(r, steps.empty() ? "" : " (final step, commit " + target->short_id + ")");
-  if (r.status != "succeeded" && !steps.empty()) {
-    std::fprintf(stderr, "error: the final step failed; environment %s stays at %s\n", env.c_str(),
-                 last_good.c_str());
-  }
-  return r.status == "succeeded" ? 0 : 1;
+  DeliverNow(report.dispatcher.get());
+  return code;
 }
 
-int RunStateList(Workspace& ws, const std::string& env) {
+int RunStateList(Workspace& ws, const std::string& env, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto rows = (*store)->ListResources(env);
   if (!rows.ok()) return Fail(rows.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& r : *rows) {
       Value o = Value::MakeObject();
@@ -590,7 +414,7 @@ int RunStateList(Workspace& ws, const std::string& env) {
   return 0;
 }
 
-int RunStateShow(Workspace& ws, const std::string& env, const std::string& address) {
+int RunStateShow(Workspace& ws, const std::string& env, const std::string& address, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto row = (*store)->GetResource(env, address);
@@ -598,7 +422,7 @@ int RunStateShow(Workspace& ws, const std::string& env, const std::string& addre
   if (!*row) return Fail("no resource " + address + " in the state of environment " + env);
   Result<plan::StoredAttrs> stored = plan::DecodeStored((*row)->attrs_json);
   if (!stored.ok()) return Fail(stored.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = Value::MakeObject();
     o.Set("address", Value::String((*row)->address));
     o.Set("target", Value::String((*row)->target));
@@ -658,12 +482,12 @@ Value ApplyJson(const state::ApplyRecord& a) {
 
 }  // namespace
 
-int RunHistory(Workspace& ws, const std::string& env, int limit) {
+int RunHistory(Workspace& ws, const std::string& env, int limit, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto applies = (*store)->ListApplies(env, limit);
   if (!applies.ok()) return Fail(applies.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& a : *applies) items.push_back(ApplyJson(a));
     PrintJson(Value::MakeList(std::move(items)));
@@ -686,14 +510,14 @@ int RunHistory(Workspace& ws, const std::string& env, int limit) {
   return 0;
 }
 
-int RunHistoryShow(Workspace& ws, int64_t id) {
+int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto apply = (*store)->GetApply(id);
   if (!apply.ok()) return Fail(apply.error().message);
   if (!*apply) return Fail("no apply #" + std::to_string(id));
   const state::ApplyRecord& a = **apply;
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = ApplyJson(a);
     Value::List changes;
     for (const auto& c : a.changes) {
@@ -709,7 +533,7 @@ int RunHistoryShow(Workspace& ws, int64_t id) {
     PrintJson(o);
     return 0;
   }
-  bool color = UseColor(stdout, ws.flags().no_color);
+  bool color = UseColor(stdout, out.no_color);
   std::printf("Apply #%lld — %s of environment %s\n", static_cast<long long>(a.id), a.kind.c_str(),
               a.environment.c_str());
   std::printf("  who:      %s@%s (pid %lld)\n", a.user.c_str(), a.host.c_str(),
@@ -800,10 +624,10 @@ Result<std::vector<EnvRow>> EnvRows(Workspace& ws) {
 
 }  // namespace
 
-int RunEnvList(Workspace& ws) {
+int RunEnvList(Workspace& ws, const Output& out) {
   Result<std::vector<EnvRow>> rows = EnvRows(ws);
   if (!rows.ok()) return Fail(rows.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& r : *rows) {
       Value o = Value::MakeObject();
@@ -838,7 +662,7 @@ int RunEnvList(Workspace& ws) {
   return 0;
 }
 
-int RunEnvPrune(Workspace& ws, bool auto_approve) {
+int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out) {
   Result<source::GitRepository*> repo = ws.Repo();
   if (!repo.ok()) return Fail(repo.error().message);
   if (*repo == nullptr) return Fail("env prune needs a Git repository: environments are branches");
@@ -855,7 +679,7 @@ int RunEnvPrune(Workspace& ws, bool auto_approve) {
     if (r.branch == "(gone)") {
       reason = "its branch is gone";
       // Protection is read from the commit it runs (the branch's rules are gone with it).
-      Workspace probe(ws.flags());
+      Workspace probe(ws.options());
       Diagnostics d;
       Result<config::Environment*> e = MakeError("no commit to read");
       if (probe.Select(r.name).ok()) e = probe.Evaluate(r.name, false, false, d);
@@ -895,7 +719,7 @@ int RunEnvPrune(Workspace& ws, bool auto_approve) {
     }
     std::printf("%s: %s: destroying %zu resources\n", r.name.c_str(), reason.c_str(), r.resources);
     std::fflush(stdout);
-    Workspace each(ws.flags());
+    Workspace each(ws.options());
     Status s = each.Select(r.name);
     if (!s.ok()) {
       std::fprintf(stderr, "error: %s: %s\n", r.name.c_str(), s.error().message.c_str());
@@ -905,13 +729,13 @@ int RunEnvPrune(Workspace& ws, bool auto_approve) {
     ApplyFlags af;
     af.env = r.name;
     af.auto_approve = true;
-    if (RunApply(each, af, true) != 0) ++failures;
+    if (RunApply(each, af, true, out) != 0) ++failures;
   }
   if (candidates == 0) std::printf("Nothing to prune.\n");
   return failures == 0 ? 0 : 1;
 }
 
-int RunEnvShow(Workspace& ws, const std::string& env) {
+int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto row = (*store)->GetEnvironment(env);
@@ -921,7 +745,7 @@ int RunEnvShow(Workspace& ws, const std::string& env) {
   auto applies = (*store)->ListApplies(env, 5);
   auto lock = (*store)->GetLock(env);
   if (!resources.ok()) return Fail(resources.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = Value::MakeObject();
     o.Set("name", Value::String(env));
     o.Set("serial", Value::Int((*row)->serial));

@@ -22,13 +22,18 @@
 
 #include "apply/applier.h"
 #include "base/strings.h"
-#include "cli/drift_record.h"
-#include "cli/notifications.h"
+#include "engine/drift_record.h"
+#include "engine/notifications.h"
 #include "plan/stored.h"
 #include "value/render.h"
 
 namespace driftless::cli {
 
+using engine::BackgroundDelivery;
+using engine::DriftCheckRecord;
+using engine::FailedAddresses;
+using engine::MakeDispatcher;
+using engine::RecordDriftCheck;
 using value::Value;
 
 namespace {
@@ -132,7 +137,9 @@ class Watch {
         Status s = dispatcher_->Publish(e);
         if (!s.ok()) return s;
       }
-      Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(ws_, *dispatcher_);
+      Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(ws_, *dispatcher_, [](const std::string& m) {
+        std::fprintf(stderr, "warning: %s\n", m.c_str());
+      });
       if (!b.ok()) return b.error();
       delivery_ = std::move(*b);
     }
@@ -310,7 +317,7 @@ class Watch {
     if (!plan->HasChanges()) return Status::Ok();  // undone meanwhile
     apply::ApplyOptions options;
     options.kind = "remediation";
-    options.parallelism = ws_.flags().parallelism;
+    options.parallelism = ws_.options().parallelism;
     if (ws_.selection().commit) {
       options.commit_subject = ws_.selection().commit->subject;
       options.commit_author = ws_.selection().commit->author;

@@ -2,9 +2,11 @@
 
 #include <string>
 
-#include "cli/workspace.h"
+#include "engine/workspace.h"
 
 namespace driftless::cli {
+
+using engine::Workspace;
 
 /// Options of `driftless watch`.
 struct WatchFlags {

@@ -1,0 +1,321 @@
+// The operations layer through its API, on real Git repositories made with the git CLI, real
+// files (the file provider) and a real SQLite state in a temporary folder.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/file_util.h"
+#include "engine/apply.h"
+#include "engine/plan.h"
+#include "state/open.h"
+
+namespace driftless::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Runs a shell command and returns its output without the last newline; fails the test when
+// the command fails.
+std::string Sh(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "cannot run " << command;
+    return "";
+  }
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  int rc = pclose(pipe);
+  EXPECT_EQ(rc, 0) << command << "\n" << out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// Writes down every callback, in order, as one line each.
+class Recorder : public Observer {
+ public:
+  void OnPlan(const plan::Plan& plan) override {
+    Add("plan " + plan.environment + " steps=" + std::to_string(plan.steps.size()));
+  }
+  bool Approve(const plan::Plan&) override {
+    Add("approve");
+    return approve;
+  }
+  void OnStepStarted(const StepInfo& step) override {
+    Add("started " + std::to_string(step.index) + "/" + std::to_string(step.count) +
+        (step.final ? " final" : "") + (step.commit ? " " + step.commit->subject : ""));
+  }
+  void OnProgress(const apply::Progress&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++progress;
+  }
+  void OnStepFinished(const StepResult& step) override {
+    Add("finished " + std::to_string(step.step.index) + " " + step.result.status + step.error);
+    if (stop_after_first && stop != nullptr) stop->Stop();
+  }
+  void OnEvent(const notify::Event& event) override { Add("event " + event.type); }
+  void OnWarning(const std::string& message) override { Add("warning " + message); }
+
+  bool approve = true;
+  bool stop_after_first = false;
+  StopToken* stop = nullptr;
+  std::vector<std::string> calls;
+  size_t progress = 0;
+
+ private:
+  void Add(const std::string& call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls.push_back(call);
+  }
+  std::mutex mu_;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+    char tmpl[] = "/tmp/driftless-engine-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = fs::canonical(tmpl).string();
+    ASSERT_TRUE(MakeDirs(repo()).ok());
+    Git("init -q");
+    Write("driftless.yaml",
+          "project: shop\ninclude: [\"res/*.yaml\"]\nenvironments:\n"
+          "  - branch: main\n    name: production\n"
+          "targets:\n  host: {provider: file, root: \"" +
+              dir_ + "/root/${env}\"}\n");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string repo() const { return dir_ + "/repo"; }
+  std::string Git(const std::string& args) {
+    return Sh("git -C '" + repo() +
+              "' -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main " +
+              args);
+  }
+  void Write(const std::string& rel, const std::string& content) {
+    ASSERT_TRUE(MakeDirs(fs::path(repo() + "/" + rel).parent_path().string()).ok());
+    ASSERT_TRUE(WriteFileAtomic(repo() + "/" + rel, content).ok());
+  }
+  // `app` upgrades stepwise (each commit that changes it is applied on its own), `other` not.
+  void WriteApp(const std::string& version, const std::string& other) {
+    Write("res/app.yaml",
+          "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: \"" +
+              version +
+              "\"\npolicy: {upgrade: stepwise}\n---\nkind: file.file\nname: other\n"
+              "target: host\nspec:\n  path: other.conf\n  content: \"" +
+              other + "\"\n");
+  }
+  std::string Commit(const std::string& message) {
+    Git("add -A");
+    Git("commit -q -m '" + message + "'");
+    return Git("rev-parse HEAD");
+  }
+  std::string Live(const std::string& name) {
+    Result<std::string> text = ReadFileToString(dir_ + "/root/production/" + name);
+    return text.ok() ? *text : "(missing)";
+  }
+
+  // A workspace on the repository with the production environment selected.
+  std::unique_ptr<Workspace> Open() {
+    WorkspaceOptions options;
+    options.dir = repo();
+    options.state = dir_ + "/state.db";
+    auto ws = std::make_unique<Workspace>(options);
+    Status s = ws->Select("production");
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return ws;
+  }
+  ApplyReport Apply(Recorder& recorder, const StopToken* stop = nullptr) {
+    std::unique_ptr<Workspace> ws = Open();
+    ApplyRequest request;
+    request.stop = stop;
+    return ApplyEnvironment(*ws, request, recorder);
+  }
+  // The environment's applies, oldest first.
+  std::vector<state::ApplyRecord> History() {
+    Result<std::unique_ptr<state::StateStore>> store = state::OpenStateStore(dir_ + "/state.db");
+    EXPECT_TRUE(store.ok());
+    if (!store.ok()) return {};
+    Result<std::vector<state::ApplyRecord>> applies = (*store)->ListApplies("production", 100);
+    EXPECT_TRUE(applies.ok());
+    if (!applies.ok()) return {};
+    return std::vector<state::ApplyRecord>(applies->rbegin(), applies->rend());
+  }
+
+  std::string dir_;
+};
+
+TEST_F(EngineTest, PlanReturnsTheStepsBeforeTheCommitsOwnPlan) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  WriteApp("B", "o2");
+  Commit("B");
+  WriteApp("C", "o3");
+  Commit("C");
+
+  std::unique_ptr<Workspace> ws = Open();
+  PlanReport report = PlanEnvironment(*ws, PlanRequest{"production", false});
+  ASSERT_TRUE(report.ok()) << report.failure.message << report.failure.diagnostics.ToString();
+  ASSERT_EQ(report.plan->steps.size(), 1u);
+  EXPECT_TRUE(report.HasChanges());
+  EXPECT_EQ(report.plan->environment, "production");
+  EXPECT_EQ(Live("app.conf"), "A");  // planning changes nothing
+  EXPECT_EQ(History().size(), 1u);
+}
+
+TEST_F(EngineTest, PlanOfInvalidDeclarationsNamesTheFileAndLine) {
+  Write("res/app.yaml", "kind: file.file\nname: app\ntarget: nowhere\nspec: {path: a}\n");
+  Commit("broken");
+  std::unique_ptr<Workspace> ws = Open();
+  PlanReport report = PlanEnvironment(*ws, PlanRequest{"production", false});
+  EXPECT_FALSE(report.plan.has_value());
+  ASSERT_TRUE(report.failure.diagnostics.HasErrors());
+  EXPECT_NE(report.failure.diagnostics.ToString().find("res/app.yaml:3"), std::string::npos)
+      << report.failure.diagnostics.ToString();
+}
+
+TEST_F(EngineTest, ApplyWithStepsReturnsEachStepAndCallsTheObserverInOrder) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder first;
+  ApplyReport initial = Apply(first);
+  ASSERT_TRUE(initial.ok()) << initial.failure.message;
+  ASSERT_EQ(initial.steps.size(), 1u);
+  EXPECT_TRUE(initial.steps[0].step.final);
+  EXPECT_EQ(initial.steps[0].result.summary, "2 created");
+  WriteApp("B", "o2");
+  const std::string b = Commit("B");
+  WriteApp("C", "o3");
+  const std::string c = Commit("C");
+
+  Recorder recorder;
+  ApplyReport report = Apply(recorder);
+  ASSERT_TRUE(report.ok()) << report.failure.message;
+  EXPECT_EQ(report.outcome, ApplyReport::Outcome::kApplied);
+  EXPECT_FALSE(report.failure.any());
+  ASSERT_EQ(report.steps.size(), 2u);
+  EXPECT_FALSE(report.steps[0].step.final);
+  EXPECT_EQ(report.steps[0].step.commit->id, b);
+  EXPECT_EQ(report.steps[0].result.summary, "1 updated");  // app only: other jumps straight
+  EXPECT_TRUE(report.steps[1].step.final);
+  EXPECT_EQ(report.steps[1].step.commit->id, c);
+  EXPECT_EQ(report.steps[1].result.summary, "2 updated");
+  EXPECT_EQ(recorder.calls,
+            (std::vector<std::string>{"plan production steps=1", "approve", "started 0/2 B",
+                                      "event apply.started", "event apply.succeeded",
+                                      "finished 0 succeeded", "started 1/2 final C",
+                                      "event apply.started", "event apply.succeeded",
+                                      "finished 1 succeeded"}));
+  EXPECT_EQ(recorder.progress, 3u);
+  EXPECT_EQ(Live("app.conf"), "C");
+  EXPECT_EQ(Live("other.conf"), "o3");
+  std::vector<state::ApplyRecord> h = History();
+  ASSERT_EQ(h.size(), 3u);
+  EXPECT_EQ(h[1].commit_subject, "B (stepwise upgrade)");
+  EXPECT_EQ(h[2].commit_subject, "C");
+
+  // Up to date: nothing to do, nothing asked, nothing recorded.
+  Recorder again;
+  ApplyReport none = Apply(again);
+  EXPECT_EQ(none.outcome, ApplyReport::Outcome::kNoChanges);
+  EXPECT_TRUE(none.ok());
+  EXPECT_TRUE(again.calls.empty());
+  EXPECT_EQ(History().size(), 3u);
+}
+
+TEST_F(EngineTest, StopBeforeAStepLeavesStateAtTheLastStepApplied) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  WriteApp("B", "o2");
+  const std::string b = Commit("B");
+  WriteApp("C", "o3");
+  Commit("C");
+
+  StopToken stop;
+  Recorder recorder;
+  recorder.stop = &stop;
+  recorder.stop_after_first = true;  // the caller cancels while step 1 finishes
+  ApplyReport report = Apply(recorder, &stop);
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.outcome, ApplyReport::Outcome::kFailed);
+  EXPECT_NE(report.failure.message.find("stopped before step 2 of 2"), std::string::npos)
+      << report.failure.message;
+  EXPECT_NE(report.failure.message.find("stays at commit " + b.substr(0, 7) + " (B)"),
+            std::string::npos)
+      << report.failure.message;
+  ASSERT_EQ(report.steps.size(), 1u);
+  EXPECT_TRUE(report.steps[0].succeeded());
+  EXPECT_EQ(recorder.calls.back(), "finished 0 succeeded");
+  // The step is applied and recorded; the final one never started.
+  EXPECT_EQ(Live("app.conf"), "B");
+  EXPECT_EQ(Live("other.conf"), "o1");
+  std::vector<state::ApplyRecord> h = History();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[1].commit, b);
+  EXPECT_EQ(h[1].status, "succeeded");
+  std::unique_ptr<Workspace> ws = Open();
+  Result<std::string> applied = ws->AppliedCommit("production");
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(*applied, b);
+
+  // The lock was released: the next apply finishes the upgrade.
+  Recorder next;
+  ApplyReport rest = Apply(next);
+  ASSERT_TRUE(rest.ok()) << rest.failure.message;
+  ASSERT_EQ(rest.steps.size(), 1u);
+  EXPECT_EQ(Live("app.conf"), "C");
+}
+
+TEST_F(EngineTest, StoppedOrRefusedBeforeTheFirstChangeChangesNothing) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder refuse;
+  refuse.approve = false;
+  ApplyReport refused = Apply(refuse);
+  EXPECT_EQ(refused.outcome, ApplyReport::Outcome::kNotApproved);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refuse.calls, (std::vector<std::string>{"plan production steps=0", "approve"}));
+
+  StopToken stop;
+  stop.Stop();
+  Recorder stopped;
+  ApplyReport report = Apply(stopped, &stop);
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.failure.message, "stopped before the apply; nothing was changed");
+  EXPECT_TRUE(report.steps.empty());
+  EXPECT_EQ(Live("app.conf"), "(missing)");
+  EXPECT_TRUE(History().empty());
+}
+
+TEST_F(EngineTest, DestroyRemovesEverythingAndPublishesEnvDestroyed) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  std::unique_ptr<Workspace> ws = Open();
+  Recorder recorder;
+  ApplyReport report = DestroyEnvironment(*ws, ApplyRequest{}, recorder);
+  ASSERT_TRUE(report.ok()) << report.failure.message;
+  ASSERT_EQ(report.steps.size(), 1u);
+  EXPECT_EQ(report.steps[0].result.summary, "2 deleted");
+  EXPECT_EQ(recorder.calls,
+            (std::vector<std::string>{"plan production steps=0", "approve", "started 0/1 final A",
+                                      "event apply.started", "event apply.succeeded",
+                                      "event env.destroyed", "finished 0 succeeded"}));
+  EXPECT_EQ(Live("app.conf"), "(missing)");
+  EXPECT_EQ(History().back().kind, "destroy");
+}
+
+}  // namespace
+}  // namespace driftless::engine
