@@ -8,7 +8,6 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/watch.h"
 
 namespace driftless::cli {
 
@@ -119,7 +118,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   global(drift);
 
-  WatchFlags wf;
+  engine::WatchOptions wf;
   std::string watch_interval = "5m", watch_debounce = "20ms", watch_for = "0s";
   CLI::App* watch = app.add_subcommand(
       "watch", "stay in the foreground: detect drift within a second, record, report, enforce");

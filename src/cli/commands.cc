@@ -9,11 +9,14 @@
 #include "apply/applier.h"
 #include "base/file_util.h"
 #include "base/strings.h"
+#include "cli/terminal.h"
 #include "engine/apply.h"
+#include "engine/drift.h"
 #include "engine/drift_record.h"
+#include "engine/environments.h"
 #include "engine/notifications.h"
 #include "engine/plan.h"
-#include "cli/terminal.h"
+#include "engine/prune.h"
 #include "plan/render.h"
 #include "plan/stored.h"
 #include "value/diff.h"
@@ -21,11 +24,11 @@
 
 namespace driftless::cli {
 
-using value::Value;
 using engine::BranchEnvironment;
 using engine::CheckSinks;
 using engine::DriftCheckRecord;
 using engine::RecordDriftCheck;
+using value::Value;
 
 namespace {
 
@@ -132,21 +135,10 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags, const Output& out) {
 }
 
 int RunDrift(Workspace& ws, const std::string& env, const Output& out) {
-  Diagnostics diags;
-  Result<plan::Plan> plan = ws.Plan(env, false, diags);
-  if (!plan.ok()) {
-    if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, out.json);
-    return 1;
-  }
-  std::vector<const plan::Change*> drifted;
-  for (const auto& c : plan->changes) {
-    if (c.drift) drifted.push_back(&c);
-  }
-  // The timeline: new drift opens, drift seen again moves on, drift gone by itself resolves.
-  Result<DriftCheckRecord> recorded =
-      RecordDriftCheck(**ws.State(), env, *ws.environment(), *plan, nullptr);
-  if (!recorded.ok()) return Fail(recorded.error().message);
+  engine::DriftReport report = engine::CheckDrift(ws, env);
+  if (!report.ok()) return PrintFailure(report.failure, out.json);
+  const plan::Plan* plan = &*report.plan;
+  const std::vector<const plan::Change*> drifted = report.Drifted();
   auto text = [](const Value& v) { return v.is_null() ? std::string() : value::RenderText(v); };
   // Declared and applied differ too: a change not applied yet (the next apply does both).
   auto pending_diff = [&](const plan::Change& c) {
@@ -171,7 +163,7 @@ int RunDrift(Workspace& ws, const std::string& env, const Output& out) {
     Value root = Value::MakeObject();
     root.Set("environment", Value::String(plan->environment));
     root.Set("revision", Value::String(plan->revision));
-    root.Set("checked", Value::Int(static_cast<int64_t>(plan->changes.size() + plan->unchanged)));
+    root.Set("checked", Value::Int(static_cast<int64_t>(report.Checked())));
     root.Set("drifted", Value::MakeList(std::move(items)));
     PrintJson(root);
     return drifted.empty() ? 0 : 2;
@@ -189,7 +181,7 @@ int RunDrift(Workspace& ws, const std::string& env, const Output& out) {
       std::fputs(plan::ColorDiff(pending, color, 8).c_str(), stdout);
     }
   }
-  size_t checked = plan->changes.size() + plan->unchanged;
+  size_t checked = report.Checked();
   if (drifted.empty()) {
     std::printf("No drift: %zu resource%s checked against what was applied.\n", checked,
                 checked == 1 ? "" : "s");
@@ -349,6 +341,37 @@ void DeliverNow(notify::Dispatcher* d) {
   }
 }
 
+// Shows how an apply ended, restores the signals (the printer goes), then delivers the apply's
+// notifications. Returns the exit code.
+int FinishApply(std::unique_ptr<ApplyPrinter>& printer, const engine::ApplyReport& report,
+                const Output& out) {
+  int code = 1;
+  switch (report.outcome) {
+    case engine::ApplyReport::Outcome::kNoChanges:
+      std::printf("No changes. Environment %s matches its declarations.\n",
+                  report.plan->environment.c_str());
+      code = 0;
+      break;
+    case engine::ApplyReport::Outcome::kNotApproved:
+      break;  // said so when asked
+    case engine::ApplyReport::Outcome::kInvalid: {
+      plan::RenderOptions ro;
+      ro.color = UseColor(stdout, out.no_color);
+      std::fputs(plan::RenderPlan(*report.plan, ro).c_str(), stdout);
+      PrintFailure(report.failure, false);
+      break;
+    }
+    case engine::ApplyReport::Outcome::kApplied:
+    case engine::ApplyReport::Outcome::kFailed:
+      if (report.failure.any()) PrintFailure(report.failure, false);
+      code = report.ok() ? 0 : 1;
+      break;
+  }
+  printer.reset();
+  DeliverNow(report.dispatcher.get());
+  return code;
+}
+
 }  // namespace
 
 int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy, const Output& out) {
@@ -361,35 +384,10 @@ int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy, const Output&
   request.destroy = destroy;
   request.plan_file = flags.plan_file;
   request.stop = &g_stop;
-  engine::ApplyReport report;
-  int code = 1;
-  {
-    ApplyPrinter printer(out, !flags.auto_approve && flags.plan_file.empty(), destroy);
-    report = engine::ApplyEnvironment(ws, request, printer);
-    switch (report.outcome) {
-      case engine::ApplyReport::Outcome::kNoChanges:
-        std::printf("No changes. Environment %s matches its declarations.\n",
-                    report.plan->environment.c_str());
-        code = 0;
-        break;
-      case engine::ApplyReport::Outcome::kNotApproved:
-        break;  // said so when asked
-      case engine::ApplyReport::Outcome::kInvalid: {
-        plan::RenderOptions ro;
-        ro.color = UseColor(stdout, out.no_color);
-        std::fputs(plan::RenderPlan(*report.plan, ro).c_str(), stdout);
-        PrintFailure(report.failure, false);
-        break;
-      }
-      case engine::ApplyReport::Outcome::kApplied:
-      case engine::ApplyReport::Outcome::kFailed:
-        if (report.failure.any()) PrintFailure(report.failure, false);
-        code = report.ok() ? 0 : 1;
-        break;
-    }
-  }
-  DeliverNow(report.dispatcher.get());
-  return code;
+  auto printer =
+      std::make_unique<ApplyPrinter>(out, !flags.auto_approve && flags.plan_file.empty(), destroy);
+  engine::ApplyReport report = engine::ApplyEnvironment(ws, request, *printer);
+  return FinishApply(printer, report, out);
 }
 
 int RunStateList(Workspace& ws, const std::string& env, const Output& out) {
@@ -414,7 +412,8 @@ int RunStateList(Workspace& ws, const std::string& env, const Output& out) {
   return 0;
 }
 
-int RunStateShow(Workspace& ws, const std::string& env, const std::string& address, const Output& out) {
+int RunStateShow(Workspace& ws, const std::string& env, const std::string& address,
+                 const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto row = (*store)->GetResource(env, address);
@@ -553,79 +552,8 @@ int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
   return 0;
 }
 
-namespace {
-
-// One row of `env list`.
-struct EnvRow {
-  std::string name;
-  std::string branch;   // "" in a folder; "(gone)" when no branch maps to it any more
-  std::string head;     // the branch's head, short
-  std::string applied;  // the commit last applied, short ("" when never)
-  int64_t behind = -1;  // commits the branch head is ahead of the applied commit; -1: unknown
-  bool is_protected = false;
-  int64_t serial = 0;
-  size_t resources = 0;
-  std::string last_apply = "never";
-  std::string status = "-";
-};
-
-std::string Short(const std::string& id) { return id.substr(0, 7); }
-
-Result<std::vector<EnvRow>> EnvRows(Workspace& ws) {
-  Result<state::StateStore*> store = ws.State();
-  if (!store.ok()) return store.error();
-  auto envs = (*store)->ListEnvironments();
-  if (!envs.ok()) return envs.error();
-  Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
-  if (!branches.ok()) return branches.error();
-  Result<source::GitRepository*> repo = ws.Repo();
-  if (!repo.ok()) return repo.error();
-  std::map<std::string, EnvRow> rows;
-  for (const auto& be : **branches) {
-    EnvRow& r = rows[be.match.name];
-    r.name = be.match.name;
-    r.branch = be.branch.name;
-    r.head = be.branch.head.short_id;
-    r.is_protected = be.match.is_protected();
-    r.status = "not applied yet";
-  }
-  for (const auto& e : *envs) {
-    EnvRow& r = rows[e.name];
-    r.name = e.name;
-    r.serial = e.serial;
-    if (*repo != nullptr && r.branch.empty()) r.branch = "(gone)";
-  }
-  for (auto& [name, r] : rows) {
-    auto resources = (*store)->ListResources(name);
-    auto last = (*store)->ListApplies(name, 1);
-    auto lock = (*store)->GetLock(name);
-    r.resources = resources.ok() ? resources->size() : 0;
-    if (last.ok() && !last->empty()) {
-      r.last_apply = FormatTime((*last)[0].started_at);
-      r.status = (*last)[0].kind == "apply" ? (*last)[0].status
-                                            : (*last)[0].kind + " " + (*last)[0].status;
-    }
-    Result<std::string> applied = ws.AppliedCommit(name);
-    if (applied.ok()) r.applied = Short(*applied);
-    if (*repo != nullptr && applied.ok() && !applied->empty() && !r.head.empty()) {
-      for (const auto& be : **branches) {
-        if (be.match.name != name) continue;
-        Result<int64_t> n = (*repo)->CountBetween(*applied, be.branch.head.id);
-        if (n.ok()) r.behind = *n;
-      }
-    }
-    if (r.branch == "(gone)" && r.resources > 0) r.status += ", branch deleted: env prune";
-    if (lock.ok() && *lock) r.status += " (locked by " + (*lock)->holder.UserAtHost() + ")";
-  }
-  std::vector<EnvRow> out;
-  for (auto& [name, r] : rows) out.push_back(std::move(r));
-  return out;
-}
-
-}  // namespace
-
 int RunEnvList(Workspace& ws, const Output& out) {
-  Result<std::vector<EnvRow>> rows = EnvRows(ws);
+  Result<std::vector<engine::EnvironmentSummary>> rows = engine::SummarizeEnvironments(ws);
   if (!rows.ok()) return Fail(rows.error().message);
   if (out.json) {
     Value::List items;
@@ -662,77 +590,72 @@ int RunEnvList(Workspace& ws, const Output& out) {
   return 0;
 }
 
-int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out) {
-  Result<source::GitRepository*> repo = ws.Repo();
-  if (!repo.ok()) return Fail(repo.error().message);
-  if (*repo == nullptr) return Fail("env prune needs a Git repository: environments are branches");
-  Result<std::vector<EnvRow>> rows = EnvRows(ws);
-  if (!rows.ok()) return Fail(rows.error().message);
-  Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
-  if (!branches.ok()) return Fail(branches.error().message);
-  const int64_t now = NowUnix();
-  int failures = 0, candidates = 0;
-  for (const EnvRow& r : *rows) {
-    if (r.resources == 0) continue;  // nothing to destroy (never applied, or destroyed already)
-    std::string reason;
-    bool is_protected = r.is_protected;
-    if (r.branch == "(gone)") {
-      reason = "its branch is gone";
-      // Protection is read from the commit it runs (the branch's rules are gone with it).
-      Workspace probe(ws.options());
-      Diagnostics d;
-      Result<config::Environment*> e = MakeError("no commit to read");
-      if (probe.Select(r.name).ok()) e = probe.Evaluate(r.name, false, false, d);
-      if (!e.ok()) {
+namespace {
+
+// Renders a prune: a line per candidate, then each destroy as `destroy` shows it.
+class PrunePrinter : public engine::PruneObserver {
+ public:
+  explicit PrunePrinter(const Output& out) : out_(out) {}
+
+  void OnCandidate(const engine::PruneCandidate& c) override {
+    const char* name = c.environment.c_str();
+    const char* reason = c.reason.c_str();
+    switch (c.decision) {
+      case engine::PruneCandidate::Decision::kUnreadable:
         std::printf(
             "%s: %s, but its declarations at the last applied commit cannot be read: "
             "not destroyed\n",
-            r.name.c_str(), reason.c_str());
-        ++failures;
-        continue;
-      }
-      is_protected = (*e)->match().is_protected();
-    } else {
-      for (const auto& be : **branches) {
-        if (be.match.name != r.name) continue;
-        int64_t ttl = be.match.ttl_seconds();
-        if (ttl > 0 && now - be.branch.head.time > ttl) {
-          reason = "no commit on " + be.branch.name + " for " +
-                   std::to_string((now - be.branch.head.time) / 3600) + "h (ttl " +
-                   std::to_string(ttl / 3600) + "h)";
-        }
-      }
+            name, reason);
+        break;
+      case engine::PruneCandidate::Decision::kProtected:
+        std::printf(
+            "%s: %s, but it is protected: not destroyed (use `driftless destroy %s` to "
+            "destroy it by hand)\n",
+            name, reason, name);
+        break;
+      case engine::PruneCandidate::Decision::kWouldDestroy:
+        std::printf("%s: %s: would be destroyed (%zu resources); run with --auto-approve\n", name,
+                    reason, c.resources);
+        break;
+      case engine::PruneCandidate::Decision::kDestroy:
+        std::printf("%s: %s: destroying %zu resources\n", name, reason, c.resources);
+        std::fflush(stdout);
+        break;
     }
-    if (reason.empty()) continue;
-    ++candidates;
-    if (is_protected) {
-      std::printf(
-          "%s: %s, but it is protected: not destroyed (use `driftless destroy %s` to "
-          "destroy it by hand)\n",
-          r.name.c_str(), reason.c_str(), r.name.c_str());
-      continue;
+  }
+  engine::Observer& DestroyObserver(const engine::PruneCandidate&) override {
+    printer_ = std::make_unique<ApplyPrinter>(out_, false, true);
+    return *printer_;
+  }
+  void OnDestroyed(const engine::PruneCandidate& c, const std::string& error,
+                   const engine::ApplyReport& report) override {
+    if (!error.empty()) {
+      std::fprintf(stderr, "error: %s: %s\n", c.environment.c_str(), error.c_str());
+      return;
     }
-    if (!auto_approve) {
-      std::printf("%s: %s: would be destroyed (%zu resources); run with --auto-approve\n",
-                  r.name.c_str(), reason.c_str(), r.resources);
-      continue;
-    }
-    std::printf("%s: %s: destroying %zu resources\n", r.name.c_str(), reason.c_str(), r.resources);
-    std::fflush(stdout);
-    Workspace each(ws.options());
-    Status s = each.Select(r.name);
-    if (!s.ok()) {
-      std::fprintf(stderr, "error: %s: %s\n", r.name.c_str(), s.error().message.c_str());
-      ++failures;
-      continue;
-    }
-    ApplyFlags af;
-    af.env = r.name;
-    af.auto_approve = true;
-    if (RunApply(each, af, true, out) != 0) ++failures;
+    FinishApply(printer_, report, out_);
+  }
+
+ private:
+  const Output& out_;
+  std::unique_ptr<ApplyPrinter> printer_;
+};
+
+}  // namespace
+
+int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out) {
+  PrunePrinter printer(out);
+  engine::PruneRequest request;
+  request.destroy = auto_approve;
+  request.stop = &g_stop;
+  engine::PruneReport report = engine::Prune(ws, request, printer);
+  if (report.failure.any()) return PrintFailure(report.failure, false);
+  size_t candidates = 0;
+  for (const auto& c : report.candidates) {
+    candidates += c.decision != engine::PruneCandidate::Decision::kUnreadable;
   }
   if (candidates == 0) std::printf("Nothing to prune.\n");
-  return failures == 0 ? 0 : 1;
+  return report.ok() ? 0 : 1;
 }
 
 int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
@@ -764,7 +687,8 @@ int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
   std::printf("Environment %s\n  created:   %s\n  serial:    %lld\n  resources: %zu\n", env.c_str(),
               FormatTime((*row)->created_at).c_str(), static_cast<long long>((*row)->serial),
               resources->size());
-  if (Result<std::vector<EnvRow>> rows = EnvRows(ws); rows.ok()) {
+  if (Result<std::vector<engine::EnvironmentSummary>> rows = engine::SummarizeEnvironments(ws);
+      rows.ok()) {
     for (const auto& r : *rows) {
       if (r.name != env || r.branch.empty()) continue;
       std::printf("  branch:    %s%s\n  applied:   %s\n  head:      %s%s\n", r.branch.c_str(),

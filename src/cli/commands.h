@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "engine/watch.h"
 #include "engine/workspace.h"
 
 namespace driftless::cli {
@@ -32,7 +33,8 @@ int RunDrift(Workspace& ws, const std::string& env, const Output& out);
 /// The drift timeline: onset, duration, resolution (all environments when env is "").
 int RunDriftHistory(Workspace& ws, const std::string& env, int limit, const Output& out);
 int RunStateList(Workspace& ws, const std::string& env, const Output& out);
-int RunStateShow(Workspace& ws, const std::string& env, const std::string& address, const Output& out);
+int RunStateShow(Workspace& ws, const std::string& env, const std::string& address,
+                 const Output& out);
 int RunStateRm(Workspace& ws, const std::string& env, const std::string& address);
 int RunHistory(Workspace& ws, const std::string& env, int limit, const Output& out);
 int RunHistoryShow(Workspace& ws, int64_t id, const Output& out);
@@ -41,6 +43,10 @@ int RunEnvShow(Workspace& ws, const std::string& env, const Output& out);
 /// Destroys (with auto_approve; else lists) the environments whose branch is gone or whose
 /// ttl passed since their branch's last commit. Protected environments are never destroyed.
 int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out);
+
+/// Watches the environment for drift until interrupted (or `run_for`): events on standard
+/// output, one JSON object per line; enforcement per policy.
+int RunWatch(Workspace& ws, const engine::WatchOptions& options);
 
 /// `driftless notify status [--json]`: per sink, delivered / pending / failing counts, the last
 /// error and the next attempt, from the state's outbox.

@@ -79,9 +79,8 @@ class ApplyRun {
     if (!Check()) return std::move(report_);
     Result<state::StateStore*> store = ws_.State();
     if (!store.ok()) return Fail({}, store.error().message);
-    Result<state::Lock> lock = (*store)->AcquireLock(env_, CurrentIdentity(), kind_,
-                                                     ws_.options().lock_timeout,
-                                                     ws_.options().lease_seconds);
+    Result<state::Lock> lock = (*store)->AcquireLock(
+        env_, CurrentIdentity(), kind_, ws_.options().lock_timeout, ws_.options().lease_seconds);
     if (!lock.ok()) return Fail({}, lock.error().message);
     store_ = *store;
     lock_ = &*lock;
@@ -191,12 +190,12 @@ class ApplyRun {
       Diagnostics step_diags;
       Result<plan::Plan> step_plan = ws_.Plan(env_, request, step_diags);
       if (!step_plan.ok() || step_plan->problems.HasErrors()) {
-        return SetFailure(step_plan.ok() ? step_plan->problems : std::move(step_diags),
-                          "step " + std::to_string(i + 1) + " (commit " + step.commit.short_id +
-                              ") could not be planned: " +
-                              (step_plan.ok() ? std::string("see above")
-                                              : step_plan.error().message) +
-                              "; environment " + env_ + " stays at " + last_good);
+        return SetFailure(
+            step_plan.ok() ? step_plan->problems : std::move(step_diags),
+            "step " + std::to_string(i + 1) + " (commit " + step.commit.short_id +
+                ") could not be planned: " +
+                (step_plan.ok() ? std::string("see above") : step_plan.error().message) +
+                "; environment " + env_ + " stays at " + last_good);
       }
       StepInfo info{i, count, false, step.commit, step.note};
       const StepResult& r =
@@ -204,9 +203,10 @@ class ApplyRun {
       if (!r.error.empty()) return SetFailure({}, r.error);
       if (!r.succeeded()) {
         return SetFailure({}, "stopped at step " + std::to_string(i + 1) + " of " +
-                                  std::to_string(count) + " (commit " + step.commit.short_id +
-                                  " " + step.commit.subject + "); environment " + env_ +
-                                  " stays at " + last_good + ", and the later steps were not "
+                                  std::to_string(count) + " (commit " + step.commit.short_id + " " +
+                                  step.commit.subject + "); environment " + env_ + " stays at " +
+                                  last_good +
+                                  ", and the later steps were not "
                                   "applied");
       }
       last_good = "commit " + step.commit.short_id + " (" + step.commit.subject + ")";
@@ -219,9 +219,9 @@ class ApplyRun {
       Diagnostics final_diags;
       Result<plan::Plan> again = ws_.Plan(env_, false, final_diags);
       if (!again.ok() || again->problems.HasErrors()) {
-        return SetFailure(again.ok() ? again->problems : std::move(final_diags),
-                          "the final step could not be planned; environment " + env_ +
-                              " stays at " + last_good);
+        return SetFailure(
+            again.ok() ? again->problems : std::move(final_diags),
+            "the final step could not be planned; environment " + env_ + " stays at " + last_good);
       }
       plan = std::move(*again);
     }

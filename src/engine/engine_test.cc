@@ -3,15 +3,21 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/file_util.h"
 #include "engine/apply.h"
+#include "engine/drift.h"
 #include "engine/plan.h"
+#include "engine/prune.h"
+#include "engine/watch.h"
 #include "state/open.h"
 
 namespace driftless::engine {
@@ -88,6 +94,7 @@ class EngineTest : public ::testing::Test {
     Write("driftless.yaml",
           "project: shop\ninclude: [\"res/*.yaml\"]\nenvironments:\n"
           "  - branch: main\n    name: production\n"
+          "  - branch: \"feature/*\"\n    name: \"pr-{1}\"\n"
           "targets:\n  host: {provider: file, root: \"" +
               dir_ + "/root/${env}\"}\n");
   }
@@ -117,23 +124,24 @@ class EngineTest : public ::testing::Test {
     Git("commit -q -m '" + message + "'");
     return Git("rev-parse HEAD");
   }
-  std::string Live(const std::string& name) {
-    Result<std::string> text = ReadFileToString(dir_ + "/root/production/" + name);
+  std::string Live(const std::string& name, const std::string& env = "production") {
+    Result<std::string> text = ReadFileToString(dir_ + "/root/" + env + "/" + name);
     return text.ok() ? *text : "(missing)";
   }
 
   // A workspace on the repository with the production environment selected.
-  std::unique_ptr<Workspace> Open() {
+  std::unique_ptr<Workspace> Open(const std::string& env = "production") {
     WorkspaceOptions options;
     options.dir = repo();
     options.state = dir_ + "/state.db";
     auto ws = std::make_unique<Workspace>(options);
-    Status s = ws->Select("production");
+    Status s = ws->Select(env);
     EXPECT_TRUE(s.ok()) << s.error().message;
     return ws;
   }
-  ApplyReport Apply(Recorder& recorder, const StopToken* stop = nullptr) {
-    std::unique_ptr<Workspace> ws = Open();
+  ApplyReport Apply(Recorder& recorder, const StopToken* stop = nullptr,
+                    const std::string& env = "production") {
+    std::unique_ptr<Workspace> ws = Open(env);
     ApplyRequest request;
     request.stop = stop;
     return ApplyEnvironment(*ws, request, recorder);
@@ -210,11 +218,10 @@ TEST_F(EngineTest, ApplyWithStepsReturnsEachStepAndCallsTheObserverInOrder) {
   EXPECT_EQ(report.steps[1].step.commit->id, c);
   EXPECT_EQ(report.steps[1].result.summary, "2 updated");
   EXPECT_EQ(recorder.calls,
-            (std::vector<std::string>{"plan production steps=1", "approve", "started 0/2 B",
-                                      "event apply.started", "event apply.succeeded",
-                                      "finished 0 succeeded", "started 1/2 final C",
-                                      "event apply.started", "event apply.succeeded",
-                                      "finished 1 succeeded"}));
+            (std::vector<std::string>{
+                "plan production steps=1", "approve", "started 0/2 B", "event apply.started",
+                "event apply.succeeded", "finished 0 succeeded", "started 1/2 final C",
+                "event apply.started", "event apply.succeeded", "finished 1 succeeded"}));
   EXPECT_EQ(recorder.progress, 3u);
   EXPECT_EQ(Live("app.conf"), "C");
   EXPECT_EQ(Live("other.conf"), "o3");
@@ -315,6 +322,185 @@ TEST_F(EngineTest, DestroyRemovesEverythingAndPublishesEnvDestroyed) {
                                       "event env.destroyed", "finished 0 succeeded"}));
   EXPECT_EQ(Live("app.conf"), "(missing)");
   EXPECT_EQ(History().back().kind, "destroy");
+}
+
+TEST_F(EngineTest, DriftCheckOpensAndResolvesTheTimeline) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  {
+    std::unique_ptr<Workspace> ws = Open();
+    DriftReport clean = CheckDrift(*ws, "production");
+    ASSERT_TRUE(clean.ok()) << clean.failure.message;
+    EXPECT_FALSE(clean.HasDrift());
+    EXPECT_EQ(clean.Checked(), 2u);
+  }
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/other.conf", "by hand").ok());
+  {
+    std::unique_ptr<Workspace> ws = Open();
+    DriftReport drifted = CheckDrift(*ws, "production");
+    ASSERT_TRUE(drifted.ok()) << drifted.failure.message;
+    ASSERT_EQ(drifted.Drifted().size(), 1u);
+    EXPECT_EQ(drifted.Drifted()[0]->address, "file.file/other");
+    ASSERT_EQ(drifted.recorded.opened.size(), 1u);
+    EXPECT_EQ(drifted.recorded.opened[0].address, "file.file/other");
+    EXPECT_NE(drifted.recorded.opened[0].diff.find("+content: by hand"), std::string::npos)
+        << drifted.recorded.opened[0].diff;
+  }
+  EXPECT_EQ(Live("other.conf"), "by hand");  // a check changes nothing
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/other.conf", "o1").ok());
+  std::unique_ptr<Workspace> ws = Open();
+  DriftReport undone = CheckDrift(*ws, "production");
+  ASSERT_TRUE(undone.ok());
+  EXPECT_FALSE(undone.HasDrift());
+  EXPECT_EQ(undone.recorded.undone, (std::vector<std::string>{"file.file/other"}));
+}
+
+// Writes down the candidates and each destroy's callbacks.
+class PruneRecorder : public PruneObserver {
+ public:
+  void OnCandidate(const PruneCandidate& c) override {
+    calls.push_back("candidate " + c.environment + " " + c.reason + " " +
+                    std::to_string(static_cast<int>(c.decision)));
+  }
+  Observer& DestroyObserver(const PruneCandidate&) override { return destroy; }
+  void OnDestroyed(const PruneCandidate& c, const std::string& error,
+                   const ApplyReport& report) override {
+    calls.push_back("destroyed " + c.environment + error + (report.ok() ? " ok" : " failed"));
+  }
+  std::vector<std::string> calls;
+  Recorder destroy;
+};
+
+TEST_F(EngineTest, PruneListsThenDestroysTheEnvironmentOfADeletedBranch) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Git("checkout -q -b feature/x");
+  Recorder first;
+  ASSERT_TRUE(Apply(first, nullptr, "pr-x").ok());
+  EXPECT_EQ(Live("app.conf", "pr-x"), "A");
+  Git("checkout -q main");
+  {
+    std::unique_ptr<Workspace> ws = Open();
+    PruneRecorder recorder;
+    PruneReport listed = Prune(*ws, PruneRequest{}, recorder);
+    ASSERT_TRUE(listed.ok()) << listed.failure.message;
+    EXPECT_TRUE(listed.candidates.empty());  // the branch is still there
+  }
+  Git("branch -q -D feature/x");
+  {
+    std::unique_ptr<Workspace> ws = Open();
+    PruneRecorder recorder;
+    PruneReport listed = Prune(*ws, PruneRequest{}, recorder);
+    ASSERT_TRUE(listed.ok()) << listed.failure.message;
+    ASSERT_EQ(listed.candidates.size(), 1u);
+    EXPECT_EQ(listed.candidates[0].decision, PruneCandidate::Decision::kWouldDestroy);
+    EXPECT_EQ(listed.candidates[0].resources, 2u);
+    EXPECT_EQ(recorder.calls, (std::vector<std::string>{"candidate pr-x its branch is gone 2"}));
+    EXPECT_EQ(Live("app.conf", "pr-x"), "A");
+  }
+  std::unique_ptr<Workspace> ws = Open();
+  PruneRecorder recorder;
+  PruneRequest request;
+  request.destroy = true;
+  PruneReport pruned = Prune(*ws, request, recorder);
+  ASSERT_TRUE(pruned.ok()) << pruned.failure.message;
+  EXPECT_EQ(recorder.calls,
+            (std::vector<std::string>{"candidate pr-x its branch is gone 3", "destroyed pr-x ok"}));
+  EXPECT_EQ(recorder.destroy.calls.back(), "finished 0 succeeded");
+  EXPECT_EQ(Live("app.conf", "pr-x"), "(missing)");
+}
+
+// Collects a watch's events (from the watch's thread) and lets the test wait for one.
+class EventLog : public Observer {
+ public:
+  void OnEvent(const notify::Event& event) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(event.type + (event.resource.empty() ? "" : " " + event.resource));
+    cv_.notify_all();
+  }
+  void OnStepStarted(const StepInfo& step) override { Add("step started " + step.note); }
+  void OnStepFinished(const StepResult& step) override {
+    Add("step finished " + step.result.status + step.error);
+  }
+  // Waits up to a minute (a failure detector, not a timing) for `type` to be logged.
+  bool WaitFor(const std::string& entry) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&] {
+      for (const auto& e : events_) {
+        if (e == entry) return true;
+      }
+      return false;
+    });
+  }
+  std::vector<std::string> Events() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+
+ private:
+  void Add(const std::string& entry) {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(entry);
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> events_;
+};
+
+TEST_F(EngineTest, WatchRevertsAHandEditAndStopsWhenAsked) {
+  Write("res/app.yaml",
+        "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
+        "policy: {drift: enforce}\n");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  std::unique_ptr<Workspace> ws = Open();
+  WatchOptions options;
+  options.env = "production";
+  options.debounce_ms = 0;
+  StopToken stop;
+  EventLog log;
+  Result<WatchReport> report = MakeError("not run");
+  std::thread watch([&] { report = Watch(*ws, options, log, stop); });
+  ASSERT_TRUE(log.WaitFor("watch.started"));
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/app.conf", "by hand").ok());
+  bool resolved = log.WaitFor("drift.resolved file.file/app");
+  stop.Stop();
+  watch.join();
+  ASSERT_TRUE(resolved);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->remediations, 1u);
+  EXPECT_GE(report->checks, 2u);  // the first scan and the check of the changed file
+  EXPECT_EQ(Live("app.conf"), "A");
+  std::vector<std::string> events = log.Events();
+  std::vector<std::string> expected = {
+      "watch.started",           "drift.detected file.file/app", "step started remediation",
+      "step finished succeeded", "drift.resolved file.file/app", "apply.succeeded"};
+  // Nothing else happened before the revert; events after it (another check) may follow.
+  ASSERT_GE(events.size(), expected.size());
+  EXPECT_EQ(std::vector<std::string>(events.begin(), events.begin() + expected.size()), expected);
+  EXPECT_EQ(History().back().kind, "remediation");
+}
+
+TEST_F(EngineTest, WatchStoppedBeforeItStartsScansOnceAndReturns) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  std::unique_ptr<Workspace> ws = Open();
+  WatchOptions options;
+  options.env = "production";
+  StopToken stop;
+  stop.Stop();
+  EventLog log;
+  Result<WatchReport> report = Watch(*ws, options, log, stop);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->checks, 1u);
+  EXPECT_EQ(report->remediations, 0u);
+  EXPECT_EQ(log.Events(), (std::vector<std::string>{"watch.started"}));
 }
 
 }  // namespace

@@ -32,8 +32,8 @@ Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagno
 }
 
 Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(
-    Workspace& ws, const notify::Dispatcher& d,
-    std::function<void(const std::string&)> on_warning, int period_ms) {
+    Workspace& ws, const notify::Dispatcher& d, std::function<void(const std::string&)> on_warning,
+    int period_ms) {
   // Every secret the sinks name, looked up here: Workspace is not thread-safe.
   std::map<std::string, std::optional<std::string>> secrets;
   for (const notify::SinkConfig& sink : d.sinks()) {

@@ -38,9 +38,9 @@ struct Failure {
 
 /// One apply of an operation: a step of a stepwise upgrade, or the selected commit's own.
 struct StepInfo {
-  size_t index = 0;   ///< 0-based
-  size_t count = 1;   ///< applies planned in all, the final one included
-  bool final = true;  ///< the selected commit's own apply (the last)
+  size_t index = 0;                          ///< 0-based
+  size_t count = 1;                          ///< applies planned in all, the final one included
+  bool final = true;                         ///< the selected commit's own apply (the last)
   std::optional<source::CommitInfo> commit;  ///< none in a plain folder
   std::string note;                          ///< "" or "version step 1.28 of 1.29"
 };

@@ -152,7 +152,8 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
       return MakeError(options_.ref.empty()
                            ? "HEAD of " + repo->location() +
                                  " is not on a branch: name the environment (or --ref BRANCH)"
-                           : "--ref " + options_.ref + " is not a branch: name the environment too");
+                           : "--ref " + options_.ref +
+                                 " is not a branch: name the environment too");
     }
     const BranchEnvironment* found = nullptr;
     for (const auto& be : **envs) {
