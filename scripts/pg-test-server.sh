@@ -39,7 +39,7 @@ case "$action" in
       >"$sock/initdb.log" 2>&1 || { cat "$sock/initdb.log" >&2; exit 1; }
     # Many tests and 20-process concurrency tests at once; fsync off: nothing here must survive
     # a crash of the machine.
-    as_owner "$bin/pg_ctl" -D "$sock/data" -l "$sock/server.log" -w -t 60 \
+    as_owner "$bin/pg_ctl" -D "$sock/data" -l "$sock/server.log" -w -t 300 \
       -o "-c listen_addresses='' -k $sock -c max_connections=300 -c fsync=off \
           -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=64MB" start \
       >/dev/null || { cat "$sock/server.log" >&2; exit 1; }

@@ -113,7 +113,7 @@ EOF
     CONTAINERS_CONF="$base/containers.conf" CONTAINERS_STORAGE_CONF="$base/storage.conf" \
       setsid podman system service --time=0 "unix://$sock" >"$base/service.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
-    for _ in $(seq 600); do
+    for _ in $(seq 3000); do
       if curl -sf --unix-socket "$sock" http://podman/_ping >/dev/null 2>&1; then
         echo "unix://$sock" >"$dir/endpoint"
         echo "podman-test-server: podman service on $sock"

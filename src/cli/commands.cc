@@ -19,6 +19,7 @@
 #include "engine/prune.h"
 #include "plan/render.h"
 #include "plan/stored.h"
+#include "state/lock_text.h"
 #include "value/diff.h"
 #include "value/render.h"
 
@@ -75,12 +76,23 @@ int PrintFailure(const engine::Failure& failure, bool json) {
   return 1;
 }
 
-Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& op) {
-  Result<state::StateStore*> store = ws.State();
-  if (!store.ok()) return store.error();
-  return (*store)->AcquireLock(env, CurrentIdentity(), op, ws.options().lock_timeout,
-                               ws.options().lease_seconds);
+// A command that is to wait for a lock (--lock-timeout) and finds it held says so once on
+// standard error, so that one that sits still tells why and for whom: "waiting up to 300s for
+// the lock of environment X, held by USER@HOST (pid N) for OP since T".
+void PrintLockWait(const state::Lock& holder, double timeout_seconds) {
+  std::fprintf(stderr, "waiting up to %s for the lock of environment %s, held by %s\n",
+               HumanSeconds(timeout_seconds).c_str(), holder.environment.c_str(),
+               state::DescribeHolder(holder).c_str());
+  std::fflush(stderr);
 }
+
+// Tells of a lock wait as PrintLockWait does.
+class LockWaitPrinter : public engine::Observer {
+ public:
+  void OnLockWait(const state::Lock& holder, double timeout_seconds) override {
+    PrintLockWait(holder, timeout_seconds);
+  }
+};
 
 }  // namespace
 
@@ -317,6 +329,9 @@ class ApplyPrinter : public engine::Observer {
   void OnWarning(const std::string& message) override {
     std::fprintf(stderr, "warning: %s\n", message.c_str());
   }
+  void OnLockWait(const state::Lock& holder, double timeout_seconds) override {
+    PrintLockWait(holder, timeout_seconds);
+  }
 
  private:
   const Output& out_;
@@ -445,7 +460,8 @@ int RunStateShow(Workspace& ws, const std::string& env, const std::string& addre
 }
 
 int RunStateRm(Workspace& ws, const std::string& env, const std::string& address) {
-  Result<state::Lock> lock = TakeLock(ws, env, "state rm");
+  LockWaitPrinter printer;
+  Result<state::Lock> lock = engine::TakeLock(ws, env, "state rm", printer);
   if (!lock.ok()) return Fail(lock.error().message);
   state::StateStore* store = *ws.State();
   auto row = store->GetResource(env, address);

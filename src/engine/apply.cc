@@ -61,6 +61,19 @@ Status CheckSavedPlan(const std::string& path, const plan::Plan& fresh) {
   return Status::Ok();
 }
 
+Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& operation,
+                             Observer& observer) {
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) return store.error();
+  (*store)->SetLockWaitObserver([&observer](const state::Lock& holder, double timeout_seconds) {
+    observer.OnLockWait(holder, timeout_seconds);
+  });
+  Result<state::Lock> lock = (*store)->AcquireLock(
+      env, CurrentIdentity(), operation, ws.options().lock_timeout, ws.options().lease_seconds);
+  (*store)->SetLockWaitObserver({});
+  return lock;
+}
+
 namespace {
 
 // One apply or destroy: the state it carries between its steps.
@@ -77,12 +90,9 @@ class ApplyRun {
 
   ApplyReport Run() {
     if (!Check()) return std::move(report_);
-    Result<state::StateStore*> store = ws_.State();
-    if (!store.ok()) return Fail({}, store.error().message);
-    Result<state::Lock> lock = (*store)->AcquireLock(
-        env_, CurrentIdentity(), kind_, ws_.options().lock_timeout, ws_.options().lease_seconds);
+    Result<state::Lock> lock = TakeLock(ws_, env_, kind_, observer_);
     if (!lock.ok()) return Fail({}, lock.error().message);
-    store_ = *store;
+    store_ = *ws_.State();
     lock_ = &*lock;
     Locked();
     (void)store_->ReleaseLock(*lock);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/file_util.h"
+#include "base/identity.h"
 #include "engine/apply.h"
 #include "engine/drift.h"
 #include "engine/plan.h"
@@ -303,6 +304,41 @@ TEST_F(EngineTest, StoppedOrRefusedBeforeTheFirstChangeChangesNothing) {
   EXPECT_TRUE(report.steps.empty());
   EXPECT_EQ(Live("app.conf"), "(missing)");
   EXPECT_TRUE(History().empty());
+}
+
+// Releases a lock held elsewhere once the apply says it waits for it.
+class ReleaseOnWait : public Recorder {
+ public:
+  void OnLockWait(const state::Lock& holder, double timeout_seconds) override {
+    waited_for = holder.operation + " " + std::to_string(static_cast<int>(timeout_seconds));
+    (void)store->ReleaseLock(*held);
+  }
+  state::StateStore* store = nullptr;
+  state::Lock* held = nullptr;
+  std::string waited_for;
+};
+
+TEST_F(EngineTest, ApplyTellsThatItWaitsForAHeldLockThenTakesIt) {
+  WriteApp("A", "o1");
+  Commit("A");
+  Result<std::unique_ptr<state::StateStore>> other = state::OpenStateStore(dir_ + "/state.db");
+  ASSERT_TRUE(other.ok());
+  Result<state::Lock> held =
+      (*other)->AcquireLock("production", CurrentIdentity(), "state rm", 0, 600);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  WorkspaceOptions options;
+  options.dir = repo();
+  options.state = dir_ + "/state.db";
+  options.lock_timeout = 120;  // a failure bound: the observer releases the lock at once
+  Workspace ws(options);
+  ASSERT_TRUE(ws.Select("production").ok());
+  ReleaseOnWait recorder;
+  recorder.store = other->get();
+  recorder.held = &*held;
+  ApplyReport report = ApplyEnvironment(ws, ApplyRequest{}, recorder);
+  ASSERT_TRUE(report.ok()) << report.failure.message;
+  EXPECT_EQ(recorder.waited_for, "state rm 120");
+  EXPECT_EQ(Live("app.conf"), "A");
 }
 
 TEST_F(EngineTest, DestroyRemovesEverythingAndPublishesEnvDestroyed) {

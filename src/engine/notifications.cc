@@ -60,6 +60,9 @@ Result<std::unique_ptr<BackgroundDelivery>> BackgroundDelivery::Start(
   b->store_ = std::move(*store);
   b->period_ms_ = period_ms;
   b->on_warning_ = std::move(on_warning);
+  for (const notify::SinkConfig& sink : d.sinks()) {
+    b->round_seconds_ = std::max(b->round_seconds_, static_cast<double>(sink.timeout_seconds));
+  }
   b->dispatcher_ = std::make_unique<notify::Dispatcher>(
       *b->store_, d.sinks(), d.project(),
       [secrets = std::move(secrets)](const std::string& name) -> std::optional<std::string> {
@@ -106,7 +109,7 @@ void BackgroundDelivery::Run() {
     }
     // Rounds in the background may take a sink's full timeouts; the last one is short.
     Result<notify::Dispatcher::Report> sent =
-        stopping ? dispatcher_->DeliverDue(3) : dispatcher_->DeliverDue(30, &cancel_);
+        stopping ? dispatcher_->DeliverDue(3) : dispatcher_->DeliverDue(round_seconds_, &cancel_);
     if (!sent.ok() && on_warning_) on_warning_("notifications: " + sent.error().message);
     if (stopping) return;
   }

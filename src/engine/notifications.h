@@ -44,6 +44,7 @@ class BackgroundDelivery {
   std::unique_ptr<notify::Dispatcher> dispatcher_;
   std::function<void(const std::string&)> on_warning_;
   int period_ms_ = 250;
+  double round_seconds_ = 30;  ///< a round's budget: 30 s, or the longest `timeout:` of a sink
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

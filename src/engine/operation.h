@@ -8,6 +8,7 @@
 #include "notify/event.h"
 #include "plan/plan.h"
 #include "source/git.h"
+#include "state/state_store.h"
 
 namespace driftless::engine {
 
@@ -79,9 +80,21 @@ class Observer {
   /// An event the operation made, as the notification sinks get it (whether or not any sink
   /// is configured).
   virtual void OnEvent(const notify::Event& event) { (void)event; }
+  /// The environment's lock is held by a live holder and the operation starts to wait for it
+  /// (up to `timeout_seconds`, the workspace's lock_timeout); told once per lock taken.
+  virtual void OnLockWait(const state::Lock& holder, double timeout_seconds) {
+    (void)holder, (void)timeout_seconds;
+  }
   /// A problem that does not fail the operation ("notifications: ..."). May come from a
   /// background thread (the watch loop's deliveries).
   virtual void OnWarning(const std::string& message) { (void)message; }
 };
+
+class Workspace;
+
+/// Takes the lock of `env` for `operation` with the workspace's lock timeout and lease, telling
+/// `observer` when it starts to wait for a live holder.
+Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& operation,
+                             Observer& observer);
 
 }  // namespace driftless::engine

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -20,6 +21,45 @@ namespace {
 std::vector<size_t> Vec(std::span<const size_t> s) { return {s.begin(), s.end()}; }
 
 using Cycle = std::vector<size_t>;
+
+// Counts the visits that run at once. The first visits wait until `peak` of them run together,
+// so that a walk able to run `peak` nodes at once is seen doing so on every run, however its
+// threads are scheduled. A walk that never gets there is given up on after a minute (a failure
+// detector: the test then fails on max() < peak).
+class Overlap {
+ public:
+  explicit Overlap(int peak) : peak_(peak) {}
+
+  void Enter() {
+    std::unique_lock<std::mutex> lock(mu_);
+    max_ = std::max(max_, ++running_);
+    if (max_ >= peak_) {
+      cv_.notify_all();
+      return;
+    }
+    if (gave_up_) return;
+    if (!cv_.wait_for(lock, std::chrono::minutes(1), [&] { return max_ >= peak_; })) {
+      gave_up_ = true;
+      cv_.notify_all();
+    }
+  }
+  void Leave() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --running_;
+  }
+  int max() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_;
+  }
+
+ private:
+  const int peak_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0;
+  int max_ = 0;
+  bool gave_up_ = false;
+};
 
 // A random DAG: edges only go from a lower to a higher position of a random permutation, so the
 // node indices themselves are not already in topological order.
@@ -403,25 +443,19 @@ TEST_P(WalkTest, CancelInChainStopsAtTheCancellingNode) {
 
 TEST_P(WalkTest, ConcurrencyIsBounded) {
   const int parallelism = GetParam();
+  const int bound = std::max(parallelism, 1);
   Graph g(64);
-  // A few chains and joins so that the ready set grows and shrinks.
+  // A few chains and joins so that the ready set grows and shrinks; nodes 0..7 are all ready at
+  // the start, so that eight can run at once.
   for (size_t i = 0; i + 8 < g.size(); i += 3) g.AddEdge(i, i + 8);
-  std::atomic<int> running{0};
-  std::atomic<int> max_running{0};
+  Overlap overlap(bound);
   std::vector<NodeStatus> status = Walk(g, parallelism, [&](size_t) {
-    int now = running.fetch_add(1) + 1;
-    int seen = max_running.load();
-    while (now > seen && !max_running.compare_exchange_weak(seen, now)) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    running.fetch_sub(1);
+    overlap.Enter();
+    overlap.Leave();
     return true;
   });
   EXPECT_EQ(CountStatus(status, NodeStatus::kSucceeded), g.size());
-  EXPECT_LE(max_running.load(), std::max(parallelism, 1));
-  if (parallelism > 1) {
-    EXPECT_GE(max_running.load(), 2);
-  }
+  EXPECT_EQ(overlap.max(), bound) << "never more than the parallelism at once, and that many";
 }
 
 TEST_P(WalkTest, LongChainDoesNotOverflowTheStack) {
@@ -488,16 +522,20 @@ TEST(Walk, RunsVisitOnWorkerThreadsWhenParallel) {
   Graph g(32);
   std::mutex mu;
   std::vector<std::thread::id> ids;
+  Overlap overlap(4);  // four at once can only be on four threads
   Walk(g, 4, [&](size_t) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::lock_guard<std::mutex> lock(mu);
-    ids.push_back(std::this_thread::get_id());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ids.push_back(std::this_thread::get_id());
+    }
+    overlap.Enter();
+    overlap.Leave();
     return true;
   });
+  EXPECT_EQ(overlap.max(), 4);
   std::sort(ids.begin(), ids.end());
   size_t distinct = static_cast<size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
-  EXPECT_GE(distinct, 2u);
-  EXPECT_LE(distinct, 4u);
+  EXPECT_EQ(distinct, 4u);
 }
 
 TEST(Walk, EmptyGraph) {

@@ -89,6 +89,35 @@ Status Post(const std::string& url, const std::vector<std::string>& headers,
   return Status::Ok();
 }
 
+// Blocks SIGPIPE in this thread for its lifetime, so that writing to a child that exited gives
+// EPIPE instead of killing the process (whoever calls Deliver: the dispatcher, a test, the
+// server); a SIGPIPE raised meanwhile is taken off the thread before the old mask comes back.
+class NoSigpipeHere {
+ public:
+  NoSigpipeHere() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~NoSigpipeHere() {
+    if (!was_pending_) {
+      const timespec now{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  NoSigpipeHere(const NoSigpipeHere&) = delete;
+  NoSigpipeHere& operator=(const NoSigpipeHere&) = delete;
+
+ private:
+  sigset_t pipe_, old_;
+  bool was_pending_ = false;
+};
+
 Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLimits& limits) {
   // Everything the child needs is built before fork (the parent may have threads).
   std::vector<std::string> args =
@@ -127,6 +156,7 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
   close(in[0]);
   close(out[1]);
   fcntl(in[1], F_SETFL, O_NONBLOCK);
+  NoSigpipeHere no_sigpipe;
   const int timeout_ms = static_cast<int>(Within(limits, limits.exec_timeout_ms));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   size_t written = 0;
@@ -151,7 +181,7 @@ Status Exec(const ResolvedSink& sink, const std::string& body, const DeliveryLim
     if (n <= 0) continue;
     if (to_child >= 0 && fds[1].revents != 0) {
       // MSG_NOSIGNAL does not exist for pipes: a child that exits without reading gives EPIPE
-      // only when SIGPIPE is ignored, which the Dispatcher does.
+      // because this thread blocks SIGPIPE while it writes (NoSigpipeHere).
       ssize_t w = write(to_child, body.data() + written, body.size() - written);
       if (w > 0) written += static_cast<size_t>(w);
       if (w < 0 && errno != EAGAIN && errno != EINTR) written = body.size();
@@ -236,7 +266,14 @@ std::string SlackPayload(const Value& event) {
 }
 
 Status Deliver(const ResolvedSink& sink, const std::string& event_json,
-               const DeliveryLimits& limits) {
+               const DeliveryLimits& given) {
+  DeliveryLimits limits = given;
+  if (sink.timeout_seconds > 0) {
+    // The sink's own `timeout:` replaces the defaults; the caller's deadline still cuts it.
+    limits.total_timeout_ms = static_cast<long>(sink.timeout_seconds * 1000);
+    limits.exec_timeout_ms = static_cast<int>(sink.timeout_seconds * 1000);
+    limits.connect_timeout_ms = std::min(limits.connect_timeout_ms, limits.total_timeout_ms);
+  }
   switch (sink.kind) {
     case SinkKind::kExec:
       return Exec(sink, event_json, limits);

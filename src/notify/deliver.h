@@ -10,7 +10,7 @@
 
 namespace driftless::notify {
 
-/// Limits of one delivery.
+/// Limits of one delivery. A sink's `timeout:` replaces the three timeouts (Deliver).
 struct DeliveryLimits {
   long connect_timeout_ms = 5000;  ///< HTTP connect
   long total_timeout_ms = 10000;   ///< HTTP request, whole

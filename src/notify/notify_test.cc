@@ -2,14 +2,18 @@
 // form, signatures, the Slack payload, exec delivery, and the dispatcher's outbox semantics.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "base/hash.h"
+#include "base/identity.h"
 #include "notify/deliver.h"
 #include "notify/dispatcher.h"
 #include "notify/event.h"
@@ -41,6 +45,7 @@ TEST(SinkConfigTest, ParsesEveryKind) {
     on: ["*"]
     webhook: "https://audit.example/hooks/${env}"
     secret: "${secret.AUDIT_HMAC}"
+    timeout: 2m
   - name: script
     on: "*"
     exec: [/usr/bin/logger, -t, driftless]
@@ -50,7 +55,9 @@ TEST(SinkConfigTest, ParsesEveryKind) {
   ASSERT_EQ(sinks.size(), 3u);
   EXPECT_EQ(sinks[0].kind, SinkKind::kSlack);
   EXPECT_EQ(sinks[0].remind_seconds, 86400);
+  EXPECT_EQ(sinks[0].timeout_seconds, 0) << "the defaults";
   EXPECT_EQ(sinks[1].kind, SinkKind::kWebhook);
+  EXPECT_EQ(sinks[1].timeout_seconds, 120);
   EXPECT_EQ(sinks[2].kind, SinkKind::kExec);
   EXPECT_TRUE(sinks[2].target.is_list());
 
@@ -86,6 +93,10 @@ TEST(SinkConfigTest, ErrorsNameFileLineAndColumn) {
     on: ["*"]
     webhook: "https://x/${var.path}"
     color: red
+  - name: g
+    on: ["*"]
+    webhook: "https://x.example"
+    timeout: 2h
 )",
                      diags);
   EXPECT_TRUE(sinks.empty());
@@ -108,6 +119,10 @@ TEST(SinkConfigTest, ErrorsNameFileLineAndColumn) {
       << text;
   EXPECT_NE(text.find("${var.path} is not available in sink f"), std::string::npos) << text;
   EXPECT_NE(text.find("driftless.yaml:22:12: error: unknown key `color`"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("driftless.yaml:26:14: error: sink g: `timeout` must be a duration from 1s "
+                      "to 1h (one delivery's limit)"),
+            std::string::npos)
       << text;
 }
 
@@ -216,12 +231,35 @@ TEST_F(ExecTest, CommandGetsTheEventOnStandardInput) {
   EXPECT_EQ(failed.error().message, "command exited with status 3: nope");
 
   s.shell_command = "";
-  s.argv = {"sleep", "5"};
+  s.argv = {"sleep", "3600"};  // never done by itself within the test
   DeliveryLimits quick;
   quick.exec_timeout_ms = 200;
   Status slow = Deliver(s, "{}", quick);
   ASSERT_FALSE(slow.ok());
   EXPECT_NE(slow.error().message.find("timed out"), std::string::npos) << slow.error().message;
+
+  // A sink's own timeout replaces the default.
+  s.timeout_seconds = 1;
+  Status own = Deliver(s, "{}");
+  ASSERT_FALSE(own.ok());
+  EXPECT_NE(own.error().message.find("timed out after 1s"), std::string::npos)
+      << own.error().message;
+}
+
+// A command that exits without reading its input: the write fails with EPIPE, never a SIGPIPE
+// that kills the caller, whoever that is (here the signal's default disposition is restored,
+// as a process that has no Dispatcher would have it). A megabyte cannot fit in the pipe, so the
+// write is still going on when the command exits.
+TEST_F(ExecTest, ACommandThatDoesNotReadItsInputCannotKillTheCaller) {
+  signal(SIGPIPE, SIG_DFL);
+  ResolvedSink s;
+  s.kind = SinkKind::kExec;
+  s.shell_command = "exit 0";
+  Status st = Deliver(s, std::string(1 << 20, 'x'));
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0) << "no SIGPIPE left pending for later";
 }
 
 using DispatcherTest = TempDir;
@@ -249,7 +287,7 @@ TEST_F(DispatcherTest, FiltersRetriesWithBackoffAndNeverDrops) {
   ASSERT_TRUE(d.Publish(MakeEvent("apply.failed", "staging", "")).ok());
   ASSERT_TRUE(d.Publish(MakeEvent("apply.failed", "prod", "")).ok());
 
-  auto report = d.DeliverDue(5);
+  auto report = d.DeliverDue(600);  // a budget no round comes near
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->failed, 2);  // one per sink; the others wait for the next round
   auto status = (*store)->OutboxStatus();
@@ -262,9 +300,19 @@ TEST_F(DispatcherTest, FiltersRetriesWithBackoffAndNeverDrops) {
   EXPECT_EQ((*status)[1].sink, "prod");
   EXPECT_EQ((*status)[1].failing + (*status)[1].pending, 1);
 
+  // Once the clock has passed the back-off (1 s after the failures) all four are due, and all
+  // are delivered.
   up = true;
-  sleep(2);  // past the first back-off (1 s)
-  report = d.DeliverDue(5);
+  auto all_due = [&] {
+    auto due = (*store)->DueDeliveries(NowUnix(), 100);
+    return due.ok() && due->size() == 4u;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!all_due() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(all_due());
+  report = d.DeliverDue(600);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->delivered, 4);
   status = (*store)->OutboxStatus();

@@ -102,7 +102,7 @@ std::vector<SinkConfig> ParseSinks(const Value& raw, const std::string& file, Di
     return sinks;
   }
   static const std::set<std::string, std::less<>> kKeys = {
-      "name", "on", "environments", "webhook", "slack", "exec", "secret", "remind"};
+      "name", "on", "environments", "webhook", "slack", "exec", "secret", "remind", "timeout"};
   std::set<std::string> names;
   for (const Value& entry : raw.as_list()) {
     const size_t errors_before = diags.ErrorCount();
@@ -116,8 +116,9 @@ std::vector<SinkConfig> ParseSinks(const Value& raw, const std::string& file, Di
     }
     for (const auto& [key, v] : entry.as_object()) {
       if (kKeys.count(key) == 0) {
-        diags.Error(At(file, v), "unknown key `" + key + "` in a `notify:` entry",
-                    "expected name, on, environments, webhook, slack, exec, secret or remind");
+        diags.Error(
+            At(file, v), "unknown key `" + key + "` in a `notify:` entry",
+            "expected name, on, environments, webhook, slack, exec, secret, remind or timeout");
       }
     }
     const Value* name = entry.Find("name");
@@ -200,6 +201,18 @@ std::vector<SinkConfig> ParseSinks(const Value& raw, const std::string& file, Di
         s.remind_seconds = seconds;
       }
     }
+    if (const Value* timeout = entry.Find("timeout")) {
+      int64_t seconds = timeout->is_string() ? ParseDurationSeconds(timeout->as_string())
+                        : timeout->is_int()  ? timeout->as_int()
+                                             : -1;
+      if (seconds <= 0 || seconds > kMaxSinkTimeoutSeconds) {
+        diags.Error(At(file, *timeout),
+                    where + ": `timeout` must be a duration from 1s to 1h (one delivery's limit)",
+                    "for example 30s or 5m");
+      } else {
+        s.timeout_seconds = seconds;
+      }
+    }
     if (diags.ErrorCount() == errors_before) sinks.push_back(std::move(s));
   }
   return sinks;
@@ -232,6 +245,7 @@ Result<ResolvedSink> Resolve(const SinkConfig& sink, const std::string& env,
   const std::string file = sink.pos.file;
   r.name = sink.name;
   r.kind = sink.kind;
+  r.timeout_seconds = sink.timeout_seconds;
   Value target = config::Interpolate(sink.target, scope, file, diags);
   Value key =
       sink.secret.is_null() ? Value() : config::Interpolate(sink.secret, scope, file, diags);

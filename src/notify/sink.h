@@ -12,6 +12,9 @@
 
 namespace driftless::notify {
 
+/// The longest `timeout:` a sink may have.
+inline constexpr int64_t kMaxSinkTimeoutSeconds = 3600;
+
 /// How a sink delivers.
 enum class SinkKind { kWebhook, kSlack, kExec };
 
@@ -28,7 +31,10 @@ struct SinkConfig {
   value::Value target;  ///< webhook/slack: URL string; exec: a string (sh -c) or a list (argv)
   value::Value secret;  ///< webhook HMAC key (may be `${secret.NAME}`), or null
   int64_t remind_seconds = 0;  ///< drift reminders after this long without one; 0: never
-  SourcePos pos;               ///< where the entry starts
+  /// How long one delivery may take (`timeout:`, at most an hour); 0: the defaults of
+  /// DeliveryLimits (10 s for an HTTP request, 30 s for a command).
+  int64_t timeout_seconds = 0;
+  SourcePos pos;  ///< where the entry starts
 
   /// True when the sink takes events of `type` in environment `env`.
   bool Wants(const std::string& type, const std::string& env) const;
@@ -50,6 +56,7 @@ struct ResolvedSink {
   std::string secret;             ///< webhook HMAC key, "" for none
   std::string shell_command;      ///< exec as a string: run with /bin/sh -c
   std::vector<std::string> argv;  ///< exec as a list: run directly
+  int64_t timeout_seconds = 0;    ///< as SinkConfig::timeout_seconds
   /// The values of the secrets used, so that an error text that echoes one can be redacted.
   std::vector<std::string> secret_values;
 

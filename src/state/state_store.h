@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/identity.h"
@@ -147,6 +149,10 @@ struct SinkStatus {
   int64_t last_delivered_at = 0;  ///< 0: never
 };
 
+/// What AcquireLock calls when it finds the lock held by a live holder and is about to wait for
+/// it: `holder` as read, `timeout_seconds` as given to AcquireLock.
+using LockWaitObserver = std::function<void(const Lock& holder, double timeout_seconds)>;
+
 /// Durable, versioned state. Implementations must be safe for use by many processes at once
 /// (SQLite in WAL mode; PostgreSQL). One StateStore object is used by one thread at a time
 /// unless documented otherwise.
@@ -188,6 +194,10 @@ class StateStore {
   virtual Status ReleaseLock(const Lock& lock) = 0;
   /// The current lock of an environment, if any (for messages and `env show`).
   virtual Result<std::optional<Lock>> GetLock(const std::string& env) = 0;
+  /// Sets what AcquireLock calls, once per call, when it finds the lock held by a live holder and
+  /// starts to wait for it (a timeout above 0); never when it takes the lock at once or fails at
+  /// once. The CLI says on standard error that it waits, and for whom. Empty: nothing is called.
+  void SetLockWaitObserver(LockWaitObserver observer) { lock_wait_observer_ = std::move(observer); }
 
   /// Records the start of an apply and every change it intends, all "pending", in one
   /// transaction. Returns the apply's id. Fails when `lock` is not current.
@@ -244,6 +254,16 @@ class StateStore {
   virtual Result<std::vector<SinkStatus>> OutboxStatus() = 0;
   /// When an entry about `subject` was last enqueued for `sink` (unix seconds), 0 when never.
   virtual Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) = 0;
+
+ protected:
+  /// For implementations of AcquireLock: tells the observer (SetLockWaitObserver), if any, that
+  /// the call starts to wait for `holder`. Call it once per AcquireLock, before the first pause.
+  void NotifyLockWait(const Lock& holder, double timeout_seconds) const {
+    if (lock_wait_observer_) lock_wait_observer_(holder, timeout_seconds);
+  }
+
+ private:
+  LockWaitObserver lock_wait_observer_;
 };
 
 }  // namespace driftless::state

@@ -3,17 +3,20 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -358,11 +361,210 @@ size_t CountOf(const std::string& text, const std::string& needle) {
 }
 
 bool WaitForOutput(const Sandbox& s, const std::string& needle, size_t times) {
-  for (int i = 0; i < 200; ++i) {
-    if (CountOf(BackgroundOutput(s), needle) >= times) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return PollUntil([&] { return CountOf(BackgroundOutput(s), needle) >= times; });
+}
+
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds patience) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+bool Freeze(int pid) {
+  if (kill(pid, SIGSTOP) != 0) return false;
+  // kill() only sends the signal: wait until the child really stopped (or ended).
+  while (true) {
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WEXITED | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (info.si_code != CLD_STOPPED) return false;  // it ended: left for Wait
+    // Consume this stop report, so that the next Freeze waits for a stop of its own.
+    siginfo_t consumed{};
+    waitid(P_PID, static_cast<id_t>(pid), &consumed, WSTOPPED);
+    return true;
+  }
+}
+
+void Thaw(int pid) { kill(pid, SIGCONT); }
+
+bool FreezeWhen(int pid, const std::function<bool()>& ready, std::chrono::milliseconds patience) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < give_up) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        give_up - std::chrono::steady_clock::now());
+    if (!PollUntil([&] { return Exited(pid) || ready(); }, left)) return false;
+    if (!Freeze(pid)) return false;
+    if (ready()) return true;
+    Thaw(pid);  // the state passed between the look and the stop: look again
   }
   return false;
+}
+
+bool InStateWrite(const Sandbox& s, int pid) {
+  struct stat st {};
+  if (stat((s.state() + "-shm").c_str(), &st) != 0) return false;
+  std::istringstream locks(ReadFile("/proc/locks"));
+  const std::string inode = ":" + std::to_string(st.st_ino);
+  for (std::string line; std::getline(locks, line);) {
+    // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 120 120"; "1: -> ..." lines are waiters.
+    std::istringstream in(line);
+    std::string n, type, mode, access, dev, start, end;
+    int holder = 0;
+    in >> n >> type;
+    if (type == "->") continue;
+    in >> mode >> access >> holder >> dev >> start >> end;
+    if (type != "POSIX" || access != "WRITE" || holder != pid) continue;
+    if (dev.size() < inode.size() || dev.compare(dev.size() - inode.size(), inode.size(), inode))
+      continue;
+    const long first = std::atol(start.c_str());
+    const long last = end == "EOF" ? std::numeric_limits<long>::max() : std::atol(end.c_str());
+    if (first <= 120 && 120 <= last) return true;  // SQLite's WAL_WRITE_LOCK
+  }
+  return false;
+}
+
+ApplyProgress ProgressOf(const Sandbox& s, const std::string& env, int pid) {
+  ApplyProgress p;
+  RunResult list = s.Run({"history", env, "--json", "--state", s.StateLocation()});
+  Json applies;
+  if (list.exit_code != 0 || !ReadJson(list.out, &applies)) return p;
+  for (const Json& a : applies.items) {
+    if (a.Int("pid") != pid) continue;
+    p.id = a.Int("id");
+    p.status = a.Str("status");
+  }
+  if (p.id == 0) return p;
+  RunResult one =
+      s.Run({"history", "show", std::to_string(p.id), "--json", "--state", s.StateLocation()});
+  Json j;
+  if (one.exit_code != 0 || !ReadJson(one.out, &j) || j.Find("changes") == nullptr) return p;
+  for (const Json& c : j.Find("changes")->items) {
+    p.done += c.Str("status") == "done";
+    p.pending += c.Str("status") == "pending";
+  }
+  return p;
+}
+
+bool FreezeMidApply(const Sandbox& s, const std::string& env, int pid) {
+  return FreezeWhen(pid, [&] {
+    const ApplyProgress p = ProgressOf(s, env, pid);
+    return p.status == "running" && p.done > 0 && p.pending > 0 && !InStateWrite(s, pid);
+  });
+}
+
+TerminalProc::TerminalProc(const Sandbox& s, std::vector<std::string> args, const std::string& tag)
+    : out_path_(s.dir() + "/" + tag + ".out") {
+  master_ = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master_ < 0 || grantpt(master_) != 0 || unlockpt(master_) != 0) {
+    ADD_FAILURE() << "no pseudo-terminal: " << std::strerror(errno);
+    return;
+  }
+  const std::string slave = ptsname(master_);
+  args.insert(args.begin(), DRIFTLESS_BIN);
+  args.insert(args.end(), {"--dir", s.repo(), "--state", s.StateLocation()});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();  // the terminal becomes its controlling terminal
+    int tty = open(slave.c_str(), O_RDWR);
+    int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (tty < 0 || out < 0) _exit(126);
+    dup2(tty, 0);
+    dup2(out, 1);
+    dup2(tty, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  reader_ = std::thread([this] { Read(); });
+}
+
+TerminalProc::~TerminalProc() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+  stop_ = true;
+  if (reader_.joinable()) reader_.join();
+  if (master_ >= 0) close(master_);
+}
+
+void TerminalProc::Read() {
+  char buf[4096];
+  while (!stop_) {
+    pollfd fd{master_, POLLIN, 0};
+    int n = poll(&fd, 1, 100);
+    if (n <= 0) continue;
+    ssize_t got = read(master_, buf, sizeof buf);
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 && errno == EIO && !reaped_) {
+        // EIO: no process has the terminal open (yet, or any more); look again shortly.
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    screen_.append(buf, static_cast<size_t>(got));
+  }
+}
+
+std::string TerminalProc::Screen() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return screen_;
+}
+
+bool TerminalProc::WaitForScreen(const std::string& needle) const {
+  return PollUntil([&] { return Screen().find(needle) != std::string::npos || Exited(pid_); }) &&
+         Screen().find(needle) != std::string::npos;
+}
+
+void TerminalProc::Type(const std::string& text) {
+  if (master_ < 0) return;
+  if (write(master_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    ADD_FAILURE() << "could not type on the terminal: " << std::strerror(errno);
+  }
+}
+
+int TerminalProc::Wait() {
+  if (pid_ <= 0) return -1000;
+  const int rc = test::Wait(pid_);
+  reaped_ = true;
+  return rc;
+}
+
+::testing::AssertionResult SaysItWaits(const Proc& p, int holder_pid) {
+  const std::string holder = "(pid " + std::to_string(holder_pid) + ") for ";
+  auto said = [&] {
+    const std::string err = p.Err();
+    return err.find("waiting up to ") != std::string::npos &&
+           err.find(" for the lock of environment ") != std::string::npos &&
+           err.find(holder) != std::string::npos;
+  };
+  if (PollUntil([&] { return said() || Exited(p.pid); }) && said()) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "pid " << p.pid << " never said that it waits for pid "
+                                       << holder_pid << "; its standard error:\n"
+                                       << p.Err();
+}
+
+PromptHolder::PromptHolder(const Sandbox& s, const std::string& env, const std::string& gen)
+    : proc(s, {"apply", env, "--lease", "1h", "--var", "gen=" + gen}, "holder-" + env) {}
+
+::testing::AssertionResult PromptHolder::Asking() {
+  if (proc.WaitForScreen(kConfirmPrompt)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "the apply never asked for confirmation; it showed:\n"
+                                       << proc.Screen() << "\nand wrote:\n"
+                                       << proc.Out().substr(0, 2000);
 }
 
 }  // namespace driftless::test

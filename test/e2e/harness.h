@@ -1,9 +1,16 @@
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -159,7 +166,110 @@ std::string BackgroundFile(const Sandbox& s, const std::string& suffix);
 std::string BackgroundOutput(const Sandbox& s);
 /// How often `needle` stands in `text`.
 size_t CountOf(const std::string& text, const std::string& needle);
-/// Waits (up to 10 s) until BackgroundOutput holds `needle` at least `times` times.
+/// Waits (up to kPatience) until BackgroundOutput holds `needle` at least `times` times.
 bool WaitForOutput(const Sandbox& s, const std::string& needle, size_t times = 1);
+
+// --- waiting for what processes report, and holding them in a state ---
+//
+// No test waits for a while and hopes: it waits for what a process reports (its output, a state
+// row, a file) and, when it needs a process to stay in a state, freezes it there (SIGSTOP).
+// Every wait gives up after kPatience, as a failure detector only: on a loaded machine the
+// things waited for take long, and that must never fail a test.
+
+/// How long a test waits for what a process is to report before it gives up.
+inline constexpr std::chrono::seconds kPatience{120};
+
+/// Polls `done` until it holds (true) or `patience` passed (false).
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds patience = kPatience);
+
+/// Stops the child `pid` (SIGSTOP) and returns once it is stopped; false when it exited first.
+bool Freeze(int pid);
+/// Lets a frozen child run on (SIGCONT).
+void Thaw(int pid);
+/// Freezes the child `pid` in a state where `ready()` holds, as checked while it is frozen:
+/// polls `ready()` while the child runs, freezes it, checks again, and thaws it to poll on when
+/// the state has passed. False (the child running) when it exited first or after `patience`.
+bool FreezeWhen(int pid, const std::function<bool()>& ready,
+                std::chrono::milliseconds patience = kPatience);
+
+/// True when process `pid` is inside a write transaction on the SQLite state of `s` (it holds
+/// the WAL write lock: a POSIX write lock on byte 120 of state.db-shm, as /proc/locks shows).
+/// A writer frozen there would make every other writer fail with "database is locked".
+bool InStateWrite(const Sandbox& s, int pid);
+
+/// What history says of the apply (or destroy) that process `pid` runs or ran in `env`.
+struct ApplyProgress {
+  int64_t id = 0;      ///< 0: it has not recorded its start
+  std::string status;  ///< "running", "succeeded", "interrupted", ...
+  int done = 0;        ///< changes recorded done
+  int pending = 0;     ///< changes not yet recorded
+};
+ApplyProgress ProgressOf(const Sandbox& s, const std::string& env, int pid);
+
+/// Freezes the apply that process `pid` runs in `env` in the middle of its work: history shows
+/// it running with changes done and changes pending, and it is outside a write transaction of
+/// the state, so that other commands can use the state while it is frozen. False when it was
+/// not caught so (it exited first, or after kPatience).
+bool FreezeMidApply(const Sandbox& s, const std::string& env, int pid);
+
+/// Waits until `p` says on standard error that it waits for the lock held by process
+/// `holder_pid` ("waiting up to ... held by USER@HOST (pid N) ..."); a failure when it exited
+/// first or after kPatience.
+::testing::AssertionResult SaysItWaits(const Proc& p, int holder_pid);
+
+/// A background driftless process on a terminal: its standard input and standard error are a
+/// pseudo-terminal that the test holds (so it asks for confirmation as it does for a user, and
+/// waits for the answer holding its lock); its standard output goes to s.dir()/`tag`.out. What
+/// it writes to the terminal is read all along, so that it never blocks on a full terminal.
+class TerminalProc {
+ public:
+  /// Starts the binary with `args` plus --dir s.repo() --state s.StateLocation().
+  TerminalProc(const Sandbox& s, std::vector<std::string> args, const std::string& tag);
+  /// Kills the process when it still runs, and reaps it.
+  ~TerminalProc();
+  TerminalProc(const TerminalProc&) = delete;
+  TerminalProc& operator=(const TerminalProc&) = delete;
+
+  int pid() const { return pid_; }
+  /// What it wrote to the terminal so far (standard error, and the echo of what was typed).
+  std::string Screen() const;
+  /// Its standard output so far.
+  std::string Out() const { return ReadFile(out_path_); }
+  /// Waits (up to kPatience) until the terminal shows `needle`; false when the process exited
+  /// without showing it, or after the patience.
+  bool WaitForScreen(const std::string& needle) const;
+  /// Types `text` on the terminal (a line ends with "\n").
+  void Type(const std::string& text);
+  /// Waits for the process to end; its exit code or -signal.
+  int Wait();
+
+ private:
+  void Read();
+
+  int pid_ = -1;
+  int master_ = -1;
+  std::atomic<bool> reaped_{false};
+  std::string out_path_;
+  mutable std::mutex mu_;
+  std::string screen_;
+  std::atomic<bool> stop_{false};
+  std::thread reader_;
+};
+
+/// What an apply asks on a terminal before it changes anything.
+inline constexpr char kConfirmPrompt[] = "Only 'yes' will be accepted";
+
+/// An apply of `env` (with --var gen=`gen`) on a terminal that holds the environment's lock at
+/// its confirmation prompt until it is answered: a holder that stays as long as a test wants.
+/// Its lease is an hour, so that nothing but the answer ends the lock.
+struct PromptHolder {
+  PromptHolder(const Sandbox& s, const std::string& env, const std::string& gen);
+  /// Waits until it asks (it took the lock before it planned).
+  ::testing::AssertionResult Asking();
+  /// Answers yes; then it applies.
+  void Approve() { proc.Type("yes\n"); }
+
+  TerminalProc proc;
+};
 
 }  // namespace driftless::test

@@ -7,15 +7,14 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/hash.h"
@@ -44,6 +43,28 @@ class NotifyTest : public ::testing::Test {
       closedir(d);
     }
     return best < 0 ? "" : ReadFile(box_.dir() + "/.bg" + std::to_string(best) + ".out");
+  }
+  // Waits until the watch started last says it watches (its first scan is done: a change made
+  // from now on is seen by its watchers).
+  ::testing::AssertionResult WatchStarted(int pid) {
+    if (PollUntil([&] {
+          return LastOutput().find("\"type\":\"watch.started\"") != std::string::npos ||
+                 Exited(pid);
+        }) &&
+        !Exited(pid)) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "the watch never started:\n" << LastOutput();
+  }
+  // The one sink of `notify status --json`.
+  Json OnlySink() {
+    Json status = Status();
+    const Json* sinks = status.Find("sinks");
+    if (sinks == nullptr || sinks->items.size() != 1) {
+      ADD_FAILURE() << "not one sink in notify status";
+      return Json();
+    }
+    return sinks->items[0];
   }
   Json Status() {
     RunResult s = box_.Run({"notify", "status", "--json"});
@@ -129,18 +150,26 @@ TEST_F(NotifyTest, ADownReceiverGetsTheEventsOnceItIsBackAcrossWatchRestarts) {
   EXPECT_NE(text.out.find("audit"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("FAILING"), std::string::npos) << text.out;
 
-  // A watch while the receiver is still down: retried, still failing, kept.
-  int w1 = box_.Start({"watch", "--for", "2s", "--interval", "1h"});
+  // A watch while the receiver is still down: retried (the next attempt moves on, by the
+  // back-off), still failing, kept.
+  const std::string first_next = sinks->items[0].Str("next_attempt");
+  int w1 = box_.Start({"watch", "--interval", "1h"});
+  ASSERT_TRUE(WatchStarted(w1));
+  EXPECT_TRUE(PollUntil([&] {
+    Json sink = OnlySink();
+    return sink.Str("next_attempt") != first_next && sink.Int("failing") == 1;
+  })) << "the watch never retried the delivery: "
+      << box_.Run({"notify", "status"}).out;
+  kill(w1, SIGTERM);
   EXPECT_EQ(Wait(w1), 0) << LastOutput();
   EXPECT_TRUE(rx.Requests().empty());
+  EXPECT_EQ(OnlySink().Int("delivered"), 0);
 
   // The receiver comes back; a new watch delivers what is pending, and new drift.
   ASSERT_TRUE(rx.Start(port));
-  int w2 = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
+  int w2 = box_.Start({"watch", "--interval", "1h"});
   EXPECT_TRUE(rx.WaitFor("apply.succeeded")) << LastOutput();
-  for (int i = 0; i < 100 && LastOutput().find("watch.started") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ASSERT_TRUE(WatchStarted(w2));
   std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
   ASSERT_TRUE(f != nullptr);
   std::fputs("edited by hand", f);
@@ -216,10 +245,8 @@ TEST_F(NotifyTest, OpenDriftIsRemindedAfterTheInterval) {
   box_.WriteRepoFile("files.yaml", kFiles);
   RunResult a = box_.Run({"apply", "--auto-approve"});
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
-  int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
-  for (int i = 0; i < 100 && LastOutput().find("watch.started") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  int w = box_.Start({"watch", "--interval", "1h"});
+  ASSERT_TRUE(WatchStarted(w));
   std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
   ASSERT_TRUE(f != nullptr);
   std::fputs("edited by hand", f);
@@ -257,8 +284,9 @@ TEST_F(NotifyTest, AFailingCommandIsReportedWithoutItsSecrets) {
 }
 
 TEST_F(NotifyTest, AHangingReceiverNeverDelaysDriftDetection) {
-  // Listens but never accepts: connections succeed (the backlog) and requests hang until the
-  // 10 s timeout.
+  // Listens but never accepts: connections succeed (the backlog) and requests hang, for as long
+  // as the sink's timeout (an hour) allows: longer than the test, so that the delivery is still
+  // in flight when the next drift is detected, however slow the machine.
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -268,7 +296,7 @@ TEST_F(NotifyTest, AHangingReceiverNeverDelaysDriftDetection) {
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   box_.WriteProject(
-      "notify:\n  - name: slow\n    on: [drift.detected]\n    webhook: "
+      "notify:\n  - name: slow\n    on: [drift.detected]\n    timeout: 1h\n    webhook: "
       "\"http://127.0.0.1:" +
       std::to_string(ntohs(addr.sin_port)) + "/\"\n");
   box_.WriteRepoFile("files.yaml",
@@ -277,29 +305,34 @@ TEST_F(NotifyTest, AHangingReceiverNeverDelaysDriftDetection) {
                          "content: b}\n");
   RunResult a = box_.Run({"apply", "--auto-approve"});
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
-  int w = box_.Start({"watch", "--for", "60s", "--interval", "1h"});
-  auto wait_for = [&](const std::string& needle, int ms) {
-    for (int i = 0; i < ms / 50; ++i) {
-      if (LastOutput().find(needle) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  };
-  ASSERT_TRUE(wait_for("watch.started", 5000)) << LastOutput();
+  int w = box_.Start({"watch", "--interval", "1h"});
+  ASSERT_TRUE(WatchStarted(w));
   std::FILE* f = std::fopen((box_.root() + "/motd.txt").c_str(), "w");
   ASSERT_TRUE(f != nullptr);
   std::fputs("one", f);
   std::fclose(f);
-  ASSERT_TRUE(wait_for("\"resource\":\"file.file/motd\"", 5000)) << LastOutput();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // its delivery now hangs
+  ASSERT_TRUE(PollUntil([&] {
+    return LastOutput().find("\"resource\":\"file.file/motd\"") != std::string::npos;
+  })) << LastOutput();
+  // Its delivery has connected (the listening socket has a connection waiting to be accepted):
+  // from now on it hangs.
+  pollfd pending{fd, POLLIN, 0};
+  ASSERT_TRUE(PollUntil([&] { return poll(&pending, 1, 0) == 1; }))
+      << "the delivery never connected: " << LastOutput();
   f = std::fopen((box_.root() + "/b.txt").c_str(), "w");
   ASSERT_TRUE(f != nullptr);
   std::fputs("two", f);
   std::fclose(f);
-  EXPECT_TRUE(wait_for("\"resource\":\"file.file/b\"", 3000))
-      << "drift detection waited for a notification: " << LastOutput();
+  EXPECT_TRUE(PollUntil([&] {
+    return LastOutput().find("\"resource\":\"file.file/b\"") != std::string::npos;
+  })) << "drift detection waited for a notification: "
+      << LastOutput();
+  // The first delivery is still in flight: it neither got through nor failed.
+  Json sink = OnlySink();
+  EXPECT_EQ(sink.Int("delivered"), 0);
+  EXPECT_EQ(sink.Int("failing"), 0) << "the hanging delivery ended before b was detected";
   kill(w, SIGTERM);
-  EXPECT_EQ(Wait(w), 0);
+  EXPECT_EQ(Wait(w), 0) << "a delivery in flight is abandoned when the watch stops";
   close(fd);
 }
 

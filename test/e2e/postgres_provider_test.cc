@@ -6,9 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "e2e/harness.h"
@@ -96,28 +94,31 @@ class PostgresProviderTest : public ::testing::Test {
   }
 
   void StartWatch() {
-    pid_ = box_.Start({"watch", "--for", "90s", "--interval", "1h"}, Env());
+    pid_ = box_.Start({"watch", "--interval", "1h"}, Env());  // until TearDown ends it
     ASSERT_TRUE(WaitForOutput(box_, "\"type\":\"watch.started\""))
         << Output() << ReadFile(BackgroundFile(box_, ".err"));
   }
   std::string Output() const { return BackgroundOutput(box_); }
-  // The first event line of `type` about `resource`, or "" after 10 s.
+  // The first event line of `type` about `resource`, or "" after kPatience.
   std::string WaitForEvent(const std::string& type, const std::string& resource) {
-    for (int i = 0; i < 200; ++i) {
+    std::string found;
+    PollUntil([&] {
       std::string out = Output();
       size_t start = 0;
       while (start < out.size()) {
         size_t nl = out.find('\n', start);
         std::string line = out.substr(start, nl - start);
         if (Contains(line, "\"type\":\"" + type + "\"") &&
-            Contains(line, "\"resource\":\"" + resource + "\""))
-          return line;
+            Contains(line, "\"resource\":\"" + resource + "\"")) {
+          found = line;
+          return true;
+        }
         if (nl == std::string::npos) break;
         start = nl + 1;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return "";
+      return false;
+    });
+    return found;
   }
   Sandbox box_;
   std::string dsn_, db_, role_, pw_role_, intruder_;
@@ -227,10 +228,8 @@ TEST_F(PostgresProviderTest, EnforceRevertsAtOnce) {
        {"postgres.grant/tables", "postgres.role/app", "postgres.role/pw", "postgres.schema/app"}) {
     EXPECT_FALSE(WaitForEvent("drift.resolved", r).empty()) << r << "\n" << Output();
   }
-  // Settle: the last remediation may still be running.
-  for (int i = 0; i < 100 && Run({"drift"}).exit_code != 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_EQ(Run({"drift"}).exit_code, 0) << Output();
+  // The remediation of the extension (dropped with the schema) may still be running.
+  EXPECT_TRUE(PollUntil([&] { return Run({"drift"}).exit_code == 0; })) << Output();
   EXPECT_EQ(QueryValue(dsn_, "SELECT has_table_privilege('" + role_ + "', 'public.t', 'INSERT')"),
             "f");
   EXPECT_EQ(QueryValue(dsn_, "SELECT rolcreatedb FROM pg_roles WHERE rolname = '" + role_ + "'"),

@@ -16,13 +16,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -202,10 +202,6 @@ std::map<std::string, std::string> ChangesOf(const Sandbox& s, int64_t id) {
 
 // --- process control ---
 
-double Seconds(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
 uint64_t Seed() {
   if (const char* fixed = std::getenv("DRIFTLESS_CRASH_SEED"); fixed != nullptr && *fixed) {
     return std::strtoull(fixed, nullptr, 10);
@@ -213,13 +209,25 @@ uint64_t Seed() {
   return (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
 }
 
-// Starts `args`, sleeps `delay` seconds and kills the process with SIGKILL. Returns how it ended:
-// -SIGKILL when the kill hit it, else its exit code (it finished first).
-int StartAndKillAfter(const Sandbox& s, const std::vector<std::string>& args, double delay,
-                      int* pid_out) {
-  int pid = s.Start(args);
-  *pid_out = pid;
-  std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+// How many files there are under the target root's folders.
+int CountFiles(const Sandbox& s) {
+  int n = 0;
+  for (const char* dir : {"d0", "d1", "d2", "d3", "d4", "loose"}) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(s.root() + "/" + dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// Kills `pid` with SIGKILL once `reached()` holds (or once it exited by itself). Moments are
+// drawn as points of the work's progress, not as times, so that they fall where they should on
+// a fast machine and on a loaded one alike. Returns how it ended: -SIGKILL when the kill hit it,
+// else its exit code (it finished first).
+int KillWhen(int pid, const std::function<bool()>& reached) {
+  PollUntil([&] { return Exited(pid) || reached(); }, std::chrono::minutes(10));
   kill(pid, SIGKILL);
   return Wait(pid);  // reaps it: a zombie would still count as alive for the lock check
 }
@@ -393,8 +401,8 @@ void ExpectInterrupted(const Sandbox& s, int pid, const std::string& status_befo
 
 // --- the tests ---
 
-// One full apply, timed; then eight applies killed at random moments spread over that time,
-// each in a fresh sandbox.
+// Eight applies killed at random moments spread over their progress (the k-th in the k-th eighth
+// of the files created), each in a fresh sandbox.
 TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
   const uint64_t seed = Seed();
   std::printf("[ crash ] seed %llu (set DRIFTLESS_CRASH_SEED=%llu to replay)\n",
@@ -403,32 +411,20 @@ TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
   std::mt19937_64 rng(seed);
   const std::vector<Decl> decls = MakeDecls();
 
-  double full = 0;
-  {
-    Sandbox s;
-    s.WriteProject();
-    WriteDecls(s, decls, 1);
-    auto t0 = std::chrono::steady_clock::now();
-    RunResult a = s.Run({"apply", "--auto-approve"});
-    full = Seconds(std::chrono::steady_clock::now() - t0);
-    ASSERT_EQ(a.exit_code, 0) << a.err
-                              << a.out.substr(a.out.size() > 2000 ? a.out.size() - 2000 : 0);
-    ExpectConverged(s, decls, 1);
-    std::printf("[ crash ] one full apply of %d resources takes %.2f s\n", kResources, full);
-  }
-
   constexpr int kMoments = 8;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   for (int k = 0; k < kMoments; ++k) {
-    // Moment k falls in the k-th eighth of the apply's duration.
-    const double delay = full * (k + unit(rng)) / kMoments;
-    SCOPED_TRACE("moment " + std::to_string(k) + ": kill after " + std::to_string(delay) +
-                 " s (seed " + std::to_string(seed) + ")");
+    // Moment k falls in the k-th eighth of the files created (the first eighth begins before
+    // anything is done, when the apply may not even have recorded its start).
+    const double fraction = (k + unit(rng)) / kMoments;
+    const int threshold = static_cast<int>(kFiles * fraction);
+    SCOPED_TRACE("moment " + std::to_string(k) + ": kill once " + std::to_string(threshold) +
+                 " files exist (seed " + std::to_string(seed) + ")");
     Sandbox s;
     s.WriteProject();
     WriteDecls(s, decls, 1);
-    int pid = 0;
-    int ended = StartAndKillAfter(s, {"apply", "--auto-approve"}, delay, &pid);
+    const int pid = s.Start({"apply", "--auto-approve"});
+    const int ended = KillWhen(pid, [&] { return CountFiles(s) >= threshold; });
     ASSERT_TRUE(ended == -SIGKILL || ended == 0) << "the apply ended with " << ended;
 
     const int64_t killed_id = KilledApplyBeforeNext(s, pid, "apply");
@@ -444,9 +440,9 @@ TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
     std::map<std::string, int> counts = CheckRemainingApplyWork(s, decls, 1, -1, killed, in_state);
     if (HasFatalFailure()) return;
     std::printf(
-        "[ crash ] moment %d: killed after %.3f s (%s), apply #%lld %s: %d unchanged, "
-        "%d to record, %d to create\n",
-        k, delay, ended == 0 ? "it had finished" : "SIGKILL", static_cast<long long>(killed_id),
+        "[ crash ] moment %d: killed once %d files existed (%s), apply #%lld %s: %d "
+        "unchanged, %d to record, %d to create\n",
+        k, threshold, ended == 0 ? "it had finished" : "SIGKILL", static_cast<long long>(killed_id),
         killed_id ? status_before.c_str() : "not begun", counts["no-op"], counts["record"],
         counts["create"]);
     if (killed_id == 0) {
@@ -470,7 +466,7 @@ TEST(e2e_slow_crash, KillDuringCreateAtRandomMoments) {
   }
 }
 
-// An apply that changes the content of every file, killed at a random moment.
+// An apply that changes the content of every file, killed in the middle of its work.
 TEST(e2e_slow_crash, KillDuringUpdate) {
   const uint64_t seed = Seed();
   std::printf("[ crash ] seed %llu (set DRIFTLESS_CRASH_SEED=%llu to replay)\n",
@@ -481,57 +477,64 @@ TEST(e2e_slow_crash, KillDuringUpdate) {
   Sandbox s;
   s.WriteProject();
   WriteDecls(s, decls, 1);
-  auto t0 = std::chrono::steady_clock::now();
   RunResult first = s.Run({"apply", "--auto-approve"});
-  const double full = Seconds(std::chrono::steady_clock::now() - t0);
   ASSERT_EQ(first.exit_code, 0) << first.err;
 
-  // Somewhere in the middle 80% of an apply as long as the first one. A moment that misses the
-  // apply's work (it had not begun, or nothing was left in doubt) proves little: then the next
-  // generation is tried, at most four times.
-  std::uniform_real_distribution<double> middle(0.1, 0.9);
-  for (int generation = 2; generation <= 5; ++generation) {
-    WriteDecls(s, decls, generation);
-    const double delay = full * middle(rng);
-    SCOPED_TRACE("generation " + std::to_string(generation) + ": kill after " +
-                 std::to_string(delay) + " s (seed " + std::to_string(seed) + ")");
-    int pid = 0;
-    int ended = StartAndKillAfter(s, {"apply", "--auto-approve"}, delay, &pid);
-    ASSERT_TRUE(ended == -SIGKILL || ended == 0) << "the apply ended with " << ended;
+  // Killed while history shows it running with a random share (10% to 90%) of its changes
+  // recorded done and some still pending: frozen there (SIGSTOP), checked, then killed, so that
+  // the moment lies in the middle of the work on every run.
+  const double fraction = std::uniform_real_distribution<double>(0.1, 0.9)(rng);
+  const int generation = 2;
+  WriteDecls(s, decls, generation);
+  SCOPED_TRACE("generation 2: kill once " + std::to_string(fraction) +
+               " of the changes are recorded (seed " + std::to_string(seed) + ")");
+  const int pid = s.Start({"apply", "--auto-approve"});
+  ApplyProgress progress;
+  ASSERT_TRUE(FreezeWhen(
+      pid,
+      [&] {
+        progress = ProgressOf(s, "default", pid);
+        return progress.status == "running" && progress.done > 0 && progress.pending > 0 &&
+               progress.done >= fraction * (progress.done + progress.pending);
+      },
+      std::chrono::minutes(10)))
+      << "the update was never caught with " << fraction << " of its changes done; it ended with "
+      << Wait(pid);
+  kill(pid, SIGKILL);
+  ASSERT_EQ(Wait(pid), -SIGKILL);
 
-    const int64_t killed_id = KilledApplyBeforeNext(s, pid, "apply");
-    std::string status_before;
-    std::map<std::string, std::string> killed;
-    if (killed_id != 0) {
-      status_before = ApplyOfPid(s, pid)->Str("status");
-      killed = ChangesOf(s, killed_id);
-    }
-    const std::set<std::string> in_state = StateAddresses(s);
-    EXPECT_EQ(in_state.size(), static_cast<size_t>(kResources)) << "an update removes nothing";
-    std::map<std::string, int> counts =
-        CheckRemainingApplyWork(s, decls, generation, generation - 1, killed, in_state);
-    if (HasFatalFailure()) return;
-    std::printf(
-        "[ crash ] update to generation %d killed after %.3f s of %.2f (%s), apply "
-        "#%lld %s: %d unchanged, %d to record, %d to update\n",
-        generation, delay, full, ended == 0 ? "it had finished" : "SIGKILL",
-        static_cast<long long>(killed_id), killed_id ? status_before.c_str() : "not begun",
-        counts["no-op"], counts["record"], counts["update"]);
-
-    RunResult again = s.Run({"apply", "--auto-approve"});
-    ASSERT_EQ(again.exit_code, 0) << again.err;
-    std::string summary = ExpectedSummary(counts);
-    if (!summary.empty()) {
-      EXPECT_NE(again.out.find(" succeeded: " + summary + ".\n"), std::string::npos)
-          << "expected \"" << summary << "\" in:\n"
-          << again.out.substr(again.out.size() > 2000 ? again.out.size() - 2000 : 0);
-    }
-    if (killed_id != 0) ExpectInterrupted(s, pid, status_before);
-    ExpectConverged(s, decls, generation);
-    const bool hit = status_before == "running" && counts["no-op"] > kDirs &&
-                     counts["record"] + counts["update"] > 0;
-    if (hit || HasFailure()) break;
+  const int64_t killed_id = KilledApplyBeforeNext(s, pid, "apply");
+  std::string status_before;
+  std::map<std::string, std::string> killed;
+  if (killed_id != 0) {
+    status_before = ApplyOfPid(s, pid)->Str("status");
+    killed = ChangesOf(s, killed_id);
   }
+  const std::set<std::string> in_state = StateAddresses(s);
+  EXPECT_EQ(in_state.size(), static_cast<size_t>(kResources)) << "an update removes nothing";
+  std::map<std::string, int> counts =
+      CheckRemainingApplyWork(s, decls, generation, generation - 1, killed, in_state);
+  if (HasFatalFailure()) return;
+  std::printf(
+      "[ crash ] update killed with %d of %d changes recorded, apply #%lld %s: %d "
+      "unchanged, %d to record, %d to update\n",
+      progress.done, progress.done + progress.pending, static_cast<long long>(killed_id),
+      killed_id ? status_before.c_str() : "not begun", counts["no-op"], counts["record"],
+      counts["update"]);
+
+  RunResult again = s.Run({"apply", "--auto-approve"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  std::string summary = ExpectedSummary(counts);
+  if (!summary.empty()) {
+    EXPECT_NE(again.out.find(" succeeded: " + summary + ".\n"), std::string::npos)
+        << "expected \"" << summary << "\" in:\n"
+        << again.out.substr(again.out.size() > 2000 ? again.out.size() - 2000 : 0);
+  }
+  if (killed_id != 0) ExpectInterrupted(s, pid, status_before);
+  ExpectConverged(s, decls, generation);
+  EXPECT_EQ(status_before, "running");
+  EXPECT_GT(counts["no-op"], kDirs) << "some files' updates were recorded";
+  EXPECT_GT(counts["record"] + counts["update"], 0) << "and some were not";
 }
 
 // A destroy killed at a random point of its progress. Deletes are much faster than creates, so
@@ -553,26 +556,10 @@ TEST(e2e_slow_crash, KillDuringDestroy) {
   const double fraction = std::uniform_real_distribution<double>(0.1, 0.9)(rng);
   SCOPED_TRACE("kill once " + std::to_string(fraction) + " of the files are gone (seed " +
                std::to_string(seed) + ")");
-  auto count_files = [&] {
-    int n = 0;
-    for (const char* dir : {"d0", "d1", "d2", "d3", "d4", "loose"}) {
-      std::error_code ec;
-      for (auto it = std::filesystem::directory_iterator(s.root() + "/" + dir, ec);
-           !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        ++n;
-      }
-    }
-    return n;
-  };
   const int threshold = static_cast<int>(kFiles * (1.0 - fraction));
   const int pid = s.Start({"destroy", "default", "--auto-approve"});
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (count_files() > threshold && std::chrono::steady_clock::now() < deadline) {
-    if (Exited(pid)) break;  // finished before the threshold: checked below all the same
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  kill(pid, SIGKILL);
-  const int ended = Wait(pid);
+  // Finished before the threshold: checked below all the same.
+  const int ended = KillWhen(pid, [&] { return CountFiles(s) <= threshold; });
   ASSERT_TRUE(ended == -SIGKILL || ended == 0) << "the destroy ended with " << ended;
 
   const int64_t killed_id = KilledApplyBeforeNext(s, pid, "destroy");

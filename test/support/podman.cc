@@ -1,13 +1,18 @@
 #include "support/podman.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -91,7 +96,10 @@ PodmanResult Podman(const std::vector<std::string>& args) {
   return r;
 }
 
-int FreeLoopbackPort() {
+namespace {
+
+// Binds a loopback socket to port 0 and returns the port the kernel chose (0 if none).
+int KernelChosenPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -104,8 +112,33 @@ int FreeLoopbackPort() {
     port = ntohs(a.sin_port);
   }
   if (fd >= 0) close(fd);
-  EXPECT_GT(port, 0) << "no free loopback port";
   return port;
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  // A published port is free again whenever its container is removed (a test removes them on
+  // purpose), and another test process could then be given it by the kernel and publish its own
+  // container there. So every port handed out is also claimed, for the life of this process, by
+  // an flock on a file named after it in a folder all test processes share; a port claimed by a
+  // living process is skipped. The lock goes when the process ends, however it ends.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "driftless-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = KernelChosenPort();
+    if (port <= 0) break;
+    int fd = open((dir / std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+      ADD_FAILURE() << "cannot claim port " << port << ": " << std::strerror(errno);
+      return port;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return port;  // fd stays open: the claim
+    close(fd);
+  }
+  ADD_FAILURE() << "no free loopback port";
+  return 0;
 }
 
 std::string UniquePodmanName(const std::string& prefix) {

@@ -36,7 +36,9 @@ struct PodmanResult {
 PodmanResult Podman(const std::vector<std::string>& args);
 
 /// A loopback TCP port that was free a moment ago (the kernel's choice for port 0), for a
-/// container's published port: a container cannot take port 0 and report it back.
+/// container's published port: a container cannot take port 0 and report it back. The port is
+/// claimed for this process's life (an flock other test processes respect), so that no other
+/// test publishes on it while a test has its container removed.
 int FreeLoopbackPort();
 
 /// A name unique to this process and call ("<prefix>-<pid>-<n>"): tests run in parallel on one

@@ -109,7 +109,7 @@ bool Receiver::WaitFor(const std::string& type, Request* out) {
         return r.Header("x-driftless-event") == type ||
                r.body.find("*" + type + "*") != std::string::npos;
       },
-      out, std::chrono::seconds(20));
+      out, std::chrono::minutes(2));
 }
 
 void Receiver::Serve() {

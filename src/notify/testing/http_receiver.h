@@ -45,7 +45,8 @@ class Receiver {
   /// Waits up to `timeout` for a request for which `match` holds.
   bool WaitFor(const std::function<bool(const Request&)>& match, Request* out,
                std::chrono::milliseconds timeout);
-  /// Waits (up to 20 s) for a request whose X-Driftless-Event (or, for Slack, body) has `type`.
+  /// Waits (up to two minutes: a failure detector on a loaded machine) for a request whose
+  /// X-Driftless-Event (or, for Slack, body) has `type`.
   bool WaitFor(const std::string& type, Request* out = nullptr);
 
  private:

@@ -569,6 +569,7 @@ Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Ident
   const int64_t deadline_ms = start_ms + static_cast<int64_t>(timeout_seconds * 1000.0);
   std::minstd_rand jitter(static_cast<unsigned>(who.pid * 7919 + start_ms));
   int pause_ms = 20;
+  bool told_waiting = false;
   while (true) {
     Result<Attempt> attempt = TryAcquire(env, who, operation, lease_seconds);
     if (!attempt.ok()) return attempt.error();
@@ -593,6 +594,10 @@ Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Ident
       }
       return MakeError(LockedMessage(
           *attempt->holder, static_cast<double>(now_ms - start_ms) / 1000.0, timeout_seconds > 0));
+    }
+    if (!told_waiting && attempt->holder) {
+      NotifyLockWait(*attempt->holder, timeout_seconds);
+      told_waiting = true;
     }
     // A release notifies the waiters; an expired lease or a dead holder is only seen by
     // looking again, at most kLockPollMaxMs later.

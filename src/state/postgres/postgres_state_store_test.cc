@@ -165,7 +165,7 @@ TEST(PostgresStateStore, AcquireDoesNotHangOnAFrozenWriter) {
                 "environment prod is locked by alice@elsewhere.example (pid 4242) for apply", 0),
             0u)
       << refused.error().message;
-  EXPECT_LT(took, std::chrono::seconds(20));
+  EXPECT_LT(took, std::chrono::minutes(1)) << "a failure detector: it waits 2 s (lock_timeout)";
   PQfinish(frozen);  // ends the frozen transaction
   auto again = (*store)->AcquireLock("prod", CurrentIdentity(), "apply", 0);
   EXPECT_FALSE(again.ok());  // alice's lease is still live

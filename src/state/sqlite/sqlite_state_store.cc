@@ -458,6 +458,7 @@ Result<Lock> SqliteStateStore::AcquireLock(const std::string& env, const Identit
   const int64_t start_ms = NowUnixMillis();
   const int64_t deadline_ms = start_ms + static_cast<int64_t>(timeout_seconds * 1000.0);
   const std::string what = "lock environment " + env;
+  bool told_waiting = false;
   while (true) {
     std::optional<Lock> holder;
     {
@@ -512,6 +513,10 @@ Result<Lock> SqliteStateStore::AcquireLock(const std::string& env, const Identit
     if (now_ms >= deadline_ms) {
       return MakeError(LockedMessage(*holder, static_cast<double>(now_ms - start_ms) / 1000.0,
                                      timeout_seconds > 0));
+    }
+    if (!told_waiting) {
+      NotifyLockWait(*holder, timeout_seconds);
+      told_waiting = true;
     }
     int64_t pause = std::min<int64_t>(kLockPollMs, deadline_ms - now_ms);
     std::this_thread::sleep_for(std::chrono::milliseconds(pause));

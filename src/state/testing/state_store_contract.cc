@@ -683,7 +683,6 @@ TEST_P(StateStoreContract, TwoProcessesContendForTheLock) {
     char c = lock.ok() ? 'L' : 'E';
     if (write(to_parent[1], &c, 1) != 1 || c != 'L') _exit(3);
     if (read(to_child[0], &c, 1) != 1) _exit(4);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     if (!store->ReleaseLock(*lock).ok()) _exit(5);
     _exit(0);
   }
@@ -701,21 +700,44 @@ TEST_P(StateStoreContract, TwoProcessesContendForTheLock) {
   ASSERT_TRUE(held->has_value());
   EXPECT_EQ((*held)->holder.pid, child);
 
+  // Refused at once: the wait observer is not told (nothing waits).
+  int told = 0;
+  store->SetLockWaitObserver([&](const Lock&, double) { ++told; });
   auto refused = store->AcquireLock("prod", CurrentIdentity(), "destroy", 0);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message, "environment prod is locked by " + (*held)->holder.user + "@" +
                                          (*held)->holder.host + " (pid " + std::to_string(child) +
                                          ") for apply since " + FormatTime((*held)->acquired_at) +
                                          " (use --lock-timeout to wait)");
+  EXPECT_EQ(told, 0);
 
-  // Waiting: the child releases 300 ms after being told to.
-  auto start = std::chrono::steady_clock::now();
-  c = 'R';
-  ASSERT_EQ(write(to_child[1], &c, 1), 1);
-  auto lock = store->AcquireLock("prod", CurrentIdentity(), "destroy", 30);
-  auto waited = std::chrono::steady_clock::now() - start;
+  // A wait that runs out: told once, then refused, saying it waited.
+  auto ran_out = store->AcquireLock("prod", CurrentIdentity(), "destroy", 0.2);
+  ASSERT_FALSE(ran_out.ok());
+  EXPECT_LE(told, 1) << "told once, unless the deadline had passed at the first look";
+  EXPECT_EQ(ran_out.error().message.rfind(
+                "environment prod is locked by " + HolderText(**held) + " (waited ", 0),
+            0u)
+      << ran_out.error().message;
+  EXPECT_NE(ran_out.error().message.find("; use a longer --lock-timeout to wait more)"),
+            std::string::npos)
+      << ran_out.error().message;
+
+  // Waiting: the child is told to release only once this store says that it waits, so the lock
+  // is taken inside the wait, after the release, on every run.
+  told = 0;
+  store->SetLockWaitObserver([&](const Lock& holder, double timeout_seconds) {
+    ++told;
+    EXPECT_EQ(holder.holder.pid, child);
+    EXPECT_EQ(holder.token, (*held)->token);
+    EXPECT_EQ(timeout_seconds, 120);
+    char release = 'R';
+    EXPECT_EQ(write(to_child[1], &release, 1), 1);
+  });
+  auto lock = store->AcquireLock("prod", CurrentIdentity(), "destroy", 120);
+  store->SetLockWaitObserver({});
   ASSERT_TRUE(lock.ok()) << lock.error().message;
-  EXPECT_GE(waited, std::chrono::milliseconds(300));
+  EXPECT_EQ(told, 1) << "the observer is told once per call";
   EXPECT_GT(lock->token, (*held)->token);
   EXPECT_EQ(lock->operation, "destroy");
   EXPECT_EQ(guard.Wait(), 0);
@@ -884,8 +906,9 @@ TEST_P(StateStoreContract, LeaseExpiresOnTheStoreClock) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
-  // On another host: only the lease can make it stale.
-  auto old_lock = store->AcquireLock("prod", Elsewhere(), "apply", 0, 1);
+  // On another host: only the lease can make it stale. A minute, so that it is live for sure
+  // when it refuses the next acquirer; then its last renewal makes it end a second later.
+  auto old_lock = store->AcquireLock("prod", Elsewhere(), "apply", 0, 60);
   ASSERT_TRUE(old_lock.ok()) << old_lock.error().message;
   auto old_id = store->BeginApply(*old_lock, ApplyRecord{}, {Intent("file.file/a", "create")});
   ASSERT_TRUE(old_id.ok());
@@ -893,10 +916,11 @@ TEST_P(StateStoreContract, LeaseExpiresOnTheStoreClock) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message, "environment prod is locked by " + HolderText(*old_lock) +
                                          " (use --lock-timeout to wait)");
-  auto start = std::chrono::steady_clock::now();
-  auto new_lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 10);
+  ASSERT_TRUE(store->RenewLock(*old_lock, 1).ok());
+  // Only the lease running out can let this waiter in (the holder is on another host); had it
+  // to wait for the timeout, it would fail.
+  auto new_lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 120);
   ASSERT_TRUE(new_lock.ok()) << new_lock.error().message;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_GT(new_lock->token, old_lock->token);
   EXPECT_EQ(store->GetApply(*old_id)->value().status, "interrupted");
   Lock renew = *old_lock;
@@ -930,11 +954,14 @@ TEST_P(StateStoreContract, ReleasedLockFencesItsHolder) {
 }
 
 // Many store objects (connections) at once on one environment: with a timeout every one gets
-// the lock in turn, never two at a time; tokens are distinct; every write lands.
+// the lock in turn, never two at a time; tokens are distinct; every write lands. Each holder
+// keeps the lock until every thread has asked for it, so that the others are trying while it
+// holds.
 TEST_P(StateStoreContract, ConcurrentHoldersAreSerialised) {
   constexpr int kThreads = 8;
   std::vector<std::unique_ptr<StateStore>> stores = OpenStores(kThreads, "prod");
   ASSERT_EQ(stores.size(), static_cast<size_t>(kThreads));
+  std::atomic<int> asked{0};
   std::atomic<int> inside{0};
   std::atomic<int> overlaps{0};
   std::vector<int64_t> tokens(kThreads, 0);
@@ -943,7 +970,8 @@ TEST_P(StateStoreContract, ConcurrentHoldersAreSerialised) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       StateStore& s = *stores[static_cast<size_t>(i)];
-      auto lock = s.AcquireLock("prod", CurrentIdentity(), "apply", 60);
+      ++asked;
+      auto lock = s.AcquireLock("prod", CurrentIdentity(), "apply", 600);
       if (!lock.ok()) {
         errors[static_cast<size_t>(i)] = lock.error().message;
         return;
@@ -953,7 +981,7 @@ TEST_P(StateStoreContract, ConcurrentHoldersAreSerialised) {
       ResourceState r = Res("file.file", "t" + std::to_string(i));
       auto id = s.BeginApply(*lock, ApplyRecord{}, {Intent(r.address, "create")});
       Status st = id.ok() ? s.RecordResults(*lock, *id, {Done(r)}) : Status(id.error());
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      while (asked.load() < kThreads) std::this_thread::yield();
       if (st.ok()) st = s.FinishApply(*lock, *id, "succeeded", "1 created");
       if (!st.ok()) errors[static_cast<size_t>(i)] = st.error().message;
       inside.fetch_sub(1);
