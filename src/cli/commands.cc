@@ -2,9 +2,9 @@
 
 #include <csignal>
 #include <cstdio>
-#include <iostream>
-#include <map>
-#include <set>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "apply/applier.h"
 #include "base/file_util.h"
@@ -12,7 +12,6 @@
 #include "cli/terminal.h"
 #include "engine/apply.h"
 #include "engine/drift.h"
-#include "engine/drift_record.h"
 #include "engine/environments.h"
 #include "engine/notifications.h"
 #include "engine/plan.h"
@@ -25,10 +24,7 @@
 
 namespace driftless::cli {
 
-using engine::BranchEnvironment;
 using engine::CheckSinks;
-using engine::DriftCheckRecord;
-using engine::RecordDriftCheck;
 using value::Value;
 
 namespace {

@@ -143,9 +143,16 @@ class ApplyRun {
       return SetFailure(std::move(diags), std::move(message));
     }
     plan->steps = DescribeSteps(steps);
+    report_.plan_hash = plan->Hash();
     if (!request_.plan_file.empty()) {
       Status s = CheckSavedPlan(request_.plan_file, *plan);
       if (!s.ok()) return SetFailure({}, s.error().message);
+    }
+    if (!request_.plan_hash.empty() && request_.plan_hash != report_.plan_hash) {
+      return SetFailure({}, "the plan of environment " + env_ +
+                                " changed since it was made (plan hash " +
+                                request_.plan_hash.substr(0, 12) + ", now " +
+                                report_.plan_hash.substr(0, 12) + "); nothing was changed");
     }
     if (plan->problems.HasErrors()) {
       report_.outcome = ApplyReport::Outcome::kInvalid;

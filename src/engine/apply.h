@@ -16,6 +16,9 @@ namespace driftless::engine {
 struct ApplyRequest {
   bool destroy = false;   ///< delete everything driftless created in the environment
   std::string plan_file;  ///< a plan saved by `plan --out`: the fresh plan must equal it
+  /// The hash (plan::Plan::Hash) of the plan that was reviewed or approved: the fresh plan made
+  /// under the lock must have it, else nothing is applied ("" : any plan).
+  std::string plan_hash;
   /// Stops between steps and between changes (may be null: runs to its end).
   const StopToken* stop = nullptr;
 };
@@ -36,6 +39,8 @@ struct ApplyReport {
   Failure failure;
   /// The plan with errors (kInvalid), or the plan found to have nothing to do (kNoChanges).
   std::optional<plan::Plan> plan;
+  /// The hash of the plan made under the lock ("" when none was made).
+  std::string plan_hash;
   /// Every apply that ran or was attempted, in order (steps first, then the final one).
   std::vector<StepResult> steps;
   /// The notification sinks its events were enqueued for (nullptr when none): delivering them

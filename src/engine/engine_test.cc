@@ -20,28 +20,14 @@
 #include "engine/prune.h"
 #include "engine/watch.h"
 #include "state/open.h"
+#include "support/shell.h"
 
 namespace driftless::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Runs a shell command and returns its output without the last newline; fails the test when
-// the command fails.
-std::string Sh(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    ADD_FAILURE() << "cannot run " << command;
-    return "";
-  }
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  int rc = pclose(pipe);
-  EXPECT_EQ(rc, 0) << command << "\n" << out;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
+using test::Sh;
 
 // Writes down every callback, in order, as one line each.
 class Recorder : public Observer {
@@ -125,6 +111,14 @@ class EngineTest : public ::testing::Test {
     Git("commit -q -m '" + message + "'");
     return Git("rev-parse HEAD");
   }
+  // Commits and applies A: app "A" and other "o1".
+  void ApplyFirstCommit() {
+    WriteApp("A", "o1");
+    Commit("A");
+    Recorder first;
+    ApplyReport report = Apply(first);
+    ASSERT_TRUE(report.ok()) << report.failure.message;
+  }
   std::string Live(const std::string& name, const std::string& env = "production") {
     Result<std::string> text = ReadFileToString(dir_ + "/root/" + env + "/" + name);
     return text.ok() ? *text : "(missing)";
@@ -162,10 +156,7 @@ class EngineTest : public ::testing::Test {
 };
 
 TEST_F(EngineTest, PlanReturnsTheStepsBeforeTheCommitsOwnPlan) {
-  WriteApp("A", "o1");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyFirstCommit();
   WriteApp("B", "o2");
   Commit("B");
   WriteApp("C", "o3");
@@ -241,10 +232,7 @@ TEST_F(EngineTest, ApplyWithStepsReturnsEachStepAndCallsTheObserverInOrder) {
 }
 
 TEST_F(EngineTest, StopBeforeAStepLeavesStateAtTheLastStepApplied) {
-  WriteApp("A", "o1");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyFirstCommit();
   WriteApp("B", "o2");
   const std::string b = Commit("B");
   WriteApp("C", "o3");
@@ -306,6 +294,41 @@ TEST_F(EngineTest, StoppedOrRefusedBeforeTheFirstChangeChangesNothing) {
   EXPECT_TRUE(History().empty());
 }
 
+TEST_F(EngineTest, AnApprovedPlanHashMustStillHoldUnderTheLock) {
+  ApplyFirstCommit();
+  WriteApp("A", "o2");
+  Commit("B");
+  std::unique_ptr<Workspace> planner = Open();
+  PlanReport planned = PlanEnvironment(*planner, PlanRequest{"production", false});
+  ASSERT_TRUE(planned.ok());
+  const std::string approved = planned.plan->Hash();
+  // Live changes after the review: the plan made under the lock differs, nothing is applied.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/app.conf", "by hand").ok());
+  {
+    std::unique_ptr<Workspace> ws = Open();
+    Recorder recorder;
+    ApplyRequest request;
+    request.plan_hash = approved;
+    ApplyReport report = ApplyEnvironment(*ws, request, recorder);
+    EXPECT_FALSE(report.ok());
+    EXPECT_NE(report.failure.message.find("changed since it was made"), std::string::npos)
+        << report.failure.message;
+    EXPECT_NE(report.plan_hash, approved);
+    EXPECT_TRUE(recorder.calls.empty());
+    EXPECT_EQ(Live("other.conf"), "o1");
+  }
+  // The hash of the plan as it is now is applied.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/app.conf", "A").ok());
+  std::unique_ptr<Workspace> ws = Open();
+  Recorder recorder;
+  ApplyRequest request;
+  request.plan_hash = approved;
+  ApplyReport report = ApplyEnvironment(*ws, request, recorder);
+  ASSERT_TRUE(report.ok()) << report.failure.message;
+  EXPECT_EQ(report.plan_hash, approved);
+  EXPECT_EQ(Live("other.conf"), "o2");
+}
+
 // Releases a lock held elsewhere once the apply says it waits for it.
 class ReleaseOnWait : public Recorder {
  public:
@@ -342,10 +365,7 @@ TEST_F(EngineTest, ApplyTellsThatItWaitsForAHeldLockThenTakesIt) {
 }
 
 TEST_F(EngineTest, DestroyRemovesEverythingAndPublishesEnvDestroyed) {
-  WriteApp("A", "o1");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyFirstCommit();
   std::unique_ptr<Workspace> ws = Open();
   Recorder recorder;
   ApplyReport report = DestroyEnvironment(*ws, ApplyRequest{}, recorder);
@@ -361,10 +381,7 @@ TEST_F(EngineTest, DestroyRemovesEverythingAndPublishesEnvDestroyed) {
 }
 
 TEST_F(EngineTest, DriftCheckOpensAndResolvesTheTimeline) {
-  WriteApp("A", "o1");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyFirstCommit();
   {
     std::unique_ptr<Workspace> ws = Open();
     DriftReport clean = CheckDrift(*ws, "production");
@@ -522,10 +539,7 @@ TEST_F(EngineTest, WatchRevertsAHandEditAndStopsWhenAsked) {
 }
 
 TEST_F(EngineTest, WatchStoppedBeforeItStartsScansOnceAndReturns) {
-  WriteApp("A", "o1");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyFirstCommit();
   std::unique_ptr<Workspace> ws = Open();
   WatchOptions options;
   options.env = "production";
