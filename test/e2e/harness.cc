@@ -405,6 +405,43 @@ bool FreezeWhen(int pid, const std::function<bool()>& ready, std::chrono::millis
   return false;
 }
 
+namespace {
+
+// User plus system CPU time of process `pid` and all its threads, in clock ticks; -1 when gone.
+long long CpuTicks(int pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos) return -1;
+  std::istringstream in(stat.substr(paren + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  // After the name: state(3) ... utime(14), stime(15).
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  return utime + stime;
+}
+
+}  // namespace
+
+bool StepUntil(int pid, const std::function<int()>& look, std::chrono::milliseconds patience) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (!Freeze(pid)) return false;
+    const int quantum = look();
+    if (quantum <= 0) return true;
+    const long long until = CpuTicks(pid) + quantum;
+    Thaw(pid);
+    // How often this loop looks at the clock decides only how closely the quantum is kept to,
+    // never what a look sees: the child is frozen before every look.
+    while (!Exited(pid) && CpuTicks(pid) < until && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  return false;
+}
+
 bool InStateWrite(const Sandbox& s, int pid) {
   struct stat st {};
   if (stat((s.state() + "-shm").c_str(), &st) != 0) return false;

@@ -192,6 +192,16 @@ void Thaw(int pid);
 bool FreezeWhen(int pid, const std::function<bool()>& ready,
                 std::chrono::milliseconds patience = kPatience);
 
+/// Steps the child `pid` through its work, looking only while it is frozen: freezes it and
+/// calls `look()`, which returns 0 when the child is where the test wants it (StepUntil then
+/// returns true, the child frozen) or how many clock ticks of CPU time (of all its threads) the
+/// child may use before the next look. The child moves between two looks by that much of its
+/// own work, however long a look takes and however loaded the machine is, so a test that steps
+/// in quanta smaller than the state it waits for cannot jump over it. False (the child running
+/// or gone) when it exited first or after `patience`.
+bool StepUntil(int pid, const std::function<int()>& look,
+               std::chrono::milliseconds patience = kPatience);
+
 /// True when process `pid` is inside a write transaction on the SQLite state of `s` (it holds
 /// the WAL write lock: a POSIX write lock on byte 120 of state.db-shm, as /proc/locks shows).
 /// A writer frozen there would make every other writer fail with "database is locked".
