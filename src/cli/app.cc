@@ -8,9 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/notifications.h"
 #include "cli/token.h"
-#include "cli/watch.h"
 
 namespace driftless::cli {
 
@@ -46,7 +44,8 @@ int Main(int argc, char** argv) {
       "driftless"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("driftless ") + kVersion);
-  GlobalFlags g;
+  engine::WorkspaceOptions g;
+  Output o;
   std::string lock_timeout = "0s";
   std::string lease;  // "" : DRIFTLESS_LEASE, else 60s
   std::vector<std::string> var_args;
@@ -57,11 +56,11 @@ int Main(int argc, char** argv) {
                     "PostgreSQL state (default DRIFTLESS_STATE, else "
                     "<dir>/.driftless/state.db)");
     cmd->add_option("--secrets-file", g.secrets_file, "a file of NAME=VALUE secret lines");
-    cmd->add_flag("--json", g.json, "machine-readable output");
+    cmd->add_flag("--json", o.json, "machine-readable output");
     // One NAME=VALUE per --var: a vector option would otherwise take the ENV after it too.
     cmd->add_option("--var", var_args, "set a variable: NAME=VALUE (repeatable; overrides files)")
         ->allow_extra_args(false);
-    cmd->add_flag("--no-color", g.no_color, "never colour the output");
+    cmd->add_flag("--no-color", o.no_color, "never colour the output");
     cmd->add_option("--repo", g.repo,
                     "a Git repository: a path, file://, https:// or ssh:// URL (default: the "
                     "repository around --dir, if any)");
@@ -124,7 +123,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   global(drift);
 
-  WatchFlags wf;
+  engine::WatchOptions wf;
   std::string watch_interval = "5m", watch_debounce = "20ms", watch_for = "0s";
   CLI::App* watch = app.add_subcommand(
       "watch", "stay in the foreground: detect drift within a second, record, report, enforce");
@@ -276,8 +275,8 @@ int Main(int argc, char** argv) {
     env_arg = ws.selection().env;
     return true;
   };
-  if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env) : 1;
-  if (*plan) return select(af.env) ? RunPlan(ws, af) : 1;
+  if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env, o) : 1;
+  if (*plan) return select(af.env) ? RunPlan(ws, af, o) : 1;
   if (*watch) {
     double debounce = 0;
     for (auto [text, out] :
@@ -291,8 +290,8 @@ int Main(int argc, char** argv) {
     wf.debounce_ms = static_cast<int>(debounce * 1000);
     return select(wf.env) ? RunWatch(ws, wf) : 1;
   }
-  if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit);
-  if (*drift) return select(drift_env) ? RunDrift(ws, drift_env, drift_full) : 1;
+  if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit, o);
+  if (*drift) return select(drift_env) ? RunDrift(ws, drift_env, drift_full, o) : 1;
   if (*apply) {
     // `apply [ENV] [PLANFILE]`: a positional that names an existing file is the plan file.
     for (const auto& a : apply_args) {
@@ -304,26 +303,26 @@ int Main(int argc, char** argv) {
       }
     }
     if (!select(af.env)) return 1;
-    return RunApply(ws, af, false);
+    return RunApply(ws, af, false, o);
   }
   if (*destroy) {
     af.env = destroy_env;
     if (!select(af.env)) return 1;
-    return RunApply(ws, af, true);
+    return RunApply(ws, af, true, o);
   }
   if ((*state_list || *state_show || *state_rm || *state_import) && !select(state_env)) return 1;
-  if (*state_list) return RunStateList(ws, state_env);
-  if (*state_show) return RunStateShow(ws, state_env, address);
+  if (*state_list) return RunStateList(ws, state_env, o);
+  if (*state_show) return RunStateShow(ws, state_env, address, o);
   if (*state_rm) return RunStateRm(ws, state_env, address);
-  if (*state_import) return RunStateImport(ws, state_env, address, import_id);
-  if (*history_show) return RunHistoryShow(ws, history_id);
-  if (*history) return RunHistory(ws, history_env, limit);
-  if (*env_list) return RunEnvList(ws);
-  if (*env_show) return RunEnvShow(ws, env_name);
-  if (*env_prune) return RunEnvPrune(ws, af.auto_approve);
-  if (*notify_status) return RunNotifyStatus(ws);
-  if (*token_create) return RunTokenCreate(ws, tf);
-  if (*token_list) return RunTokenList(ws);
+  if (*state_import) return RunStateImport(ws, state_env, address, import_id, o);
+  if (*history_show) return RunHistoryShow(ws, history_id, o);
+  if (*history) return RunHistory(ws, history_env, limit, o);
+  if (*env_list) return RunEnvList(ws, o);
+  if (*env_show) return RunEnvShow(ws, env_name, o);
+  if (*env_prune) return RunEnvPrune(ws, af.auto_approve, o);
+  if (*notify_status) return RunNotifyStatus(ws, o);
+  if (*token_create) return RunTokenCreate(ws, tf, o);
+  if (*token_list) return RunTokenList(ws, o);
   if (*token_revoke) return RunTokenRevoke(ws, token_name);
   return 1;
 }

@@ -2,19 +2,22 @@
 
 #include <csignal>
 #include <cstdio>
-#include <iostream>
-#include <map>
-#include <set>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "apply/applier.h"
 #include "apply/import.h"
 #include "base/file_util.h"
 #include "base/strings.h"
 #include "base/trace.h"
-#include "cli/drift_record.h"
-#include "cli/notifications.h"
-#include "cli/steps.h"
 #include "cli/terminal.h"
+#include "engine/apply.h"
+#include "engine/drift.h"
+#include "engine/environments.h"
+#include "engine/notifications.h"
+#include "engine/plan.h"
+#include "engine/prune.h"
 #include "plan/render.h"
 #include "plan/stored.h"
 #include "state/lock_text.h"
@@ -23,15 +26,10 @@
 
 namespace driftless::cli {
 
+using engine::CheckSinks;
 using value::Value;
 
 namespace {
-
-std::atomic<bool> g_cancel{false};
-
-extern "C" void OnInterrupt(int) {
-  if (g_cancel.exchange(true)) std::_Exit(130);  // second Ctrl-C: stop now
-}
 
 void PrintJson(const Value& v) { std::printf("%s\n", value::ToPrettyJson(v).c_str()); }
 
@@ -69,79 +67,47 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// Takes the environment's lock. A command that is to wait for it (--lock-timeout) and finds it
-// held says so once on standard error, so that one that sits still tells why and for whom:
-// "waiting up to 300s for the lock of environment X, held by USER@HOST (pid N) for OP since T".
-Result<state::Lock> TakeLock(Workspace& ws, const std::string& env, const std::string& op) {
-  Result<state::StateStore*> store = ws.State();
-  if (!store.ok()) return store.error();
-  (*store)->SetLockWaitObserver([](const state::Lock& holder, double timeout_seconds) {
-    std::fprintf(stderr, "waiting up to %s for the lock of environment %s, held by %s\n",
-                 HumanSeconds(timeout_seconds).c_str(), holder.environment.c_str(),
-                 state::DescribeHolder(holder).c_str());
-    std::fflush(stderr);
-  });
-  Result<state::Lock> lock = (*store)->AcquireLock(
-      env, CurrentIdentity(), op, ws.flags().lock_timeout, ws.flags().lease_seconds);
-  (*store)->SetLockWaitObserver({});
-  return lock;
+// Prints why an operation failed: its declaration problems, then its message. Returns 1.
+int PrintFailure(const engine::Failure& failure, bool json) {
+  if (!failure.diagnostics.empty()) PrintDiagnostics(failure.diagnostics, json);
+  if (!failure.message.empty()) Fail(failure.message);
+  return 1;
 }
 
-// Checks a saved plan against a fresh one made under the lock.
-Status CheckPlanFile(const std::string& path, const plan::Plan& fresh) {
-  Result<std::string> text = ReadFileToString(path);
-  if (!text.ok()) return text.error();
-  Result<Value> json = value::ParseJson(*text);
-  if (!json.ok()) return MakeError(path + " is not a plan file: " + json.error().message);
-  Result<plan::Plan> saved = plan::PlanFromJson(*json);
-  if (!saved.ok()) return MakeError(path + ": " + saved.error().message);
-  const Value* hash = json->Find("plan_hash");
-  std::string again = "; run `driftless plan --out " + path + "` again";
-  if (saved->environment != fresh.environment) {
-    return MakeError("plan file " + path + " is for environment " + saved->environment + ", not " +
-                     fresh.environment);
-  }
-  if (saved->destroy != fresh.destroy) {
-    return MakeError("plan file " + path +
-                     (saved->destroy ? " is a destroy plan" : " is not a destroy plan"));
-  }
-  if (saved->revision != fresh.revision) {
-    return MakeError("plan file " + path + " is for commit " + saved->revision.substr(0, 7) +
-                     ", not " +
-                     (fresh.revision.empty() ? "a folder" : fresh.revision.substr(0, 7)) + again);
-  }
-  if (saved->decl_hash != fresh.decl_hash) {
-    return MakeError("plan file " + path + " is stale: the declarations changed since it was made" +
-                     again);
-  }
-  if (saved->state_serial != fresh.state_serial) {
-    return MakeError("plan file " + path + " is stale: state changed since it was made (serial " +
-                     std::to_string(saved->state_serial) + ", now " +
-                     std::to_string(fresh.state_serial) + ")" + again);
-  }
-  if (hash == nullptr || !hash->is_string() || hash->as_string() != fresh.Hash()) {
-    return MakeError("plan file " + path + " is stale: live objects changed since it was made" +
-                     again);
-  }
-  return Status::Ok();
+// A command that is to wait for a lock (--lock-timeout) and finds it held says so once on
+// standard error, so that one that sits still tells why and for whom: "waiting up to 300s for
+// the lock of environment X, held by USER@HOST (pid N) for OP since T".
+void PrintLockWait(const state::Lock& holder, double timeout_seconds) {
+  std::fprintf(stderr, "waiting up to %s for the lock of environment %s, held by %s\n",
+               HumanSeconds(timeout_seconds).c_str(), holder.environment.c_str(),
+               state::DescribeHolder(holder).c_str());
+  std::fflush(stderr);
 }
+
+// Tells of a lock wait as PrintLockWait does.
+class LockWaitPrinter : public engine::Observer {
+ public:
+  void OnLockWait(const state::Lock& holder, double timeout_seconds) override {
+    PrintLockWait(holder, timeout_seconds);
+  }
+};
 
 }  // namespace
 
-int RunValidate(Workspace& ws, const std::string& env) {
+int RunValidate(Workspace& ws, const std::string& env, const Output& out) {
   Diagnostics diags;
   Result<config::Environment*> evaluated = ws.Evaluate(env, false, false, diags);
   if (!evaluated.ok() || diags.HasErrors()) {
-    PrintDiagnostics(diags, ws.flags().json);
+    PrintDiagnostics(diags, out.json);
     return 1;
   }
   CheckSinks((*evaluated)->decls(), diags);
   if (diags.HasErrors()) {
-    PrintDiagnostics(diags, ws.flags().json);
+    PrintDiagnostics(diags, out.json);
     return 1;
   }
   size_t n = (*evaluated)->resources().size();
-  if (ws.flags().json) {
+  if (out.json) {
     PrintDiagnostics(diags, true);
   } else {
     PrintDiagnostics(diags, false);
@@ -150,32 +116,23 @@ int RunValidate(Workspace& ws, const std::string& env) {
   return 0;
 }
 
-int RunPlan(Workspace& ws, const ApplyFlags& flags) {
-  Diagnostics diags;
-  Result<std::vector<Step>> steps = PlanSteps(ws, diags);
-  if (!steps.ok()) {
-    if (diags.empty()) return Fail(steps.error().message);
-    PrintDiagnostics(diags, ws.flags().json);
-    return Fail(steps.error().message);
-  }
-  Result<plan::Plan> plan =
-      ws.Plan(flags.env, false, diags, /*list_unchanged=*/ws.flags().json || !flags.out.empty());
-  if (plan.ok()) plan->steps = DescribeSteps(*steps);
-  if (!plan.ok()) {
-    if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, ws.flags().json);
-    return 1;
-  }
+int RunPlan(Workspace& ws, const ApplyFlags& flags, const Output& out) {
+  engine::PlanRequest request;
+  request.env = flags.env;
+  request.list_unchanged = out.json || !flags.out.empty();
+  engine::PlanReport report = engine::PlanEnvironment(ws, request);
+  if (!report.plan) return PrintFailure(report.failure, out.json);
+  const plan::Plan* plan = &*report.plan;
   if (!flags.out.empty()) {
     Status s =
         WriteFileAtomic(flags.out, value::ToPrettyJson(plan::PlanToJson(*plan)) + "\n", 0600);
     if (!s.ok()) return Fail(s.error().message);
   }
-  if (ws.flags().json) {
+  if (out.json) {
     PrintJson(plan::PlanToJson(*plan));
   } else {
     plan::RenderOptions ro;
-    ro.color = UseColor(stdout, ws.flags().no_color);
+    ro.color = UseColor(stdout, out.no_color);
     std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
     std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
     if (!flags.out.empty()) std::printf("Saved the plan to %s.\n", flags.out.c_str());
@@ -184,65 +141,21 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags) {
     PrintDiagnostics(plan->problems, false);
     return 1;
   }
-  return flags.detailed_exitcode &&
-                 (plan->HasChanges() || plan->DriftCount() > 0 || !plan->steps.empty())
-             ? 2
-             : 0;
+  return flags.detailed_exitcode && report.HasChanges() ? 2 : 0;
 }
 
-namespace {
-
-// The drifted resources of a plan and their actions (taken before the plan moves into Apply).
-std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& plan) {
-  std::vector<std::pair<std::string, plan::Action>> out;
-  for (const auto& c : plan.changes) {
-    if (c.drift) out.emplace_back(c.address, c.action);
-  }
-  return out;
-}
-
-// After an apply: the drift of every resource it healed or recorded is resolved.
-void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
-                         const std::vector<std::pair<std::string, plan::Action>>& drifted,
-                         const apply::ApplyResult& result, const std::string& resolution) {
-  const std::set<std::string, std::less<>> failed = FailedAddresses(result);
-  std::vector<std::string> healed, recorded;
-  for (const auto& [address, action] : drifted) {
-    if (failed.count(address)) continue;
-    (action == plan::Action::kRecord ? recorded : healed).push_back(address);
-  }
-  const int64_t now = NowUnix();
-  if (!healed.empty()) (void)store.ObserveDrift(env, {}, healed, resolution, now);
-  if (!recorded.empty()) (void)store.ObserveDrift(env, {}, recorded, "declaration", now);
-}
-
-}  // namespace
-
-int RunDrift(Workspace& ws, const std::string& env, bool full) {
-  Diagnostics diags;
-  Workspace::PlanRequest request;
-  request.full = full;
-  Result<plan::Plan> plan = ws.Plan(env, request, diags);
-  if (!plan.ok()) {
-    if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, ws.flags().json);
-    return 1;
-  }
-  std::vector<const plan::Change*> drifted;
-  for (const auto& c : plan->changes) {
-    if (c.drift) drifted.push_back(&c);
-  }
-  // The timeline: new drift opens, drift seen again moves on, drift gone by itself resolves.
-  Result<DriftCheckRecord> recorded =
-      RecordDriftCheck(**ws.State(), env, *ws.environment(), *plan, nullptr);
-  if (!recorded.ok()) return Fail(recorded.error().message);
+int RunDrift(Workspace& ws, const std::string& env, bool full, const Output& out) {
+  engine::DriftReport report = engine::CheckDrift(ws, env, full);
+  if (!report.ok()) return PrintFailure(report.failure, out.json);
+  const plan::Plan* plan = &*report.plan;
+  const std::vector<const plan::Change*> drifted = report.Drifted();
   auto text = [](const Value& v) { return v.is_null() ? std::string() : value::RenderText(v); };
   // Declared and applied differ too: a change not applied yet (the next apply does both).
   auto pending_diff = [&](const plan::Change& c) {
     if (c.index < 0 || c.planned.is_null() || c.prior.is_null()) return std::string();
     return value::UnifiedDiff(text(c.prior), text(c.planned));
   };
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const plan::Change* c : drifted) {
       Value o = Value::MakeObject();
@@ -260,12 +173,12 @@ int RunDrift(Workspace& ws, const std::string& env, bool full) {
     Value root = Value::MakeObject();
     root.Set("environment", Value::String(plan->environment));
     root.Set("revision", Value::String(plan->revision));
-    root.Set("checked", Value::Int(static_cast<int64_t>(plan->changes.size() + plan->unchanged)));
+    root.Set("checked", Value::Int(static_cast<int64_t>(report.Checked())));
     root.Set("drifted", Value::MakeList(std::move(items)));
     PrintJson(root);
     return drifted.empty() ? 0 : 2;
   }
-  bool color = UseColor(stdout, ws.flags().no_color);
+  bool color = UseColor(stdout, out.no_color);
   std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
   for (const plan::Change* c : drifted) {
     std::printf("  ~ %s  (%s)\n", c->address.c_str(),
@@ -278,7 +191,7 @@ int RunDrift(Workspace& ws, const std::string& env, bool full) {
       std::fputs(plan::ColorDiff(pending, color, 8).c_str(), stdout);
     }
   }
-  size_t checked = plan->changes.size() + plan->unchanged;
+  size_t checked = report.Checked();
   if (drifted.empty()) {
     std::printf("No drift: %zu resource%s checked against what was applied.\n", checked,
                 checked == 1 ? "" : "s");
@@ -305,13 +218,13 @@ std::string Duration(int64_t seconds) {
 
 }  // namespace
 
-int RunDriftHistory(Workspace& ws, const std::string& env, int limit) {
+int RunDriftHistory(Workspace& ws, const std::string& env, int limit, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto drifts = (*store)->ListDrift(env, true, limit);
   if (!drifts.ok()) return Fail(drifts.error().message);
   const int64_t now = NowUnix();
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& d : *drifts) {
       Value o = Value::MakeObject();
@@ -348,251 +261,155 @@ int RunDriftHistory(Workspace& ws, const std::string& env, int limit) {
   return 0;
 }
 
-int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy) {
+namespace {
+
+// Set by SIGINT and SIGTERM while changes are applied; a second one stops the process at once.
+engine::StopToken g_stop;
+
+extern "C" void OnInterrupt(int) {
+  if (g_stop.Stop()) std::_Exit(130);  // second Ctrl-C: stop now
+}
+
+// What the report of one apply calls it: "", " (step 1 of 3, commit abc1234)", " (final ...)".
+std::string StepLabel(const engine::StepInfo& step) {
+  if (step.count == 1) return "";
+  if (step.final) return " (final step, commit " + step.commit->short_id + ")";
+  return " (step " + std::to_string(step.index + 1) + " of " + std::to_string(step.count) +
+         ", commit " + step.commit->short_id + (step.note.empty() ? "" : ", " + step.note) + ")";
+}
+
+// Renders an apply or destroy as text: the plan, the question, progress on a terminal and the
+// result of each apply. Ctrl-C stops it once it is approved (signals restored at destruction).
+class ApplyPrinter : public engine::Observer {
+ public:
+  ApplyPrinter(const Output& out, bool confirm, bool destroy)
+      : out_(out), confirm_(confirm), destroy_(destroy) {}
+  ~ApplyPrinter() override {
+    if (!signals_) return;
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
+
+  void OnPlan(const plan::Plan& plan) override {
+    plan::RenderOptions ro;
+    ro.color = UseColor(stdout, out_.no_color);
+    std::printf("Environment %s (%s)\n\n", plan.environment.c_str(), plan.source.c_str());
+    TraceSpan span("show the plan");
+    std::fputs(plan::RenderPlan(plan, ro).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  bool Approve(const plan::Plan& plan) override {
+    if (confirm_ && !Confirm(std::string("\nDo you want to ") + (destroy_ ? "destroy" : "apply") +
+                             " these changes to environment " + plan.environment + "?")) {
+      std::fprintf(stderr, "Cancelled; nothing was changed.\n");
+      return false;
+    }
+    std::signal(SIGINT, OnInterrupt);
+    std::signal(SIGTERM, OnInterrupt);
+    signals_ = true;
+    return true;
+  }
+  void OnStepStarted(const engine::StepInfo&) override {
+    progress_ = std::make_unique<ProgressLine>(destroy_ ? "destroying" : "applying");
+  }
+  void OnProgress(const apply::Progress& pr) override {
+    if (progress_) progress_->Update(pr.done, pr.total, pr.address);
+  }
+  void OnStepFinished(const engine::StepResult& step) override {
+    if (progress_) progress_->Done();
+    progress_.reset();
+    if (!step.error.empty()) return;  // the failure says it
+    const apply::ApplyResult& r = step.result;
+    std::printf("\n");
+    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    std::printf("Apply #%lld%s %s: %s.\n", static_cast<long long>(r.apply_id),
+                StepLabel(step.step).c_str(), r.status.c_str(), r.summary.c_str());
+  }
+  void OnWarning(const std::string& message) override {
+    std::fprintf(stderr, "warning: %s\n", message.c_str());
+  }
+  void OnLockWait(const state::Lock& holder, double timeout_seconds) override {
+    PrintLockWait(holder, timeout_seconds);
+  }
+
+ private:
+  const Output& out_;
+  const bool confirm_;
+  const bool destroy_;
+  bool signals_ = false;
+  std::unique_ptr<ProgressLine> progress_;
+};
+
+// Delivers what an apply enqueued, for a few seconds; the rest stays in the outbox for the next
+// run.
+void DeliverNow(notify::Dispatcher* d) {
+  if (d == nullptr) return;
+  Result<notify::Dispatcher::Report> sent = d->DeliverDue(5);
+  if (!sent.ok()) {
+    std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
+  } else if (sent->failed > 0) {
+    std::fprintf(stderr,
+                 "warning: %d notification(s) could not be delivered; they are retried by "
+                 "the next run (see `driftless notify status`)\n",
+                 sent->failed);
+  }
+}
+
+// Shows how an apply ended, restores the signals (the printer goes), then delivers the apply's
+// notifications. Returns the exit code.
+int FinishApply(std::unique_ptr<ApplyPrinter>& printer, const engine::ApplyReport& report,
+                const Output& out) {
+  int code = 1;
+  switch (report.outcome) {
+    case engine::ApplyReport::Outcome::kNoChanges:
+      std::printf("No changes. Environment %s matches its declarations.\n",
+                  report.plan->environment.c_str());
+      code = 0;
+      break;
+    case engine::ApplyReport::Outcome::kNotApproved:
+      break;  // said so when asked
+    case engine::ApplyReport::Outcome::kInvalid: {
+      plan::RenderOptions ro;
+      ro.color = UseColor(stdout, out.no_color);
+      std::fputs(plan::RenderPlan(*report.plan, ro).c_str(), stdout);
+      PrintFailure(report.failure, false);
+      break;
+    }
+    case engine::ApplyReport::Outcome::kApplied:
+    case engine::ApplyReport::Outcome::kFailed:
+      if (report.failure.any()) PrintFailure(report.failure, false);
+      code = report.ok() ? 0 : 1;
+      break;
+  }
+  printer.reset();
+  DeliverNow(report.dispatcher.get());
+  return code;
+}
+
+}  // namespace
+
+int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy, const Output& out) {
   const bool interactive = IsTerminal(stdin) && IsTerminal(stderr);
   if (!flags.auto_approve && flags.plan_file.empty() && !interactive) {
     return Fail(std::string(destroy ? "destroy" : "apply") +
                 " needs --auto-approve when not run on a terminal");
   }
-  const std::string& env = ws.selection().env;
-  if (!ws.StateHasEnvironment(env) || ws.selection().worktree) {
-    // Nothing is written (not even a lock) for declarations that are not valid.
-    Diagnostics diags;
-    Result<config::Environment*> checked = ws.Evaluate(env, true, false, diags);
-    if (!checked.ok()) {
-      if (diags.empty()) return Fail(checked.error().message);
-      PrintDiagnostics(diags, false);
-      return 1;
-    }
-    if (ws.selection().worktree && (*checked)->match().is_protected()) {
-      return Fail("environment " + env +
-                  " is protected: uncommitted changes (--worktree) are never applied to it; "
-                  "commit them and apply the commit");
-    }
-  }
-  // Notifications are delivered after the lock is released (declared before it, destroyed
-  // after it); what is not delivered within a few seconds stays in the outbox for the next run.
-  std::unique_ptr<notify::Dispatcher> dispatcher;
-  struct Flush {
-    std::unique_ptr<notify::Dispatcher>& d;
-    ~Flush() {
-      if (!d) return;
-      Result<notify::Dispatcher::Report> sent = d->DeliverDue(5);
-      if (!sent.ok()) {
-        std::fprintf(stderr, "warning: notifications: %s\n", sent.error().message.c_str());
-      } else if (sent->failed > 0) {
-        std::fprintf(stderr,
-                     "warning: %d notification(s) could not be delivered; they are retried by "
-                     "the next run (see `driftless notify status`)\n",
-                     sent->failed);
-      }
-    }
-  } flush{dispatcher};
-  Result<state::Lock> lock = TakeLock(ws, env, destroy ? "destroy" : "apply");
-  if (!lock.ok()) return Fail(lock.error().message);
-  state::StateStore* store = *ws.State();
-  struct Unlock {
-    state::StateStore* s;
-    state::Lock* l;
-    ~Unlock() { (void)s->ReleaseLock(*l); }
-  } unlock{store, &*lock};
-
-  Diagnostics diags;
-  std::vector<Step> steps;
-  if (!destroy) {
-    Result<std::vector<Step>> planned = PlanSteps(ws, diags);
-    if (!planned.ok()) {
-      PrintDiagnostics(diags, false);
-      return Fail(planned.error().message);
-    }
-    steps = std::move(*planned);
-  }
-  Result<plan::Plan> plan = ws.Plan(env, destroy, diags);
-  if (!plan.ok()) {
-    if (diags.empty()) return Fail(plan.error().message);
-    PrintDiagnostics(diags, false);
-    return 1;
-  }
-  plan->steps = DescribeSteps(steps);
-  if (!flags.plan_file.empty()) {
-    Status s = CheckPlanFile(flags.plan_file, *plan);
-    if (!s.ok()) return Fail(s.error().message);
-  }
-  plan::RenderOptions ro;
-  ro.color = UseColor(stdout, ws.flags().no_color);
-  if (plan->problems.HasErrors()) {
-    std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
-    PrintDiagnostics(plan->problems, false);
-    return 1;
-  }
-  if (!plan->HasChanges() && steps.empty()) {
-    // Nothing to change; in a repository the environment still moves to the commit, so that
-    // history (and `env list`) says which commit it runs.
-    bool record = false;
-    if (!destroy && !ws.selection().worktree && ws.selection().commit) {
-      Result<std::string> applied = ws.AppliedCommit(env);
-      record = applied.ok() && *applied != ws.selection().commit->id;
-    }
-    if (!record) {
-      std::printf("No changes. Environment %s matches its declarations.\n",
-                  plan->environment.c_str());
-      return 0;
-    }
-  }
-  {
-    Diagnostics sink_diags;
-    Result<std::unique_ptr<notify::Dispatcher>> made = MakeDispatcher(ws, sink_diags);
-    if (!made.ok()) {
-      PrintDiagnostics(sink_diags, false);
-      return Fail(made.error().message);
-    }
-    dispatcher = std::move(*made);
-  }
-  // Hands an event to the sinks; a state failure here never fails the apply.
-  auto publish = [&](const std::string& type, std::vector<std::pair<std::string, Value>> fields) {
-    if (!dispatcher) return;
-    fields.emplace_back("actor", Value::String(CurrentIdentity().UserAtHost()));
-    fields.emplace_back("kind", Value::String(destroy ? "destroy" : "apply"));
-    Status s = dispatcher->Publish(notify::MakeEvent(type, env, "", fields));
-    if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
-  };
-  std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
-  {
-    TraceSpan span("show the plan");
-    std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
-    std::fflush(stdout);
-  }
-  if (!flags.auto_approve && flags.plan_file.empty()) {
-    if (!Confirm(std::string("\nDo you want to ") + (destroy ? "destroy" : "apply") +
-                 " these changes to environment " + plan->environment + "?")) {
-      std::fprintf(stderr, "Cancelled; nothing was changed.\n");
-      return 1;
-    }
-  }
-  std::signal(SIGINT, OnInterrupt);
-  std::signal(SIGTERM, OnInterrupt);
-  struct RestoreSignals {
-    ~RestoreSignals() {
-      std::signal(SIGINT, SIG_DFL);
-      std::signal(SIGTERM, SIG_DFL);
-    }
-  } restore;
-  const std::optional<source::CommitInfo> target = ws.selection().commit;
-  const bool worktree = ws.selection().worktree;
-  // Applies one plan and records it; false when it did not succeed.
-  auto execute = [&](plan::Plan p, const std::optional<source::CommitInfo>& commit,
-                     const std::string& note, apply::ApplyResult* out) -> Status {
-    ProgressLine progress(destroy ? "destroying" : "applying");
-    apply::ApplyOptions options;
-    options.parallelism = ws.flags().parallelism;
-    options.kind = destroy ? "destroy" : "apply";
-    options.lease_seconds = ws.flags().lease_seconds;
-    options.cancel = &g_cancel;
-    if (commit) {
-      options.commit_subject = commit->subject;
-      options.commit_author = commit->author;
-    }
-    if (!note.empty()) options.commit_subject += " (" + note + ")";
-    options.on_progress = [&](const apply::Progress& pr) {
-      progress.Update(pr.done, pr.total, pr.address);
-    };
-    const Value commit_id = Value::String(commit ? commit->id : "");
-    publish("apply.started", {{"commit", commit_id}, {"summary", Value::String(p.Summary())}});
-    const auto drifted = DriftedOf(p);
-    Result<apply::ApplyResult> result =
-        apply::Apply(*ws.environment(), std::move(p), *store, *lock, options);
-    progress.Done();
-    if (!result.ok()) {
-      publish("apply.failed",
-              {{"commit", commit_id}, {"error", Value::String(result.error().message)}});
-      return result.error();
-    }
-    {
-      Value::List errors;
-      for (const auto& e : result->errors) errors.push_back(Value::String(e));
-      std::vector<std::pair<std::string, Value>> fields = {
-          {"commit", commit_id},
-          {"apply", Value::Int(result->apply_id)},
-          {"summary", Value::String(result->summary)}};
-      if (!errors.empty()) fields.emplace_back("errors", Value::MakeList(std::move(errors)));
-      const bool ok = result->status == "succeeded";
-      publish(ok ? "apply.succeeded" : "apply.failed", fields);
-      if (ok && destroy) publish("env.destroyed", fields);
-    }
-    ResolveAppliedDrift(*store, env, drifted, *result, "apply");
-    *out = std::move(*result);
-    return Status::Ok();
-  };
-  auto report = [](const apply::ApplyResult& r, const std::string& what) {
-    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
-    std::printf("Apply #%lld%s %s: %s.\n", static_cast<long long>(r.apply_id), what.c_str(),
-                r.status.c_str(), r.summary.c_str());
-  };
-
-  std::string last_good = "the commit it was at";
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const Step& step = steps[i];
-    std::string what = " (step " + std::to_string(i + 1) + " of " +
-                       std::to_string(steps.size() + 1) + ", commit " + step.commit.short_id +
-                       (step.note.empty() ? "" : ", " + step.note) + ")";
-    Status used = ws.UseCommit(step.commit);
-    if (!used.ok()) return Fail(used.error().message);
-    Workspace::PlanRequest request;
-    request.only = &step.addresses;
-    request.adjust = [&step](config::Environment& e) { return ApplyOverrides(e, step.overrides); };
-    Diagnostics step_diags;
-    Result<plan::Plan> step_plan = ws.Plan(env, request, step_diags);
-    if (!step_plan.ok() || step_plan->problems.HasErrors()) {
-      PrintDiagnostics(step_plan.ok() ? step_plan->problems : step_diags, false);
-      return Fail("step " + std::to_string(i + 1) + " (commit " + step.commit.short_id +
-                  ") could not be planned: " +
-                  (step_plan.ok() ? std::string("see above") : step_plan.error().message) +
-                  "; environment " + env + " stays at " + last_good);
-    }
-    apply::ApplyResult r;
-    Status s = execute(std::move(*step_plan), step.commit,
-                       step.note.empty() ? "stepwise upgrade" : step.note, &r);
-    if (!s.ok()) return Fail(s.error().message);
-    std::printf("\n");
-    report(r, what);
-    if (r.status != "succeeded") {
-      return Fail("stopped at step " + std::to_string(i + 1) + " of " +
-                  std::to_string(steps.size() + 1) + " (commit " + step.commit.short_id + " " +
-                  step.commit.subject + "); environment " + env + " stays at " + last_good +
-                  ", and the later steps were not applied");
-    }
-    last_good = "commit " + step.commit.short_id + " (" + step.commit.subject + ")";
-  }
-  if (!steps.empty()) {
-    // The final step, planned again against the state the steps left.
-    Status used = ws.UseCommit(*target);
-    if (!used.ok()) return Fail(used.error().message);
-    Diagnostics final_diags;
-    plan = ws.Plan(env, false, final_diags);
-    if (!plan.ok() || plan->problems.HasErrors()) {
-      PrintDiagnostics(plan.ok() ? plan->problems : final_diags, false);
-      return Fail("the final step could not be planned; environment " + env + " stays at " +
-                  last_good);
-    }
-  }
-  apply::ApplyResult r;
-  Status s = execute(std::move(*plan), target, worktree ? "working tree" : "", &r);
-  if (!s.ok()) return Fail(s.error().message);
-  std::printf("\n");
-  report(r, steps.empty() ? "" : " (final step, commit " + target->short_id + ")");
-  if (r.status != "succeeded" && !steps.empty()) {
-    std::fprintf(stderr, "error: the final step failed; environment %s stays at %s\n", env.c_str(),
-                 last_good.c_str());
-  }
-  return r.status == "succeeded" ? 0 : 1;
+  engine::ApplyRequest request;
+  request.destroy = destroy;
+  request.plan_file = flags.plan_file;
+  request.stop = &g_stop;
+  auto printer =
+      std::make_unique<ApplyPrinter>(out, !flags.auto_approve && flags.plan_file.empty(), destroy);
+  engine::ApplyReport report = engine::ApplyEnvironment(ws, request, *printer);
+  return FinishApply(printer, report, out);
 }
 
-int RunStateList(Workspace& ws, const std::string& env) {
+int RunStateList(Workspace& ws, const std::string& env, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto rows = (*store)->ListResources(env);
   if (!rows.ok()) return Fail(rows.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& r : *rows) {
       Value o = Value::MakeObject();
@@ -609,7 +426,8 @@ int RunStateList(Workspace& ws, const std::string& env) {
   return 0;
 }
 
-int RunStateShow(Workspace& ws, const std::string& env, const std::string& address) {
+int RunStateShow(Workspace& ws, const std::string& env, const std::string& address,
+                 const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto row = (*store)->GetResource(env, address);
@@ -617,7 +435,7 @@ int RunStateShow(Workspace& ws, const std::string& env, const std::string& addre
   if (!*row) return Fail("no resource " + address + " in the state of environment " + env);
   Result<plan::StoredAttrs> stored = plan::DecodeStored((*row)->attrs_json);
   if (!stored.ok()) return Fail(stored.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = Value::MakeObject();
     o.Set("address", Value::String((*row)->address));
     o.Set("target", Value::String((*row)->target));
@@ -641,7 +459,8 @@ int RunStateShow(Workspace& ws, const std::string& env, const std::string& addre
 }
 
 int RunStateRm(Workspace& ws, const std::string& env, const std::string& address) {
-  Result<state::Lock> lock = TakeLock(ws, env, "state rm");
+  LockWaitPrinter printer;
+  Result<state::Lock> lock = engine::TakeLock(ws, env, "state rm", printer);
   if (!lock.ok()) return Fail(lock.error().message);
   state::StateStore* store = *ws.State();
   auto row = store->GetResource(env, address);
@@ -657,14 +476,15 @@ int RunStateRm(Workspace& ws, const std::string& env, const std::string& address
 }
 
 int RunStateImport(Workspace& ws, const std::string& env, const std::string& address,
-                   const std::string& id) {
+                   const std::string& id, const Output& out) {
   Diagnostics diags;
   Result<config::Environment*> evaluated = ws.Evaluate(env, true, true, diags);
   if (!evaluated.ok()) {
-    PrintDiagnostics(diags, ws.flags().json);
+    PrintDiagnostics(diags, out.json);
     return Fail(evaluated.error().message + "; nothing was imported");
   }
-  Result<state::Lock> lock = TakeLock(ws, env, "state import");
+  LockWaitPrinter printer;
+  Result<state::Lock> lock = engine::TakeLock(ws, env, "state import", printer);
   if (!lock.ok()) return Fail(lock.error().message);
   apply::ImportRequest request;
   request.address = address;
@@ -678,7 +498,7 @@ int RunStateImport(Workspace& ws, const std::string& env, const std::string& add
   if (!done.ok()) return Fail(done.error().message);
   const std::optional<plan::Change>& next = done->next;
   const bool noop = !next || next->action == plan::Action::kNoop;
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = Value::MakeObject();
     o.Set("address", Value::String(address));
     o.Set("id", Value::String(id));
@@ -734,12 +554,12 @@ Value ApplyJson(const state::ApplyRecord& a) {
 
 }  // namespace
 
-int RunHistory(Workspace& ws, const std::string& env, int limit) {
+int RunHistory(Workspace& ws, const std::string& env, int limit, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto applies = (*store)->ListApplies(env, limit);
   if (!applies.ok()) return Fail(applies.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& a : *applies) items.push_back(ApplyJson(a));
     PrintJson(Value::MakeList(std::move(items)));
@@ -762,14 +582,14 @@ int RunHistory(Workspace& ws, const std::string& env, int limit) {
   return 0;
 }
 
-int RunHistoryShow(Workspace& ws, int64_t id) {
+int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto apply = (*store)->GetApply(id);
   if (!apply.ok()) return Fail(apply.error().message);
   if (!*apply) return Fail("no apply #" + std::to_string(id));
   const state::ApplyRecord& a = **apply;
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = ApplyJson(a);
     Value::List changes;
     for (const auto& c : a.changes) {
@@ -785,7 +605,7 @@ int RunHistoryShow(Workspace& ws, int64_t id) {
     PrintJson(o);
     return 0;
   }
-  bool color = UseColor(stdout, ws.flags().no_color);
+  bool color = UseColor(stdout, out.no_color);
   std::printf("Apply #%lld — %s of environment %s\n", static_cast<long long>(a.id), a.kind.c_str(),
               a.environment.c_str());
   std::printf("  who:      %s@%s (pid %lld)\n", a.user.c_str(), a.host.c_str(),
@@ -805,81 +625,10 @@ int RunHistoryShow(Workspace& ws, int64_t id) {
   return 0;
 }
 
-namespace {
-
-// One row of `env list`.
-struct EnvRow {
-  std::string name;
-  std::string branch;   // "" in a folder; "(gone)" when no branch maps to it any more
-  std::string head;     // the branch's head, short
-  std::string applied;  // the commit last applied, short ("" when never)
-  int64_t behind = -1;  // commits the branch head is ahead of the applied commit; -1: unknown
-  bool is_protected = false;
-  int64_t serial = 0;
-  size_t resources = 0;
-  std::string last_apply = "never";
-  std::string status = "-";
-};
-
-std::string Short(const std::string& id) { return id.substr(0, 7); }
-
-Result<std::vector<EnvRow>> EnvRows(Workspace& ws) {
-  Result<state::StateStore*> store = ws.State();
-  if (!store.ok()) return store.error();
-  auto envs = (*store)->ListEnvironments();
-  if (!envs.ok()) return envs.error();
-  Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
-  if (!branches.ok()) return branches.error();
-  Result<source::GitRepository*> repo = ws.Repo();
-  if (!repo.ok()) return repo.error();
-  std::map<std::string, EnvRow> rows;
-  for (const auto& be : **branches) {
-    EnvRow& r = rows[be.match.name];
-    r.name = be.match.name;
-    r.branch = be.branch.name;
-    r.head = be.branch.head.short_id;
-    r.is_protected = be.match.is_protected();
-    r.status = "not applied yet";
-  }
-  for (const auto& e : *envs) {
-    EnvRow& r = rows[e.name];
-    r.name = e.name;
-    r.serial = e.serial;
-    if (*repo != nullptr && r.branch.empty()) r.branch = "(gone)";
-  }
-  for (auto& [name, r] : rows) {
-    auto resources = (*store)->ListResources(name);
-    auto last = (*store)->ListApplies(name, 1);
-    auto lock = (*store)->GetLock(name);
-    r.resources = resources.ok() ? resources->size() : 0;
-    if (last.ok() && !last->empty()) {
-      r.last_apply = FormatTime((*last)[0].started_at);
-      r.status = (*last)[0].kind == "apply" ? (*last)[0].status
-                                            : (*last)[0].kind + " " + (*last)[0].status;
-    }
-    Result<std::string> applied = ws.AppliedCommit(name);
-    if (applied.ok()) r.applied = Short(*applied);
-    if (*repo != nullptr && applied.ok() && !applied->empty() && !r.head.empty()) {
-      for (const auto& be : **branches) {
-        if (be.match.name != name) continue;
-        Result<int64_t> n = (*repo)->CountBetween(*applied, be.branch.head.id);
-        if (n.ok()) r.behind = *n;
-      }
-    }
-    if (r.branch == "(gone)" && r.resources > 0) r.status += ", branch deleted: env prune";
-    if (lock.ok() && *lock) r.status += " (locked by " + (*lock)->holder.UserAtHost() + ")";
-  }
-  std::vector<EnvRow> out;
-  for (auto& [name, r] : rows) out.push_back(std::move(r));
-  return out;
-}
-
-}  // namespace
-
-int RunEnvList(Workspace& ws) {
-  Result<std::vector<EnvRow>> rows = EnvRows(ws);
+int RunEnvList(Workspace& ws, const Output& out) {
+  Result<std::vector<engine::EnvironmentSummary>> rows = engine::SummarizeEnvironments(ws);
   if (!rows.ok()) return Fail(rows.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List items;
     for (const auto& r : *rows) {
       Value o = Value::MakeObject();
@@ -914,80 +663,75 @@ int RunEnvList(Workspace& ws) {
   return 0;
 }
 
-int RunEnvPrune(Workspace& ws, bool auto_approve) {
-  Result<source::GitRepository*> repo = ws.Repo();
-  if (!repo.ok()) return Fail(repo.error().message);
-  if (*repo == nullptr) return Fail("env prune needs a Git repository: environments are branches");
-  Result<std::vector<EnvRow>> rows = EnvRows(ws);
-  if (!rows.ok()) return Fail(rows.error().message);
-  Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
-  if (!branches.ok()) return Fail(branches.error().message);
-  const int64_t now = NowUnix();
-  int failures = 0, candidates = 0;
-  for (const EnvRow& r : *rows) {
-    if (r.resources == 0) continue;  // nothing to destroy (never applied, or destroyed already)
-    std::string reason;
-    bool is_protected = r.is_protected;
-    if (r.branch == "(gone)") {
-      reason = "its branch is gone";
-      // Protection is read from the commit it runs (the branch's rules are gone with it).
-      Workspace probe(ws.flags());
-      Diagnostics d;
-      Result<config::Environment*> e = MakeError("no commit to read");
-      if (probe.Select(r.name).ok()) e = probe.Evaluate(r.name, false, false, d);
-      if (!e.ok()) {
+namespace {
+
+// Renders a prune: a line per candidate, then each destroy as `destroy` shows it.
+class PrunePrinter : public engine::PruneObserver {
+ public:
+  explicit PrunePrinter(const Output& out) : out_(out) {}
+
+  void OnCandidate(const engine::PruneCandidate& c) override {
+    const char* name = c.environment.c_str();
+    const char* reason = c.reason.c_str();
+    switch (c.decision) {
+      case engine::PruneCandidate::Decision::kUnreadable:
         std::printf(
             "%s: %s, but its declarations at the last applied commit cannot be read: "
             "not destroyed\n",
-            r.name.c_str(), reason.c_str());
-        ++failures;
-        continue;
-      }
-      is_protected = (*e)->match().is_protected();
-    } else {
-      for (const auto& be : **branches) {
-        if (be.match.name != r.name) continue;
-        int64_t ttl = be.match.ttl_seconds();
-        if (ttl > 0 && now - be.branch.head.time > ttl) {
-          reason = "no commit on " + be.branch.name + " for " +
-                   std::to_string((now - be.branch.head.time) / 3600) + "h (ttl " +
-                   std::to_string(ttl / 3600) + "h)";
-        }
-      }
+            name, reason);
+        break;
+      case engine::PruneCandidate::Decision::kProtected:
+        std::printf(
+            "%s: %s, but it is protected: not destroyed (use `driftless destroy %s` to "
+            "destroy it by hand)\n",
+            name, reason, name);
+        break;
+      case engine::PruneCandidate::Decision::kWouldDestroy:
+        std::printf("%s: %s: would be destroyed (%zu resources); run with --auto-approve\n", name,
+                    reason, c.resources);
+        break;
+      case engine::PruneCandidate::Decision::kDestroy:
+        std::printf("%s: %s: destroying %zu resources\n", name, reason, c.resources);
+        std::fflush(stdout);
+        break;
     }
-    if (reason.empty()) continue;
-    ++candidates;
-    if (is_protected) {
-      std::printf(
-          "%s: %s, but it is protected: not destroyed (use `driftless destroy %s` to "
-          "destroy it by hand)\n",
-          r.name.c_str(), reason.c_str(), r.name.c_str());
-      continue;
+  }
+  engine::Observer& DestroyObserver(const engine::PruneCandidate&) override {
+    printer_ = std::make_unique<ApplyPrinter>(out_, false, true);
+    return *printer_;
+  }
+  void OnDestroyed(const engine::PruneCandidate& c, const std::string& error,
+                   const engine::ApplyReport& report) override {
+    if (!error.empty()) {
+      std::fprintf(stderr, "error: %s: %s\n", c.environment.c_str(), error.c_str());
+      return;
     }
-    if (!auto_approve) {
-      std::printf("%s: %s: would be destroyed (%zu resources); run with --auto-approve\n",
-                  r.name.c_str(), reason.c_str(), r.resources);
-      continue;
-    }
-    std::printf("%s: %s: destroying %zu resources\n", r.name.c_str(), reason.c_str(), r.resources);
-    std::fflush(stdout);
-    Workspace each(ws.flags());
-    Status s = each.Select(r.name);
-    if (!s.ok()) {
-      std::fprintf(stderr, "error: %s: %s\n", r.name.c_str(), s.error().message.c_str());
-      ++failures;
-      continue;
-    }
-    ApplyFlags af;
-    af.env = r.name;
-    af.auto_approve = true;
-    if (RunApply(each, af, true) != 0) ++failures;
+    FinishApply(printer_, report, out_);
+  }
+
+ private:
+  const Output& out_;
+  std::unique_ptr<ApplyPrinter> printer_;
+};
+
+}  // namespace
+
+int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out) {
+  PrunePrinter printer(out);
+  engine::PruneRequest request;
+  request.destroy = auto_approve;
+  request.stop = &g_stop;
+  engine::PruneReport report = engine::Prune(ws, request, printer);
+  if (report.failure.any()) return PrintFailure(report.failure, false);
+  size_t candidates = 0;
+  for (const auto& c : report.candidates) {
+    candidates += c.decision != engine::PruneCandidate::Decision::kUnreadable;
   }
   if (candidates == 0) std::printf("Nothing to prune.\n");
-  return failures == 0 ? 0 : 1;
+  return report.ok() ? 0 : 1;
 }
 
-int RunEnvShow(Workspace& ws, const std::string& env) {
+int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   auto row = (*store)->GetEnvironment(env);
@@ -997,7 +741,7 @@ int RunEnvShow(Workspace& ws, const std::string& env) {
   auto applies = (*store)->ListApplies(env, 5);
   auto lock = (*store)->GetLock(env);
   if (!resources.ok()) return Fail(resources.error().message);
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = Value::MakeObject();
     o.Set("name", Value::String(env));
     o.Set("serial", Value::Int((*row)->serial));
@@ -1016,7 +760,8 @@ int RunEnvShow(Workspace& ws, const std::string& env) {
   std::printf("Environment %s\n  created:   %s\n  serial:    %lld\n  resources: %zu\n", env.c_str(),
               FormatTime((*row)->created_at).c_str(), static_cast<long long>((*row)->serial),
               resources->size());
-  if (Result<std::vector<EnvRow>> rows = EnvRows(ws); rows.ok()) {
+  if (Result<std::vector<engine::EnvironmentSummary>> rows = engine::SummarizeEnvironments(ws);
+      rows.ok()) {
     for (const auto& r : *rows) {
       if (r.name != env || r.branch.empty()) continue;
       std::printf("  branch:    %s%s\n  applied:   %s\n  head:      %s%s\n", r.branch.c_str(),

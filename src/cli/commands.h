@@ -2,9 +2,18 @@
 
 #include <string>
 
-#include "cli/workspace.h"
+#include "engine/watch.h"
+#include "engine/workspace.h"
 
 namespace driftless::cli {
+
+using engine::Workspace;
+
+/// How a command shows its results.
+struct Output {
+  bool json = false;      ///< --json: machine-readable output
+  bool no_color = false;  ///< --no-color
+};
 
 /// Options of the commands that change things.
 struct ApplyFlags {
@@ -16,26 +25,35 @@ struct ApplyFlags {
 };
 
 /// Each returns the process exit code.
-int RunValidate(Workspace& ws, const std::string& env);
-int RunPlan(Workspace& ws, const ApplyFlags& flags);
-int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy);
+int RunValidate(Workspace& ws, const std::string& env, const Output& out);
+int RunPlan(Workspace& ws, const ApplyFlags& flags, const Output& out);
+int RunApply(Workspace& ws, const ApplyFlags& flags, bool destroy, const Output& out);
 /// Live against last applied for every managed resource; exit 2 when anything drifted.
-int RunDrift(Workspace& ws, const std::string& env, bool full = false);
+int RunDrift(Workspace& ws, const std::string& env, bool full, const Output& out);
 /// The drift timeline: onset, duration, resolution (all environments when env is "").
-int RunDriftHistory(Workspace& ws, const std::string& env, int limit);
-int RunStateList(Workspace& ws, const std::string& env);
-int RunStateShow(Workspace& ws, const std::string& env, const std::string& address);
+int RunDriftHistory(Workspace& ws, const std::string& env, int limit, const Output& out);
+int RunStateList(Workspace& ws, const std::string& env, const Output& out);
+int RunStateShow(Workspace& ws, const std::string& env, const std::string& address,
+                 const Output& out);
 int RunStateRm(Workspace& ws, const std::string& env, const std::string& address);
 /// `state import ADDR ID [ENV]`: takes the existing object `id` under management as `address`
 /// (apply/import.h) and shows what the next plan does with it.
 int RunStateImport(Workspace& ws, const std::string& env, const std::string& address,
-                   const std::string& id);
-int RunHistory(Workspace& ws, const std::string& env, int limit);
-int RunHistoryShow(Workspace& ws, int64_t id);
-int RunEnvList(Workspace& ws);
-int RunEnvShow(Workspace& ws, const std::string& env);
+                   const std::string& id, const Output& out);
+int RunHistory(Workspace& ws, const std::string& env, int limit, const Output& out);
+int RunHistoryShow(Workspace& ws, int64_t id, const Output& out);
+int RunEnvList(Workspace& ws, const Output& out);
+int RunEnvShow(Workspace& ws, const std::string& env, const Output& out);
 /// Destroys (with auto_approve; else lists) the environments whose branch is gone or whose
 /// ttl passed since their branch's last commit. Protected environments are never destroyed.
-int RunEnvPrune(Workspace& ws, bool auto_approve);
+int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out);
+
+/// Watches the environment for drift until interrupted (or `run_for`): events on standard
+/// output, one JSON object per line; enforcement per policy.
+int RunWatch(Workspace& ws, const engine::WatchOptions& options);
+
+/// `driftless notify status [--json]`: per sink, delivered / pending / failing counts, the last
+/// error and the next attempt, from the state's outbox.
+int RunNotifyStatus(Workspace& ws, const Output& out);
 
 }  // namespace driftless::cli

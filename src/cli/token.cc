@@ -24,7 +24,7 @@ Value TimeOrNull(int64_t t) { return t > 0 ? Value::String(FormatTime(t)) : Valu
 
 }  // namespace
 
-int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags) {
+int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags, const Output& out) {
   auth::TokenRequest req;
   req.name = flags.name;
   req.role = flags.role;
@@ -40,7 +40,7 @@ int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags) {
   Result<auth::CreatedToken> made = auth::CreateApiToken(**store, req);
   if (!made.ok()) return Fail(made.error().message);
   const state::Token& t = made->record;
-  if (ws.flags().json) {
+  if (out.json) {
     Value o = Value::MakeObject();
     o.Set("name", Value::String(t.name));
     o.Set("role", Value::String(t.role));
@@ -61,13 +61,13 @@ int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags) {
   return 0;
 }
 
-int RunTokenList(Workspace& ws) {
+int RunTokenList(Workspace& ws, const Output& out) {
   Result<state::StateStore*> store = ws.State();
   if (!store.ok()) return Fail(store.error().message);
   Result<std::vector<state::Token>> tokens = (*store)->ListTokens();
   if (!tokens.ok()) return Fail(tokens.error().message);
   const int64_t now = NowUnix();
-  if (ws.flags().json) {
+  if (out.json) {
     Value::List list;
     for (const state::Token& t : *tokens) {
       Value o = Value::MakeObject();

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "cli/workspace.h"
+#include "cli/commands.h"
 
 namespace driftless::cli {
 
@@ -16,10 +16,10 @@ struct TokenCreateFlags {
 
 /// `driftless token create`: makes a token (auth::CreateApiToken) and prints what it is, then
 /// the token alone on the last line of standard output (shown once, kept nowhere).
-int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags);
+int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags, const Output& out);
 /// `driftless token list`: every token's name, role, environments, times and status; never a
 /// secret nor a hash.
-int RunTokenList(Workspace& ws);
+int RunTokenList(Workspace& ws, const Output& out);
 /// `driftless token revoke NAME`.
 int RunTokenRevoke(Workspace& ws, const std::string& name);
 

@@ -13,28 +13,14 @@
 
 #include "base/file_util.h"
 #include "base/hash.h"
+#include "support/shell.h"
 
 namespace driftless::source {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Runs a shell command and returns its output without the last newline; fails the test when
-// the command fails.
-std::string Sh(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    ADD_FAILURE() << "cannot run " << command;
-    return "";
-  }
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  int rc = pclose(pipe);
-  EXPECT_EQ(rc, 0) << command << "\n" << out;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
+using test::Sh;
 
 std::vector<std::string> Names(const std::vector<BranchInfo>& branches) {
   std::vector<std::string> out;

@@ -9,11 +9,10 @@
 // that is reverted and changed again over and over is backed off (reported as flapping) instead
 // of fought forever.
 
-#include "cli/watch.h"
+#include "engine/watch.h"
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -22,57 +21,52 @@
 
 #include "apply/applier.h"
 #include "base/strings.h"
-#include "cli/drift_record.h"
-#include "cli/notifications.h"
+#include "engine/drift_record.h"
+#include "engine/notifications.h"
 #include "plan/stored.h"
 #include "value/render.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
 using value::Value;
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-
-extern "C" void OnStop(int) { g_stop = true; }
-
 using Clock = std::chrono::steady_clock;
 using AddressSet = std::set<std::string, std::less<>>;
 
-class Watch {
+class WatchLoop {
  public:
-  Watch(Workspace& ws, const WatchFlags& flags) : ws_(ws), flags_(flags), env_(flags.env) {}
+  WatchLoop(Workspace& ws, const WatchOptions& flags, Observer& observer, const StopToken& stop)
+      : ws_(ws), flags_(flags), env_(flags.env), observer_(observer), stop_(stop) {}
 
-  int Run() {
-    std::signal(SIGINT, OnStop);
-    std::signal(SIGTERM, OnStop);
+  Result<WatchReport> Run() {
     const Clock::time_point deadline =
         flags_.run_for > 0 ? Clock::now() + Seconds(flags_.run_for) : Clock::time_point::max();
     // The first scan also evaluates the declarations, once for the whole watch.
     Status s = Check(nullptr);
-    if (!s.ok()) return Fail(s.error().message);
+    if (!s.ok()) return s.error();
     s = StartNotifications();
-    if (!s.ok()) return Fail(s.error().message);
+    if (!s.ok()) return s.error();
     s = StartWatchers();
-    if (!s.ok()) return Fail(s.error().message);
+    if (!s.ok()) return s.error();
     Clock::time_point next_scan = Clock::now() + Seconds(flags_.interval);
-    while (!g_stop && Clock::now() < deadline) {
+    while (!stop_.stop_requested() && Clock::now() < deadline) {
       std::vector<provider::WatchHint> changed;
       bool lost = false;
       int wait_ms = static_cast<int>(std::min<int64_t>(
           Ms(std::min(next_scan, deadline) - Clock::now()), watchers_.empty() ? 200 : 500));
       Status w = WaitAll(std::max(wait_ms, 0), &changed, &lost);
-      if (!w.ok()) return Fail(w.error().message);
+      if (!w.ok()) return w.error();
       if (!changed.empty() && !lost) {
         // Debounce: a burst of writes (an editor's save, a deploy script) is one check.
         // A writer that never stops is checked at least every ten debounce periods.
         const Clock::time_point latest = Clock::now() + Millis(10 * flags_.debounce_ms);
         Clock::time_point quiet_until = Clock::now() + Millis(flags_.debounce_ms);
-        while (Clock::now() < quiet_until && !g_stop) {
+        while (Clock::now() < quiet_until && !stop_.stop_requested()) {
           size_t before = changed.size();
           w = WaitAll(static_cast<int>(Ms(quiet_until - Clock::now())), &changed, &lost);
-          if (!w.ok()) return Fail(w.error().message);
+          if (!w.ok()) return w.error();
           if (changed.size() != before)
             quiet_until = std::min(latest, Clock::now() + Millis(flags_.debounce_ms));
         }
@@ -98,19 +92,18 @@ class Watch {
       Remind();
     }
     delivery_.reset();  // one last round of deliveries
-    return 0;
+    return report_;
   }
 
  private:
-  // Prints one event as a JSON line on standard output and hands it to the notification sinks.
+  // Tells the observer of an event and hands it to the notification sinks.
   void Emit(const std::string& type, const std::string& env, const std::string& resource,
             const std::vector<std::pair<std::string, Value>>& fields) {
     notify::Event e = notify::MakeEvent(type, env, resource, fields);
-    std::printf("%s\n", e.ToJson().c_str());
-    std::fflush(stdout);
+    observer_.OnEvent(e);
     if (dispatcher_) {
       Status s = dispatcher_->Publish(e);
-      if (!s.ok()) std::fprintf(stderr, "warning: notifications: %s\n", s.error().message.c_str());
+      if (!s.ok()) observer_.OnWarning("notifications: " + s.error().message);
       if (delivery_) delivery_->Wake();
     } else if (!notifications_started_) {
       early_.push_back(std::move(e));  // published once the sinks are known
@@ -134,7 +127,8 @@ class Watch {
       }
     }
     if (dispatcher_ && dispatcher_->HasSinks()) {
-      Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(ws_, *dispatcher_);
+      Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(
+          ws_, *dispatcher_, [this](const std::string& m) { observer_.OnWarning(m); });
       if (!b.ok()) return b.error();
       delivery_ = std::move(*b);
     }
@@ -147,7 +141,7 @@ class Watch {
     if (!dispatcher_ || Clock::now() < next_remind_) return;
     next_remind_ = Clock::now() + Seconds(1);
     Status r = dispatcher_->Remind(env_, NowUnix());
-    if (!r.ok()) std::fprintf(stderr, "warning: notifications: %s\n", r.error().message.c_str());
+    if (!r.ok()) observer_.OnWarning("notifications: " + r.error().message);
   }
 
   static std::chrono::milliseconds Millis(int64_t ms) { return std::chrono::milliseconds(ms); }
@@ -156,10 +150,6 @@ class Watch {
   }
   static int64_t Ms(Clock::duration d) {
     return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-  }
-  static int Fail(const std::string& message) {
-    std::fprintf(stderr, "error: %s\n", message.c_str());
-    return 1;
   }
 
   Status WaitAll(int timeout_ms, std::vector<provider::WatchHint>* changed, bool* lost) {
@@ -210,6 +200,7 @@ class Watch {
   // named), emits events, enforces.
   Status Check(const AddressSet* only,
                const std::map<std::string, std::string, std::less<>>* actors = nullptr) {
+    ++report_.checks;
     Diagnostics diags;
     Workspace::PlanRequest request;
     request.only = only;
@@ -313,7 +304,7 @@ class Watch {
     if (!plan->HasChanges()) return Status::Ok();  // undone meanwhile
     apply::ApplyOptions options;
     options.kind = "remediation";
-    options.parallelism = ws_.flags().parallelism;
+    options.parallelism = ws_.options().parallelism;
     if (ws_.selection().commit) {
       options.commit_subject = ws_.selection().commit->subject;
       options.commit_author = ws_.selection().commit->author;
@@ -323,8 +314,15 @@ class Watch {
     for (const auto& c : plan->changes) {
       if (c.action != plan::Action::kNoop) planned.push_back(c.address);
     }
+    const StepInfo step{0, 1, true, ws_.selection().commit, "remediation"};
+    observer_.OnStepStarted(step);
+    options.on_progress = [this](const apply::Progress& pr) { observer_.OnProgress(pr); };
     Result<apply::ApplyResult> result =
         apply::Apply(*ws_.environment(), std::move(*plan), store, *lock, options);
+    ++report_.remediations;
+    StepResult told{step, result.ok() ? "" : result.error().message,
+                    result.ok() ? *result : apply::ApplyResult()};
+    observer_.OnStepFinished(told);
     if (!result.ok()) return result.error();
     const std::set<std::string, std::less<>> failed = FailedAddresses(*result);
     std::vector<std::string> fixed;
@@ -352,8 +350,11 @@ class Watch {
   };
 
   Workspace& ws_;
-  WatchFlags flags_;
+  WatchOptions flags_;
   std::string env_;
+  Observer& observer_;
+  const StopToken& stop_;
+  WatchReport report_;
   bool evaluated_ = false;
   std::vector<std::unique_ptr<provider::Watcher>> watchers_;
   std::map<std::string, Flap> flaps_;
@@ -366,6 +367,9 @@ class Watch {
 
 }  // namespace
 
-int RunWatch(Workspace& ws, const WatchFlags& flags) { return Watch(ws, flags).Run(); }
+Result<WatchReport> Watch(Workspace& ws, const WatchOptions& options, Observer& observer,
+                          const StopToken& stop) {
+  return WatchLoop(ws, options, observer, stop).Run();
+}
 
-}  // namespace driftless::cli
+}  // namespace driftless::engine

@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "base/diagnostics.h"
-#include "cli/workspace.h"
+#include "engine/workspace.h"
 #include "plan/plan.h"
 #include "value/value.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
 /// One field of one resource set to an intermediate value (policy.step).
 struct StepOverride {
@@ -53,4 +53,4 @@ std::vector<plan::PlannedStep> DescribeSteps(const std::vector<Step>& steps);
 std::vector<std::string> VersionSteps(const std::string& from, const std::string& to,
                                       const std::string& by);
 
-}  // namespace driftless::cli
+}  // namespace driftless::engine

@@ -2,15 +2,16 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "base/diagnostics.h"
-#include "cli/workspace.h"
+#include "engine/workspace.h"
 #include "notify/dispatcher.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
 /// The notification dispatcher for the declarations evaluated last (ws.environment(), which
 /// must be set); also when `notify:` declares no sink, so that every published event reaches
@@ -23,10 +24,11 @@ Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagno
 /// once, at Start, on the caller's thread.
 class BackgroundDelivery {
  public:
-  /// Starts delivering for the sinks of `d` every `period_ms`.
-  static Result<std::unique_ptr<BackgroundDelivery>> Start(Workspace& ws,
-                                                           const notify::Dispatcher& d,
-                                                           int period_ms = 250);
+  /// Starts delivering for the sinks of `d` every `period_ms`. `on_warning` (may be empty) gets
+  /// a round's failure ("notifications: ..."), on the delivery thread.
+  static Result<std::unique_ptr<BackgroundDelivery>> Start(
+      Workspace& ws, const notify::Dispatcher& d,
+      std::function<void(const std::string&)> on_warning, int period_ms = 250);
   /// Lets the delivery in flight finish for up to 2 seconds (then abandons it) and stops the
   /// thread after one last round of up to 3 seconds (what was enqueued just before).
   ~BackgroundDelivery();
@@ -41,6 +43,7 @@ class BackgroundDelivery {
 
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;
+  std::function<void(const std::string&)> on_warning_;
   int period_ms_ = 250;
   double round_seconds_ = 30;  ///< a round's budget: 30 s, or the longest `timeout:` of a sink
   std::mutex mu_;
@@ -55,8 +58,4 @@ class BackgroundDelivery {
 /// Checks the `notify:` list of `decls` (for `validate`); problems go to diags.
 void CheckSinks(const config::Declarations& decls, Diagnostics& diags);
 
-/// `driftless notify status [--json]`: per sink, delivered / pending / failing counts, the last
-/// error and the next attempt, from the state's outbox.
-int RunNotifyStatus(Workspace& ws);
-
-}  // namespace driftless::cli
+}  // namespace driftless::engine

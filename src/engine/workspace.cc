@@ -1,4 +1,4 @@
-#include "cli/workspace.h"
+#include "engine/workspace.h"
 
 #include <sys/stat.h>
 
@@ -11,21 +11,21 @@
 #include "providers/builtin.h"
 #include "state/open.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
-Workspace::Workspace(GlobalFlags flags) : flags_(std::move(flags)) {
+Workspace::Workspace(WorkspaceOptions options) : options_(std::move(options)) {
   providers::RegisterBuiltinProviders(registry_);
-  source_ = std::make_unique<source::DirectorySource>(flags_.dir);
+  source_ = std::make_unique<source::DirectorySource>(options_.dir);
   selection_.env = "default";
 }
 
 Result<source::GitRepository*> Workspace::Repo() {
   if (repo_opened_) return repo_.get();
   repo_opened_ = true;
-  std::string location = flags_.repo;
+  std::string location = options_.repo;
   if (location.empty()) {
-    if (!source::GitRepository::IsRepository(flags_.dir)) return nullptr;  // a plain folder
-    location = flags_.dir;
+    if (!source::GitRepository::IsRepository(options_.dir)) return nullptr;  // a plain folder
+    location = options_.dir;
   }
   source::GitRepository::Options options;
   Result<std::unique_ptr<source::GitRepository>> opened =
@@ -33,9 +33,9 @@ Result<source::GitRepository*> Workspace::Repo() {
   if (!opened.ok()) return opened.error();
   repo_ = std::move(*opened);
   std::string tree = repo_->WorkTree();
-  if (flags_.repo.empty() && !tree.empty()) {
+  if (options_.repo.empty() && !tree.empty()) {
     // The project may live in a subfolder of the repository (a monorepo).
-    char* dir_real = realpath(flags_.dir.c_str(), nullptr);
+    char* dir_real = realpath(options_.dir.c_str(), nullptr);
     char* tree_real = realpath(tree.c_str(), nullptr);
     if (dir_real != nullptr && tree_real != nullptr) {
       std::string d = dir_real, t = tree_real;
@@ -125,9 +125,9 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
   if (!repo_or.ok()) return repo_or.error();
   source::GitRepository* repo = *repo_or;
   if (repo == nullptr) {
-    if (!flags_.ref.empty() || flags_.worktree) {
-      return MakeError(std::string(flags_.worktree ? "--worktree" : "--ref") + " needs a Git " +
-                       "repository, and " + flags_.dir + " is not inside one");
+    if (!options_.ref.empty() || options_.worktree) {
+      return MakeError(std::string(options_.worktree ? "--worktree" : "--ref") + " needs a Git " +
+                       "repository, and " + options_.dir + " is not inside one");
     }
     selection_.env = env_arg.empty() ? "default" : env_arg;
     return Status::Ok();
@@ -135,24 +135,25 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
   Selection sel;
   std::optional<source::CommitInfo> ref_commit;
   bool ref_is_branch = false;
-  if (!flags_.ref.empty()) {
-    Result<source::CommitInfo> c = repo->Resolve(flags_.ref);
+  if (!options_.ref.empty()) {
+    Result<source::CommitInfo> c = repo->Resolve(options_.ref);
     if (!c.ok()) return c.error();
     ref_commit = *c;
     Result<std::vector<source::BranchInfo>> branches = repo->Branches();
     if (!branches.ok()) return branches.error();
-    for (const auto& b : *branches) ref_is_branch |= b.name == flags_.ref;
+    for (const auto& b : *branches) ref_is_branch |= b.name == options_.ref;
   }
   Result<const std::vector<BranchEnvironment>*> envs = BranchEnvironments();
   if (!envs.ok()) return envs.error();
   if (env_arg.empty()) {
-    std::string branch = ref_is_branch ? flags_.ref : "";
-    if (flags_.ref.empty()) branch = repo->CurrentBranch().value_or("");
+    std::string branch = ref_is_branch ? options_.ref : "";
+    if (options_.ref.empty()) branch = repo->CurrentBranch().value_or("");
     if (branch.empty()) {
-      return MakeError(flags_.ref.empty()
+      return MakeError(options_.ref.empty()
                            ? "HEAD of " + repo->location() +
                                  " is not on a branch: name the environment (or --ref BRANCH)"
-                           : "--ref " + flags_.ref + " is not a branch: name the environment too");
+                           : "--ref " + options_.ref +
+                                 " is not a branch: name the environment too");
     }
     const BranchEnvironment* found = nullptr;
     for (const auto& be : **envs) {
@@ -175,7 +176,7 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
     for (const auto& be : **envs) {
       if (be.match.name != env_arg) continue;
       // With --ref naming a branch, that branch wins over others mapping to the same name.
-      if (sel.branch.empty() || be.branch.name == flags_.ref) {
+      if (sel.branch.empty() || be.branch.name == options_.ref) {
         sel.branch = be.branch.name;
         sel.commit = be.branch.head;
         sel.why = "head of branch " + be.branch.name;
@@ -200,14 +201,14 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
   }
   if (ref_commit) {
     sel.commit = ref_commit;
-    sel.why = "--ref " + flags_.ref;
+    sel.why = "--ref " + options_.ref;
   }
   const bool worktree =
-      flags_.worktree || (prefer_worktree && flags_.ref.empty() && !repo->WorkTree().empty());
+      options_.worktree || (prefer_worktree && options_.ref.empty() && !repo->WorkTree().empty());
   if (worktree) {
     std::string tree = repo->WorkTree();
     if (tree.empty()) return MakeError("--worktree: " + repo->location() + " has no working tree");
-    if (!flags_.ref.empty()) return MakeError("--worktree and --ref exclude each other");
+    if (!options_.ref.empty()) return MakeError("--worktree and --ref exclude each other");
     Result<source::CommitInfo> head = repo->Resolve("HEAD");
     sel.worktree = true;
     sel.why = "working tree (uncommitted changes included)";
@@ -226,9 +227,9 @@ Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
 std::string Workspace::StateDisplay() const { return state::DisplayLocation(StatePath()); }
 
 std::string Workspace::StatePath() const {
-  if (!flags_.state.empty()) return flags_.state;
+  if (!options_.state.empty()) return options_.state;
   if (const char* env = std::getenv("DRIFTLESS_STATE"); env != nullptr && *env) return env;
-  return flags_.dir + "/.driftless/state.db";
+  return options_.dir + "/.driftless/state.db";
 }
 
 Result<state::StateStore*> Workspace::State() {
@@ -250,9 +251,9 @@ config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
 
 std::optional<std::string> Workspace::Secret(const std::string& name) {
   if (const char* v = std::getenv(config::SecretEnvName(name).c_str())) return std::string(v);
-  if (!secrets_loaded_ && !flags_.secrets_file.empty()) {
+  if (!secrets_loaded_ && !options_.secrets_file.empty()) {
     secrets_loaded_ = true;
-    if (Result<std::string> text = ReadFileToString(flags_.secrets_file); text.ok()) {
+    if (Result<std::string> text = ReadFileToString(options_.secrets_file); text.ok()) {
       for (const auto& line : Split(*text, '\n')) {
         std::string_view l = Trim(line);
         if (l.empty() || l[0] == '#') continue;
@@ -301,7 +302,7 @@ config::EvalOptions Workspace::Options(const std::string& env, bool secrets_requ
     if (selection_.commit) options.commit = selection_.commit->short_id;
   }
   options.secrets_required = secrets_required;
-  options.cli_vars = flags_.vars;
+  options.cli_vars = options_.vars;
   options.secret = [this](const std::string& name) { return Secret(name); };
   options.salt = "validate";         // replaced by the environment's salt when state is used
   options.release_raw_specs = true;  // a workspace evaluates its declarations once
@@ -437,7 +438,7 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
   Result<plan::PriorState*> prior = Prior(env, request.only != nullptr ? &rows : nullptr);
   if (!prior.ok()) return prior.error();
   plan::PlanOptions options;
-  options.parallelism = flags_.parallelism;
+  options.parallelism = options_.parallelism;
   options.destroy = request.destroy;
   options.list_unchanged = request.list_unchanged;
   options.only = request.only;
@@ -455,4 +456,4 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
   return plan;
 }
 
-}  // namespace driftless::cli
+}  // namespace driftless::engine

@@ -1,8 +1,8 @@
-#include "cli/drift_record.h"
+#include "engine/drift_record.h"
 
 #include "base/identity.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
 Result<DriftCheckRecord> RecordDriftCheck(
     state::StateStore& store, const std::string& env, const config::Environment& environment,
@@ -43,4 +43,26 @@ std::set<std::string, std::less<>> FailedAddresses(const apply::ApplyResult& res
   return failed;
 }
 
-}  // namespace driftless::cli
+std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& plan) {
+  std::vector<std::pair<std::string, plan::Action>> out;
+  for (const auto& c : plan.changes) {
+    if (c.drift) out.emplace_back(c.address, c.action);
+  }
+  return out;
+}
+
+void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
+                         const std::vector<std::pair<std::string, plan::Action>>& drifted,
+                         const apply::ApplyResult& result, const std::string& resolution) {
+  const std::set<std::string, std::less<>> failed = FailedAddresses(result);
+  std::vector<std::string> healed, recorded;
+  for (const auto& [address, action] : drifted) {
+    if (failed.count(address)) continue;
+    (action == plan::Action::kRecord ? recorded : healed).push_back(address);
+  }
+  const int64_t now = NowUnix();
+  if (!healed.empty()) (void)store.ObserveDrift(env, {}, healed, resolution, now);
+  if (!recorded.empty()) (void)store.ObserveDrift(env, {}, recorded, "declaration", now);
+}
+
+}  // namespace driftless::engine

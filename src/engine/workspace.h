@@ -17,10 +17,10 @@
 #include "source/source.h"
 #include "state/state_store.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
-/// Flags shared by the commands.
-struct GlobalFlags {
+/// Where a workspace reads declarations and state, and how it works (the CLI's global flags).
+struct WorkspaceOptions {
   std::string dir = ".";     ///< the repository folder (or a folder without Git)
   std::string repo;          ///< --repo: a repository path or URL (default: the one around dir)
   std::string ref;           ///< --ref: branch, tag or commit to read (default: ENV's branch)
@@ -28,8 +28,6 @@ struct GlobalFlags {
   std::string state;         ///< --state; default DRIFTLESS_STATE or <dir>/.driftless/state.db; a
                              ///< postgres:// or postgresql:// URI selects the PostgreSQL backend
   std::string secrets_file;  ///< NAME=VALUE lines
-  bool json = false;
-  bool no_color = false;
   int parallelism = 8;
   double lock_timeout = 0;                  ///< seconds
   int64_t lease_seconds = 60;               ///< --lease / DRIFTLESS_LEASE: the lock's lease
@@ -54,7 +52,7 @@ struct BranchEnvironment {
 /// Everything a command works with, loaded in pipeline order.
 class Workspace {
  public:
-  explicit Workspace(GlobalFlags flags);
+  explicit Workspace(WorkspaceOptions options);
 
   /// The Git repository (--repo, or the one around --dir); nullptr for a plain folder.
   Result<source::GitRepository*> Repo();
@@ -112,7 +110,7 @@ class Workspace {
   bool StateHasEnvironment(const std::string& env);
   /// The environment evaluated last (by Evaluate or Plan), or nullptr.
   config::Environment* environment() const { return env_.get(); }
-  const GlobalFlags& flags() const { return flags_; }
+  const WorkspaceOptions& options() const { return options_; }
   const provider::Registry& registry() const { return registry_; }
   const source::Source& source() const { return *source_; }
   /// The state location (--state, else DRIFTLESS_STATE, else <dir>/.driftless/state.db).
@@ -132,7 +130,7 @@ class Workspace {
   /// Evaluation options without state.
   config::EvalOptions Options(const std::string& env, bool secrets_required);
 
-  GlobalFlags flags_;
+  WorkspaceOptions options_;
   provider::Registry registry_;
   bool repo_opened_ = false;
   std::unique_ptr<source::GitRepository> repo_;
@@ -155,4 +153,4 @@ class Workspace {
   std::map<std::string, plan::StoredAttrs, std::less<>> applied_;
 };
 
-}  // namespace driftless::cli
+}  // namespace driftless::engine

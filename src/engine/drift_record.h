@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apply/applier.h"
@@ -10,7 +11,7 @@
 #include "plan/plan.h"
 #include "state/state_store.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
 /// What one drift check wrote to the timeline.
 struct DriftCheckRecord {
@@ -28,7 +29,16 @@ Result<DriftCheckRecord> RecordDriftCheck(
     const plan::Plan& plan, const std::set<std::string, std::less<>>* only,
     const std::map<std::string, std::string, std::less<>>* actors = nullptr);
 
+/// The drifted resources of a plan and their actions (taken before the plan moves into Apply).
+std::vector<std::pair<std::string, plan::Action>> DriftedOf(const plan::Plan& plan);
+
+/// After an apply: the drift of every resource in `drifted` that it healed (resolved as
+/// `resolution`) or recorded (resolved as "declaration") is closed; failed ones stay open.
+void ResolveAppliedDrift(state::StateStore& store, const std::string& env,
+                         const std::vector<std::pair<std::string, plan::Action>>& drifted,
+                         const apply::ApplyResult& result, const std::string& resolution);
+
 /// The addresses whose change failed or was skipped in an apply.
 std::set<std::string, std::less<>> FailedAddresses(const apply::ApplyResult& result);
 
-}  // namespace driftless::cli
+}  // namespace driftless::engine

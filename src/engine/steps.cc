@@ -1,4 +1,4 @@
-#include "cli/steps.h"
+#include "engine/steps.h"
 
 #include <cstdlib>
 #include <map>
@@ -6,7 +6,7 @@
 #include "base/strings.h"
 #include "plan/stored.h"
 
-namespace driftless::cli {
+namespace driftless::engine {
 
 using value::Value;
 
@@ -250,4 +250,4 @@ Status ApplyOverrides(config::Environment& env, const std::vector<StepOverride>&
   return Status::Ok();
 }
 
-}  // namespace driftless::cli
+}  // namespace driftless::engine

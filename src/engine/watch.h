@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "engine/operation.h"
+#include "engine/workspace.h"
+
+namespace driftless::engine {
+
+/// How to watch (the flags of `driftless watch`).
+struct WatchOptions {
+  std::string env;           ///< the environment (selected in the workspace)
+  double interval = 300;     ///< seconds between full scans (the safety net), `--interval`
+  int debounce_ms = 100;     ///< a burst of events within this is one check, `--debounce`
+  double run_for = 0;        ///< stop after this many seconds (0: until stopped), `--for`
+  int flap_limit = 3;        ///< reverts within flap_window that make a resource flapping
+  double flap_window = 600;  ///< seconds
+};
+
+/// What a watch did before it stopped.
+struct WatchReport {
+  size_t checks = 0;        ///< drift checks (full scans and checks of changed resources)
+  size_t remediations = 0;  ///< applies that reverted drift (kind "remediation" in history)
+};
+
+/// Watches the environment for drift until `stop` is set (or `run_for` passed): each event
+/// (watch.started, drift.detected, drift.resolved, drift.flapping, apply.succeeded/failed of a
+/// remediation, watch.error) goes to Observer::OnEvent and to the notification sinks;
+/// enforcement per policy, each remediation told as a step (OnStepStarted, OnStepFinished).
+/// A failed check is a watch.error event and the watch goes on; an error is returned only when
+/// the watch cannot start or its watchers fail.
+Result<WatchReport> Watch(Workspace& ws, const WatchOptions& options, Observer& observer,
+                          const StopToken& stop);
+
+}  // namespace driftless::engine
