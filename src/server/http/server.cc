@@ -521,13 +521,18 @@ class Session : public EventStream,
     beast::error_code ignored;
     socket_.shutdown(GenericSocket::shutdown_send, ignored);
     ArmTimer(std::min(options_.header_timeout, std::chrono::milliseconds(1000)));
-    Drain();
+    Discard();
   }
-  void Drain() {
+  // Reads and drops what the client sends until it closes (or an error): that ends a lingering
+  // close, and tells a stream that its client went away. One read at a time.
+  void Discard() {
+    if (discarding_) return;
+    discarding_ = true;
     socket_.async_read_some(net::buffer(sink_),
                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->discarding_ = false;
                               if (ec) return self->Shut();
-                              self->Drain();
+                              self->Discard();
                             });
   }
 
@@ -548,7 +553,7 @@ class Session : public EventStream,
     header_bytes_ = head.size();
     pending_ = std::move(head) + pending_;
     WriteNext();
-    ReadUntilGone();
+    Discard();
     if (heartbeat_.count() > 0) ArmTimer(heartbeat_);
   }
 
@@ -589,15 +594,6 @@ class Session : public EventStream,
                      });
   }
 
-  void ReadUntilGone() {
-    socket_.async_read_some(net::buffer(sink_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (self->state_ != State::kStreaming) return;
-                              if (ec) return self->Shut();  // the client went away
-                              self->ReadUntilGone();
-                            });
-  }
-
   void Heartbeat() {
     auto next = last_output_ + heartbeat_;
     if (Clock::now() >= next && !closing_stream_) {
@@ -634,6 +630,7 @@ class Session : public EventStream,
   bool keep_alive_ = false;
   bool timed_out_ = false;
   bool closed_ = false;
+  bool discarding_ = false;
   Clock::time_point started_ = Clock::now();
   AccessRecord record_;
   std::string write_buffer_;
