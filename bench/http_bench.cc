@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -86,7 +87,9 @@ int ServeHttplib(int pool_threads) {
   httplib::Server server;
   server.new_task_queue = [pool_threads] { return new httplib::ThreadPool(pool_threads); };
   server.set_keep_alive_max_count(1000000);
-  server.set_tcp_nodelay(true);  // as the Beast server (else Nagle adds 40 ms)
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_timeout(60);  // its default, 5 s, closes clients waiting for the start
+  server.set_read_timeout(60, 0);     // as the Beast server (else Nagle adds 40 ms)
   std::mutex mu;
   std::condition_variable cv;
   uint64_t generation = 0;
@@ -145,6 +148,8 @@ Child StartServer(const std::string& self, const std::string& kind) {
   }
   child.port = static_cast<uint16_t>(std::stoi(line.substr(line.find("port ") + 5)));
   ::close(fd);
+  int pid = child.pid;
+  driftless::bench::SetDieContext("driftless-http-bench", [pid] { ::kill(pid, SIGKILL); });
   return child;
 }
 
@@ -174,45 +179,54 @@ struct LoadResult {
 LoadResult Load(uint16_t port, const std::string& path, int clients, int requests) {
   std::vector<std::vector<double>> latencies(clients);
   std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
+  std::latch go(1);
   std::atomic<int> failures{0};
+  std::mutex first_mu;
+  std::string first_failure;
+  auto fail = [&](std::string what) {
+    ++failures;
+    std::lock_guard lock(first_mu);
+    if (first_failure.empty()) first_failure = std::move(what);
+  };
   std::vector<std::thread> threads;
   std::string request = "GET " + path + " HTTP/1.1\r\nHost: bench\r\n\r\n";
   for (int i = 0; i < clients; ++i) {
-    threads.emplace_back([&, i] {
-      auto client = RawClient::ConnectTcp(port);
-      if (!client.ok()) {
-        ++failures;
-        ++ready;
-        return;
-      }
-      // One request before the clock starts: the connection is accepted and warm.
-      client->Send(request);
-      if (!client->ReadResponse(std::chrono::seconds(60))) ++failures;
+    // Connected and warmed one after the other, before the clock starts: cpp-httplib listens
+    // with a backlog of 5, and a burst of connects would measure its accept queue.
+    auto connected = RawClient::ConnectTcp(port);
+    if (!connected.ok()) Die("connect: " + connected.error().message);
+    connected->Send(request);
+    if (!connected->ReadResponse(std::chrono::seconds(60))) Die("no answer to a first request");
+    threads.emplace_back([&, i, c = std::make_shared<RawClient>(std::move(*connected))] {
+      RawClient* client = c.get();
       ++ready;
-      while (!go) std::this_thread::yield();
+      go.wait();
       latencies[i].reserve(requests);
       for (int r = 0; r < requests; ++r) {
         auto start = Clock::now();
         if (!client->Send(request)) {
-          ++failures;
+          fail("send failed");
           return;
         }
         auto reply = client->ReadResponse(std::chrono::seconds(60));
         if (!reply || reply->status != 200 || reply->body != kPing) {
-          ++failures;
+          fail(reply ? "status " + std::to_string(reply->status) + ": " + reply->body
+                     : "no answer");
           return;
         }
         latencies[i].push_back(Seconds(Clock::now() - start) * 1000);
       }
     });
   }
-  while (ready < clients) std::this_thread::yield();
+  while (ready < clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto start = Clock::now();
-  go = true;
+  go.count_down();
   for (auto& t : threads) t.join();
   double wall = Seconds(Clock::now() - start);
-  if (failures > 0) Die(std::to_string(failures.load()) + " clients failed on " + path);
+  if (failures > 0) {
+    Die(std::to_string(failures.load()) + " clients failed on " + path +
+        "; first: " + first_failure);
+  }
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   return {static_cast<double>(all.size()) / wall, Percentile(all, 0.5), Percentile(all, 0.99)};
