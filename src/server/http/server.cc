@@ -346,9 +346,11 @@ class Session : public EventStream,
  private:
   enum class State { kIdle, kReadingHeader, kReadingBody, kHandling, kWriting, kStreaming, kDone };
 
-  void ArmTimer(std::chrono::milliseconds after) {
+  void ArmTimer(std::chrono::milliseconds after) { ArmTimerAt(Clock::now() + after); }
+  // One timer per session; a new deadline replaces the last (the generation drops stale ones).
+  void ArmTimerAt(Clock::time_point when) {
     uint64_t generation = ++timer_generation_;
-    timer_.expires_after(after);
+    timer_.expires_at(when);
     timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
       if (ec || generation != self->timer_generation_) return;
       self->OnTimer();
@@ -600,12 +602,7 @@ class Session : public EventStream,
       Append(": heartbeat\n\n");
       next = Clock::now() + heartbeat_;
     }
-    uint64_t generation = ++timer_generation_;
-    timer_.expires_at(next);
-    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-      if (ec || generation != self->timer_generation_) return;
-      self->OnTimer();
-    });
+    ArmTimerAt(next);
   }
 
   void CloseStream() {
