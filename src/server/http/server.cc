@@ -931,9 +931,10 @@ Response HandleRawRequest(const Router& router, const ServerOptions& options,
     rest += used;
     if (ec == bhttp::error::need_more) {
       ec = {};
-      if (rest.size() == 0 || used == 0) {
-        // Beast wants more than there is: the connection would wait for it; here it ends.
-        if (rest.size() == 0) parser.put_eof(ec);
+      if (used == 0 || rest.size() == 0) {
+        // All the input is in: the connection would wait for more; here the request ends.
+        // (put_eof requires that something was parsed.)
+        if (parser.got_some()) parser.put_eof(ec);
         if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
         break;
       }
