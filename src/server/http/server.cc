@@ -929,7 +929,8 @@ Response HandleRawRequest(const Router& router, const ServerOptions& options,
   while (!parser.is_done()) {
     size_t used = parser.put(rest, ec);
     rest += used;
-    if (ec == bhttp::error::need_more) {
+    // Beast asks for more with need_more, or (in a body) by taking nothing without an error.
+    if (ec == bhttp::error::need_more || (!ec && used == 0)) {
       ec = {};
       if (used == 0 || rest.size() == 0) {
         // All the input is in: the connection would wait for more; here the request ends.
