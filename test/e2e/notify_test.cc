@@ -33,7 +33,8 @@ const char* kFiles =
 class NotifyTest : public ::testing::Test {
  protected:
   // The standard output of the process started last by Sandbox::Start (files .bgN.out).
-  std::string LastOutput() {
+  // What the process started last wrote on standard output (".out") or standard error (".err").
+  std::string LastOutput(const std::string& suffix = ".out") {
     int best = -1;
     if (DIR* d = opendir(box_.dir().c_str())) {
       while (dirent* e = readdir(d)) {
@@ -42,7 +43,7 @@ class NotifyTest : public ::testing::Test {
       }
       closedir(d);
     }
-    return best < 0 ? "" : ReadFile(box_.dir() + "/.bg" + std::to_string(best) + ".out");
+    return best < 0 ? "" : ReadFile(box_.dir() + "/.bg" + std::to_string(best) + suffix);
   }
   // Waits until the watch started last says it watches (its first scan is done: a change made
   // from now on is seen by its watchers).
@@ -159,7 +160,9 @@ TEST_F(NotifyTest, ADownReceiverGetsTheEventsOnceItIsBackAcrossWatchRestarts) {
     Json sink = OnlySink();
     return sink.Str("next_attempt") != first_next && sink.Int("failing") == 1;
   })) << "the watch never retried the delivery: "
-      << box_.Run({"notify", "status"}).out;
+      << box_.Run({"notify", "status"}).out << "\nthe watch's output:\n"
+      << LastOutput() << "\nits errors:\n"
+      << LastOutput(".err");
   kill(w1, SIGTERM);
   EXPECT_EQ(Wait(w1), 0) << LastOutput();
   EXPECT_TRUE(rx.Requests().empty());
