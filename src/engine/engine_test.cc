@@ -71,11 +71,8 @@ class Recorder : public Observer {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
-    char tmpl[] = "/tmp/driftless-engine-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = fs::canonical(tmpl).string();
+    dir_ = test::GitTestDir("driftless-engine-test");
+    ASSERT_FALSE(dir_.empty());
     ASSERT_TRUE(MakeDirs(repo()).ok());
     Git("init -q");
     Write("driftless.yaml",

@@ -37,12 +37,8 @@ std::vector<std::string> Ids(const std::vector<CommitInfo>& commits) {
 class GitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // The CLI must not read the user's or the system's configuration (signing, hooks...).
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
-    char tmpl[] = "/tmp/driftless-git-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = fs::canonical(tmpl).string();
+    dir_ = test::GitTestDir("driftless-git-test");
+    ASSERT_FALSE(dir_.empty());
     options_.cache_dir = dir_ + "/cache";
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
 
 namespace driftless::test {
 
@@ -19,6 +22,20 @@ std::string Sh(const std::string& command) {
   EXPECT_EQ(rc, 0) << command << "\n" << out;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+std::string GitTestDir(const std::string& prefix) {
+  setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+  setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
+  const std::string pattern =
+      (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
+  std::vector<char> tmpl(pattern.begin(), pattern.end());
+  tmpl.push_back('\0');
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "cannot make a folder like " << pattern;
+    return "";
+  }
+  return std::filesystem::canonical(tmpl.data()).string();
 }
 
 }  // namespace driftless::test
