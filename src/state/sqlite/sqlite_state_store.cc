@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -249,10 +250,16 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
       }
     }
     // Created here rather than by SQLite so that it is private (it holds the salts); the WAL
-    // and shared-memory files SQLite adds beside it copy its permissions.
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return MakeError("cannot open state database " + path + ": " + ErrnoMessage());
-    close(fd);
+    // and shared-memory files SQLite adds beside it copy its permissions. Only when it does not
+    // exist: closing a descriptor of a file drops every POSIX lock the process holds on it, and
+    // so the locks of this process's connections already open on it (another process closing
+    // its connection would then checkpoint and delete the write-ahead log they still write to).
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      close(fd);
+    } else if (errno != EEXIST) {
+      return MakeError("cannot open state database " + path + ": " + ErrnoMessage());
+    }
   }
   Result<std::unique_ptr<Database>> db = Database::Open(path, kBusyTimeoutMs);
   if (!db.ok()) return db.error();

@@ -1,8 +1,11 @@
 #include "state/sqlite/sqlite_state_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -120,6 +123,42 @@ TEST_F(SqliteStateStoreTest, OpenCreatesFoldersAndPrivateWalFile) {
   EXPECT_EQ(sqlite3_column_int(stmt, 0), sqlite_detail::LatestSchemaVersion());
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// Whether another process sees a lock of this one on the file (SQLite's shared lock of an open
+// connection in WAL mode): a child asks the kernel with F_GETLK, which reports only the locks of
+// other processes.
+bool OtherProcessesSeeOurLock(const std::string& path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    int rc = fd >= 0 ? fcntl(fd, F_GETLK, &probe) : -1;
+    _exit(rc == 0 && probe.l_type != F_UNLCK ? 0 : 1);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Closing any descriptor of the database file drops every POSIX lock the process holds on it,
+// SQLite's included. Opening a second store in a process (watch's delivery thread, a server's
+// workers) must not do that: another process closing its connection would take itself for the
+// last user, checkpoint and delete the write-ahead log, and the first store's later writes would
+// go to a deleted file that nobody else ever reads (a watch whose retries `notify status` never
+// saw).
+TEST_F(SqliteStateStoreTest, OpeningASecondStoreKeepsTheLocksOfTheFirst) {
+  auto first = OpenStore();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->GetOrCreateEnvironment("a").ok());
+  ASSERT_TRUE(OtherProcessesSeeOurLock(path_)) << "an open connection in WAL mode holds a lock";
+  auto second = OpenStore();
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(OtherProcessesSeeOurLock(path_));
+  ASSERT_TRUE(second->GetOrCreateEnvironment("b").ok());
+  EXPECT_TRUE(OtherProcessesSeeOurLock(path_));
 }
 
 TEST_F(SqliteStateStoreTest, RefusesDatabasesFromNewerVersionsAndOtherPrograms) {
