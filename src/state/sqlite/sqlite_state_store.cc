@@ -265,11 +265,27 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::stri
   if (!db.ok()) return db.error();
   Database& d = **db;
   {
-    Result<Stmt> mode = d.Prepare("PRAGMA journal_mode = WAL");
-    if (!mode.ok()) return mode.error();
-    Result<bool> row = mode->Step("switch to write-ahead logging");
-    if (!row.ok()) return row.error();
-    std::string got = *row ? mode->Text(0) : "";
+    // Switching a new file to write-ahead logging takes an exclusive lock. When several
+    // processes open the same new file at once, SQLite answers BUSY at once instead of waiting
+    // the busy timeout (a reader wanting to write while another waits would deadlock): retry,
+    // within the busy timeout.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    std::string got;
+    while (true) {
+      Result<Stmt> mode = d.Prepare("PRAGMA journal_mode = WAL");
+      if (!mode.ok()) return mode.error();
+      Result<bool> row = mode->Step("switch to write-ahead logging");
+      if (row.ok()) {
+        got = *row ? mode->Text(0) : "";
+        break;
+      }
+      const int primary = sqlite3_errcode(d.handle()) & 0xff;
+      if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) ||
+          std::chrono::steady_clock::now() >= until) {
+        return row.error();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     if (got != "wal" && !(in_memory && got == "memory")) {
       return MakeError("cannot switch state database " + path +
                        " to write-ahead logging (journal mode stays \"" + got +
