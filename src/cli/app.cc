@@ -140,6 +140,15 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000));
   global(watch);
 
+  ServeFlags sf;
+  std::string serve_poll = "1m";
+  CLI::App* serve = app.add_subcommand(
+      "serve", "follow every branch: environments created, planned, applied and destroyed");
+  serve->add_option("--listen", sf.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--poll", serve_poll, "fetch this often beside webhooks (default 1m)");
+  global(serve);
+  changing(serve);
+
   std::string destroy_env;
   CLI::App* destroy = app.add_subcommand("destroy", "delete everything driftless created in ENV");
   destroy->add_option("ENV", destroy_env, "environment")->required();
@@ -289,6 +298,13 @@ int Main(int argc, char** argv) {
     }
     wf.debounce_ms = static_cast<int>(debounce * 1000);
     return select(wf.env) ? RunWatch(ws, wf) : 1;
+  }
+  if (*serve) {
+    if (std::string err = ParseDuration(serve_poll, sf.poll_seconds); !err.empty()) {
+      std::fprintf(stderr, "error: --poll: %s\n", err.c_str());
+      return 1;
+    }
+    return RunServe(g, sf);
   }
   if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit, o);
   if (*drift) return select(drift_env) ? RunDrift(ws, drift_env, drift_full, o) : 1;

@@ -52,6 +52,14 @@ int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out);
 /// output, one JSON object per line; enforcement per policy.
 int RunWatch(Workspace& ws, const engine::WatchOptions& options);
 
+/// The flags of `driftless serve` beside the global ones.
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
+  double poll_seconds = 60;               ///< --poll
+};
+/// `driftless serve`: the controller and the HTTP server until SIGTERM or SIGINT (exit 0).
+int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags);
+
 /// `driftless notify status [--json]`: per sink, delivered / pending / failing counts, the last
 /// error and the next attempt, from the state's outbox.
 int RunNotifyStatus(Workspace& ws, const Output& out);

@@ -1,0 +1,89 @@
+// `driftless serve`: the controller (server/controller) behind the HTTP layer (server/http),
+// with /livez and /readyz. Only flags and wiring live here.
+
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "server/controller/controller.h"
+#include "server/http/server.h"
+
+namespace driftless::cli {
+
+using value::Value;
+
+int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags) {
+  server::controller::Log log;
+  size_t colon = flags.listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      port = std::stoi(flags.listen.substr(colon + 1));
+    } catch (...) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    std::fprintf(stderr, "error: --listen %s: use HOST:PORT (127.0.0.1:8080; port 0 picks one)\n",
+                 flags.listen.c_str());
+    return 1;
+  }
+  server::controller::ControllerOptions co;
+  co.workspace = workspace;
+  co.poll_seconds = flags.poll_seconds;
+  co.log = &log;
+  server::controller::Controller controller(co);
+
+  server::http::Router router;
+  Status added =
+      router.AddSync("GET", "/livez",
+                     [](const server::http::Request&) {
+                       return server::http::Response::Json(200, std::string("{\"status\":\"ok\"}"));
+                     },
+                     {"", false});
+  if (added.ok()) {
+    added = router.AddSync("GET", "/readyz", [&controller](const server::http::Request&) {
+      return controller.ready()
+                 ? server::http::Response::Json(200, std::string("{\"status\":\"ready\"}"))
+                 : server::http::Response::Error(503, "not_ready",
+                                                 "the first fetch has not finished");
+    });
+  }
+  if (!added.ok()) {
+    std::fprintf(stderr, "error: %s\n", added.error().message.c_str());
+    return 1;
+  }
+  server::http::ServerOptions so;
+  so.tcp_address = flags.listen.substr(0, colon);
+  so.tcp_port = static_cast<uint16_t>(port);
+  so.access_log = [&log](const server::http::AccessRecord& r) {
+    log.Write("info", "request",
+              {{"method", Value::String(r.method)},
+               {"route", Value::String(r.route)},
+               {"status", Value::Int(r.status)},
+               {"request_id", Value::String(r.request_id)},
+               {"duration_ms", Value::Double(r.duration_ms)}});
+  };
+  server::http::Server http(std::move(router), so);
+  http.StopOnSignals();
+  Status started = controller.Start();
+  if (!started.ok()) {
+    log.Write("error", "cannot start", {{"error", Value::String(started.error().message)}});
+    return 1;
+  }
+  Status listening = http.Start();
+  if (!listening.ok()) {
+    log.Write("error", "cannot listen", {{"error", Value::String(listening.error().message)}});
+    controller.Stop();
+    return 1;
+  }
+  log.Write("info", "listening",
+            {{"address", Value::String(so.tcp_address + ":" + std::to_string(http.tcp_port()))}});
+  http.Wait();
+  log.Write("info", "stopping", {});
+  controller.Stop();
+  log.Write("info", "stopped", {});
+  return 0;
+}
+
+}  // namespace driftless::cli

@@ -1,0 +1,142 @@
+#pragma once
+
+// The controller of `driftless serve`: follows every branch of the repository, maps branches to
+// environments by the `environments:` rules, and keeps one queue of runs per environment in the
+// state's ControlStore (first in, first out, one active run per environment, a queued run of an
+// older commit superseded by a newer one). Runs are executed with the engine's operations
+// (PlanEnvironment, ApplyEnvironment, DestroyEnvironment), each environment is watched for drift
+// with engine::Watch while it is applied, and a branch that is gone or past its ttl destroys its
+// environment in a run of its own unless the environment is protected.
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/operation.h"
+#include "engine/workspace.h"
+#include "server/controller/log.h"
+#include "state/state_store.h"
+
+namespace driftless::server::controller {
+
+/// How the controller works.
+struct ControllerOptions {
+  /// The repository (`repo`), the state (`state`), the lease. Every workspace opened on a URL
+  /// fetches its mirror (the source layer serialises fetches with a file lock).
+  engine::WorkspaceOptions workspace;
+  double poll_seconds = 60;     ///< a fetch this often (the safety net beside webhooks)
+  int runners = 4;              ///< environments reconciled at once
+  bool watch = true;            ///< watch applied environments for drift (engine::Watch)
+  double watch_interval = 300;  ///< the watch's full scans, seconds
+  double lock_timeout = 600;    ///< how long a run waits for the environment's lock, seconds
+  Log* log = nullptr;           ///< where log lines go (nullptr: nowhere)
+};
+
+/// What the controller knows of one environment that a branch maps to.
+struct EnvironmentView {
+  std::string name;
+  std::string branch;
+  std::string head;  ///< the branch head's full id
+  std::string sync;  ///< "auto" or "manual"
+  bool is_protected = false;
+};
+
+/// The controller. Start it once; Stop (or destroy) it once.
+class Controller {
+ public:
+  explicit Controller(ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  /// Opens the state, marks runs that a previous server left active as interrupted, picks up
+  /// the queued ones and starts the fetch loop and the runners. An error when the state cannot
+  /// be opened.
+  Status Start();
+  /// Stops taking work: no more fetches or runs are started, a running operation is asked to
+  /// stop (between steps, and the applier between changes: state says exactly what was done),
+  /// the watches stop; joins every thread. Idempotent.
+  void Stop();
+
+  /// Fetches now instead of at the next poll (a webhook, the API).
+  void TriggerFetch();
+  /// True once the first fetch has finished (successfully or not: the error is logged).
+  bool ready() const;
+  /// How many fetches have finished (for tests and metrics).
+  uint64_t fetches() const;
+
+  /// The environments that branches map to, as of the last fetch, sorted by name.
+  std::vector<EnvironmentView> Environments() const;
+  /// One of them, or std::nullopt.
+  std::optional<EnvironmentView> FindEnvironment(const std::string& name) const;
+
+  /// Queues a run of `action` ("plan", "apply", "destroy") for `env` on behalf of `author`:
+  /// a plan or apply of the branch head as of the last fetch (superseding queued runs of other
+  /// commits), a destroy of whatever is applied. An error for an unknown action.
+  Result<state::Run> RequestRun(const std::string& env, const std::string& action,
+                                const std::string& author);
+  /// Cancels run `id`: a queued or planned run at once, a running one at its next stop point.
+  /// Returns the run as it is now; an error when it does not exist or is finished.
+  Result<state::Run> CancelRun(int64_t id);
+
+ private:
+  struct Watcher;
+  class RunObserver;
+  struct RunControl {
+    engine::StopToken stop;
+    bool canceled = false;  ///< stopped by CancelRun (else by Stop)
+  };
+  void FetchLoop();
+  void Fetch(state::StateStore& store);
+  void RunnerLoop();
+  void Execute(state::StateStore& store, state::Run run);
+  void ExecuteApply(state::StateStore& store, const state::Run& run, engine::Workspace& ws,
+                    RunControl& control);
+  /// Moves `run` from `from` to `to` (compare-and-set) and publishes run.<to>; false when the
+  /// run was no longer in `from`.
+  bool Transition(state::StateStore& store, const state::Run& run, const std::string& from,
+                  const std::string& to, const state::RunUpdate& update = {});
+  void Wake(const std::string& env);
+  void StartWatch(const std::string& env);
+  void StopWatch(const std::string& env);
+  Result<state::Run> Enqueue(state::StateStore& store, state::Run run, bool supersede);
+  void Publish(state::StateStore& store, const std::string& type, const std::string& env,
+               const std::vector<std::pair<std::string, value::Value>>& fields);
+  void Info(const std::string& msg, const Log::Fields& fields = {});
+  void Error(const std::string& msg, const Log::Fields& fields = {});
+  engine::WorkspaceOptions RunOptions(const std::string& commit) const;
+
+  ControllerOptions options_;
+  std::unique_ptr<state::StateStore> fetch_store_;  ///< the fetch thread's
+  std::unique_ptr<state::StateStore> api_store_;    ///< RequestRun's and CancelRun's
+  std::mutex api_mu_;                               ///< guards api_store_
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  ///< the fetch loop and the runners wait here
+  bool started_ = false;
+  bool stopping_ = false;
+  bool fetch_now_ = false;
+  bool ready_ = false;
+  uint64_t fetches_ = 0;
+  std::map<std::string, EnvironmentView> envs_;  ///< by name, as of the last fetch
+  std::set<std::string> known_;                  ///< environments seen by an earlier fetch
+  std::set<std::string> pending_;                ///< environments that may have queued runs
+  std::set<std::string> busy_;                   ///< environments a runner works on
+  std::set<std::string> kept_reported_;          ///< protected environments reported kept
+  std::set<std::string> destroy_queued_;         ///< environments with a destroy run queued
+  std::map<int64_t, std::shared_ptr<RunControl>> running_;    ///< by run id
+  std::map<std::string, std::unique_ptr<Watcher>> watchers_;  ///< by environment
+
+  std::thread fetcher_;
+  std::vector<std::thread> runners_;
+};
+
+}  // namespace driftless::server::controller

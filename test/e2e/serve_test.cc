@@ -1,0 +1,86 @@
+// `driftless serve` as a user runs it: the real binary following a repository reached by
+// file://, on real files and a SQLite state. It waits only for what the server reports (its
+// JSON log lines on standard error, the files it writes), never for a while.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "e2e/harness.h"
+
+namespace driftless::test {
+namespace {
+
+class ServeTest : public ::testing::Test {
+ protected:
+  // Runs git in `dir`; fails the test when git fails.
+  void Git(const std::string& dir, const std::string& args) {
+    std::string cmd = "cd '" + dir + "' && env GIT_CONFIG_NOSYSTEM=1 HOME='" + box_.dir() +
+                      "' git -c user.name=Dev -c user.email=dev@example.com "
+                      "-c init.defaultBranch=main " +
+                      args + " >/dev/null 2>&1";
+    int rc = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
+  }
+  void WriteApp(const std::string& content) {
+    box_.WriteRepoFile("app.yaml",
+                       "kind: file.file\nname: app\ntarget: host\nspec: {path: "
+                       "app.conf, content: \"" +
+                           content + "\"}\n");
+  }
+  void SetUp() override {
+    box_.WriteRepoFile("driftless.yaml",
+                       "project: shop\nenvironments:\n  - branch: main\n    name: production\n"
+                       "    sync: auto\ntargets:\n  host: {provider: file, root: \"" +
+                           box_.root() + "/${env}\"}\n");
+    WriteApp("one");
+    Git(box_.repo(), "init -q");
+    Git(box_.repo(), "add -A");
+    Git(box_.repo(), "commit -q -m one");
+    // The server follows a bare copy reached by file://, as it would a remote.
+    Git(box_.dir(), "clone -q --bare repo origin.git");
+  }
+  void TearDown() override {
+    if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);
+    if (proc_.pid > 0) Wait(proc_.pid);
+  }
+  bool ErrHas(const std::string& needle, size_t times = 1) {
+    return PollUntil([&] { return CountOf(proc_.Err(), needle) >= times; });
+  }
+
+  Sandbox box_;
+  Proc proc_;
+};
+
+TEST_F(ServeTest, FollowsTheRepositoryAppliesNewCommitsAndStopsOnSigterm) {
+  setenv("DRIFTLESS_CACHE", (box_.dir() + "/cache").c_str(), 1);
+  proc_ = Spawn(box_,
+                {"serve", "--repo", "file://" + box_.dir() + "/origin.git", "--listen",
+                 "127.0.0.1:0", "--poll", "200ms"},
+                "serve");
+  ASSERT_TRUE(ErrHas("\"msg\":\"listening\"")) << proc_.Err();
+  EXPECT_NE(proc_.Err().find("\"address\":\"127.0.0.1:"), std::string::npos) << proc_.Err();
+  // The branch becomes an environment and is applied (sync auto).
+  ASSERT_TRUE(ErrHas("\"msg\":\"run applied\"")) << proc_.Err();
+  EXPECT_EQ(ReadFile(box_.root() + "/production/app.conf"), "one");
+  // A pushed commit is fetched by the poll and applied as a new run.
+  WriteApp("two");
+  Git(box_.repo(), "add -A");
+  Git(box_.repo(), "commit -q -m two");
+  Git(box_.repo(), "push -q '" + box_.dir() + "/origin.git' main");
+  ASSERT_TRUE(ErrHas("\"msg\":\"run applied\"", 2)) << proc_.Err();
+  EXPECT_EQ(ReadFile(box_.root() + "/production/app.conf"), "two");
+  std::vector<Json> applies = History(box_, "production");
+  ASSERT_EQ(applies.size(), 2u);
+  // SIGTERM: the server stops and exits 0.
+  kill(proc_.pid, SIGTERM);
+  EXPECT_EQ(Wait(proc_.pid), 0) << proc_.Err();
+  proc_.pid = -1;
+  EXPECT_NE(proc_.Err().find("\"msg\":\"stopped\""), std::string::npos) << proc_.Err();
+}
+
+}  // namespace
+}  // namespace driftless::test
