@@ -156,7 +156,7 @@ TEST(MetricsTest, APrometheusParserReadsThePage) {
            "        v = 'nan' if math.isnan(s.value) else repr(float(s.value))\n"
            "        print(f.type, f.name, s.name, labels, v)\n";
   }
-  std::string parsed = test::Sh("python3 " + dir + "/read.py " + dir + "/page.txt");
+  std::string parsed = test::Sh("/usr/bin/python3 " + dir + "/read.py " + dir + "/page.txt");
   std::filesystem::remove_all(dir);
   EXPECT_NE(parsed.find("counter driftless_api_requests driftless_api_requests_total "
                         "code='200',route='GET /api/v1/environments/{env}' 3.0"),
