@@ -1,10 +1,11 @@
-// `driftless serve`: the controller (server/controller) behind the HTTP layer (server/http),
-// with /livez and /readyz. Only flags and wiring live here.
+// `driftless serve`: the controller (server/controller) and the API routes (server/api) behind
+// the HTTP layer (server/http). Only flags and wiring live here.
 
 #include <cstdio>
 #include <string>
 
 #include "cli/commands.h"
+#include "server/api/api.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
 
@@ -34,26 +35,20 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   co.log = &log;
   server::controller::Controller controller(co);
 
+  server::api::StorePool stores(engine::Workspace(workspace).StatePath());
+  server::metrics::Registry metrics;
+  server::api::ApiContext context;
+  context.controller = &controller;
+  context.stores = &stores;
+  context.metrics = &metrics;
   server::http::Router router;
-  Status added =
-      router.AddSync("GET", "/livez",
-                     [](const server::http::Request&) {
-                       return server::http::Response::Json(200, std::string("{\"status\":\"ok\"}"));
-                     },
-                     {"", false});
-  if (added.ok()) {
-    added = router.AddSync("GET", "/readyz", [&controller](const server::http::Request&) {
-      return controller.ready()
-                 ? server::http::Response::Json(200, std::string("{\"status\":\"ready\"}"))
-                 : server::http::Response::Error(503, "not_ready",
-                                                 "the first fetch has not finished");
-    });
-  }
+  Status added = server::api::AddRoutes(router, context);
   if (!added.ok()) {
     std::fprintf(stderr, "error: %s\n", added.error().message.c_str());
     return 1;
   }
   server::http::ServerOptions so;
+  so.authenticator = server::api::MakeAuthenticator(context);
   so.tcp_address = flags.listen.substr(0, colon);
   so.tcp_port = static_cast<uint16_t>(port);
   so.access_log = [&log](const server::http::AccessRecord& r) {
