@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "server/api/api.h"
+#include "server/api/server_metrics.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
 
@@ -29,18 +30,23 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
                  flags.listen.c_str());
     return 1;
   }
+  server::metrics::Registry metrics;
+  server::api::ServerMetrics server_metrics(metrics);
   server::controller::ControllerOptions co;
   co.workspace = workspace;
   co.poll_seconds = flags.poll_seconds;
   co.log = &log;
+  co.on_run_status = [&server_metrics](const state::Run& run, const std::string& status) {
+    server_metrics.OnRunStatus(run, status);
+  };
   server::controller::Controller controller(co);
 
   server::api::StorePool stores(engine::Workspace(workspace).StatePath());
-  server::metrics::Registry metrics;
   server::api::ApiContext context;
   context.controller = &controller;
   context.stores = &stores;
   context.metrics = &metrics;
+  server_metrics.AddScrapeGauges(context);
   server::http::Router router;
   Status added = server::api::AddRoutes(router, context);
   if (!added.ok()) {
@@ -51,7 +57,8 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   so.authenticator = server::api::MakeAuthenticator(context);
   so.tcp_address = flags.listen.substr(0, colon);
   so.tcp_port = static_cast<uint16_t>(port);
-  so.access_log = [&log](const server::http::AccessRecord& r) {
+  so.access_log = [&log, &server_metrics](const server::http::AccessRecord& r) {
+    server_metrics.OnRequest(r);
     log.Write("info", "request",
               {{"method", Value::String(r.method)},
                {"route", Value::String(r.route)},

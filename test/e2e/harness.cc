@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "server/http/testing/raw_client.h"
 #include "support/postgres.h"
 #include "value/value.h"
 
@@ -245,6 +246,39 @@ PgSandbox::PgSandbox() : dsn_(CreateTestDatabase("dl_e2e")), uri_(ToUri(dsn_)) {
 RunResult PgSandbox::Pg(std::vector<std::string> args, const std::vector<std::string>& env) const {
   args.insert(args.end(), {"--state", uri_});
   return Run(args, env);
+}
+
+uint16_t ServePort(const Proc& p) {
+  const std::string key = "\"address\":\"127.0.0.1:";
+  uint16_t port = 0;
+  PollUntil([&] {
+    std::string err = p.Err();
+    size_t at = err.find(key);
+    if (at == std::string::npos) return false;
+    port = static_cast<uint16_t>(std::atoi(err.c_str() + at + key.size()));
+    return true;
+  });
+  return port;
+}
+
+HttpReply HttpRequest(uint16_t port, const std::string& method, const std::string& path,
+                      const std::vector<std::string>& headers, const std::string& body) {
+  HttpReply reply;
+  Result<server::http::testing::RawClient> client =
+      server::http::testing::RawClient::ConnectTcp(port);
+  if (!client.ok()) return reply;
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (const std::string& h : headers) request += h + "\r\n";
+  request += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  request += body;
+  if (!client->Send(request)) return reply;
+  std::optional<server::http::testing::RawResponse> got =
+      client->ReadResponse(std::chrono::duration_cast<std::chrono::milliseconds>(kPatience));
+  if (!got.has_value()) return reply;
+  reply.status = got->status;
+  reply.body = std::move(got->body);
+  reply.headers = std::move(got->headers);
+  return reply;
 }
 
 Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& tag) {

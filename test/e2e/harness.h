@@ -138,6 +138,21 @@ struct Proc {
 /// s.StateLocation(); its output goes to s.dir()/`tag`.out and .err.
 Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& tag);
 
+/// The TCP port a `driftless serve` process logged as listening on (its
+/// `{"address":"HOST:PORT","msg":"listening"}` line), waiting for that line; 0 when it never came.
+uint16_t ServePort(const Proc& p);
+
+/// What an HTTP request to a served port got: status 0 when the connection failed.
+struct HttpReply {
+  int status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< names lowercased
+};
+/// Sends one request (HTTP/1.1, Connection: close) to 127.0.0.1:`port` and reads the answer.
+/// `headers` are "Name: value" lines.
+HttpReply HttpRequest(uint16_t port, const std::string& method, const std::string& path,
+                      const std::vector<std::string>& headers = {}, const std::string& body = "");
+
 /// The applies of `env` (`history ENV --json`, up to 1,000) on s.StateLocation(), oldest first.
 std::vector<Json> History(const Sandbox& s, const std::string& env);
 

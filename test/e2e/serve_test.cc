@@ -75,6 +75,23 @@ TEST_F(ServeTest, FollowsTheRepositoryAppliesNewCommitsAndStopsOnSigterm) {
   EXPECT_EQ(ReadFile(box_.root() + "/production/app.conf"), "two");
   std::vector<Json> applies = History(box_, "production");
   ASSERT_EQ(applies.size(), 2u);
+  // /metrics counts both runs, their durations and lags, and the requests made so far.
+  uint16_t port = ServePort(proc_);
+  ASSERT_NE(port, 0) << proc_.Err();
+  ASSERT_EQ(HttpRequest(port, "GET", "/readyz").status, 200);
+  HttpReply metrics = HttpRequest(port, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.body.substr(0, 7), "# HELP ") << metrics.body;
+  for (const char* line : {
+           "driftless_runs_total{environment=\"production\",result=\"applied\"} 2\n",
+           "driftless_run_duration_seconds_count{action=\"apply\"} 2\n",
+           "driftless_reconcile_lag_seconds_count{environment=\"production\"} 2\n",
+           "driftless_api_requests_total{route=\"/readyz\",code=\"200\"} 1\n",
+           "driftless_environments{sync=\"auto\"} 1\n",
+           "driftless_ready 1\n",
+       }) {
+    EXPECT_NE(metrics.body.find(line), std::string::npos) << line << metrics.body;
+  }
   // SIGTERM: the server stops and exits 0.
   kill(proc_.pid, SIGTERM);
   EXPECT_EQ(Wait(proc_.pid), 0) << proc_.Err();

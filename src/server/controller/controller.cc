@@ -406,12 +406,18 @@ Result<state::Run> Controller::Enqueue(state::StateStore& store, state::Run run,
            {"action", Value::String(r.action)},
            {"commit", Value::String(r.commit)},
            {"actor", Value::String(r.author)}});
+  RunStatusChanged(r, "queued");
   for (int64_t id : queued->superseded) {
     Info("run superseded", {{"environment", Value::String(r.environment)},
                             {"run_id", Value::Int(id)},
                             {"by", Value::Int(r.id)}});
     Publish(store, "run.superseded", r.environment,
             {{"run_id", Value::Int(id)}, {"superseded_by", Value::Int(r.id)}});
+    state::Run old;
+    old.id = id;
+    old.environment = r.environment;
+    old.action = r.action;
+    RunStatusChanged(old, "superseded");
   }
   Wake(r.environment);
   return r;
@@ -457,7 +463,12 @@ bool Controller::Transition(state::StateStore& store, const state::Run& run,
                                                       {"commit", Value::String(run.commit)}};
   if (update.message) event.emplace_back("message", Value::String(*update.message));
   Publish(store, "run." + to, run.environment, event);
+  RunStatusChanged(run, to);
   return true;
+}
+
+void Controller::RunStatusChanged(const state::Run& run, const std::string& status) const {
+  if (options_.on_run_status) options_.on_run_status(run, status);
 }
 
 void Controller::Wake(const std::string& env) {
@@ -515,6 +526,7 @@ void Controller::RunnerLoop() {
                {"action", Value::String(r.action)},
                {"status", Value::String("planning")},
                {"commit", Value::String(r.commit)}});
+      RunStatusChanged(r, "planning");
       Execute(store, **started);
     }
     {

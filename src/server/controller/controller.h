@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,10 @@ struct ControllerOptions {
   double watch_interval = 300;  ///< the watch's full scans, seconds
   double lock_timeout = 600;    ///< how long a run waits for the environment's lock, seconds
   Log* log = nullptr;           ///< where log lines go (nullptr: nowhere)
+  /// Called after every change of a run's status (queued, planning, ..., superseded), on the
+  /// thread that made it, with the run as the controller knows it (its id, environment, action
+  /// and commit). For metrics: it must not block.
+  std::function<void(const state::Run& run, const std::string& status)> on_run_status;
 };
 
 /// What the controller knows of one environment that a branch maps to.
@@ -105,6 +110,8 @@ class Controller {
   bool Transition(state::StateStore& store, const state::Run& run, const std::string& from,
                   const std::string& to, const state::RunUpdate& update = {});
   void Wake(const std::string& env);
+  /// Tells options_.on_run_status.
+  void RunStatusChanged(const state::Run& run, const std::string& status) const;
   void StartWatch(const std::string& env);
   void StopWatch(const std::string& env);
   Result<state::Run> Enqueue(state::StateStore& store, state::Run run, bool supersede);
