@@ -14,12 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -28,6 +25,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "http_load.h"
 #include "server/http/server.h"
 #include "server/http/testing/raw_client.h"
 #ifdef DRIFTLESS_BENCH_HTTPLIB
@@ -36,10 +34,10 @@
 
 namespace {
 
-using driftless::bench::Clock;
 using driftless::bench::Die;
+using driftless::bench::LoadResult;
 using driftless::bench::Percentile;
-using driftless::bench::Seconds;
+using driftless::bench::RssAndThreads;
 namespace http = driftless::server::http;
 using http::testing::RawClient;
 
@@ -160,76 +158,14 @@ void StopServer(const Child& child) {
   ::waitpid(child.pid, &status, 0);
 }
 
-// VmRSS in KiB and the thread count of a process.
-std::pair<long, long> RssAndThreads(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  long rss = -1, threads = -1;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) rss = std::atol(line.c_str() + 6);
-    if (line.rfind("Threads:", 0) == 0) threads = std::atol(line.c_str() + 8);
-  }
-  return {rss, threads};
-}
-
-struct LoadResult {
-  double rps = 0, p50_ms = 0, p99_ms = 0;
-};
-
 LoadResult Load(uint16_t port, const std::string& path, int clients, int requests) {
-  std::vector<std::vector<double>> latencies(clients);
-  std::atomic<int> ready{0};
-  std::latch go(1);
-  std::atomic<int> failures{0};
-  std::mutex first_mu;
-  std::string first_failure;
-  auto fail = [&](std::string what) {
-    ++failures;
-    std::lock_guard lock(first_mu);
-    if (first_failure.empty()) first_failure = std::move(what);
-  };
-  std::vector<std::thread> threads;
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: bench\r\n\r\n";
-  for (int i = 0; i < clients; ++i) {
-    // Connected and warmed one after the other, before the clock starts: cpp-httplib listens
-    // with a backlog of 5, and a burst of connects would measure its accept queue.
-    auto connected = RawClient::ConnectTcp(port);
-    if (!connected.ok()) Die("connect: " + connected.error().message);
-    connected->Send(request);
-    if (!connected->ReadResponse(std::chrono::seconds(60))) Die("no answer to a first request");
-    threads.emplace_back([&, i, c = std::make_shared<RawClient>(std::move(*connected))] {
-      RawClient* client = c.get();
-      ++ready;
-      go.wait();
-      latencies[i].reserve(requests);
-      for (int r = 0; r < requests; ++r) {
-        auto start = Clock::now();
-        if (!client->Send(request)) {
-          fail("send failed");
-          return;
-        }
-        auto reply = client->ReadResponse(std::chrono::seconds(60));
-        if (!reply || reply->status != 200 || reply->body != kPing) {
-          fail(reply ? "status " + std::to_string(reply->status) + ": " + reply->body
-                     : "no answer");
-          return;
-        }
-        latencies[i].push_back(Seconds(Clock::now() - start) * 1000);
-      }
-    });
-  }
-  while (ready < clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto start = Clock::now();
-  go.count_down();
-  for (auto& t : threads) t.join();
-  double wall = Seconds(Clock::now() - start);
-  if (failures > 0) {
-    Die(std::to_string(failures.load()) + " clients failed on " + path +
-        "; first: " + first_failure);
-  }
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  return {static_cast<double>(all.size()) / wall, Percentile(all, 0.5), Percentile(all, 0.99)};
+  return driftless::bench::Load(port, "GET " + path + " HTTP/1.1\r\nHost: bench\r\n\r\n", clients,
+                                requests, [](const http::testing::RawResponse& reply) {
+                                  if (reply.status == 200 && reply.body == kPing)
+                                    return std::string();
+                                  return "status " + std::to_string(reply.status) + ": " +
+                                         reply.body;
+                                });
 }
 
 struct StreamResult {
