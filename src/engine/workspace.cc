@@ -28,6 +28,7 @@ Result<source::GitRepository*> Workspace::Repo() {
     location = options_.dir;
   }
   source::GitRepository::Options options;
+  options.fetch = options_.fetch;
   Result<std::unique_ptr<source::GitRepository>> opened =
       source::GitRepository::Open(location, options);
   if (!opened.ok()) return opened.error();

@@ -32,6 +32,9 @@ struct WorkspaceOptions {
   double lock_timeout = 0;                  ///< seconds
   int64_t lease_seconds = 60;               ///< --lease / DRIFTLESS_LEASE: the lock's lease
   std::map<std::string, std::string> vars;  ///< --var NAME=VALUE
+  /// Fetch a repository given by URL when it is opened. false reads the mirror as last fetched
+  /// (the server: its fetch loop fetches, its runs and watches read what it fetched).
+  bool fetch = true;
 };
 
 /// Which environment a command works on and where its declarations come from.

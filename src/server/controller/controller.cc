@@ -147,6 +147,7 @@ engine::WorkspaceOptions Controller::RunOptions(const std::string& commit) const
   engine::WorkspaceOptions o = options_.workspace;
   o.ref = commit;
   o.lock_timeout = options_.lock_timeout;
+  o.fetch = false;  // only the fetch loop fetches: runs and watches read what it fetched
   return o;
 }
 
@@ -263,7 +264,9 @@ void Controller::FetchLoop() {
 }
 
 void Controller::Fetch(state::StateStore& store) {
-  engine::Workspace ws(RunOptions(""));
+  engine::WorkspaceOptions fetching = RunOptions("");
+  fetching.fetch = true;
+  engine::Workspace ws(fetching);
   Result<const std::vector<engine::BranchEnvironment>*> branches = ws.BranchEnvironments();
   if (!branches.ok()) {
     Error("fetch failed", {{"error", Value::String(branches.error().message)}});

@@ -30,8 +30,8 @@ namespace driftless::server::controller {
 
 /// How the controller works.
 struct ControllerOptions {
-  /// The repository (`repo`), the state (`state`), the lease. Every workspace opened on a URL
-  /// fetches its mirror (the source layer serialises fetches with a file lock).
+  /// The repository (`repo`), the state (`state`), the lease. On a URL only the fetch loop
+  /// fetches the mirror; runs, listings and watches read it as last fetched.
   engine::WorkspaceOptions workspace;
   double poll_seconds = 60;     ///< a fetch this often (the safety net beside webhooks)
   int runners = 4;              ///< environments reconciled at once
@@ -119,6 +119,7 @@ class Controller {
                const std::vector<std::pair<std::string, value::Value>>& fields);
   void Info(const std::string& msg, const Log::Fields& fields = {});
   void Error(const std::string& msg, const Log::Fields& fields = {});
+  /// The workspace of a run of `commit` ("" for none): the options without fetching.
   engine::WorkspaceOptions RunOptions(const std::string& commit) const;
 
   ControllerOptions options_;
