@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <vector>
 
 namespace driftless {
 
@@ -15,10 +16,18 @@ Identity CurrentIdentity() {
   Identity id;
   if (const char* actor = std::getenv("DRIFTLESS_ACTOR"); actor != nullptr && *actor) {
     id.user = actor;
-  } else if (struct passwd* pw = getpwuid(geteuid()); pw != nullptr) {
-    id.user = pw->pw_name;
   } else {
-    id.user = "uid" + std::to_string(geteuid());
+    // getpwuid_r: the server opens state connections from several threads at once, and
+    // getpwuid's static result would be shared by them (ThreadSanitizer found it).
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getpwuid_r(geteuid(), &pw, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr && found->pw_name != nullptr) {
+      id.user = found->pw_name;
+    } else {
+      id.user = "uid" + std::to_string(geteuid());
+    }
   }
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) == 0) id.host = host;
