@@ -6,6 +6,12 @@
 #include <utility>
 
 #include "auth/rights.h"
+#include "server/api/audit.h"
+#include "server/api/drift.h"
+#include "server/api/environments.h"
+#include "server/api/history.h"
+#include "server/api/openapi.h"
+#include "server/api/runs.h"
 #include "state/open.h"
 
 namespace driftless::server::api {
@@ -206,7 +212,8 @@ Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
 
 Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
-  for (auto add : {&AddHealthRoutes}) {
+  for (auto add : {&AddHealthRoutes, &AddEnvironmentRoutes, &AddRunRoutes, &AddHistoryRoutes,
+                   &AddDriftRoutes, &AddAuditRoutes, &AddOpenApiRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }

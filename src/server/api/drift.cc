@@ -1,0 +1,80 @@
+#include "server/api/drift.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "server/api/json.h"
+
+namespace driftless::server::api {
+
+namespace {
+
+using value::Value;
+
+// How many drift records a list reads at most (ListDrift has no cursor).
+constexpr int kMaxDriftRead = 100000;
+
+Value DriftValue(const state::DriftRecord& d) {
+  Value v = Value::MakeObject();
+  v.Set("id", Value::Int(d.id));
+  v.Set("environment", Value::String(d.environment));
+  v.Set("address", Value::String(d.address));
+  v.Set("status", Value::String(d.resolved_at == 0 ? "open" : "resolved"));
+  v.Set("onset", TimeValue(d.onset));
+  v.Set("last_seen", TimeValue(d.last_seen));
+  v.Set("resolved_at", TimeValue(d.resolved_at));
+  v.Set("resolution", d.resolution.empty() ? Value::Null() : Value::String(d.resolution));
+  v.Set("actor", Value::String(d.actor));
+  v.Set("diff", Value::String(d.diff));
+  v.Set("remediations", Value::Int(d.remediations));
+  return v;
+}
+
+http::Response ListDrift(const ApiContext& context, const http::Request& request,
+                         bool include_resolved) {
+  const std::string env(request.Param("env"));
+  http::Response error;
+  Result<PageRequest> page = ParsePageRequest(request, &error);
+  if (!page.ok()) return error;
+  std::optional<int64_t> cursor = IdCursor(page->cursor);
+  if (!cursor.has_value()) {
+    return http::Response::Error(400, "bad_cursor", "query parameter cursor is not a drift id");
+  }
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
+  Result<std::vector<state::DriftRecord>> drift =
+      (*store)->ListDrift(env, include_resolved, kMaxDriftRead);
+  if (!drift.ok()) return StateUnavailable(drift.error());
+  Value::List items;
+  std::string next;
+  for (const state::DriftRecord& d : *drift) {
+    if (*cursor != 0 && d.id >= *cursor) continue;
+    if (static_cast<int>(items.size()) == page->limit) {
+      next = std::to_string(items.back().Find("id")->as_int());
+      break;
+    }
+    items.push_back(DriftValue(d));
+  }
+  return http::Response::Json(200, PageValue(std::move(items), std::move(next)));
+}
+
+http::Response OpenDrift(const ApiContext& context, const http::Request& request) {
+  return ListDrift(context, request, false);
+}
+
+http::Response DriftTimeline(const ApiContext& context, const http::Request& request) {
+  return ListDrift(context, request, true);
+}
+
+}  // namespace
+
+Status AddDriftRoutes(http::Router& router, const ApiContext& context) {
+  return AddApiRoutes(router, context,
+                      {{"GET", "/api/v1/environments/{env}/drift", "read", &OpenDrift},
+                       {"GET", "/api/v1/environments/{env}/drift/timeline", "read",
+                        &DriftTimeline}});
+}
+
+}  // namespace driftless::server::api
