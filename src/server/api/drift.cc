@@ -71,10 +71,10 @@ http::Response DriftTimeline(const ApiContext& context, const http::Request& req
 }  // namespace
 
 Status AddDriftRoutes(http::Router& router, const ApiContext& context) {
-  return AddApiRoutes(router, context,
-                      {{"GET", "/api/v1/environments/{env}/drift", "read", &OpenDrift},
-                       {"GET", "/api/v1/environments/{env}/drift/timeline", "read",
-                        &DriftTimeline}});
+  return AddApiRoutes(
+      router, context,
+      {{"GET", "/api/v1/environments/{env}/drift", "read", &OpenDrift},
+       {"GET", "/api/v1/environments/{env}/drift/timeline", "read", &DriftTimeline}});
 }
 
 }  // namespace driftless::server::api

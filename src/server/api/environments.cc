@@ -20,8 +20,7 @@ constexpr int kChangeScan = 20;
 
 // One environment as the API shows it, from what a branch maps (view) and what state holds.
 Value EnvironmentValue(state::StateStore& store, const std::string& name,
-                       const std::optional<controller::EnvironmentView>& view,
-                       Status* failed) {
+                       const std::optional<controller::EnvironmentView>& view, Status* failed) {
   Value v = Value::MakeObject();
   v.Set("name", Value::String(name));
   v.Set("branch", view ? Value::String(view->branch) : Value::Null());
@@ -65,8 +64,9 @@ Value EnvironmentValue(state::StateStore& store, const std::string& name,
     return v;
   }
   v.Set("open_drift", Value::Int(static_cast<int64_t>(drift->size())));
-  v.Set("drift_status",
-        Value::String(applies->empty() ? "unknown" : drift->empty() ? "in_sync" : "drifted"));
+  v.Set("drift_status", Value::String(applies->empty() ? "unknown"
+                                      : drift->empty() ? "in_sync"
+                                                       : "drifted"));
   state::RunFilter filter;
   filter.environment = name;
   Result<state::Page<state::Run>> runs = store.ListRuns(filter, 0, 1);
@@ -233,8 +233,8 @@ http::Response ListResources(const ApiContext& context, const http::Request& req
 
 http::Response ShowResource(const ApiContext& context, const http::Request& request) {
   const std::string env(request.Param("env"));
-  const std::string address = std::string(request.Param("kind")) + "/" +
-                              std::string(request.Param("name"));
+  const std::string address =
+      std::string(request.Param("kind")) + "/" + std::string(request.Param("name"));
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
   std::optional<controller::EnvironmentView> view;
@@ -242,9 +242,9 @@ http::Response ShowResource(const ApiContext& context, const http::Request& requ
   Result<std::optional<state::ResourceState>> resource = (*store)->GetResource(env, address);
   if (!resource.ok()) return StateUnavailable(resource.error());
   if (!resource->has_value()) {
-    return http::Response::Error(404, "not_found",
-                                 "environment " + env + " has no resource " +
-                                     http::Printable(address, 160) + " in state");
+    return http::Response::Error(
+        404, "not_found",
+        "environment " + env + " has no resource " + http::Printable(address, 160) + " in state");
   }
   Result<Value::List> items = ResourceValues(**store, env, {&**resource});
   if (!items.ok()) return StateUnavailable(items.error());

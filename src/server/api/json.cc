@@ -26,10 +26,10 @@ Result<PageRequest> ParsePageRequest(const http::Request& request, http::Respons
       if (ok) n = n * 10 + (c - '0');
     }
     if (!ok || n < 1 || n > kMaxPageLimit) {
-      *error = http::Response::Error(
-          400, "bad_limit",
-          "query parameter limit must be a number from 1 to " + std::to_string(kMaxPageLimit) +
-              ", not '" + http::Printable(*limit, 40) + "'");
+      *error = http::Response::Error(400, "bad_limit",
+                                     "query parameter limit must be a number from 1 to " +
+                                         std::to_string(kMaxPageLimit) + ", not '" +
+                                         http::Printable(*limit, 40) + "'");
       return MakeError("bad limit");
     }
     page.limit = n;
@@ -87,8 +87,8 @@ http::Response UnknownEnvironment(std::string_view env) {
                                    "': no branch maps to it and state does not know it");
 }
 
-std::optional<http::Response> CheckEnvironment(const ApiContext& context,
-                                               state::StateStore& store, const std::string& env,
+std::optional<http::Response> CheckEnvironment(const ApiContext& context, state::StateStore& store,
+                                               const std::string& env,
                                                std::optional<controller::EnvironmentView>* view) {
   std::optional<controller::EnvironmentView> found;
   if (context.controller != nullptr) found = context.controller->FindEnvironment(env);

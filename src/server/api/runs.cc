@@ -33,11 +33,11 @@ http::Response CreateRun(const ApiContext& context, const http::Request& request
     // (and a refusal audited) by the same authenticator.
     http::AuthDecision decision = MakeAuthenticator(context)(request, action);
     if (decision.status != 200) {
-      return http::Response::Error(
-          decision.status,
-          decision.error_code.empty() ? http::DefaultErrorCode(decision.status)
-                                      : std::string_view(decision.error_code),
-          decision.message);
+      return http::Response::Error(decision.status,
+                                   decision.error_code.empty()
+                                       ? http::DefaultErrorCode(decision.status)
+                                       : std::string_view(decision.error_code),
+                                   decision.message);
     }
   }
   {
@@ -86,9 +86,9 @@ http::Response ListEnvironmentRuns(const ApiContext& context, const http::Reques
     bool known = false;
     for (const std::string& s : state::RunStatuses()) known = known || s == *status;
     if (!known) {
-      return http::Response::Error(400, "bad_status",
-                                   "query parameter status '" + http::Printable(*status, 40) +
-                                       "' is not a run status");
+      return http::Response::Error(
+          400, "bad_status",
+          "query parameter status '" + http::Printable(*status, 40) + "' is not a run status");
     }
     filter.statuses.push_back(*status);
   }
@@ -100,8 +100,8 @@ http::Response ListEnvironmentRuns(const ApiContext& context, const http::Reques
   Value::List items;
   for (const state::Run& r : runs->items) items.push_back(RunValue(r, false));
   return http::Response::Json(
-      200, PageValue(std::move(items),
-                     runs->next_cursor == 0 ? "" : std::to_string(runs->next_cursor)));
+      200,
+      PageValue(std::move(items), runs->next_cursor == 0 ? "" : std::to_string(runs->next_cursor)));
 }
 
 // The run of the route's {id} (the authenticator already found it exists), or the response.
@@ -155,9 +155,9 @@ http::Response CancelRun(const ApiContext& context, const http::Request& request
   if (!canceled.ok()) entry.reason = canceled.error().message;
   Status audited = Audit(context, request, entry);
   if (!canceled.ok()) {
-    return http::Response::Error(409, "conflict",
-                                 "cannot cancel run " + std::to_string(run->id) + ": " +
-                                     canceled.error().message);
+    return http::Response::Error(
+        409, "conflict",
+        "cannot cancel run " + std::to_string(run->id) + ": " + canceled.error().message);
   }
   if (!audited.ok()) return StateUnavailable(audited.error());
   return http::Response::Json(202, RunValue(*canceled, false));
