@@ -43,10 +43,14 @@ Value EnvironmentValue(state::StateStore& store, const std::string& name,
     }
   }
   v.Set("applied_commit", applied.empty() ? Value::Null() : Value::String(applied));
-  // Behind: 0 when the head is what was applied; how many commits otherwise is not known to
-  // the server without a walk of the repository (null).
+  // Behind: 0 when the head is what was applied; else the count of the last fetch, while the
+  // applied commit is still the one it was counted from; null when unknown.
   Value behind = Value::Null();
-  if (view && !applied.empty() && applied == view->head) behind = Value::Int(0);
+  if (view && !applied.empty() && applied == view->head) {
+    behind = Value::Int(0);
+  } else if (view && !applied.empty() && applied == view->applied && view->behind >= 0) {
+    behind = Value::Int(view->behind);
+  }
   v.Set("commits_behind", std::move(behind));
   Value last_apply = Value::Null();
   if (!applies->empty()) {

@@ -17,6 +17,7 @@
 
 #include "auth/tokens.h"
 #include "base/file_util.h"
+#include "base/identity.h"
 #include "server/api/api.h"
 #include "server/api/openapi.h"
 #include "server/http/testing/raw_client.h"
@@ -53,6 +54,7 @@ class RestTest : public ::testing::Test {
     Git("commit -q -m one");
     Git("branch manual/x");
     Git("branch manual/y");
+    Git("branch manual/z");
     head_ = Git("rev-parse HEAD");
   }
   void TearDown() override {
@@ -105,6 +107,7 @@ class RestTest : public ::testing::Test {
     WaitRun("production", "applied");
     WaitRun("m-x", "planned");
     WaitRun("m-y", "planned");
+    WaitRun("m-z", "planned");
   }
 
   // A new token (as `driftless token create` makes it); returns its text.
@@ -208,9 +211,18 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
   ASSERT_TRUE(applies.ok() && !applies->empty());
   const std::string apply_id = std::to_string(applies->front().id);
 
-  // A fresh run of m-x for every cancel: a plan queued by the admin through the API.
+  // A fresh run for every cancel that stays queued: an apply of m-z waits for the lock this
+  // test holds, so the plans queued behind it wait too.
+  auto holder = state::OpenStateStore(dir_ + "/state.db");
+  ASSERT_TRUE(holder.ok());
+  auto lock = (*holder)->AcquireLock("m-z", CurrentIdentity(), "test", 3600);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  RawResponse stuck =
+      Call("POST", "/api/v1/environments/m-z/runs", admin, "{\"action\":\"apply\"}");
+  ASSERT_EQ(stuck.status, 202) << stuck.body;
+  WaitRun("m-z", "planning", Parse(stuck).Find("id")->as_int());
   auto fresh_run = [&] {
-    RawResponse r = Call("POST", "/api/v1/environments/m-x/runs", admin, "{\"action\":\"plan\"}");
+    RawResponse r = Call("POST", "/api/v1/environments/m-z/runs", admin, "{\"action\":\"plan\"}");
     EXPECT_EQ(r.status, 202) << r.body;
     const value::Value* id = Parse(r).Find("id");
     return id != nullptr && id->is_int() ? std::to_string(id->as_int()) : std::string("0");
@@ -293,6 +305,7 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
     if (e.result == "allowed") actions.insert(e.action);
   }
   EXPECT_EQ(actions, (std::set<std::string>{"run.cancel", "run.create"}));
+  ASSERT_TRUE((*holder)->ReleaseLock(*lock).ok());
 }
 
 TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
@@ -323,6 +336,26 @@ TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
   EXPECT_EQ(env.Find("commits_behind")->as_int(), 0);
   EXPECT_EQ(env.Find("drift_status")->as_string(), "in_sync");
   EXPECT_EQ(env.FindPath("last_run.id")->as_int(), id);
+  // Two commits on the branch: after a fetch, the environment is two commits behind.
+  Git("checkout -q manual/x");
+  Write("app.yaml",
+        "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, content: \"2\"}\n");
+  Git("commit -q -am two");
+  Write("other.txt", "x");
+  Git("add -A");
+  Git("commit -q -m three");
+  const std::string three = Git("rev-parse HEAD");
+  Git("checkout -q main");
+  const uint64_t fetched = controller_->fetches();
+  controller_->TriggerFetch();
+  auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (controller_->fetches() == fetched && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  env = Parse(Call("GET", "/api/v1/environments/m-x", editor));
+  EXPECT_EQ(env.Find("branch_head")->as_string(), three) << value::ToJson(env);
+  EXPECT_EQ(env.Find("applied_commit")->as_string(), head_);
+  EXPECT_EQ(env.Find("commits_behind")->as_int(), 2) << value::ToJson(env);
   value::Value resources = Parse(Call("GET", "/api/v1/environments/m-x/resources", editor));
   ASSERT_EQ(resources.Find("items")->as_list().size(), 1u) << value::ToJson(resources);
   const value::Value& app = resources.Find("items")->as_list()[0];
@@ -384,7 +417,7 @@ TEST_F(RestTest, ListsArePagedWithCursors) {
       EXPECT_GE(seen.size(), 6u);
     }
     if (base == "/api/v1/environments") {
-      EXPECT_EQ(seen, (std::set<std::string>{"m-x", "m-y", "production"}));
+      EXPECT_EQ(seen, (std::set<std::string>{"m-x", "m-y", "m-z", "production"}));
     }
   }
   RawResponse bad = Call("GET", "/api/v1/environments/m-x/runs?limit=0", admin);
