@@ -13,7 +13,8 @@ Result<PageRequest> ParsePageRequest(const http::Request& request, http::Respons
   page.limit = kDefaultPageLimit;
   if (std::optional<std::string> cursor = request.QueryParam("cursor")) {
     page.cursor = *cursor;
-  } else if (request.query.find("cursor=") != std::string::npos) {
+  } else if (request.query.rfind("cursor=", 0) == 0 ||
+             request.query.find("&cursor=") != std::string::npos) {
     *error = http::Response::Error(400, "bad_cursor",
                                    "query parameter cursor is not validly percent-encoded");
     return MakeError("bad cursor");
