@@ -449,7 +449,7 @@ TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
       {"POST", runs, "{\"action\":\"sync\"}", 400, "bad_action", "sync"},
       {"POST", runs, "{}", 400, "bad_action", "action"},
       {"POST", "/api/v1/runs/1/cancel", "{\"why\":1}", 400, "unknown_field", "'why'"},
-      {"POST", runs, std::string(2 * 1024 * 1024, ' '), 413, "", ""},
+      {"POST", runs, std::string(2 * 1024 * 1024, ' '), 413, "payload_too_large", ""},
       {"GET", "/api/v1/nothing-here", "", 404, "not_found", ""},
       {"GET", "/api/v1/environments/nope", "", 404, "not_found", "nope"},
       {"GET", "/api/v1/environments/nope/runs", "", 404, "not_found", "nope"},
@@ -457,16 +457,19 @@ TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
       {"GET", "/api/v1/environments/production/resources/file.file/nope", "", 404, "not_found", ""},
       {"GET", "/api/v1/runs/999999", "", 404, "not_found", "999999"},
       {"GET", "/api/v1/runs/abc", "", 400, "bad_run_id", ""},
-      {"GET", "/api/v1/environments/..%2F..%2Fetc", "", 400, "", ""},
-      {"GET", "/api/v1/environments/%2e%2e", "", 400, "", ""},
-      {"GET", "/api/v1/environments/a%22b", "", 400, "", ""},
-      {"GET", "/api/v1/environments/a%27b", "", 400, "", ""},
-      {"GET", "/api/v1/environments/a%00b", "", 400, "", ""},
-      {"GET", "/api/v1/environments/a%ZZ", "", 400, "", ""},
-      {"GET", "/api/v1/environments/production/resources/file.file/..%2Fapp", "", 400, "", ""},
-      {"GET", "/api/v1/environments/production/resources/file.file/a%00", "", 400, "", ""},
-      {"GET", "/api/v1/environments/production/resources/..%2F/app", "", 400, "", ""},
-      {"DELETE", "/api/v1/environments/production", "", 405, "", ""},
+      {"GET", "/api/v1/environments/..%2F..%2Fetc", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/%2e%2e", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%22b", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%27b", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%00b", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%ZZ", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/production/resources/file.file/..%2Fapp", "", 400,
+       "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/production/resources/file.file/a%00", "", 400,
+       "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/production/resources/..%2F/app", "", 400, "invalid_parameter",
+       ""},
+      {"DELETE", "/api/v1/environments/production", "", 405, "method_not_allowed", ""},
   };
   for (const Bad& c : cases) {
     RawResponse r = Call(c.method, c.target, admin, c.body);
@@ -482,6 +485,7 @@ TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
   std::optional<RawResponse> timed_out = slow->ReadResponse(kPatience);
   ASSERT_TRUE(timed_out.has_value());
   EXPECT_EQ(timed_out->status, 408);
+  EXPECT_EQ(EnvelopeCode(*timed_out), "request_timeout");
   // Nothing above queued a run.
   state::RunFilter f;
   f.environment = "m-x";
