@@ -30,25 +30,19 @@ Value AuditValue(const state::AuditEntry& e) {
 
 http::Response ListAudit(const ApiContext& context, const http::Request& request) {
   http::Response error;
-  Result<PageRequest> page = ParsePageRequest(request, &error);
-  if (!page.ok()) return error;
-  std::optional<int64_t> cursor = IdCursor(page->cursor);
-  if (!cursor.has_value()) {
-    return http::Response::Error(400, "bad_cursor", "query parameter cursor is not an entry id");
-  }
+  std::optional<IdPage> page = ParseIdPage(request, &error);
+  if (!page.has_value()) return error;
   state::AuditFilter filter;
   if (std::optional<std::string> env = request.QueryParam("environment")) filter.environment = *env;
   if (std::optional<std::string> who = request.QueryParam("who")) filter.who = *who;
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
   Result<state::Page<state::AuditEntry>> entries =
-      (*store)->ListAudit(filter, *cursor, page->limit);
+      (*store)->ListAudit(filter, page->cursor, page->limit);
   if (!entries.ok()) return StateUnavailable(entries.error());
   Value::List items;
   for (const state::AuditEntry& e : entries->items) items.push_back(AuditValue(e));
-  return http::Response::Json(
-      200, PageValue(std::move(items),
-                     entries->next_cursor == 0 ? "" : std::to_string(entries->next_cursor)));
+  return http::Response::Json(200, PageValue(std::move(items), entries->next_cursor));
 }
 
 }  // namespace

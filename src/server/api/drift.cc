@@ -35,29 +35,15 @@ http::Response ListDrift(const ApiContext& context, const http::Request& request
                          bool include_resolved) {
   const std::string env(request.Param("env"));
   http::Response error;
-  Result<PageRequest> page = ParsePageRequest(request, &error);
-  if (!page.ok()) return error;
-  std::optional<int64_t> cursor = IdCursor(page->cursor);
-  if (!cursor.has_value()) {
-    return http::Response::Error(400, "bad_cursor", "query parameter cursor is not a drift id");
-  }
+  std::optional<IdPage> page = ParseIdPage(request, &error);
+  if (!page.has_value()) return error;
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
   if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
   Result<std::vector<state::DriftRecord>> drift =
       (*store)->ListDrift(env, include_resolved, kMaxDriftRead);
   if (!drift.ok()) return StateUnavailable(drift.error());
-  Value::List items;
-  std::string next;
-  for (const state::DriftRecord& d : *drift) {
-    if (*cursor != 0 && d.id >= *cursor) continue;
-    if (static_cast<int>(items.size()) == page->limit) {
-      next = std::to_string(items.back().Find("id")->as_int());
-      break;
-    }
-    items.push_back(DriftValue(d));
-  }
-  return http::Response::Json(200, PageValue(std::move(items), std::move(next)));
+  return http::Response::Json(200, IdPageOf(*drift, *page, &DriftValue));
 }
 
 http::Response OpenDrift(const ApiContext& context, const http::Request& request) {

@@ -47,12 +47,8 @@ Value ApplyValue(const state::ApplyRecord& a, bool with_changes) {
 http::Response ListHistory(const ApiContext& context, const http::Request& request) {
   const std::string env(request.Param("env"));
   http::Response error;
-  Result<PageRequest> page = ParsePageRequest(request, &error);
-  if (!page.ok()) return error;
-  std::optional<int64_t> cursor = IdCursor(page->cursor);
-  if (!cursor.has_value()) {
-    return http::Response::Error(400, "bad_cursor", "query parameter cursor is not an apply id");
-  }
+  std::optional<IdPage> page = ParseIdPage(request, &error);
+  if (!page.has_value()) return error;
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
   if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
@@ -61,17 +57,9 @@ http::Response ListHistory(const ApiContext& context, const http::Request& reque
   Result<std::vector<state::ApplyRecord>> applies =
       (*store)->ListApplies(env, std::numeric_limits<int>::max());
   if (!applies.ok()) return StateUnavailable(applies.error());
-  Value::List items;
-  std::string next;
-  for (const state::ApplyRecord& a : *applies) {
-    if (*cursor != 0 && a.id >= *cursor) continue;
-    if (static_cast<int>(items.size()) == page->limit) {
-      next = std::to_string(items.back().Find("id")->as_int());
-      break;
-    }
-    items.push_back(ApplyValue(a, false));
-  }
-  return http::Response::Json(200, PageValue(std::move(items), std::move(next)));
+  return http::Response::Json(200, IdPageOf(*applies, *page, [](const state::ApplyRecord& a) {
+                                return ApplyValue(a, false);
+                              }));
 }
 
 http::Response ShowHistory(const ApiContext& context, const http::Request& request) {

@@ -50,6 +50,22 @@ Value PageValue(Value::List items, std::string next_cursor) {
   return v;
 }
 
+std::optional<IdPage> ParseIdPage(const http::Request& request, http::Response* error) {
+  Result<PageRequest> page = ParsePageRequest(request, error);
+  if (!page.ok()) return std::nullopt;
+  std::optional<int64_t> cursor = IdCursor(page->cursor);
+  if (!cursor.has_value()) {
+    *error = http::Response::Error(400, "bad_cursor",
+                                   "query parameter cursor is not the next_cursor of a page");
+    return std::nullopt;
+  }
+  return IdPage{*cursor, page->limit};
+}
+
+Value PageValue(Value::List items, int64_t next_cursor) {
+  return PageValue(std::move(items), next_cursor == 0 ? "" : std::to_string(next_cursor));
+}
+
 std::optional<Value> ObjectBody(const http::Request& request,
                                 const std::vector<std::string>& allowed, http::Response* error) {
   Result<Value> body = request.JsonBody();

@@ -40,6 +40,36 @@ std::optional<int64_t> IdCursor(std::string_view cursor);
 /// {"items": [...], "next_cursor": "..." | null}.
 value::Value PageValue(value::Value::List items, std::string next_cursor);
 
+/// A page of a list keyed by ids (newest first): the ids below `cursor` (0: from the newest).
+struct IdPage {
+  int64_t cursor = 0;
+  int limit = kDefaultPageLimit;
+};
+
+/// The id page asked for, or std::nullopt and a 400 envelope (`bad_cursor`, `bad_limit`).
+std::optional<IdPage> ParseIdPage(const http::Request& request, http::Response* error);
+
+/// PageValue of a store's page (a next cursor of 0: the last page).
+value::Value PageValue(value::Value::List items, int64_t next_cursor);
+
+/// The page of `rows` (newest first, each with an `id`) that `page` asks for, each row made a
+/// value by `to_value`: for lists the store reads whole.
+template <typename T, typename F>
+value::Value IdPageOf(const std::vector<T>& rows, const IdPage& page, F to_value) {
+  value::Value::List items;
+  int64_t last = 0, next = 0;
+  for (const T& row : rows) {
+    if (page.cursor != 0 && row.id >= page.cursor) continue;
+    if (static_cast<int>(items.size()) == page.limit) {
+      next = last;
+      break;
+    }
+    items.push_back(to_value(row));
+    last = row.id;
+  }
+  return PageValue(std::move(items), next);
+}
+
 /// The request's body as a JSON object whose members are all in `allowed`; otherwise the
 /// response to send: 400 `malformed_json` (with line:col), `bad_body` (not an object) or
 /// `unknown_field` (naming the field and the fields allowed).

@@ -74,12 +74,8 @@ http::Response CreateRun(const ApiContext& context, const http::Request& request
 http::Response ListEnvironmentRuns(const ApiContext& context, const http::Request& request) {
   const std::string env(request.Param("env"));
   http::Response error;
-  Result<PageRequest> page = ParsePageRequest(request, &error);
-  if (!page.ok()) return error;
-  std::optional<int64_t> cursor = IdCursor(page->cursor);
-  if (!cursor.has_value()) {
-    return http::Response::Error(400, "bad_cursor", "query parameter cursor is not a run id");
-  }
+  std::optional<IdPage> page = ParseIdPage(request, &error);
+  if (!page.has_value()) return error;
   state::RunFilter filter;
   filter.environment = env;
   if (std::optional<std::string> status = request.QueryParam("status")) {
@@ -95,7 +91,7 @@ http::Response ListEnvironmentRuns(const ApiContext& context, const http::Reques
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
   if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
-  Result<state::Page<state::Run>> runs = (*store)->ListRuns(filter, *cursor, page->limit);
+  Result<state::Page<state::Run>> runs = (*store)->ListRuns(filter, page->cursor, page->limit);
   if (!runs.ok()) return StateUnavailable(runs.error());
   Value::List items;
   for (const state::Run& r : runs->items) items.push_back(RunValue(r, false));
