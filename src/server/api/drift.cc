@@ -33,17 +33,12 @@ Value DriftValue(const state::DriftRecord& d) {
 
 http::Response ListDrift(const ApiContext& context, const http::Request& request,
                          bool include_resolved) {
-  const std::string env(request.Param("env"));
-  http::Response error;
-  std::optional<IdPage> page = ParseIdPage(request, &error);
-  if (!page.has_value()) return error;
-  Result<StorePool::Lease> store = context.stores->Acquire();
-  if (!store.ok()) return StateUnavailable(store.error());
-  if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
+  EnvironmentList list;
+  if (auto refused = StartEnvironmentList(context, request, &list)) return *refused;
   Result<std::vector<state::DriftRecord>> drift =
-      (*store)->ListDrift(env, include_resolved, kMaxDriftRead);
+      (*list.store)->ListDrift(list.env, include_resolved, kMaxDriftRead);
   if (!drift.ok()) return StateUnavailable(drift.error());
-  return http::Response::Json(200, IdPageOf(*drift, *page, &DriftValue));
+  return http::Response::Json(200, IdPageOf(*drift, list.page, &DriftValue));
 }
 
 http::Response OpenDrift(const ApiContext& context, const http::Request& request) {

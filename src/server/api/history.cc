@@ -45,19 +45,14 @@ Value ApplyValue(const state::ApplyRecord& a, bool with_changes) {
 }
 
 http::Response ListHistory(const ApiContext& context, const http::Request& request) {
-  const std::string env(request.Param("env"));
-  http::Response error;
-  std::optional<IdPage> page = ParseIdPage(request, &error);
-  if (!page.has_value()) return error;
-  Result<StorePool::Lease> store = context.stores->Acquire();
-  if (!store.ok()) return StateUnavailable(store.error());
-  if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
+  EnvironmentList list;
+  if (auto refused = StartEnvironmentList(context, request, &list)) return *refused;
   // ListApplies has no cursor: read newest first and skip to the cursor (histories are short
   // lists of summaries; the changes are read by the show route only).
   Result<std::vector<state::ApplyRecord>> applies =
-      (*store)->ListApplies(env, std::numeric_limits<int>::max());
+      (*list.store)->ListApplies(list.env, std::numeric_limits<int>::max());
   if (!applies.ok()) return StateUnavailable(applies.error());
-  return http::Response::Json(200, IdPageOf(*applies, *page, [](const state::ApplyRecord& a) {
+  return http::Response::Json(200, IdPageOf(*applies, list.page, [](const state::ApplyRecord& a) {
                                 return ApplyValue(a, false);
                               }));
 }

@@ -118,6 +118,20 @@ std::optional<http::Response> CheckEnvironment(const ApiContext& context, state:
   return std::nullopt;
 }
 
+std::optional<http::Response> StartEnvironmentList(const ApiContext& context,
+                                                   const http::Request& request,
+                                                   EnvironmentList* list) {
+  list->env = std::string(request.Param("env"));
+  http::Response error;
+  std::optional<IdPage> page = ParseIdPage(request, &error);
+  if (!page.has_value()) return error;
+  list->page = *page;
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  list->store.emplace(std::move(*store));
+  return CheckEnvironment(context, **list->store, list->env);
+}
+
 Value StoredJson(const std::string& text) {
   if (text.empty()) return Value::Null();
   Result<Value> parsed = value::ParseJson(text);

@@ -88,6 +88,19 @@ std::optional<http::Response> CheckEnvironment(
     const ApiContext& context, state::StateStore& store, const std::string& env,
     std::optional<controller::EnvironmentView>* view = nullptr);
 
+/// What a list of one environment's records starts from: the route's {env} (checked), the id
+/// page asked for and a state connection.
+struct EnvironmentList {
+  std::string env;
+  IdPage page;
+  std::optional<StorePool::Lease> store;
+};
+
+/// Fills `list`, or returns the response to send instead (400, 404, 503).
+std::optional<http::Response> StartEnvironmentList(const ApiContext& context,
+                                                   const http::Request& request,
+                                                   EnvironmentList* list);
+
 /// A JSON text stored in state as a value (a string when it does not parse; null when empty).
 value::Value StoredJson(const std::string& text);
 /// Unix seconds as a value: null for 0.

@@ -72,12 +72,10 @@ http::Response CreateRun(const ApiContext& context, const http::Request& request
 }
 
 http::Response ListEnvironmentRuns(const ApiContext& context, const http::Request& request) {
-  const std::string env(request.Param("env"));
-  http::Response error;
-  std::optional<IdPage> page = ParseIdPage(request, &error);
-  if (!page.has_value()) return error;
+  EnvironmentList list;
+  if (auto refused = StartEnvironmentList(context, request, &list)) return *refused;
   state::RunFilter filter;
-  filter.environment = env;
+  filter.environment = list.env;
   if (std::optional<std::string> status = request.QueryParam("status")) {
     bool known = false;
     for (const std::string& s : state::RunStatuses()) known = known || s == *status;
@@ -88,16 +86,12 @@ http::Response ListEnvironmentRuns(const ApiContext& context, const http::Reques
     }
     filter.statuses.push_back(*status);
   }
-  Result<StorePool::Lease> store = context.stores->Acquire();
-  if (!store.ok()) return StateUnavailable(store.error());
-  if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
-  Result<state::Page<state::Run>> runs = (*store)->ListRuns(filter, page->cursor, page->limit);
+  Result<state::Page<state::Run>> runs =
+      (*list.store)->ListRuns(filter, list.page.cursor, list.page.limit);
   if (!runs.ok()) return StateUnavailable(runs.error());
   Value::List items;
   for (const state::Run& r : runs->items) items.push_back(RunValue(r, false));
-  return http::Response::Json(
-      200,
-      PageValue(std::move(items), runs->next_cursor == 0 ? "" : std::to_string(runs->next_cursor)));
+  return http::Response::Json(200, PageValue(std::move(items), runs->next_cursor));
 }
 
 // The run of the route's {id} (the authenticator already found it exists), or the response.
