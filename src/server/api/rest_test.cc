@@ -248,6 +248,10 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
       {"GET", "/api/v1/environments/production/drift/timeline", "", 200, 200, 200, 403},
       {"GET", run, "", 200, 200, 200, 403},
       {"GET", "/api/v1/audit", "", 403, 403, 200, 403},
+      {"GET", "/api/v1/environments/nope", "", 404, 404, 404, 403},
+      {"GET", "/api/v1/environments/nope/runs", "", 404, 404, 404, 403},
+      {"POST", "/api/v1/environments/nope/runs", "{\"action\":\"plan\"}", 403, 404, 404, 403},
+      {"GET", "/api/v1/runs/999999", "", 404, 404, 404, 404},
       {"POST", "/api/v1/environments/m-x/runs", "{\"action\":\"plan\"}", 403, 202, 202, 403},
       {"POST", "/api/v1/environments/m-x/runs", "{\"action\":\"apply\"}", 403, 202, 202, 403},
       {"POST", "/api/v1/environments/production/runs", "{\"action\":\"apply\"}", 403, 403, 202,
@@ -274,8 +278,11 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
                                                  : "other";
       EXPECT_EQ(r.status, want) << c.method << " " << target << " as " << who << ": " << r.body;
       if (r.status >= 400) {
-        EXPECT_EQ(EnvelopeCode(r), r.status == 401 ? "unauthorized" : "forbidden") << r.body;
-        refused_ids.push_back(r.Header("x-request-id"));
+        EXPECT_EQ(EnvelopeCode(r), r.status == 401   ? "unauthorized"
+                                   : r.status == 403 ? "forbidden"
+                                                     : "not_found")
+            << r.body;
+        if (r.status == 401 || r.status == 403) refused_ids.push_back(r.Header("x-request-id"));
       }
     }
   }
@@ -463,6 +470,11 @@ TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
       {"GET", "/api/v1/environments/a%27b", "", 400, "invalid_parameter", ""},
       {"GET", "/api/v1/environments/a%00b", "", 400, "invalid_parameter", ""},
       {"GET", "/api/v1/environments/a%ZZ", "", 400, "invalid_parameter", ""},
+      // Unencoded, ".." makes another number of segments: no route has that shape.
+      {"GET", "/api/v1/environments/../etc", "", 404, "not_found", "no route"},
+      {"GET", "/api/v1/environments/a\"b", "", 400, "", ""},
+      {"GET", "/api/v1/environments/production/resources/file.file/../../x", "", 404, "not_found",
+       "no route"},
       {"GET", "/api/v1/environments/production/resources/file.file/..%2Fapp", "", 400,
        "invalid_parameter", ""},
       {"GET", "/api/v1/environments/production/resources/file.file/a%00", "", 400,
