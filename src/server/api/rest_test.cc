@@ -506,31 +506,104 @@ TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
   EXPECT_EQ(listed->items.size(), 1u);
 }
 
-TEST_F(RestTest, TheOpenApiDocumentIsValidAndDescribesEveryRoute) {
+// Checks an OpenAPI document (argument 1) with JSON::Validator, then every response listed in
+// the file of argument 2 ("METHOD PATTERN STATUS FILE" lines) against it; prints "valid" or the
+// errors.
+constexpr char kCheckScript[] = R"perl(
+use strict; use warnings;
+use JSON::Validator::Schema::OpenAPIv3;
+use Mojo::JSON qw(decode_json);
+use Mojo::File qw(path);
+my $s = JSON::Validator::Schema::OpenAPIv3->new($ARGV[0]);
+my @e = map { "document: $_" } @{$s->errors};
+for my $line (@e ? () : split /\n/, path($ARGV[1])->slurp) {
+  my ($method, $route, $status, $file) = split / /, $line;
+  my $body = decode_json(path($file)->slurp);
+  push @e, map { "$method $route $status: $_" } $s->validate_response(
+    [lc $method, $route, $status],
+    {body => sub { return {exists => 1, value => $body, content_type => 'application/json'} }});
+}
+print "$_\n" for @e;
+print "valid\n" unless @e;
+)perl";
+
+TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
   StartServer();
   const std::string viewer = Token("viewer1", "viewer");
+  const std::string admin = Token("admin1", "admin");
   RawResponse r = Call("GET", "/api/v1/openapi.json", viewer);
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.body, std::string(OpenApiDocument()));
-  // Debian's JSON::Validator checks it against the OpenAPI 3.0 schema.
   const std::string doc = dir_ + "/openapi.json";
+  const std::string script = dir_ + "/check.pl";
+  const std::string list = dir_ + "/answers";
   ASSERT_TRUE(WriteFileAtomic(doc, r.body).ok());
-  const std::string out = test::Sh(
-      "perl -MJSON::Validator::Schema::OpenAPIv3 -e 'my $s = "
-      "JSON::Validator::Schema::OpenAPIv3->new($ARGV[0]); my @e = @{$s->errors}; "
-      "print \"$_\\n\" for @e; print \"valid\\n\" unless @e; exit(@e ? 1 : 0)' '" +
-      doc + "'");
-  EXPECT_EQ(out, "valid");
-  // The validator is real: a document without responses is refused.
+  ASSERT_TRUE(WriteFileAtomic(script, kCheckScript).ok());
+  // Answers of every kind, each kept to be checked against the document's schema of its route
+  // and status.
+  std::string answers;
+  auto keep = [&](const std::string& method, const std::string& pattern, const std::string& target,
+                  const std::string& token, const std::string& body = "") {
+    RawResponse got = Call(method, target, token, body);
+    const std::string file = dir_ + "/answer" + std::to_string(answers.size());
+    EXPECT_TRUE(WriteFileAtomic(file, got.body).ok());
+    answers += method + " " + pattern + " " + std::to_string(got.status) + " " + file + "\n";
+    return got;
+  };
+  RawResponse queued = keep("POST", "/api/v1/environments/{env}/runs",
+                            "/api/v1/environments/m-x/runs", admin, "{\"action\":\"apply\"}");
+  ASSERT_EQ(queued.status, 202);
+  const int64_t id = Parse(queued).Find("id")->as_int();
+  WaitRun("m-x", "applied", id);
+  ASSERT_TRUE(store_->ObserveDrift("m-x", {{"file.file/app", "-1\n+2\n", ""}}, {}, "", 100).ok());
+  auto applies = store_->ListApplies("m-x", 1);
+  ASSERT_TRUE(applies.ok() && !applies->empty());
+  const std::string run = "/api/v1/runs/" + std::to_string(id);
+  keep("GET", "/api/v1/environments", "/api/v1/environments", viewer);
+  keep("GET", "/api/v1/environments/{env}", "/api/v1/environments/m-x", viewer);
+  keep("GET", "/api/v1/environments/{env}", "/api/v1/environments/nope", viewer);
+  keep("GET", "/api/v1/environments/{env}/resources", "/api/v1/environments/m-x/resources", viewer);
+  keep("GET", "/api/v1/environments/{env}/resources/{kind}/{name}",
+       "/api/v1/environments/m-x/resources/file.file/app", viewer);
+  keep("GET", "/api/v1/environments/{env}/resources/{kind}/{name}",
+       "/api/v1/environments/m-x/resources/file.file/nope", viewer);
+  keep("GET", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs?limit=1", viewer);
+  keep("GET", "/api/v1/runs/{id}", run, viewer);
+  keep("POST", "/api/v1/runs/{id}/cancel", run + "/cancel", admin);
+  keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", admin,
+       "{\"action\":\"plan\",\"force\":1}");
+  keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", viewer,
+       "{\"action\":\"plan\"}");
+  keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", "",
+       "{\"action\":\"plan\"}");
+  keep("GET", "/api/v1/environments/{env}/history", "/api/v1/environments/m-x/history", viewer);
+  keep("GET", "/api/v1/environments/{env}/history/{id}",
+       "/api/v1/environments/m-x/history/" + std::to_string(applies->front().id), viewer);
+  keep("GET", "/api/v1/environments/{env}/drift", "/api/v1/environments/m-x/drift", viewer);
+  keep("GET", "/api/v1/environments/{env}/drift/timeline",
+       "/api/v1/environments/m-x/drift/timeline", viewer);
+  keep("GET", "/api/v1/audit", "/api/v1/audit", admin);
+  keep("GET", "/api/v1/audit", "/api/v1/audit", viewer);
+  keep("GET", "/livez", "/livez", "");
+  keep("GET", "/readyz", "/readyz", "");
+  ASSERT_TRUE(WriteFileAtomic(list, answers).ok());
+  // Debian's JSON::Validator checks the document against the OpenAPI 3.0 schema, and each
+  // answer against the document.
+  EXPECT_EQ(test::Sh("perl '" + script + "' '" + doc + "' '" + list + "'"), "valid");
+  // The validator is real: a document without responses is refused, and so is an answer that
+  // is not what the document says.
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.json",
                               "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\",\"version\":\"1\"},"
                               "\"paths\":{\"/x\":{\"get\":{}}}}")
                   .ok());
-  const std::string bad = test::Sh(
-      "perl -MJSON::Validator::Schema::OpenAPIv3 -e 'my @e = "
-      "@{JSON::Validator::Schema::OpenAPIv3->new($ARGV[0])->errors}; print scalar(@e), \"\\n\"' '" +
-      dir_ + "/bad.json'");
-  EXPECT_NE(bad, "0");
+  EXPECT_NE(test::Sh("perl '" + script + "' '" + dir_ + "/bad.json' '" + list + "'")
+                .find("document: /paths/~1x/get/responses"),
+            std::string::npos);
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/wrong", "{\"name\": 5}").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/wrong-list",
+                              "GET /api/v1/environments/{env} 200 " + dir_ + "/wrong\n")
+                  .ok());
+  EXPECT_NE(test::Sh("perl '" + script + "' '" + doc + "' '" + dir_ + "/wrong-list'"), "valid");
   // Every route the router holds is in the document, and every operation of the document is
   // a route, but those registered outside AddRoutes' areas so far (the lead's /metrics, the
   // hooks' and the events' routes, merged from their branches).
