@@ -12,6 +12,7 @@
 #include "server/api/history.h"
 #include "server/api/openapi.h"
 #include "server/api/runs.h"
+#include "server/api/tokens.h"
 #include "state/open.h"
 
 namespace driftless::server::api {
@@ -213,7 +214,7 @@ Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
 Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
   for (auto add : {&AddHealthRoutes, &AddEnvironmentRoutes, &AddRunRoutes, &AddHistoryRoutes,
-                   &AddDriftRoutes, &AddAuditRoutes, &AddOpenApiRoutes}) {
+                   &AddDriftRoutes, &AddAuditRoutes, &AddTokenRoutes, &AddOpenApiRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }

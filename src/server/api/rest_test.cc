@@ -232,7 +232,8 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
     std::string method, target, body;
     // Expected status for: viewer, editor, admin, a token for other environments.
     int viewer, editor, admin, other;
-    bool fresh_run = false;  // target's "{id}" is a new run
+    bool fresh_run = false;    // target's "{id}" is a new run
+    bool fresh_token = false;  // target's "{token}" is a new token
   };
   const std::string run = "/api/v1/runs/" + std::to_string(planned.id);
   const std::vector<Case> cases = {
@@ -248,6 +249,9 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
       {"GET", "/api/v1/environments/production/drift/timeline", "", 200, 200, 200, 403},
       {"GET", run, "", 200, 200, 200, 403},
       {"GET", "/api/v1/audit", "", 403, 403, 200, 403},
+      {"GET", "/api/v1/tokens", "", 403, 403, 200, 403},
+      {"POST", "/api/v1/tokens", "{\"role\":\"viewer\"}", 403, 403, 201, 403},
+      {"DELETE", "/api/v1/tokens/{token}", "", 403, 403, 200, 403, false, true},
       {"GET", "/api/v1/environments/nope", "", 404, 404, 404, 403},
       {"GET", "/api/v1/environments/nope/runs", "", 404, 404, 404, 403},
       {"POST", "/api/v1/environments/nope/runs", "{\"action\":\"plan\"}", 403, 404, 404, 403},
@@ -269,6 +273,12 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
     for (const auto& [token, want] : tokens) {
       std::string target = c.target;
       if (c.fresh_run) target = "/api/v1/runs/" + fresh_run() + "/cancel";
+      if (c.fresh_token) {
+        static int tokens = 0;
+        const std::string name = "doomed" + std::to_string(++tokens);
+        Token(name, "viewer");
+        target = "/api/v1/tokens/" + name;
+      }
       RawResponse r = Call(c.method, target, token, c.body);
       const std::string who = token.empty()      ? "no token"
                               : token == revoked ? "revoked"
@@ -389,16 +399,66 @@ TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
   EXPECT_EQ(timeline.Find("items")->as_list()[0].Find("resolution")->as_string(), "undone");
 }
 
+TEST_F(RestTest, AnAdminManagesTokensThroughTheApi) {
+  StartServer();
+  const std::string admin = Token("admin1", "admin");
+  RawResponse made = Call("POST", "/api/v1/tokens", admin,
+                          "{\"role\":\"editor\",\"name\":\"ci\",\"envs\":\"m-*\","
+                          "\"ttl\":\"1h\"}");
+  ASSERT_EQ(made.status, 201) << made.body;
+  value::Value token = Parse(made);
+  const std::string text = token.Find("token")->as_string();
+  EXPECT_EQ(token.Find("envs")->as_string(), "m-*");
+  EXPECT_EQ(token.Find("created_by")->as_string(), "admin1");
+  EXPECT_FALSE(token.Find("expires_at")->is_null());
+  // The new token works, within its glob.
+  EXPECT_EQ(Call("GET", "/api/v1/environments/m-x", text).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/environments/production", text).status, 403);
+  // The list never shows a secret or a hash.
+  RawResponse listed = Call("GET", "/api/v1/tokens", admin);
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body.find(text), std::string::npos);
+  auto stored = store_->ListTokens();
+  ASSERT_TRUE(stored.ok());
+  for (const auto& t : *stored) EXPECT_EQ(listed.body.find(t.hash), std::string::npos);
+  // Bad requests name the field.
+  RawResponse bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"boss\"}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(Message(bad).find("field 'role'"), std::string::npos) << bad.body;
+  bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"ttl\":\"soon\"}");
+  EXPECT_NE(Message(bad).find("field 'ttl'"), std::string::npos) << bad.body;
+  bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"ttl\":3}");
+  EXPECT_EQ(EnvelopeCode(bad), "bad_field");
+  bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"secret\":\"x\"}");
+  EXPECT_EQ(EnvelopeCode(bad), "unknown_field");
+  // Revoked, it is refused at once; revoking it again is a 404.
+  EXPECT_EQ(Call("DELETE", "/api/v1/tokens/ci", admin).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/environments/m-x", text).status, 401);
+  EXPECT_EQ(Call("DELETE", "/api/v1/tokens/ci", admin).status, 404);
+  // Both are in the audit log, by the admin, with their request ids.
+  state::AuditFilter by_admin;
+  by_admin.who = "admin1";
+  auto entries = store_->ListAudit(by_admin, 0, 100);
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> actions;
+  for (const auto& e : entries->items) {
+    if (!e.request_id.empty()) actions.insert(e.action + " " + e.subject);
+  }
+  EXPECT_EQ(actions.count("token.create ci"), 1u);
+  EXPECT_EQ(actions.count("token.revoke ci"), 1u);
+}
+
 TEST_F(RestTest, ListsArePagedWithCursors) {
   StartServer();
   const std::string admin = Token("admin1", "admin");
+  for (int i = 0; i < 4; ++i) Token("t" + std::to_string(i), "viewer");
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(Call("POST", "/api/v1/environments/m-x/runs", admin, "{\"action\":\"plan\"}").status,
               202);
   }
   // Every route that lists: pages of 2 until next_cursor is null, never a repeat.
   for (const std::string base :
-       {"/api/v1/environments/m-x/runs", "/api/v1/audit", "/api/v1/environments",
+       {"/api/v1/environments/m-x/runs", "/api/v1/audit", "/api/v1/environments", "/api/v1/tokens",
         "/api/v1/environments/production/history", "/api/v1/environments/production/resources",
         "/api/v1/environments/production/drift/timeline"}) {
     std::set<std::string> seen;
@@ -584,6 +644,9 @@ TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
        "/api/v1/environments/m-x/drift/timeline", viewer);
   keep("GET", "/api/v1/audit", "/api/v1/audit", admin);
   keep("GET", "/api/v1/audit", "/api/v1/audit", viewer);
+  keep("POST", "/api/v1/tokens", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"name\":\"v2\"}");
+  keep("GET", "/api/v1/tokens", "/api/v1/tokens", admin);
+  keep("DELETE", "/api/v1/tokens/{name}", "/api/v1/tokens/v2", admin);
   keep("GET", "/livez", "/livez", "");
   keep("GET", "/readyz", "/readyz", "");
   ASSERT_TRUE(WriteFileAtomic(list, answers).ok());
