@@ -224,7 +224,8 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
   auto fresh_run = [&] {
     RawResponse r = Call("POST", "/api/v1/environments/m-z/runs", admin, "{\"action\":\"plan\"}");
     EXPECT_EQ(r.status, 202) << r.body;
-    const value::Value* id = Parse(r).Find("id");
+    const value::Value run = Parse(r);
+    const value::Value* id = run.Find("id");
     return id != nullptr && id->is_int() ? std::to_string(id->as_int()) : std::string("0");
   };
 
