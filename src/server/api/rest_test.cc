@@ -497,7 +497,7 @@ TEST_F(RestTest, ListsArePagedWithCursors) {
 }
 
 TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
-  StartServer(/*header_timeout=*/2s);
+  StartServer(/*header_timeout=*/5s);
   const std::string admin = Token("admin1", "admin");
   // A slow client sends half a header and stays; everyone else is served meanwhile.
   auto slow = RawClient::ConnectTcp(server_->tcp_port());
