@@ -8,7 +8,8 @@ packages=(build-essential cmake ninja-build ccache pkg-config git libyaml-dev li
           libssl-dev libgit2-dev libcli11-dev clang-format libgtest-dev libgmock-dev
           libbenchmark-dev libcurl4-openssl-dev libpq-dev postgresql-15 sqlite3 time
           podman runc catatonit containernetworking-plugins busybox-static podman-compose
-          openssl libboost1.74-dev libcpp-httplib-dev python3-prometheus-client)
+          openssl libboost1.74-dev libcpp-httplib-dev python3-prometheus-client
+          libjson-validator-perl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,14 @@
 #include <utility>
 
 #include "auth/rights.h"
+#include "server/api/audit.h"
+#include "server/api/drift.h"
+#include "server/api/environments.h"
+#include "server/api/history.h"
+#include "server/api/openapi.h"
+#include "server/api/runs.h"
 #include "server/api/server_metrics.h"
+#include "server/api/tokens.h"
 #include "state/open.h"
 
 namespace driftless::server::api {
@@ -207,7 +214,9 @@ Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
 
 Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
-  for (auto add : {&AddHealthRoutes, &AddMetricsRoutes}) {
+  for (auto add : {&AddHealthRoutes, &AddMetricsRoutes, &AddEnvironmentRoutes, &AddRunRoutes,
+                   &AddHistoryRoutes, &AddDriftRoutes, &AddAuditRoutes, &AddTokenRoutes,
+                   &AddOpenApiRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }

@@ -283,6 +283,19 @@ void Controller::Fetch(state::StateStore& store) {
              {"followed", Value::String(now[v.name].branch)}});
     }
   }
+  // How far each branch head is ahead of what was applied, for the API (commits_behind).
+  Result<source::GitRepository*> repo = ws.Repo();
+  for (auto& [name, v] : now) {
+    Result<std::string> applied = ws.AppliedCommit(name);
+    if (!applied.ok() || applied->empty()) continue;
+    v.applied = *applied;
+    if (*applied == v.head) {
+      v.behind = 0;
+    } else if (repo.ok() && *repo != nullptr) {
+      Result<int64_t> n = (*repo)->CountBetween(*applied, v.head);
+      if (n.ok()) v.behind = *n;
+    }
+  }
   std::map<std::string, EnvironmentView> before;
   std::set<std::string> known;
   {

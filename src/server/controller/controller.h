@@ -52,6 +52,10 @@ struct EnvironmentView {
   std::string head;  ///< the branch head's full id
   std::string sync;  ///< "auto" or "manual"
   bool is_protected = false;
+  /// The commit last applied as of the last fetch ("" when none), and how many commits `head`
+  /// has that it lacks (-1: unknown). Valid while the applied commit is still `applied`.
+  std::string applied;
+  int64_t behind = -1;
 };
 
 /// The controller. Start it once; Stop (or destroy) it once.

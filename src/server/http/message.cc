@@ -61,8 +61,31 @@ std::optional<std::string> Request::QueryParam(std::string_view name) const {
 Result<value::Value> Request::JsonBody() const {
   if (body.empty()) return MakeError("the request body is empty; a JSON document was expected");
   auto parsed = value::ParseJson(body);
-  if (!parsed.ok())
-    return MakeError("the request body is not valid JSON: " + parsed.error().message);
+  if (!parsed.ok()) {
+    // The parser says where as a byte offset; people and editors want line:column too.
+    std::string message = parsed.error().message;
+    constexpr std::string_view kAt = " at offset ";
+    size_t at = message.rfind(kAt);
+    if (at != std::string::npos) {
+      size_t offset = 0;
+      for (size_t i = at + kAt.size(); i < message.size() && message[i] >= '0' && message[i] <= '9';
+           ++i) {
+        offset = offset * 10 + static_cast<size_t>(message[i] - '0');
+      }
+      size_t line = 1, column = 1;
+      for (size_t i = 0; i < offset && i < body.size(); ++i) {
+        if (body[i] == '\n') {
+          ++line;
+          column = 1;
+        } else {
+          ++column;
+        }
+      }
+      message += " (line " + std::to_string(line) + ", column " + std::to_string(column) +
+                 ": body:" + std::to_string(line) + ":" + std::to_string(column) + ")";
+    }
+    return MakeError("the request body is not valid JSON: " + message);
+  }
   return parsed;
 }
 

@@ -196,9 +196,13 @@ std::optional<Response> Authenticate(const Route& route, const ServerOptions& op
     request.principal = std::move(d.principal);
     return std::nullopt;
   }
-  int status = d.status == 403 ? 403 : 401;
-  std::string code =
-      !d.error_code.empty() ? d.error_code : (status == 403 ? "forbidden" : "unauthorized");
+  // 401 and 403 as decided; an authenticator may also answer another 4xx or 5xx (a malformed
+  // or unknown run id, a state that failed); anything else refuses with 401.
+  int status = d.status >= 400 && d.status <= 599 ? d.status : 401;
+  std::string code = !d.error_code.empty() ? d.error_code
+                     : status == 403       ? "forbidden"
+                     : status == 401       ? "unauthorized"
+                                           : std::string(DefaultErrorCode(status));
   std::string message = !d.message.empty() ? d.message
                         : status == 403    ? "this token may not " + route.options.required_right
                                            : "a bearer token is required";

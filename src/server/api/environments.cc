@@ -1,0 +1,269 @@
+#include "server/api/environments.h"
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/api/json.h"
+
+namespace driftless::server::api {
+
+namespace {
+
+using value::Value;
+
+// How many of an environment's newest applies are searched for a resource's last change.
+constexpr int kChangeScan = 20;
+
+// One environment as the API shows it, from what a branch maps (view) and what state holds.
+Value EnvironmentValue(state::StateStore& store, const std::string& name,
+                       const std::optional<controller::EnvironmentView>& view, Status* failed) {
+  Value v = Value::MakeObject();
+  v.Set("name", Value::String(name));
+  v.Set("branch", view ? Value::String(view->branch) : Value::Null());
+  v.Set("branch_head", view ? Value::String(view->head) : Value::Null());
+  v.Set("sync", view ? Value::String(view->sync) : Value::Null());
+  // An environment no branch maps to counts as protected (as the authenticator does).
+  v.Set("protected", Value::Bool(view ? view->is_protected : true));
+  v.Set("mapped", Value::Bool(view.has_value()));
+  Result<std::vector<state::ApplyRecord>> applies = store.ListApplies(name, 1000);
+  if (!applies.ok()) {
+    *failed = applies.error();
+    return v;
+  }
+  std::string applied;
+  for (const auto& a : *applies) {
+    if (a.kind == "destroy" && a.status == "succeeded") break;
+    if (a.kind == "apply" && a.status == "succeeded" && !a.commit.empty()) {
+      applied = a.commit;
+      break;
+    }
+  }
+  v.Set("applied_commit", applied.empty() ? Value::Null() : Value::String(applied));
+  // Behind: 0 when the head is what was applied; else the count of the last fetch, while the
+  // applied commit is still the one it was counted from; null when unknown.
+  Value behind = Value::Null();
+  if (view && !applied.empty() && applied == view->head) {
+    behind = Value::Int(0);
+  } else if (view && !applied.empty() && applied == view->applied && view->behind >= 0) {
+    behind = Value::Int(view->behind);
+  }
+  v.Set("commits_behind", std::move(behind));
+  Value last_apply = Value::Null();
+  if (!applies->empty()) {
+    const state::ApplyRecord& a = applies->front();
+    last_apply = Value::MakeObject();
+    last_apply.Set("id", Value::Int(a.id));
+    last_apply.Set("kind", Value::String(a.kind));
+    last_apply.Set("status", Value::String(a.status));
+    last_apply.Set("started_at", TimeValue(a.started_at));
+  }
+  v.Set("last_apply", std::move(last_apply));
+  Result<std::vector<state::DriftRecord>> drift = store.ListDrift(name, false, 1000);
+  if (!drift.ok()) {
+    *failed = drift.error();
+    return v;
+  }
+  v.Set("open_drift", Value::Int(static_cast<int64_t>(drift->size())));
+  v.Set("drift_status", Value::String(applies->empty() ? "unknown"
+                                      : drift->empty() ? "in_sync"
+                                                       : "drifted"));
+  state::RunFilter filter;
+  filter.environment = name;
+  Result<state::Page<state::Run>> runs = store.ListRuns(filter, 0, 1);
+  if (!runs.ok()) {
+    *failed = runs.error();
+    return v;
+  }
+  v.Set("last_run", runs->items.empty() ? Value::Null() : RunValue(runs->items.front(), false));
+  return v;
+}
+
+// Every environment a branch maps to or state knows, sorted by name, with its view.
+Result<std::map<std::string, std::optional<controller::EnvironmentView>>> KnownEnvironments(
+    const ApiContext& context, state::StateStore& store) {
+  std::map<std::string, std::optional<controller::EnvironmentView>> all;
+  if (context.controller != nullptr) {
+    for (controller::EnvironmentView& e : context.controller->Environments()) {
+      std::string name = e.name;
+      all[name] = std::move(e);
+    }
+  }
+  Result<std::vector<state::Environment>> rows = store.ListEnvironments();
+  if (!rows.ok()) return rows.error();
+  for (const state::Environment& e : *rows) all.try_emplace(e.name);
+  return all;
+}
+
+http::Response ListEnvironments(const ApiContext& context, const http::Request& request) {
+  http::Response error;
+  Result<PageRequest> page = ParsePageRequest(request, &error);
+  if (!page.ok()) return error;
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  auto all = KnownEnvironments(context, **store);
+  if (!all.ok()) return StateUnavailable(all.error());
+  std::optional<state::Token> token = RequestToken(context, request);
+  Value::List items;
+  std::string next;
+  for (const auto& [name, view] : *all) {
+    if (!page->cursor.empty() && name <= page->cursor) continue;
+    if (!TokenSees(token, name)) continue;
+    if (static_cast<int>(items.size()) == page->limit) {
+      next = items.back().Find("name")->as_string();
+      break;
+    }
+    Status failed = Status::Ok();
+    items.push_back(EnvironmentValue(**store, name, view, &failed));
+    if (!failed.ok()) return StateUnavailable(failed.error());
+  }
+  return http::Response::Json(200, PageValue(std::move(items), std::move(next)));
+}
+
+http::Response ShowEnvironment(const ApiContext& context, const http::Request& request) {
+  const std::string env(request.Param("env"));
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  std::optional<controller::EnvironmentView> view;
+  if (auto missing = CheckEnvironment(context, **store, env, &view)) return *missing;
+  Status failed = Status::Ok();
+  Value v = EnvironmentValue(**store, env, view, &failed);
+  if (!failed.ok()) return StateUnavailable(failed.error());
+  return http::Response::Json(200, v);
+}
+
+// The last change of each of `addresses` among the environment's newest applies.
+Result<std::map<std::string, Value>> LastChanges(state::StateStore& store, const std::string& env,
+                                                 std::set<std::string> addresses) {
+  std::map<std::string, Value> out;
+  Result<std::vector<state::ApplyRecord>> applies = store.ListApplies(env, kChangeScan);
+  if (!applies.ok()) return applies.error();
+  for (const state::ApplyRecord& summary : *applies) {
+    if (addresses.empty()) break;
+    Result<std::optional<state::ApplyRecord>> apply = store.GetApply(summary.id);
+    if (!apply.ok()) return apply.error();
+    if (!apply->has_value()) continue;
+    for (const state::ChangeRecord& c : (*apply)->changes) {
+      if (addresses.erase(c.address) == 0) continue;
+      Value change = Value::MakeObject();
+      change.Set("apply_id", Value::Int(summary.id));
+      change.Set("action", Value::String(c.action));
+      change.Set("status", Value::String(c.status));
+      change.Set("diff", Value::String(c.diff));
+      change.Set("error", Value::String(c.error));
+      change.Set("time", TimeValue(summary.started_at));
+      out[c.address] = std::move(change);
+    }
+  }
+  return out;
+}
+
+Value ResourceValue(const state::ResourceState& r, const std::map<std::string, Value>& changes,
+                    const std::map<std::string, const state::DriftRecord*>& drift) {
+  Value v = Value::MakeObject();
+  v.Set("address", Value::String(r.address));
+  v.Set("kind", Value::String(r.kind));
+  v.Set("name", Value::String(r.name));
+  v.Set("target", Value::String(r.target));
+  v.Set("commit", Value::String(r.commit));
+  v.Set("serial", Value::Int(r.serial));
+  v.Set("updated_at", TimeValue(r.updated_at));
+  Value deps = Value::MakeList();
+  for (const std::string& d : r.depends_on) deps.as_list().push_back(Value::String(d));
+  v.Set("depends_on", std::move(deps));
+  // As state stores them: secrets are salted hashes there, never the values.
+  v.Set("attributes", StoredJson(r.attrs_json));
+  auto change = changes.find(r.address);
+  v.Set("last_change", change == changes.end() ? Value::Null() : change->second);
+  auto open = drift.find(r.address);
+  if (open == drift.end()) {
+    v.Set("drift", Value::Null());
+  } else {
+    Value d = Value::MakeObject();
+    d.Set("id", Value::Int(open->second->id));
+    d.Set("onset", TimeValue(open->second->onset));
+    d.Set("last_seen", TimeValue(open->second->last_seen));
+    d.Set("diff", Value::String(open->second->diff));
+    d.Set("actor", Value::String(open->second->actor));
+    v.Set("drift", std::move(d));
+  }
+  return v;
+}
+
+// The resources `rows` (already paged) as values, with their last change and open drift.
+Result<Value::List> ResourceValues(state::StateStore& store, const std::string& env,
+                                   const std::vector<const state::ResourceState*>& rows) {
+  std::set<std::string> addresses;
+  for (const state::ResourceState* r : rows) addresses.insert(r->address);
+  Result<std::map<std::string, Value>> changes = LastChanges(store, env, addresses);
+  if (!changes.ok()) return changes.error();
+  Result<std::vector<state::DriftRecord>> drift = store.ListDrift(env, false, 100000);
+  if (!drift.ok()) return drift.error();
+  std::map<std::string, const state::DriftRecord*> open;
+  for (const state::DriftRecord& d : *drift) open.emplace(d.address, &d);
+  Value::List items;
+  for (const state::ResourceState* r : rows) items.push_back(ResourceValue(*r, *changes, open));
+  return items;
+}
+
+http::Response ListResources(const ApiContext& context, const http::Request& request) {
+  const std::string env(request.Param("env"));
+  http::Response error;
+  Result<PageRequest> page = ParsePageRequest(request, &error);
+  if (!page.ok()) return error;
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  std::optional<controller::EnvironmentView> view;
+  if (auto missing = CheckEnvironment(context, **store, env, &view)) return *missing;
+  Result<std::vector<state::ResourceState>> resources = (*store)->ListResources(env);
+  if (!resources.ok()) return StateUnavailable(resources.error());
+  std::vector<const state::ResourceState*> rows;
+  std::string next;
+  for (const state::ResourceState& r : *resources) {
+    if (!page->cursor.empty() && r.address <= page->cursor) continue;
+    if (static_cast<int>(rows.size()) == page->limit) {
+      next = rows.back()->address;
+      break;
+    }
+    rows.push_back(&r);
+  }
+  Result<Value::List> items = ResourceValues(**store, env, rows);
+  if (!items.ok()) return StateUnavailable(items.error());
+  return http::Response::Json(200, PageValue(std::move(*items), std::move(next)));
+}
+
+http::Response ShowResource(const ApiContext& context, const http::Request& request) {
+  const std::string env(request.Param("env"));
+  const std::string address =
+      std::string(request.Param("kind")) + "/" + std::string(request.Param("name"));
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  std::optional<controller::EnvironmentView> view;
+  if (auto missing = CheckEnvironment(context, **store, env, &view)) return *missing;
+  Result<std::optional<state::ResourceState>> resource = (*store)->GetResource(env, address);
+  if (!resource.ok()) return StateUnavailable(resource.error());
+  if (!resource->has_value()) {
+    return http::Response::Error(
+        404, "not_found",
+        "environment " + env + " has no resource " + http::Printable(address, 160) + " in state");
+  }
+  Result<Value::List> items = ResourceValues(**store, env, {&**resource});
+  if (!items.ok()) return StateUnavailable(items.error());
+  return http::Response::Json(200, items->front());
+}
+
+}  // namespace
+
+Status AddEnvironmentRoutes(http::Router& router, const ApiContext& context) {
+  return AddApiRoutes(
+      router, context,
+      {{"GET", "/api/v1/environments", "read", &ListEnvironments},
+       {"GET", "/api/v1/environments/{env}", "read", &ShowEnvironment},
+       {"GET", "/api/v1/environments/{env}/resources", "read", &ListResources},
+       {"GET", "/api/v1/environments/{env}/resources/{kind}/{name}", "read", &ShowResource}});
+}
+
+}  // namespace driftless::server::api

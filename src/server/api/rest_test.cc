@@ -1,0 +1,695 @@
+// The REST routes of `driftless serve` over a real Server (loopback, port 0), a real Controller
+// on a real Git repository (git CLI), real files and a real SQLite state, with tokens made by
+// auth::CreateApiToken (what `driftless token create` calls): every route against every kind
+// of token, the audit log of what was refused and allowed, pagination, the bad inputs of the
+// issue (each answered by a 4xx envelope while another client is served), and the OpenAPI
+// document checked by a real validator and against the routes the router holds.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth/tokens.h"
+#include "base/file_util.h"
+#include "base/identity.h"
+#include "server/api/api.h"
+#include "server/api/openapi.h"
+#include "server/http/testing/raw_client.h"
+#include "state/open.h"
+#include "support/shell.h"
+#include "value/value.h"
+
+namespace driftless::server::api {
+namespace {
+
+namespace fs = std::filesystem;
+using http::testing::RawClient;
+using http::testing::RawResponse;
+using namespace std::chrono_literals;
+
+constexpr auto kPatience = 60s;  // a failure detector, never a measurement
+
+class RestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::GitTestDir("driftless-rest-test");
+    ASSERT_FALSE(dir_.empty());
+    ASSERT_TRUE(MakeDirs(repo()).ok());
+    Git("init -q");
+    Write("driftless.yaml",
+          "project: shop\nenvironments:\n  - branch: main\n    name: production\n    sync: auto\n"
+          "    protected: true\n"
+          "  - branch: \"manual/*\"\n    name: \"m-{1}\"\n    sync: manual\n"
+          "targets:\n  host: {provider: file, root: \"" +
+              dir_ + "/root/${env}\"}\n");
+    Write("app.yaml",
+          "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, content: \"1\"}\n");
+    Git("add -A");
+    Git("commit -q -m one");
+    Git("branch manual/x");
+    Git("branch manual/y");
+    Git("branch manual/z");
+    head_ = Git("rev-parse HEAD");
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    server_.reset();
+    if (controller_) controller_->Stop();
+    controller_.reset();
+    store_.reset();
+    pool_.reset();
+    fs::remove_all(dir_);
+  }
+  std::string repo() const { return dir_ + "/repo"; }
+  std::string Git(const std::string& args) {
+    return test::Sh("git -C '" + repo() +
+                    "' -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main " +
+                    args);
+  }
+  void Write(const std::string& rel, const std::string& content) {
+    ASSERT_TRUE(MakeDirs(fs::path(repo() + "/" + rel).parent_path().string()).ok());
+    ASSERT_TRUE(WriteFileAtomic(repo() + "/" + rel, content).ok());
+  }
+
+  // Starts the controller and the server with every route; waits until production is applied
+  // and m-x and m-y are planned.
+  void StartServer(std::chrono::milliseconds header_timeout = 10s) {
+    controller::ControllerOptions o;
+    o.workspace.dir = repo();
+    o.workspace.state = dir_ + "/state.db";
+    o.poll_seconds = 3600;
+    o.watch = false;
+    controller_ = std::make_unique<controller::Controller>(o);
+    Status s = controller_->Start();
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    auto opened = state::OpenStateStore(dir_ + "/state.db");
+    ASSERT_TRUE(opened.ok());
+    store_ = std::move(*opened);
+    pool_ = std::make_unique<StorePool>(dir_ + "/state.db");
+    context_.controller = controller_.get();
+    context_.stores = pool_.get();
+    http::Router router;
+    s = AddRoutes(router, context_);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    for (const auto& r : router.routes()) routes_.insert(r->method + " " + r->pattern);
+    http::ServerOptions so;
+    so.authenticator = MakeAuthenticator(context_);
+    so.header_timeout = header_timeout;
+    server_ = std::make_unique<http::Server>(std::move(router), so);
+    s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    WaitRun("production", "applied");
+    WaitRun("m-x", "planned");
+    WaitRun("m-y", "planned");
+    WaitRun("m-z", "planned");
+  }
+
+  // A new token (as `driftless token create` makes it); returns its text.
+  std::string Token(const std::string& name, const std::string& role,
+                    const std::string& envs = "**") {
+    auth::TokenRequest r;
+    r.name = name;
+    r.role = role;
+    r.envs = envs;
+    r.created_by = "test";
+    auto made = auth::CreateApiToken(*store_, r);
+    EXPECT_TRUE(made.ok()) << (made.ok() ? "" : made.error().message);
+    return made.ok() ? made->text : "";
+  }
+
+  // Waits (a failure detector) for a run of `env` with `status`; returns it.
+  state::Run WaitRun(const std::string& env, const std::string& status, int64_t id = 0) {
+    state::Run last;
+    auto deadline = std::chrono::steady_clock::now() + 2 * kPatience;
+    while (std::chrono::steady_clock::now() < deadline) {
+      state::RunFilter f;
+      f.environment = env;
+      auto page = store_->ListRuns(f, 0, 100);
+      if (page.ok()) {
+        for (const auto& r : page->items) {
+          if ((id == 0 || r.id == id) && r.status == status) return r;
+          if (id == 0 || r.id == id) last = r;
+        }
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "no run of " << env << " became " << status << "; last: " << last.status << " "
+                  << last.message;
+    return last;
+  }
+
+  // One request on a new connection (Connection: close).
+  RawResponse Call(const std::string& method, const std::string& target,
+                   const std::string& token = "", const std::string& body = "") {
+    auto client = RawClient::ConnectTcp(server_->tcp_port());
+    EXPECT_TRUE(client.ok());
+    if (!client.ok()) return {};
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    if (method == "POST") {
+      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n";
+    }
+    req += "\r\n" + body;
+    EXPECT_TRUE(client->Send(req));
+    std::optional<RawResponse> r = client->ReadResponse(kPatience);
+    EXPECT_TRUE(r.has_value()) << method << " " << target;
+    return r.value_or(RawResponse{});
+  }
+
+  static value::Value Parse(const RawResponse& r) {
+    auto v = value::ParseJson(r.body);
+    EXPECT_TRUE(v.ok()) << r.body;
+    return v.ok() ? *v : value::Value();
+  }
+  // Checks that `r` is the envelope with X-Request-Id as its request id; returns its code.
+  static std::string EnvelopeCode(const RawResponse& r) {
+    value::Value v = Parse(r);
+    const value::Value* e = v.Find("error");
+    if (e == nullptr || !e->is_object()) return "not an envelope: " + r.body;
+    const value::Value* code = e->Find("code");
+    const value::Value* message = e->Find("message");
+    const value::Value* id = e->Find("request_id");
+    if (code == nullptr || message == nullptr || id == nullptr || !id->is_string() ||
+        id->as_string() != r.Header("x-request-id") || e->as_object().size() != 3) {
+      return "bad envelope: " + r.body;
+    }
+    return code->as_string();
+  }
+  static std::string Message(const RawResponse& r) {
+    value::Value v = Parse(r);
+    const value::Value* m = v.FindPath("error.message");
+    return m != nullptr && m->is_string() ? m->as_string() : "";
+  }
+
+  std::string dir_;
+  std::string head_;
+  std::unique_ptr<controller::Controller> controller_;
+  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<StorePool> pool_;
+  ApiContext context_;
+  std::unique_ptr<http::Server> server_;
+  std::set<std::string> routes_;
+};
+
+TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
+  StartServer();
+  const std::string viewer = Token("viewer1", "viewer");
+  const std::string editor = Token("editor1", "editor");
+  const std::string admin = Token("admin1", "admin");
+  const std::string other = Token("other1", "editor", "other-*");
+  const std::string revoked = Token("gone1", "admin");
+  ASSERT_TRUE(auth::RevokeApiToken(*store_, "gone1", "test").ok());
+  const state::Run planned = WaitRun("m-x", "planned");
+  auto applies = store_->ListApplies("production", 1);
+  ASSERT_TRUE(applies.ok() && !applies->empty());
+  const std::string apply_id = std::to_string(applies->front().id);
+
+  // A fresh run for every cancel that stays queued: an apply of m-z waits for the lock this
+  // test holds, so the plans queued behind it wait too.
+  auto holder = state::OpenStateStore(dir_ + "/state.db");
+  ASSERT_TRUE(holder.ok());
+  auto lock = (*holder)->AcquireLock("m-z", CurrentIdentity(), "test", 3600);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  RawResponse stuck =
+      Call("POST", "/api/v1/environments/m-z/runs", admin, "{\"action\":\"apply\"}");
+  ASSERT_EQ(stuck.status, 202) << stuck.body;
+  WaitRun("m-z", "planning", Parse(stuck).Find("id")->as_int());
+  auto fresh_run = [&] {
+    RawResponse r = Call("POST", "/api/v1/environments/m-z/runs", admin, "{\"action\":\"plan\"}");
+    EXPECT_EQ(r.status, 202) << r.body;
+    const value::Value run = Parse(r);
+    const value::Value* id = run.Find("id");
+    return id != nullptr && id->is_int() ? std::to_string(id->as_int()) : std::string("0");
+  };
+
+  struct Case {
+    std::string method, target, body;
+    // Expected status for: viewer, editor, admin, a token for other environments.
+    int viewer, editor, admin, other;
+    bool fresh_run = false;    // target's "{id}" is a new run
+    bool fresh_token = false;  // target's "{token}" is a new token
+  };
+  const std::string run = "/api/v1/runs/" + std::to_string(planned.id);
+  const std::vector<Case> cases = {
+      {"GET", "/api/v1/openapi.json", "", 200, 200, 200, 200},
+      {"GET", "/api/v1/environments", "", 200, 200, 200, 200},
+      {"GET", "/api/v1/environments/production", "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/m-x/resources", "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/production/resources/file.file/app", "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/production/runs", "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/production/history", "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/production/history/" + apply_id, "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/production/drift", "", 200, 200, 200, 403},
+      {"GET", "/api/v1/environments/production/drift/timeline", "", 200, 200, 200, 403},
+      {"GET", run, "", 200, 200, 200, 403},
+      {"GET", "/api/v1/audit", "", 403, 403, 200, 403},
+      {"GET", "/api/v1/tokens", "", 403, 403, 200, 403},
+      {"POST", "/api/v1/tokens", "{\"role\":\"viewer\"}", 403, 403, 201, 403},
+      {"DELETE", "/api/v1/tokens/{token}", "", 403, 403, 200, 403, false, true},
+      {"GET", "/api/v1/environments/nope", "", 404, 404, 404, 403},
+      {"GET", "/api/v1/environments/nope/runs", "", 404, 404, 404, 403},
+      {"POST", "/api/v1/environments/nope/runs", "{\"action\":\"plan\"}", 403, 404, 404, 403},
+      {"GET", "/api/v1/runs/999999", "", 404, 404, 404, 404},
+      {"POST", "/api/v1/environments/m-x/runs", "{\"action\":\"plan\"}", 403, 202, 202, 403},
+      {"POST", "/api/v1/environments/m-x/runs", "{\"action\":\"apply\"}", 403, 202, 202, 403},
+      {"POST", "/api/v1/environments/production/runs", "{\"action\":\"apply\"}", 403, 403, 202,
+       403},
+      {"POST", "/api/v1/environments/production/runs", "{\"action\":\"destroy\"}", 403, 403, 202,
+       403},
+      {"POST", "/api/v1/environments/m-y/runs", "{\"action\":\"destroy\"}", 403, 202, 202, 403},
+      {"POST", "/api/v1/runs/{id}/cancel", "", 403, 202, 202, 403, true},
+  };
+  std::vector<std::string> refused_ids;
+  for (const Case& c : cases) {
+    const std::vector<std::pair<std::string, int>> tokens = {{"", 401},          {revoked, 401},
+                                                             {viewer, c.viewer}, {editor, c.editor},
+                                                             {admin, c.admin},   {other, c.other}};
+    for (const auto& [token, want] : tokens) {
+      std::string target = c.target;
+      if (c.fresh_run) target = "/api/v1/runs/" + fresh_run() + "/cancel";
+      if (c.fresh_token) {
+        static int tokens = 0;
+        const std::string name = "doomed" + std::to_string(++tokens);
+        Token(name, "viewer");
+        target = "/api/v1/tokens/" + name;
+      }
+      RawResponse r = Call(c.method, target, token, c.body);
+      const std::string who = token.empty()      ? "no token"
+                              : token == revoked ? "revoked"
+                              : token == viewer  ? "viewer"
+                              : token == editor  ? "editor"
+                              : token == admin   ? "admin"
+                                                 : "other";
+      EXPECT_EQ(r.status, want) << c.method << " " << target << " as " << who << ": " << r.body;
+      if (r.status >= 400) {
+        EXPECT_EQ(EnvelopeCode(r), r.status == 401   ? "unauthorized"
+                                   : r.status == 403 ? "forbidden"
+                                                     : "not_found")
+            << r.body;
+        if (r.status == 401 || r.status == 403) refused_ids.push_back(r.Header("x-request-id"));
+      }
+    }
+  }
+  // A token for other environments lists none of these.
+  value::Value listed = Parse(Call("GET", "/api/v1/environments", other));
+  ASSERT_NE(listed.Find("items"), nullptr);
+  EXPECT_TRUE(listed.Find("items")->as_list().empty()) << value::ToJson(listed);
+  // Every refusal is in the audit log, with its request id.
+  std::set<std::string> audited;
+  int64_t cursor = 0;
+  do {
+    auto page = store_->ListAudit({}, cursor, 500);
+    ASSERT_TRUE(page.ok());
+    for (const auto& e : page->items) {
+      if (e.result == "refused") audited.insert(e.request_id);
+    }
+    cursor = page->next_cursor;
+  } while (cursor != 0);
+  for (const std::string& id : refused_ids) EXPECT_EQ(audited.count(id), 1u) << id;
+  // What was allowed and mutating is audited too: run.create and run.cancel by the editor.
+  state::AuditFilter by_editor;
+  by_editor.who = "editor1";
+  auto mine = store_->ListAudit(by_editor, 0, 500);
+  ASSERT_TRUE(mine.ok());
+  std::set<std::string> actions;
+  for (const auto& e : mine->items) {
+    if (e.result == "allowed") actions.insert(e.action);
+  }
+  EXPECT_EQ(actions, (std::set<std::string>{"run.cancel", "run.create"}));
+  ASSERT_TRUE((*holder)->ReleaseLock(*lock).ok());
+}
+
+TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
+  StartServer();
+  const std::string editor = Token("editor1", "editor");
+  RawResponse r = Call("POST", "/api/v1/environments/m-x/runs", editor, "{\"action\":\"apply\"}");
+  ASSERT_EQ(r.status, 202) << r.body;
+  value::Value run = Parse(r);
+  ASSERT_NE(run.Find("id"), nullptr);
+  const int64_t id = run.Find("id")->as_int();
+  EXPECT_EQ(r.Header("location"), "/api/v1/runs/" + std::to_string(id));
+  EXPECT_EQ(run.Find("author")->as_string(), "editor1");
+  EXPECT_EQ(run.Find("commit")->as_string(), head_);
+  WaitRun("m-x", "applied", id);
+  value::Value shown = Parse(Call("GET", "/api/v1/runs/" + std::to_string(id), editor));
+  EXPECT_EQ(shown.Find("status")->as_string(), "applied") << value::ToJson(shown);
+  EXPECT_NE(shown.Find("plan_text")->as_string().find("file.file/app"), std::string::npos)
+      << value::ToJson(shown);
+  EXPECT_TRUE(shown.Find("plan")->is_object()) << value::ToJson(shown);
+  auto live = ReadFileToString(dir_ + "/root/m-x/app.conf");
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(*live, "1");
+  // The environment shows what was applied, its resources their last change.
+  value::Value env = Parse(Call("GET", "/api/v1/environments/m-x", editor));
+  EXPECT_EQ(env.Find("applied_commit")->as_string(), head_) << value::ToJson(env);
+  EXPECT_EQ(env.Find("branch")->as_string(), "manual/x");
+  EXPECT_EQ(env.Find("sync")->as_string(), "manual");
+  EXPECT_EQ(env.Find("commits_behind")->as_int(), 0);
+  EXPECT_EQ(env.Find("drift_status")->as_string(), "in_sync");
+  EXPECT_EQ(env.FindPath("last_run.id")->as_int(), id);
+  // Two commits on the branch: after a fetch, the environment is two commits behind.
+  Git("checkout -q manual/x");
+  Write("app.yaml",
+        "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, content: \"2\"}\n");
+  Git("commit -q -am two");
+  Write("other.txt", "x");
+  Git("add -A");
+  Git("commit -q -m three");
+  const std::string three = Git("rev-parse HEAD");
+  Git("checkout -q main");
+  const uint64_t fetched = controller_->fetches();
+  controller_->TriggerFetch();
+  auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (controller_->fetches() == fetched && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  env = Parse(Call("GET", "/api/v1/environments/m-x", editor));
+  EXPECT_EQ(env.Find("branch_head")->as_string(), three) << value::ToJson(env);
+  EXPECT_EQ(env.Find("applied_commit")->as_string(), head_);
+  EXPECT_EQ(env.Find("commits_behind")->as_int(), 2) << value::ToJson(env);
+  value::Value resources = Parse(Call("GET", "/api/v1/environments/m-x/resources", editor));
+  ASSERT_EQ(resources.Find("items")->as_list().size(), 1u) << value::ToJson(resources);
+  const value::Value& app = resources.Find("items")->as_list()[0];
+  EXPECT_EQ(app.Find("address")->as_string(), "file.file/app");
+  EXPECT_EQ(app.FindPath("last_change.action")->as_string(), "create") << value::ToJson(app);
+  EXPECT_NE(app.FindPath("last_change.diff")->as_string().find("1"), std::string::npos);
+  // A finished run cannot be canceled: 409 in the envelope.
+  RawResponse cancel = Call("POST", "/api/v1/runs/" + std::to_string(id) + "/cancel", editor);
+  EXPECT_EQ(cancel.status, 409) << cancel.body;
+  EXPECT_EQ(EnvelopeCode(cancel), "conflict");
+  // A hand edit opens a drift that the drift routes show once a check records it.
+  auto observed = store_->ObserveDrift("m-x", {{"file.file/app", "-1\n+2\n", ""}}, {}, "", 100);
+  ASSERT_TRUE(observed.ok());
+  value::Value open = Parse(Call("GET", "/api/v1/environments/m-x/drift", editor));
+  ASSERT_EQ(open.Find("items")->as_list().size(), 1u) << value::ToJson(open);
+  EXPECT_EQ(open.Find("items")->as_list()[0].Find("status")->as_string(), "open");
+  ASSERT_TRUE(store_->ObserveDrift("m-x", {}, {"file.file/app"}, "undone", 200).ok());
+  EXPECT_TRUE(Parse(Call("GET", "/api/v1/environments/m-x/drift", editor))
+                  .Find("items")
+                  ->as_list()
+                  .empty());
+  value::Value timeline = Parse(Call("GET", "/api/v1/environments/m-x/drift/timeline", editor));
+  ASSERT_EQ(timeline.Find("items")->as_list().size(), 1u);
+  EXPECT_EQ(timeline.Find("items")->as_list()[0].Find("resolution")->as_string(), "undone");
+}
+
+TEST_F(RestTest, AnAdminManagesTokensThroughTheApi) {
+  StartServer();
+  const std::string admin = Token("admin1", "admin");
+  RawResponse made = Call("POST", "/api/v1/tokens", admin,
+                          "{\"role\":\"editor\",\"name\":\"ci\",\"envs\":\"m-*\","
+                          "\"ttl\":\"1h\"}");
+  ASSERT_EQ(made.status, 201) << made.body;
+  value::Value token = Parse(made);
+  const std::string text = token.Find("token")->as_string();
+  EXPECT_EQ(token.Find("envs")->as_string(), "m-*");
+  EXPECT_EQ(token.Find("created_by")->as_string(), "admin1");
+  EXPECT_FALSE(token.Find("expires_at")->is_null());
+  // The new token works, within its glob.
+  EXPECT_EQ(Call("GET", "/api/v1/environments/m-x", text).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/environments/production", text).status, 403);
+  // The list never shows a secret or a hash.
+  RawResponse listed = Call("GET", "/api/v1/tokens", admin);
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body.find(text), std::string::npos);
+  auto stored = store_->ListTokens();
+  ASSERT_TRUE(stored.ok());
+  for (const auto& t : *stored) EXPECT_EQ(listed.body.find(t.hash), std::string::npos);
+  // Bad requests name the field.
+  RawResponse bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"boss\"}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(Message(bad).find("field 'role'"), std::string::npos) << bad.body;
+  bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"ttl\":\"soon\"}");
+  EXPECT_NE(Message(bad).find("field 'ttl'"), std::string::npos) << bad.body;
+  bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"ttl\":3}");
+  EXPECT_EQ(EnvelopeCode(bad), "bad_field");
+  bad = Call("POST", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"secret\":\"x\"}");
+  EXPECT_EQ(EnvelopeCode(bad), "unknown_field");
+  // Revoked, it is refused at once; revoking it again is a 404.
+  EXPECT_EQ(Call("DELETE", "/api/v1/tokens/ci", admin).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/environments/m-x", text).status, 401);
+  EXPECT_EQ(Call("DELETE", "/api/v1/tokens/ci", admin).status, 404);
+  // Both are in the audit log, by the admin, with their request ids.
+  state::AuditFilter by_admin;
+  by_admin.who = "admin1";
+  auto entries = store_->ListAudit(by_admin, 0, 100);
+  ASSERT_TRUE(entries.ok());
+  std::set<std::string> actions;
+  for (const auto& e : entries->items) {
+    if (!e.request_id.empty()) actions.insert(e.action + " " + e.subject);
+  }
+  EXPECT_EQ(actions.count("token.create ci"), 1u);
+  EXPECT_EQ(actions.count("token.revoke ci"), 1u);
+}
+
+TEST_F(RestTest, ListsArePagedWithCursors) {
+  StartServer();
+  const std::string admin = Token("admin1", "admin");
+  for (int i = 0; i < 4; ++i) Token("t" + std::to_string(i), "viewer");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Call("POST", "/api/v1/environments/m-x/runs", admin, "{\"action\":\"plan\"}").status,
+              202);
+  }
+  // Every route that lists: pages of 2 until next_cursor is null, never a repeat.
+  for (const std::string base :
+       {"/api/v1/environments/m-x/runs", "/api/v1/audit", "/api/v1/environments", "/api/v1/tokens",
+        "/api/v1/environments/production/history", "/api/v1/environments/production/resources",
+        "/api/v1/environments/production/drift/timeline"}) {
+    std::set<std::string> seen;
+    std::string cursor;
+    int pages = 0;
+    do {
+      std::string target = base + "?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor);
+      RawResponse r = Call("GET", target, admin);
+      ASSERT_EQ(r.status, 200) << target << ": " << r.body;
+      value::Value page = Parse(r);
+      ASSERT_LE(page.Find("items")->as_list().size(), 2u);
+      for (const auto& item : page.Find("items")->as_list()) {
+        const value::Value* key = item.Find("id") != nullptr ? item.Find("id") : item.Find("name");
+        if (item.Find("address") != nullptr) key = item.Find("address");
+        EXPECT_TRUE(seen.insert(key->ScalarText()).second) << target << " repeats";
+      }
+      const value::Value* next = page.Find("next_cursor");
+      ASSERT_NE(next, nullptr);
+      cursor = next->is_null() ? "" : next->as_string();
+      ASSERT_LT(++pages, 100);
+    } while (!cursor.empty());
+    if (base == "/api/v1/environments/m-x/runs") {
+      EXPECT_GE(seen.size(), 6u);
+    }
+    if (base == "/api/v1/environments") {
+      EXPECT_EQ(seen, (std::set<std::string>{"m-x", "m-y", "m-z", "production"}));
+    }
+  }
+  RawResponse bad = Call("GET", "/api/v1/environments/m-x/runs?limit=0", admin);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(EnvelopeCode(bad), "bad_limit");
+  bad = Call("GET", "/api/v1/audit?cursor=abc", admin);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(EnvelopeCode(bad), "bad_cursor");
+}
+
+TEST_F(RestTest, BadInputGetsAClearEnvelopeWhileOthersAreServed) {
+  StartServer(/*header_timeout=*/5s);
+  const std::string admin = Token("admin1", "admin");
+  // A slow client sends half a header and stays; everyone else is served meanwhile.
+  auto slow = RawClient::ConnectTcp(server_->tcp_port());
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(slow->Send("GET /api/v1/environments HTTP/1.1\r\nHost: x\r\nAuthori"));
+  struct Bad {
+    std::string method, target, body;
+    int status;
+    std::string code, message_has;
+  };
+  const std::string runs = "/api/v1/environments/m-x/runs";
+  const std::vector<Bad> cases = {
+      {"POST", runs, "{\"action\": \"plan\",\n  \"x\": }", 400, "malformed_json", "body:2:"},
+      {"POST", runs, "", 400, "malformed_json", "empty"},
+      {"POST", runs, "[1]", 400, "bad_body", "object"},
+      {"POST", runs, "{\"action\":\"plan\",\"force\":true}", 400, "unknown_field", "'force'"},
+      {"POST", runs, "{\"action\":\"sync\"}", 400, "bad_action", "sync"},
+      {"POST", runs, "{}", 400, "bad_action", "action"},
+      {"POST", "/api/v1/runs/1/cancel", "{\"why\":1}", 400, "unknown_field", "'why'"},
+      {"POST", runs, std::string(2 * 1024 * 1024, ' '), 413, "payload_too_large", ""},
+      {"GET", "/api/v1/nothing-here", "", 404, "not_found", ""},
+      {"GET", "/api/v1/environments/nope", "", 404, "not_found", "nope"},
+      {"GET", "/api/v1/environments/nope/runs", "", 404, "not_found", "nope"},
+      {"POST", "/api/v1/environments/nope/runs", "{\"action\":\"plan\"}", 404, "not_found", ""},
+      {"GET", "/api/v1/environments/production/resources/file.file/nope", "", 404, "not_found", ""},
+      {"GET", "/api/v1/runs/999999", "", 404, "not_found", "999999"},
+      {"GET", "/api/v1/runs/abc", "", 400, "bad_run_id", ""},
+      {"GET", "/api/v1/environments/..%2F..%2Fetc", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/%2e%2e", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%22b", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%27b", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%00b", "", 400, "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/a%ZZ", "", 400, "invalid_parameter", ""},
+      // Unencoded, ".." makes another number of segments: no route has that shape.
+      {"GET", "/api/v1/environments/../etc", "", 404, "not_found", "no route"},
+      {"GET", "/api/v1/environments/a\"b", "", 400, "", ""},
+      {"GET", "/api/v1/environments/production/resources/file.file/../../x", "", 404, "not_found",
+       "no route"},
+      {"GET", "/api/v1/environments/production/resources/file.file/..%2Fapp", "", 400,
+       "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/production/resources/file.file/a%00", "", 400,
+       "invalid_parameter", ""},
+      {"GET", "/api/v1/environments/production/resources/..%2F/app", "", 400, "invalid_parameter",
+       ""},
+      {"DELETE", "/api/v1/environments/production", "", 405, "method_not_allowed", ""},
+  };
+  for (const Bad& c : cases) {
+    RawResponse r = Call(c.method, c.target, admin, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << ": " << r.body;
+    std::string code = EnvelopeCode(r);
+    EXPECT_EQ(code.find("envelope"), std::string::npos) << c.target << ": " << code;
+    if (!c.code.empty()) {
+      EXPECT_EQ(code, c.code) << c.target;
+    }
+    EXPECT_NE(Message(r).find(c.message_has), std::string::npos) << c.target << ": " << Message(r);
+  }
+  // The slow client's connection was open all along; it ends with a 408, in the envelope.
+  std::optional<RawResponse> timed_out = slow->ReadResponse(kPatience);
+  ASSERT_TRUE(timed_out.has_value());
+  EXPECT_EQ(timed_out->status, 408);
+  EXPECT_EQ(EnvelopeCode(*timed_out), "request_timeout");
+  // Nothing above queued a run.
+  state::RunFilter f;
+  f.environment = "m-x";
+  auto listed = store_->ListRuns(f, 0, 100);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->items.size(), 1u);
+}
+
+// Checks an OpenAPI document (argument 1) with JSON::Validator, then every response listed in
+// the file of argument 2 ("METHOD PATTERN STATUS FILE" lines) against it; prints "valid" or the
+// errors.
+constexpr char kCheckScript[] = R"perl(
+use strict; use warnings;
+use JSON::Validator::Schema::OpenAPIv3;
+use Mojo::JSON qw(decode_json);
+use Mojo::File qw(path);
+my $s = JSON::Validator::Schema::OpenAPIv3->new($ARGV[0]);
+my @e = map { "document: $_" } @{$s->errors};
+for my $line (@e ? () : split /\n/, path($ARGV[1])->slurp) {
+  my ($method, $route, $status, $file) = split / /, $line;
+  my $body = decode_json(path($file)->slurp);
+  push @e, map { "$method $route $status: $_" } $s->validate_response(
+    [lc $method, $route, $status],
+    {body => sub { return {exists => 1, value => $body, content_type => 'application/json'} }});
+}
+print "$_\n" for @e;
+print "valid\n" unless @e;
+)perl";
+
+TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
+  StartServer();
+  const std::string viewer = Token("viewer1", "viewer");
+  const std::string admin = Token("admin1", "admin");
+  RawResponse r = Call("GET", "/api/v1/openapi.json", viewer);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, std::string(OpenApiDocument()));
+  const std::string doc = dir_ + "/openapi.json";
+  const std::string script = dir_ + "/check.pl";
+  const std::string list = dir_ + "/answers";
+  ASSERT_TRUE(WriteFileAtomic(doc, r.body).ok());
+  ASSERT_TRUE(WriteFileAtomic(script, kCheckScript).ok());
+  // Answers of every kind, each kept to be checked against the document's schema of its route
+  // and status.
+  std::string answers;
+  auto keep = [&](const std::string& method, const std::string& pattern, const std::string& target,
+                  const std::string& token, const std::string& body = "") {
+    RawResponse got = Call(method, target, token, body);
+    const std::string file = dir_ + "/answer" + std::to_string(answers.size());
+    EXPECT_TRUE(WriteFileAtomic(file, got.body).ok());
+    answers += method + " " + pattern + " " + std::to_string(got.status) + " " + file + "\n";
+    return got;
+  };
+  RawResponse queued = keep("POST", "/api/v1/environments/{env}/runs",
+                            "/api/v1/environments/m-x/runs", admin, "{\"action\":\"apply\"}");
+  ASSERT_EQ(queued.status, 202);
+  const int64_t id = Parse(queued).Find("id")->as_int();
+  WaitRun("m-x", "applied", id);
+  ASSERT_TRUE(store_->ObserveDrift("m-x", {{"file.file/app", "-1\n+2\n", ""}}, {}, "", 100).ok());
+  auto applies = store_->ListApplies("m-x", 1);
+  ASSERT_TRUE(applies.ok() && !applies->empty());
+  const std::string run = "/api/v1/runs/" + std::to_string(id);
+  keep("GET", "/api/v1/environments", "/api/v1/environments", viewer);
+  keep("GET", "/api/v1/environments/{env}", "/api/v1/environments/m-x", viewer);
+  keep("GET", "/api/v1/environments/{env}", "/api/v1/environments/nope", viewer);
+  keep("GET", "/api/v1/environments/{env}/resources", "/api/v1/environments/m-x/resources", viewer);
+  keep("GET", "/api/v1/environments/{env}/resources/{kind}/{name}",
+       "/api/v1/environments/m-x/resources/file.file/app", viewer);
+  keep("GET", "/api/v1/environments/{env}/resources/{kind}/{name}",
+       "/api/v1/environments/m-x/resources/file.file/nope", viewer);
+  keep("GET", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs?limit=1", viewer);
+  keep("GET", "/api/v1/runs/{id}", run, viewer);
+  keep("POST", "/api/v1/runs/{id}/cancel", run + "/cancel", admin);
+  keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", admin,
+       "{\"action\":\"plan\",\"force\":1}");
+  keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", viewer,
+       "{\"action\":\"plan\"}");
+  keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", "",
+       "{\"action\":\"plan\"}");
+  keep("GET", "/api/v1/environments/{env}/history", "/api/v1/environments/m-x/history", viewer);
+  keep("GET", "/api/v1/environments/{env}/history/{id}",
+       "/api/v1/environments/m-x/history/" + std::to_string(applies->front().id), viewer);
+  keep("GET", "/api/v1/environments/{env}/drift", "/api/v1/environments/m-x/drift", viewer);
+  keep("GET", "/api/v1/environments/{env}/drift/timeline",
+       "/api/v1/environments/m-x/drift/timeline", viewer);
+  keep("GET", "/api/v1/audit", "/api/v1/audit", admin);
+  keep("GET", "/api/v1/audit", "/api/v1/audit", viewer);
+  keep("POST", "/api/v1/tokens", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"name\":\"v2\"}");
+  keep("GET", "/api/v1/tokens", "/api/v1/tokens", admin);
+  keep("DELETE", "/api/v1/tokens/{name}", "/api/v1/tokens/v2", admin);
+  keep("GET", "/livez", "/livez", "");
+  keep("GET", "/readyz", "/readyz", "");
+  ASSERT_TRUE(WriteFileAtomic(list, answers).ok());
+  // Debian's JSON::Validator checks the document against the OpenAPI 3.0 schema, and each
+  // answer against the document.
+  EXPECT_EQ(test::Sh("perl '" + script + "' '" + doc + "' '" + list + "'"), "valid");
+  // The validator is real: a document without responses is refused, and so is an answer that
+  // is not what the document says.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.json",
+                              "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\",\"version\":\"1\"},"
+                              "\"paths\":{\"/x\":{\"get\":{}}}}")
+                  .ok());
+  EXPECT_NE(test::Sh("perl '" + script + "' '" + dir_ + "/bad.json' '" + list + "'")
+                .find("document: /paths/~1x/get/responses"),
+            std::string::npos);
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/wrong", "{\"name\": 5}").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/wrong-list",
+                              "GET /api/v1/environments/{env} 200 " + dir_ + "/wrong\n")
+                  .ok());
+  EXPECT_NE(test::Sh("perl '" + script + "' '" + doc + "' '" + dir_ + "/wrong-list'"), "valid");
+  // Every route the router holds is in the document, and every operation of the document is
+  // a route, but those registered outside AddRoutes' areas so far (the lead's /metrics, the
+  // hooks' and the events' routes, merged from their branches).
+  auto parsed = value::ParseJson(OpenApiDocument());
+  ASSERT_TRUE(parsed.ok());
+  std::set<std::string> documented;
+  for (const auto& [path, item] : parsed->Find("paths")->as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      std::string m = method;
+      for (char& ch : m) ch = static_cast<char>(ch - 'a' + 'A');
+      documented.insert(m + " " + path);
+      EXPECT_NE(op.Find("operationId"), nullptr) << m << " " << path;
+    }
+  }
+  for (const std::string& route : routes_) EXPECT_EQ(documented.count(route), 1u) << route;
+  const std::set<std::string> elsewhere = {"GET /metrics", "GET /api/v1/events",
+                                           "POST /api/v1/hooks/git"};
+  for (const std::string& op : documented) {
+    if (elsewhere.count(op) != 0) continue;
+    EXPECT_EQ(routes_.count(op), 1u) << op << " is documented but not a route";
+  }
+}
+
+}  // namespace
+}  // namespace driftless::server::api
