@@ -280,10 +280,10 @@ void Fleet(const Options& o, const fs::path& work) {
   const double reconcile = Seconds(Clock::now() - t0);
   auto [rss, threads] = RssAndThreads(s.pid);
   const long peak = PeakRssKib(s.pid);
-  const std::string request =
-      "GET /api/v1/environments HTTP/1.1\r\nHost: bench\r\n"
-      "Authorization: Bearer " +
-      token + "\r\n\r\n";
+  const std::string request = "GET /api/v1/environments?limit=" + std::to_string(o.envs) +
+                              " HTTP/1.1\r\nHost: bench\r\n"
+                              "Authorization: Bearer " +
+                              token + "\r\n\r\n";
   LoadResult load = Load(s.port, request, o.clients, o.requests, [&](const RawResponse& r) {
     if (r.status != 200) return "status " + std::to_string(r.status) + ": " + r.body;
     if (r.body.find(EnvName(o.envs - 1)) == std::string::npos) {
