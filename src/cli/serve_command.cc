@@ -3,9 +3,11 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "cli/commands.h"
 #include "server/api/api.h"
+#include "server/api/hooks.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
 
@@ -29,6 +31,15 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
                  flags.listen.c_str());
     return 1;
   }
+  std::string webhook_secret;
+  if (!flags.webhook_secret_file.empty()) {
+    Result<std::string> secret = server::api::ReadWebhookSecret(flags.webhook_secret_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "error: %s\n", secret.error().message.c_str());
+      return 1;
+    }
+    webhook_secret = std::move(*secret);
+  }
   server::controller::ControllerOptions co;
   co.workspace = workspace;
   co.poll_seconds = flags.poll_seconds;
@@ -41,6 +52,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   context.controller = &controller;
   context.stores = &stores;
   context.metrics = &metrics;
+  context.webhook_secret = webhook_secret;
   server::http::Router router;
   Status added = server::api::AddRoutes(router, context);
   if (!added.ok()) {

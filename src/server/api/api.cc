@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "auth/rights.h"
+#include "server/api/hooks.h"
 #include "state/open.h"
 
 namespace driftless::server::api {
@@ -111,8 +112,7 @@ std::optional<std::string_view> BearerToken(std::string_view header) {
 }
 
 http::AuthDecision Refuse(const ApiContext& context, const http::Request& request, int status,
-                          std::string who, std::string env, std::string right,
-                          std::string reason) {
+                          std::string who, std::string env, std::string right, std::string reason) {
   state::AuditEntry entry;
   entry.who = std::move(who);
   entry.action = "request." + right;
@@ -125,8 +125,9 @@ http::AuthDecision Refuse(const ApiContext& context, const http::Request& reques
   Status audited = Audit(context, request, std::move(entry));
   http::AuthDecision d;
   d.status = status;
-  d.message = audited.ok() ? reason : reason + " (and the audit log failed: " +
-                                          audited.error().message + ")";
+  d.message = audited.ok()
+                  ? reason
+                  : reason + " (and the audit log failed: " + audited.error().message + ")";
   return d;
 }
 
@@ -147,9 +148,9 @@ http::Authenticator MakeAuthenticator(const ApiContext& context) {
                     "this route needs an `Authorization: Bearer TOKEN` header");
     }
     Result<StorePool::Lease> store = context.stores->Acquire();
-    Result<auth::Authentication> who =
-        store.ok() ? auth::Authenticate(**store, *secret, context.Now())
-                   : Result<auth::Authentication>(store.error());
+    Result<auth::Authentication> who = store.ok()
+                                           ? auth::Authenticate(**store, *secret, context.Now())
+                                           : Result<auth::Authentication>(store.error());
     if (!who.ok()) {
       http::AuthDecision d;
       d.status = 503;
@@ -189,12 +190,12 @@ http::Authenticator MakeAuthenticator(const ApiContext& context) {
 }
 
 Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
-  Status added = router.AddSync(
-      "GET", "/livez",
-      [](const http::Request&) {
-        return http::Response::Json(200, std::string("{\"status\":\"ok\"}"));
-      },
-      {"", false});
+  Status added =
+      router.AddSync("GET", "/livez",
+                     [](const http::Request&) {
+                       return http::Response::Json(200, std::string("{\"status\":\"ok\"}"));
+                     },
+                     {"", false});
   if (!added.ok()) return added;
   controller::Controller* controller = context.controller;
   return router.AddSync("GET", "/readyz", [controller](const http::Request&) {
@@ -206,7 +207,7 @@ Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
 
 Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
-  for (auto add : {&AddHealthRoutes}) {
+  for (auto add : {&AddHealthRoutes, &AddHookRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }
