@@ -77,11 +77,13 @@ class ServeHooksTest : public ::testing::Test {
     ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
   }
   // Starts the server (a new process each time, on the same state); its port from its log.
-  void StartServer(const std::string& tag) {
-    proc_ = Spawn(box_,
-                  {"serve", "--repo", "file://" + box_.dir() + "/origin.git", "--listen",
-                   "127.0.0.1:0", "--poll", "1h", "--webhook-secret-file", secret_file_},
-                  tag);
+  // `with_secret` false: without --webhook-secret-file.
+  void StartServer(const std::string& tag, bool with_secret = true) {
+    std::vector<std::string> args = {
+        "serve",  "--repo", "file://" + box_.dir() + "/origin.git", "--listen", "127.0.0.1:0",
+        "--poll", "1h"};
+    if (with_secret) args.insert(args.end(), {"--webhook-secret-file", secret_file_});
+    proc_ = Spawn(box_, args, tag);
     ASSERT_TRUE(ErrHas("\"msg\":\"listening\"")) << proc_.Err();
     const std::string err = proc_.Err();
     const std::string key = "\"address\":\"127.0.0.1:";
@@ -284,6 +286,33 @@ TEST_F(ServeHooksTest, KilledDuringAnApplyAndRestartedItConverges) {
   kill(proc_.pid, SIGTERM);
   EXPECT_EQ(Wait(proc_.pid), 0) << proc_.Err();
   proc_.pid = -1;
+}
+
+TEST_F(ServeHooksTest, ASecretFileMustBePrivateAndWithoutOneHooksAreRefused) {
+  Init("  - branch: main\n    name: production\n    sync: auto\n");
+  const std::vector<std::string> serve = {
+      "serve",     "--repo",      "file://" + box_.dir() + "/origin.git",
+      "--listen",  "127.0.0.1:0", "--webhook-secret-file",
+      secret_file_};
+  ASSERT_EQ(chmod(secret_file_.c_str(), 0644), 0);
+  RunResult open = box_.Run(serve);
+  EXPECT_EQ(open.exit_code, 1) << Summary(open);
+  EXPECT_NE(open.err.find(secret_file_ + ": every user of this machine can read it"),
+            std::string::npos)
+      << Summary(open);
+  FILE* f = std::fopen(secret_file_.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
+  RunResult empty = box_.Run(serve);
+  EXPECT_EQ(empty.exit_code, 1) << Summary(empty);
+  EXPECT_NE(empty.err.find(secret_file_ + ": is empty"), std::string::npos) << Summary(empty);
+
+  StartServer("serve", false);
+  ASSERT_TRUE(ErrHas("\"msg\":\"run applied\"")) << proc_.Err();
+  EXPECT_EQ(PostHook(kSecret, "n-1"), 403) << last_body_;
+  EXPECT_NE(last_body_.find("no webhook secret is configured"), std::string::npos) << last_body_;
+  EXPECT_NE(last_body_.find("--webhook-secret-file"), std::string::npos) << last_body_;
 }
 
 }  // namespace
