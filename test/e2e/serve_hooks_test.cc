@@ -4,8 +4,6 @@
 // files it writes, state), never for a while.
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/hash.h"
 #include "e2e/harness.h"
 #include "server/http/testing/raw_client.h"
 
@@ -23,20 +22,6 @@ namespace driftless::test {
 namespace {
 
 constexpr char kSecret[] = "a webhook secret";
-
-std::string HmacHex(const std::string& key, const std::string& body) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
-}
 
 class ServeHooksTest : public ::testing::Test {
  protected:
@@ -106,7 +91,7 @@ class ServeHooksTest : public ::testing::Test {
     std::string raw =
         "POST /api/v1/hooks/git HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         "X-GitHub-Event: push\r\nX-GitHub-Delivery: " +
-        delivery + "\r\nX-Hub-Signature-256: sha256=" + HmacHex(key, body) +
+        delivery + "\r\nX-Hub-Signature-256: sha256=" + HmacSha256Hex(key, body) +
         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
         "\r\n\r\n" + body;
     auto client = server::http::testing::RawClient::ConnectTcp(port_);

@@ -1,8 +1,6 @@
 #include "server/api/hooks.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
 
@@ -12,6 +10,7 @@
 #include <utility>
 
 #include "base/file_util.h"
+#include "base/hash.h"
 #include "value/value.h"
 
 namespace driftless::server::api {
@@ -44,54 +43,19 @@ Result<std::string> ReadWebhookSecret(const std::string& path) {
   return secret;
 }
 
-namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
-
-// The raw 32 bytes of HMAC-SHA256(secret, body).
-std::string HmacSha256(std::string_view secret, std::string_view body) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &length);
-  return std::string(reinterpret_cast<const char*>(digest), length);
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
-std::string HmacSha256Hex(std::string_view secret, std::string_view body) {
-  std::string raw = HmacSha256(secret, body);
-  std::string hex;
-  for (unsigned char c : raw) {
-    hex += kHex[c >> 4];
-    hex += kHex[c & 15];
-  }
-  return hex;
-}
-
 bool ValidSha256Signature(std::string_view header, std::string_view secret, std::string_view body) {
   constexpr std::string_view kPrefix = "sha256=";
   if (header.size() != kPrefix.size() + 2 * SHA256_DIGEST_LENGTH) return false;
-  for (size_t i = 0; i < kPrefix.size(); ++i) {
-    char c = header[i];
+  std::string sent(header);
+  for (char& c : sent) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kPrefix[i]) return false;
   }
-  std::string sent(SHA256_DIGEST_LENGTH, '\0');
-  for (size_t i = 0; i < sent.size(); ++i) {
-    int hi = HexDigit(header[kPrefix.size() + 2 * i]);
-    int lo = HexDigit(header[kPrefix.size() + 2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    sent[i] = static_cast<char>(hi * 16 + lo);
+  if (sent.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  sent.erase(0, kPrefix.size());
+  for (char c : sent) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
-  std::string expected = HmacSha256(secret, body);
+  const std::string expected = HmacSha256Hex(secret, body);
   return expected.size() == sent.size() &&
          CRYPTO_memcmp(expected.data(), sent.data(), sent.size()) == 0;
 }

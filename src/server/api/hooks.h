@@ -28,11 +28,8 @@ inline constexpr int64_t kDeliveryRetentionSeconds = 7 * 24 * 3600;
 /// user of the machine (mode o+r).
 Result<std::string> ReadWebhookSecret(const std::string& path);
 
-/// HMAC-SHA256 of `body` keyed with `secret`, as 64 lowercase hexadecimal digits.
-std::string HmacSha256Hex(std::string_view secret, std::string_view body);
-
 /// True when `header` is "sha256=<64 hex digits>" (any case) and the digits are the
-/// HMAC-SHA256 of `body` with `secret`; compared in constant time.
+/// HMAC-SHA256 of `body` with `secret` (base/hash.h); compared in constant time.
 bool ValidSha256Signature(std::string_view header, std::string_view secret, std::string_view body);
 
 /// True when `a` and `b` are equal, in a time that tells nothing of where they differ (nor, to

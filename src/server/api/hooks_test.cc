@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/file_util.h"
+#include "base/hash.h"
 #include "server/http/server.h"
 #include "server/http/testing/raw_client.h"
 #include "state/open.h"
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 
 constexpr char kSecret[] = "It's a Secret to Everybody";
 
-class HooksTest : public ::testing::Test {
+class ApiHooksTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::GitTestDir("driftless-hooks-test");
@@ -83,7 +84,7 @@ class HooksTest : public ::testing::Test {
   std::unique_ptr<http::Router> router_;
 };
 
-TEST(HmacTest, MatchesGitHubsDocumentedExample) {
+TEST(ApiHmacTest, MatchesGitHubsDocumentedExample) {
   // The example of GitHub's "Validating webhook deliveries".
   EXPECT_EQ(HmacSha256Hex(kSecret, "Hello, World!"),
             "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
@@ -115,7 +116,7 @@ TEST(HmacTest, MatchesGitHubsDocumentedExample) {
   EXPECT_FALSE(ConstantTimeEquals("", "token"));
 }
 
-TEST_F(HooksTest, ValidSignaturesOfEveryProviderAreQueuedOnAnyBody) {
+TEST_F(ApiHooksTest, ValidSignaturesOfEveryProviderAreQueuedOnAnyBody) {
   // The body is never parsed: a valid signature on anything (here not JSON) is a fetch.
   const std::string body = "not json at all {";
   http::Response r =
@@ -147,7 +148,7 @@ TEST_F(HooksTest, ValidSignaturesOfEveryProviderAreQueuedOnAnyBody) {
       << rendered;
 }
 
-TEST_F(HooksTest, BadMissingOrMisshapenSignaturesAre401AndAudited) {
+TEST_F(ApiHooksTest, BadMissingOrMisshapenSignaturesAre401AndAudited) {
   const std::string body = "{\"ref\":\"refs/heads/main\"}";
   struct Case {
     std::vector<std::string> headers;
@@ -186,7 +187,7 @@ TEST_F(HooksTest, BadMissingOrMisshapenSignaturesAre401AndAudited) {
       << metrics_.Render();
 }
 
-TEST_F(HooksTest, DuplicateDeliveriesAreSaidSoAndPingIsAnswered) {
+TEST_F(ApiHooksTest, DuplicateDeliveriesAreSaidSoAndPingIsAnswered) {
   const std::string body = "{}";
   std::vector<std::string> headers = {"X-GitHub-Event: push", "X-GitHub-Delivery: 72d3162e",
                                       "X-Hub-Signature-256: " + Sig(body)};
@@ -229,7 +230,7 @@ TEST_F(HooksTest, DuplicateDeliveriesAreSaidSoAndPingIsAnswered) {
   EXPECT_EQ(Post(headers, body).status, 202);
 }
 
-TEST_F(HooksTest, OversizedBodiesAre413AndNoSecretMeans403) {
+TEST_F(ApiHooksTest, OversizedBodiesAre413AndNoSecretMeans403) {
   // Past the server's body cap, refused by the server before the body is read.
   std::string big(options_.max_body_bytes + 1, 'x');
   EXPECT_EQ(Post({"X-Driftless-Signature: " + Sig(big)}, big).status, 413);
@@ -246,7 +247,7 @@ TEST_F(HooksTest, OversizedBodiesAre413AndNoSecretMeans403) {
   EXPECT_NE(r.body.find("--webhook-secret-file"), std::string::npos) << r.body;
 }
 
-TEST_F(HooksTest, SecretFilesArePrivateAndNotEmpty) {
+TEST_F(ApiHooksTest, SecretFilesArePrivateAndNotEmpty) {
   const std::string path = dir_ + "/secret";
   ASSERT_TRUE(WriteFileAtomic(path, "s3cret\n").ok());
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
@@ -271,7 +272,7 @@ TEST_F(HooksTest, SecretFilesArePrivateAndNotEmpty) {
   EXPECT_NE(missing.error().message.find(dir_ + "/nope"), std::string::npos);
 }
 
-TEST_F(HooksTest, AValidHookOnARealServerMakesTheControllerFetch) {
+TEST_F(ApiHooksTest, AValidHookOnARealServerMakesTheControllerFetch) {
   const std::string repo = dir_ + "/repo";
   ASSERT_TRUE(MakeDirs(repo).ok());
   ASSERT_TRUE(WriteFileAtomic(repo + "/driftless.yaml",
