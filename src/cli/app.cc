@@ -146,6 +146,9 @@ int Main(int argc, char** argv) {
       "serve", "follow every branch: environments created, planned, applied and destroyed");
   serve->add_option("--listen", sf.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve->add_option("--poll", serve_poll, "fetch this often beside webhooks (default 1m)");
+  serve->add_option("--webhook-secret-file", sf.webhook_secret_file,
+                    "the secret of POST /api/v1/hooks/git (a private file; without it, "
+                    "webhooks are refused)");
   global(serve);
   changing(serve);
 

@@ -56,6 +56,7 @@ int RunWatch(Workspace& ws, const engine::WatchOptions& options);
 struct ServeFlags {
   std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
   double poll_seconds = 60;               ///< --poll
+  std::string webhook_secret_file;        ///< --webhook-secret-file ("": webhooks disabled)
 };
 /// `driftless serve`: the controller and the HTTP server until SIGTERM or SIGINT (exit 0).
 int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags);

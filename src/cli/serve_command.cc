@@ -3,10 +3,12 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "cli/commands.h"
 #include "server/api/api.h"
 #include "server/api/server_metrics.h"
+#include "server/api/hooks.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
 
@@ -32,6 +34,15 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   }
   server::metrics::Registry metrics;
   server::api::ServerMetrics server_metrics(metrics);
+  std::string webhook_secret;
+  if (!flags.webhook_secret_file.empty()) {
+    Result<std::string> secret = server::api::ReadWebhookSecret(flags.webhook_secret_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "error: %s\n", secret.error().message.c_str());
+      return 1;
+    }
+    webhook_secret = std::move(*secret);
+  }
   server::controller::ControllerOptions co;
   co.workspace = workspace;
   co.poll_seconds = flags.poll_seconds;
@@ -47,6 +58,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   context.stores = &stores;
   context.metrics = &metrics;
   server_metrics.AddScrapeGauges(context);
+  context.webhook_secret = webhook_secret;
   server::http::Router router;
   Status added = server::api::AddRoutes(router, context);
   if (!added.ok()) {

@@ -10,6 +10,7 @@
 #include "server/api/drift.h"
 #include "server/api/environments.h"
 #include "server/api/history.h"
+#include "server/api/hooks.h"
 #include "server/api/openapi.h"
 #include "server/api/runs.h"
 #include "server/api/server_metrics.h"
@@ -216,7 +217,7 @@ Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
   for (auto add : {&AddHealthRoutes, &AddMetricsRoutes, &AddEnvironmentRoutes, &AddRunRoutes,
                    &AddHistoryRoutes, &AddDriftRoutes, &AddAuditRoutes, &AddTokenRoutes,
-                   &AddOpenApiRoutes}) {
+                   &AddOpenApiRoutes, &AddHookRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }

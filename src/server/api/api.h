@@ -64,6 +64,8 @@ struct ApiContext {
   metrics::Registry* metrics = nullptr;  ///< nullptr: no metrics are counted
   /// Unix seconds now (token expiry, audit times); the system clock when empty.
   std::function<int64_t()> now;
+  /// The secret of POST /api/v1/hooks/git (--webhook-secret-file); "": webhooks are disabled.
+  std::string webhook_secret;
 
   /// now(), or the system clock.
   int64_t Now() const;

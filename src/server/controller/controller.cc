@@ -320,7 +320,8 @@ void Controller::Fetch(state::StateStore& store) {
       f.environment = name;
       Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
       if (last.ok() && !last->items.empty() && last->items[0].commit == v.head &&
-          last->items[0].status != "superseded" && last->items[0].status != "canceled") {
+          last->items[0].status != "superseded" && last->items[0].status != "canceled" &&
+          last->items[0].status != "interrupted") {
         if (applied.ok() && !applied->empty()) to_watch.push_back(name);
         continue;
       }
