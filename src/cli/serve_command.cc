@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "server/api/api.h"
+#include "server/api/events.h"
 #include "server/api/server_metrics.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
@@ -46,6 +47,8 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   context.controller = &controller;
   context.stores = &stores;
   context.metrics = &metrics;
+  server::api::EventHub events(&stores, &metrics);
+  context.events = &events;
   server_metrics.AddScrapeGauges(context);
   server::http::Router router;
   Status added = server::api::AddRoutes(router, context);
@@ -73,6 +76,13 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
     log.Write("error", "cannot start", {{"error", Value::String(started.error().message)}});
     return 1;
   }
+  Status hub = events.Start();
+  if (!hub.ok()) {
+    log.Write("error", "cannot read the event log",
+              {{"error", Value::String(hub.error().message)}});
+    controller.Stop();
+    return 1;
+  }
   Status listening = http.Start();
   if (!listening.ok()) {
     log.Write("error", "cannot listen", {{"error", Value::String(listening.error().message)}});
@@ -83,6 +93,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
             {{"address", Value::String(so.tcp_address + ":" + std::to_string(http.tcp_port()))}});
   http.Wait();
   log.Write("info", "stopping", {});
+  events.Stop();
   controller.Stop();
   log.Write("info", "stopped", {});
   return 0;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "auth/rights.h"
+#include "server/api/events.h"
 #include "server/api/server_metrics.h"
 #include "state/open.h"
 
@@ -207,7 +208,7 @@ Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
 
 Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
-  for (auto add : {&AddHealthRoutes, &AddMetricsRoutes}) {
+  for (auto add : {&AddHealthRoutes, &AddMetricsRoutes, &AddEventRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }
