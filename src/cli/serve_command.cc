@@ -35,6 +35,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   server::api::ServerMetrics server_metrics(metrics);
   server::controller::ControllerOptions co;
   co.workspace = workspace;
+  co.workspace.event_retention_seconds = flags.event_retention_seconds;
   co.poll_seconds = flags.poll_seconds;
   co.log = &log;
   co.on_run_status = [&server_metrics](const state::Run& run, const std::string& status) {
@@ -47,7 +48,9 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   context.controller = &controller;
   context.stores = &stores;
   context.metrics = &metrics;
-  server::api::EventHub events(&stores, &metrics);
+  server::api::EventHubOptions eo;
+  eo.retention_seconds = flags.event_retention_seconds;
+  server::api::EventHub events(&stores, &metrics, eo);
   context.events = &events;
   server_metrics.AddScrapeGauges(context);
   server::http::Router router;
