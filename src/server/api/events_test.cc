@@ -233,6 +233,29 @@ TEST_F(EventsTest, AnIdPastRetentionGetsAResetAndThenTheNewEvents) {
   ASSERT_TRUE(d.ReadUntil("event: reset", kPatience)) << d.received();
 }
 
+TEST_F(EventsTest, TheHubPrunesPastItsRetentionAndStoppingClosesEveryStream) {
+  int64_t old = Append("run.queued", "prod", 1000);
+  int64_t kept = Append("run.applied", "prod");
+  EventHubOptions options;
+  options.retention_seconds = 3600;
+  StartServer(options);  // prunes at once
+  Result<std::vector<state::EventRecord>> left = writer_->EventsAfter(0, {}, 100);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().id, kept);
+  // A client that saw `old` missed nothing; one that saw nothing missed `old`.
+  RawClient c = Open("/api/v1/events", admin_, "Last-Event-ID: " + std::to_string(old) + "\r\n");
+  ASSERT_TRUE(c.ReadUntil(Frame(kept, "run.applied"), kPatience)) << c.received();
+  RawClient z = Open("/api/v1/events", admin_, "Last-Event-ID: 0\r\n");
+  ASSERT_TRUE(z.ReadUntil("event: reset", kPatience)) << z.received();
+  WaitStreams(2);
+  hub_->Stop();
+  EXPECT_TRUE(z.WaitClosed(kPatience));
+  EXPECT_TRUE(c.WaitClosed(kPatience));
+  EXPECT_EQ(hub_->streams(), 0u);
+  EXPECT_TRUE(WaitMetric("driftless_event_streams 0"));
+}
+
 TEST_F(EventsTest, FiltersByEnvironmentAndTypeWithAPrefixForm) {
   StartServer();
   RawClient c = Open("/api/v1/events?environment=prod,preview-*&type=drift.*,run.applied", admin_);
