@@ -104,7 +104,7 @@ Status EventHub::Start() {
 }
 
 void EventHub::Stop() {
-  std::vector<std::unique_ptr<Subscriber>> closing;
+  std::vector<std::shared_ptr<Subscriber>> closing;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
@@ -137,7 +137,7 @@ void EventHub::DropClosed() {
   size_t before = subscribers_.size();
   subscribers_.erase(
       std::remove_if(subscribers_.begin(), subscribers_.end(),
-                     [](const std::unique_ptr<Subscriber>& s) { return s->stream->closed(); }),
+                     [](const std::shared_ptr<Subscriber>& s) { return s->stream->closed(); }),
       subscribers_.end());
   if (streams_gauge_ != nullptr && before != subscribers_.size()) {
     streams_gauge_->Add({}, -static_cast<double>(before - subscribers_.size()));
@@ -155,44 +155,38 @@ void EventHub::MaybePrune(state::ControlStore& store) {
 
 Status EventHub::Subscribe(std::shared_ptr<http::EventStream> stream, EventSelection selection,
                            int64_t after_id) {
-  auto sub = std::make_unique<Subscriber>();
+  auto sub = std::make_shared<Subscriber>();
   sub->stream = std::move(stream);
   sub->selection = std::move(selection);
   sub->cursor = after_id;
-  std::optional<StorePool::Lease> store;
-  for (;;) {
-    int64_t target = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopped_ || !started_) return Error("the server is stopping");
-      if (sub->cursor >= position_) {
-        subscribers_.push_back(std::move(sub));
-        if (streams_gauge_ != nullptr) streams_gauge_->Add({}, 1);
-        return Status::Ok();
-      }
-      target = position_;
-    }
-    // Catch up to what the dispatcher has fanned out already, off its thread: events after
-    // `target` are left to the next look (or to the dispatcher once subscribed).
-    if (!store.has_value()) {
-      Result<StorePool::Lease> acquired = stores_->Acquire();
-      if (!acquired.ok()) return acquired.error();
-      store.emplace(std::move(*acquired));
-    }
-    Result<std::vector<state::EventRecord>> batch =
-        (*store)->EventsAfter(sub->cursor, {}, state::kDefaultEventBatch);
-    if (!batch.ok()) return batch.error();
-    bool reached = batch->size() < static_cast<size_t>(state::kDefaultEventBatch);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_ || !started_) return Error("the server is stopping");
+  sub->replaying = sub->cursor < position_;
+  subscribers_.push_back(std::move(sub));
+  if (streams_gauge_ != nullptr) streams_gauge_->Add({}, 1);
+  return Status::Ok();
+}
+
+bool EventHub::Replay(state::ControlStore& store, Subscriber& sub, int64_t target) {
+  // A replay writes more only once the client has read most of what came before, so that a
+  // client catching up on a long absence is never mistaken for one that does not read.
+  constexpr int kReplayBatch = 200;
+  while (sub.stream->unsent() < options_.replay_unsent && !sub.stream->closed()) {
+    Result<std::vector<state::EventRecord>> batch = store.EventsAfter(sub.cursor, {}, kReplayBatch);
+    if (!batch.ok()) return false;  // again at the next round
     for (const state::EventRecord& e : *batch) {
-      if (e.id > target) {
-        reached = true;
-        break;
-      }
-      Deliver(*sub, e);
+      if (e.id > target) break;
+      if (sub.stream->unsent() >= options_.replay_unsent) return false;  // the rest later
+      Deliver(sub, e);
     }
-    if (reached) sub->cursor = std::max(sub->cursor, target);
-    if (sub->stream->closed()) return Status::Ok();
+    if (batch->size() < static_cast<size_t>(kReplayBatch) || batch->empty() ||
+        batch->back().id >= target) {
+      // Everything up to `target` that the log holds has been considered.
+      sub.cursor = std::max(sub.cursor, target);
+      return true;
+    }
   }
+  return false;
 }
 
 void EventHub::Run() {
@@ -202,6 +196,7 @@ void EventHub::Run() {
     std::lock_guard<std::mutex> lock(mu_);
     position = position_;
   }
+  bool replays_waiting = false;
   while (!stop_) {
     if (!store.has_value()) {
       Result<StorePool::Lease> acquired = stores_->Acquire();
@@ -212,7 +207,8 @@ void EventHub::Run() {
       store.emplace(std::move(*acquired));
     }
     MaybePrune(**store);
-    Result<bool> woken = (*store)->WaitForEvents(position, options_.wait_ms);
+    // While a replay waits for its client to read, look again soon.
+    Result<bool> woken = (*store)->WaitForEvents(position, replays_waiting ? 20 : options_.wait_ms);
     std::vector<state::EventRecord> events;
     if (woken.ok() && *woken) {
       Result<std::vector<state::EventRecord>> batch =
@@ -227,14 +223,34 @@ void EventHub::Run() {
       // The state failed: a new connection next time, after a pause (no busy loop).
       store.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.wait_ms));
+      continue;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const state::EventRecord& e : events) {
-      for (auto& sub : subscribers_) Deliver(*sub, e);
-      position = e.id;
+    std::vector<std::shared_ptr<Subscriber>> replaying;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const state::EventRecord& e : events) {
+        for (auto& sub : subscribers_) {
+          if (!sub->replaying) Deliver(*sub, e);
+        }
+        position = e.id;
+      }
+      position_ = position;
+      DropClosed();
+      for (auto& sub : subscribers_) {
+        if (sub->replaying) replaying.push_back(sub);
+      }
     }
-    position_ = position;
-    DropClosed();
+    // Replays read the log without the lock: new streams can subscribe meanwhile. A replay
+    // that reaches `position` joins the fan-out of the next event.
+    replays_waiting = false;
+    for (auto& sub : replaying) {
+      if (Replay(**store, *sub, position)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        sub->replaying = false;
+      } else {
+        replays_waiting = true;
+      }
+    }
   }
 }
 

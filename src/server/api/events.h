@@ -40,8 +40,11 @@ struct EventHubOptions {
   /// A comment line on a stream after this long without an event (at most 15 s).
   std::chrono::milliseconds heartbeat{15000};
   /// How long one wait of the dispatcher for new events lasts (also how soon it notices a
-  /// stop and drops closed streams).
-  int wait_ms = 1000;
+  /// stop, a new stream to replay to, and closed streams).
+  int wait_ms = 250;
+  /// A replay (a client catching up from its Last-Event-ID) writes more only while less than
+  /// this is unsent on its stream; keep it well below the server's max_stream_buffer.
+  size_t replay_unsent = 256 * 1024;
   /// Events older than this are pruned from the log (at the start, then hourly); 0: never.
   int64_t retention_seconds = 0;
 };
@@ -62,9 +65,10 @@ class EventHub {
   void Stop();
 
   /// Feeds `stream` every event after `after_id` that `selection` matches, in id order, with
-  /// no gap and no duplicate: first the ones already in the log (read here, on the caller's
-  /// thread), then each new one as the dispatcher sees it. An error when the state fails or
-  /// the hub is stopped (the stream is then left to the caller).
+  /// no gap and no duplicate: first the ones already in the log (a replay, paced by what the
+  /// client reads: see EventStream::unsent), then each new one as it comes. Returns at once:
+  /// the dispatcher does both. An error when the hub is stopped (the stream is then left to
+  /// the caller).
   Status Subscribe(std::shared_ptr<http::EventStream> stream, EventSelection selection,
                    int64_t after_id);
 
@@ -73,15 +77,20 @@ class EventHub {
   const EventHubOptions& options() const { return options_; }
 
  private:
+  // The dispatcher thread alone changes a subscriber once it is in subscribers_.
   struct Subscriber {
     std::shared_ptr<http::EventStream> stream;
     EventSelection selection;
-    int64_t cursor = 0;  // the id of the last event considered for it
+    int64_t cursor = 0;      // the id of the last event considered for it
+    bool replaying = false;  // cursor is behind position_: fed by Replay, not the fan-out
   };
 
   void Run();
   // Sends `event` to `sub` if it wants it; advances its cursor.
   void Deliver(Subscriber& sub, const state::EventRecord& event);
+  // Feeds a replaying `sub` from the log, up to `target`, while its client keeps up; true once
+  // it has reached `target` (it then joins the fan-out).
+  bool Replay(state::ControlStore& store, Subscriber& sub, int64_t target);
   // Removes closed subscribers (mu_ held).
   void DropClosed();
   void MaybePrune(state::ControlStore& store);
@@ -92,7 +101,7 @@ class EventHub {
   metrics::Counter* deliveries_ = nullptr;
 
   mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Subscriber>> subscribers_;  // mu_
+  std::vector<std::shared_ptr<Subscriber>> subscribers_;  // mu_
   int64_t position_ = 0;  // mu_: every event up to here was fanned out to subscribers_
   bool stopped_ = false;  // mu_
   bool started_ = false;  // mu_

@@ -57,7 +57,7 @@ class EventsTest : public ::testing::Test {
     return made.ok() ? made->text : "";
   }
 
-  void StartServer(EventHubOptions options = {}) {
+  void StartServer(EventHubOptions options = {}, size_t max_stream_buffer = 1024 * 1024) {
     stores_ = std::make_unique<StorePool>(state_path_);
     hub_ = std::make_unique<EventHub>(stores_.get(), &registry_, options);
     ASSERT_TRUE(hub_->Start().ok());
@@ -69,13 +69,15 @@ class EventsTest : public ::testing::Test {
     http::ServerOptions so;
     so.tcp_address = "127.0.0.1";
     so.tcp_port = 0;
+    so.max_stream_buffer = max_stream_buffer;
     so.authenticator = MakeAuthenticator(context_);
     server_ = std::make_unique<http::Server>(std::move(router), so);
     Status started = server_->Start();
     ASSERT_TRUE(started.ok()) << started.error().message;
   }
 
-  int64_t Append(const std::string& type, const std::string& env, int64_t time = 0) {
+  int64_t Append(const std::string& type, const std::string& env, int64_t time = 0,
+                 const std::string& padding = "") {
     state::EventRecord e;
     e.type = type;
     e.environment = env;
@@ -85,6 +87,7 @@ class EventsTest : public ::testing::Test {
                              .count();
     e.payload_json = value::ToJson(value::Value::MakeObject(
         {{"type", value::Value::String(type)}, {"environment", value::Value::String(env)}}));
+    if (!padding.empty()) e.payload_json.insert(1, "\"padding\":\"" + padding + "\",");
     Result<int64_t> id = writer_->AppendEvent(e, {});
     EXPECT_TRUE(id.ok()) << id.error().message;
     return id.ok() ? *id : 0;
@@ -212,6 +215,24 @@ TEST_F(EventsTest, ResumingWithLastEventIdGetsExactlyTheMissedEvents) {
     }  // closes the stream
     WaitStreams(0);
   }
+}
+
+TEST_F(EventsTest, AReplayLargerThanTheStreamBufferReachesAClientThatReads) {
+  const std::string padding(4000, 'x');
+  std::vector<std::string> want;
+  for (int i = 0; i < 300; ++i)
+    want.push_back(std::to_string(Append("run.applied", "prod", 0, padding)));
+  EventHubOptions options;
+  options.replay_unsent = 16 * 1024;
+  StartServer(options, 64 * 1024);  // 1.2 MB to replay through a 64 KiB buffer
+  RawClient c = Open("/api/v1/events", admin_, "Last-Event-ID: 0\r\n");
+  ASSERT_TRUE(c.ReadUntil("id: " + want.back() + "\n", kPatience)) << c.received().size();
+  ASSERT_TRUE(c.ReadUntil("\n\n", kPatience));
+  WaitStreams(1);
+  int64_t live = Append("run.queued", "prod");
+  ASSERT_TRUE(c.ReadUntil(Frame(live, "run.queued"), kPatience));
+  want.push_back(std::to_string(live));
+  EXPECT_EQ(Ids(c.received()), want);
 }
 
 TEST_F(EventsTest, AnIdPastRetentionGetsAResetAndThenTheNewEvents) {
