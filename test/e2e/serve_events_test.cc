@@ -163,5 +163,14 @@ TEST_F(ServeEventsTest, AnEnforcedHandEditIsRevertedOnTheStreamAndAResumeGetsExa
   proc_.pid = -1;
 }
 
+TEST_F(ServeEventsTest, ABadEventRetentionIsRefusedNamingTheFlag) {
+  for (const char* bad : {"soon", "30s"}) {
+    RunResult r = box_.Run(
+        {"serve", "--repo", box_.repo(), "--listen", "127.0.0.1:0", "--event-retention", bad});
+    EXPECT_EQ(r.exit_code, 1) << Summary(r);
+    EXPECT_NE(r.err.find("--event-retention"), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace driftless::test

@@ -274,14 +274,16 @@ std::optional<int64_t> ParseEventId(std::string_view text) {
   return id;
 }
 
-// The token glob of the live token that authenticated the request.
-Result<std::string> TokenEnvs(state::ControlStore& store, const std::string& principal) {
+// The environment glob of the live token that authenticated the request; nullopt when it was
+// revoked since.
+Result<std::optional<std::string>> TokenEnvs(state::ControlStore& store,
+                                             const std::string& principal) {
   Result<std::vector<state::Token>> tokens = store.ListTokens();
   if (!tokens.ok()) return tokens.error();
   for (const state::Token& t : *tokens) {
-    if (t.name == principal && t.revoked_at == 0) return t.envs;
+    if (t.name == principal && t.revoked_at == 0) return std::optional<std::string>(t.envs);
   }
-  return Error("the token '" + http::Printable(principal) + "' is gone");
+  return std::optional<std::string>();
 }
 
 // Parses the query (and Last-Event-ID for a stream); a 400 response when it is wrong.
@@ -435,14 +437,19 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
           return;
         }
         Result<StorePool::Lease> store = context.stores->Acquire();
-        Result<std::string> envs =
-            store.ok() ? TokenEnvs(**store, request.principal) : Result<std::string>(store.error());
+        Result<std::optional<std::string>> envs =
+            store.ok() ? TokenEnvs(**store, request.principal)
+                       : Result<std::optional<std::string>>(store.error());
         if (!envs.ok()) {
           responder.Send(http::Response::Error(
               503, "state_unavailable", "the state cannot be reached: " + envs.error().message));
           return;
         }
-        q.selection.token_envs = *envs;
+        if (!envs->has_value()) {
+          responder.Send(http::Response::Error(401, "unauthorized", "token refused: revoked"));
+          return;
+        }
+        q.selection.token_envs = **envs;
         if (!stream) {
           responder.Send(Page(**store, q));
           return;
