@@ -264,14 +264,10 @@ struct EventQuery {
   int limit = state::kDefaultPage;
 };
 
+// An event id: 0 (before every event) or a run-id-shaped positive decimal.
 std::optional<int64_t> ParseEventId(std::string_view text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  int64_t id = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    id = id * 10 + (c - '0');
-  }
-  return id;
+  if (text == "0") return 0;
+  return ParseRunId(text);
 }
 
 // The environment glob of the live token that authenticated the request; nullopt when it was
