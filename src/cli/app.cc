@@ -27,6 +27,7 @@ std::string ParseDuration(const std::string& text, double& seconds) {
   double mult = unit.empty() || unit == "s" ? 1
                 : unit == "m"               ? 60
                 : unit == "h"               ? 3600
+                : unit == "d"               ? 86400
                 : unit == "ms"              ? 0.001
                                             : -1;
   if (end == text.c_str() || mult < 0 || v < 0)
@@ -142,6 +143,7 @@ int Main(int argc, char** argv) {
 
   ServeFlags sf;
   std::string serve_poll = "1m";
+  std::string serve_event_retention = "7d";
   CLI::App* serve = app.add_subcommand(
       "serve", "follow every branch: environments created, planned, applied and destroyed");
   serve->add_option("--listen", sf.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
@@ -149,6 +151,8 @@ int Main(int argc, char** argv) {
   serve->add_option("--webhook-secret-file", sf.webhook_secret_file,
                     "the secret of POST /api/v1/hooks/git (a private file; without it, "
                     "webhooks are refused)");
+  serve->add_option("--event-retention", serve_event_retention,
+                    "keep the event log (the event stream's replay) this long (default 7d)");
   global(serve);
   changing(serve);
 
@@ -307,6 +311,17 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "error: --poll: %s\n", err.c_str());
       return 1;
     }
+    double retention = 0;
+    if (std::string err = ParseDuration(serve_event_retention, retention); !err.empty()) {
+      std::fprintf(stderr, "error: --event-retention: %s\n", err.c_str());
+      return 1;
+    }
+    if (retention < 60) {
+      std::fprintf(stderr, "error: --event-retention: %s is shorter than a minute\n",
+                   serve_event_retention.c_str());
+      return 1;
+    }
+    sf.event_retention_seconds = static_cast<int64_t>(retention);
     return RunServe(g, sf);
   }
   if (*drift && drift_history) return RunDriftHistory(ws, drift_env, limit, o);

@@ -54,9 +54,10 @@ int RunWatch(Workspace& ws, const engine::WatchOptions& options);
 
 /// The flags of `driftless serve` beside the global ones.
 struct ServeFlags {
-  std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
-  double poll_seconds = 60;               ///< --poll
-  std::string webhook_secret_file;        ///< --webhook-secret-file ("": webhooks disabled)
+  std::string listen = "127.0.0.1:8080";                 ///< HOST:PORT; port 0 picks a free one
+  double poll_seconds = 60;                              ///< --poll
+  std::string webhook_secret_file;                       ///< --webhook-secret-file ("": off)
+  int64_t event_retention_seconds = int64_t{7} * 86400;  ///< --event-retention
 };
 /// `driftless serve`: the controller and the HTTP server until SIGTERM or SIGINT (exit 0).
 int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags);

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "server/api/api.h"
+#include "server/api/events.h"
 #include "server/api/server_metrics.h"
 #include "server/api/hooks.h"
 #include "server/controller/controller.h"
@@ -45,6 +46,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   }
   server::controller::ControllerOptions co;
   co.workspace = workspace;
+  co.workspace.event_retention_seconds = flags.event_retention_seconds;
   co.poll_seconds = flags.poll_seconds;
   co.log = &log;
   co.on_run_status = [&server_metrics](const state::Run& run, const std::string& status) {
@@ -57,6 +59,10 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   context.controller = &controller;
   context.stores = &stores;
   context.metrics = &metrics;
+  server::api::EventHubOptions eo;
+  eo.retention_seconds = flags.event_retention_seconds;
+  server::api::EventHub events(&stores, &metrics, eo);
+  context.events = &events;
   server_metrics.AddScrapeGauges(context);
   context.webhook_secret = webhook_secret;
   server::http::Router router;
@@ -85,6 +91,13 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
     log.Write("error", "cannot start", {{"error", Value::String(started.error().message)}});
     return 1;
   }
+  Status hub = events.Start();
+  if (!hub.ok()) {
+    log.Write("error", "cannot read the event log",
+              {{"error", Value::String(hub.error().message)}});
+    controller.Stop();
+    return 1;
+  }
   Status listening = http.Start();
   if (!listening.ok()) {
     log.Write("error", "cannot listen", {{"error", Value::String(listening.error().message)}});
@@ -95,6 +108,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
             {{"address", Value::String(so.tcp_address + ":" + std::to_string(http.tcp_port()))}});
   http.Wait();
   log.Write("info", "stopping", {});
+  events.Stop();
   controller.Stop();
   log.Write("info", "stopped", {});
   return 0;

@@ -30,6 +30,9 @@ Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagno
       **store, std::move(sinks), project.name,
       [&ws](const std::string& name) { return ws.Secret(name); });
   d->set_retention(project.notification_retention);
+  if (ws.options().event_retention_seconds > 0) {
+    d->set_event_retention(ws.options().event_retention_seconds);
+  }
   return d;
 }
 

@@ -35,6 +35,8 @@ struct WorkspaceOptions {
   /// Fetch a repository given by URL when it is opened. false reads the mirror as last fetched
   /// (the server: its fetch loop fetches, its runs and watches read what it fetched).
   bool fetch = true;
+  /// How long the event log keeps events (the Dispatcher's pruning); 0: its default, 7 days.
+  int64_t event_retention_seconds = 0;
 };
 
 /// Which environment a command works on and where its declarations come from.

@@ -58,10 +58,14 @@ Event MakeEvent(const std::string& type, const std::string& environment,
 
 const std::vector<std::string>& EventTypes() {
   static const std::vector<std::string> kTypes = {
-      "apply.failed",       "apply.started",  "apply.succeeded", "approval.granted",
-      "approval.requested", "drift.detected", "drift.flapping",  "drift.reminder",
-      "drift.resolved",     "env.created",    "env.destroyed",   "lock.acquired",
-      "lock.released",      "plan.created",   "watch.error",     "watch.started"};
+      "apply.failed",       "apply.started",         "apply.succeeded", "approval.granted",
+      "approval.requested", "drift.detected",        "drift.flapping",  "drift.reminder",
+      "drift.resolved",     "env.created",           "env.destroyed",   "env.kept",
+      "lock.acquired",      "lock.released",         "plan.created",    "run.applied",
+      "run.applying",       "run.awaiting_approval", "run.canceled",    "run.errored",
+      "run.interrupted",    "run.no_changes",        "run.planned",     "run.planning",
+      "run.queued",         "run.superseded",        "watch.error",     "watch.started",
+  };
   return kTypes;
 }
 

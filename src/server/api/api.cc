@@ -9,6 +9,7 @@
 #include "server/api/audit.h"
 #include "server/api/drift.h"
 #include "server/api/environments.h"
+#include "server/api/events.h"
 #include "server/api/history.h"
 #include "server/api/hooks.h"
 #include "server/api/openapi.h"
@@ -217,7 +218,7 @@ Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
   for (auto add : {&AddHealthRoutes, &AddMetricsRoutes, &AddEnvironmentRoutes, &AddRunRoutes,
                    &AddHistoryRoutes, &AddDriftRoutes, &AddAuditRoutes, &AddTokenRoutes,
-                   &AddOpenApiRoutes, &AddHookRoutes}) {
+                   &AddOpenApiRoutes, &AddHookRoutes, &AddEventRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }

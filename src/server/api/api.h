@@ -57,11 +57,14 @@ class StorePool {
   std::vector<std::unique_ptr<state::StateStore>> idle_;
 };
 
+class EventHub;  // events.h
+
 /// What the routes work on. Everything it points to outlives the server.
 struct ApiContext {
   controller::Controller* controller = nullptr;
   StorePool* stores = nullptr;
   metrics::Registry* metrics = nullptr;  ///< nullptr: no metrics are counted
+  EventHub* events = nullptr;            ///< the event streams (events.h); nullptr: JSON pages only
   /// Unix seconds now (token expiry, audit times); the system clock when empty.
   std::function<int64_t()> now;
   /// The secret of POST /api/v1/hooks/git (--webhook-secret-file); "": webhooks are disabled.

@@ -334,6 +334,7 @@ class Session : public EventStream,
   }
   void Close() override;
   bool closed() const override { return stream_closed_; }
+  size_t unsent() const override { return unsent_; }
   void OnClose(std::function<void()> callback) override {
     auto self = shared_from_this();
     if (!core_->Post(socket_.get_executor(), [self, callback]() mutable {
@@ -557,6 +558,7 @@ class Session : public EventStream,
     }
     head += "\r\n";
     header_bytes_ = head.size();
+    unsent_ += head.size();
     pending_ = std::move(head) + pending_;
     WriteNext();
     Discard();
@@ -566,16 +568,23 @@ class Session : public EventStream,
   bool Enqueue(std::string text) {
     if (stream_closed_) return false;
     auto self = shared_from_this();
+    const size_t size = text.size();
+    unsent_ += size;
     if (!core_->Post(socket_.get_executor(),
                      [self, text = std::move(text)]() mutable { self->Append(std::move(text)); })) {
+      unsent_ -= size;
       stream_closed_ = true;
       return false;
     }
     return true;
   }
 
+  // Appends `text` (counted in unsent_ already) to what is to be written.
   void Append(std::string text) {
-    if (state_ != State::kStreaming || closing_stream_) return;
+    if (state_ != State::kStreaming || closing_stream_) {
+      unsent_ -= text.size();
+      return;
+    }
     if (pending_.size() + writing_.size() + text.size() > options_.max_stream_buffer) {
       return Shut();  // the client does not read
     }
@@ -593,6 +602,7 @@ class Session : public EventStream,
                      [self = shared_from_this()](beast::error_code ec, size_t n) {
                        self->write_in_progress_ = false;
                        self->record_.bytes_out += n;
+                       self->unsent_ -= n;  // every byte written was counted first
                        self->writing_.clear();
                        if (ec) return self->Shut();
                        if (!self->pending_.empty()) return self->WriteNext();
@@ -603,7 +613,9 @@ class Session : public EventStream,
   void Heartbeat() {
     auto next = last_output_ + heartbeat_;
     if (Clock::now() >= next && !closing_stream_) {
-      Append(": heartbeat\n\n");
+      constexpr std::string_view kHeartbeat = ": heartbeat\n\n";
+      unsent_ += kHeartbeat.size();
+      Append(std::string(kHeartbeat));
       next = Clock::now() + heartbeat_;
     }
     ArmTimerAt(next);
@@ -639,6 +651,7 @@ class Session : public EventStream,
 
   // Event stream.
   std::atomic<bool> stream_closed_{false};
+  std::atomic<size_t> unsent_{0};  // bytes of the stream queued and not written yet
   bool closing_stream_ = false;
   bool write_in_progress_ = false;
   std::string pending_, writing_;

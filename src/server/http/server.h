@@ -44,6 +44,10 @@ class EventStream {
   virtual void Close() = 0;
   /// True once the stream is closed or closing.
   virtual bool closed() const = 0;
+  /// Bytes queued and not yet written to the socket (the header, events, comments): a writer
+  /// with much to send (a replay) waits while this is high, so that the buffer cap is left for
+  /// clients that do not read.
+  virtual size_t unsent() const = 0;
   /// Called once, on an I/O thread, when the stream has ended for any reason (also when it
   /// already has: then at once). It must not block.
   virtual void OnClose(std::function<void()> callback) = 0;

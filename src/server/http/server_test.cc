@@ -539,6 +539,26 @@ TEST_F(ServerTest, EventStreamSendsEventsAndHeartbeatsAndSeesTheClientLeave) {
   EXPECT_FALSE(streams_.open[0]->Send({"43", "x", "y"}));
 }
 
+TEST_F(ServerTest, AStreamsUnsentBytesCountWhatTheClientHasNotTakenYet) {
+  heartbeat_ = 20ms;  // heartbeats are counted too
+  StartServer();
+  RawClient c = Connect();
+  ASSERT_TRUE(c.Send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(Eventually([&] { return streams_.size() == 1; }));
+  std::shared_ptr<EventStream> stream;
+  {
+    std::lock_guard lock(streams_.mu);
+    stream = streams_.open[0];
+  }
+  const std::string big(200 * 1024, 'x');
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Send({std::to_string(i), "big", big}));
+  EXPECT_LE(stream->unsent(), 5 * (big.size() + 64) + 1024);
+  ASSERT_TRUE(c.ReadUntil("id: 4\nevent: big\n", kPatience));
+  ASSERT_TRUE(c.ReadUntil(": heartbeat\n\n", kPatience));
+  // Everything queued was written: nothing is left, and nothing was counted twice or missed.
+  ASSERT_TRUE(Eventually([&] { return stream->unsent() == 0; })) << stream->unsent();
+}
+
 TEST_F(ServerTest, AThousandIdleStreamsAllReceiveABroadcast) {
   constexpr int kStreams = 1000;
   rlimit limit{};
