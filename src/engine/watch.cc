@@ -54,8 +54,10 @@ class WatchLoop {
     while (!stop_.stop_requested() && Clock::now() < deadline) {
       std::vector<provider::WatchHint> changed;
       bool lost = false;
-      int wait_ms = static_cast<int>(std::min<int64_t>(
-          Ms(std::min(next_scan, deadline) - Clock::now()), watchers_.empty() ? 200 : 500));
+      int wait_ms = static_cast<int>(
+          std::min<int64_t>(Ms(std::min(next_scan, deadline) - Clock::now()),
+                            std::max(1, watchers_.empty() ? std::min(200, flags_.stop_check_ms)
+                                                          : flags_.stop_check_ms)));
       Status w = WaitAll(std::max(wait_ms, 0), &changed, &lost);
       if (!w.ok()) return w.error();
       if (!changed.empty() && !lost) {

@@ -16,6 +16,10 @@ struct WatchOptions {
   double run_for = 0;        ///< stop after this many seconds (0: until stopped), `--for`
   int flap_limit = 3;        ///< reverts within flap_window that make a resource flapping
   double flap_window = 600;  ///< seconds
+  /// The longest a wait for events lasts before the stop token is looked at again: how long a
+  /// Stop takes to be seen. The server pauses a watch for every apply of its environment and
+  /// waits for it, so it asks for a short one.
+  int stop_check_ms = 500;
 };
 
 /// What a watch did before it stopped.

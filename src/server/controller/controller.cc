@@ -698,6 +698,9 @@ void Controller::StartWatch(const std::string& env) {
     engine::WatchOptions wo;
     wo.env = env;
     wo.interval = options_.watch_interval;
+    // Every run of this environment stops the watch and waits for it (StopWatch): see a stop
+    // within 50 ms, not the CLI's 500, so a webhook's commit is not held up by the pause.
+    wo.stop_check_ms = 50;
     WatchLogger logger(options_.log, env);
     Result<engine::WatchReport> done = engine::Watch(ws, wo, logger, raw->stop);
     if (!done.ok()) {
