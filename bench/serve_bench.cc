@@ -299,8 +299,9 @@ void Fleet(const Options& o, const fs::path& work) {
   std::printf(
       "| resident memory, all applied and watched | %.1f MiB (peak %.1f MiB, %ld threads) |\n",
       MiB(rss), MiB(peak), threads);
-  std::printf("| GET /api/v1/environments, %d clients × %d requests: median | %.2f ms |\n",
-              o.clients, o.requests, load.p50_ms);
+  std::printf(
+      "| GET /api/v1/environments?limit=%zu, %d clients × %d requests: median | %.2f ms |\n",
+      o.envs, o.clients, o.requests, load.p50_ms);
   std::printf("| … p99 | %.2f ms |\n| … requests/s | %.0f |\n", load.p99_ms, load.rps);
   std::printf("| resident memory after the load | %.1f MiB (%ld threads) |\n", MiB(rss_after),
               threads_after);
