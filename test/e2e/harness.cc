@@ -248,6 +248,15 @@ RunResult PgSandbox::Pg(std::vector<std::string> args, const std::vector<std::st
   return Run(args, env);
 }
 
+void GitIn(const Sandbox& box, const std::string& dir, const std::string& args) {
+  std::string cmd = "cd '" + dir + "' && env GIT_CONFIG_NOSYSTEM=1 HOME='" + box.dir() +
+                    "' git -c user.name=Dev -c user.email=dev@example.com "
+                    "-c init.defaultBranch=main " +
+                    args + " >/dev/null 2>&1";
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
+}
+
 uint16_t ServePort(const Proc& p) {
   const std::string key = "\"address\":\"127.0.0.1:";
   uint16_t port = 0;

@@ -138,6 +138,10 @@ struct Proc {
 /// s.StateLocation(); its output goes to s.dir()/`tag`.out and .err.
 Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& tag);
 
+/// Runs git `args` (a shell fragment) in `dir` with the user's configuration kept out (HOME is
+/// the sandbox's folder) and a fixed author; fails the test when git fails.
+void GitIn(const Sandbox& box, const std::string& dir, const std::string& args);
+
 /// The TCP port a `driftless serve` process logged as listening on (its
 /// `{"address":"HOST:PORT","msg":"listening"}` line), waiting for that line; 0 when it never came.
 uint16_t ServePort(const Proc& p);

@@ -4,11 +4,8 @@
 // run is then `applied` in GET /api/v1/runs/{id}, and the audit log says who asked. It waits
 // only for what the server reports (its log lines, its API), never for a while.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,57 +17,18 @@
 namespace driftless::test {
 namespace {
 
-struct Reply {
-  int status = 0;
-  std::string body;
-};
-
-// One HTTP/1.1 request on a new connection (Connection: close), read to the end.
-Reply Http(int port, const std::string& method, const std::string& target, const std::string& token,
-           const std::string& body = "") {
-  Reply reply;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    if (fd >= 0) close(fd);
-    return reply;
-  }
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
-  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-  if (method == "POST") {
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  req += "\r\n" + body;
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = write(fd, req.data() + sent, req.size() - sent);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string got;
-  char buf[8192];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) got.append(buf, static_cast<size_t>(n));
-  close(fd);
-  if (got.rfind("HTTP/1.1 ", 0) == 0) reply.status = std::atoi(got.c_str() + 9);
-  size_t end = got.find("\r\n\r\n");
-  if (end != std::string::npos) reply.body = got.substr(end + 4);
-  return reply;
+// One request with `token` as its bearer (none when empty); a POST's body is JSON.
+HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
+               const std::string& token, const std::string& body = "") {
+  std::vector<std::string> headers;
+  if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+  if (method == "POST") headers.push_back("Content-Type: application/json");
+  return HttpRequest(port, method, target, headers, body);
 }
 
 class ServeApiTest : public ::testing::Test {
  protected:
-  void Git(const std::string& dir, const std::string& args) {
-    std::string cmd = "cd '" + dir + "' && env GIT_CONFIG_NOSYSTEM=1 HOME='" + box_.dir() +
-                      "' git -c user.name=Dev -c user.email=dev@example.com "
-                      "-c init.defaultBranch=main " +
-                      args + " >/dev/null 2>&1";
-    int rc = std::system(cmd.c_str());
-    ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
-  }
+  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
   void SetUp() override {
     box_.WriteRepoFile("driftless.yaml",
                        "project: shop\nenvironments:\n  - branch: main\n    name: staging\n"
@@ -96,14 +54,6 @@ class ServeApiTest : public ::testing::Test {
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
   }
-  // The port of the server's "listening" log line.
-  int Port() {
-    const std::string err = proc_.Err();
-    const std::string key = "\"address\":\"127.0.0.1:";
-    size_t at = err.find(key);
-    return at == std::string::npos ? 0 : std::atoi(err.c_str() + at + key.size());
-  }
-
   Sandbox box_;
   Proc proc_;
 };
@@ -120,12 +70,12 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
                 "serve");
   ASSERT_TRUE(PollUntil([&] { return CountOf(proc_.Err(), "\"msg\":\"listening\"") > 0; }))
       << proc_.Err();
-  const int port = Port();
+  const uint16_t port = ServePort(proc_);
   ASSERT_GT(port, 0) << proc_.Err();
   // The sync-manual branch is planned and waits: nothing is written.
   Json runs;
   ASSERT_TRUE(PollUntil([&] {
-    Reply r = Http(port, "GET", "/api/v1/environments/staging/runs", viewer);
+    HttpReply r = Http(port, "GET", "/api/v1/environments/staging/runs", viewer);
     if (r.status != 200 || !ReadJson(r.body, &runs)) return false;
     const Json* items = runs.Find("items");
     return items != nullptr && !items->items.empty() && items->items[0].Str("status") == "planned";
@@ -145,7 +95,7 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
           .status,
       403);
   // The editor applies it.
-  Reply asked =
+  HttpReply asked =
       Http(port, "POST", "/api/v1/environments/staging/runs", editor, "{\"action\":\"apply\"}");
   ASSERT_EQ(asked.status, 202) << asked.body;
   Json run = ParseJsonOrFail(asked.body, "POST runs");
@@ -154,7 +104,7 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
   EXPECT_EQ(run.Str("author"), "ci");
   Json shown;
   ASSERT_TRUE(PollUntil([&] {
-    Reply r = Http(port, "GET", "/api/v1/runs/" + std::to_string(id), viewer);
+    HttpReply r = Http(port, "GET", "/api/v1/runs/" + std::to_string(id), viewer);
     return r.status == 200 && ReadJson(r.body, &shown) && shown.Str("status") == "applied";
   })) << shown.Str("status")
       << " " << shown.Str("message") << "\n"
@@ -167,7 +117,7 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
   EXPECT_EQ(env.Int("commits_behind"), 0);
   EXPECT_FALSE(env.IsNull("applied_commit"));
   // The audit log (admin) has the editor's run and the viewer's refusal.
-  Reply audit = Http(port, "GET", "/api/v1/audit?limit=500", admin);
+  HttpReply audit = Http(port, "GET", "/api/v1/audit?limit=500", admin);
   ASSERT_EQ(audit.status, 200) << audit.body;
   EXPECT_EQ(Http(port, "GET", "/api/v1/audit", editor).status, 403);
   Json entries = ParseJsonOrFail(audit.body, "GET audit");

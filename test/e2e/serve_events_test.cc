@@ -46,14 +46,7 @@ std::vector<std::pair<int64_t, std::string>> Events(const std::string& text) {
 
 class ServeEventsTest : public ::testing::Test {
  protected:
-  void Git(const std::string& dir, const std::string& args) {
-    std::string cmd = "cd '" + dir + "' && env GIT_CONFIG_NOSYSTEM=1 HOME='" + box_.dir() +
-                      "' git -c user.name=Dev -c user.email=dev@example.com "
-                      "-c init.defaultBranch=main " +
-                      args + " >/dev/null 2>&1";
-    int rc = std::system(cmd.c_str());
-    ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
-  }
+  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
   void SetUp() override {
     box_.WriteRepoFile("driftless.yaml",
                        "project: shop\nenvironments:\n  - branch: main\n    name: production\n"

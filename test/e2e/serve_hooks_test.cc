@@ -25,14 +25,7 @@ constexpr char kSecret[] = "a webhook secret";
 
 class ServeHooksTest : public ::testing::Test {
  protected:
-  void Git(const std::string& dir, const std::string& args) {
-    std::string cmd = "cd '" + dir + "' && env GIT_CONFIG_NOSYSTEM=1 HOME='" + box_.dir() +
-                      "' git -c user.name=Dev -c user.email=dev@example.com "
-                      "-c init.defaultBranch=main " +
-                      args + " >/dev/null 2>&1";
-    int rc = std::system(cmd.c_str());
-    ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
-  }
+  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
   void WriteApp(const std::string& content) {
     box_.WriteRepoFile("app.yaml",
                        "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, "
@@ -70,12 +63,8 @@ class ServeHooksTest : public ::testing::Test {
     if (with_secret) args.insert(args.end(), {"--webhook-secret-file", secret_file_});
     proc_ = Spawn(box_, args, tag);
     ASSERT_TRUE(ErrHas("\"msg\":\"listening\"")) << proc_.Err();
-    const std::string err = proc_.Err();
-    const std::string key = "\"address\":\"127.0.0.1:";
-    size_t at = err.find(key);
-    ASSERT_NE(at, std::string::npos) << err;
-    port_ = static_cast<uint16_t>(std::atoi(err.c_str() + at + key.size()));
-    ASSERT_GT(port_, 0);
+    port_ = ServePort(proc_);
+    ASSERT_GT(port_, 0) << proc_.Err();
   }
   void TearDown() override {
     if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);

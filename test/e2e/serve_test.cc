@@ -16,15 +16,7 @@ namespace {
 
 class ServeTest : public ::testing::Test {
  protected:
-  // Runs git in `dir`; fails the test when git fails.
-  void Git(const std::string& dir, const std::string& args) {
-    std::string cmd = "cd '" + dir + "' && env GIT_CONFIG_NOSYSTEM=1 HOME='" + box_.dir() +
-                      "' git -c user.name=Dev -c user.email=dev@example.com "
-                      "-c init.defaultBranch=main " +
-                      args + " >/dev/null 2>&1";
-    int rc = std::system(cmd.c_str());
-    ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
-  }
+  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
   void WriteApp(const std::string& content) {
     box_.WriteRepoFile("app.yaml",
                        "kind: file.file\nname: app\ntarget: host\nspec: {path: "
