@@ -22,8 +22,8 @@ Identity CurrentIdentity() {
     struct passwd pw;
     struct passwd* found = nullptr;
     std::vector<char> buffer(16384);
-    if (getpwuid_r(geteuid(), &pw, buffer.data(), buffer.size(), &found) == 0 &&
-        found != nullptr && found->pw_name != nullptr) {
+    if (getpwuid_r(geteuid(), &pw, buffer.data(), buffer.size(), &found) == 0 && found != nullptr &&
+        found->pw_name != nullptr) {
       id.user = found->pw_name;
     } else {
       id.user = "uid" + std::to_string(geteuid());

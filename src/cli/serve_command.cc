@@ -8,8 +8,8 @@
 #include "cli/commands.h"
 #include "server/api/api.h"
 #include "server/api/events.h"
-#include "server/api/server_metrics.h"
 #include "server/api/hooks.h"
+#include "server/api/server_metrics.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
 
@@ -101,6 +101,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   Status listening = http.Start();
   if (!listening.ok()) {
     log.Write("error", "cannot listen", {{"error", Value::String(listening.error().message)}});
+    events.Stop();
     controller.Stop();
     return 1;
   }
