@@ -60,6 +60,10 @@ class StorePool {
 class EventHub;  // events.h
 
 /// What the routes work on. Everything it points to outlives the server.
+class EnvironmentListCache;  // environments.cc
+/// A new, empty cache of the environment list (environments.cc).
+std::shared_ptr<EnvironmentListCache> MakeEnvironmentListCache();
+
 struct ApiContext {
   controller::Controller* controller = nullptr;
   StorePool* stores = nullptr;
@@ -69,6 +73,9 @@ struct ApiContext {
   std::function<int64_t()> now;
   /// The secret of POST /api/v1/hooks/git (--webhook-secret-file); "": webhooks are disabled.
   std::string webhook_secret;
+  /// GET /api/v1/environments' rows, computed once per change of the event log or fetch and
+  /// shared by the copies of this context.
+  std::shared_ptr<EnvironmentListCache> environment_list = MakeEnvironmentListCache();
 
   /// now(), or the system clock.
   int64_t Now() const;

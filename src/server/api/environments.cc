@@ -1,6 +1,9 @@
 #include "server/api/environments.h"
 
+#include <chrono>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -98,27 +101,79 @@ Result<std::map<std::string, std::optional<controller::EnvironmentView>>> KnownE
   return all;
 }
 
+}  // namespace
+
+// Every environment's row as of one event-log id and one fetch: an apply, a run's status and
+// the server's drift watches append an event, and a branch's head or mapping changes only with
+// a fetch, so rows computed under the same key are still true. What writes the state without
+// an event (a `driftless drift` or `state import` run by hand) is seen within kMaxAge.
+class EnvironmentListCache {
+ public:
+  struct Rows {
+    std::vector<std::pair<std::string, Value>> by_name;  ///< sorted by name
+  };
+  // The rows under the key of now, computed when the key moved on. One computation at a time;
+  // other requests wait for it rather than repeat it.
+  Result<std::shared_ptr<const Rows>> Get(const ApiContext& context, state::StateStore& store) {
+    Result<int64_t> latest = store.LatestEventId();
+    if (!latest.ok()) return latest.error();
+    const uint64_t fetches = context.controller != nullptr ? context.controller->fetches() : 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (rows_ != nullptr && event_id_ == *latest && fetches_ == fetches &&
+        now - computed_at_ < kMaxAge) {
+      return rows_;
+    }
+    auto all = KnownEnvironments(context, store);
+    if (!all.ok()) return all.error();
+    auto rows = std::make_shared<Rows>();
+    for (const auto& [name, view] : *all) {
+      Status failed = Status::Ok();
+      rows->by_name.emplace_back(name, EnvironmentValue(store, name, view, &failed));
+      if (!failed.ok()) return failed.error();
+    }
+    rows_ = std::move(rows);
+    computed_at_ = now;
+    event_id_ = *latest;
+    fetches_ = fetches;
+    return rows_;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kMaxAge{1};
+  std::mutex mu_;
+  std::shared_ptr<const Rows> rows_;
+  std::chrono::steady_clock::time_point computed_at_;
+  int64_t event_id_ = -1;
+  uint64_t fetches_ = 0;
+};
+
+std::shared_ptr<EnvironmentListCache> MakeEnvironmentListCache() {
+  return std::make_shared<EnvironmentListCache>();
+}
+
+namespace {
+
 http::Response ListEnvironments(const ApiContext& context, const http::Request& request) {
   http::Response error;
   Result<PageRequest> page = ParsePageRequest(request, &error);
   if (!page.ok()) return error;
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
-  auto all = KnownEnvironments(context, **store);
-  if (!all.ok()) return StateUnavailable(all.error());
+  Result<std::shared_ptr<const EnvironmentListCache::Rows>> rows =
+      context.environment_list->Get(context, **store);
+  if (!rows.ok()) return StateUnavailable(rows.error());
   std::optional<state::Token> token = RequestToken(context, request);
   Value::List items;
   std::string next;
-  for (const auto& [name, view] : *all) {
+  for (const auto& [name, row] : (*rows)->by_name) {
     if (!page->cursor.empty() && name <= page->cursor) continue;
     if (!TokenSees(token, name)) continue;
     if (static_cast<int>(items.size()) == page->limit) {
       next = items.back().Find("name")->as_string();
       break;
     }
-    Status failed = Status::Ok();
-    items.push_back(EnvironmentValue(**store, name, view, &failed));
-    if (!failed.ok()) return StateUnavailable(failed.error());
+    items.push_back(row);
   }
   return http::Response::Json(200, PageValue(std::move(items), std::move(next)));
 }

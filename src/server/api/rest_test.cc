@@ -449,6 +449,36 @@ TEST_F(RestTest, AnAdminManagesTokensThroughTheApi) {
   EXPECT_EQ(actions.count("token.revoke ci"), 1u);
 }
 
+// The environment list is served from rows computed once per event-log id and fetch: an event
+// shows a change at once, and a change that appends no event shows within a second.
+TEST_F(RestTest, TheEnvironmentListFollowsEventsAndWritesWithoutThem) {
+  StartServer();
+  const std::string viewer = Token("viewer1", "viewer");
+  auto open_drift = [&]() -> int64_t {
+    value::Value listed = Parse(Call("GET", "/api/v1/environments", viewer));
+    for (const value::Value& e : listed.Find("items")->as_list()) {
+      if (e.Find("name")->as_string() == "m-x") return e.Find("open_drift")->as_int();
+    }
+    return -1;
+  };
+  ASSERT_EQ(open_drift(), 0);
+  ASSERT_TRUE(store_->ObserveDrift("m-x", {{"file.file/app", "-1\n+2\n", ""}}, {}, "", 100).ok());
+  state::EventRecord event;
+  event.type = "drift.detected";
+  event.environment = "m-x";
+  event.payload_json = "{}";
+  event.time = 100;
+  ASSERT_TRUE(store_->AppendEvent(event, {}).ok());
+  EXPECT_EQ(open_drift(), 1);  // the event moved the key: computed again at once
+  // Resolved without an event (as `driftless drift` run by hand does): seen within a second.
+  ASSERT_TRUE(store_->ObserveDrift("m-x", {}, {"file.file/app"}, "undone", 200).ok());
+  auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (open_drift() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(open_drift(), 0);
+}
+
 TEST_F(RestTest, ListsArePagedWithCursors) {
   StartServer();
   const std::string admin = Token("admin1", "admin");
