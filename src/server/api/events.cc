@@ -57,8 +57,8 @@ Result<std::vector<std::string>> ParseEventFilterList(std::string_view parameter
     if (!part.empty()) {
       Status ok = auth::CheckGlob(part);
       if (!ok.ok()) {
-        return Error("?" + std::string(parameter) + "=" + http::Printable(part) + ": " +
-                     ok.error().message);
+        return MakeError("?" + std::string(parameter) + "=" + http::Printable(part) + ": " +
+                         ok.error().message);
       }
       parts.emplace_back(part);
     }
@@ -96,7 +96,7 @@ Status EventHub::Start() {
   if (!latest.ok()) return latest.error();
   MaybePrune(**store);
   std::lock_guard<std::mutex> lock(mu_);
-  if (started_ || stopped_) return Error("the event hub was started already");
+  if (started_ || stopped_) return MakeError("the event hub was started already");
   started_ = true;
   position_ = *latest;
   thread_ = std::thread([this] { Run(); });
@@ -160,7 +160,7 @@ Status EventHub::Subscribe(std::shared_ptr<http::EventStream> stream, EventSelec
   sub->selection = std::move(selection);
   sub->cursor = after_id;
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopped_ || !started_) return Error("the server is stopping");
+  if (stopped_ || !started_) return MakeError("the server is stopping");
   sub->replaying = sub->cursor < position_;
   subscribers_.push_back(std::move(sub));
   if (streams_gauge_ != nullptr) streams_gauge_->Add({}, 1);
