@@ -257,6 +257,40 @@ void GitIn(const Sandbox& box, const std::string& dir, const std::string& args) 
   ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << "git " << args;
 }
 
+void ServeFixture::TearDown() {
+  if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);
+  if (proc_.pid > 0) Wait(proc_.pid);
+}
+
+void ServeFixture::WriteApp(const std::string& content) {
+  box_.WriteRepoFile(
+      "app.yaml", "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, content: \"" +
+                      content + "\"}\n");
+}
+
+void ServeFixture::CommitFirst(const std::string& environments) {
+  box_.WriteRepoFile("driftless.yaml", "project: shop\nenvironments:\n" + environments +
+                                           "targets:\n  host: {provider: file, root: \"" +
+                                           box_.root() + "/${env}\"}\n");
+  Git(box_.repo(), "init -q");
+  Git(box_.repo(), "add -A");
+  Git(box_.repo(), "commit -q -m one");
+  // The server follows a bare copy reached by file://, as it would a remote.
+  Git(box_.dir(), "clone -q --bare repo origin.git");
+}
+
+bool ServeFixture::ErrHas(const std::string& needle, size_t times) {
+  return PollUntil([&] { return CountOf(proc_.Err(), needle) >= times; });
+}
+
+std::string ServeFixture::Token(const std::string& role, const std::string& name) {
+  RunResult r = box_.Run({"token", "create", "--role", role, "--name", name});
+  EXPECT_EQ(r.exit_code, 0) << Summary(r);
+  std::string out = r.out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+}
+
 uint16_t ServePort(const Proc& p) {
   const std::string key = "\"address\":\"127.0.0.1:";
   uint16_t port = 0;
@@ -514,7 +548,7 @@ ApplyProgress ProgressOf(const Sandbox& s, const std::string& env, int pid) {
   Json applies;
   if (list.exit_code != 0 || !ReadJson(list.out, &applies)) return p;
   for (const Json& a : applies.items) {
-    if (a.Int("pid") != pid) continue;
+    if (a.Int("pid") != pid || a.Int("id") < p.id) continue;  // its newest apply
     p.id = a.Int("id");
     p.status = a.Str("status");
   }

@@ -142,6 +142,31 @@ Proc Spawn(const Sandbox& s, std::vector<std::string> args, const std::string& t
 /// the sandbox's folder) and a fixed author; fails the test when git fails.
 void GitIn(const Sandbox& box, const std::string& dir, const std::string& args);
 
+/// What the tests of `driftless serve` share: a sandbox, the server process (killed when the
+/// test ends and it still runs), git in the sandbox, and a repository whose first commit is
+/// mirrored as origin.git, which the server follows by file://.
+class ServeFixture : public ::testing::Test {
+ protected:
+  void TearDown() override;
+  /// Git in `dir` (GitIn).
+  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
+  /// Writes app.yaml: the file.file `app` (app.conf on the target `host`) holding `content`.
+  void WriteApp(const std::string& content);
+  /// Writes driftless.yaml (project `shop`, the `environments` rules given as YAML lines, the
+  /// file target `host` under box_.root()/${env}), commits what the repository holds as its
+  /// first commit and clones it bare as origin.git.
+  void CommitFirst(const std::string& environments);
+  /// Waits (up to kPatience) until the server's standard error holds `needle` `times` times.
+  bool ErrHas(const std::string& needle, size_t times = 1);
+  /// A new token made by `driftless token create` (alone on the last line of its output).
+  std::string Token(const std::string& role, const std::string& name);
+  /// `file://` + the mirror's path, for `serve --repo`.
+  std::string Origin() const { return "file://" + box_.dir() + "/origin.git"; }
+
+  Sandbox box_;
+  Proc proc_;
+};
+
 /// The TCP port a `driftless serve` process logged as listening on (its
 /// `{"address":"HOST:PORT","msg":"listening"}` line), waiting for that line; 0 when it never came.
 uint16_t ServePort(const Proc& p);

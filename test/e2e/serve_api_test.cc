@@ -26,36 +26,12 @@ HttpReply Http(uint16_t port, const std::string& method, const std::string& targ
   return HttpRequest(port, method, target, headers, body);
 }
 
-class ServeApiTest : public ::testing::Test {
+class ServeApiTest : public ServeFixture {
  protected:
-  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
   void SetUp() override {
-    box_.WriteRepoFile("driftless.yaml",
-                       "project: shop\nenvironments:\n  - branch: main\n    name: staging\n"
-                       "    sync: manual\ntargets:\n  host: {provider: file, root: \"" +
-                           box_.root() + "/${env}\"}\n");
-    box_.WriteRepoFile("app.yaml",
-                       "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, "
-                       "content: \"one\"}\n");
-    Git(box_.repo(), "init -q");
-    Git(box_.repo(), "add -A");
-    Git(box_.repo(), "commit -q -m one");
-    Git(box_.dir(), "clone -q --bare repo origin.git");
+    WriteApp("one");
+    CommitFirst("  - branch: main\n    name: staging\n    sync: manual\n");
   }
-  void TearDown() override {
-    if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);
-    if (proc_.pid > 0) Wait(proc_.pid);
-  }
-  // A token made by `driftless token create` (alone on the last line of its output).
-  std::string Token(const std::string& role, const std::string& name) {
-    RunResult r = box_.Run({"token", "create", "--role", role, "--name", name});
-    EXPECT_EQ(r.exit_code, 0) << Summary(r);
-    std::string out = r.out;
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
-  }
-  Sandbox box_;
-  Proc proc_;
 };
 
 TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {

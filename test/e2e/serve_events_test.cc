@@ -44,29 +44,12 @@ std::vector<std::pair<int64_t, std::string>> Events(const std::string& text) {
   return out;
 }
 
-class ServeEventsTest : public ::testing::Test {
+class ServeEventsTest : public ServeFixture {
  protected:
-  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
   void SetUp() override {
-    box_.WriteRepoFile("driftless.yaml",
-                       "project: shop\nenvironments:\n  - branch: main\n    name: production\n"
-                       "    sync: auto\n    policy: {drift: enforce}\n"
-                       "targets:\n  host: {provider: file, root: \"" +
-                           box_.root() + "/${env}\"}\n");
-    box_.WriteRepoFile("app.yaml",
-                       "kind: file.file\nname: app\ntarget: host\n"
-                       "spec: {path: app.conf, content: \"one\"}\n");
-    Git(box_.repo(), "init -q");
-    Git(box_.repo(), "add -A");
-    Git(box_.repo(), "commit -q -m one");
-    Git(box_.dir(), "clone -q --bare repo origin.git");
-  }
-  void TearDown() override {
-    if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);
-    if (proc_.pid > 0) Wait(proc_.pid);
-  }
-  bool ErrHas(const std::string& needle, size_t times = 1) {
-    return PollUntil([&] { return CountOf(proc_.Err(), needle) >= times; });
+    WriteApp("one");
+    CommitFirst(
+        "  - branch: main\n    name: production\n    sync: auto\n    policy: {drift: enforce}\n");
   }
   // Opens GET /api/v1/events as a stream; waits for its response header.
   RawClient OpenStream(uint16_t port, const std::string& token, const std::string& extra = "") {
@@ -87,17 +70,12 @@ class ServeEventsTest : public ::testing::Test {
   bool Reverted() {
     return PollUntil([&] { return ReadFile(box_.root() + "/production/app.conf") == "one"; });
   }
-
-  Sandbox box_;
-  Proc proc_;
 };
 
 TEST_F(ServeEventsTest, AnEnforcedHandEditIsRevertedOnTheStreamAndAResumeGetsExactlyTheMissed) {
   setenv("DRIFTLESS_CACHE", (box_.dir() + "/cache").c_str(), 1);
-  RunResult made = box_.Run({"token", "create", "--role", "viewer", "--name", "follower"});
-  ASSERT_EQ(made.exit_code, 0) << Summary(made);
-  std::string token = made.out.substr(made.out.find_last_of('\n', made.out.size() - 2) + 1);
-  while (!token.empty() && token.back() == '\n') token.pop_back();
+  const std::string token = Token("viewer", "follower");
+  ASSERT_FALSE(token.empty());
   proc_ = Spawn(box_,
                 {"serve", "--repo", "file://" + box_.dir() + "/origin.git", "--listen",
                  "127.0.0.1:0", "--poll", "200ms"},

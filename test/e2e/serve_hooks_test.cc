@@ -23,15 +23,8 @@ namespace {
 
 constexpr char kSecret[] = "a webhook secret";
 
-class ServeHooksTest : public ::testing::Test {
+class ServeHooksTest : public ServeFixture {
  protected:
-  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
-  void WriteApp(const std::string& content) {
-    box_.WriteRepoFile("app.yaml",
-                       "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, "
-                       "content: \"" +
-                           content + "\"}\n");
-  }
   // Commits what is in repo() and pushes `branch` to origin.git.
   void CommitAndPush(const std::string& message, const std::string& branch = "main") {
     Git(box_.repo(), "add -A");
@@ -40,13 +33,7 @@ class ServeHooksTest : public ::testing::Test {
   }
   void Init(const std::string& environments) {
     setenv("DRIFTLESS_CACHE", (box_.dir() + "/cache").c_str(), 1);
-    box_.WriteRepoFile("driftless.yaml", "project: shop\nenvironments:\n" + environments +
-                                             "targets:\n  host: {provider: file, root: \"" +
-                                             box_.root() + "/${env}\"}\n");
-    Git(box_.repo(), "init -q");
-    Git(box_.repo(), "add -A");
-    Git(box_.repo(), "commit -q -m one");
-    Git(box_.dir(), "clone -q --bare repo origin.git");
+    CommitFirst(environments);
     secret_file_ = box_.dir() + "/webhook-secret";
     FILE* f = std::fopen(secret_file_.c_str(), "w");
     ASSERT_NE(f, nullptr);
@@ -66,13 +53,6 @@ class ServeHooksTest : public ::testing::Test {
     port_ = ServePort(proc_);
     ASSERT_GT(port_, 0) << proc_.Err();
   }
-  void TearDown() override {
-    if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);
-    if (proc_.pid > 0) Wait(proc_.pid);
-  }
-  bool ErrHas(const std::string& needle, size_t times = 1) {
-    return PollUntil([&] { return CountOf(proc_.Err(), needle) >= times; });
-  }
   // Posts a GitHub-style push hook signed with `key`; its status (0: no answer).
   int PostHook(const std::string& key, const std::string& delivery) {
     const std::string body =
@@ -91,31 +71,6 @@ class ServeHooksTest : public ::testing::Test {
     return r.has_value() ? r->status : 0;
   }
 
-  // What history says of the newest apply of production by process `pid` (a server applies
-  // many times; ProgressOf is for a process that applies once).
-  ApplyProgress NewestApply(int pid) {
-    ApplyProgress p;
-    RunResult list = box_.Run({"history", "production", "--json"});
-    Json applies;
-    if (list.exit_code != 0 || !ReadJson(list.out, &applies)) return p;
-    for (const Json& a : applies.items) {
-      if (a.Int("pid") != pid || a.Int("id") < p.id) continue;
-      p.id = a.Int("id");
-      p.status = a.Str("status");
-    }
-    if (p.id == 0) return p;
-    RunResult one = box_.Run({"history", "show", std::to_string(p.id), "--json"});
-    Json j;
-    if (one.exit_code != 0 || !ReadJson(one.out, &j) || j.Find("changes") == nullptr) return p;
-    for (const Json& c : j.Find("changes")->items) {
-      p.done += c.Str("status") == "done";
-      p.pending += c.Str("status") == "pending";
-    }
-    return p;
-  }
-
-  Sandbox box_;
-  Proc proc_;
   std::string secret_file_;
   uint16_t port_ = 0;
   std::string last_body_;
@@ -223,7 +178,7 @@ TEST_F(ServeHooksTest, KilledDuringAnApplyAndRestartedItConverges) {
   ApplyProgress progress;
   const bool caught = StepUntil(pid, [&] {
     if (CountOf(proc_.Err(), "\"msg\":\"run applying\"") < 2) return 4;
-    progress = NewestApply(pid);
+    progress = ProgressOf(box_, "production", pid);
     const bool middle = progress.status == "running" && progress.done > 0 && progress.pending > 0;
     const bool writing = InStateWrite(box_, pid);
     return middle && !writing ? 0 : 1;

@@ -14,37 +14,12 @@
 namespace driftless::test {
 namespace {
 
-class ServeTest : public ::testing::Test {
+class ServeTest : public ServeFixture {
  protected:
-  void Git(const std::string& dir, const std::string& args) { GitIn(box_, dir, args); }
-  void WriteApp(const std::string& content) {
-    box_.WriteRepoFile("app.yaml",
-                       "kind: file.file\nname: app\ntarget: host\nspec: {path: "
-                       "app.conf, content: \"" +
-                           content + "\"}\n");
-  }
   void SetUp() override {
-    box_.WriteRepoFile("driftless.yaml",
-                       "project: shop\nenvironments:\n  - branch: main\n    name: production\n"
-                       "    sync: auto\ntargets:\n  host: {provider: file, root: \"" +
-                           box_.root() + "/${env}\"}\n");
     WriteApp("one");
-    Git(box_.repo(), "init -q");
-    Git(box_.repo(), "add -A");
-    Git(box_.repo(), "commit -q -m one");
-    // The server follows a bare copy reached by file://, as it would a remote.
-    Git(box_.dir(), "clone -q --bare repo origin.git");
+    CommitFirst("  - branch: main\n    name: production\n    sync: auto\n");
   }
-  void TearDown() override {
-    if (proc_.pid > 0 && !Exited(proc_.pid)) kill(proc_.pid, SIGKILL);
-    if (proc_.pid > 0) Wait(proc_.pid);
-  }
-  bool ErrHas(const std::string& needle, size_t times = 1) {
-    return PollUntil([&] { return CountOf(proc_.Err(), needle) >= times; });
-  }
-
-  Sandbox box_;
-  Proc proc_;
 };
 
 TEST_F(ServeTest, FollowsTheRepositoryAppliesNewCommitsAndStopsOnSigterm) {

@@ -4,6 +4,7 @@
 // that carries neither the secret (GitLab's token) nor a "sha256=" signature.
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -29,8 +30,9 @@ struct World {
 World& TheWorld() {
   static World* world = [] {
     auto* w = new World;
-    char tmpl[] = "/tmp/driftless-hooks-fuzz.XXXXXX";
-    const char* made = mkdtemp(tmpl);
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "driftless-hooks-fuzz.XXXXXX").string();
+    const char* made = mkdtemp(tmpl.data());
     if (made == nullptr) std::abort();
     w->dir = made;
     w->stores = new StorePool(w->dir + "/state.db");
