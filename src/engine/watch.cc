@@ -43,12 +43,21 @@ class WatchLoop {
   Result<WatchReport> Run() {
     const Clock::time_point deadline =
         flags_.run_for > 0 ? Clock::now() + Seconds(flags_.run_for) : Clock::time_point::max();
-    // The first scan also evaluates the declarations, once for the whole watch.
-    Status s = Check(nullptr);
-    if (!s.ok()) return s.error();
-    s = StartNotifications();
+    // The declarations are evaluated once for the whole watch. The watchers start before the
+    // first scan: a change made while the scan runs is then seen by both or by the watchers,
+    // never by neither (a scan first would miss what changed before the watchers were set).
+    Diagnostics diags;
+    Result<config::Environment*> evaluated = ws_.Evaluate(env_, true, true, diags);
+    if (!evaluated.ok()) {
+      return MakeError(diags.empty() ? evaluated.error().message
+                                     : evaluated.error().message + "\n" + diags.ToString());
+    }
+    evaluated_ = true;
+    Status s = StartNotifications();
     if (!s.ok()) return s.error();
     s = StartWatchers();
+    if (!s.ok()) return s.error();
+    s = Check(nullptr);
     if (!s.ok()) return s.error();
     Clock::time_point next_scan = Clock::now() + Seconds(flags_.interval);
     while (!stop_.stop_requested() && Clock::now() < deadline) {
@@ -107,12 +116,10 @@ class WatchLoop {
       Status s = dispatcher_->Publish(e);
       if (!s.ok()) observer_.OnWarning("notifications: " + s.error().message);
       if (delivery_) delivery_->Wake();
-    } else if (!notifications_started_) {
-      early_.push_back(std::move(e));  // published once the sinks are known
     }
   }
 
-  // Reads the sinks of the declarations evaluated by the first check.
+  // Reads the sinks of the evaluated declarations. Before anything is emitted.
   Status StartNotifications() {
     Diagnostics diags;
     Result<std::unique_ptr<notify::Dispatcher>> d = MakeDispatcher(ws_, diags);
@@ -121,20 +128,12 @@ class WatchLoop {
                                      : d.error().message + "\n" + diags.ToString());
     }
     dispatcher_ = std::move(*d);
-    notifications_started_ = true;
-    if (dispatcher_) {
-      for (const notify::Event& e : early_) {
-        Status s = dispatcher_->Publish(e);
-        if (!s.ok()) return s;
-      }
-    }
     if (dispatcher_ && dispatcher_->HasSinks()) {
       Result<std::unique_ptr<BackgroundDelivery>> b = BackgroundDelivery::Start(
           ws_, *dispatcher_, [this](const std::string& m) { observer_.OnWarning(m); });
       if (!b.ok()) return b.error();
       delivery_ = std::move(*b);
     }
-    early_.clear();
     return Status::Ok();
   }
 
@@ -362,8 +361,6 @@ class WatchLoop {
   std::map<std::string, Flap> flaps_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;  // enqueues, on this thread
   std::unique_ptr<BackgroundDelivery> delivery_;    // delivers, on a thread of its own
-  bool notifications_started_ = false;
-  std::vector<notify::Event> early_;
   Clock::time_point next_remind_{};
 };
 
