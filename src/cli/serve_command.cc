@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "base/memory.h"
 #include "cli/commands.h"
 #include "server/api/api.h"
 #include "server/api/events.h"
@@ -33,6 +34,9 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
                  flags.listen.c_str());
     return 1;
   }
+  // The server's threads (a watch per environment, the runners, the HTTP workers) share two
+  // heaps rather than one per thread, each keeping its own free memory.
+  LimitMallocArenas(2);
   server::metrics::Registry metrics;
   server::api::ServerMetrics server_metrics(metrics);
   std::string webhook_secret;

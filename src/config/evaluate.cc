@@ -123,6 +123,12 @@ std::string Environment::SpecHash(const Value& spec) const {
   return Sha256Hex(value::ToJson(value::Protect(spec, options_.salt))).substr(0, 32);
 }
 
+void Environment::KeepOnlyTargets() {
+  std::vector<EvaluatedResource>().swap(resources_);
+  graph_ = graph::Graph();
+  vars_ = Value();
+}
+
 void Environment::SetSalt(std::string salt) {
   options_.salt = std::move(salt);
   for (auto& er : resources_) er.spec_hash = SpecHash(er.spec);

@@ -99,6 +99,11 @@ class Environment {
   /// Hash of a normalised spec, as stored in state ("" when it holds unknowns).
   std::string SpecHash(const value::Value& spec) const;
 
+  /// Frees the evaluated resources and the graph and keeps only the configured targets, for a
+  /// caller whose watchers still use them after the declarations went (Workspace::
+  /// ReleaseEvaluation). Afterwards only TargetNamed may be called; decls() may be gone.
+  void KeepOnlyTargets();
+
  private:
   Environment(Declarations& decls, const provider::Registry& registry, const source::Source& source,
               EvalOptions options);

@@ -527,8 +527,7 @@ TEST_F(EngineTest, WatchRevertsAHandEditAndStopsWhenAsked) {
   ASSERT_TRUE(resolved);
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(report->remediations, 1u);
-  // The edit made after watch.started is seen by the first scan or by the watchers, whichever
-  // comes first; either way it is reverted once.
+  EXPECT_GE(report->checks, 2u);  // the first scan and the check of the changed file
   EXPECT_EQ(Live("app.conf"), "A");
   std::vector<std::string> events = log.Events();
   std::vector<std::string> expected = {
@@ -571,6 +570,47 @@ TEST_F(EngineTest, WatchSeesAChangeMadeDuringItsFirstScan) {
   watch.join();
   EXPECT_TRUE(seen) << testing::PrintToString(log.Events());
   ASSERT_TRUE(report.ok()) << report.error().message;
+}
+
+// A lean watch (the server's: WatchOptions::release_below) frees its declarations after each
+// check and evaluates them again for the next: two hand edits, one after the other, are both
+// reverted, and what the first check freed is not used by the second.
+TEST_F(EngineTest, ALeanWatchEvaluatesAgainForEachCheck) {
+  Write("res/app.yaml",
+        "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
+        "policy: {drift: enforce}\n---\nkind: file.file\nname: other\ntarget: host\n"
+        "spec: {path: other.conf, content: \"${file.file.app.sha256}\"}\n"
+        "policy: {drift: enforce}\n");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  const std::string other = Live("other.conf");  // app's digest, through the reference
+  ASSERT_EQ(other.size(), 64u) << other;
+  std::unique_ptr<Workspace> ws = Open();
+  WatchOptions options;
+  options.env = "production";
+  options.interval = 3600;
+  options.debounce_ms = 0;
+  options.release_below = 100;
+  StopToken stop;
+  EventLog log;
+  Result<WatchReport> report = MakeError("not run");
+  std::thread watch([&] { report = Watch(*ws, options, log, stop); });
+  ASSERT_TRUE(log.WaitFor("watch.started"));
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/app.conf", "by hand").ok());
+  bool first_reverted = log.WaitFor("drift.resolved file.file/app");
+  // Released after that check: the environment is evaluated again for this one, the
+  // reference to app's digest included.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/other.conf", "again").ok());
+  bool second_reverted = log.WaitFor("drift.resolved file.file/other");
+  stop.Stop();
+  watch.join();
+  EXPECT_TRUE(first_reverted && second_reverted) << testing::PrintToString(log.Events());
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->remediations, 2u);
+  EXPECT_EQ(Live("app.conf"), "A");
+  EXPECT_EQ(Live("other.conf"), other);
+  EXPECT_EQ(ws->environment(), nullptr) << "released after its last check";
 }
 
 TEST_F(EngineTest, WatchStoppedBeforeItStartsScansOnceAndReturns) {

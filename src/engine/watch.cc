@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "apply/applier.h"
+#include "base/memory.h"
 #include "base/strings.h"
 #include "engine/drift_record.h"
 #include "engine/notifications.h"
@@ -43,24 +44,25 @@ class WatchLoop {
   Result<WatchReport> Run() {
     const Clock::time_point deadline =
         flags_.run_for > 0 ? Clock::now() + Seconds(flags_.run_for) : Clock::time_point::max();
-    // The declarations are evaluated once for the whole watch. The watchers start before the
-    // first scan: a change made while the scan runs is then seen by both or by the watchers,
-    // never by neither (a scan first would miss what changed before the watchers were set).
-    Diagnostics diags;
-    Result<config::Environment*> evaluated = ws_.Evaluate(env_, true, true, diags);
-    if (!evaluated.ok()) {
-      return MakeError(diags.empty() ? evaluated.error().message
-                                     : evaluated.error().message + "\n" + diags.ToString());
-    }
-    evaluated_ = true;
-    Status s = StartNotifications();
+    // The declarations are evaluated once for the whole watch (for every check, when lean).
+    // The watchers start before the first scan: a change made while the scan runs is then seen
+    // by both or by the watchers, never by neither (a scan first would miss what changed before
+    // the watchers were set). watch.started follows the first scan.
+    Status s = EvaluateOnce();
+    if (!s.ok()) return s.error();
+    lean_ =
+        flags_.release_below > 0 && ws_.environment()->resources().size() < flags_.release_below;
+    s = StartNotifications();
     if (!s.ok()) return s.error();
     s = StartWatchers();
     if (!s.ok()) return s.error();
     s = Check(nullptr);
     if (!s.ok()) return s.error();
+    EmitStarted();
+    Rest();
     Clock::time_point next_scan = Clock::now() + Seconds(flags_.interval);
     while (!stop_.stop_requested() && Clock::now() < deadline) {
+      s = Status::Ok();  // this round's check, if any (a failure is told once, not every round)
       std::vector<provider::WatchHint> changed;
       bool lost = false;
       int wait_ms = static_cast<int>(
@@ -87,9 +89,13 @@ class WatchLoop {
       for (const provider::WatchHint& h : changed) {
         if (!h.actor.empty()) actors[h.address] = h.actor;
       }
+      const bool checked = lost || Clock::now() >= next_scan || !changed.empty();
       if (lost || Clock::now() >= next_scan) {
-        s = Check(nullptr, &actors);
+        // Watchers that lost events start again before the scan that covers what they missed.
+        if (lost) s = EvaluateOnce();
         if (s.ok() && lost) s = StartWatchers();
+        if (s.ok()) s = Check(nullptr, &actors);
+        if (s.ok() && lost) EmitStarted();
         next_scan = Clock::now() + Seconds(flags_.interval);
       } else if (!changed.empty()) {
         AddressSet only;
@@ -100,6 +106,7 @@ class WatchLoop {
         // A failed check (a target down, state busy) is reported; the watch goes on.
         Emit("watch.error", env_, "", {{"error", Value::String(s.error().message)}});
       }
+      if (checked) Rest();
       Remind();
     }
     delivery_.reset();  // one last round of deliveries
@@ -117,6 +124,30 @@ class WatchLoop {
       if (!s.ok()) observer_.OnWarning("notifications: " + s.error().message);
       if (delivery_) delivery_->Wake();
     }
+  }
+
+  // A lean watch frees its declarations and their evaluation after a check (the next one
+  // evaluates again), and keeps the targets its watchers were made by.
+  void Rest() {
+    if (!lean_ || ws_.environment() == nullptr) return;
+    std::unique_ptr<config::Environment> targets = ws_.ReleaseEvaluation();
+    if (watchers_are_current_) watchers_targets_ = std::move(targets);
+    watchers_are_current_ = false;
+    evaluated_ = false;
+    ReturnFreeMemory();
+  }
+
+  // Evaluates the declarations unless they are (Check's plans use them again).
+  Status EvaluateOnce() {
+    if (evaluated_ && ws_.environment() != nullptr) return Status::Ok();
+    Diagnostics diags;
+    Result<config::Environment*> evaluated = ws_.Evaluate(env_, true, true, diags);
+    if (!evaluated.ok()) {
+      return MakeError(diags.empty() ? evaluated.error().message
+                                     : evaluated.error().message + "\n" + diags.ToString());
+    }
+    evaluated_ = true;
+    return Status::Ok();
   }
 
   // Reads the sinks of the evaluated declarations. Before anything is emitted.
@@ -190,11 +221,18 @@ class WatchLoop {
         watchers_.push_back(std::move(*w));
       }
     }
-    Emit("watch.started", env_, "",
-         {{"resources", Value::Int(static_cast<int64_t>(rows->size()))},
-          {"watches", Value::Int(static_cast<int64_t>(watches))},
-          {"scan_interval_seconds", Value::Double(flags_.interval)}});
+    watchers_are_current_ = true;  // made by the targets of the environment evaluated now
+    watched_resources_ = rows->size();
+    watches_ = watches;
     return Status::Ok();
+  }
+
+  // Tells that the watchers are set and the scan after them is done.
+  void EmitStarted() {
+    Emit("watch.started", env_, "",
+         {{"resources", Value::Int(static_cast<int64_t>(watched_resources_))},
+          {"watches", Value::Int(static_cast<int64_t>(watches_))},
+          {"scan_interval_seconds", Value::Double(flags_.interval)}});
   }
 
   // Plans (all resources, or `only`), records the drift timeline (with the actors the watchers
@@ -357,6 +395,12 @@ class WatchLoop {
   const StopToken& stop_;
   WatchReport report_;
   bool evaluated_ = false;
+  bool lean_ = false;  // WatchOptions::release_below: Rest() after every check
+  // A lean watch's environment reduced to the targets that made watchers_ (declared first: it
+  // outlives them).
+  std::unique_ptr<config::Environment> watchers_targets_;
+  bool watchers_are_current_ = false;  // watchers_ were made by ws_.environment()'s targets
+  size_t watched_resources_ = 0, watches_ = 0;  // what StartWatchers set, for watch.started
   std::vector<std::unique_ptr<provider::Watcher>> watchers_;
   std::map<std::string, Flap> flaps_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;  // enqueues, on this thread

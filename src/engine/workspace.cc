@@ -310,6 +310,20 @@ config::EvalOptions Workspace::Options(const std::string& env, bool secrets_requ
   return options;
 }
 
+std::unique_ptr<config::Environment> Workspace::ReleaseEvaluation() {
+  std::unique_ptr<config::Environment> targets = std::move(env_);
+  if (targets) targets->KeepOnlyTargets();
+  decls_.reset();
+  decls_consumed_ = false;
+  stateless_env_.clear();
+  env_row_.reset();
+  prior_.reset();
+  prior_partial_ = false;
+  applied_.clear();
+  if (store_) store_->ReleaseMemory();
+  return targets;
+}
+
 bool Workspace::StateHasEnvironment(const std::string& env) {
   struct stat st {};
   // A SQLite file that does not exist yet knows nothing (and is not created here).

@@ -111,6 +111,14 @@ class Workspace {
     return Plan(env, r, diags);
   }
 
+  /// Frees the declarations, their evaluation and the state read for planning (the state's
+  /// connection stays open and gives back its cache), so that a caller that plans now and then
+  /// (a served watch between its checks) holds little; the next Evaluate or Plan loads and
+  /// evaluates again from the same commit. Returns the evaluated environment reduced to its
+  /// targets (Environment::KeepOnlyTargets), or nullptr: keep it while watchers made by its
+  /// targets live.
+  std::unique_ptr<config::Environment> ReleaseEvaluation();
+
   /// True when the state exists and knows `env` (without creating either).
   bool StateHasEnvironment(const std::string& env);
   /// The environment evaluated last (by Evaluate or Plan), or nullptr.

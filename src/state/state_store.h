@@ -283,6 +283,11 @@ class StateStore : public ControlStore {
   /// were removed.
   virtual Result<int64_t> PruneOutbox(int64_t delivered_before) = 0;
 
+  /// Frees the memory the connection can give back (its page cache), without closing it: a
+  /// long-lived caller that uses it now and then (a served watch between its checks). The next
+  /// reads take what they need again. Nothing by default.
+  virtual void ReleaseMemory() {}
+
  protected:
   /// For implementations of AcquireLock: tells the observer (SetLockWaitObserver), if any, that
   /// the call starts to wait for `holder`. Call it once per AcquireLock, before the first pause.
