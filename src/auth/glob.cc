@@ -6,6 +6,7 @@
 namespace driftless::auth {
 
 bool GlobMatch(std::string_view glob, std::string_view name) {
+  if (glob == "**") return true;  // every environment: most tokens, and checked per list row
   // Dynamic programming over (position in glob, position in name): match[j] is true when the
   // glob's prefix read so far matches name[0, j). O(|glob| * |name|), no recursion.
   const size_t n = name.size();

@@ -194,6 +194,7 @@ http::Authenticator MakeAuthenticator(const ApiContext& context) {
     http::AuthDecision d;
     d.status = 200;
     d.principal = token.name;
+    d.scope = token.envs;
     return d;
   };
 }

@@ -106,33 +106,40 @@ Result<std::map<std::string, std::optional<controller::EnvironmentView>>> KnownE
 // Every environment's row as of one event-log id and one fetch: an apply, a run's status and
 // the server's drift watches append an event, and a branch's head or mapping changes only with
 // a fetch, so rows computed under the same key are still true. What writes the state without
-// an event (a `driftless drift` or `state import` run by hand) is seen within kMaxAge.
+// an event (a `driftless drift` or `state import` run by hand) is seen within kMaxAge. The
+// rows are kept as JSON text: a page is their concatenation.
 class EnvironmentListCache {
  public:
   struct Rows {
-    std::vector<std::pair<std::string, Value>> by_name;  ///< sorted by name
+    std::vector<std::pair<std::string, std::string>> by_name;  ///< name, JSON; sorted by name
   };
-  // The rows under the key of now, computed when the key moved on. One computation at a time;
-  // other requests wait for it rather than repeat it.
+  // The rows under the key of now, computed when the key moved on: one computation at a time,
+  // other requests wait for it rather than repeat it. Rows only older than kMaxAge are
+  // refreshed by one request while the others are answered from them.
   Result<std::shared_ptr<const Rows>> Get(const ApiContext& context, state::StateStore& store) {
     Result<int64_t> latest = store.LatestEventId();
     if (!latest.ok()) return latest.error();
     const uint64_t fetches = context.controller != nullptr ? context.controller->fetches() : 0;
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     const auto now = std::chrono::steady_clock::now();
-    if (rows_ != nullptr && event_id_ == *latest && fetches_ == fetches &&
-        now - computed_at_ < kMaxAge) {
-      return rows_;
+    const bool same_key = rows_ != nullptr && event_id_ == *latest && fetches_ == fetches;
+    if (same_key && (now - computed_at_ < kMaxAge || refreshing_)) return rows_;
+    if (same_key) {
+      refreshing_ = true;
+      lock.unlock();
+      Result<std::shared_ptr<const Rows>> rows = Compute(context, store);
+      lock.lock();
+      refreshing_ = false;
+      if (!rows.ok()) return rows.error();
+      if (event_id_ == *latest && fetches_ == fetches) {
+        rows_ = *rows;
+        computed_at_ = now;
+      }
+      return rows;
     }
-    auto all = KnownEnvironments(context, store);
-    if (!all.ok()) return all.error();
-    auto rows = std::make_shared<Rows>();
-    for (const auto& [name, view] : *all) {
-      Status failed = Status::Ok();
-      rows->by_name.emplace_back(name, EnvironmentValue(store, name, view, &failed));
-      if (!failed.ok()) return failed.error();
-    }
-    rows_ = std::move(rows);
+    Result<std::shared_ptr<const Rows>> rows = Compute(context, store);
+    if (!rows.ok()) return rows.error();
+    rows_ = *rows;
     computed_at_ = now;
     event_id_ = *latest;
     fetches_ = fetches;
@@ -140,8 +147,22 @@ class EnvironmentListCache {
   }
 
  private:
+  static Result<std::shared_ptr<const Rows>> Compute(const ApiContext& context,
+                                                     state::StateStore& store) {
+    auto all = KnownEnvironments(context, store);
+    if (!all.ok()) return all.error();
+    auto rows = std::make_shared<Rows>();
+    for (const auto& [name, view] : *all) {
+      Status failed = Status::Ok();
+      rows->by_name.emplace_back(name, value::ToJson(EnvironmentValue(store, name, view, &failed)));
+      if (!failed.ok()) return failed.error();
+    }
+    return std::shared_ptr<const Rows>(std::move(rows));
+  }
+
   static constexpr std::chrono::seconds kMaxAge{1};
   std::mutex mu_;
+  bool refreshing_ = false;  // a request refreshes rows_ (same key, past kMaxAge), unlocked
   std::shared_ptr<const Rows> rows_;
   std::chrono::steady_clock::time_point computed_at_;
   int64_t event_id_ = -1;
@@ -163,19 +184,26 @@ http::Response ListEnvironments(const ApiContext& context, const http::Request& 
   Result<std::shared_ptr<const EnvironmentListCache::Rows>> rows =
       context.environment_list->Get(context, **store);
   if (!rows.ok()) return StateUnavailable(rows.error());
-  std::optional<state::Token> token = RequestToken(context, request);
-  Value::List items;
+  // PageValue's form, from the rows' JSON.
+  std::string body = "{\"items\":[";
+  int count = 0;
+  const std::string* last = nullptr;
   std::string next;
-  for (const auto& [name, row] : (*rows)->by_name) {
+  for (const auto& [name, json] : (*rows)->by_name) {
     if (!page->cursor.empty() && name <= page->cursor) continue;
-    if (!TokenSees(token, name)) continue;
-    if (static_cast<int>(items.size()) == page->limit) {
-      next = items.back().Find("name")->as_string();
+    if (!RequestSees(request, name)) continue;
+    if (count == page->limit) {
+      next = *last;
       break;
     }
-    items.push_back(row);
+    if (count++ > 0) body += ',';
+    body += json;
+    last = &name;
   }
-  return http::Response::Json(200, PageValue(std::move(items), std::move(next)));
+  body += "],\"next_cursor\":";
+  body += next.empty() ? "null" : value::ToJson(Value::String(next));
+  body += '}';
+  return http::Response::Json(200, std::move(body));
 }
 
 http::Response ShowEnvironment(const ApiContext& context, const http::Request& request) {

@@ -270,18 +270,6 @@ std::optional<int64_t> ParseEventId(std::string_view text) {
   return ParseRunId(text);
 }
 
-// The environment glob of the live token that authenticated the request; nullopt when it was
-// revoked since.
-Result<std::optional<std::string>> TokenEnvs(state::ControlStore& store,
-                                             const std::string& principal) {
-  Result<std::vector<state::Token>> tokens = store.ListTokens();
-  if (!tokens.ok()) return tokens.error();
-  for (const state::Token& t : *tokens) {
-    if (t.name == principal && t.revoked_at == 0) return std::optional<std::string>(t.envs);
-  }
-  return std::optional<std::string>();
-}
-
 // Parses the query (and Last-Event-ID for a stream); a 400 response when it is wrong.
 std::optional<http::Response> ParseQuery(const http::Request& request, bool stream,
                                          EventQuery* out) {
@@ -433,19 +421,13 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
           return;
         }
         Result<StorePool::Lease> store = context.stores->Acquire();
-        Result<std::optional<std::string>> envs =
-            store.ok() ? TokenEnvs(**store, request.principal)
-                       : Result<std::optional<std::string>>(store.error());
-        if (!envs.ok()) {
+        if (!store.ok()) {
           responder.Send(http::Response::Error(
-              503, "state_unavailable", "the state cannot be reached: " + envs.error().message));
+              503, "state_unavailable", "the state cannot be reached: " + store.error().message));
           return;
         }
-        if (!envs->has_value()) {
-          responder.Send(http::Response::Error(401, "unauthorized", "token refused: revoked"));
-          return;
-        }
-        q.selection.token_envs = **envs;
+        // The token's glob, as the authenticator found it live for this request.
+        q.selection.token_envs = request.principal_scope;
         if (!stream) {
           responder.Send(Page(**store, q));
           return;

@@ -162,21 +162,8 @@ Value RunValue(const state::Run& run, bool with_plan) {
   return v;
 }
 
-std::optional<state::Token> RequestToken(const ApiContext& context, const http::Request& request) {
-  // The authenticator set the principal to the token's name, unique among live tokens.
-  if (request.principal.empty()) return std::nullopt;
-  Result<StorePool::Lease> store = context.stores->Acquire();
-  if (!store.ok()) return std::nullopt;
-  Result<std::vector<state::Token>> tokens = (*store)->ListTokens();
-  if (!tokens.ok()) return std::nullopt;
-  for (const state::Token& t : *tokens) {
-    if (t.name == request.principal && t.revoked_at == 0) return t;
-  }
-  return std::nullopt;
-}
-
-bool TokenSees(const std::optional<state::Token>& token, std::string_view env) {
-  return token.has_value() && auth::GlobMatch(token->envs, env);
+bool RequestSees(const http::Request& request, std::string_view env) {
+  return !request.principal.empty() && auth::GlobMatch(request.principal_scope, env);
 }
 
 Status AddApiRoutes(http::Router& router, const ApiContext& context,

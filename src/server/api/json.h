@@ -109,11 +109,9 @@ value::Value TimeValue(int64_t seconds);
 /// A run as the API shows it; the plan's text and JSON only when `with_plan`.
 value::Value RunValue(const state::Run& run, bool with_plan);
 
-/// The live token the authenticator accepted for the request (by its name, the principal), or
-/// std::nullopt; lists use its environment glob.
-std::optional<state::Token> RequestToken(const ApiContext& context, const http::Request& request);
-/// True when `token` may see environment `env` (its glob matches; no token: false).
-bool TokenSees(const std::optional<state::Token>& token, std::string_view env);
+/// True when the token the authenticator accepted for the request may see environment `env`
+/// (its glob, Request::principal_scope, matches; no token: false).
+bool RequestSees(const http::Request& request, std::string_view env);
 
 /// A route of the REST API: a synchronous handler of the context and the request.
 struct ApiRoute {

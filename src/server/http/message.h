@@ -31,6 +31,9 @@ struct Request {
   std::string request_id;
   /// Who the authenticator says is asking ("" on routes that need no right).
   std::string principal;
+  /// What the authenticator says the principal may see (AuthDecision::scope; the API: the
+  /// token's environment glob), so that handlers need not look the principal up again.
+  std::string principal_scope;
 
   /// The first value of header `name` (any case), or "" when absent.
   std::string_view Header(std::string_view name) const;

@@ -194,6 +194,7 @@ std::optional<Response> Authenticate(const Route& route, const ServerOptions& op
   AuthDecision d = options.authenticator(request, route.options.required_right);
   if (d.status == 200) {
     request.principal = std::move(d.principal);
+    request.principal_scope = std::move(d.scope);
     return std::nullopt;
   }
   // 401 and 403 as decided; an authenticator may also answer another 4xx or 5xx (a malformed

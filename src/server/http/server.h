@@ -96,6 +96,7 @@ class Responder {
 struct AuthDecision {
   int status = 200;        ///< 200 allows; 401 (who are you?) or 403 (not allowed) refuses
   std::string principal;   ///< who is asking, when allowed (Request::principal)
+  std::string scope;       ///< what it may see, when allowed (Request::principal_scope)
   std::string message;     ///< why it refused, for the envelope
   std::string error_code;  ///< the envelope's code; default "unauthorized" / "forbidden"
 };
