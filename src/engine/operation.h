@@ -66,7 +66,8 @@ class Observer {
   /// The plan about to be applied (its steps included), before anything is changed.
   virtual void OnPlan(const plan::Plan& plan) { (void)plan; }
   /// The last word before the first change: false cancels (nothing is changed). Called right
-  /// after OnPlan, when the plan has changes.
+  /// after OnPlan, when the plan has changes; by a watch before each remediation (without
+  /// OnPlan), with the plan of just the drifted resources.
   virtual bool Approve(const plan::Plan& plan) {
     (void)plan;
     return true;

@@ -348,6 +348,9 @@ class WatchLoop {
       options.commit_subject = ws_.selection().commit->subject;
       options.commit_author = ws_.selection().commit->author;
     }
+    // The observer may refuse (the server: another run of the environment is active, and it
+    // converges what drifted); the drift stays open and reported.
+    if (!observer_.Approve(*plan)) return Status::Ok();
     for (const auto& a : todo) (void)store.CountRemediation(env_, a);
     std::vector<std::string> planned;
     for (const auto& c : plan->changes) {

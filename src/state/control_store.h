@@ -166,6 +166,11 @@ class ControlStore {
   /// active. Two servers calling it at once never both start one.
   virtual Result<std::optional<Run>> StartNextRun(const std::string& env,
                                                   const std::string& to) = 0;
+  /// Records `run` and starts it in one step (status `to`: planning or applying; created and
+  /// started now), when no run of its environment is active: for work that begins by itself
+  /// rather than from the queue (a served watch's remediation). std::nullopt, nothing written,
+  /// when a run of the environment is active. Never races with StartNextRun.
+  virtual Result<std::optional<Run>> StartRun(const Run& run, const std::string& to) = 0;
   /// Runs matching `filter`, newest first, at most `limit` (<= 0: 100), with ids below `cursor`
   /// (0: from the newest).
   virtual Result<Page<Run>> ListRuns(const RunFilter& filter, int64_t cursor, int limit) = 0;

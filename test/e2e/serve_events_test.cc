@@ -97,6 +97,23 @@ TEST_F(ServeEventsTest, AnEnforcedHandEditIsRevertedOnTheStreamAndAResumeGetsExa
   EXPECT_TRUE(detected) << first.received();
   EXPECT_NE(first.received().find("\"resource\":\"file.file/app\""), std::string::npos)
       << first.received();
+  // The revert is a run of its own: a remediation by the controller, with its plan, applied
+  // before drift.resolved was told, and its statuses on the stream.
+  HttpReply runs = HttpRequest(port, "GET", "/api/v1/environments/production/runs",
+                               {"Authorization: Bearer " + token});
+  ASSERT_EQ(runs.status, 200) << runs.body;
+  Json listed = ParseJsonOrFail(runs.body, "GET /api/v1/environments/production/runs");
+  const Json* items = listed.Find("items");
+  ASSERT_NE(items, nullptr) << runs.body;
+  ASSERT_FALSE(items->items.empty()) << runs.body;
+  const Json& fix = items->items.front();  // newest first
+  EXPECT_EQ(fix.Str("action"), "remediation") << runs.body;
+  EXPECT_EQ(fix.Str("status"), "applied") << runs.body;
+  EXPECT_EQ(fix.Str("author"), "controller") << runs.body;
+  EXPECT_FALSE(fix.Str("plan_hash").empty()) << runs.body;
+  EXPECT_GT(fix.Int("apply_id"), 0) << runs.body;
+  EXPECT_NE(first.received().find("\"action\":\"remediation\""), std::string::npos)
+      << first.received();
   const int64_t last = seen.back().first;
   first = std::move(*RawClient::ConnectTcp(port));  // the client goes away
 

@@ -105,32 +105,69 @@ struct Controller::Watcher {
   std::thread thread;
 };
 
-namespace {
-
-// Logs a watch's events.
-class WatchLogger : public engine::Observer {
+// A served watch's observer: logs its events, and makes each remediation a run of its own
+// (action remediation, author controller, the plan of the drifted resources) that starts only
+// when no other run of the environment is active; an active run converges the resources itself.
+class Controller::WatchObserver : public engine::Observer {
  public:
-  WatchLogger(Log* log, std::string env) : log_(log), env_(std::move(env)) {}
+  WatchObserver(Controller& c, engine::Workspace& ws, std::string env)
+      : c_(c), ws_(ws), env_(std::move(env)) {}
+
   void OnEvent(const notify::Event& e) override {
-    if (log_ == nullptr) return;
-    log_->Write("info", "event",
-                {{"environment", Value::String(env_)},
-                 {"type", Value::String(e.type)},
-                 {"resource", Value::String(e.resource)}});
+    c_.Info("event", {{"environment", Value::String(env_)},
+                      {"type", Value::String(e.type)},
+                      {"resource", Value::String(e.resource)}});
   }
   void OnWarning(const std::string& message) override {
-    if (log_ != nullptr) {
-      log_->Write("warning", "watch",
-                  {{"environment", Value::String(env_)}, {"error", Value::String(message)}});
+    if (c_.options_.log != nullptr) {
+      c_.options_.log->Write("warning", "watch",
+                             {{"environment", Value::String(env_)}, {"error", Value::String(message)}});
     }
+  }
+  bool Approve(const plan::Plan& p) override {
+    Result<state::StateStore*> store = ws_.State();
+    if (!store.ok()) return false;
+    const state::RunUpdate u = PlanUpdate(p);
+    state::Run run;
+    run.environment = env_;
+    run.action = "remediation";
+    run.author = "controller";
+    run.commit = p.revision;
+    run.plan_hash = *u.plan_hash;
+    run.plan_text = *u.plan_text;
+    run.plan_json = *u.plan_json;
+    Result<std::optional<state::Run>> started = (*store)->StartRun(run, "applying");
+    if (!started.ok()) {
+      c_.Error("starting a remediation failed", {{"environment", Value::String(env_)},
+                                                 {"error", Value::String(started.error().message)}});
+      return false;
+    }
+    if (!*started) {
+      c_.Info("remediation left to the active run", {{"environment", Value::String(env_)}});
+      return false;
+    }
+    run_ = std::move(**started);
+    c_.Announce(**store, *run_, "applying", {});
+    return true;
+  }
+  void OnStepFinished(const engine::StepResult& step) override {
+    if (!run_) return;
+    Result<state::StateStore*> store = ws_.State();
+    if (!store.ok()) return;
+    state::RunUpdate u;
+    if (step.result.apply_id != 0) u.apply_id = step.result.apply_id;
+    u.message = step.error.empty() ? step.result.summary : step.error;
+    c_.Transition(**store, *run_, "applying", step.succeeded() ? "applied" : "errored", u);
+    run_.reset();
+    c_.Wake(env_);  // a run queued meanwhile waited for this one
   }
 
  private:
-  Log* log_;
+  Controller& c_;
+  engine::Workspace& ws_;
   std::string env_;
+  std::optional<state::Run> run_;  // the remediation being applied
 };
-
-}  // namespace
 
 Controller::Controller(ControllerOptions options) : options_(std::move(options)) {}
 
@@ -468,6 +505,12 @@ bool Controller::Transition(state::StateStore& store, const state::Run& run,
     return false;
   }
   if (!*moved) return false;
+  Announce(store, run, to, update);
+  return true;
+}
+
+void Controller::Announce(state::StateStore& store, const state::Run& run, const std::string& to,
+                          const state::RunUpdate& update) {
   Log::Fields fields = {{"environment", Value::String(run.environment)},
                         {"run_id", Value::Int(run.id)},
                         {"action", Value::String(run.action)},
@@ -482,7 +525,6 @@ bool Controller::Transition(state::StateStore& store, const state::Run& run,
   if (update.message) event.emplace_back("message", Value::String(*update.message));
   Publish(store, "run." + to, run.environment, event);
   RunStatusChanged(run, to);
-  return true;
 }
 
 void Controller::RunStatusChanged(const state::Run& run, const std::string& status) const {
@@ -706,8 +748,8 @@ void Controller::StartWatch(const std::string& env) {
     // Many environments are watched at once: between its checks a watch holds its watchers,
     // not its declarations (each check evaluates again, about 10 ms for 1,000 resources).
     wo.release_below = 10000;
-    WatchLogger logger(options_.log, env);
-    Result<engine::WatchReport> done = engine::Watch(ws, wo, logger, raw->stop);
+    WatchObserver observer(*this, ws, env);
+    Result<engine::WatchReport> done = engine::Watch(ws, wo, observer, raw->stop);
     if (!done.ok()) {
       Error("watch",
             {{"environment", Value::String(env)}, {"error", Value::String(done.error().message)}});

@@ -99,6 +99,7 @@ class Controller {
  private:
   struct Watcher;
   class RunObserver;
+  class WatchObserver;
   struct RunControl {
     engine::StopToken stop;
     bool canceled = false;  ///< stopped by CancelRun (else by Stop)
@@ -113,6 +114,9 @@ class Controller {
   /// run was no longer in `from`.
   bool Transition(state::StateStore& store, const state::Run& run, const std::string& from,
                   const std::string& to, const state::RunUpdate& update = {});
+  /// Logs run.<to>, appends it to the event log and tells options_.on_run_status.
+  void Announce(state::StateStore& store, const state::Run& run, const std::string& to,
+                const state::RunUpdate& update);
   void Wake(const std::string& env);
   /// Tells options_.on_run_status.
   void RunStatusChanged(const state::Run& run, const std::string& status) const;

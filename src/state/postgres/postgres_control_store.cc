@@ -31,6 +31,11 @@ constexpr std::string_view kInsertRun =
     "INSERT INTO driftless.runs (env, action, status, \"commit\", plan_hash, plan_text, "
     "plan_json, author, created_at) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8) "
     "RETURNING id";
+constexpr std::string_view kInsertStartedRun =
+    "INSERT INTO driftless.runs (env, action, status, \"commit\", plan_hash, plan_text, "
+    "plan_json, author, created_at, started_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $9 "
+    "WHERE NOT EXISTS (SELECT 1 FROM driftless.runs WHERE env = $1 AND status IN ('planning', "
+    "'applying')) RETURNING " DL_RUN_COLUMNS;
 constexpr std::string_view kSupersede =
     "UPDATE driftless.runs SET status = 'superseded', finished_at = $4, started_at = CASE WHEN "
     "started_at = 0 THEN $4 ELSE started_at END, message = $5 WHERE env = $1 AND id <> $2 AND "
@@ -232,6 +237,22 @@ Result<std::optional<Run>> PostgresStateStore::StartNextRun(const std::string& e
   Result<Rows> r = c_->Exec(kStartNext, Params().Add(env).Add(to).Add(NowUnix()),
                             "start the next run of environment " + env);
   if (!r.ok()) {
+    if (c_->last_sqlstate() == kUniqueViolation) return std::optional<Run>();
+    return r.error();
+  }
+  if (r->empty()) return std::optional<Run>();
+  return std::optional<Run>(ReadRun(*r, 0));
+}
+
+Result<std::optional<Run>> PostgresStateStore::StartRun(const Run& run, const std::string& to) {
+  if (Status s = CheckNewRun(run); !s.ok()) return s.error();
+  if (Status s = CheckStartStatus(run.environment, to); !s.ok()) return s.error();
+  Params p;
+  p.Add(run.environment).Add(run.action).Add(to).Add(run.commit).Add(run.plan_hash);
+  p.Add(run.plan_text).Add(run.plan_json).Add(run.author).Add(NowUnix());
+  Result<Rows> r = c_->Exec(kInsertStartedRun, p, "start a run of environment " + run.environment);
+  if (!r.ok()) {
+    // Another server made a run of the environment active between the check and the insert.
     if (c_->last_sqlstate() == kUniqueViolation) return std::optional<Run>();
     return r.error();
   }

@@ -30,6 +30,10 @@ constexpr std::chrono::milliseconds kEventPoll(50);
 constexpr const char* kInsertRun =
     "INSERT INTO runs (env, action, status, \"commit\", plan_hash, plan_text, plan_json, author, "
     "created_at) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr const char* kInsertStartedRun =
+    "INSERT INTO runs (env, action, status, \"commit\", plan_hash, plan_text, plan_json, author, "
+    "created_at, started_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 WHERE NOT EXISTS "
+    "(SELECT 1 FROM runs WHERE env = ?1 AND status IN ('planning', 'applying'))";
 constexpr const char* kSupersedable =
     "SELECT id FROM runs WHERE env = ?1 AND id != ?2 AND action IN ('plan', 'apply') AND status "
     "IN ('queued', 'planned', 'awaiting_approval') AND \"commit\" != ?3 ORDER BY id";
@@ -270,6 +274,20 @@ Result<std::optional<Run>> SqliteStateStore::StartNextRun(const std::string& env
     if (Status s = txn->Commit(what); !s.ok()) return s.error();
   }
   return GetRun(id);
+}
+
+Result<std::optional<Run>> SqliteStateStore::StartRun(const Run& run, const std::string& to) {
+  if (Status s = CheckNewRun(run); !s.ok()) return s.error();
+  if (Status s = CheckStartStatus(run.environment, to); !s.ok()) return s.error();
+  const std::string what = "start a run of environment " + run.environment;
+  Result<Stmt> st = db_->Prepare(kInsertStartedRun);
+  if (!st.ok()) return st.error();
+  st->Bind(1, run.environment).Bind(2, run.action).Bind(3, to).Bind(4, run.commit);
+  st->Bind(5, run.plan_hash).Bind(6, run.plan_text).Bind(7, run.plan_json).Bind(8, run.author);
+  st->Bind(9, NowUnix());
+  if (Status s = st->Run(what); !s.ok()) return s.error();  // one statement: atomic
+  if (db_->Changes() != 1) return std::optional<Run>();
+  return GetRun(db_->LastInsertId());
 }
 
 Result<Page<Run>> SqliteStateStore::ListRuns(const RunFilter& filter, int64_t cursor, int limit) {

@@ -124,6 +124,7 @@ class SqliteStateStore final : public StateStore {
   Result<bool> TransitionRun(int64_t id, const std::string& from, const std::string& to,
                              const RunUpdate& update = {}) override;
   Result<std::optional<Run>> StartNextRun(const std::string& env, const std::string& to) override;
+  Result<std::optional<Run>> StartRun(const Run& run, const std::string& to) override;
   Result<Page<Run>> ListRuns(const RunFilter& filter, int64_t cursor, int limit) override;
   Result<bool> AddApproval(const Approval& approval) override;
   Result<std::vector<Approval>> ListApprovals(int64_t run_id) override;

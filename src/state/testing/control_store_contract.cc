@@ -178,6 +178,45 @@ TEST_P(StateStoreContract, StartNextRunIsFirstInFirstOut) {
   EXPECT_FALSE(store->StartNextRun("staging", "applied").ok());
 }
 
+TEST_P(StateStoreContract, StartRunStartsAtOnceUnlessARunIsActive) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  state::Run fix = NewRun("staging", "remediation", "c1");
+  fix.plan_hash = "ph";
+  fix.plan_text = "~ file.file/motd";
+  Result<std::optional<state::Run>> started = store->StartRun(fix, "applying");
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  ASSERT_TRUE(*started);
+  EXPECT_GT((*started)->id, 0);
+  EXPECT_EQ((*started)->status, "applying");
+  EXPECT_EQ((*started)->action, "remediation");
+  EXPECT_EQ((*started)->plan_hash, "ph");
+  EXPECT_EQ((*started)->plan_text, "~ file.file/motd");
+  EXPECT_GT((*started)->started_at, 0);
+  EXPECT_EQ((*started)->started_at, (*started)->created_at);
+  // While it is active: neither another started run nor the queue's next one.
+  const int64_t queued = Enqueue(*store, NewRun("staging", "apply", "c2"));
+  Result<std::optional<state::Run>> second = store->StartRun(fix, "applying");
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_FALSE(*second);
+  Result<std::optional<state::Run>> next = store->StartNextRun("staging", "planning");
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(*next);
+  // Another environment is free; and once it finishes, the queue goes on.
+  Result<std::optional<state::Run>> other = store->StartRun(NewRun("prod", "plan", ""), "planning");
+  ASSERT_TRUE(other.ok() && *other);
+  ASSERT_TRUE(*store->TransitionRun((*started)->id, "applying", "applied"));
+  next = store->StartNextRun("staging", "planning");
+  ASSERT_TRUE(next.ok() && *next);
+  EXPECT_EQ((*next)->id, queued);
+  // The queue's run, active now, refuses a started one too.
+  second = store->StartRun(fix, "applying");
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(*second);
+  EXPECT_FALSE(store->StartRun(fix, "applied").ok());
+  EXPECT_FALSE(store->StartRun(NewRun("staging", "deploy", ""), "applying").ok());
+}
+
 TEST_P(StateStoreContract, TwoServersNeverBothStartARun) {
   auto stores = OpenStores(6, "");
   ASSERT_EQ(stores.size(), 6u);
