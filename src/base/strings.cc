@@ -82,6 +82,14 @@ void AppendQuoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 std::string Quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);

@@ -11,6 +11,8 @@ std::vector<std::string> Split(std::string_view s, char sep);
 /// Joins with sep.
 std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 bool StartsWith(std::string_view s, std::string_view prefix);
+/// `s` with A-Z made a-z (header names, media types, keywords: ASCII only).
+std::string AsciiLower(std::string_view s);
 bool EndsWith(std::string_view s, std::string_view suffix);
 /// Removes leading and trailing ASCII white space.
 std::string_view Trim(std::string_view s);

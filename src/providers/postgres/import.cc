@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "base/strings.h"
 #include "providers/postgres/grant_privileges.h"
 #include "providers/postgres/import_id.h"
 #include "providers/postgres/postgres_target.h"
@@ -58,9 +59,7 @@ Result<Value> IdentityOf(const std::string& kind, const std::vector<IdPart>& par
       why = std::to_string(n) + " part" + (n == 1 ? "" : "s") + ", at least three";
     } else {
       std::string role = single(0);
-      std::string lower = role;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      set("role", lower == "public" ? "PUBLIC" : role);
+      set("role", AsciiLower(role) == "public" ? "PUBLIC" : role);
       set("database", single(1));
       const std::string& on = single(2);
       out.Set("on", Value::String(on));

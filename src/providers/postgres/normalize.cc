@@ -5,6 +5,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "base/strings.h"
 #include "providers/postgres/grant_privileges.h"
 #include "providers/postgres/postgres_target.h"
 #include "providers/postgres/quote.h"
@@ -185,9 +186,7 @@ Result<Value> PostgresTarget::Normalize(const std::string& kind, const Value& sp
     SetDefault(spec, "database", Value::String(default_database()));
     SetDefault(spec, "with_grant_option", Value::Bool(false));
     if (Value* r = spec.Find("role"); r && r->is_string()) {
-      std::string lower = r->as_string();
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower == "public") *r = Like(Value::String("PUBLIC"), *r);
+      if (AsciiLower(r->as_string()) == "public") *r = Like(Value::String("PUBLIC"), *r);
       CheckNameField(spec, "role", errors);
     }
     const std::string on = SpecString(spec, "on");

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "auth/glob.h"
+#include "base/strings.h"
 #include "state/control_common.h"
 #include "value/value.h"
 
@@ -408,8 +409,9 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
   return router.Add(
       "GET", "/api/v1/events",
       [context](const http::Request& request, http::Responder responder) {
+        // Media types are case-insensitive (RFC 9110 8.3.1).
         const bool stream =
-            request.Header("accept").find("text/event-stream") != std::string_view::npos;
+            AsciiLower(request.Header("accept")).find("text/event-stream") != std::string::npos;
         EventQuery q;
         if (std::optional<http::Response> bad = ParseQuery(request, stream, &q)) {
           responder.Send(std::move(*bad));

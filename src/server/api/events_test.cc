@@ -356,6 +356,18 @@ TEST_F(EventsTest, WithoutTheStreamHeaderTheSameEventsComeAsJsonPages) {
   EXPECT_EQ(r->status, 400);
 }
 
+TEST_F(EventsTest, TheStreamHeaderIsReadInAnyCase) {
+  StartServer();
+  Result<RawClient> c = RawClient::ConnectTcp(server_->tcp_port());
+  ASSERT_TRUE(c.ok());
+  c->Send("GET /api/v1/events HTTP/1.1\r\nHost: x\r\naccept: Text/Event-Stream\r\n"
+          "Authorization: Bearer " +
+          admin_ + "\r\n\r\n");
+  ASSERT_TRUE(c->ReadUntil("\r\n\r\n", kPatience)) << c->received();
+  EXPECT_NE(c->received().find("Content-Type: text/event-stream"), std::string::npos)
+      << c->received();
+}
+
 TEST_F(EventsTest, AnIdleStreamGetsAHeartbeatComment) {
   EventHubOptions options;
   options.heartbeat = 50ms;

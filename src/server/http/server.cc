@@ -35,6 +35,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/strings.h"
+
 namespace driftless::server::http {
 namespace {
 
@@ -96,12 +98,6 @@ class WorkerPool {
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // A header value or name without CR, LF and NUL (response splitting).
 std::string HeaderSafe(std::string_view s) {
   std::string out;
@@ -154,7 +150,7 @@ std::variant<const Route*, Response> Prepare(const Router& router, Parser& parse
   request.query = q == std::string::npos ? "" : request.target.substr(q + 1);
   request.headers.clear();
   for (const auto& field : msg) {
-    request.headers.emplace_back(Lower(View(field.name_string())),
+    request.headers.emplace_back(AsciiLower(View(field.name_string())),
                                  std::string(View(field.value())));
   }
   request.body = std::move(msg.body());
@@ -445,7 +441,7 @@ class Session : public EventStream,
       bhttp::async_read(self->socket_, self->buffer_, *self->parser_,
                         [self](beast::error_code ec, size_t) { self->OnBody(ec); });
     };
-    if (Lower(View(parser_->get()[bhttp::field::expect])) == "100-continue") {
+    if (AsciiLower(View(parser_->get()[bhttp::field::expect])) == "100-continue") {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       net::async_write(socket_, net::buffer(kContinue),
                        [self = shared_from_this(), read_body](beast::error_code ec, size_t) {

@@ -12,15 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/strings.h"
+
 namespace driftless::server::http::testing {
-namespace {
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 std::string RawResponse::Header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
@@ -137,9 +131,9 @@ std::optional<RawResponse> RawClient::ReadResponse(std::chrono::milliseconds tim
     size_t colon = line.find(':');
     if (colon != std::string::npos) {
       size_t value_start = line.find_first_not_of(' ', colon + 1);
-      response.headers.emplace_back(Lower(line.substr(0, colon)), value_start == std::string::npos
-                                                                      ? ""
-                                                                      : line.substr(value_start));
+      response.headers.emplace_back(
+          AsciiLower(line.substr(0, colon)),
+          value_start == std::string::npos ? "" : line.substr(value_start));
     }
     pos = next + 2;
   }
