@@ -110,10 +110,16 @@ Result<Authentication> Authenticate(state::ControlStore& store, std::string_view
     out.reason = hash.error().message;
     return out;
   }
-  Result<std::optional<state::Token>> found = store.FindTokenByHash(*hash);
+  return AuthenticateHash(store, *hash, now);
+}
+
+Result<Authentication> AuthenticateHash(state::ControlStore& store, const std::string& hash,
+                                        int64_t now) {
+  Authentication out;
+  Result<std::optional<state::Token>> found = store.FindTokenByHash(hash);
   if (!found.ok()) return found.error();
   // The lookup is by hash; compared again in constant time, whatever the index did.
-  if (!*found || !ConstantTimeEquals((*found)->hash, *hash)) {
+  if (!*found || !ConstantTimeEquals((*found)->hash, hash)) {
     out.reason = "unknown token";
     return out;
   }

@@ -62,5 +62,9 @@ struct Authentication {
 /// Looks the bearer token `text` up in `store` (by the hash of its secret, compared again in
 /// constant time) and checks it is live at `now`. An error only when the store fails.
 Result<Authentication> Authenticate(state::ControlStore& store, std::string_view text, int64_t now);
+/// The same for a token known by the hash of its secret (HashToken): a long-lived reader (an
+/// event stream) checks again that the token it was opened with is still live.
+Result<Authentication> AuthenticateHash(state::ControlStore& store, const std::string& hash,
+                                        int64_t now);
 
 }  // namespace driftless::auth

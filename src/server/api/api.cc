@@ -102,9 +102,6 @@ RequestScope RequestEnvironment(const ApiContext& context, const http::Request& 
   return scope;
 }
 
-namespace {
-
-// The secret of an `Authorization: Bearer ...` header, or nullopt.
 std::optional<std::string_view> BearerToken(std::string_view header) {
   constexpr std::string_view kScheme = "bearer ";
   if (header.size() <= kScheme.size()) return std::nullopt;
@@ -119,6 +116,8 @@ std::optional<std::string_view> BearerToken(std::string_view header) {
   if (rest.empty()) return std::nullopt;
   return rest;
 }
+
+namespace {
 
 http::AuthDecision Refuse(const ApiContext& context, const http::Request& request, int status,
                           std::string who, std::string env, std::string right, std::string reason) {

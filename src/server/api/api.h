@@ -89,6 +89,9 @@ struct ApiContext {
 /// refusal is appended to the audit log with the route, the reason and the request id.
 http::Authenticator MakeAuthenticator(const ApiContext& context);
 
+/// The secret of an `Authorization: Bearer ...` header (the scheme in any case), or nullopt.
+std::optional<std::string_view> BearerToken(std::string_view header);
+
 /// The environment a request is about, or why it cannot be told.
 struct RequestScope {
   std::string environment;  ///< "" for a request about no one environment (lists, tokens)

@@ -1,11 +1,15 @@
 #include "server/api/events.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <utility>
 
 #include "auth/glob.h"
+#include "auth/rights.h"
+#include "auth/token.h"
+#include "base/identity.h"
 #include "base/strings.h"
 #include "state/control_common.h"
 #include "value/value.h"
@@ -154,6 +158,31 @@ void EventHub::MaybePrune(state::ControlStore& store) {
   (void)store.PruneEvents(NowUnix() - options_.retention_seconds);
 }
 
+void EventHub::CheckTokens(state::ControlStore& store) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_token_check_) return;
+  next_token_check_ = now + options_.token_check;
+  std::vector<std::shared_ptr<Subscriber>> subs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    subs = subscribers_;
+  }
+  std::map<std::string, std::string> refused;  // token hash -> why ("" when live)
+  for (const auto& sub : subs) {
+    const std::string& hash = sub->selection.token_hash;
+    if (hash.empty() || sub->stream->closed()) continue;
+    auto it = refused.find(hash);
+    if (it == refused.end()) {
+      Result<auth::Authentication> who = auth::AuthenticateHash(store, hash, NowUnix());
+      if (!who.ok()) return;  // the state failed: again at the next check
+      it = refused.emplace(hash, who->token ? "" : who->reason).first;
+    }
+    if (it->second.empty()) continue;
+    sub->stream->Comment("closing: " + it->second);
+    sub->stream->Close();
+  }
+}
+
 Status EventHub::Subscribe(std::shared_ptr<http::EventStream> stream, EventSelection selection,
                            int64_t after_id) {
   auto sub = std::make_shared<Subscriber>();
@@ -208,6 +237,7 @@ void EventHub::Run() {
       store.emplace(std::move(*acquired));
     }
     MaybePrune(**store);
+    CheckTokens(**store);
     // While a replay waits for its client to read, look again soon.
     Result<bool> woken = (*store)->WaitForEvents(position, replays_waiting ? 20 : options_.wait_ms);
     std::vector<state::EventRecord> events;
@@ -428,8 +458,14 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
               503, "state_unavailable", "the state cannot be reached: " + store.error().message));
           return;
         }
-        // The token's glob, as the authenticator found it live for this request.
+        // The token's glob, as the authenticator found it live for this request; its hash, for
+        // the hub to check again while the stream stays open.
         q.selection.token_envs = request.principal_scope;
+        if (std::optional<std::string_view> secret = BearerToken(request.Header("authorization"))) {
+          if (Result<std::string> hash = auth::HashToken(*secret); hash.ok()) {
+            q.selection.token_hash = std::move(*hash);
+          }
+        }
         if (!stream) {
           responder.Send(Page(**store, q));
           return;

@@ -29,6 +29,9 @@ struct EventSelection {
   std::string token_envs = "**";          ///< the token's environment glob
   std::vector<std::string> environments;  ///< `?environment=` globs (empty: all)
   std::vector<std::string> types;         ///< `?type=` globs, "drift.*" (empty: all)
+  /// The hash of the token the stream was opened with: the hub closes the stream once that
+  /// token is revoked or expired. "" is never checked.
+  std::string token_hash;
 
   /// True when `event` is for this reader. An event about no environment is shown only to
   /// tokens for every environment ("**").
@@ -47,6 +50,9 @@ struct EventHubOptions {
   size_t replay_unsent = 256 * 1024;
   /// Events older than this are pruned from the log (at the start, then hourly); 0: never.
   int64_t retention_seconds = 0;
+  /// How often the tokens of open streams are checked again: a stream whose token was revoked
+  /// (through the API or `driftless token revoke`) or expired is closed within this.
+  std::chrono::milliseconds token_check{5000};
 };
 
 /// Every open event stream of a server, and the thread that feeds them. Thread-safe.
@@ -93,6 +99,8 @@ class EventHub {
   bool Replay(state::ControlStore& store, Subscriber& sub, int64_t target);
   // Removes closed subscribers (mu_ held).
   void DropClosed();
+  // Closes the streams whose token is no longer live, every options_.token_check.
+  void CheckTokens(state::ControlStore& store);
   void MaybePrune(state::ControlStore& store);
 
   StorePool* stores_;
@@ -107,6 +115,7 @@ class EventHub {
   bool started_ = false;  // mu_
   std::atomic<bool> stop_{false};
   std::chrono::steady_clock::time_point next_prune_{};
+  std::chrono::steady_clock::time_point next_token_check_{};
   std::thread thread_;
 };
 

@@ -360,12 +360,37 @@ TEST_F(EventsTest, TheStreamHeaderIsReadInAnyCase) {
   StartServer();
   Result<RawClient> c = RawClient::ConnectTcp(server_->tcp_port());
   ASSERT_TRUE(c.ok());
-  c->Send("GET /api/v1/events HTTP/1.1\r\nHost: x\r\naccept: Text/Event-Stream\r\n"
-          "Authorization: Bearer " +
-          admin_ + "\r\n\r\n");
+  c->Send(
+      "GET /api/v1/events HTTP/1.1\r\nHost: x\r\naccept: Text/Event-Stream\r\n"
+      "Authorization: Bearer " +
+      admin_ + "\r\n\r\n");
   ASSERT_TRUE(c->ReadUntil("\r\n\r\n", kPatience)) << c->received();
   EXPECT_NE(c->received().find("Content-Type: text/event-stream"), std::string::npos)
       << c->received();
+}
+
+TEST_F(EventsTest, AStreamIsClosedOnceItsTokenIsRevokedAndTheOthersGoOn) {
+  EventHubOptions options;
+  options.token_check = 20ms;
+  StartServer(options);
+  auth::TokenRequest r;
+  r.role = "viewer";
+  r.name = "leaving";
+  r.created_by = "test";
+  Result<auth::CreatedToken> made = auth::CreateApiToken(*writer_, r);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  RawClient gone = Open("/api/v1/events", made->text);
+  RawClient stays = Open("/api/v1/events", admin_);
+  WaitStreams(2);
+  ASSERT_TRUE(auth::RevokeApiToken(*writer_, "leaving", "test").ok());
+  EXPECT_TRUE(gone.ReadUntil("closing: token leaving is revoked", kPatience)) << gone.received();
+  EXPECT_TRUE(gone.WaitClosed(kPatience));
+  Append("run.queued", "prod");
+  EXPECT_TRUE(stays.ReadUntil("event: run.queued", kPatience)) << stays.received();
+  // Reconnecting with it is refused like any request with a revoked token.
+  std::optional<http::testing::RawResponse> again = GetJson("/api/v1/events", made->text);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->status, 401) << again->body;
 }
 
 TEST_F(EventsTest, AnIdleStreamGetsAHeartbeatComment) {
