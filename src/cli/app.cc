@@ -241,6 +241,14 @@ int Main(int argc, char** argv) {
   CLI::App* token_revoke = token->add_subcommand("revoke", "revoke a token by name");
   token_revoke->add_option("NAME", token_name, "the token's name")->required();
   global(token_revoke);
+  AuditFlags audit_flags;
+  CLI::App* audit = app.add_subcommand(
+      "audit", "the server's audit log: every decision, allowed or refused, newest first");
+  audit->add_option("--env", audit_flags.env, "only this environment's entries");
+  audit->add_option("--who", audit_flags.who, "only this token's entries (or controller)");
+  audit->add_option("--limit", audit_flags.limit, "show at most this many (default 50)");
+  audit->add_option("--before", audit_flags.cursor, "entries older than this id");
+  global(audit);
 
   try {
     app.parse(argc, argv);
@@ -358,6 +366,7 @@ int Main(int argc, char** argv) {
   if (*token_create) return RunTokenCreate(ws, tf, o);
   if (*token_list) return RunTokenList(ws, o);
   if (*token_revoke) return RunTokenRevoke(ws, token_name);
+  if (*audit) return RunAudit(ws, audit_flags, o);
   return 1;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "auth/audit.h"
 #include "auth/tokens.h"
 #include "base/identity.h"
 #include "value/value.h"
@@ -107,6 +108,50 @@ int RunTokenRevoke(Workspace& ws, const std::string& name) {
   Status s = auth::RevokeApiToken(**store, name, CurrentIdentity().UserAtHost());
   if (!s.ok()) return Fail(s.error().message);
   std::printf("Revoked token %s: requests with it are refused from now on.\n", name.c_str());
+  return 0;
+}
+
+int RunAudit(Workspace& ws, const AuditFlags& flags, const Output& out) {
+  if (flags.limit < 1 || flags.limit > 1000) return Fail("--limit: use 1 to 1000");
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) return Fail(store.error().message);
+  state::AuditFilter filter;
+  filter.environment = flags.env;
+  filter.who = flags.who;
+  Result<state::Page<state::AuditEntry>> page =
+      (*store)->ListAudit(filter, flags.cursor, flags.limit);
+  if (!page.ok()) return Fail(page.error().message);
+  if (out.json) {
+    Value::List items;
+    for (const state::AuditEntry& e : page->items) items.push_back(auth::AuditEntryValue(e));
+    Value root = Value::MakeObject();
+    root.Set("items", Value::MakeList(std::move(items)));
+    root.Set("next_cursor", page->next_cursor == 0
+                                ? Value::Null()
+                                : Value::String(std::to_string(page->next_cursor)));
+    std::printf("%s\n", value::ToPrettyJson(root).c_str());
+    return 0;
+  }
+  if (page->items.empty()) {
+    std::printf("No audit entries%s.\n", flags.env.empty() && flags.who.empty() ? "" : " match");
+    return 0;
+  }
+  std::printf("%-6s %-20s %-16s %-18s %-16s %-8s %s\n", "ID", "TIME", "WHO", "ACTION",
+              "ENVIRONMENT", "RESULT", "DETAIL");
+  for (const state::AuditEntry& e : page->items) {
+    std::string detail = e.subject;
+    if (e.run_id != 0) detail += (detail.empty() ? "run " : ", run ") + std::to_string(e.run_id);
+    if (!e.plan_hash.empty()) detail += ", plan " + e.plan_hash.substr(0, 12);
+    if (!e.reason.empty()) detail += (detail.empty() ? "" : ": ") + e.reason;
+    std::printf("%-6lld %-20s %-16s %-18s %-16s %-8s %s\n", static_cast<long long>(e.id),
+                TimeOrDash(e.time).c_str(), e.who.empty() ? "-" : e.who.c_str(), e.action.c_str(),
+                e.environment.empty() ? "-" : e.environment.c_str(), e.result.c_str(),
+                detail.c_str());
+  }
+  if (page->next_cursor != 0) {
+    std::printf("(older entries: driftless audit --before %lld)\n",
+                static_cast<long long>(page->next_cursor));
+  }
   return 0;
 }
 

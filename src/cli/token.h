@@ -23,4 +23,15 @@ int RunTokenList(Workspace& ws, const Output& out);
 /// `driftless token revoke NAME`.
 int RunTokenRevoke(Workspace& ws, const std::string& name);
 
+/// The flags of `driftless audit`.
+struct AuditFlags {
+  std::string env;     ///< --env: one environment's entries ("" for all)
+  std::string who;     ///< --who: one token's (or "controller") entries
+  int limit = 50;      ///< --limit
+  int64_t cursor = 0;  ///< --before ID: entries older than this id (0: from the newest)
+};
+/// `driftless audit`: the server's audit log, newest first (every decision: who, what, which
+/// environment, run and plan hash, allowed or refused and why); `--json` as the API's page.
+int RunAudit(Workspace& ws, const AuditFlags& flags, const Output& out);
+
 }  // namespace driftless::cli

@@ -130,6 +130,36 @@ void TokenLifecycle(const Runner& run, const std::function<std::string()>& state
   RunResult reuse = run({"token", "create", "--role", "viewer", "--name", "ci"});
   EXPECT_EQ(reuse.exit_code, 0) << Summary(reuse);
 
+  // `driftless audit`: every token decision, newest first, as text and as the API's page.
+  RunResult audit = run({"audit"});
+  ASSERT_EQ(audit.exit_code, 0) << Summary(audit);
+  EXPECT_NE(audit.out.find("ACTION"), std::string::npos) << audit.out;
+  const size_t revoke_line = audit.out.find("token.revoke");
+  const size_t create_line = audit.out.find("token.create");
+  ASSERT_NE(revoke_line, std::string::npos) << audit.out;
+  ASSERT_NE(create_line, std::string::npos) << audit.out;
+  EXPECT_LT(create_line, revoke_line) << "the re-creation of ci is newer than its revoke";
+  EXPECT_EQ(audit.out.find(secret), std::string::npos);
+  RunResult audit_json = run({"audit", "--json", "--limit", "2"});
+  ASSERT_EQ(audit_json.exit_code, 0) << Summary(audit_json);
+  Json page = ParseJsonOrFail(audit_json.out, "audit --json");
+  ASSERT_NE(page.Find("items"), nullptr) << audit_json.out;
+  ASSERT_EQ(page.Find("items")->items.size(), 2u) << audit_json.out;
+  EXPECT_EQ(page.Find("items")->items[0].Str("action"), "token.create");
+  EXPECT_EQ(page.Find("items")->items[0].Str("subject"), "ci");
+  EXPECT_EQ(page.Find("items")->items[0].Str("result"), "allowed");
+  EXPECT_EQ(page.Find("items")->items[1].Str("action"), "token.revoke");
+  ASSERT_FALSE(page.IsNull("next_cursor")) << audit_json.out;
+  RunResult older = run({"audit", "--json", "--before", page.Str("next_cursor")});
+  ASSERT_EQ(older.exit_code, 0) << Summary(older);
+  Json rest = ParseJsonOrFail(older.out, "audit --json --before");
+  ASSERT_FALSE(rest.Find("items")->items.empty()) << older.out;
+  EXPECT_LT(rest.Find("items")->items[0].Int("id"), page.Find("items")->items[1].Int("id"));
+  RunResult none = run({"audit", "--env", "nowhere"});
+  ASSERT_EQ(none.exit_code, 0) << Summary(none);
+  EXPECT_EQ(none.out, "No audit entries match.\n");
+  EXPECT_EQ(run({"audit", "--limit", "0"}).exit_code, 1);
+
   // Expiry: a token with a 1-second life is listed as expired once that second has passed
   // (polled; the minute is a failure detector).
   ASSERT_EQ(

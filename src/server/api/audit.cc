@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "auth/audit.h"
 #include "server/api/json.h"
 
 namespace driftless::server::api {
@@ -11,22 +12,6 @@ namespace driftless::server::api {
 namespace {
 
 using value::Value;
-
-Value AuditValue(const state::AuditEntry& e) {
-  Value v = Value::MakeObject();
-  v.Set("id", Value::Int(e.id));
-  v.Set("time", TimeValue(e.time));
-  v.Set("who", Value::String(e.who));
-  v.Set("action", Value::String(e.action));
-  v.Set("subject", Value::String(e.subject));
-  v.Set("environment", Value::String(e.environment));
-  v.Set("run_id", e.run_id == 0 ? Value::Null() : Value::Int(e.run_id));
-  v.Set("plan_hash", Value::String(e.plan_hash));
-  v.Set("result", Value::String(e.result));
-  v.Set("reason", Value::String(e.reason));
-  v.Set("request_id", Value::String(e.request_id));
-  return v;
-}
 
 http::Response ListAudit(const ApiContext& context, const http::Request& request) {
   http::Response error;
@@ -41,7 +26,7 @@ http::Response ListAudit(const ApiContext& context, const http::Request& request
       (*store)->ListAudit(filter, page->cursor, page->limit);
   if (!entries.ok()) return StateUnavailable(entries.error());
   Value::List items;
-  for (const state::AuditEntry& e : entries->items) items.push_back(AuditValue(e));
+  for (const state::AuditEntry& e : entries->items) items.push_back(auth::AuditEntryValue(e));
   return http::Response::Json(200, PageValue(std::move(items), entries->next_cursor));
 }
 
