@@ -504,6 +504,26 @@ class EventLog : public Observer {
   std::vector<std::string> events_;
 };
 
+// A watch on a thread of its own until Finish(), which stops it and returns its report.
+class BackgroundWatch {
+ public:
+  BackgroundWatch(Workspace& ws, WatchOptions options, EventLog& log)
+      : thread_([this, &ws, options, &log] { report_ = Watch(ws, options, log, stop_); }) {}
+  ~BackgroundWatch() {
+    if (thread_.joinable()) (void)Finish();
+  }
+  Result<WatchReport> Finish() {
+    stop_.Stop();
+    thread_.join();
+    return std::move(report_);
+  }
+
+ private:
+  StopToken stop_;
+  Result<WatchReport> report_ = MakeError("not run");
+  std::thread thread_;  // last: it starts once the others exist
+};
+
 TEST_F(EngineTest, WatchRevertsAHandEditAndStopsWhenAsked) {
   Write("res/app.yaml",
         "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
@@ -515,15 +535,12 @@ TEST_F(EngineTest, WatchRevertsAHandEditAndStopsWhenAsked) {
   WatchOptions options;
   options.env = "production";
   options.debounce_ms = 0;
-  StopToken stop;
   EventLog log;
-  Result<WatchReport> report = MakeError("not run");
-  std::thread watch([&] { report = Watch(*ws, options, log, stop); });
+  BackgroundWatch watch(*ws, options, log);
   ASSERT_TRUE(log.WaitFor("watch.started"));
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/app.conf", "by hand").ok());
   bool resolved = log.WaitFor("drift.resolved file.file/app");
-  stop.Stop();
-  watch.join();
+  Result<WatchReport> report = watch.Finish();
   ASSERT_TRUE(resolved);
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(report->remediations, 1u);
@@ -556,18 +573,15 @@ TEST_F(EngineTest, WatchSeesAChangeMadeDuringItsFirstScan) {
   options.env = "production";
   options.interval = 3600;
   options.debounce_ms = 0;
-  StopToken stop;
   EventLog log;
   log.on_event = [&](const std::string& entry) {
     if (entry == "drift.detected file.file/early") {
       ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/late.conf", "during").ok());
     }
   };
-  Result<WatchReport> report = MakeError("not run");
-  std::thread watch([&] { report = Watch(*ws, options, log, stop); });
+  BackgroundWatch watch(*ws, options, log);
   bool seen = log.WaitFor("drift.detected file.file/late");
-  stop.Stop();
-  watch.join();
+  Result<WatchReport> report = watch.Finish();
   EXPECT_TRUE(seen) << testing::PrintToString(log.Events());
   ASSERT_TRUE(report.ok()) << report.error().message;
 }
@@ -592,10 +606,8 @@ TEST_F(EngineTest, ALeanWatchEvaluatesAgainForEachCheck) {
   options.interval = 3600;
   options.debounce_ms = 0;
   options.release_below = 100;
-  StopToken stop;
   EventLog log;
-  Result<WatchReport> report = MakeError("not run");
-  std::thread watch([&] { report = Watch(*ws, options, log, stop); });
+  BackgroundWatch watch(*ws, options, log);
   ASSERT_TRUE(log.WaitFor("watch.started"));
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/app.conf", "by hand").ok());
   bool first_reverted = log.WaitFor("drift.resolved file.file/app");
@@ -603,8 +615,7 @@ TEST_F(EngineTest, ALeanWatchEvaluatesAgainForEachCheck) {
   // reference to app's digest included.
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/other.conf", "again").ok());
   bool second_reverted = log.WaitFor("drift.resolved file.file/other");
-  stop.Stop();
-  watch.join();
+  Result<WatchReport> report = watch.Finish();
   EXPECT_TRUE(first_reverted && second_reverted) << testing::PrintToString(log.Events());
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(report->remediations, 2u);
