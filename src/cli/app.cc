@@ -241,6 +241,14 @@ int Main(int argc, char** argv) {
   CLI::App* token_revoke = token->add_subcommand("revoke", "revoke a token by name");
   token_revoke->add_option("NAME", token_name, "the token's name")->required();
   global(token_revoke);
+  std::string unlock_env;
+  int64_t unlock_id = 0;
+  CLI::App* force_unlock = app.add_subcommand(
+      "force-unlock", "release an environment's lock held by a stuck or unreachable holder");
+  force_unlock->add_option("ENV", unlock_env, "the environment")->required();
+  force_unlock->add_option("LOCK", unlock_id, "the lock's id, as `env show ENV` prints it")
+      ->required();
+  global(force_unlock);
   AuditFlags audit_flags;
   CLI::App* audit = app.add_subcommand(
       "audit", "the server's audit log: every decision, allowed or refused, newest first");
@@ -367,6 +375,7 @@ int Main(int argc, char** argv) {
   if (*token_list) return RunTokenList(ws, o);
   if (*token_revoke) return RunTokenRevoke(ws, token_name);
   if (*audit) return RunAudit(ws, audit_flags, o);
+  if (*force_unlock) return RunForceUnlock(ws, unlock_env, unlock_id);
   return 1;
 }
 

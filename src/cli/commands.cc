@@ -18,6 +18,7 @@
 #include "engine/notifications.h"
 #include "engine/plan.h"
 #include "engine/prune.h"
+#include "engine/unlock.h"
 #include "plan/render.h"
 #include "plan/stored.h"
 #include "state/lock_text.h"
@@ -475,6 +476,23 @@ int RunStateRm(Workspace& ws, const std::string& env, const std::string& address
   return 0;
 }
 
+int RunForceUnlock(Workspace& ws, const std::string& env, int64_t lock_id) {
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) return Fail(store.error().message);
+  engine::UnlockRequest request;
+  request.env = env;
+  request.token = lock_id;
+  request.who = CurrentIdentity().UserAtHost();
+  Result<state::Lock> released = engine::ForceUnlock(**store, request);
+  if (!released.ok()) return Fail(released.error().message);
+  std::printf(
+      "Released lock %lld of environment %s (held by %s, pid %lld, for %s). Its holder can no "
+      "longer write to state; history says what its apply did.\n",
+      static_cast<long long>(released->token), env.c_str(), released->holder.UserAtHost().c_str(),
+      static_cast<long long>(released->holder.pid), released->operation.c_str());
+  return 0;
+}
+
 int RunStateImport(Workspace& ws, const std::string& env, const std::string& address,
                    const std::string& id, const Output& out) {
   Diagnostics diags;
@@ -749,7 +767,10 @@ int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
     Value::List rs;
     for (const auto& r : *resources) rs.push_back(Value::String(r.address));
     o.Set("resources", Value::MakeList(std::move(rs)));
-    if (lock.ok() && *lock) o.Set("locked_by", Value::String((*lock)->holder.UserAtHost()));
+    if (lock.ok() && *lock) {
+      o.Set("locked_by", Value::String((*lock)->holder.UserAtHost()));
+      o.Set("lock_id", Value::Int((*lock)->token));
+    }
     Value::List as;
     if (applies.ok())
       for (const auto& a : *applies) as.push_back(ApplyJson(a));
@@ -773,9 +794,10 @@ int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
     }
   }
   if (lock.ok() && *lock) {
-    std::printf("  locked:    by %s (pid %lld) for %s since %s\n",
+    std::printf("  locked:    by %s (pid %lld) for %s since %s (lock %lld)\n",
                 (*lock)->holder.UserAtHost().c_str(), static_cast<long long>((*lock)->holder.pid),
-                (*lock)->operation.c_str(), FormatTime((*lock)->acquired_at).c_str());
+                (*lock)->operation.c_str(), FormatTime((*lock)->acquired_at).c_str(),
+                static_cast<long long>((*lock)->token));
   }
   if (applies.ok() && !applies->empty()) {
     std::printf("  recent applies:\n");

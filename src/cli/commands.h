@@ -44,6 +44,9 @@ int RunHistory(Workspace& ws, const std::string& env, int limit, const Output& o
 int RunHistoryShow(Workspace& ws, int64_t id, const Output& out);
 int RunEnvList(Workspace& ws, const Output& out);
 int RunEnvShow(Workspace& ws, const std::string& env, const Output& out);
+/// `force-unlock ENV LOCK`: releases the environment's lock if its id is LOCK
+/// (engine::ForceUnlock: the holder is fenced, its apply interrupted, the audit log says who).
+int RunForceUnlock(Workspace& ws, const std::string& env, int64_t lock_id);
 /// Destroys (with auto_approve; else lists) the environments whose branch is gone or whose
 /// ttl passed since their branch's last commit. Protected environments are never destroyed.
 int RunEnvPrune(Workspace& ws, bool auto_approve, const Output& out);

@@ -100,6 +100,62 @@ TEST(e2e_concurrency, SecondApplyFailsAtOnceNamingTheHolder) {
   EXPECT_EQ(WrongFiles(s.root(), Files(kFew), "0"), 0);
 }
 
+// A holder that is alive but stuck (here: waiting at its confirmation) keeps its lock until an
+// admin breaks it by its id; the holder is fenced from then on, and the audit log says who.
+TEST(e2e_concurrency, ForceUnlockReleasesAStuckHoldersLockAndFencesIt) {
+  Sandbox s;
+  WriteGenerationRepo(s, Files(kFew), s.root());
+  PromptHolder first(s, "default", "0");
+  ASSERT_TRUE(first.Asking());
+  std::string shown;
+  ASSERT_TRUE(WaitForLock(s, "default", first.proc.pid(), &shown));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(shown, m, std::regex(R"(\(lock (\d+)\))"))) << shown;
+  const std::string id = m[1].str();
+
+  RunResult wrong = s.Run({"force-unlock", "default", id + "0"});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.out << wrong.err;
+  EXPECT_NE(wrong.err.find("environment default is locked by lock " + id + " held by " +
+                           CurrentIdentity().UserAtHost() + " (pid " +
+                           std::to_string(first.proc.pid()) + ") for apply since "),
+            std::string::npos)
+      << wrong.err;
+  EXPECT_NE(wrong.err.find("not by lock " + id + "0"), std::string::npos) << wrong.err;
+  EXPECT_TRUE(HoldsLock(s, "default", first.proc.pid())) << "a wrong id releases nothing";
+
+  RunResult broken = s.Run({"force-unlock", "default", id});
+  ASSERT_EQ(broken.exit_code, 0) << broken.out << broken.err;
+  EXPECT_NE(broken.out.find("Released lock " + id + " of environment default (held by " +
+                            CurrentIdentity().UserAtHost() + ", pid " +
+                            std::to_string(first.proc.pid()) + ", for apply)"),
+            std::string::npos)
+      << broken.out;
+  EXPECT_FALSE(HoldsLock(s, "default", first.proc.pid()));
+  RunResult again = s.Run({"force-unlock", "default", id});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("environment default is not locked"), std::string::npos) << again.err;
+
+  // Answered now, the holder is fenced: it writes nothing.
+  first.Approve();
+  EXPECT_NE(first.proc.Wait(), 0) << first.proc.Screen();
+  EXPECT_EQ(WrongFiles(s.root(), Files(kFew), "0"), kFew) << "the fenced holder created files";
+  RunResult next = s.Run({"apply", "--auto-approve", "--var", "gen=0"});
+  EXPECT_EQ(next.exit_code, 0) << next.out << next.err;
+  EXPECT_EQ(WrongFiles(s.root(), Files(kFew), "0"), 0);
+
+  RunResult audit = s.Run({"audit", "--json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  Json page = ParseJsonOrFail(audit.out, "audit --json");
+  std::vector<std::string> seen;
+  for (const Json& e : page.Find("items")->items) {
+    EXPECT_EQ(e.Str("action"), "lock.break");
+    EXPECT_EQ(e.Str("who"), CurrentIdentity().UserAtHost());
+    EXPECT_EQ(e.Str("environment"), "default");
+    seen.push_back(e.Str("result"));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"refused", "allowed", "refused"})) << audit.out;
+}
+
 TEST(e2e_concurrency, SecondApplyWithLockTimeoutWaitsThenRuns) {
   Sandbox s;
   WriteGenerationRepo(s, Files(kFew), s.root());

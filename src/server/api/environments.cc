@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/unlock.h"
 #include "server/api/json.h"
 
 namespace driftless::server::api {
@@ -20,6 +21,18 @@ using value::Value;
 
 // How many of an environment's newest applies are searched for a resource's last change.
 constexpr int kChangeScan = 20;
+
+// A held lock as the API shows it (the environment's `lock`, and what an unlock released).
+Value LockValue(const state::Lock& lock) {
+  Value v = Value::MakeObject();
+  v.Set("id", Value::Int(lock.token));
+  v.Set("holder", Value::String(lock.holder.UserAtHost()));
+  v.Set("pid", Value::Int(lock.holder.pid));
+  v.Set("operation", Value::String(lock.operation));
+  v.Set("since", TimeValue(lock.acquired_at));
+  v.Set("expires_at", TimeValue(lock.expires_at));
+  return v;
+}
 
 // One environment as the API shows it, from what a branch maps (view) and what state holds.
 Value EnvironmentValue(state::StateStore& store, const std::string& name,
@@ -82,6 +95,12 @@ Value EnvironmentValue(state::StateStore& store, const std::string& name,
     return v;
   }
   v.Set("last_run", runs->items.empty() ? Value::Null() : RunValue(runs->items.front(), false));
+  Result<std::optional<state::Lock>> lock = store.GetLock(name);
+  if (!lock.ok()) {
+    *failed = lock.error();
+    return v;
+  }
+  v.Set("lock", *lock ? LockValue(**lock) : Value::Null());
   return v;
 }
 
@@ -218,6 +237,33 @@ http::Response ShowEnvironment(const ApiContext& context, const http::Request& r
   return http::Response::Json(200, v);
 }
 
+// Releases the environment's lock by its id (engine::ForceUnlock: fenced holder, audited).
+http::Response UnlockEnvironment(const ApiContext& context, const http::Request& request) {
+  const std::string env(request.Param("env"));
+  http::Response error;
+  std::optional<Value> body = ObjectBody(request, {"lock"}, &error);
+  if (!body.has_value()) return error;
+  const Value* id = body->Find("lock");
+  if (id == nullptr || !id->is_int() || id->as_int() <= 0) {
+    return http::Response::Error(400, "bad_lock",
+                                 "field 'lock' is required: the lock's id, a positive integer (the "
+                                 "environment's lock.id in GET /api/v1/environments/{env})");
+  }
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
+  engine::UnlockRequest unlock;
+  unlock.env = env;
+  unlock.token = id->as_int();
+  unlock.who = request.principal;
+  unlock.request_id = request.request_id;
+  Result<state::Lock> released = engine::ForceUnlock(**store, unlock);
+  if (!released.ok()) return http::Response::Error(409, "lock_conflict", released.error().message);
+  Value out = Value::MakeObject();
+  out.Set("released", LockValue(*released));
+  return http::Response::Json(200, out);
+}
+
 // The last change of each of `addresses` among the environment's newest applies.
 Result<std::map<std::string, Value>> LastChanges(state::StateStore& store, const std::string& env,
                                                  std::set<std::string> addresses) {
@@ -346,7 +392,8 @@ Status AddEnvironmentRoutes(http::Router& router, const ApiContext& context) {
       {{"GET", "/api/v1/environments", "read", &ListEnvironments},
        {"GET", "/api/v1/environments/{env}", "read", &ShowEnvironment},
        {"GET", "/api/v1/environments/{env}/resources", "read", &ListResources},
-       {"GET", "/api/v1/environments/{env}/resources/{kind}/{name}", "read", &ShowResource}});
+       {"GET", "/api/v1/environments/{env}/resources/{kind}/{name}", "read", &ShowResource},
+       {"POST", "/api/v1/environments/{env}/unlock", "unlock", &UnlockEnvironment}});
 }
 
 }  // namespace driftless::server::api

@@ -265,6 +265,8 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
        403},
       {"POST", "/api/v1/environments/m-y/runs", "{\"action\":\"destroy\"}", 403, 202, 202, 403},
       {"POST", "/api/v1/runs/{id}/cancel", "", 403, 202, 202, 403, true},
+      // m-x holds no lock: the admin is let through and told so (409).
+      {"POST", "/api/v1/environments/m-x/unlock", "{\"lock\":1}", 403, 403, 409, 403},
   };
   std::vector<std::string> refused_ids;
   for (const Case& c : cases) {
@@ -291,6 +293,7 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
       if (r.status >= 400) {
         EXPECT_EQ(EnvelopeCode(r), r.status == 401   ? "unauthorized"
                                    : r.status == 403 ? "forbidden"
+                                   : r.status == 409 ? "lock_conflict"
                                                      : "not_found")
             << r.body;
         if (r.status == 401 || r.status == 403) refused_ids.push_back(r.Header("x-request-id"));
@@ -324,6 +327,52 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
   }
   EXPECT_EQ(actions, (std::set<std::string>{"run.cancel", "run.create"}));
   ASSERT_TRUE((*holder)->ReleaseLock(*lock).ok());
+}
+
+TEST_F(RestTest, AnAdminReleasesAStuckLockByItsIdAndTheHolderIsFenced) {
+  StartServer();
+  const std::string admin = Token("admin1", "admin");
+  auto holder = state::OpenStateStore(dir_ + "/state.db");
+  ASSERT_TRUE(holder.ok());
+  auto lock = (*holder)->AcquireLock("m-y", CurrentIdentity(), "apply", 0, 3600);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  value::Value shown = Parse(Call("GET", "/api/v1/environments/m-y", admin));
+  const value::Value* held = shown.Find("lock");
+  ASSERT_TRUE(held != nullptr && held->is_object()) << value::ToJson(shown);
+  EXPECT_EQ(held->Find("id")->as_int(), lock->token);
+  EXPECT_EQ(held->Find("operation")->as_string(), "apply");
+  const std::string id = std::to_string(lock->token);
+
+  RawResponse wrong = Call("POST", "/api/v1/environments/m-y/unlock", admin,
+                           "{\"lock\":" + std::to_string(lock->token + 1) + "}");
+  EXPECT_EQ(wrong.status, 409) << wrong.body;
+  EXPECT_NE(wrong.body.find("not by lock " + std::to_string(lock->token + 1)), std::string::npos)
+      << wrong.body;
+  for (const char* bad : {"{}", "{\"lock\":\"1\"}", "{\"lock\":0}", "{\"lock\":1,\"x\":2}"}) {
+    RawResponse r = Call("POST", "/api/v1/environments/m-y/unlock", admin, bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+  }
+  RawResponse released =
+      Call("POST", "/api/v1/environments/m-y/unlock", admin, "{\"lock\":" + id + "}");
+  ASSERT_EQ(released.status, 200) << released.body;
+  EXPECT_EQ(Parse(released).Find("released")->Find("id")->as_int(), lock->token);
+  // The holder is fenced: its lease cannot be renewed, and the lock is gone.
+  EXPECT_FALSE((*holder)->RenewLock(*lock).ok());
+  shown = Parse(Call("GET", "/api/v1/environments/m-y", admin));
+  EXPECT_TRUE(shown.Find("lock")->is_null()) << value::ToJson(shown);
+  // Both attempts are in the audit log, by the admin, with their request ids.
+  state::AuditFilter filter;
+  filter.who = "admin1";
+  auto entries = store_->ListAudit(filter, 0, 100);
+  ASSERT_TRUE(entries.ok());
+  std::vector<std::string> results;
+  for (const state::AuditEntry& e : entries->items) {
+    if (e.action != "lock.break") continue;
+    results.push_back(e.result);
+    EXPECT_EQ(e.environment, "m-y");
+    EXPECT_FALSE(e.request_id.empty());
+  }
+  EXPECT_EQ(results, (std::vector<std::string>{"allowed", "refused"}));
 }
 
 TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
