@@ -228,6 +228,35 @@ ChangeRecord ReadChangeRow(const Stmt& st) {
   return c;
 }
 
+// The rows of `addresses` (sorted, each once; missing ones skipped) by `sql` (env, address),
+// each read by `read` (false: the row is malformed, `malformed` says how), in one read
+// transaction.
+template <typename Row, typename Read>
+Result<std::vector<Row>> RowsByAddress(sqlite_detail::Database& db, const std::string& env,
+                                       const std::vector<std::string>& addresses,
+                                       std::string_view sql, Read read, const char* malformed) {
+  const std::vector<std::string_view> sorted = SortedUnique(addresses);
+  const std::string what = "read resources of environment " + env;
+  Result<Transaction> txn = Transaction::Read(db, what);
+  if (!txn.ok()) return txn.error();
+  std::vector<Row> out;
+  out.reserve(sorted.size());
+  for (std::string_view address : sorted) {
+    Result<Stmt> st = db.Prepare(sql);
+    if (!st.ok()) return st.error();
+    st->Bind(1, env).BindView(2, address);
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) continue;
+    if (!read(*st, &out.emplace_back())) {
+      return MakeError("resource " + std::string(address) + " of environment " + env + " has " +
+                       malformed + " in state database " + db.path());
+    }
+  }
+  Status committed = txn->Commit(what);
+  if (!committed.ok()) return committed.error();
+  return out;
+}
 }  // namespace
 
 SqliteStateStore::SqliteStateStore(std::unique_ptr<Database> db, std::string host)
@@ -429,23 +458,13 @@ Result<std::vector<ResourceDigest>> SqliteStateStore::ListResourceDigests(const 
 
 Result<std::vector<ResourceDigest>> SqliteStateStore::GetResourceDigests(
     const std::string& env, const std::vector<std::string>& addresses) {
-  const std::vector<std::string_view> sorted = SortedUnique(addresses);
-  const std::string what = "read resources of environment " + env;
-  Result<Transaction> txn = Transaction::Read(*db_, what);
-  if (!txn.ok()) return txn.error();
-  std::vector<ResourceDigest> out;
-  out.reserve(sorted.size());
-  for (std::string_view address : sorted) {
-    Result<Stmt> st = db_->Prepare(kSelectDigest);
-    if (!st.ok()) return st.error();
-    st->Bind(1, env).BindView(2, address);
-    Result<bool> row = st->Step(what);
-    if (!row.ok()) return row.error();
-    if (*row) ReadDigest(*st, &out.emplace_back());
-  }
-  Status committed = txn->Commit(what);
-  if (!committed.ok()) return committed.error();
-  return out;
+  return RowsByAddress<ResourceDigest>(
+      *db_, env, addresses, kSelectDigest,
+      [](const Stmt& st, ResourceDigest* d) {
+        ReadDigest(st, d);
+        return true;
+      },
+      "");
 }
 
 Status SqliteStateStore::RecordLiveStamps(const std::string& env,
@@ -473,27 +492,8 @@ Status SqliteStateStore::RecordLiveStamps(const std::string& env,
 
 Result<std::vector<ResourceState>> SqliteStateStore::GetResources(
     const std::string& env, const std::vector<std::string>& addresses) {
-  const std::vector<std::string_view> sorted = SortedUnique(addresses);
-  const std::string what = "read resources of environment " + env;
-  Result<Transaction> txn = Transaction::Read(*db_, what);
-  if (!txn.ok()) return txn.error();
-  std::vector<ResourceState> out;
-  out.reserve(sorted.size());
-  for (std::string_view address : sorted) {
-    Result<Stmt> st = db_->Prepare(kSelectResource);
-    if (!st.ok()) return st.error();
-    st->Bind(1, env).BindView(2, address);
-    Result<bool> row = st->Step(what);
-    if (!row.ok()) return row.error();
-    if (!*row) continue;
-    if (!FillResource(*st, &out.emplace_back())) {
-      return MakeError("resource " + std::string(address) + " of environment " + env +
-                       " has a malformed depends_on in state database " + path());
-    }
-  }
-  Status committed = txn->Commit(what);
-  if (!committed.ok()) return committed.error();
-  return out;
+  return RowsByAddress<ResourceState>(*db_, env, addresses, kSelectResource, FillResource,
+                                      "a malformed depends_on");
 }
 
 // --- locks ---
