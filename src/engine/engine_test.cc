@@ -86,14 +86,9 @@ class EngineTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string repo() const { return dir_ + "/repo"; }
-  std::string Git(const std::string& args) {
-    return Sh("git -C '" + repo() +
-              "' -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main " +
-              args);
-  }
+  std::string Git(const std::string& args) { return test::GitIn(repo(), args); }
   void Write(const std::string& rel, const std::string& content) {
-    ASSERT_TRUE(MakeDirs(fs::path(repo() + "/" + rel).parent_path().string()).ok());
-    ASSERT_TRUE(WriteFileAtomic(repo() + "/" + rel, content).ok());
+    test::WriteIn(repo(), rel, content);
   }
   // `app` upgrades stepwise (each commit that changes it is applied on its own), `other` not.
   void WriteApp(const std::string& version, const std::string& other) {
@@ -104,11 +99,7 @@ class EngineTest : public ::testing::Test {
               "target: host\nspec:\n  path: other.conf\n  content: \"" +
               other + "\"\n");
   }
-  std::string Commit(const std::string& message) {
-    Git("add -A");
-    Git("commit -q -m '" + message + "'");
-    return Git("rev-parse HEAD");
-  }
+  std::string Commit(const std::string& message) { return test::CommitIn(repo(), message); }
   // Commits and applies A: app "A" and other "o1".
   void ApplyFirstCommit() {
     WriteApp("A", "o1");

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 namespace driftless::test {
@@ -36,6 +37,28 @@ std::string GitTestDir(const std::string& prefix) {
     return "";
   }
   return std::filesystem::canonical(tmpl.data()).string();
+}
+
+std::string GitIn(const std::string& repo, const std::string& args) {
+  return Sh("git -C '" + repo +
+            "' -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main " + args);
+}
+
+void WriteIn(const std::string& repo, const std::string& rel, const std::string& content) {
+  const std::filesystem::path path = std::filesystem::path(repo) / rel;
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  ASSERT_FALSE(ec) << "cannot make " << path.parent_path() << ": " << ec.message();
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+std::string CommitIn(const std::string& repo, const std::string& message) {
+  GitIn(repo, "add -A");
+  GitIn(repo, "commit -q -m '" + message + "'");
+  return GitIn(repo, "rev-parse HEAD");
 }
 
 }  // namespace driftless::test

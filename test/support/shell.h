@@ -13,4 +13,12 @@ std::string Sh(const std::string& command);
 /// temporary folder, named "<prefix>.XXXXXX" (its canonical path); "" after a failure.
 std::string GitTestDir(const std::string& prefix);
 
+/// `git -C REPO ARGS` (a shell command line) with a fixed author and main as the default
+/// branch; its output (Sh).
+std::string GitIn(const std::string& repo, const std::string& args);
+/// Writes `content` to REPO/REL, making its folders; fails the test when it cannot.
+void WriteIn(const std::string& repo, const std::string& rel, const std::string& content);
+/// Stages everything in REPO and commits it as `message`; the new commit's id.
+std::string CommitIn(const std::string& repo, const std::string& message);
+
 }  // namespace driftless::test

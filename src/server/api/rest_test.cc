@@ -68,14 +68,9 @@ class RestTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   std::string repo() const { return dir_ + "/repo"; }
-  std::string Git(const std::string& args) {
-    return test::Sh("git -C '" + repo() +
-                    "' -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main " +
-                    args);
-  }
+  std::string Git(const std::string& args) { return test::GitIn(repo(), args); }
   void Write(const std::string& rel, const std::string& content) {
-    ASSERT_TRUE(MakeDirs(fs::path(repo() + "/" + rel).parent_path().string()).ok());
-    ASSERT_TRUE(WriteFileAtomic(repo() + "/" + rel, content).ok());
+    test::WriteIn(repo(), rel, content);
   }
 
   // Starts the controller and the server with every route; waits until production is applied

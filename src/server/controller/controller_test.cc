@@ -40,25 +40,16 @@ class ControllerTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   std::string repo() const { return dir_ + "/repo"; }
-  std::string Git(const std::string& args) {
-    return test::Sh("git -C '" + repo() +
-                    "' -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main " +
-                    args);
-  }
+  std::string Git(const std::string& args) { return test::GitIn(repo(), args); }
   void Write(const std::string& rel, const std::string& content) {
-    ASSERT_TRUE(MakeDirs(fs::path(repo() + "/" + rel).parent_path().string()).ok());
-    ASSERT_TRUE(WriteFileAtomic(repo() + "/" + rel, content).ok());
+    test::WriteIn(repo(), rel, content);
   }
   void WriteApp(const std::string& v) {
     Write("app.yaml",
           "kind: file.file\nname: app\ntarget: host\nspec: {path: app.conf, content: \"" + v +
               "\"}\n");
   }
-  std::string Commit(const std::string& message) {
-    Git("add -A");
-    Git("commit -q -m '" + message + "'");
-    return Git("rev-parse HEAD");
-  }
+  std::string Commit(const std::string& message) { return test::CommitIn(repo(), message); }
   void StartController() {
     ControllerOptions o;
     o.workspace.dir = repo();
