@@ -162,7 +162,13 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
   const std::string& file = r.pos.file;
   const provider::ResourceSchema* schema = registry_.FindKind(r.kind);
   size_t before = diags.ErrorCount();
-  Value spec = Interpolate(r.spec, scope, file, diags);
+  // A spec without `${...}` that is released after this evaluation is taken rather than copied
+  // (Interpolate would copy it unchanged); positions then come from the taken spec.
+  const bool take = options_.release_raw_specs && index < decls_.resources.size() &&
+                    &decls_.resources[index] == &r && !HoldsExpression(r.spec);
+  Value spec =
+      take ? std::move(decls_.resources[index].spec) : Interpolate(r.spec, scope, file, diags);
+  const Value& raw = take ? spec : r.spec;
   for (auto& [key, v] : spec.as_object()) {
     const provider::FieldSchema* f = schema->Find(key);
     if (f == nullptr) continue;  // `name`, or already reported by the loader
@@ -181,7 +187,7 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
     auto read_file = [this](const std::string& path) { return source_.ReadFile(path); };
     Result<Value> normalized = target->Normalize(r.kind, spec, read_file, errors);
     for (const auto& e : errors) {
-      const Value* at = r.spec.FindPath(e.field);
+      const Value* at = raw.FindPath(e.field);
       SourcePos pos = at ? Pos(file, *at) : r.pos;
       diags.Error(pos, r.address + ": spec." + e.field + ": " + e.message);
     }
