@@ -1021,6 +1021,25 @@ TEST_P(FileProviderTest, StampSkipsOnlyTheReadOfAnUnchangedFile) {
   EXPECT_EQ(link.stamp, "");
 }
 
+TEST_P(FileProviderTest, AReadRightAfterTheWriteThatMadeTheRootSeesTheFile) {
+  Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
+  const ResourceRequest req{"file.file", "f", spec};
+  // The root does not exist yet: a read remembers that (for up to a second).
+  ASSERT_FALSE(fs::exists(root_));
+  auto none = target_->Read(req);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+  // The write makes the root; reads at once after it must not trust what they remembered.
+  ASSERT_TRUE(Create("file.file", spec).ok());
+  auto read = target_->Read(req);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((**read).Find("content")->as_string(), "aaaa\n");
+  auto stamped = target_->ReadIfChanged(req, "");
+  ASSERT_TRUE(stamped.ok()) << stamped.error().message;
+  ASSERT_TRUE(stamped->live.has_value());
+}
+
 TEST_P(FileProviderTest, AStampIsNeverMatchedThroughASymlinkedFolder) {
   Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
   ASSERT_TRUE(Create("file.file", spec).ok());
