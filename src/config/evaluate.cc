@@ -1,6 +1,7 @@
 #include "config/evaluate.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "base/hash.h"
 #include "base/strings.h"
@@ -426,16 +427,24 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
 }
 
 void Environment::AddHierarchy(Diagnostics& diags) {
-  // (target, path) -> resource, for resources whose provider reports nesting.
-  std::map<std::pair<std::string_view, std::string>, size_t> by_path;
+  // "target\0path" -> resource, for resources whose provider reports nesting (looked up only,
+  // never walked in order).
+  auto key = [](std::string_view target, std::string_view path) {
+    std::string k;
+    k.reserve(target.size() + 1 + path.size());
+    k.append(target).push_back('\0');
+    k.append(path);
+    return k;
+  };
+  std::unordered_map<std::string, size_t> by_path;
+  by_path.reserve(resources_.size());
   std::vector<std::string> paths(resources_.size());
   for (size_t i = 0; i < resources_.size(); ++i) {
     const EvaluatedResource& er = resources_[i];
     provider::Target* t = TargetOf(*er.decl);
     if (t == nullptr || er.spec.ContainsUnknown()) continue;
     paths[i] = t->HierarchyPath(er.decl->kind, er.spec);
-    if (!paths[i].empty())
-      by_path.emplace(std::make_pair(std::string_view(er.decl->target), paths[i]), i);
+    if (!paths[i].empty()) by_path.emplace(key(er.decl->target, paths[i]), i);
   }
   if (by_path.empty()) return;
   std::vector<std::vector<std::string>> descendants(resources_.size());
@@ -446,7 +455,8 @@ void Environment::AddHierarchy(Diagnostics& diags) {
     bool nearest = true;
     for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > 0;
          slash = path.rfind('/', slash - 1)) {
-      auto it = by_path.find({std::string_view(resources_[i].decl->target), path.substr(0, slash)});
+      auto it =
+          by_path.find(key(resources_[i].decl->target, std::string_view(path).substr(0, slash)));
       if (it == by_path.end()) continue;
       descendants[it->second].push_back(path.substr(slash + 1));
       if (nearest) {
@@ -455,6 +465,7 @@ void Environment::AddHierarchy(Diagnostics& diags) {
       }
     }
   }
+  if (added.empty()) return;  // no resource is inside another: nothing to order or to add
   graph::Graph with_hierarchy = graph_;
   for (auto [parent, child] : added) with_hierarchy.AddEdge(parent, child);
   if (auto cycle = with_hierarchy.FindCycle()) {
