@@ -114,6 +114,27 @@ TEST_F(ApplyTest, CreateThenNothingToDo) {
   EXPECT_FALSE(Plan().HasChanges());
 }
 
+TEST_F(ApplyTest, APlanOfManyChangesIsRenderedInPiecesThatMakeTheWholeText) {
+  std::string docs;
+  for (int i = 0; i < 2000; ++i) {
+    docs += "---\nkind: mem.object\nname: o" + std::to_string(i) + "\nspec: {key: o" +
+            std::to_string(i) + ", value: " + std::string(40, 'v') + "}\n";
+  }
+  src_.files["r.yaml"] = docs;
+  plan::Plan p = Plan();
+  ASSERT_EQ(p.changes.size(), 2000u);
+  plan::RenderOptions ro;
+  std::vector<std::string> pieces;
+  plan::RenderPlanTo(p, ro, [&pieces](std::string_view s) { pieces.emplace_back(s); });
+  std::string whole;
+  for (const auto& s : pieces) whole += s;
+  EXPECT_EQ(whole, plan::RenderPlan(p, ro));
+  EXPECT_GT(pieces.size(), 1u);  // the text is far over 64 KiB
+  for (const auto& s : pieces) EXPECT_LT(s.size(), 80u * 1024);
+  EXPECT_NE(whole.find("+ mem.object/o1999"), std::string::npos);
+  EXPECT_NE(whole.find("Plan: 2000 to create"), std::string::npos);
+}
+
 TEST_F(ApplyTest, DriftIsHealed) {
   src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n";
   Apply(Plan());

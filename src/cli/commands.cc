@@ -32,6 +32,13 @@ using value::Value;
 
 namespace {
 
+// Prints a plan for people as it is rendered, so that its text is never held whole.
+void PrintPlan(const plan::Plan& plan, const plan::RenderOptions& options) {
+  plan::RenderPlanTo(plan, options, [](std::string_view piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+  });
+}
+
 void PrintJson(const Value& v) { std::printf("%s\n", value::ToPrettyJson(v).c_str()); }
 
 void PrintDiagnostics(const Diagnostics& diags, bool json) {
@@ -135,7 +142,7 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags, const Output& out) {
     plan::RenderOptions ro;
     ro.color = UseColor(stdout, out.no_color);
     std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
-    std::fputs(plan::RenderPlan(*plan, ro).c_str(), stdout);
+    PrintPlan(*plan, ro);
     if (!flags.out.empty()) std::printf("Saved the plan to %s.\n", flags.out.c_str());
   }
   if (plan->problems.HasErrors()) {
@@ -296,7 +303,7 @@ class ApplyPrinter : public engine::Observer {
     ro.color = UseColor(stdout, out_.no_color);
     std::printf("Environment %s (%s)\n\n", plan.environment.c_str(), plan.source.c_str());
     TraceSpan span("show the plan");
-    std::fputs(plan::RenderPlan(plan, ro).c_str(), stdout);
+    PrintPlan(plan, ro);
     std::fflush(stdout);
   }
   bool Approve(const plan::Plan& plan) override {
@@ -372,7 +379,7 @@ int FinishApply(std::unique_ptr<ApplyPrinter>& printer, const engine::ApplyRepor
     case engine::ApplyReport::Outcome::kInvalid: {
       plan::RenderOptions ro;
       ro.color = UseColor(stdout, out.no_color);
-      std::fputs(plan::RenderPlan(*report.plan, ro).c_str(), stdout);
+      PrintPlan(*report.plan, ro);
       PrintFailure(report.failure, false);
       break;
     }

@@ -1,6 +1,7 @@
 #include "config/evaluate.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "base/hash.h"
 #include "base/strings.h"
@@ -120,6 +121,8 @@ int Environment::IndexOf(std::string_view address) const {
 
 std::string Environment::SpecHash(const Value& spec) const {
   if (spec.ContainsUnknown()) return "";
+  // Protect copies the whole spec; without a secret in it, the copy would equal the spec.
+  if (!spec.ContainsSensitive()) return Sha256Hex(value::ToJson(spec)).substr(0, 32);
   return Sha256Hex(value::ToJson(value::Protect(spec, options_.salt))).substr(0, 32);
 }
 
@@ -166,7 +169,13 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
   const std::string& file = r.pos.file;
   const provider::ResourceSchema* schema = registry_.FindKind(r.kind);
   size_t before = diags.ErrorCount();
-  Value spec = Interpolate(r.spec, scope, file, diags);
+  // A spec without `${...}` that is released after this evaluation is taken rather than copied
+  // (Interpolate would copy it unchanged); positions then come from the taken spec.
+  const bool take = options_.release_raw_specs && index < decls_.resources.size() &&
+                    &decls_.resources[index] == &r && !HoldsExpression(r.spec);
+  Value spec =
+      take ? std::move(decls_.resources[index].spec) : Interpolate(r.spec, scope, file, diags);
+  const Value& raw = take ? spec : r.spec;
   for (auto& [key, v] : spec.as_object()) {
     const provider::FieldSchema* f = schema->Find(key);
     if (f == nullptr) continue;  // `name`, or already reported by the loader
@@ -185,7 +194,7 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
     auto read_file = [this](const std::string& path) { return source_.ReadFile(path); };
     Result<Value> normalized = target->Normalize(r.kind, spec, read_file, errors);
     for (const auto& e : errors) {
-      const Value* at = r.spec.FindPath(e.field);
+      const Value* at = raw.FindPath(e.field);
       SourcePos pos = at ? Pos(file, *at) : r.pos;
       diags.Error(pos, r.address + ": spec." + e.field + ": " + e.message);
     }
@@ -424,16 +433,24 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
 }
 
 void Environment::AddHierarchy(Diagnostics& diags) {
-  // (target, path) -> resource, for resources whose provider reports nesting.
-  std::map<std::pair<std::string_view, std::string>, size_t> by_path;
+  // "target\0path" -> resource, for resources whose provider reports nesting (looked up only,
+  // never walked in order).
+  auto key = [](std::string_view target, std::string_view path) {
+    std::string k;
+    k.reserve(target.size() + 1 + path.size());
+    k.append(target).push_back('\0');
+    k.append(path);
+    return k;
+  };
+  std::unordered_map<std::string, size_t> by_path;
+  by_path.reserve(resources_.size());
   std::vector<std::string> paths(resources_.size());
   for (size_t i = 0; i < resources_.size(); ++i) {
     const EvaluatedResource& er = resources_[i];
     provider::Target* t = TargetOf(*er.decl);
     if (t == nullptr || er.spec.ContainsUnknown()) continue;
     paths[i] = t->HierarchyPath(er.decl->kind, er.spec);
-    if (!paths[i].empty())
-      by_path.emplace(std::make_pair(std::string_view(er.decl->target), paths[i]), i);
+    if (!paths[i].empty()) by_path.emplace(key(er.decl->target, paths[i]), i);
   }
   if (by_path.empty()) return;
   std::vector<std::vector<std::string>> descendants(resources_.size());
@@ -444,7 +461,8 @@ void Environment::AddHierarchy(Diagnostics& diags) {
     bool nearest = true;
     for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > 0;
          slash = path.rfind('/', slash - 1)) {
-      auto it = by_path.find({std::string_view(resources_[i].decl->target), path.substr(0, slash)});
+      auto it =
+          by_path.find(key(resources_[i].decl->target, std::string_view(path).substr(0, slash)));
       if (it == by_path.end()) continue;
       descendants[it->second].push_back(path.substr(slash + 1));
       if (nearest) {
@@ -453,6 +471,7 @@ void Environment::AddHierarchy(Diagnostics& diags) {
       }
     }
   }
+  if (added.empty()) return;  // no resource is inside another: nothing to order or to add
   graph::Graph with_hierarchy = graph_;
   for (auto [parent, child] : added) with_hierarchy.AddEdge(parent, child);
   if (auto cycle = with_hierarchy.FindCycle()) {

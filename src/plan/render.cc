@@ -85,7 +85,16 @@ std::string ColorDiff(const std::string& diff, bool color, int indent) {
 }
 
 std::string RenderPlan(const Plan& plan, const RenderOptions& options) {
+  std::string all;
+  RenderPlanTo(plan, options, [&all](std::string_view piece) { all += piece; });
+  return all;
+}
+
+void RenderPlanTo(const Plan& plan, const RenderOptions& options,
+                  const std::function<void(std::string_view)>& write) {
+  constexpr size_t kPiece = 64 * 1024;
   std::string out;
+  bool wrote = false;  // whether anything was handed on before `out`
   if (!plan.steps.empty()) {
     out += "Stepwise upgrade: " + std::to_string(plan.steps.size()) + " step" +
            (plan.steps.size() == 1 ? "" : "s") +
@@ -126,13 +135,18 @@ std::string RenderPlan(const Plan& plan, const RenderOptions& options) {
       out += ColorDiff(c.drift_diff, options.color, 6);
     }
     if (!c.diff.empty() && c.action != Action::kNoop) out += ColorDiff(c.diff, options.color, 6);
+    if (out.size() >= kPiece) {
+      write(out);
+      out.clear();
+      wrote = true;
+    }
   }
-  if (!out.empty()) out += "\n";
+  if (wrote || !out.empty()) out += "\n";
   out += plan.destroy ? "Destroy plan: " : "Plan: ";
   out += plan.Summary();
   if (size_t d = plan.DriftCount()) out += "; " + std::to_string(d) + " drifted";
   out += ".\n";
-  return out;
+  write(out);
 }
 
 namespace {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "plan/plan.h"
 #include "value/value.h"
@@ -15,6 +17,11 @@ struct RenderOptions {
 
 /// The plan for people: one block per change with its reason and line diff, then a summary.
 std::string RenderPlan(const Plan& plan, const RenderOptions& options);
+
+/// The same text handed to `write` in pieces of about 64 KiB, in order, so that a front end can
+/// print a plan of many changes without holding all its text at once.
+void RenderPlanTo(const Plan& plan, const RenderOptions& options,
+                  const std::function<void(std::string_view)>& write);
 
 /// The plan as JSON (docs/plan-json.md); secrets appear only as "(sensitive)".
 value::Value PlanToJson(const Plan& plan);

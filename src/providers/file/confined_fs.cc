@@ -206,6 +206,16 @@ Result<std::optional<LiveObject>> Inspect(const RootRef& root, std::string_view 
   return InspectAt((*parent)->get(), leaf, read_content, display);
 }
 
+std::optional<struct stat> StatBeneath(const RootRef& root, std::string_view rel) {
+  if (!g_fast_lookup.load(std::memory_order_relaxed)) return std::nullopt;
+  int fd = OpenBeneath(root.fd, std::string(rel), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  UniqueFd owned(fd);
+  struct stat st {};
+  if (fstat(owned.get(), &st) != 0) return std::nullopt;
+  return st;
+}
+
 Result<std::optional<LiveObject>> InspectAt(int dir_fd, std::string_view leaf, bool read_content,
                                             const std::string& display) {
   std::string name(leaf);

@@ -100,6 +100,12 @@ Result<std::optional<DirFd>> OpenDir(const RootRef& root, std::string_view rel_d
 Result<std::optional<LiveObject>> Inspect(const RootRef& root, std::string_view rel,
                                           bool read_content);
 
+/// lstat(2) of `rel` by the kernel's confined lookup alone (openat2 with O_PATH, which neither
+/// opens the file for reading nor releases it: cheaper than Inspect by the file system's own open
+/// and release). std::nullopt when that lookup is not available or fails for any reason (nothing
+/// there, a symlink on the way or at the end): the caller then looks with Inspect.
+std::optional<struct stat> StatBeneath(const RootRef& root, std::string_view rel);
+
 /// The same for the entry `leaf` of an open folder; `display` names it in messages.
 Result<std::optional<LiveObject>> InspectAt(int dir_fd, std::string_view leaf, bool read_content,
                                             const std::string& display);

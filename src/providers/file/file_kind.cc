@@ -99,6 +99,15 @@ Result<provider::StampedRead> FileTarget::ReadIfChanged(const provider::Resource
   RootRef ref{(*root)->get(), root_};
   // Before the file is looked at: a change after this moment gets later times.
   const int64_t now_ns = RealNowNs();
+  if (!stamp.empty() && (*root)->local) {
+    // Most files are unchanged: their stamp needs only the confined lookup, not an open.
+    std::optional<struct stat> st = StatBeneath(ref, *path);
+    if (st && TypeOf(st->st_mode) == ObjectType::kFile && st->st_dev == (*root)->dev &&
+        StampText(*st) == stamp) {
+      out.unchanged = true;
+      return out;
+    }
+  }
   auto live = Inspect(ref, *path, /*read_content=*/false);
   if (!live.ok()) return live.error();
   if (!live->has_value()) return out;

@@ -1021,6 +1021,44 @@ TEST_P(FileProviderTest, StampSkipsOnlyTheReadOfAnUnchangedFile) {
   EXPECT_EQ(link.stamp, "");
 }
 
+TEST_P(FileProviderTest, AReadRightAfterTheWriteThatMadeTheRootSeesTheFile) {
+  Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
+  const ResourceRequest req{"file.file", "f", spec};
+  // The root does not exist yet: a read remembers that (for up to a second).
+  ASSERT_FALSE(fs::exists(root_));
+  auto none = target_->Read(req);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+  // The write makes the root; reads at once after it must not trust what they remembered.
+  ASSERT_TRUE(Create("file.file", spec).ok());
+  auto read = target_->Read(req);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((**read).Find("content")->as_string(), "aaaa\n");
+  auto stamped = target_->ReadIfChanged(req, "");
+  ASSERT_TRUE(stamped.ok()) << stamped.error().message;
+  ASSERT_TRUE(stamped->live.has_value());
+}
+
+TEST_P(FileProviderTest, AStampIsNeverMatchedThroughASymlinkedFolder) {
+  Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
+  ASSERT_TRUE(Create("file.file", spec).ok());
+  WaitUntilSettled(root_ + "/d/f");
+  const ResourceRequest req{"file.file", "f", spec};
+  auto first = target_->ReadIfChanged(req, "");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  if (!StampsOn(base_)) return;
+  ASSERT_NE(first->stamp, "");
+  // The folder moved away and a symlink put in its place: the same file, with the same stamp, is
+  // reached only through the symlink, which driftless never follows.
+  ASSERT_EQ(rename((root_ + "/d").c_str(), (root_ + "/real").c_str()), 0);
+  ASSERT_EQ(symlink("real", (root_ + "/d").c_str()), 0);
+  auto through = target_->ReadIfChanged(req, first->stamp);
+  ASSERT_FALSE(through.ok() && through->unchanged);
+  ASSERT_FALSE(through.ok());
+  EXPECT_NE(through.error().message.find("symlink"), std::string::npos) << through.error().message;
+}
+
 TEST_P(FileProviderTest, OtherKindsAreReadEveryTime) {
   Value dir = Norm("file.directory", R"({"path":"d"})");
   ASSERT_TRUE(Create("file.directory", dir).ok());

@@ -104,12 +104,39 @@ FileTarget::FileTarget(std::string target_name, std::string root)
 
 Result<std::shared_ptr<const FileTarget::RootHandle>> FileTarget::OpenRoot(bool for_write,
                                                                            bool create) const {
+  if (for_write) {
+    // No lock: writers on many threads each open the root where its path points now.
+    int fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+      std::lock_guard<std::mutex> lock(root_mu_);
+      Status made = MakeDirs(root_, 0755);
+      if (!made.ok()) return made.error();
+      fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      if (errno != ENOENT || create) {
+        return MakeError("cannot open the target root " + root_ + ": " + ErrnoMessage());
+      }
+      std::lock_guard<std::mutex> lock(root_mu_);
+      root_fd_.reset();  // reads see that it is gone too
+      root_opened_ = std::chrono::steady_clock::now();
+      return std::shared_ptr<const RootHandle>();
+    }
+    auto handle = std::make_shared<RootHandle>();
+    handle->fd.reset(fd);
+    {
+      // Reads that remembered "no root" must look again: it exists now.
+      std::lock_guard<std::mutex> lock(root_mu_);
+      if (root_fd_ == nullptr) root_opened_ = {};
+    }
+    return std::shared_ptr<const RootHandle>(std::move(handle));
+  }
   std::lock_guard<std::mutex> lock(root_mu_);
   auto now = std::chrono::steady_clock::now();
   // Reads reuse the root, and the fact that there is none: a plan of a new environment reads
-  // every object of a root that does not exist yet. A write opens it afresh, so that it lands
-  // where the root's path points now.
-  if (!for_write && now - root_opened_ < kRootReuse) return root_fd_;
+  // every object of a root that does not exist yet (above: a write opens it afresh, so that it
+  // lands where the root's path points now).
+  if (now - root_opened_ < kRootReuse) return root_fd_;
   int fd = open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT && create) {
     Status made = MakeDirs(root_, 0755);

@@ -111,6 +111,8 @@ class FileTarget final : public provider::Target {
   };
   /// The root: for reading reused for up to a second (also when it is missing), for writing
   /// opened afresh; made first when `create` (nullptr when it does not exist and not `create`).
+  /// A handle for writing has only the descriptor (`dev` 0, `local` false: writes need neither,
+  /// and looking them up took two system calls per file).
   Result<std::shared_ptr<const RootHandle>> OpenRoot(bool for_write, bool create) const;
   /// The checked `path` of a spec.
   Result<std::string> SpecPath(const value::Value& spec) const;
