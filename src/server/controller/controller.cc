@@ -120,8 +120,9 @@ class Controller::WatchObserver : public engine::Observer {
   }
   void OnWarning(const std::string& message) override {
     if (c_.options_.log != nullptr) {
-      c_.options_.log->Write("warning", "watch",
-                             {{"environment", Value::String(env_)}, {"error", Value::String(message)}});
+      c_.options_.log->Write(
+          "warning", "watch",
+          {{"environment", Value::String(env_)}, {"error", Value::String(message)}});
     }
   }
   bool Approve(const plan::Plan& p) override {
@@ -138,8 +139,9 @@ class Controller::WatchObserver : public engine::Observer {
     run.plan_json = *u.plan_json;
     Result<std::optional<state::Run>> started = (*store)->StartRun(run, "applying");
     if (!started.ok()) {
-      c_.Error("starting a remediation failed", {{"environment", Value::String(env_)},
-                                                 {"error", Value::String(started.error().message)}});
+      c_.Error("starting a remediation failed",
+               {{"environment", Value::String(env_)},
+                {"error", Value::String(started.error().message)}});
       return false;
     }
     if (!*started) {
