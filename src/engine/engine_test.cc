@@ -615,6 +615,45 @@ TEST_F(EngineTest, ALeanWatchEvaluatesAgainForEachCheck) {
   EXPECT_EQ(ws->environment(), nullptr) << "released after its last check";
 }
 
+// A remediation that fails (a folder stands where the file goes, made while the drift was being
+// detected) leaves the drift open; the next change of that resource retries it at once, not a
+// full scan later (an hour here).
+TEST_F(EngineTest, AFailedRemediationIsRetriedAtTheNextChangeOfItsResource) {
+  Write("res/app.yaml",
+        "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
+        "policy: {drift: enforce}\n");
+  Commit("A");
+  Recorder first;
+  ASSERT_TRUE(Apply(first).ok());
+  std::unique_ptr<Workspace> ws = Open();
+  WatchOptions options;
+  options.env = "production";
+  options.interval = 3600;
+  options.debounce_ms = 0;
+  const std::string live = dir_ + "/root/production/app.conf";
+  EventLog log;
+  bool blocked = false;
+  log.on_event = [&](const std::string& entry) {
+    if (entry == "drift.detected file.file/app" && !blocked) {
+      blocked = true;  // before the remediation: a folder where the file goes
+      fs::remove(live);
+      fs::create_directory(live);
+    }
+  };
+  BackgroundWatch watch(*ws, options, log);
+  ASSERT_TRUE(log.WaitFor("watch.started"));
+  ASSERT_TRUE(WriteFileAtomic(live, "by hand").ok());
+  ASSERT_TRUE(log.WaitFor("apply.failed"));
+  fs::remove(live);
+  ASSERT_TRUE(WriteFileAtomic(live, "by hand again").ok());
+  bool resolved = log.WaitFor("drift.resolved file.file/app");
+  Result<WatchReport> report = watch.Finish();
+  EXPECT_TRUE(resolved) << testing::PrintToString(log.Events());
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->remediations, 2u);
+  EXPECT_EQ(Live("app.conf"), "A");
+}
+
 TEST_F(EngineTest, WatchStoppedBeforeItStartsScansOnceAndReturns) {
   ApplyFirstCommit();
   std::unique_ptr<Workspace> ws = Open();

@@ -280,15 +280,15 @@ class WatchLoop {
       if (policy == "enforce") enforce.insert(d.address);
     }
     // Drift that was already open and is enforced (a failed or backed-off remediation) is
-    // retried at each full scan.
-    if (only == nullptr) {
-      for (const auto& [address, c] : changes) {
-        int i = env.IndexOf(address);
-        if (i < 0) continue;
-        const config::Resource& r = *env.resources()[static_cast<size_t>(i)].decl;
-        if (r.policy.drift == config::Policy::Drift::kEnforce && !r.policy.paused)
-          enforce.insert(address);
-      }
+    // retried at each full scan and at each check of its resource: it changed again (a
+    // remediation that failed because `podman run --replace` was half done is retried once
+    // the replacement exists, not an interval later). A back-off still holds (Enforce).
+    for (const auto& [address, c] : changes) {
+      int i = env.IndexOf(address);
+      if (i < 0) continue;
+      const config::Resource& r = *env.resources()[static_cast<size_t>(i)].decl;
+      if (r.policy.drift == config::Policy::Drift::kEnforce && !r.policy.paused)
+        enforce.insert(address);
     }
     if (!enforce.empty()) return Enforce(enforce);
     return Status::Ok();
