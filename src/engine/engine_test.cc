@@ -108,6 +108,22 @@ class EngineTest : public ::testing::Test {
     ApplyReport report = Apply(first);
     ASSERT_TRUE(report.ok()) << report.failure.message;
   }
+  // Commits and applies one file, app.conf "A", whose drift is enforced.
+  void ApplyEnforcedApp() {
+    Write("res/app.yaml",
+          "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
+          "policy: {drift: enforce}\n");
+    Commit("A");
+    Recorder first;
+    ASSERT_TRUE(Apply(first).ok());
+  }
+  // A watch of production that checks a change at once (no debounce).
+  static WatchOptions ProductionWatch() {
+    WatchOptions options;
+    options.env = "production";
+    options.debounce_ms = 0;
+    return options;
+  }
   std::string Live(const std::string& name, const std::string& env = "production") {
     Result<std::string> text = ReadFileToString(dir_ + "/root/" + env + "/" + name);
     return text.ok() ? *text : "(missing)";
@@ -516,16 +532,9 @@ class BackgroundWatch {
 };
 
 TEST_F(EngineTest, WatchRevertsAHandEditAndStopsWhenAsked) {
-  Write("res/app.yaml",
-        "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
-        "policy: {drift: enforce}\n");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyEnforcedApp();
   std::unique_ptr<Workspace> ws = Open();
-  WatchOptions options;
-  options.env = "production";
-  options.debounce_ms = 0;
+  WatchOptions options = ProductionWatch();
   EventLog log;
   BackgroundWatch watch(*ws, options, log);
   ASSERT_TRUE(log.WaitFor("watch.started"));
@@ -560,10 +569,8 @@ TEST_F(EngineTest, WatchSeesAChangeMadeDuringItsFirstScan) {
   // Drift the first scan reports; while it reports it, `late` (already read) is edited.
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/root/production/early.conf", "before").ok());
   std::unique_ptr<Workspace> ws = Open();
-  WatchOptions options;
-  options.env = "production";
+  WatchOptions options = ProductionWatch();
   options.interval = 3600;
-  options.debounce_ms = 0;
   EventLog log;
   log.on_event = [&](const std::string& entry) {
     if (entry == "drift.detected file.file/early") {
@@ -592,10 +599,8 @@ TEST_F(EngineTest, ALeanWatchEvaluatesAgainForEachCheck) {
   const std::string other = Live("other.conf");  // app's digest, through the reference
   ASSERT_EQ(other.size(), 64u) << other;
   std::unique_ptr<Workspace> ws = Open();
-  WatchOptions options;
-  options.env = "production";
+  WatchOptions options = ProductionWatch();
   options.interval = 3600;
-  options.debounce_ms = 0;
   options.release_below = 100;
   EventLog log;
   BackgroundWatch watch(*ws, options, log);
@@ -619,17 +624,10 @@ TEST_F(EngineTest, ALeanWatchEvaluatesAgainForEachCheck) {
 // detected) leaves the drift open; the next change of that resource retries it at once, not a
 // full scan later (an hour here).
 TEST_F(EngineTest, AFailedRemediationIsRetriedAtTheNextChangeOfItsResource) {
-  Write("res/app.yaml",
-        "kind: file.file\nname: app\ntarget: host\nspec:\n  path: app.conf\n  content: A\n"
-        "policy: {drift: enforce}\n");
-  Commit("A");
-  Recorder first;
-  ASSERT_TRUE(Apply(first).ok());
+  ApplyEnforcedApp();
   std::unique_ptr<Workspace> ws = Open();
-  WatchOptions options;
-  options.env = "production";
+  WatchOptions options = ProductionWatch();
   options.interval = 3600;
-  options.debounce_ms = 0;
   const std::string live = dir_ + "/root/production/app.conf";
   EventLog log;
   bool blocked = false;
@@ -657,8 +655,7 @@ TEST_F(EngineTest, AFailedRemediationIsRetriedAtTheNextChangeOfItsResource) {
 TEST_F(EngineTest, WatchStoppedBeforeItStartsScansOnceAndReturns) {
   ApplyFirstCommit();
   std::unique_ptr<Workspace> ws = Open();
-  WatchOptions options;
-  options.env = "production";
+  WatchOptions options = ProductionWatch();
   StopToken stop;
   stop.Stop();
   EventLog log;
