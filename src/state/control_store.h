@@ -29,8 +29,10 @@ struct Page {
 ///
 /// Lifecycle (RunTransitionAllowed): queued → planning | applying | canceled | superseded;
 /// planning → planned | awaiting_approval | no_changes | errored | canceled | interrupted;
-/// planned → applying | awaiting_approval | canceled | superseded | errored;
-/// awaiting_approval → applying | planned | canceled | superseded | errored;
+/// planned → applying | awaiting_approval | canceled | superseded | errored | interrupted (the
+/// server stopped between the plan and the apply);
+/// awaiting_approval → planning | applying | planned | canceled | superseded | errored (planning:
+/// approved, planned again under the lock to check the hash);
 /// applying → applied | errored | canceled | interrupted. applied, no_changes, errored,
 /// canceled, superseded and interrupted are final. `planning` and `applying` are *active*: at
 /// most one run per environment is active at a time (the store refuses a second).
@@ -89,6 +91,12 @@ struct Approval {
   std::string decision;   ///< "approved" or "rejected"
   std::string comment;
   int64_t created_at = 0;  ///< unix seconds
+};
+
+/// A run with its decisions, as history shows it beside its apply.
+struct RunRecord {
+  Run run;
+  std::vector<Approval> approvals;  ///< oldest first
 };
 
 /// An API token. Only the SHA-256 of its secret is kept (see src/auth).
@@ -235,5 +243,10 @@ class ControlStore {
   /// Forgets deliveries seen before `before`; returns how many.
   virtual Result<int64_t> PruneDeliveries(int64_t before) = 0;
 };
+
+/// The run of `env` whose apply (ApplyRecord::id) is `apply_id`, with its approvals; std::nullopt
+/// when there is none (an apply by the command line, or a run older than the last 5,000).
+Result<std::optional<RunRecord>> FindRunOfApply(ControlStore& store, const std::string& env,
+                                                int64_t apply_id);
 
 }  // namespace driftless::state

@@ -74,7 +74,7 @@ class RestTest : public ::testing::Test {
   }
 
   // Starts the controller and the server with every route; waits until production is applied
-  // and m-x and m-y are planned.
+  // (approved) and m-x, m-y and m-z are planned.
   void StartServer(std::chrono::milliseconds header_timeout = 10s) {
     controller::ControllerOptions o;
     o.workspace.dir = repo();
@@ -100,6 +100,11 @@ class RestTest : public ::testing::Test {
     server_ = std::make_unique<http::Server>(std::move(router), so);
     s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.error().message;
+    // production is protected: its first apply waits for an approval by someone else.
+    const state::Run waiting = WaitRun("production", "awaiting_approval");
+    Result<controller::RunDecision> approved =
+        controller_->DecideRun(waiting.id, "setup", "approved", "");
+    ASSERT_TRUE(approved.ok() && approved->outcome == controller::RunDecision::Outcome::kRecorded);
     WaitRun("production", "applied");
     WaitRun("m-x", "planned");
     WaitRun("m-y", "planned");
@@ -280,6 +285,9 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
        403},
       {"POST", "/api/v1/environments/m-y/runs", "{\"action\":\"destroy\"}", 403, 202, 202, 403},
       {"POST", "/api/v1/runs/{id}/cancel", "", 403, 202, 202, 403, true},
+      // A queued run awaits no approval: whoever may decide is let through and told so (409).
+      {"POST", "/api/v1/runs/{id}/approve", "", 403, 409, 409, 403, true},
+      {"POST", "/api/v1/runs/{id}/reject", "{\"comment\":\"no\"}", 403, 409, 409, 403, true},
       // m-x holds no lock: the admin is let through and told so (409).
       {"POST", "/api/v1/environments/m-x/unlock", "{\"lock\":1}", 403, 403, 409, 403},
   };
@@ -300,7 +308,7 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
                                                              {admin, c.admin},   {other, c.other}};
     for (const auto& [token, want] : tokens) {
       std::string target = c.target;
-      if (c.fresh_run) target = "/api/v1/runs/" + fresh_run() + "/cancel";
+      if (c.fresh_run) target.replace(target.find("{id}"), 4, fresh_run());
       if (c.fresh_token) {
         static int tokens = 0;
         const std::string name = "doomed" + std::to_string(++tokens);
@@ -316,10 +324,12 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
                                                  : "other";
       EXPECT_EQ(r.status, want) << c.method << " " << target << " as " << who << ": " << r.body;
       if (r.status >= 400) {
-        EXPECT_EQ(EnvelopeCode(r), r.status == 401   ? "unauthorized"
-                                   : r.status == 403 ? "forbidden"
-                                   : r.status == 409 ? "lock_conflict"
-                                                     : "not_found")
+        EXPECT_EQ(EnvelopeCode(r),
+                  r.status == 401   ? "unauthorized"
+                  : r.status == 403 ? "forbidden"
+                  : r.status == 409 ? (target.find("/api/v1/runs/") == 0 ? "not_awaiting_approval"
+                                                                         : "lock_conflict")
+                                    : "not_found")
             << r.body;
         if (r.status == 401 || r.status == 403) refused_ids.push_back(r.Header("x-request-id"));
       }
@@ -735,6 +745,8 @@ TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
   keep("GET", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs?limit=1", viewer);
   keep("GET", "/api/v1/runs/{id}", run, viewer);
   keep("POST", "/api/v1/runs/{id}/cancel", run + "/cancel", admin);
+  keep("POST", "/api/v1/runs/{id}/approve", run + "/approve", admin, "{\"comment\":\"ok\"}");
+  keep("POST", "/api/v1/runs/{id}/reject", run + "/reject", admin, "{\"comment\":7}");
   keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", admin,
        "{\"action\":\"plan\",\"force\":1}");
   keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", viewer,

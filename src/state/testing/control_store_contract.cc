@@ -276,6 +276,22 @@ TEST_P(StateStoreContract, RacingTransitionsLeaveOneActiveRun) {
   EXPECT_EQ(active->items.size(), 1u);
 }
 
+TEST_P(StateStoreContract, AnApprovedRunIsPlannedAgainOnlyWhenNoOtherRunIsActive) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const int64_t waiting = Enqueue(*store, NewRun("staging", "apply", "c1"));
+  ASSERT_TRUE(*store->TransitionRun(waiting, "queued", "planning"));
+  ASSERT_TRUE(*store->TransitionRun(waiting, "planning", "awaiting_approval"));
+  const int64_t other = Enqueue(*store, NewRun("staging", "plan", "c1"));
+  ASSERT_TRUE(*store->TransitionRun(other, "queued", "planning"));
+  Result<bool> moved = store->TransitionRun(waiting, "awaiting_approval", "planning");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_FALSE(*moved);  // one active run per environment
+  ASSERT_TRUE(*store->TransitionRun(other, "planning", "no_changes"));
+  EXPECT_TRUE(*store->TransitionRun(waiting, "awaiting_approval", "planning"));
+  EXPECT_EQ(StatusOf(*store, waiting), "planning");
+}
+
 TEST_P(StateStoreContract, NewerCommitSupersedesWaitingRuns) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
