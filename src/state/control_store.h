@@ -104,11 +104,14 @@ struct Token {
   std::string name;         ///< unique among live (unrevoked) tokens
   std::string role;         ///< "viewer", "editor", "admin"
   std::string envs = "**";  ///< environment glob the token is limited to
-  std::string hash;         ///< lowercase hex SHA-256 of the secret: the lookup key
-  std::string created_by;   ///< who made it (user@host, or a token's name)
-  int64_t created_at = 0;   ///< unix seconds
-  int64_t expires_at = 0;   ///< unix seconds; 0 never
-  int64_t revoked_at = 0;   ///< unix seconds; 0 while not revoked
+  /// The rights it is limited to, comma-separated in the order of auth::AllRights ("plan,approve");
+  /// "" : every right its role grants.
+  std::string rights;
+  std::string hash;        ///< lowercase hex SHA-256 of the secret: the lookup key
+  std::string created_by;  ///< who made it (user@host, or a token's name)
+  int64_t created_at = 0;  ///< unix seconds
+  int64_t expires_at = 0;  ///< unix seconds; 0 never
+  int64_t revoked_at = 0;  ///< unix seconds; 0 while not revoked
 };
 
 /// One decision in the audit log (append-only: there is no way to change or remove one).

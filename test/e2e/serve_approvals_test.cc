@@ -102,6 +102,14 @@ TEST_F(ServeApprovalsTest, AProtectedAutoSyncedBranchWaitsForTwoApprovalsByOther
       "    sync: auto\n");
   MakeTokens();
   const std::string elsewhere = Token("admin", "other", "staging-*");
+  // An editor's token limited to planning.
+  RunResult made = box_.Run(
+      {"token", "create", "--role", "editor", "--name", "planner", "--rights", "read,plan"});
+  ASSERT_EQ(made.exit_code, 0) << Summary(made);
+  EXPECT_NE(made.out.find("limited to read,plan"), std::string::npos) << made.out;
+  std::string planner = made.out;
+  while (!planner.empty() && planner.back() == '\n') planner.pop_back();
+  planner = planner.substr(planner.rfind('\n') + 1);
   Serve();
   // sync: auto on a protected environment plans and waits; nothing is written.
   Json run = WaitNewest("production", "awaiting_approval");
@@ -115,6 +123,9 @@ TEST_F(ServeApprovalsTest, AProtectedAutoSyncedBranchWaitsForTwoApprovalsByOther
   // A viewer, and an admin scoped to other environments, may not approve: refused, audited.
   EXPECT_EQ(Decide(id, "approve", reader_).status, 403);
   EXPECT_EQ(Decide(id, "approve", elsewhere).status, 403);
+  HttpReply narrow = Decide(id, "approve", planner);
+  EXPECT_EQ(narrow.status, 403) << narrow.body;
+  EXPECT_NE(narrow.body.find("limited to the rights read,plan"), std::string::npos) << narrow.body;
   // One approval is not two.
   HttpReply first = Decide(id, "approve", alice_, "looks right");
   ASSERT_EQ(first.status, 200) << first.body;
@@ -164,7 +175,7 @@ TEST_F(ServeApprovalsTest, AProtectedAutoSyncedBranchWaitsForTwoApprovalsByOther
   EXPECT_EQ(Decide(id, "approve", admin_).status, 409);
   // The audit log has both approvals with the plan hash, and the refusals.
   int approved = 0;
-  bool viewer_refused = false, scoped_refused = false;
+  bool viewer_refused = false, scoped_refused = false, planner_refused = false;
   for (const Json& e : Audit()) {
     if (e.Str("action") == "run.approve" && e.Str("result") == "allowed" && e.Int("run_id") == id &&
         e.Str("plan_hash") == hash)
@@ -173,10 +184,12 @@ TEST_F(ServeApprovalsTest, AProtectedAutoSyncedBranchWaitsForTwoApprovalsByOther
         e.Str("action") == "request.approve")
       viewer_refused = true;
     if (e.Str("who") == "other" && e.Str("result") == "refused") scoped_refused = true;
+    if (e.Str("who") == "planner" && e.Str("result") == "refused") planner_refused = true;
   }
   EXPECT_EQ(approved, 2);
   EXPECT_TRUE(viewer_refused);
   EXPECT_TRUE(scoped_refused);
+  EXPECT_TRUE(planner_refused);
 }
 
 TEST_F(ServeApprovalsTest, TheAuthorCannotApproveTheirOwnRunAndARejectionCancelsIt) {

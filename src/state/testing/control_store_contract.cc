@@ -45,6 +45,7 @@ Token MakeToken(const std::string& name, const std::string& role, char fill) {
   t.name = name;
   t.role = role;
   t.envs = "staging/**";
+  t.rights = role == "editor" ? "plan,approve" : "";
   t.hash = std::string(64, fill);
   t.created_by = "ops@host";
   t.created_at = 1000;
@@ -409,6 +410,7 @@ TEST_P(StateStoreContract, TokensAreFoundByHashAndRevokedByName) {
   EXPECT_EQ((*found)->name, "ci");
   EXPECT_EQ((*found)->role, "editor");
   EXPECT_EQ((*found)->envs, "staging/**");
+  EXPECT_EQ((*found)->rights, "plan,approve");
   EXPECT_EQ((*found)->created_by, "ops@host");
   EXPECT_EQ((*found)->created_at, 1000);
   EXPECT_EQ((*found)->expires_at, 5000);
