@@ -85,6 +85,17 @@ class ServeApprovalsTest : public ServeFixture {
     const Json* items = page.Find("items");
     return items == nullptr ? std::vector<Json>() : items->items;
   }
+  // A protected, auto-synced production whose drift policy is enforce (and `rule` more), served,
+  // its first apply approved by alice and applied: that run's id (0 when it did not apply).
+  int64_t ServeEnforcedProduction(const std::string& rule) {
+    CommitFirst("  - branch: main\n    name: production\n    protected: true\n    sync: auto\n" +
+                rule + "    policy: {drift: enforce}\n");
+    MakeTokens();
+    Serve();
+    const int64_t first = WaitNewest("production", "awaiting_approval").Int("id");
+    if (first <= 0 || Decide(first, "approve", alice_).status != 200) return 0;
+    return WaitRun(first, "applied").Str("status") == "applied" ? first : 0;
+  }
   void MakeTokens() {
     reader_ = Token("viewer", "val");
     alice_ = Token("editor", "alice");
@@ -290,15 +301,8 @@ TEST_F(ServeApprovalsTest, ALiveChangeAfterTheApprovalsMakesANewPlanThatWaitsAga
 }
 
 TEST_F(ServeApprovalsTest, AnEnforcedDriftOnAProtectedEnvironmentWaitsForApprovalThenIsReverted) {
-  CommitFirst(
-      "  - branch: main\n    name: production\n    protected: true\n    sync: auto\n"
-      "    policy: {drift: enforce}\n");
-  MakeTokens();
-  Serve();
-  const int64_t first = WaitNewest("production", "awaiting_approval").Int("id");
+  const int64_t first = ServeEnforcedProduction("");
   ASSERT_GT(first, 0) << proc_.Err();
-  ASSERT_EQ(Decide(first, "approve", alice_).status, 200);
-  ASSERT_EQ(WaitRun(first, "applied").Str("status"), "applied") << proc_.Err();
   // A hand edit: the drift is seen and a remediation waits for approval; nothing reverts it.
   std::ofstream(box_.root() + "/production/app.conf", std::ios::trunc) << "hot fix";
   const Json fix = WaitNewest("production", "awaiting_approval", first);
@@ -319,15 +323,8 @@ TEST_F(ServeApprovalsTest, AnEnforcedDriftOnAProtectedEnvironmentWaitsForApprova
 }
 
 TEST_F(ServeApprovalsTest, RemediationAutoRevertsAnEnforcedDriftOnAProtectedEnvironmentAtOnce) {
-  CommitFirst(
-      "  - branch: main\n    name: production\n    protected: true\n    sync: auto\n"
-      "    remediation: auto\n    policy: {drift: enforce}\n");
-  MakeTokens();
-  Serve();
-  const int64_t first = WaitNewest("production", "awaiting_approval").Int("id");
+  const int64_t first = ServeEnforcedProduction("    remediation: auto\n");
   ASSERT_GT(first, 0) << proc_.Err();
-  ASSERT_EQ(Decide(first, "approve", alice_).status, 200);
-  ASSERT_EQ(WaitRun(first, "applied").Str("status"), "applied") << proc_.Err();
   std::ofstream(box_.root() + "/production/app.conf", std::ios::trunc) << "hot fix";
   const Json fix = WaitNewest("production", "applied", first);
   ASSERT_GT(fix.Int("id"), first) << proc_.Err();
