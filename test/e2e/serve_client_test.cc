@@ -158,6 +158,17 @@ TEST_F(ServeClientTest, PlanApplyHistoryAndDriftPrintTheSameLocallyAndThroughThe
     EXPECT_EQ(remote.out, local.out) << args[0] << " " << args.back();
   }
 
+  // env list, and the audit log for an admin: the same text.
+  const std::string admin = TokenFile("admin", "root");
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"env", "list"}, {"audit"}, {"audit", "--who", "ci"}}) {
+    local = Local(args);
+    remote = Remote(args, url, admin);
+    EXPECT_EQ(local.exit_code, 0) << Summary(local);
+    EXPECT_EQ(remote.exit_code, 0) << Summary(remote);
+    EXPECT_EQ(remote.out, local.out) << args[0] << " " << args.back();
+  }
+
   // drift: a change behind driftless's back; exit 2 both ways, with the same diff.
   std::ofstream(box_.root() + "/staging/app.conf") << "changed by hand";
   local = Local({"drift", "staging"});
@@ -249,6 +260,8 @@ TEST_F(ServeClientTest, CtrlCStopsFollowingAnApplyNotTheRun) {
   EXPECT_NE(follower.Err().find("Stopped following run #" + std::to_string(id)), std::string::npos)
       << follower.Err();
   EXPECT_NE(follower.Err().find("the run goes on"), std::string::npos) << follower.Err();
+  // Still waiting for the lock, not canceled.
+  EXPECT_EQ(GetRun(url, editor, id).Str("status"), "planning");
   // The run was not canceled: once the lock is free it applies.
   holder.Type("no\n");
   EXPECT_EQ(holder.Wait(), 1);
