@@ -383,6 +383,13 @@ void PrintJson(const Value& v) { std::printf("%s\n", value::ToPrettyJson(v).c_st
 }  // namespace
 
 int RemotePlan(Client& c, const ApplyFlags& flags, const Output& out) {
+  if (!flags.out.empty()) {
+    // A plan file binds the live objects the planner read; the server's plan does not carry
+    // them, and a server applies the plans it makes itself.
+    return Fail(
+        "plan --out does not go with --server: the server applies its own plan (`apply "
+        "--server`); `plan --server --json` prints the server's plan");
+  }
   Result<Value> queued = Queue(c, flags.env, "plan");
   if (!queued.ok()) return Fail(queued.error().message);
   InterruptGuard guard(c);
@@ -394,7 +401,14 @@ int RemotePlan(Client& c, const ApplyFlags& flags, const Output& out) {
       (status == "planned" || status == "no_changes" || status == "errored")) {
     Result<plan::Plan> p = RunPlanOf(f.run);
     if (!p.ok()) return Fail(p.error().message);
-    int code = ShowPlan(*p, status == "planned", flags, out);
+    int code = 0;
+    if (out.json) {
+      // The server's own JSON of its plan (docs/plan-json.md; unchanged resources only counted).
+      PrintJson(Field(f.run, "plan"));
+      code = status == "errored" ? 1 : flags.detailed_exitcode && status == "planned" ? 2 : 0;
+    } else {
+      code = ShowPlan(*p, status == "planned", flags, out);
+    }
     if (status == "errored" && code != 1) return RunEndedBadly(f.run);
     return code;
   }

@@ -121,6 +121,15 @@ TEST_F(ServeClientTest, PlanApplyHistoryAndDriftPrintTheSameLocallyAndThroughThe
     EXPECT_EQ(r.Str("author"), "ci");
   }
   EXPECT_TRUE(found) << runs.out;
+  RunResult json = Remote({"plan", "staging", "--json", "--detailed-exitcode"}, url, editor);
+  EXPECT_EQ(json.exit_code, 2) << Summary(json);
+  Json planned = ParseJsonOrFail(json.out, "plan --server --json");
+  EXPECT_EQ(planned.Str("environment"), "staging");
+  ASSERT_NE(planned.Find("summary"), nullptr) << json.out;
+  EXPECT_EQ(planned.Find("summary")->Int("create"), 1) << json.out;
+  RunResult saved = Remote({"plan", "staging", "--out", box_.dir() + "/p.json"}, url, editor);
+  EXPECT_EQ(saved.exit_code, 1);
+  EXPECT_NE(saved.err.find("--out does not go with --server"), std::string::npos) << saved.err;
   RunResult plain = Remote({"plan", "staging"}, url, editor);
   EXPECT_EQ(plain.exit_code, 0) << Summary(plain);
   EXPECT_EQ(plain.out, local.out);
