@@ -141,6 +141,21 @@ TEST_F(ServeClientTest, PlanApplyHistoryAndDriftPrintTheSameLocallyAndThroughThe
   EXPECT_NE(applied.out.find("\nApply #1 succeeded: 1 created"), std::string::npos) << applied.out;
   EXPECT_NE(applied.err.find(": applied"), std::string::npos) << applied.err;
   EXPECT_EQ(ReadFile(box_.root() + "/staging/app.conf"), "one");
+  // runs: the apply run on top, with its action, status, author and message.
+  const int64_t apply_run = QueuedRun(applied.err);
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"runs"}, std::vector<std::string>{"runs", "staging"}}) {
+    RunResult table = Remote(args, url, editor);
+    ASSERT_EQ(table.exit_code, 0) << Summary(table);
+    EXPECT_EQ(table.out.rfind("ID ", 0), 0u) << table.out;
+    EXPECT_NE(table.out.find("AUTHOR"), std::string::npos) << table.out;
+    const size_t row = table.out.find("\n" + std::to_string(apply_run) + " ");
+    ASSERT_NE(row, std::string::npos) << table.out;
+    const std::string line = table.out.substr(row + 1, table.out.find('\n', row + 1) - row - 1);
+    for (const char* word : {"staging", "apply", "applied", "ci", "1 created"}) {
+      EXPECT_NE(line.find(word), std::string::npos) << word << " in " << line;
+    }
+  }
 
   // Nothing left to change: the same, exit 0.
   local = Local({"plan", "staging", "--detailed-exitcode"});
