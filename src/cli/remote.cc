@@ -270,7 +270,9 @@ Followed Follow(Client& c, Value run, const std::function<void(const Value&)>& o
       planned = true;
       on_plan(run);
     }
-    if (IsFinal(status) || (plan_only && status == "planned")) break;
+    if (IsFinal(status) || (plan_only && (status == "planned" || status == "awaiting_approval"))) {
+      break;
+    }
     Pause(pause);
     pause = std::min(pause * 2, 1000);
     if (g_interrupted.load()) break;
@@ -397,19 +399,21 @@ int RemotePlan(Client& c, const ApplyFlags& flags, const Output& out) {
   if (f.interrupted) return StoppedFollowing(c, f.run);
   if (!f.error.empty()) return Fail(f.error);
   const std::string status = Str(f.run, "status");
+  const bool changes = status == "planned" || status == "awaiting_approval";
   if (Field(f.run, "plan").is_object() &&
-      (status == "planned" || status == "no_changes" || status == "errored")) {
+      (changes || status == "no_changes" || status == "errored")) {
     Result<plan::Plan> p = RunPlanOf(f.run);
     if (!p.ok()) return Fail(p.error().message);
     int code = 0;
     if (out.json) {
       // The server's own JSON of its plan (docs/plan-json.md; unchanged resources only counted).
       PrintJson(Field(f.run, "plan"));
-      code = status == "errored" ? 1 : flags.detailed_exitcode && status == "planned" ? 2 : 0;
+      code = flags.detailed_exitcode && changes ? 2 : 0;
     } else {
-      code = ShowPlan(*p, status == "planned", flags, out);
+      code = ShowPlan(*p, changes, flags, out);
     }
-    if (status == "errored" && code != 1) return RunEndedBadly(f.run);
+    // An errored plan (problems in the declarations): the server's message says which.
+    if (status == "errored") return RunEndedBadly(f.run);
     return code;
   }
   return RunEndedBadly(f.run);

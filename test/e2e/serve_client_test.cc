@@ -248,6 +248,13 @@ TEST_F(ServeClientTest, AUnixSocketServesTheCommandsAndARefusedTokenIsAClearErro
   EXPECT_NE(forbidden.err.find("POST /api/v1/environments/staging/runs: HTTP 403"),
             std::string::npos)
       << forbidden.err;
+  // An environment the server does not know: 404, named.
+  const std::string editor = TokenFile("editor", "ci");
+  RunResult unknown = Remote({"plan", "nope"}, url, editor);
+  EXPECT_EQ(unknown.exit_code, 1) << Summary(unknown);
+  EXPECT_NE(unknown.err.find("HTTP 404 not_found: there is no environment 'nope'"),
+            std::string::npos)
+      << unknown.err;
   // No token at all; a server that is not there; runs without a server.
   RunResult no_token = box_.Run({"runs", "--server", url});
   EXPECT_EQ(no_token.exit_code, 1);
