@@ -1,7 +1,9 @@
 // libFuzzer entry point for what the server parses of a request's Authorization header and of a
 // token's glob: HashToken and Base64UrlDecode never crash; what decodes re-encodes to the same
-// text (one encoding per value); GlobMatch and CheckGlob never crash and `**` matches anything.
-// The input is split at its first NUL into a glob and a name.
+// text (one encoding per value); GlobMatch and CheckGlob never crash and `**` matches anything;
+// a rights list that NormalizeRights accepts is canonical once (normalising it again gives the
+// same text) and every right in it is granted by the token it is given to. The input is split at
+// its first NUL into a glob and a name; the whole input is also read as a rights list.
 
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include <string_view>
 
 #include "auth/glob.h"
+#include "auth/rights.h"
 #include "auth/token.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -24,5 +27,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool matched = GlobMatch(glob, name);
   if (glob == name && glob.find('*') == std::string_view::npos && !matched) __builtin_trap();
   if (!GlobMatch("**", name)) __builtin_trap();
+  for (const char* role : {"viewer", "editor", "admin"}) {
+    driftless::Result<std::string> rights = NormalizeRights(text, role);
+    if (!rights.ok()) continue;
+    driftless::Result<std::string> again = NormalizeRights(*rights, role);
+    if (!again.ok() || *again != *rights) __builtin_trap();
+    driftless::state::Token token;
+    token.role = role;
+    token.rights = *rights;
+    for (Right r : AllRights()) {
+      const bool listed = rights->empty() || TokenHasRight(token, r);
+      if (listed && !rights->empty() && !RoleGrants(role, r, false)) __builtin_trap();
+    }
+  }
   return 0;
 }

@@ -76,6 +76,51 @@ bool RoleGrants(std::string_view role, Right right, bool protected_env) {
   }
 }
 
+Result<std::string> NormalizeRights(std::string_view list, std::string_view role) {
+  std::vector<bool> wanted(kNames.size(), false);
+  size_t at = 0;
+  while (at <= list.size() && !list.empty()) {
+    size_t comma = list.find(',', at);
+    std::string_view name =
+        list.substr(at, comma == std::string_view::npos ? std::string_view::npos : comma - at);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    std::optional<Right> right = ParseRight(name);
+    if (!right.has_value()) {
+      return MakeError("--rights: \"" + std::string(name) +
+                       "\" is not a right; the rights are read, plan, approve, apply, destroy, "
+                       "unlock, tokens");
+    }
+    if (!RoleGrants(role, *right, false)) {
+      return MakeError("--rights: role " + std::string(role) + " never grants " +
+                       std::string(name) + "; a token's rights can only narrow its role");
+    }
+    wanted[static_cast<size_t>(*right)] = true;
+    if (comma == std::string_view::npos) break;
+    at = comma + 1;
+  }
+  std::string out;
+  for (size_t i = 0; i < kNames.size(); ++i) {
+    if (!wanted[i]) continue;
+    if (!out.empty()) out += ',';
+    out += kNames[i].second;
+  }
+  return out;
+}
+
+bool TokenHasRight(const state::Token& token, Right right) {
+  if (token.rights.empty()) return true;
+  const std::string_view name = RightName(right);
+  std::string_view rest = token.rights;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    if (rest.substr(0, comma) == name) return true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 Decision Authorize(const state::Token& token, Right right, std::string_view env, bool protected_env,
                    int64_t now) {
   if (token.revoked_at != 0) return Refuse("token " + token.name + " is revoked");
@@ -86,6 +131,10 @@ Decision Authorize(const state::Token& token, Right right, std::string_view env,
   if (!env.empty() && !GlobMatch(token.envs, env)) {
     return Refuse("token " + token.name + " is limited to environments " + token.envs + ", not " +
                   std::string(env));
+  }
+  if (!TokenHasRight(token, right)) {
+    return Refuse("token " + token.name + " is limited to the rights " + token.rights +
+                  ", which do not include " + right_name);
   }
   if (right == Right::kTokens && token.role == "admin" && token.envs != "**") {
     return Refuse("token " + token.name + " is limited to environments " + token.envs +

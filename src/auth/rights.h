@@ -39,6 +39,13 @@ Status CheckRole(std::string_view role);
 /// admin: everything. Unknown roles grant nothing.
 bool RoleGrants(std::string_view role, Right right, bool protected_env);
 
+/// The canonical form of a token's rights list (`--rights plan,approve`): the names in the order
+/// of AllRights, comma-separated; "" for "" (every right the role grants). An error for an unknown
+/// name, and for a right that `role` never grants (a viewer cannot be given `apply`).
+Result<std::string> NormalizeRights(std::string_view list, std::string_view role);
+/// True when `token` is not limited to rights or is limited to a list holding `right`.
+bool TokenHasRight(const state::Token& token, Right right);
+
 /// The verdict on one request.
 struct Decision {
   bool allowed = false;
@@ -46,10 +53,11 @@ struct Decision {
 };
 
 /// Whether `token` may use `right` on environment `env` at `now` (unix seconds): refused when
-/// it is revoked or expired, when `env` does not match its glob, or when its role does not grant
-/// the right there. `env` "" is a request about no one environment (lists, tokens): the glob
-/// is not consulted, except that `tokens` needs a token for every environment (`**`), so that
-/// a scoped admin cannot mint an unscoped token.
+/// it is revoked or expired, when `env` does not match its glob, when it is limited to rights
+/// that do not include `right`, or when its role does not grant the right there. `env` "" is a
+/// request about no one environment (lists, tokens): the glob is not consulted, except that
+/// `tokens` needs a token for every environment (`**`), so that a scoped admin cannot mint an
+/// unscoped token.
 Decision Authorize(const state::Token& token, Right right, std::string_view env, bool protected_env,
                    int64_t now);
 

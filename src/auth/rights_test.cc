@@ -43,6 +43,34 @@ TEST(Rights, RolesGrantTheDocumentedRights) {
   EXPECT_EQ(CheckRole("root").error().message, "role \"root\" is not viewer, editor or admin");
 }
 
+TEST(Rights, ATokensRightsNarrowItsRoleAndNeverWidenIt) {
+  Result<std::string> n = NormalizeRights(" approve ,plan", "editor");
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, "plan,approve");  // the order of AllRights
+  EXPECT_EQ(*NormalizeRights("", "viewer"), "");
+  EXPECT_EQ(NormalizeRights("read,apply", "viewer").error().message,
+            "--rights: role viewer never grants apply; a token's rights can only narrow its role");
+  EXPECT_NE(NormalizeRights("plan,sudo", "admin").error().message.find("\"sudo\" is not a right"),
+            std::string::npos);
+  EXPECT_FALSE(NormalizeRights("plan,", "admin").ok());
+
+  state::Token approver = Tok("admin");
+  approver.rights = "read,approve";
+  EXPECT_TRUE(TokenHasRight(approver, Right::kApprove));
+  EXPECT_FALSE(TokenHasRight(approver, Right::kApply));
+  EXPECT_TRUE(TokenHasRight(Tok("viewer"), Right::kApply));  // not limited: the role decides
+  EXPECT_TRUE(Authorize(approver, Right::kApprove, "production", true, 200).allowed);
+  Decision d = Authorize(approver, Right::kApply, "staging", false, 200);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason,
+            "token t-admin is limited to the rights read,approve, which do not include apply");
+  // A right in the list that the role does not grant there is still refused.
+  state::Token editor = Tok("editor");
+  editor.rights = "apply";
+  EXPECT_FALSE(Authorize(editor, Right::kApply, "production", true, 200).allowed);
+  EXPECT_TRUE(Authorize(editor, Right::kApply, "staging", false, 200).allowed);
+}
+
 TEST(Rights, AuthorizeSaysWhyARequestIsRefused) {
   Decision d = Authorize(Tok("editor"), Right::kApply, "staging", false, 200);
   EXPECT_TRUE(d.allowed);

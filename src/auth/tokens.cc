@@ -98,6 +98,8 @@ std::string TokenStatus(const state::Token& token, int64_t now) {
 Result<CreatedToken> CreateApiToken(state::ControlStore& store, const TokenRequest& request) {
   if (Status s = CheckRole(request.role); !s.ok()) return MakeError("--role: " + s.error().message);
   if (Status s = CheckGlob(request.envs); !s.ok()) return MakeError("--envs: " + s.error().message);
+  Result<std::string> rights = NormalizeRights(request.rights, request.role);
+  if (!rights.ok()) return rights.error();
   if (request.ttl_seconds < 0 || request.ttl_seconds > kMaxTtl) {
     return MakeError("--ttl: between 1s and ten years");
   }
@@ -111,6 +113,7 @@ Result<CreatedToken> CreateApiToken(state::ControlStore& store, const TokenReque
   out.record.name = std::move(name);
   out.record.role = request.role;
   out.record.envs = request.envs;
+  out.record.rights = std::move(*rights);
   out.record.hash = std::move(made->hash);
   out.record.created_by = request.created_by;
   out.record.created_at = now;

@@ -15,6 +15,7 @@ struct TokenRequest {
   std::string name;         ///< "" : "<role>-<8 random hex digits>"
   std::string role;         ///< viewer, editor, admin
   std::string envs = "**";  ///< environment glob
+  std::string rights;       ///< "plan,approve": narrower than the role ("" : all it grants)
   int64_t ttl_seconds = 0;  ///< 0 : never expires
   std::string created_by;   ///< user@host, or the name of the admin token that asked
   std::string request_id;   ///< for the audit log ("" outside a request)
@@ -28,7 +29,7 @@ struct CreatedToken {
 };
 
 /// Checks the request, makes a token, stores its hash and appends `token.create` to the audit
-/// log. Errors name the flag at fault (--role, --envs, --name, --ttl).
+/// log. Errors name the flag at fault (--role, --envs, --rights, --name, --ttl).
 Result<CreatedToken> CreateApiToken(state::ControlStore& store, const TokenRequest& request);
 
 /// Revokes the live token `name` and appends `token.revoke` to the audit log; an error when no

@@ -252,6 +252,10 @@ int Main(int argc, char** argv) {
   token_create->add_option("--envs", tf.envs,
                            "the environments it may act on: a glob where * stops at / and ** "
                            "does not (default **: every environment)");
+  token_create->add_option(
+      "--rights", tf.rights,
+      "limit it to these rights of its role, comma-separated: read, plan, "
+      "approve, apply, destroy, unlock, tokens (default: all the role grants)");
   token_create->add_option("--name", tf.name, "its name (default: ROLE-<random>)");
   token_create->add_option("--ttl", tf.ttl, "expire after this long: 90d, 12h, 1h30m, 2w");
   global(token_create);

@@ -637,12 +637,39 @@ int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
   auto apply = (*store)->GetApply(id);
   if (!apply.ok()) return Fail(apply.error().message);
   if (!*apply) return Fail("no apply #" + std::to_string(id));
-  return ShowApplyRecord(**apply, out);
+  const state::ApplyRecord& a = **apply;
+  // The server's run that made it, with its author and approvers (none for a command line's).
+  Result<std::optional<state::RunRecord>> run = state::FindRunOfApply(**store, a.environment, id);
+  if (!run.ok()) return Fail(run.error().message);
+  return ShowApplyRecord(a, *run, out);
 }
 
-int ShowApplyRecord(const state::ApplyRecord& a, const Output& out) {
+int ShowApplyRecord(const state::ApplyRecord& a, const std::optional<state::RunRecord>& run,
+                    const Output& out) {
   if (out.json) {
     Value o = ApplyJson(a);
+    if (run.has_value()) {
+      const state::RunRecord& r = *run;
+      Value rv = Value::MakeObject();
+      rv.Set("id", Value::Int(r.run.id));
+      rv.Set("action", Value::String(r.run.action));
+      rv.Set("author", Value::String(r.run.author));
+      rv.Set("plan_hash", Value::String(r.run.plan_hash));
+      Value::List approvals;
+      for (const state::Approval& ap : r.approvals) {
+        Value av = Value::MakeObject();
+        av.Set("who", Value::String(ap.who));
+        av.Set("decision", Value::String(ap.decision));
+        av.Set("comment", Value::String(ap.comment));
+        av.Set("plan_hash", Value::String(ap.plan_hash));
+        av.Set("time", Value::String(FormatTime(ap.created_at)));
+        approvals.push_back(std::move(av));
+      }
+      rv.Set("approvals", Value::MakeList(std::move(approvals)));
+      o.Set("run", std::move(rv));
+    } else {
+      o.Set("run", Value::Null());
+    }
     Value::List changes;
     for (const auto& c : a.changes) {
       Value ch = Value::MakeObject();
@@ -667,6 +694,16 @@ int ShowApplyRecord(const state::ApplyRecord& a, const Output& out) {
   if (!a.commit.empty()) {
     std::printf("  commit:   %s %s\n", a.commit.c_str(), a.commit_subject.c_str());
     if (!a.commit_author.empty()) std::printf("  author:   %s\n", a.commit_author.c_str());
+  }
+  if (run.has_value()) {
+    const state::RunRecord& r = *run;
+    std::printf("  run:      #%lld %s queued by %s, plan %s\n", static_cast<long long>(r.run.id),
+                r.run.action.c_str(), r.run.author.c_str(), r.run.plan_hash.substr(0, 12).c_str());
+    for (const state::Approval& ap : r.approvals) {
+      std::printf("  %-9s %s at %s%s\n", (ap.decision + ":").c_str(), ap.who.c_str(),
+                  FormatTime(ap.created_at).c_str(),
+                  ap.comment.empty() ? "" : (": " + ap.comment).c_str());
+    }
   }
   std::printf("  status:   %s (%s)\n\n", a.status.c_str(), a.summary.c_str());
   for (const auto& c : a.changes) {

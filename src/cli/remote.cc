@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -160,6 +161,27 @@ state::Run RunFrom(const Value& v) {
   r.finished_at = Int(v, "finished_at");
   r.message = Str(v, "message");
   r.apply_id = Int(v, "apply_id");
+  return r;
+}
+
+// The run of a history entry with its approvals ({"run": null} for a command line's apply).
+std::optional<state::RunRecord> RunRecordFrom(const Value& v) {
+  if (!v.is_object()) return std::nullopt;
+  state::RunRecord r;
+  r.run = RunFrom(v);
+  const Value& approvals = Field(v, "approvals");
+  if (approvals.is_list()) {
+    for (const Value& a : approvals.as_list()) {
+      state::Approval ap;
+      ap.run_id = r.run.id;
+      ap.who = Str(a, "who");
+      ap.decision = Str(a, "decision");
+      ap.comment = Str(a, "comment");
+      ap.plan_hash = Str(a, "plan_hash");
+      ap.created_at = Int(a, "created_at");
+      r.approvals.push_back(std::move(ap));
+    }
+  }
   return r;
 }
 
@@ -642,7 +664,7 @@ int RemoteHistoryShow(Client& c, int64_t id, const Output& out) {
     if (reply->status != 200) return Fail(client::DescribeError("GET", route, *reply));
     Result<Value> parsed = value::ParseJson(reply->body);
     if (!parsed.ok()) return Fail("GET " + route + ": the answer is not JSON");
-    return ShowApplyRecord(ApplyFrom(*parsed), out);
+    return ShowApplyRecord(ApplyFrom(*parsed), RunRecordFrom(Field(*parsed, "run")), out);
   }
   return Fail("no apply #" + std::to_string(id) + " in the environments the server shows " +
               "this token");

@@ -31,6 +31,7 @@ int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags, const Output& o
   req.name = flags.name;
   req.role = flags.role;
   req.envs = flags.envs;
+  req.rights = flags.rights;
   req.created_by = CurrentIdentity().UserAtHost();
   if (!flags.ttl.empty()) {
     Result<int64_t> ttl = auth::ParseTtl(flags.ttl);
@@ -47,14 +48,15 @@ int RunTokenCreate(Workspace& ws, const TokenCreateFlags& flags, const Output& o
     o.Set("name", Value::String(t.name));
     o.Set("role", Value::String(t.role));
     o.Set("environments", Value::String(t.envs));
+    o.Set("rights", Value::String(t.rights.empty() ? "all of its role" : t.rights));
     o.Set("created", TimeOrNull(t.created_at));
     o.Set("expires", TimeOrNull(t.expires_at));
     o.Set("token", Value::String(made->text));
     std::printf("%s\n", value::ToPrettyJson(o).c_str());
     return 0;
   }
-  std::printf("Created token %s (%s, environments %s, %s).\n", t.name.c_str(), t.role.c_str(),
-              t.envs.c_str(),
+  std::printf("Created token %s (%s%s, environments %s, %s).\n", t.name.c_str(), t.role.c_str(),
+              t.rights.empty() ? "" : (" limited to " + t.rights).c_str(), t.envs.c_str(),
               t.expires_at > 0 ? ("expires " + FormatTime(t.expires_at)).c_str() : "never expires");
   std::printf(
       "It is shown once, now; only its hash is kept. Send it as "
@@ -76,6 +78,7 @@ int RunTokenList(Workspace& ws, const Output& out) {
       o.Set("name", Value::String(t.name));
       o.Set("role", Value::String(t.role));
       o.Set("environments", Value::String(t.envs));
+      o.Set("rights", Value::String(t.rights.empty() ? "all of its role" : t.rights));
       o.Set("created", TimeOrNull(t.created_at));
       o.Set("created_by", Value::String(t.created_by));
       o.Set("expires", TimeOrNull(t.expires_at));
@@ -92,11 +95,12 @@ int RunTokenList(Workspace& ws, const Output& out) {
     std::printf("No tokens: `driftless token create --role viewer|editor|admin` makes one.\n");
     return 0;
   }
-  std::printf("%-24s %-6s %-20s %-20s %-20s %-7s %s\n", "NAME", "ROLE", "ENVIRONMENTS", "CREATED",
-              "EXPIRES", "STATUS", "CREATED BY");
+  std::printf("%-24s %-6s %-20s %-20s %-20s %-20s %-7s %s\n", "NAME", "ROLE", "ENVIRONMENTS",
+              "RIGHTS", "CREATED", "EXPIRES", "STATUS", "CREATED BY");
   for (const state::Token& t : *tokens) {
-    std::printf("%-24s %-6s %-20s %-20s %-20s %-7s %s\n", t.name.c_str(), t.role.c_str(),
-                t.envs.c_str(), TimeOrDash(t.created_at).c_str(), TimeOrDash(t.expires_at).c_str(),
+    std::printf("%-24s %-6s %-20s %-20s %-20s %-20s %-7s %s\n", t.name.c_str(), t.role.c_str(),
+                t.envs.c_str(), t.rights.empty() ? "(role)" : t.rights.c_str(),
+                TimeOrDash(t.created_at).c_str(), TimeOrDash(t.expires_at).c_str(),
                 auth::TokenStatus(t, now).c_str(),
                 t.created_by.empty() ? "-" : t.created_by.c_str());
   }

@@ -10,6 +10,7 @@ namespace driftless::cli {
 struct TokenCreateFlags {
   std::string role;
   std::string envs = "**";
+  std::string rights;  ///< "" : every right the role grants
   std::string name;
   std::string ttl;  ///< "" : never expires
 };

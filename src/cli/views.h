@@ -5,6 +5,7 @@
 // (remote.cc) read the API's JSON back into the same structs; both print through these, so that
 // a command prints the same whichever way it ran.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,10 @@ int ShowDriftHistory(const std::vector<state::DriftRecord>& drifts, const std::s
 /// `history`: applies, newest first (env "" when of all environments). Exit 0.
 int ShowHistory(const std::vector<state::ApplyRecord>& applies, const std::string& env,
                 const Output& out);
-/// `history show`: one apply with its changes. Exit 0.
-int ShowApplyRecord(const state::ApplyRecord& apply, const Output& out);
+/// `history show`: one apply with its changes, and the server's run that made it (its author
+/// and approvers) when there is one. Exit 0.
+int ShowApplyRecord(const state::ApplyRecord& apply, const std::optional<state::RunRecord>& run,
+                    const Output& out);
 /// `env list`. Exit 0.
 int ShowEnvList(const std::vector<engine::EnvironmentSummary>& rows, const Output& out);
 /// `audit`: a page of the audit log. Exit 0.

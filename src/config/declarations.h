@@ -72,6 +72,9 @@ struct EnvironmentRule {
   bool is_protected = false;
   int approvals = 0;
   std::string sync = "manual";
+  /// What a drift under `drift: enforce` does where approvals are required: "approve" (a
+  /// remediation run that waits for them, the default) or "auto" (reverted at once).
+  std::string remediation = "approve";
   std::string ttl;       ///< "72h", "" for none
   value::Value vars;     ///< object
   value::Value policy;   ///< raw policy defaults, object or null

@@ -1,5 +1,6 @@
 #include "config/environments.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 
@@ -293,6 +294,15 @@ int64_t EnvironmentMatch::ttl_seconds() const {
 }
 
 std::string EnvironmentMatch::sync() const { return rule() ? rule()->sync : "manual"; }
+
+int EnvironmentMatch::required_approvals() const {
+  if (rule() == nullptr) return 0;
+  return std::max(rule()->approvals, rule()->is_protected ? 1 : 0);
+}
+
+bool EnvironmentMatch::remediates_unapproved() const {
+  return required_approvals() == 0 || rule()->remediation == "auto";
+}
 
 std::optional<int64_t> ParseTtl(std::string_view text) {
   if (text.size() < 2) return std::nullopt;

@@ -28,6 +28,12 @@ struct EnvironmentMatch {
   int64_t ttl_seconds() const;
   /// `sync` of the rule ("manual" when no rule matched).
   std::string sync() const;
+  /// How many approvals a run needs before it applies: the rule's `approvals`, at least one on
+  /// a protected environment (0 when no rule matched).
+  int required_approvals() const;
+  /// True when an enforced drift is reverted without approval: no approval is required, or the
+  /// rule says `remediation: auto`.
+  bool remediates_unapproved() const;
 };
 
 /// Matches a branch against a pattern: `*` matches one or more characters other than `/`,

@@ -165,6 +165,41 @@ TEST_F(EnvironmentRulesTest, LoaderChecksRuleFields) {
   EXPECT_NE(text.find("policy.drift must be enforce, report or ignore"), std::string::npos) << text;
 }
 
+TEST_F(EnvironmentRulesTest, ApprovalsAreAtLeastOneOnAProtectedEnvironment) {
+  src_.files["driftless.yaml"] =
+      "project: shop\nenvironments:\n"
+      "  - branch: main\n    name: production\n    protected: true\n"
+      "  - branch: release\n    approvals: 2\n    remediation: auto\n"
+      "  - branch: \"feature/*\"\n"
+      "targets:\n  mem: {provider: mem}\n";
+  Project p = LoadProject();
+  auto prod = MatchBranch(p, "main");
+  ASSERT_TRUE(prod.ok() && *prod);
+  EXPECT_EQ((*prod)->required_approvals(), 1);
+  EXPECT_FALSE((*prod)->remediates_unapproved());  // remediation: approve by default
+  auto release = MatchBranch(p, "release");
+  ASSERT_TRUE(release.ok() && *release);
+  EXPECT_EQ((*release)->required_approvals(), 2);
+  EXPECT_TRUE((*release)->remediates_unapproved());
+  auto feature = MatchBranch(p, "feature/x");
+  ASSERT_TRUE(feature.ok() && *feature);
+  EXPECT_EQ((*feature)->required_approvals(), 0);
+  EXPECT_TRUE((*feature)->remediates_unapproved());
+
+  src_.files["driftless.yaml"] =
+      "project: shop\nenvironments:\n  - branch: main\n    remediation: later\n"
+      "    approvals: 101\ntargets:\n  mem: {provider: mem}\n";
+  Diagnostics diags;
+  LoadDeclarations(src_, registry_, diags);
+  const std::string text = diags.ToString();
+  EXPECT_NE(text.find("driftless.yaml:4:18: error: remediation must be `approve` or `auto`"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("driftless.yaml:5:16: error: approvals must be a whole number"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(EnvironmentRulesTest, VarsAndPoliciesInheritFromBaseAndDefaults) {
   auto preview = Eval("staging-login-fix", "feature/staging/login-fix");
   ASSERT_TRUE(preview);

@@ -169,9 +169,9 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
     if (!envs->is_list()) {
       diags.Error(Pos(file, *envs), "environments must be a list of rules");
     } else {
-      static const std::vector<std::string> kRuleKeys = {"branch",    "name",   "base", "protected",
-                                                         "approvals", "sync",   "ttl",  "vars",
-                                                         "policy",    "targets"};
+      static const std::vector<std::string> kRuleKeys = {
+          "branch", "name", "base", "protected", "approvals", "remediation",
+          "sync",   "ttl",  "vars", "policy",    "targets"};
       for (const auto& r : envs->as_list()) {
         if (!CheckKeys(r, file, "an environment rule", kRuleKeys, diags) && !r.is_object())
           continue;
@@ -192,6 +192,9 @@ void ParseProject(const Value& root, const std::string& file, Project& p, Diagno
         if (ExpectString(r.Find("sync"), file, "sync", diags, rule.sync) && rule.sync != "manual" &&
             rule.sync != "auto")
           diags.Error(Pos(file, *r.Find("sync")), "sync must be `manual` or `auto`");
+        if (ExpectString(r.Find("remediation"), file, "remediation", diags, rule.remediation) &&
+            rule.remediation != "approve" && rule.remediation != "auto")
+          diags.Error(Pos(file, *r.Find("remediation")), "remediation must be `approve` or `auto`");
         if (ExpectString(r.Find("ttl"), file, "ttl", diags, rule.ttl) && !ParseTtl(rule.ttl))
           diags.Error(Pos(file, *r.Find("ttl")), "ttl must be a duration like 72h, 30m or 7d");
         if (const Value* t = r.Find("targets")) {

@@ -84,7 +84,9 @@ class ApplyRun {
         request_(request),
         observer_(observer),
         env_(ws.selection().env),
-        kind_(request.destroy ? "destroy" : "apply") {
+        kind_(!request.kind.empty() ? request.kind
+              : request.destroy     ? "destroy"
+                                    : "apply") {
     report_.environment = env_;
   }
 
@@ -132,12 +134,15 @@ class ApplyRun {
   void Locked() {
     Diagnostics diags;
     std::vector<Step> steps;
-    if (!request_.destroy) {
+    if (!request_.destroy && request_.only == nullptr) {
       Result<std::vector<Step>> planned = PlanSteps(ws_, diags);
       if (!planned.ok()) return SetFailure(std::move(diags), planned.error().message);
       steps = std::move(*planned);
     }
-    Result<plan::Plan> plan = ws_.Plan(env_, request_.destroy, diags);
+    Workspace::PlanRequest plan_request;
+    plan_request.destroy = request_.destroy;
+    plan_request.only = request_.only;
+    Result<plan::Plan> plan = ws_.Plan(env_, plan_request, diags);
     if (!plan.ok()) {
       std::string message = diags.empty() ? plan.error().message : "";
       return SetFailure(std::move(diags), std::move(message));

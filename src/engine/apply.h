@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ struct ApplyRequest {
   std::string plan_hash;
   /// Stops between steps and between changes (may be null: runs to its end).
   const StopToken* stop = nullptr;
+  /// Only these resources, without steps (a served remediation: the drifted resources at the
+  /// commit applied); nullptr: the whole environment.
+  const std::set<std::string, std::less<>>* only = nullptr;
+  /// What history records the apply as ("": "apply" or "destroy"), e.g. "remediation".
+  std::string kind;
 };
 
 /// The outcome of an apply or a destroy. Exit-code facts: ok().

@@ -17,8 +17,11 @@ void CheckSinks(const config::Declarations& decls, Diagnostics& diags) {
 
 Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagnostics& diags) {
   const config::Environment* env = ws.environment();
-  if (env == nullptr) return MakeError("internal: no environment evaluated before notifications");
-  const config::Project& project = env->decls().project;
+  Diagnostics loaded;
+  const config::Project& project =
+      env != nullptr ? env->decls().project : ws.LoadDeclarations(loaded).project;
+  diags.Append(loaded);
+  if (loaded.HasErrors()) return MakeError("the declarations cannot be read");
   Diagnostics found;
   std::vector<notify::SinkConfig> sinks = notify::ParseSinks(project.notify, project.file, found);
   diags.Append(found);

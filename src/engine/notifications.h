@@ -13,10 +13,11 @@
 
 namespace driftless::engine {
 
-/// The notification dispatcher for the declarations evaluated last (ws.environment(), which
-/// must be set); also when `notify:` declares no sink, so that every published event reaches
-/// the state's event log (HasSinks() tells whether anything is delivered). Problems of `notify:` go
-/// to diags with driftless.yaml:line:col; the result is then an error.
+/// The notification dispatcher for the declarations evaluated last (ws.environment()), else for
+/// the declarations of the selected commit (loaded); also when `notify:` declares no sink, so that
+/// every published event reaches the state's event log (HasSinks() tells whether anything is
+/// delivered). Problems of `notify:` go to diags with driftless.yaml:line:col; the result is then
+/// an error.
 Result<std::unique_ptr<notify::Dispatcher>> MakeDispatcher(Workspace& ws, Diagnostics& diags);
 
 /// Delivers due notifications on a thread of its own, with its own state connection, so that a

@@ -67,6 +67,9 @@ class Workspace {
   /// `prefer_worktree`: read the working tree when there is one and no --ref (validate).
   Status Select(const std::string& env_arg, bool prefer_worktree = false);
   const Selection& selection() const { return selection_; }
+  /// The environment `branch` maps to at `head` (nullopt when no rule matches).
+  Result<std::optional<config::EnvironmentMatch>> MapBranch(const std::string& branch,
+                                                            const source::CommitInfo& head);
   /// Every branch that maps to an environment, sorted by branch name.
   Result<const std::vector<BranchEnvironment>*> BranchEnvironments();
   /// Reads declarations from `commit` from now on, forgetting everything loaded before.
@@ -135,9 +138,6 @@ class Workspace {
   std::optional<std::string> Secret(const std::string& name);
 
  private:
-  /// The environment `branch` maps to at `head` (nullopt when no rule matches).
-  Result<std::optional<config::EnvironmentMatch>> MapBranch(const std::string& branch,
-                                                            const source::CommitInfo& head);
   /// The source of a commit (the project's subfolder of it).
   Result<std::unique_ptr<source::Source>> CommitSource(const std::string& commit);
   /// Evaluation options without state.

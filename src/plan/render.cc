@@ -149,8 +149,6 @@ void RenderPlanTo(const Plan& plan, const RenderOptions& options,
   write(out);
 }
 
-namespace {
-
 Value ChangeToJson(const Change& c) {
   Value ch = Value::MakeObject();
   ch.Set("address", Value::String(c.address));
@@ -172,6 +170,8 @@ Value ChangeToJson(const Change& c) {
   ch.Set("spec_hash", Value::String(c.spec_hash));
   return ch;
 }
+
+namespace {
 
 // Everything of PlanToJson but the changes.
 Value PlanHeadToJson(const Plan& plan) {

@@ -23,6 +23,8 @@ std::string RenderPlan(const Plan& plan, const RenderOptions& options);
 void RenderPlanTo(const Plan& plan, const RenderOptions& options,
                   const std::function<void(std::string_view)>& write);
 
+/// One change as PlanToJson writes it.
+value::Value ChangeToJson(const Change& c);
 /// The plan as JSON (docs/plan-json.md); secrets appear only as "(sensitive)".
 value::Value PlanToJson(const Plan& plan);
 

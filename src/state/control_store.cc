@@ -29,14 +29,36 @@ bool RunTransitionAllowed(std::string_view from, std::string_view to) {
       {"queued", {"planning", "applying", "canceled", "superseded"}},
       {"planning",
        {"planned", "awaiting_approval", "no_changes", "errored", "canceled", "interrupted"}},
-      {"planned", {"applying", "awaiting_approval", "canceled", "superseded", "errored"}},
-      {"awaiting_approval", {"applying", "planned", "canceled", "superseded", "errored"}},
+      {"planned",
+       {"applying", "awaiting_approval", "canceled", "superseded", "errored", "interrupted"}},
+      {"awaiting_approval",
+       {"planning", "applying", "planned", "canceled", "superseded", "errored"}},
       {"applying", {"applied", "errored", "canceled", "interrupted"}},
   };
   for (const Edge& e : kEdges) {
     if (e.from == from) return std::find(e.to.begin(), e.to.end(), to) != e.to.end();
   }
   return false;
+}
+
+Result<std::optional<RunRecord>> FindRunOfApply(ControlStore& store, const std::string& env,
+                                                int64_t apply_id) {
+  RunFilter filter;
+  filter.environment = env;
+  int64_t cursor = 0;
+  for (int page = 0; page < 10; ++page) {
+    Result<Page<Run>> runs = store.ListRuns(filter, cursor, 500);
+    if (!runs.ok()) return runs.error();
+    for (Run& r : runs->items) {
+      if (r.apply_id != apply_id) continue;
+      Result<std::vector<Approval>> approvals = store.ListApprovals(r.id);
+      if (!approvals.ok()) return approvals.error();
+      return std::optional<RunRecord>(RunRecord{std::move(r), std::move(*approvals)});
+    }
+    if (runs->next_cursor == 0) break;
+    cursor = runs->next_cursor;
+  }
+  return std::optional<RunRecord>();
 }
 
 }  // namespace driftless::state

@@ -29,8 +29,10 @@ struct Page {
 ///
 /// Lifecycle (RunTransitionAllowed): queued → planning | applying | canceled | superseded;
 /// planning → planned | awaiting_approval | no_changes | errored | canceled | interrupted;
-/// planned → applying | awaiting_approval | canceled | superseded | errored;
-/// awaiting_approval → applying | planned | canceled | superseded | errored;
+/// planned → applying | awaiting_approval | canceled | superseded | errored | interrupted (the
+/// server stopped between the plan and the apply);
+/// awaiting_approval → planning | applying | planned | canceled | superseded | errored (planning:
+/// approved, planned again under the lock to check the hash);
 /// applying → applied | errored | canceled | interrupted. applied, no_changes, errored,
 /// canceled, superseded and interrupted are final. `planning` and `applying` are *active*: at
 /// most one run per environment is active at a time (the store refuses a second).
@@ -91,16 +93,25 @@ struct Approval {
   int64_t created_at = 0;  ///< unix seconds
 };
 
+/// A run with its decisions, as history shows it beside its apply.
+struct RunRecord {
+  Run run;
+  std::vector<Approval> approvals;  ///< oldest first
+};
+
 /// An API token. Only the SHA-256 of its secret is kept (see src/auth).
 struct Token {
   std::string name;         ///< unique among live (unrevoked) tokens
   std::string role;         ///< "viewer", "editor", "admin"
   std::string envs = "**";  ///< environment glob the token is limited to
-  std::string hash;         ///< lowercase hex SHA-256 of the secret: the lookup key
-  std::string created_by;   ///< who made it (user@host, or a token's name)
-  int64_t created_at = 0;   ///< unix seconds
-  int64_t expires_at = 0;   ///< unix seconds; 0 never
-  int64_t revoked_at = 0;   ///< unix seconds; 0 while not revoked
+  /// The rights it is limited to, comma-separated in the order of auth::AllRights ("plan,approve");
+  /// "" : every right its role grants.
+  std::string rights;
+  std::string hash;        ///< lowercase hex SHA-256 of the secret: the lookup key
+  std::string created_by;  ///< who made it (user@host, or a token's name)
+  int64_t created_at = 0;  ///< unix seconds
+  int64_t expires_at = 0;  ///< unix seconds; 0 never
+  int64_t revoked_at = 0;  ///< unix seconds; 0 while not revoked
 };
 
 /// One decision in the audit log (append-only: there is no way to change or remove one).
@@ -235,5 +246,10 @@ class ControlStore {
   /// Forgets deliveries seen before `before`; returns how many.
   virtual Result<int64_t> PruneDeliveries(int64_t before) = 0;
 };
+
+/// The run of `env` whose apply (ApplyRecord::id) is `apply_id`, with its approvals; std::nullopt
+/// when there is none (an apply by the command line, or a run older than the last 5,000).
+Result<std::optional<RunRecord>> FindRunOfApply(ControlStore& store, const std::string& env,
+                                                int64_t apply_id);
 
 }  // namespace driftless::state

@@ -268,10 +268,10 @@ void ServeFixture::WriteApp(const std::string& content) {
                       content + "\"}\n");
 }
 
-void ServeFixture::CommitFirst(const std::string& environments) {
+void ServeFixture::CommitFirst(const std::string& environments, const std::string& extra) {
   box_.WriteRepoFile("driftless.yaml", "project: shop\nenvironments:\n" + environments +
                                            "targets:\n  host: {provider: file, root: \"" +
-                                           box_.root() + "/${env}\"}\n");
+                                           box_.root() + "/${env}\"}\n" + extra);
   Git(box_.repo(), "init -q");
   Git(box_.repo(), "add -A");
   Git(box_.repo(), "commit -q -m one");
@@ -283,12 +283,21 @@ bool ServeFixture::ErrHas(const std::string& needle, size_t times) {
   return PollUntil([&] { return CountOf(proc_.Err(), needle) >= times; });
 }
 
-std::string ServeFixture::Token(const std::string& role, const std::string& name) {
-  RunResult r = box_.Run({"token", "create", "--role", role, "--name", name});
+std::string ServeFixture::Token(const std::string& role, const std::string& name,
+                                const std::string& envs) {
+  RunResult r = box_.Run({"token", "create", "--role", role, "--name", name, "--envs", envs});
   EXPECT_EQ(r.exit_code, 0) << Summary(r);
   std::string out = r.out;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+}
+
+HttpReply ApiCall(uint16_t port, const std::string& method, const std::string& target,
+                  const std::string& token, const std::string& body) {
+  std::vector<std::string> headers;
+  if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+  if (method == "POST") headers.push_back("Content-Type: application/json");
+  return HttpRequest(port, method, target, headers, body);
 }
 
 uint16_t ServePort(const Proc& p) {

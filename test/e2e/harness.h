@@ -153,13 +153,15 @@ class ServeFixture : public ::testing::Test {
   /// Writes app.yaml: the file.file `app` (app.conf on the target `host`) holding `content`.
   void WriteApp(const std::string& content);
   /// Writes driftless.yaml (project `shop`, the `environments` rules given as YAML lines, the
-  /// file target `host` under box_.root()/${env}), commits what the repository holds as its
-  /// first commit and clones it bare as origin.git.
-  void CommitFirst(const std::string& environments);
+  /// file target `host` under box_.root()/${env}, then `extra` YAML lines), commits what the
+  /// repository holds as its first commit and clones it bare as origin.git.
+  void CommitFirst(const std::string& environments, const std::string& extra = "");
   /// Waits (up to kPatience) until the server's standard error holds `needle` `times` times.
   bool ErrHas(const std::string& needle, size_t times = 1);
-  /// A new token made by `driftless token create` (alone on the last line of its output).
-  std::string Token(const std::string& role, const std::string& name);
+  /// A new token made by `driftless token create` (alone on the last line of its output),
+  /// limited to the environments `envs` matches.
+  std::string Token(const std::string& role, const std::string& name,
+                    const std::string& envs = "**");
   /// `file://` + the mirror's path, for `serve --repo`.
   std::string Origin() const { return "file://" + box_.dir() + "/origin.git"; }
 
@@ -181,6 +183,10 @@ struct HttpReply {
 /// `headers` are "Name: value" lines.
 HttpReply HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                       const std::vector<std::string>& headers = {}, const std::string& body = "");
+
+/// One API request with `token` as its bearer (none when empty); a POST's body is JSON.
+HttpReply ApiCall(uint16_t port, const std::string& method, const std::string& target,
+                  const std::string& token, const std::string& body = "");
 
 /// The applies of `env` (`history ENV --json`, up to 1,000) on s.StateLocation(), oldest first.
 std::vector<Json> History(const Sandbox& s, const std::string& env);

@@ -17,15 +17,6 @@
 namespace driftless::test {
 namespace {
 
-// One request with `token` as its bearer (none when empty); a POST's body is JSON.
-HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
-               const std::string& token, const std::string& body = "") {
-  std::vector<std::string> headers;
-  if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
-  if (method == "POST") headers.push_back("Content-Type: application/json");
-  return HttpRequest(port, method, target, headers, body);
-}
-
 class ServeApiTest : public ServeFixture {
  protected:
   void SetUp() override {
@@ -51,28 +42,28 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
   // The sync-manual branch is planned and waits: nothing is written.
   Json runs;
   ASSERT_TRUE(PollUntil([&] {
-    HttpReply r = Http(port, "GET", "/api/v1/environments/staging/runs", viewer);
+    HttpReply r = ApiCall(port, "GET", "/api/v1/environments/staging/runs", viewer);
     if (r.status != 200 || !ReadJson(r.body, &runs)) return false;
     const Json* items = runs.Find("items");
     return items != nullptr && !items->items.empty() && items->items[0].Str("status") == "planned";
   })) << proc_.Err();
   EXPECT_FALSE(Exists(box_.root() + "/staging/app.conf"));
-  Json env = ParseJsonOrFail(Http(port, "GET", "/api/v1/environments/staging", viewer).body,
+  Json env = ParseJsonOrFail(ApiCall(port, "GET", "/api/v1/environments/staging", viewer).body,
                              "GET environment");
   EXPECT_EQ(env.Str("sync"), "manual");
   EXPECT_EQ(env.Str("branch"), "main");
   EXPECT_TRUE(env.IsNull("applied_commit"));
   // No token, and a viewer's, may not apply; nothing is queued for them.
+  EXPECT_EQ(ApiCall(port, "POST", "/api/v1/environments/staging/runs", "", "{\"action\":\"apply\"}")
+                .status,
+            401);
   EXPECT_EQ(
-      Http(port, "POST", "/api/v1/environments/staging/runs", "", "{\"action\":\"apply\"}").status,
-      401);
-  EXPECT_EQ(
-      Http(port, "POST", "/api/v1/environments/staging/runs", viewer, "{\"action\":\"apply\"}")
+      ApiCall(port, "POST", "/api/v1/environments/staging/runs", viewer, "{\"action\":\"apply\"}")
           .status,
       403);
   // The editor applies it.
   HttpReply asked =
-      Http(port, "POST", "/api/v1/environments/staging/runs", editor, "{\"action\":\"apply\"}");
+      ApiCall(port, "POST", "/api/v1/environments/staging/runs", editor, "{\"action\":\"apply\"}");
   ASSERT_EQ(asked.status, 202) << asked.body;
   Json run = ParseJsonOrFail(asked.body, "POST runs");
   const int64_t id = run.Int("id");
@@ -80,7 +71,7 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
   EXPECT_EQ(run.Str("author"), "ci");
   Json shown;
   ASSERT_TRUE(PollUntil([&] {
-    HttpReply r = Http(port, "GET", "/api/v1/runs/" + std::to_string(id), viewer);
+    HttpReply r = ApiCall(port, "GET", "/api/v1/runs/" + std::to_string(id), viewer);
     return r.status == 200 && ReadJson(r.body, &shown) && shown.Str("status") == "applied";
   })) << shown.Str("status")
       << " " << shown.Str("message") << "\n"
@@ -88,14 +79,14 @@ TEST_F(ServeApiTest, AnEditorAppliesAPlannedManualBranchThroughTheApi) {
   EXPECT_NE(shown.Str("plan_text").find("file.file/app"), std::string::npos)
       << shown.Str("plan_text");
   EXPECT_EQ(ReadFile(box_.root() + "/staging/app.conf"), "one");
-  env = ParseJsonOrFail(Http(port, "GET", "/api/v1/environments/staging", viewer).body,
+  env = ParseJsonOrFail(ApiCall(port, "GET", "/api/v1/environments/staging", viewer).body,
                         "GET environment");
   EXPECT_EQ(env.Int("commits_behind"), 0);
   EXPECT_FALSE(env.IsNull("applied_commit"));
   // The audit log (admin) has the editor's run and the viewer's refusal.
-  HttpReply audit = Http(port, "GET", "/api/v1/audit?limit=500", admin);
+  HttpReply audit = ApiCall(port, "GET", "/api/v1/audit?limit=500", admin);
   ASSERT_EQ(audit.status, 200) << audit.body;
-  EXPECT_EQ(Http(port, "GET", "/api/v1/audit", editor).status, 403);
+  EXPECT_EQ(ApiCall(port, "GET", "/api/v1/audit", editor).status, 403);
   Json entries = ParseJsonOrFail(audit.body, "GET audit");
   bool created = false, refused = false;
   for (const Json& e : entries.Find("items")->items) {

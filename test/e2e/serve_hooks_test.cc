@@ -120,7 +120,23 @@ TEST_F(ServeHooksTest, ADeletedBranchIsDestroyedAndAProtectedOneKept) {
   Git(box_.repo(), "branch feature/a");
   Git(box_.repo(), "branch release/one");
   Git(box_.repo(), "push -q '" + box_.dir() + "/origin.git' feature/a release/one");
+  const std::string approver = Token("editor", "approver");
   StartServer("serve");
+  // release/one is protected: its apply waits for an approval.
+  int64_t waiting = 0;
+  ASSERT_TRUE(PollUntil([&] {
+    HttpReply r =
+        ApiCall(port_, "GET", "/api/v1/environments/r-one/runs?status=awaiting_approval", approver);
+    Json page;
+    if (r.status != 200 || !ReadJson(r.body, &page)) return false;
+    const Json* items = page.Find("items");
+    if (items == nullptr || items->items.empty()) return false;
+    waiting = items->items[0].Int("id");
+    return true;
+  })) << proc_.Err();
+  ASSERT_EQ(ApiCall(port_, "POST", "/api/v1/runs/" + std::to_string(waiting) + "/approve", approver)
+                .status,
+            200);
   ASSERT_TRUE(ErrHas("\"msg\":\"run applied\"", 3)) << proc_.Err();
   ASSERT_EQ(ReadFile(box_.root() + "/f-a/app.conf"), "one");
   ASSERT_EQ(ReadFile(box_.root() + "/r-one/app.conf"), "one");

@@ -44,6 +44,9 @@ Value EnvironmentValue(state::StateStore& store, const std::string& name,
   v.Set("sync", view ? Value::String(view->sync) : Value::Null());
   // An environment no branch maps to counts as protected (as the authenticator does).
   v.Set("protected", Value::Bool(view ? view->is_protected : true));
+  v.Set("approvals", view ? Value::Int(view->approvals) : Value::Null());
+  v.Set("remediation",
+        view ? Value::String(view->remediates_unapproved ? "auto" : "approve") : Value::Null());
   v.Set("mapped", Value::Bool(view.has_value()));
   Result<std::vector<state::ApplyRecord>> applies = store.ListApplies(name, 1000);
   if (!applies.ok()) {

@@ -73,7 +73,18 @@ http::Response ShowHistory(const ApiContext& context, const http::Request& reque
     return http::Response::Error(404, "not_found",
                                  "environment " + env + " has no apply " + std::to_string(*id));
   }
-  return http::Response::Json(200, ApplyValue(**apply, true));
+  Result<std::optional<state::RunRecord>> run = state::FindRunOfApply(**store, env, *id);
+  if (!run.ok()) return StateUnavailable(run.error());
+  Value v = ApplyValue(**apply, true);
+  // The run that made it (none for an apply by the command line): its author and approvers.
+  if (run->has_value()) {
+    Value r = RunValue((*run)->run, false);
+    r.Set("approvals", ApprovalsValue((*run)->approvals));
+    v.Set("run", std::move(r));
+  } else {
+    v.Set("run", Value::Null());
+  }
+  return http::Response::Json(200, v);
 }
 
 }  // namespace

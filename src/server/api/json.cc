@@ -141,6 +141,20 @@ Value StoredJson(const std::string& text) {
 
 Value TimeValue(int64_t seconds) { return seconds == 0 ? Value::Null() : Value::Int(seconds); }
 
+Value ApprovalsValue(const std::vector<state::Approval>& approvals) {
+  Value::List items;
+  for (const state::Approval& a : approvals) {
+    Value v = Value::MakeObject();
+    v.Set("who", Value::String(a.who));
+    v.Set("decision", Value::String(a.decision));
+    v.Set("comment", Value::String(a.comment));
+    v.Set("plan_hash", Value::String(a.plan_hash));
+    v.Set("created_at", TimeValue(a.created_at));
+    items.push_back(std::move(v));
+  }
+  return Value::MakeList(std::move(items));
+}
+
 Value RunValue(const state::Run& run, bool with_plan) {
   Value v = Value::MakeObject();
   v.Set("id", Value::Int(run.id));

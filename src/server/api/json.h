@@ -107,6 +107,8 @@ value::Value StoredJson(const std::string& text);
 value::Value TimeValue(int64_t seconds);
 
 /// A run as the API shows it; the plan's text and JSON only when `with_plan`.
+/// A run's decisions, oldest first: who, decision, comment, plan_hash, created_at.
+value::Value ApprovalsValue(const std::vector<state::Approval>& approvals);
 value::Value RunValue(const state::Run& run, bool with_plan);
 
 /// True when the token the authenticator accepted for the request may see environment `env`

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/rights.h"
 #include "auth/tokens.h"
 #include "base/file_util.h"
 #include "base/identity.h"
@@ -74,7 +75,7 @@ class RestTest : public ::testing::Test {
   }
 
   // Starts the controller and the server with every route; waits until production is applied
-  // and m-x and m-y are planned.
+  // (approved) and m-x, m-y and m-z are planned.
   void StartServer(std::chrono::milliseconds header_timeout = 10s) {
     controller::ControllerOptions o;
     o.workspace.dir = repo();
@@ -93,13 +94,21 @@ class RestTest : public ::testing::Test {
     http::Router router;
     s = AddRoutes(router, context_);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    for (const auto& r : router.routes()) routes_.insert(r->method + " " + r->pattern);
+    for (const auto& r : router.routes()) {
+      routes_.insert(r->method + " " + r->pattern);
+      route_rights_[r->method + " " + r->pattern] = r->options.required_right;
+    }
     http::ServerOptions so;
     so.authenticator = MakeAuthenticator(context_);
     so.header_timeout = header_timeout;
     server_ = std::make_unique<http::Server>(std::move(router), so);
     s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.error().message;
+    // production is protected: its first apply waits for an approval by someone else.
+    const state::Run waiting = WaitRun("production", "awaiting_approval");
+    Result<controller::RunDecision> approved =
+        controller_->DecideRun(waiting.id, "setup", "approved", "");
+    ASSERT_TRUE(approved.ok() && approved->outcome == controller::RunDecision::Outcome::kRecorded);
     WaitRun("production", "applied");
     WaitRun("m-x", "planned");
     WaitRun("m-y", "planned");
@@ -192,6 +201,7 @@ class RestTest : public ::testing::Test {
   ApiContext context_;
   std::unique_ptr<http::Server> server_;
   std::set<std::string> routes_;
+  std::map<std::string, std::string> route_rights_;  ///< "METHOD /pattern" -> its right
 
   // "METHOD pattern" of the route that `target` matches ("" when none): {x} matches a segment.
   std::string RouteOf(const std::string& method, const std::string& target) const {
@@ -280,6 +290,9 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
        403},
       {"POST", "/api/v1/environments/m-y/runs", "{\"action\":\"destroy\"}", 403, 202, 202, 403},
       {"POST", "/api/v1/runs/{id}/cancel", "", 403, 202, 202, 403, true},
+      // A queued run awaits no approval: whoever may decide is let through and told so (409).
+      {"POST", "/api/v1/runs/{id}/approve", "", 403, 409, 409, 403, true},
+      {"POST", "/api/v1/runs/{id}/reject", "{\"comment\":\"no\"}", 403, 409, 409, 403, true},
       // m-x holds no lock: the admin is let through and told so (409).
       {"POST", "/api/v1/environments/m-x/unlock", "{\"lock\":1}", 403, 403, 409, 403},
   };
@@ -300,7 +313,7 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
                                                              {admin, c.admin},   {other, c.other}};
     for (const auto& [token, want] : tokens) {
       std::string target = c.target;
-      if (c.fresh_run) target = "/api/v1/runs/" + fresh_run() + "/cancel";
+      if (c.fresh_run) target.replace(target.find("{id}"), 4, fresh_run());
       if (c.fresh_token) {
         static int tokens = 0;
         const std::string name = "doomed" + std::to_string(++tokens);
@@ -316,10 +329,12 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
                                                  : "other";
       EXPECT_EQ(r.status, want) << c.method << " " << target << " as " << who << ": " << r.body;
       if (r.status >= 400) {
-        EXPECT_EQ(EnvelopeCode(r), r.status == 401   ? "unauthorized"
-                                   : r.status == 403 ? "forbidden"
-                                   : r.status == 409 ? "lock_conflict"
-                                                     : "not_found")
+        EXPECT_EQ(EnvelopeCode(r),
+                  r.status == 401   ? "unauthorized"
+                  : r.status == 403 ? "forbidden"
+                  : r.status == 409 ? (target.find("/api/v1/runs/") == 0 ? "not_awaiting_approval"
+                                                                         : "lock_conflict")
+                                    : "not_found")
             << r.body;
         if (r.status == 401 || r.status == 403) refused_ids.push_back(r.Header("x-request-id"));
       }
@@ -692,6 +707,133 @@ print "$_\n" for @e;
 print "valid\n" unless @e;
 )perl";
 
+// The right an operation of the OpenAPI document names ("Right: `plan`." in its description),
+// "" when it names none.
+std::string DocumentedRight(const value::Value& op) {
+  const value::Value* d = op.Find("description");
+  if (d == nullptr || !d->is_string()) return "";
+  const std::string& text = d->as_string();
+  const size_t at = text.rfind("Right: `");
+  if (at == std::string::npos) return "";
+  const size_t end = text.find('`', at + 8);
+  return end == std::string::npos ? "" : text.substr(at + 8, end - at - 8);
+}
+
+// Every operation of the OpenAPI document (so that a new route cannot be left out) against a
+// token holding each single right (an admin narrowed by --rights), for every environment and
+// for other environments only, and against an expired token: a right other than the route's is
+// refused (403), the route's own is let through to the handler (anything but 401 and 403) unless
+// the environment is outside the token's glob or the route manages tokens, which needs `**`.
+TEST_F(RestTest, RightsMatrixFromTheOpenApiDocument) {
+  StartServer();
+  const state::Run planned = WaitRun("m-x", "planned");
+  auto applies = store_->ListApplies("production", 1);
+  ASSERT_TRUE(applies.ok() && !applies->empty());
+  auth::TokenRequest old;
+  old.name = "expired1";
+  old.role = "admin";
+  old.ttl_seconds = 60;
+  old.now = 1000;  // expired long ago
+  old.created_by = "test";
+  Result<auth::CreatedToken> expired = auth::CreateApiToken(*store_, old);
+  ASSERT_TRUE(expired.ok()) << expired.error().message;
+  struct Holder {
+    std::string right, token;
+    bool scoped;
+  };
+  std::vector<Holder> holders;
+  for (auth::Right r : auth::AllRights()) {
+    const std::string name(auth::RightName(r));
+    for (bool scoped : {false, true}) {
+      auth::TokenRequest req;
+      req.name = "only-" + name + (scoped ? "-other" : "");
+      req.role = "admin";
+      req.rights = name;
+      req.envs = scoped ? "other-*" : "**";
+      req.created_by = "test";
+      Result<auth::CreatedToken> made = auth::CreateApiToken(*store_, req);
+      ASSERT_TRUE(made.ok()) << made.error().message;
+      EXPECT_EQ(made->record.rights, name);
+      holders.push_back({name, made->text, scoped});
+    }
+  }
+  // A value for every path parameter, a body for every operation that takes one.
+  auto target_of = [&](const std::string& path) {
+    std::string t = path;
+    auto put = [&t](const std::string& param, const std::string& v) {
+      size_t at = t.find(param);
+      if (at != std::string::npos) t.replace(at, param.size(), v);
+    };
+    put("{env}", "m-x");
+    put("{kind}", "file.file");
+    put("{name}", path.find("/tokens/") != std::string::npos ? "victim" : "app");
+    put("{id}", path.find("/history/") != std::string::npos ? std::to_string(applies->front().id)
+                                                            : std::to_string(planned.id));
+    return t;
+  };
+  auto body_of = [](const std::string& method, const std::string& path) -> std::string {
+    if (method != "POST") return "";
+    if (path == "/api/v1/environments/{env}/runs") return "{\"action\":\"plan\"}";
+    if (path == "/api/v1/tokens") return "{\"role\":\"admin\",\"rights\":\"tokens\"}";
+    if (path == "/api/v1/environments/{env}/unlock") return "{\"lock\":1}";
+    return "";
+  };
+  auto parsed = value::ParseJson(OpenApiDocument());
+  ASSERT_TRUE(parsed.ok());
+  int checked = 0;
+  for (const auto& [path, item] : parsed->Find("paths")->as_object()) {
+    for (const auto& [method_name, op] : item.as_object()) {
+      std::string method = method_name;
+      for (char& ch : method) ch = static_cast<char>(ch - 'a' + 'A');
+      const std::string right = DocumentedRight(op);
+      if (right.empty()) continue;  // open routes: the probes, /metrics, the signed webhook
+      const std::string target = target_of(path);
+      const bool env_scoped = path.find("{env}") != std::string::npos ||
+                              path.rfind("/api/v1/runs/", 0) == 0 || right == "tokens";
+      EXPECT_EQ(Call(method, target, expired->text, body_of(method, path)).status, 401)
+          << method << " " << target << " with an expired token";
+      for (const Holder& h : holders) {
+        if (path == "/api/v1/tokens/{name}") {  // a live token to revoke, every time
+          (void)auth::RevokeApiToken(*store_, "victim", "test");
+          Token("victim", "viewer");
+        }
+        RawResponse r = Call(method, target, h.token, body_of(method, path));
+        const std::string who = "a token with only " + h.right + (h.scoped ? " for other-*" : "");
+        if (h.right != right || (h.scoped && env_scoped)) {
+          EXPECT_EQ(r.status, 403) << method << " " << target << " as " << who << ": " << r.body;
+        } else {
+          EXPECT_NE(r.status, 401) << method << " " << target << " as " << who << ": " << r.body;
+          EXPECT_NE(r.status, 403) << method << " " << target << " as " << who << ": " << r.body;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 20 * 14);
+  // Rights only narrow a role: a viewer cannot be given apply, and no name is made up.
+  auth::TokenRequest wrong;
+  wrong.role = "viewer";
+  wrong.rights = "read,apply";
+  Result<auth::CreatedToken> refused = auth::CreateApiToken(*store_, wrong);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("role viewer never grants apply"), std::string::npos)
+      << refused.error().message;
+  wrong.role = "admin";
+  wrong.rights = "plan,deploy";
+  refused = auth::CreateApiToken(*store_, wrong);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("\"deploy\" is not a right"), std::string::npos);
+  // A token limited to rights cannot mint a broader one.
+  const std::string minter = [&] {
+    for (const Holder& h : holders) {
+      if (h.right == "tokens" && !h.scoped) return h.token;
+    }
+    return std::string();
+  }();
+  RawResponse broader = Call("POST", "/api/v1/tokens", minter, "{\"role\":\"admin\"}");
+  EXPECT_EQ(broader.status, 403) << broader.body;
+}
+
 TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
   StartServer();
   const std::string viewer = Token("viewer1", "viewer");
@@ -735,6 +877,8 @@ TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
   keep("GET", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs?limit=1", viewer);
   keep("GET", "/api/v1/runs/{id}", run, viewer);
   keep("POST", "/api/v1/runs/{id}/cancel", run + "/cancel", admin);
+  keep("POST", "/api/v1/runs/{id}/approve", run + "/approve", admin, "{\"comment\":\"ok\"}");
+  keep("POST", "/api/v1/runs/{id}/reject", run + "/reject", admin, "{\"comment\":7}");
   keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", admin,
        "{\"action\":\"plan\",\"force\":1}");
   keep("POST", "/api/v1/environments/{env}/runs", "/api/v1/environments/m-x/runs", viewer,
@@ -784,6 +928,11 @@ TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
       for (char& ch : m) ch = static_cast<char>(ch - 'a' + 'A');
       documented.insert(m + " " + path);
       EXPECT_NE(op.Find("operationId"), nullptr) << m << " " << path;
+      // The right the document names is the one the route requires (RightsMatrix relies on it).
+      auto right = route_rights_.find(m + " " + path);
+      if (right != route_rights_.end()) {
+        EXPECT_EQ(DocumentedRight(op), right->second) << path;
+      }
     }
   }
   for (const std::string& route : routes_) EXPECT_EQ(documented.count(route), 1u) << route;

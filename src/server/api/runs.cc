@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "server/api/json.h"
 
@@ -123,7 +124,74 @@ http::Response ShowRun(const ApiContext& context, const http::Request& request) 
   http::Response error;
   std::optional<state::Run> run = RouteRun(context, request, &error);
   if (!run.has_value()) return error;
-  return http::Response::Json(200, RunValue(*run, true));
+  Result<StorePool::Lease> store = context.stores->Acquire();
+  if (!store.ok()) return StateUnavailable(store.error());
+  Result<std::vector<state::Approval>> approvals = (*store)->ListApprovals(run->id);
+  if (!approvals.ok()) return StateUnavailable(approvals.error());
+  Value v = RunValue(*run, true);
+  v.Set("approvals", ApprovalsValue(*approvals));
+  return http::Response::Json(200, v);
+}
+
+// POST /api/v1/runs/{id}/approve and /reject: one person's decision on the run's plan hash.
+http::Response DecideRun(const ApiContext& context, const http::Request& request,
+                         const std::string& decision) {
+  http::Response error;
+  std::optional<state::Run> run = RouteRun(context, request, &error);
+  if (!run.has_value()) return error;
+  std::string comment;
+  if (!request.body.empty()) {
+    std::optional<Value> body = ObjectBody(request, {"comment"}, &error);
+    if (!body.has_value()) return error;
+    if (const Value* c = body->Find("comment")) {
+      if (!c->is_string() || c->as_string().size() > 4000) {
+        return http::Response::Error(400, "bad_comment",
+                                     "field 'comment' must be a string of at most 4000 bytes");
+      }
+      comment = c->as_string();
+    }
+  }
+  if (context.controller == nullptr) {
+    return http::Response::Error(503, "no_controller", "this server runs no controller");
+  }
+  Result<controller::RunDecision> decided =
+      context.controller->DecideRun(run->id, request.principal, decision, comment);
+  if (!decided.ok()) return StateUnavailable(decided.error());
+  using O = controller::RunDecision::Outcome;
+  state::AuditEntry entry;
+  entry.action = decision == "approved" ? "run.approve" : "run.reject";
+  entry.environment = run->environment;
+  entry.run_id = run->id;
+  entry.plan_hash = run->plan_hash;
+  entry.subject = comment;
+  entry.result = decided->outcome == O::kRecorded ? "allowed" : "refused";
+  entry.reason = decided->message;
+  Status audited = Audit(context, request, entry);
+  switch (decided->outcome) {
+    case O::kRecorded:
+      break;
+    case O::kNotFound:
+      return http::Response::Error(404, "not_found", decided->message);
+    case O::kAuthor:
+      return http::Response::Error(403, "author", decided->message);
+    case O::kNotAwaiting:
+      return http::Response::Error(409, "not_awaiting_approval", decided->message);
+    case O::kAlreadyDecided:
+      return http::Response::Error(409, "already_decided", decided->message);
+  }
+  if (!audited.ok()) return StateUnavailable(audited.error());
+  Value v = RunValue(decided->run, false);
+  v.Set("approvals", ApprovalsValue(decided->approvals));
+  v.Set("approvals_required", Value::Int(decided->required));
+  return http::Response::Json(200, v);
+}
+
+http::Response ApproveRun(const ApiContext& context, const http::Request& request) {
+  return DecideRun(context, request, "approved");
+}
+
+http::Response RejectRun(const ApiContext& context, const http::Request& request) {
+  return DecideRun(context, request, "rejected");
 }
 
 http::Response CancelRun(const ApiContext& context, const http::Request& request) {
@@ -160,7 +228,9 @@ Status AddRunRoutes(http::Router& router, const ApiContext& context) {
                       {{"POST", "/api/v1/environments/{env}/runs", "plan", &CreateRun},
                        {"GET", "/api/v1/environments/{env}/runs", "read", &ListEnvironmentRuns},
                        {"GET", "/api/v1/runs/{id}", "read", &ShowRun},
-                       {"POST", "/api/v1/runs/{id}/cancel", "apply", &CancelRun}});
+                       {"POST", "/api/v1/runs/{id}/cancel", "apply", &CancelRun},
+                       {"POST", "/api/v1/runs/{id}/approve", "approve", &ApproveRun},
+                       {"POST", "/api/v1/runs/{id}/reject", "approve", &RejectRun}});
 }
 
 }  // namespace driftless::server::api

@@ -4,7 +4,9 @@
 #include <string>
 #include <utility>
 
+#include "auth/rights.h"
 #include "auth/tokens.h"
+#include "base/strings.h"
 #include "server/api/json.h"
 
 namespace driftless::server::api {
@@ -18,6 +20,7 @@ Value TokenValue(const state::Token& t, int64_t now) {
   v.Set("name", Value::String(t.name));
   v.Set("role", Value::String(t.role));
   v.Set("envs", Value::String(t.envs));
+  v.Set("rights", Value::String(t.rights));
   v.Set("created_by", Value::String(t.created_by));
   v.Set("created_at", TimeValue(t.created_at));
   v.Set("expires_at", TimeValue(t.expires_at));
@@ -56,7 +59,8 @@ http::Response ListTokens(const ApiContext& context, const http::Request& reques
 
 http::Response CreateToken(const ApiContext& context, const http::Request& request) {
   http::Response error;
-  std::optional<Value> body = ObjectBody(request, {"envs", "name", "role", "ttl"}, &error);
+  std::optional<Value> body =
+      ObjectBody(request, {"envs", "name", "rights", "role", "ttl"}, &error);
   if (!body.has_value()) return error;
   auth::TokenRequest r;
   for (const auto& [key, member] : body->as_object()) {
@@ -67,6 +71,7 @@ http::Response CreateToken(const ApiContext& context, const http::Request& reque
   if (const Value* role = body->Find("role")) r.role = role->as_string();
   if (const Value* name = body->Find("name")) r.name = name->as_string();
   if (const Value* envs = body->Find("envs")) r.envs = envs->as_string();
+  if (const Value* rights = body->Find("rights")) r.rights = rights->as_string();
   if (const Value* ttl = body->Find("ttl")) {
     Result<int64_t> seconds = auth::ParseTtl(ttl->as_string());
     if (!seconds.ok()) {
@@ -79,6 +84,33 @@ http::Response CreateToken(const ApiContext& context, const http::Request& reque
   r.now = context.Now();
   Result<StorePool::Lease> store = context.stores->Acquire();
   if (!store.ok()) return StateUnavailable(store.error());
+  // A token limited to rights makes tokens limited to some of them: it cannot mint more than it
+  // has.
+  Result<std::vector<state::Token>> all = (*store)->ListTokens();
+  if (!all.ok()) return StateUnavailable(all.error());
+  for (const state::Token& creator : *all) {
+    if (creator.name != request.principal || creator.revoked_at != 0 || creator.rights.empty())
+      continue;
+    Result<std::string> wanted = auth::NormalizeRights(r.rights, r.role);
+    bool within = wanted.ok() && !wanted->empty();
+    for (const std::string& right : Split(wanted.ok() ? *wanted : "", ',')) {
+      std::optional<auth::Right> parsed = auth::ParseRight(right);
+      within = within && parsed.has_value() && auth::TokenHasRight(creator, *parsed);
+    }
+    if (!within) {
+      state::AuditEntry entry;
+      entry.action = "token.create";
+      entry.subject = r.name;
+      entry.result = "refused";
+      entry.reason = "token " + creator.name + " is limited to the rights " + creator.rights +
+                     ": the tokens it makes must be limited to some of them (field 'rights')";
+      Status audited = Audit(context, request, entry);
+      return http::Response::Error(
+          403, "forbidden",
+          entry.reason +
+              (audited.ok() ? "" : " (and the audit log failed: " + audited.error().message + ")"));
+    }
+  }
   // CreateApiToken appends token.create to the audit log itself.
   Result<auth::CreatedToken> made = auth::CreateApiToken(**store, r);
   if (!made.ok()) {

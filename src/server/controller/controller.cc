@@ -6,6 +6,7 @@
 #include "base/identity.h"
 #include "base/memory.h"
 #include "engine/apply.h"
+#include "engine/notifications.h"
 #include "engine/plan.h"
 #include "engine/prune.h"
 #include "engine/watch.h"
@@ -43,6 +44,56 @@ state::RunUpdate PlanUpdate(const plan::Plan& p) {
   return u;
 }
 
+// How many distinct people other than its author approved `run`'s plan `hash`.
+int CountApprovals(const std::vector<state::Approval>& given, const state::Run& run,
+                   const std::string& hash) {
+  std::set<std::string> who;
+  for (const state::Approval& a : given) {
+    if (a.decision == "approved" && a.plan_hash == hash && a.who != run.author) who.insert(a.who);
+  }
+  return static_cast<int>(who.size());
+}
+
+// What the hash of a change depends on (plan::Plan::Hash), from its JSON: action, spec hash,
+// live object (redacted on both sides).
+std::string ChangeKey(const Value& change) {
+  std::string key;
+  for (const char* member : {"action", "spec_hash", "live"}) {
+    const Value* v = change.Find(member);
+    key += v == nullptr ? "null" : value::ToJson(*v);
+    key += '\n';
+  }
+  return key;
+}
+
+// True when every change `fresh` plans is in `stored_json` (a run's redacted plan) as it is
+// there: that run's plan already covers it.
+bool PlanCovers(const std::string& stored_json, const plan::Plan& fresh) {
+  Result<Value> stored = value::ParseJson(stored_json);
+  if (!stored.ok()) return false;
+  const Value* list = stored->Find("changes");
+  if (list == nullptr || !list->is_list()) return false;
+  std::map<std::string, std::string> have;
+  for (const Value& c : list->as_list()) {
+    const Value* address = c.Find("address");
+    if (address != nullptr && address->is_string()) have[address->as_string()] = ChangeKey(c);
+  }
+  for (const plan::Change& c : fresh.changes) {
+    if (c.action == plan::Action::kNoop) continue;
+    auto it = have.find(c.address);
+    if (it == have.end() || it->second != ChangeKey(plan::ChangeToJson(c))) return false;
+  }
+  return true;
+}
+
+// The plan's first lines, for a notification (Slack shows twenty).
+std::string ShortDiff(const std::string& plan_text) {
+  constexpr size_t kMax = 4000;
+  if (plan_text.size() <= kMax) return plan_text;
+  size_t cut = plan_text.rfind('\n', kMax);
+  return plan_text.substr(0, cut == std::string::npos ? kMax : cut) + "\n...";
+}
+
 // Collects what a listing prune finds (nothing is destroyed by it).
 class Candidates : public engine::PruneObserver {
  public:
@@ -55,14 +106,50 @@ class Candidates : public engine::PruneObserver {
 // Turns an apply's callbacks into run transitions and log lines.
 class Controller::RunObserver : public engine::Observer {
  public:
-  RunObserver(Controller& c, state::StateStore& store, const state::Run& run, RunControl& control)
-      : c_(c), store_(store), run_(run), control_(control) {}
+  RunObserver(Controller& c, state::StateStore& store, engine::Workspace& ws, const state::Run& run,
+              RunControl& control, bool resumed)
+      : c_(c), store_(store), ws_(ws), run_(run), control_(control), resumed_(resumed) {}
 
   void OnPlan(const plan::Plan& p) override {
-    if (c_.Transition(store_, run_, "planning", "planned", PlanUpdate(p))) status_ = "planned";
+    plan_ = PlanUpdate(p);
+    if (c_.Transition(store_, run_, "planning", "planned", plan_)) status_ = "planned";
   }
-  bool Approve(const plan::Plan&) override {
+  // Applies only with the approvals the environment requires, of this very plan.
+  bool Approve(const plan::Plan& p) override {
     if (control_.stop.stop_requested() || status_ != "planned") return false;
+    const int required = c_.RequiredApprovals(
+        run_, ws_.environment() != nullptr ? &ws_.environment()->match() : nullptr);
+    if (required > 0) {
+      const std::string& hash = *plan_.plan_hash;
+      if (resumed_ && hash != run_.plan_hash) {
+        c_.Discard(&ws_, store_, run_, "planned",
+                   "the plan changed after it was approved (plan hash " +
+                       run_.plan_hash.substr(0, 12) + ", now " + hash.substr(0, 12) + ")");
+        status_ = "superseded";
+        return false;
+      }
+      Result<std::vector<state::Approval>> given = store_.ListApprovals(run_.id);
+      const int have = given.ok() ? CountApprovals(*given, run_, hash) : 0;
+      if (have < required) {
+        state::RunUpdate u;
+        u.message = "waiting for " + std::to_string(required - have) + " more approval" +
+                    (required - have == 1 ? "" : "s") + " of plan " + hash.substr(0, 12) +
+                    ": POST /api/v1/runs/" + std::to_string(run_.id) + "/approve";
+        if (!c_.Transition(store_, run_, "planned", "awaiting_approval", u)) return false;
+        status_ = "awaiting_approval";
+        c_.Notify(&ws_, store_, run_, "approval.requested",
+                  {{"run_id", Value::Int(run_.id)},
+                   {"action", Value::String(run_.action)},
+                   {"commit", Value::String(run_.commit)},
+                   {"plan_hash", Value::String(hash)},
+                   {"required", Value::Int(required)},
+                   {"approvals", Value::Int(have)},
+                   {"actor", Value::String(run_.author)},
+                   {"summary", Value::String(p.Summary())},
+                   {"diff", Value::String(ShortDiff(*plan_.plan_text))}});
+        return false;
+      }
+    }
     if (!c_.Transition(store_, run_, "planned", "applying")) return false;  // canceled meanwhile
     status_ = "applying";
     return true;
@@ -94,8 +181,11 @@ class Controller::RunObserver : public engine::Observer {
  private:
   Controller& c_;
   state::StateStore& store_;
+  engine::Workspace& ws_;
   const state::Run& run_;
   RunControl& control_;
+  const bool resumed_;
+  state::RunUpdate plan_;  // what OnPlan recorded
   std::string status_ = "planning";
 };
 
@@ -128,6 +218,12 @@ class Controller::WatchObserver : public engine::Observer {
   bool Approve(const plan::Plan& p) override {
     Result<state::StateStore*> store = ws_.State();
     if (!store.ok()) return false;
+    std::optional<EnvironmentView> view = c_.FindEnvironment(env_);
+    if (view.has_value() && !view->remediates_unapproved) {
+      // Reverted only when approved: a remediation run waits (the drift stays open, reported).
+      c_.QueueRemediation(**store, env_, p);
+      return false;
+    }
     const state::RunUpdate u = PlanUpdate(p);
     state::Run run;
     run.environment = env_;
@@ -217,7 +313,7 @@ Status Controller::Start() {
     Transition(*fetch_store_, r, r.status, "interrupted", u);
   }
   state::RunFilter queued;
-  queued.statuses = {"queued"};
+  queued.statuses = {"queued", "awaiting_approval"};  // approved while no server ran
   Result<state::Page<state::Run>> waiting = fetch_store_->ListRuns(queued, 0, 1000);
   if (!waiting.ok()) return waiting.error();
   {
@@ -316,6 +412,8 @@ void Controller::Fetch(state::StateStore& store) {
   for (const engine::BranchEnvironment& be : **branches) {
     EnvironmentView v{be.match.name, be.branch.name, be.branch.head.id, be.match.sync(),
                       be.match.is_protected()};
+    v.approvals = be.match.required_approvals();
+    v.remediates_unapproved = be.match.remediates_unapproved();
     if (!now.emplace(v.name, v).second) {
       Error("two branches map to one environment; the first (by name) is followed",
             {{"environment", Value::String(v.name)},
@@ -334,14 +432,32 @@ void Controller::Fetch(state::StateStore& store) {
     } else if (repo.ok() && *repo != nullptr) {
       Result<int64_t> n = (*repo)->CountBetween(*applied, v.head);
       if (n.ok()) v.behind = *n;
+      // The rule at the applied commit counts too: a commit cannot lift its own protection
+      // or approvals.
+      Result<source::CommitInfo> at = (*repo)->Resolve(*applied);
+      Result<std::optional<config::EnvironmentMatch>> was =
+          at.ok() ? ws.MapBranch(v.branch, *at)
+                  : Result<std::optional<config::EnvironmentMatch>>(at.error());
+      if (was.ok() && was->has_value()) {
+        v.is_protected = v.is_protected || (*was)->is_protected();
+        v.approvals = std::max(v.approvals, (*was)->required_approvals());
+        v.remediates_unapproved = v.remediates_unapproved && (*was)->remediates_unapproved();
+      }
     }
   }
   std::map<std::string, EnvironmentView> before;
   std::set<std::string> known;
   {
+    // The views first, then the runs: a runner that starts a run at once must find the rule it
+    // runs under (its approvals).
     std::lock_guard<std::mutex> lock(mu_);
     before = envs_;
     known = known_;
+    envs_ = now;
+    for (const auto& [name, v] : now) {
+      known_.insert(name);
+      kept_reported_.erase(name);  // its branch is back
+    }
   }
   std::vector<std::string> to_watch;
   for (const auto& [name, v] : now) {
@@ -382,14 +498,6 @@ void Controller::Fetch(state::StateStore& store) {
     run.commit = v.head;
     run.author = "controller";
     (void)Enqueue(store, run, true);
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    envs_ = now;
-    for (const auto& [name, v] : now) {
-      known_.insert(name);
-      kept_reported_.erase(name);  // its branch is back
-    }
   }
   for (const std::string& env : to_watch) {
     bool watching;
@@ -570,7 +678,10 @@ void Controller::RunnerLoop() {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) break;
       }
-      Result<std::optional<state::Run>> started = store.StartNextRun(env, "planning");
+      // An approved run first: it was queued before anything still in the queue.
+      Result<std::optional<state::Run>> started = ResumeApproved(store, env);
+      const bool resumed = started.ok() && started->has_value();
+      if (started.ok() && !resumed) started = store.StartNextRun(env, "planning");
       if (!started.ok()) {
         Error("starting a run failed", {{"environment", Value::String(env)},
                                         {"error", Value::String(started.error().message)}});
@@ -589,7 +700,7 @@ void Controller::RunnerLoop() {
                {"status", Value::String("planning")},
                {"commit", Value::String(r.commit)}});
       RunStatusChanged(r, "planning");
-      Execute(store, **started);
+      Execute(store, **started, resumed);
       ReturnFreeMemory();  // a run's plan and evaluation are gone: give their pages back
     }
     {
@@ -600,12 +711,28 @@ void Controller::RunnerLoop() {
   }
 }
 
-void Controller::Execute(state::StateStore& store, state::Run run) {
+void Controller::Execute(state::StateStore& store, state::Run run, bool resumed) {
   auto control = std::make_shared<RunControl>();
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_[run.id] = control;
     if (stopping_) control->stop.Stop();
+  }
+  if (run.action == "remediation") {
+    // A remediation reverts to the commit applied now: when another was applied since it was
+    // queued, that apply converged the environment (the watch reports what drifts still).
+    engine::Workspace probe(RunOptions(""));
+    Result<std::string> applied = probe.AppliedCommit(run.environment);
+    if (applied.ok() && *applied != run.commit) {
+      state::RunUpdate u;
+      u.message = "commit " + applied->substr(0, 12) +
+                  " was applied since this remediation was queued; its apply converged the "
+                  "environment";
+      Transition(store, run, "planning", "no_changes", u);
+      std::lock_guard<std::mutex> lock(mu_);
+      running_.erase(run.id);
+      return;
+    }
   }
   engine::Workspace ws(RunOptions(run.commit));
   Status selected = ws.Select(run.environment);
@@ -634,7 +761,9 @@ void Controller::Execute(state::StateStore& store, state::Run run) {
       Transition(store, run, "planning", changes ? "planned" : "no_changes", u);
     }
   } else if (run.action == "apply" || run.action == "destroy") {
-    ExecuteApply(store, run, ws, *control);
+    ExecuteApply(store, run, ws, *control, resumed);
+  } else if (run.action == "remediation") {
+    ExecuteRemediation(store, run, ws, *control, resumed);
   } else {
     state::RunUpdate u;
     u.message = "unknown action " + run.action;
@@ -645,16 +774,49 @@ void Controller::Execute(state::StateStore& store, state::Run run) {
   if (run.action == "destroy") destroy_queued_.erase(run.environment);
 }
 
+void Controller::ExecuteRemediation(state::StateStore& store, const state::Run& run,
+                                    engine::Workspace& ws, RunControl& control, bool resumed) {
+  // What to revert: the drift open now of the resources whose policy enforces it.
+  Diagnostics diags;
+  Result<config::Environment*> env = ws.Evaluate(run.environment, false, true, diags);
+  Result<std::vector<state::DriftRecord>> open = store.ListDrift(run.environment, false, 100000);
+  if (!env.ok() || !open.ok()) {
+    state::RunUpdate u;
+    u.message =
+        !env.ok() ? (diags.empty() ? env.error().message : diags.ToString()) : open.error().message;
+    Transition(store, run, "planning", "errored", u);
+    return;
+  }
+  std::set<std::string, std::less<>> addresses;
+  for (const state::DriftRecord& d : *open) {
+    const int i = (*env)->IndexOf(d.address);
+    if (i < 0) continue;
+    const config::Resource& r = *(*env)->resources()[static_cast<size_t>(i)].decl;
+    if (r.policy.drift == config::Policy::Drift::kEnforce && !r.policy.paused)
+      addresses.insert(d.address);
+  }
+  if (addresses.empty()) {
+    state::RunUpdate u;
+    u.message = "no enforced drift is open any more";
+    Transition(store, run, "planning", "no_changes", u);
+    return;
+  }
+  ExecuteApply(store, run, ws, control, resumed, &addresses);
+}
+
 void Controller::ExecuteApply(state::StateStore& store, const state::Run& run,
-                              engine::Workspace& ws, RunControl& control) {
+                              engine::Workspace& ws, RunControl& control, bool resumed,
+                              const std::set<std::string, std::less<>>* only) {
   // The watch compares live objects with state: during an apply they differ for a moment, and
   // an enforcing watch must not revert what the apply just wrote. It starts again afterwards,
   // on the commit applied.
   StopWatch(run.environment);
-  RunObserver observer(*this, store, run, control);
+  RunObserver observer(*this, store, ws, run, control, resumed);
   engine::ApplyRequest request;
   request.destroy = run.action == "destroy";
   request.stop = &control.stop;
+  request.only = only;
+  if (only != nullptr) request.kind = "remediation";
   engine::ApplyReport report = engine::ApplyEnvironment(ws, request, observer);
   const std::string from = observer.status();
   bool canceled;
@@ -673,8 +835,9 @@ void Controller::ExecuteApply(state::StateStore& store, const state::Run& run,
       Transition(store, run, from, "no_changes", u);
       break;
     case O::kNotApproved:
-      // Canceled through the API (the run is canceled already) or stopped before any change.
-      if (control.stop.stop_requested()) {
+      // Canceled through the API (the run is canceled already), stopped before any change, or
+      // left waiting for approval (or superseded by a new plan): only a stop is recorded here.
+      if (control.stop.stop_requested() && from == "planned") {
         u.message = "stopped before any change; nothing was changed";
         Transition(store, run, from, stopped, u);
       }
@@ -734,6 +897,7 @@ void Controller::StartWatch(const std::string& env) {
       }
       applied = *a;
     }
+    if (applied.empty()) return;  // nothing applied (a run waits for approval): nothing drifts
     engine::Workspace ws(RunOptions(applied));
     Status selected = ws.Select(env);
     if (!selected.ok()) {
@@ -824,6 +988,190 @@ Result<state::Run> Controller::CancelRun(int64_t id) {
     }
   }
   return MakeError("run " + std::to_string(id) + " changed while it was being canceled; try again");
+}
+
+int Controller::RequiredApprovals(const state::Run& run,
+                                  const config::EnvironmentMatch* at_commit) const {
+  std::optional<EnvironmentView> v = FindEnvironment(run.environment);
+  int required = v.has_value() ? v->approvals : 0;
+  bool unapproved = !v.has_value() || v->remediates_unapproved;
+  // The rule of the run's own commit counts too (the stricter wins).
+  if (at_commit != nullptr) {
+    required = std::max(required, at_commit->required_approvals());
+    unapproved = unapproved && at_commit->remediates_unapproved();
+  }
+  if (run.action == "remediation" && unapproved) return 0;
+  return required;
+}
+
+Result<std::optional<state::Run>> Controller::ResumeApproved(state::StateStore& store,
+                                                             const std::string& env) {
+  state::RunFilter f;
+  f.environment = env;
+  f.statuses = {"awaiting_approval"};
+  Result<state::Page<state::Run>> waiting = store.ListRuns(f, 0, 100);
+  if (!waiting.ok()) return waiting.error();
+  for (auto it = waiting->items.rbegin(); it != waiting->items.rend(); ++it) {
+    Result<std::vector<state::Approval>> given = store.ListApprovals(it->id);
+    if (!given.ok()) return given.error();
+    if (CountApprovals(*given, *it, it->plan_hash) < RequiredApprovals(*it)) continue;
+    Result<bool> moved = store.TransitionRun(it->id, "awaiting_approval", "planning");
+    if (!moved.ok()) return moved.error();
+    if (!*moved) continue;
+    state::Run run = *it;
+    run.status = "planning";
+    return std::optional<state::Run>(std::move(run));
+  }
+  return std::optional<state::Run>();
+}
+
+void Controller::QueueRemediation(state::StateStore& store, const std::string& env,
+                                  const plan::Plan& drift) {
+  state::RunFilter f;
+  f.environment = env;
+  f.statuses = {"queued", "planning", "planned", "awaiting_approval"};
+  Result<state::Page<state::Run>> open = store.ListRuns(f, 0, 100);
+  if (!open.ok()) {
+    Error("listing runs failed",
+          {{"environment", Value::String(env)}, {"error", Value::String(open.error().message)}});
+    return;
+  }
+  for (const state::Run& r : open->items) {
+    if (r.action != "remediation") continue;
+    // Queued or being planned: its plan reads the drift open then, this one included.
+    if (r.status != "awaiting_approval") return;
+    if (PlanCovers(r.plan_json, drift)) return;  // still waiting for approval of just this
+    Discard(nullptr, store, r, "awaiting_approval",
+            "the drift changed while the remediation waited for approval");
+    return;  // Discard queued the remediation that replaces it
+  }
+  state::Run run;
+  run.environment = env;
+  run.action = "remediation";
+  run.author = "controller";
+  run.commit = drift.revision;
+  (void)Enqueue(store, run, false);
+}
+
+void Controller::Discard(engine::Workspace* ws, state::StateStore& store, const state::Run& run,
+                         const std::string& from, const std::string& why) {
+  state::RunUpdate u;
+  u.message = why + "; its approvals count for nothing, and a new run plans it again";
+  if (!Transition(store, run, from, "superseded", u)) return;  // canceled meanwhile
+  state::Run again;
+  again.environment = run.environment;
+  again.action = run.action;
+  again.commit = run.commit;
+  again.author = run.author;
+  Result<state::Run> queued = Enqueue(store, again, false);
+  std::vector<std::pair<std::string, Value>> fields = {{"run_id", Value::Int(run.id)},
+                                                       {"action", Value::String(run.action)},
+                                                       {"commit", Value::String(run.commit)},
+                                                       {"plan_hash", Value::String(run.plan_hash)},
+                                                       {"reason", Value::String(why)}};
+  if (queued.ok()) fields.emplace_back("superseded_by", Value::Int(queued->id));
+  Notify(ws, store, run, "run.discarded", std::move(fields));
+}
+
+void Controller::Notify(engine::Workspace* ws, state::StateStore& store, const state::Run& run,
+                        const std::string& type,
+                        std::vector<std::pair<std::string, Value>> fields) {
+  std::unique_ptr<engine::Workspace> own;
+  Diagnostics diags;
+  std::string problem;
+  if (ws == nullptr) {
+    own = std::make_unique<engine::Workspace>(RunOptions(run.commit));
+    Status selected = own->Select(run.environment);
+    if (!selected.ok()) problem = selected.error().message;
+    ws = own.get();
+  }
+  Result<std::unique_ptr<notify::Dispatcher>> d =
+      problem.empty() ? engine::MakeDispatcher(*ws, diags)
+                      : Result<std::unique_ptr<notify::Dispatcher>>(MakeError(problem));
+  if (d.ok()) {
+    Status published = (*d)->Publish(notify::MakeEvent(type, run.environment, "", fields));
+    if (published.ok()) return;
+    problem = published.error().message;
+  } else {
+    problem = d.error().message;
+  }
+  // The sinks cannot be reached: the event log still says it.
+  Error("notifying failed; the event is in the event log only",
+        {{"environment", Value::String(run.environment)},
+         {"type", Value::String(type)},
+         {"error", Value::String(problem)}});
+  Publish(store, type, run.environment, fields);
+}
+
+Result<RunDecision> Controller::DecideRun(int64_t id, const std::string& who,
+                                          const std::string& decision, const std::string& comment) {
+  std::lock_guard<std::mutex> lock(api_mu_);
+  RunDecision out;
+  const std::string run_name = "run " + std::to_string(id);
+  Result<std::optional<state::Run>> got = api_store_->GetRun(id);
+  if (!got.ok()) return got.error();
+  if (!*got) {
+    out.outcome = RunDecision::Outcome::kNotFound;
+    out.message = "there is no " + run_name;
+    return out;
+  }
+  out.run = **got;
+  const state::Run& run = out.run;
+  out.required = RequiredApprovals(run);
+  auto finish = [&](RunDecision::Outcome outcome, std::string message) -> Result<RunDecision> {
+    out.outcome = outcome;
+    out.message = std::move(message);
+    Result<std::optional<state::Run>> now = api_store_->GetRun(id);
+    if (!now.ok()) return now.error();
+    if (*now) out.run = **now;
+    Result<std::vector<state::Approval>> all = api_store_->ListApprovals(id);
+    if (!all.ok()) return all.error();
+    out.approvals = std::move(*all);
+    return out;
+  };
+  if (run.status != "awaiting_approval") {
+    return finish(RunDecision::Outcome::kNotAwaiting,
+                  run_name + " is " + run.status + ", not awaiting approval");
+  }
+  if (who == run.author) {
+    return finish(RunDecision::Outcome::kAuthor,
+                  who + " queued " + run_name +
+                      ": its author cannot approve or reject it; another editor or admin must");
+  }
+  state::Approval a;
+  a.run_id = id;
+  a.plan_hash = run.plan_hash;
+  a.who = who;
+  a.decision = decision;
+  a.comment = comment;
+  a.created_at = NowUnix();
+  Result<bool> added = api_store_->AddApproval(a);
+  if (!added.ok()) return added.error();
+  if (!*added) {
+    return finish(RunDecision::Outcome::kAlreadyDecided,
+                  who + " decided on " + run_name + " already");
+  }
+  Result<std::vector<state::Approval>> given = api_store_->ListApprovals(id);
+  if (!given.ok()) return given.error();
+  const int have = CountApprovals(*given, run, run.plan_hash);
+  const bool approved = decision == "approved";
+  Notify(nullptr, *api_store_, run, approved ? "approval.granted" : "approval.rejected",
+         {{"run_id", Value::Int(id)},
+          {"action", Value::String(run.action)},
+          {"commit", Value::String(run.commit)},
+          {"plan_hash", Value::String(run.plan_hash)},
+          {"actor", Value::String(who)},
+          {"comment", Value::String(comment)},
+          {"approvals", Value::Int(have)},
+          {"required", Value::Int(out.required)}});
+  if (!approved) {
+    state::RunUpdate u;
+    u.message = "rejected by " + who + (comment.empty() ? "" : ": " + comment);
+    Transition(*api_store_, run, "awaiting_approval", "canceled", u);
+  } else if (have >= out.required) {
+    Wake(run.environment);
+  }
+  return finish(RunDecision::Outcome::kRecorded, "");
 }
 
 }  // namespace driftless::server::controller

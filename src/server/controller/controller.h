@@ -23,6 +23,7 @@
 #include "base/result.h"
 #include "engine/operation.h"
 #include "engine/workspace.h"
+#include "plan/plan.h"
 #include "server/controller/log.h"
 #include "state/state_store.h"
 
@@ -56,6 +57,28 @@ struct EnvironmentView {
   /// has that it lacks (-1: unknown). Valid while the applied commit is still `applied`.
   std::string applied;
   int64_t behind = -1;
+  /// How many approvals a run needs before it applies (EnvironmentMatch::required_approvals),
+  /// and whether an enforced drift is reverted without them. Both, like is_protected, are the
+  /// stricter of the rule at the head and the rule at the applied commit: a commit cannot lift
+  /// its own protection.
+  int approvals = 0;
+  bool remediates_unapproved = true;
+};
+
+/// What Controller::DecideRun did.
+struct RunDecision {
+  enum class Outcome {
+    kRecorded,        ///< recorded (a rejection canceled the run)
+    kNotFound,        ///< no such run
+    kNotAwaiting,     ///< the run is not awaiting approval
+    kAuthor,          ///< the run's author cannot decide on it
+    kAlreadyDecided,  ///< this person decided on this run already
+  };
+  Outcome outcome = Outcome::kRecorded;
+  std::string message;                     ///< why not (kRecorded: "")
+  state::Run run;                          ///< the run as it is now (when it exists)
+  std::vector<state::Approval> approvals;  ///< its decisions, oldest first
+  int required = 0;                        ///< how many approvals it needs
 };
 
 /// The controller. Start it once; Stop (or destroy) it once.
@@ -95,6 +118,14 @@ class Controller {
   /// Cancels run `id`: a queued or planned run at once, a running one at its next stop point.
   /// Returns the run as it is now; an error when it does not exist or is finished.
   Result<state::Run> CancelRun(int64_t id);
+  /// Records `who`'s `decision` ("approved" or "rejected", with `comment`) on run `id`, which
+  /// must be awaiting approval and not be `who`'s own, bound to the run's plan hash; publishes
+  /// approval.granted or approval.rejected (event log and `notify:` sinks). A rejection cancels
+  /// the run; the approval that completes the count wakes a runner, which plans again under the
+  /// lock and applies only when the plan hash is still the one approved (else the run is
+  /// superseded by a new one and run.discarded published). An error only when the state fails.
+  Result<RunDecision> DecideRun(int64_t id, const std::string& who, const std::string& decision,
+                                const std::string& comment);
 
  private:
   struct Watcher;
@@ -107,9 +138,36 @@ class Controller {
   void FetchLoop();
   void Fetch(state::StateStore& store);
   void RunnerLoop();
-  void Execute(state::StateStore& store, state::Run run);
+  /// `resumed`: the run was approved and is planned again (its plan_hash is the one approved).
+  void Execute(state::StateStore& store, state::Run run, bool resumed);
   void ExecuteApply(state::StateStore& store, const state::Run& run, engine::Workspace& ws,
-                    RunControl& control);
+                    RunControl& control, bool resumed,
+                    const std::set<std::string, std::less<>>* only = nullptr);
+  /// A remediation run: an apply of the environment's open enforced drift at the commit
+  /// applied.
+  void ExecuteRemediation(state::StateStore& store, const state::Run& run, engine::Workspace& ws,
+                          RunControl& control, bool resumed);
+  /// The oldest run of `env` awaiting approval that has every approval it needs, moved to
+  /// planning; std::nullopt when there is none.
+  Result<std::optional<state::Run>> ResumeApproved(state::StateStore& store,
+                                                   const std::string& env);
+  /// How many approvals `run` needs before it applies (0: none): the environment's, as of the
+  /// last fetch, and at least what `at_commit` (the rule at the run's commit, when known) says.
+  int RequiredApprovals(const state::Run& run,
+                        const config::EnvironmentMatch* at_commit = nullptr) const;
+  /// A served watch's enforced drift on an environment where remediation needs approval:
+  /// queues a remediation run unless one is queued, running, or awaiting approval of a plan
+  /// that already covers `drift` (one awaiting an older plan is discarded first).
+  void QueueRemediation(state::StateStore& store, const std::string& env, const plan::Plan& drift);
+  /// Moves `run` from `from` to superseded because its plan changed (`why`), queues a new run
+  /// of the same action and commit, and publishes run.discarded.
+  void Discard(engine::Workspace* ws, state::StateStore& store, const state::Run& run,
+               const std::string& from, const std::string& why);
+  /// Publishes an event about `run` to the event log and to the `notify:` sinks of the run's
+  /// commit (`ws`, or a workspace opened for it when nullptr); the environment's watch or its
+  /// next run delivers them.
+  void Notify(engine::Workspace* ws, state::StateStore& store, const state::Run& run,
+              const std::string& type, std::vector<std::pair<std::string, value::Value>> fields);
   /// Moves `run` from `from` to `to` (compare-and-set) and publishes run.<to>; false when the
   /// run was no longer in `from`.
   bool Transition(state::StateStore& store, const state::Run& run, const std::string& from,

@@ -69,10 +69,10 @@ constexpr std::string_view kListApprovals =
     "WHERE run_id = $1 ORDER BY created_at, who";
 
 #define DL_TOKEN_COLUMNS \
-  "SELECT name, role, envs, hash, created_by, created_at, expires_at, revoked_at FROM "
+  "SELECT name, role, envs, hash, created_by, created_at, expires_at, revoked_at, rights FROM "
 constexpr std::string_view kInsertToken =
-    "INSERT INTO driftless.tokens (hash, name, role, envs, created_by, created_at, expires_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO driftless.tokens (hash, name, role, envs, created_by, created_at, expires_at, "
+    "rights) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 constexpr std::string_view kLiveTokenNamed =
     "SELECT 1 FROM driftless.tokens WHERE name = $1 AND revoked_at = 0";
 constexpr std::string_view kFindToken = DL_TOKEN_COLUMNS "driftless.tokens WHERE hash = $1";
@@ -149,6 +149,7 @@ Token ReadToken(const Rows& r, int i) {
   t.created_at = r.Int(i, 5);
   t.expires_at = r.Int(i, 6);
   t.revoked_at = r.Int(i, 7);
+  t.rights = r.Text(i, 8);
   return t;
 }
 
@@ -316,7 +317,7 @@ Status PostgresStateStore::CreateToken(const Token& t) {
   const std::string what = "store token " + t.name;
   Params p;
   p.Add(t.hash).Add(t.name).Add(t.role).Add(t.envs).Add(t.created_by);
-  p.Add(t.created_at > 0 ? t.created_at : NowUnix()).Add(t.expires_at);
+  p.Add(t.created_at > 0 ? t.created_at : NowUnix()).Add(t.expires_at).Add(t.rights);
   Result<Rows> r = c_->Exec(kInsertToken, p, what);
   if (r.ok()) return Status::Ok();
   if (c_->last_sqlstate() != kUniqueViolation) return r.error();

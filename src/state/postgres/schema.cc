@@ -238,6 +238,10 @@ CREATE TABLE driftless.webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_by_time ON driftless.webhook_deliveries (seen_at);
 )sql",
+    // 6: a token's rights, narrower than its role's ("" : all the role grants).
+    R"sql(
+ALTER TABLE driftless.tokens ADD COLUMN rights text NOT NULL DEFAULT '';
+)sql",
     // ---- end of the serve migrations.
 };
 
@@ -247,6 +251,7 @@ constexpr const char* kDescriptions[] = {
     "notification outbox",
     "live stamps",
     "runs, approvals, tokens, audit, events, webhook deliveries",
+    "token rights",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

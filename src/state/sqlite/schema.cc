@@ -221,6 +221,10 @@ CREATE TABLE webhook_deliveries (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (seen_at);
 )sql",
+    // 6: a token's rights, narrower than its role's ("" : all the role grants).
+    R"sql(
+ALTER TABLE tokens ADD COLUMN rights TEXT NOT NULL DEFAULT '';
+)sql",
     // ---- end of the serve migrations.
 };
 

@@ -64,13 +64,14 @@ constexpr const char* kListApprovals =
     "SELECT run_id, plan_hash, who, decision, comment, created_at FROM approvals WHERE run_id = "
     "?1 ORDER BY created_at, who";
 
-#define DL_TOKEN_COLUMNS \
-  "SELECT name, role, envs, hash, created_by, created_at, expires_at, revoked_at FROM tokens "
+#define DL_TOKEN_COLUMNS                                                                        \
+  "SELECT name, role, envs, hash, created_by, created_at, expires_at, revoked_at, rights FROM " \
+  "tokens "
 constexpr const char* kLiveTokenNamed = "SELECT 1 FROM tokens WHERE name = ?1 AND revoked_at = 0";
 constexpr const char* kTokenHashed = "SELECT 1 FROM tokens WHERE hash = ?1";
 constexpr const char* kInsertToken =
-    "INSERT INTO tokens (hash, name, role, envs, created_by, created_at, expires_at) VALUES (?1, "
-    "?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO tokens (hash, name, role, envs, created_by, created_at, expires_at, rights) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char* kFindToken = DL_TOKEN_COLUMNS "WHERE hash = ?1";
 constexpr const char* kListTokens = DL_TOKEN_COLUMNS "ORDER BY name, created_at, hash";
 constexpr const char* kRevokeToken =
@@ -136,6 +137,7 @@ Token ReadToken(const Stmt& st) {
   t.created_at = st.Int(5);
   t.expires_at = st.Int(6);
   t.revoked_at = st.Int(7);
+  t.rights = st.Text(8);
   return t;
 }
 
@@ -385,6 +387,7 @@ Status SqliteStateStore::CreateToken(const Token& t) {
     if (!st.ok()) return st.error();
     st->Bind(1, t.hash).Bind(2, t.name).Bind(3, t.role).Bind(4, t.envs).Bind(5, t.created_by);
     st->Bind(6, t.created_at > 0 ? t.created_at : NowUnix()).Bind(7, t.expires_at);
+    st->Bind(8, t.rights);
     if (Status s = st->Run(what); !s.ok()) return s;
   }
   return txn->Commit(what);

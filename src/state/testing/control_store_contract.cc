@@ -45,6 +45,7 @@ Token MakeToken(const std::string& name, const std::string& role, char fill) {
   t.name = name;
   t.role = role;
   t.envs = "staging/**";
+  t.rights = role == "editor" ? "plan,approve" : "";
   t.hash = std::string(64, fill);
   t.created_by = "ops@host";
   t.created_at = 1000;
@@ -276,6 +277,22 @@ TEST_P(StateStoreContract, RacingTransitionsLeaveOneActiveRun) {
   EXPECT_EQ(active->items.size(), 1u);
 }
 
+TEST_P(StateStoreContract, AnApprovedRunIsPlannedAgainOnlyWhenNoOtherRunIsActive) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const int64_t waiting = Enqueue(*store, NewRun("staging", "apply", "c1"));
+  ASSERT_TRUE(*store->TransitionRun(waiting, "queued", "planning"));
+  ASSERT_TRUE(*store->TransitionRun(waiting, "planning", "awaiting_approval"));
+  const int64_t other = Enqueue(*store, NewRun("staging", "plan", "c1"));
+  ASSERT_TRUE(*store->TransitionRun(other, "queued", "planning"));
+  Result<bool> moved = store->TransitionRun(waiting, "awaiting_approval", "planning");
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_FALSE(*moved);  // one active run per environment
+  ASSERT_TRUE(*store->TransitionRun(other, "planning", "no_changes"));
+  EXPECT_TRUE(*store->TransitionRun(waiting, "awaiting_approval", "planning"));
+  EXPECT_EQ(StatusOf(*store, waiting), "planning");
+}
+
 TEST_P(StateStoreContract, NewerCommitSupersedesWaitingRuns) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
@@ -393,6 +410,7 @@ TEST_P(StateStoreContract, TokensAreFoundByHashAndRevokedByName) {
   EXPECT_EQ((*found)->name, "ci");
   EXPECT_EQ((*found)->role, "editor");
   EXPECT_EQ((*found)->envs, "staging/**");
+  EXPECT_EQ((*found)->rights, "plan,approve");
   EXPECT_EQ((*found)->created_by, "ops@host");
   EXPECT_EQ((*found)->created_at, 1000);
   EXPECT_EQ((*found)->expires_at, 5000);
