@@ -501,9 +501,14 @@ int RemoteDecide(Client& c, int64_t run, bool approve, const std::string& commen
     return 0;
   }
   state::Run r = RunFrom(*decided);
-  std::printf("%s run #%lld (%s of environment %s, plan %s); it is now %s.\n",
+  const int64_t required = Int(*decided, "approvals_required");
+  std::printf("%s run #%lld (%s of environment %s, plan %s); it is now %s%s.\n",
               approve ? "Approved" : "Rejected", static_cast<long long>(r.id), r.action.c_str(),
-              r.environment.c_str(), r.plan_hash.substr(0, 12).c_str(), r.status.c_str());
+              r.environment.c_str(), r.plan_hash.substr(0, 12).c_str(), r.status.c_str(),
+              required > 0 ? (", " + std::to_string(required) + " approval" +
+                              (required == 1 ? "" : "s") + " required")
+                                 .c_str()
+                           : "");
   const Value& approvals = Field(*decided, "approvals");
   if (approvals.is_list()) {
     for (const Value& a : approvals.as_list()) {

@@ -310,5 +310,68 @@ TEST_F(ServeClientTest, CtrlCStopsFollowingAnApplyNotTheRun) {
   StopServer();
 }
 
+// An environment whose rule asks for one approval of each apply.
+class ServeClientApprovalTest : public ServeClientTest {
+ protected:
+  void SetUp() override {
+    setenv("DRIFTLESS_CACHE", (box_.dir() + "/cache").c_str(), 1);
+    WriteApp("one");
+    CommitFirst("  - branch: main\n    name: staging\n    sync: manual\n    approvals: 1\n");
+  }
+};
+
+TEST_F(ServeClientApprovalTest, ApproveAndRejectDecideTheRunAFollowerWaitsFor) {
+  const std::string url = StartServer("127.0.0.1:0");
+  const std::string alice = TokenFile("editor", "alice");
+  const std::string bob = TokenFile("editor", "bob");
+  auto follow = [&](const std::string& tag) {
+    return Spawn(
+        box_, {"apply", "staging", "--auto-approve", "--server", url, "--token-file", alice}, tag);
+  };
+  // Rejected: the follower ends with the reason, exit 1; nothing is written.
+  Proc first = follow("first");
+  ASSERT_TRUE(PollUntil([&] { return CountOf(first.Err(), "waits for approval") > 0; }))
+      << first.Err() << proc_.Err();
+  const std::string id = std::to_string(QueuedRun(first.Err()));
+  RunResult own = Remote({"approve", id}, url, alice);
+  EXPECT_EQ(own.exit_code, 1) << Summary(own);
+  EXPECT_NE(own.err.find("POST /api/v1/runs/" + id + "/approve: HTTP 403 author"),
+            std::string::npos)
+      << own.err;
+  RunResult rejected = Remote({"reject", id, "--comment", "not now"}, url, bob);
+  EXPECT_EQ(rejected.exit_code, 0) << Summary(rejected);
+  EXPECT_NE(rejected.out.find("Rejected run #" + id + " (apply of environment staging"),
+            std::string::npos)
+      << rejected.out;
+  EXPECT_NE(rejected.out.find("rejected by bob"), std::string::npos) << rejected.out;
+  EXPECT_NE(rejected.out.find("not now"), std::string::npos) << rejected.out;
+  EXPECT_EQ(Wait(first.pid), 1) << first.Err();
+  EXPECT_NE(first.Err().find("canceled: rejected by bob: not now"), std::string::npos)
+      << first.Err();
+  EXPECT_FALSE(Exists(box_.root() + "/staging/app.conf"));
+  // Approved by another: the follower sees it apply, exit 0.
+  Proc second = follow("second");
+  ASSERT_TRUE(PollUntil([&] { return CountOf(second.Err(), "waits for approval") > 0; }))
+      << second.Err() << proc_.Err();
+  const std::string id2 = std::to_string(QueuedRun(second.Err()));
+  RunResult approved = Remote({"approve", id2, "--comment", "ok"}, url, bob);
+  EXPECT_EQ(approved.exit_code, 0) << Summary(approved);
+  EXPECT_NE(approved.out.find("Approved run #" + id2), std::string::npos) << approved.out;
+  EXPECT_NE(approved.out.find("approved by bob"), std::string::npos) << approved.out;
+  RunResult twice = Remote({"approve", id2}, url, bob);
+  EXPECT_EQ(twice.exit_code, 1) << Summary(twice);
+  EXPECT_NE(twice.err.find("HTTP 409"), std::string::npos) << twice.err;
+  EXPECT_EQ(Wait(second.pid), 0) << second.Err() << proc_.Err();
+  EXPECT_NE(second.Out().find("Apply #1 succeeded: 1 created"), std::string::npos) << second.Out();
+  EXPECT_EQ(ReadFile(box_.root() + "/staging/app.conf"), "one");
+  // history show has the run and its approver, the same both ways.
+  RunResult local = Local({"history", "show", "1"});
+  RunResult remote = Remote({"history", "show", "1"}, url, bob);
+  EXPECT_EQ(remote.exit_code, 0) << Summary(remote);
+  EXPECT_EQ(remote.out, local.out);
+  EXPECT_NE(local.out.find("bob"), std::string::npos) << local.out;
+  StopServer();
+}
+
 }  // namespace
 }  // namespace driftless::test
