@@ -9,12 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "e2e/harness.h"
+#include "server/http/testing/raw_client.h"
 
 namespace driftless::test {
 namespace {
@@ -36,10 +39,23 @@ class ServeClientTest : public ServeFixture {
     proc_ = Spawn(box_, args, "serve");
     EXPECT_TRUE(PollUntil([&] { return CountOf(proc_.Err(), "\"msg\":\"listening\"") > 0; }))
         << proc_.Err();
-    if (listen.rfind("unix://", 0) == 0) return listen;
-    const uint16_t port = ServePort(proc_);
-    EXPECT_GT(port, 0) << proc_.Err();
-    return "http://127.0.0.1:" + std::to_string(port);
+    const bool unix_socket = listen.rfind("unix://", 0) == 0;
+    const uint16_t port = unix_socket ? 0 : ServePort(proc_);
+    EXPECT_TRUE(unix_socket || port > 0) << proc_.Err();
+    // Ready once its first fetch has mapped the branches: before, an environment is unknown
+    // and counts as protected.
+    EXPECT_TRUE(PollUntil([&] {
+      using server::http::testing::RawClient;
+      Result<RawClient> c =
+          unix_socket ? RawClient::ConnectUnix(listen.substr(7)) : RawClient::ConnectTcp(port);
+      if (!c.ok() || !c->Send("GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) {
+        return false;
+      }
+      std::optional<server::http::testing::RawResponse> r =
+          c->ReadResponse(std::chrono::seconds(60));
+      return r.has_value() && r->status == 200;
+    })) << proc_.Err();
+    return unix_socket ? listen : "http://127.0.0.1:" + std::to_string(port);
   }
 
   // A token of `role` in a private file; its path.
