@@ -185,6 +185,9 @@ TEST_F(ServeClientTest, PlanApplyHistoryAndDriftPrintTheSameLocallyAndThroughThe
   EXPECT_NE(again.out.find("No changes. Environment staging matches its declarations."),
             std::string::npos)
       << again.out;
+  RunResult local_again = Local({"apply", "staging", "--auto-approve"});
+  EXPECT_EQ(local_again.exit_code, 0) << Summary(local_again);
+  EXPECT_EQ(again.out, local_again.out);
 
   // history, history ENV, history show ID: the same text and JSON.
   for (std::vector<std::string> args : {std::vector<std::string>{"history"},
