@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/remote.h"
 #include "cli/token.h"
 
 namespace driftless::cli {
@@ -82,6 +83,16 @@ int Main(int argc, char** argv) {
                     "DRIFTLESS_LEASE, else 60s; at least 1s)");
   };
 
+  RemoteFlags rf;
+  auto remote = [&](CLI::App* cmd) {
+    cmd->add_option("--server", rf.server,
+                    "ask this driftless serve rather than the local state: http://HOST:PORT, "
+                    "https://HOST[:PORT] or unix:///PATH (default DRIFTLESS_SERVER)");
+    cmd->add_option("--token-file", rf.token_file,
+                    "the API token for --server: the first line of FILE (default "
+                    "DRIFTLESS_TOKEN)");
+  };
+
   ApplyFlags af;
   std::string validate_env;
   CLI::App* validate = app.add_subcommand("validate",
@@ -98,6 +109,7 @@ int Main(int argc, char** argv) {
   plan->add_option("--parallelism", g.parallelism, "live objects read at once (default 8)")
       ->check(CLI::Range(1, 256));
   global(plan);
+  remote(plan);
 
   std::vector<std::string> apply_args;
   CLI::App* apply = app.add_subcommand("apply", "make the environment equal to its declarations");
@@ -106,6 +118,7 @@ int Main(int argc, char** argv) {
       ->expected(0, 2);
   apply->add_flag("--auto-approve", af.auto_approve, "do not ask for confirmation");
   global(apply);
+  remote(apply);
   changing(apply);
 
   std::string drift_env;
@@ -123,6 +136,7 @@ int Main(int argc, char** argv) {
   drift->add_option("--parallelism", g.parallelism, "live objects read at once (default 8)")
       ->check(CLI::Range(1, 256));
   global(drift);
+  remote(drift);
 
   engine::WatchOptions wf;
   std::string watch_interval = "5m", watch_debounce = "20ms", watch_for = "0s";
@@ -146,7 +160,9 @@ int Main(int argc, char** argv) {
   std::string serve_event_retention = "7d";
   CLI::App* serve = app.add_subcommand(
       "serve", "follow every branch: environments created, planned, applied and destroyed");
-  serve->add_option("--listen", sf.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--listen", sf.listen,
+                    "HOST:PORT to listen on, or unix:///PATH for a unix socket (default "
+                    "127.0.0.1:8080)");
   serve->add_option("--poll", serve_poll, "fetch this often beside webhooks (default 1m)");
   serve->add_option("--webhook-secret-file", sf.webhook_secret_file,
                     "the secret of POST /api/v1/hooks/git (a private file; without it, "
@@ -194,20 +210,24 @@ int Main(int argc, char** argv) {
   history->add_option("ENV", history_env, "environment (default: all)");
   history->add_option("--limit", limit, "show at most this many (default 50)");
   global(history);
+  remote(history);
   int64_t history_id = 0;
   CLI::App* history_show = history->add_subcommand("show", "one apply with its changes and diffs");
   history_show->add_option("ID", history_id, "apply id")->required();
   global(history_show);
+  remote(history_show);
 
   CLI::App* env = app.add_subcommand("env", "environments");
   env->require_subcommand(1);
   CLI::App* env_list = env->add_subcommand(
       "list", "every environment: its branch, applied commit, branch head, commits behind");
   global(env_list);
+  remote(env_list);
   std::string env_name;
   CLI::App* env_show = env->add_subcommand("show", "one environment in detail");
   env_show->add_option("ENV", env_name, "environment")->required();
   global(env_show);
+  remote(env_show);
   CLI::App* env_prune = env->add_subcommand(
       "prune",
       "destroy environments whose branch is gone or whose ttl passed (protected ones never)");
@@ -245,6 +265,28 @@ int Main(int argc, char** argv) {
   CLI::App* token_revoke = token->add_subcommand("revoke", "revoke a token by name");
   token_revoke->add_option("NAME", token_name, "the token's name")->required();
   global(token_revoke);
+  int64_t decide_run = 0;
+  std::string decide_comment;
+  CLI::App* approve = app.add_subcommand(
+      "approve", "approve a run that awaits approval on a server (--server only)");
+  CLI::App* reject =
+      app.add_subcommand("reject", "reject a run that awaits approval on a server (--server only)");
+  for (CLI::App* cmd : {approve, reject}) {
+    cmd->add_option("RUN", decide_run, "the run's id, as `driftless runs` prints it")->required();
+    cmd->add_option("--comment", decide_comment, "why, kept with the decision");
+    global(cmd);
+    remote(cmd);
+  }
+  std::string runs_env;
+  int runs_limit = 50;
+  CLI::App* runs = app.add_subcommand(
+      "runs",
+      "a server's runs, newest first: id, environment, action, status, commit, author, age, "
+      "message (--server only)");
+  runs->add_option("ENV", runs_env, "environment (default: all)");
+  runs->add_option("--limit", runs_limit, "show at most this many (default 50)");
+  global(runs);
+  remote(runs);
   std::string unlock_env;
   int64_t unlock_id = 0;
   CLI::App* force_unlock = app.add_subcommand(
@@ -261,6 +303,7 @@ int Main(int argc, char** argv) {
   audit->add_option("--limit", audit_flags.limit, "show at most this many (default 50)");
   audit->add_option("--before", audit_flags.cursor, "entries older than this id");
   global(audit);
+  remote(audit);
 
   try {
     app.parse(argc, argv);
@@ -311,6 +354,56 @@ int Main(int argc, char** argv) {
     env_arg = ws.selection().env;
     return true;
   };
+  // Against a server: the commands that have a --server form ask its API.
+  if (rf.server.empty()) {
+    if (const char* e = std::getenv("DRIFTLESS_SERVER"); e != nullptr && *e != '\0') rf.server = e;
+  }
+  const bool server_only = *runs || *approve || *reject;
+  if (server_only && rf.server.empty()) {
+    std::fprintf(stderr,
+                 "error: %s works against a server only: give --server URL (or set "
+                 "DRIFTLESS_SERVER) and a token (--token-file FILE or DRIFTLESS_TOKEN)%s\n",
+                 *runs      ? "runs"
+                 : *approve ? "approve"
+                            : "reject",
+                 *runs ? "; locally, `driftless history` lists the applies" : "");
+    return 1;
+  }
+  if (!rf.server.empty() &&
+      (server_only || *plan || *apply || *drift || *history || *env_list || *env_show || *audit)) {
+    Result<client::ServerUrl> url = client::ParseServerUrl(rf.server);
+    if (!url.ok()) {
+      std::fprintf(stderr, "error: --server (or DRIFTLESS_SERVER): %s\n",
+                   url.error().message.c_str());
+      return 1;
+    }
+    Result<std::string> token = client::LoadToken(rf.token_file, std::getenv("DRIFTLESS_TOKEN"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: %s\n", token.error().message.c_str());
+      return 1;
+    }
+    client::Client c(std::move(*url), std::move(*token));
+    // ENV defaults as locally (the current branch's environment) when it can be told.
+    auto pick = [&](std::string& env_arg) { return !env_arg.empty() || select(env_arg); };
+    if (*runs) return RemoteRuns(c, runs_env, runs_limit, o);
+    if (*approve || *reject)
+      return RemoteDecide(c, decide_run, approve->parsed(), decide_comment, o);
+    if (*plan) return pick(af.env) ? RemotePlan(c, af, o) : 1;
+    if (*apply) {
+      for (const auto& a : apply_args) {
+        struct stat st {};
+        (stat(a.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? af.plan_file : af.env) = a;
+      }
+      return pick(af.env) ? RemoteApply(c, af, o) : 1;
+    }
+    if (*drift && drift_history) return RemoteDriftHistory(c, drift_env, limit, o);
+    if (*drift) return pick(drift_env) ? RemoteDrift(c, drift_env, o) : 1;
+    if (*history_show) return RemoteHistoryShow(c, history_id, o);
+    if (*history) return RemoteHistory(c, history_env, limit, o);
+    if (*env_list) return RemoteEnvList(c, o);
+    if (*env_show) return RemoteEnvShow(c, env_name, o);
+    if (*audit) return RemoteAudit(c, audit_flags, o);
+  }
   if (*validate) return select(validate_env, true) ? RunValidate(ws, validate_env, o) : 1;
   if (*plan) return select(af.env) ? RunPlan(ws, af, o) : 1;
   if (*watch) {

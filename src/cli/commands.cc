@@ -12,6 +12,7 @@
 #include "base/strings.h"
 #include "base/trace.h"
 #include "cli/terminal.h"
+#include "cli/views.h"
 #include "engine/apply.h"
 #include "engine/drift.h"
 #include "engine/environments.h"
@@ -130,33 +131,48 @@ int RunPlan(Workspace& ws, const ApplyFlags& flags, const Output& out) {
   request.list_unchanged = out.json || !flags.out.empty();
   engine::PlanReport report = engine::PlanEnvironment(ws, request);
   if (!report.plan) return PrintFailure(report.failure, out.json);
-  const plan::Plan* plan = &*report.plan;
+  return ShowPlan(*report.plan, report.HasChanges(), flags, out);
+}
+
+int ShowPlan(const plan::Plan& plan, bool has_changes, const ApplyFlags& flags, const Output& out) {
   if (!flags.out.empty()) {
-    Status s =
-        WriteFileAtomic(flags.out, value::ToPrettyJson(plan::PlanToJson(*plan)) + "\n", 0600);
+    Status s = WriteFileAtomic(flags.out, value::ToPrettyJson(plan::PlanToJson(plan)) + "\n", 0600);
     if (!s.ok()) return Fail(s.error().message);
   }
   if (out.json) {
-    PrintJson(plan::PlanToJson(*plan));
+    PrintJson(plan::PlanToJson(plan));
   } else {
-    plan::RenderOptions ro;
-    ro.color = UseColor(stdout, out.no_color);
-    std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
-    PrintPlan(*plan, ro);
+    PrintPlanText(plan, out);
     if (!flags.out.empty()) std::printf("Saved the plan to %s.\n", flags.out.c_str());
   }
-  if (plan->problems.HasErrors()) {
-    PrintDiagnostics(plan->problems, false);
+  if (plan.problems.HasErrors()) {
+    PrintDiagnostics(plan.problems, false);
     return 1;
   }
-  return flags.detailed_exitcode && report.HasChanges() ? 2 : 0;
+  return flags.detailed_exitcode && has_changes ? 2 : 0;
+}
+
+void PrintPlanText(const plan::Plan& plan, const Output& out) {
+  plan::RenderOptions ro;
+  ro.color = UseColor(stdout, out.no_color);
+  std::printf("Environment %s (%s)\n\n", plan.environment.c_str(), plan.source.c_str());
+  PrintPlan(plan, ro);
 }
 
 int RunDrift(Workspace& ws, const std::string& env, bool full, const Output& out) {
   engine::DriftReport report = engine::CheckDrift(ws, env, full);
   if (!report.ok()) return PrintFailure(report.failure, out.json);
-  const plan::Plan* plan = &*report.plan;
-  const std::vector<const plan::Change*> drifted = report.Drifted();
+  DriftView view;
+  view.environment = report.plan->environment;
+  view.revision = report.plan->revision;
+  view.source = report.plan->source;
+  view.checked = report.Checked();
+  view.drifted = report.Drifted();
+  return ShowDrift(view, out);
+}
+
+int ShowDrift(const DriftView& view, const Output& out) {
+  const std::vector<const plan::Change*>& drifted = view.drifted;
   auto text = [](const Value& v) { return v.is_null() ? std::string() : value::RenderText(v); };
   // Declared and applied differ too: a change not applied yet (the next apply does both).
   auto pending_diff = [&](const plan::Change& c) {
@@ -179,15 +195,15 @@ int RunDrift(Workspace& ws, const std::string& env, bool full, const Output& out
       items.push_back(std::move(o));
     }
     Value root = Value::MakeObject();
-    root.Set("environment", Value::String(plan->environment));
-    root.Set("revision", Value::String(plan->revision));
-    root.Set("checked", Value::Int(static_cast<int64_t>(report.Checked())));
+    root.Set("environment", Value::String(view.environment));
+    root.Set("revision", Value::String(view.revision));
+    root.Set("checked", Value::Int(static_cast<int64_t>(view.checked)));
     root.Set("drifted", Value::MakeList(std::move(items)));
     PrintJson(root);
     return drifted.empty() ? 0 : 2;
   }
   bool color = UseColor(stdout, out.no_color);
-  std::printf("Environment %s (%s)\n\n", plan->environment.c_str(), plan->source.c_str());
+  std::printf("Environment %s (%s)\n\n", view.environment.c_str(), view.source.c_str());
   for (const plan::Change* c : drifted) {
     std::printf("  ~ %s  (%s)\n", c->address.c_str(),
                 c->live.is_null() ? "deleted outside driftless" : c->reason.c_str());
@@ -199,7 +215,7 @@ int RunDrift(Workspace& ws, const std::string& env, bool full, const Output& out
       std::fputs(plan::ColorDiff(pending, color, 8).c_str(), stdout);
     }
   }
-  size_t checked = report.Checked();
+  size_t checked = view.checked;
   if (drifted.empty()) {
     std::printf("No drift: %zu resource%s checked against what was applied.\n", checked,
                 checked == 1 ? "" : "s");
@@ -231,7 +247,12 @@ int RunDriftHistory(Workspace& ws, const std::string& env, int limit, const Outp
   if (!store.ok()) return Fail(store.error().message);
   auto drifts = (*store)->ListDrift(env, true, limit);
   if (!drifts.ok()) return Fail(drifts.error().message);
-  const int64_t now = NowUnix();
+  return ShowDriftHistory(*drifts, env, NowUnix(), out);
+}
+
+int ShowDriftHistory(const std::vector<state::DriftRecord>& list, const std::string& env,
+                     int64_t now, const Output& out) {
+  const std::vector<state::DriftRecord>* drifts = &list;
   if (out.json) {
     Value::List items;
     for (const auto& d : *drifts) {
@@ -299,11 +320,8 @@ class ApplyPrinter : public engine::Observer {
   }
 
   void OnPlan(const plan::Plan& plan) override {
-    plan::RenderOptions ro;
-    ro.color = UseColor(stdout, out_.no_color);
-    std::printf("Environment %s (%s)\n\n", plan.environment.c_str(), plan.source.c_str());
     TraceSpan span("show the plan");
-    PrintPlan(plan, ro);
+    PrintPlanText(plan, out_);
     std::fflush(stdout);
   }
   bool Approve(const plan::Plan& plan) override {
@@ -584,6 +602,12 @@ int RunHistory(Workspace& ws, const std::string& env, int limit, const Output& o
   if (!store.ok()) return Fail(store.error().message);
   auto applies = (*store)->ListApplies(env, limit);
   if (!applies.ok()) return Fail(applies.error().message);
+  return ShowHistory(*applies, env, out);
+}
+
+int ShowHistory(const std::vector<state::ApplyRecord>& list, const std::string& env,
+                const Output& out) {
+  const std::vector<state::ApplyRecord>* applies = &list;
   if (out.json) {
     Value::List items;
     for (const auto& a : *applies) items.push_back(ApplyJson(a));
@@ -617,10 +641,15 @@ int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
   // The server's run that made it, with its author and approvers (none for a command line's).
   Result<std::optional<state::RunRecord>> run = state::FindRunOfApply(**store, a.environment, id);
   if (!run.ok()) return Fail(run.error().message);
+  return ShowApplyRecord(a, *run, out);
+}
+
+int ShowApplyRecord(const state::ApplyRecord& a, const std::optional<state::RunRecord>& run,
+                    const Output& out) {
   if (out.json) {
     Value o = ApplyJson(a);
-    if (run->has_value()) {
-      const state::RunRecord& r = **run;
+    if (run.has_value()) {
+      const state::RunRecord& r = *run;
       Value rv = Value::MakeObject();
       rv.Set("id", Value::Int(r.run.id));
       rv.Set("action", Value::String(r.run.action));
@@ -666,8 +695,8 @@ int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
     std::printf("  commit:   %s %s\n", a.commit.c_str(), a.commit_subject.c_str());
     if (!a.commit_author.empty()) std::printf("  author:   %s\n", a.commit_author.c_str());
   }
-  if (run->has_value()) {
-    const state::RunRecord& r = **run;
+  if (run.has_value()) {
+    const state::RunRecord& r = *run;
     std::printf("  run:      #%lld %s queued by %s, plan %s\n", static_cast<long long>(r.run.id),
                 r.run.action.c_str(), r.run.author.c_str(), r.run.plan_hash.substr(0, 12).c_str());
     for (const state::Approval& ap : r.approvals) {
@@ -688,6 +717,11 @@ int RunHistoryShow(Workspace& ws, int64_t id, const Output& out) {
 int RunEnvList(Workspace& ws, const Output& out) {
   Result<std::vector<engine::EnvironmentSummary>> rows = engine::SummarizeEnvironments(ws);
   if (!rows.ok()) return Fail(rows.error().message);
+  return ShowEnvList(*rows, out);
+}
+
+int ShowEnvList(const std::vector<engine::EnvironmentSummary>& list, const Output& out) {
+  const std::vector<engine::EnvironmentSummary>* rows = &list;
   if (out.json) {
     Value::List items;
     for (const auto& r : *rows) {

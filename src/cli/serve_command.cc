@@ -20,7 +20,16 @@ using value::Value;
 
 int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags) {
   server::controller::Log log;
-  size_t colon = flags.listen.rfind(':');
+  // unix:///PATH: a unix socket rather than TCP.
+  const bool unix_socket = flags.listen.rfind("unix://", 0) == 0;
+  const std::string socket_path = unix_socket ? flags.listen.substr(7) : "";
+  if (unix_socket && (socket_path.empty() || socket_path[0] != '/')) {
+    std::fprintf(stderr,
+                 "error: --listen %s: a unix socket's path must be absolute (unix:///PATH)\n",
+                 flags.listen.c_str());
+    return 1;
+  }
+  size_t colon = unix_socket ? std::string::npos : flags.listen.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
     try {
@@ -29,8 +38,10 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
       port = -1;
     }
   }
-  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
-    std::fprintf(stderr, "error: --listen %s: use HOST:PORT (127.0.0.1:8080; port 0 picks one)\n",
+  if (!unix_socket && (colon == std::string::npos || colon == 0 || port < 0 || port > 65535)) {
+    std::fprintf(stderr,
+                 "error: --listen %s: use HOST:PORT (127.0.0.1:8080; port 0 picks one) or "
+                 "unix:///PATH\n",
                  flags.listen.c_str());
     return 1;
   }
@@ -77,8 +88,13 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   }
   server::http::ServerOptions so;
   so.authenticator = server::api::MakeAuthenticator(context);
-  so.tcp_address = flags.listen.substr(0, colon);
-  so.tcp_port = static_cast<uint16_t>(port);
+  if (unix_socket) {
+    so.tcp_address = "";
+    so.unix_path = socket_path;
+  } else {
+    so.tcp_address = flags.listen.substr(0, colon);
+    so.tcp_port = static_cast<uint16_t>(port);
+  }
   so.access_log = [&log, &server_metrics](const server::http::AccessRecord& r) {
     server_metrics.OnRequest(r);
     log.Write("info", "request",
@@ -110,7 +126,9 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
     return 1;
   }
   log.Write("info", "listening",
-            {{"address", Value::String(so.tcp_address + ":" + std::to_string(http.tcp_port()))}});
+            {{"address", Value::String(unix_socket ? flags.listen
+                                                   : so.tcp_address + ":" +
+                                                         std::to_string(http.tcp_port()))}});
   http.Wait();
   log.Write("info", "stopping", {});
   events.Stop();

@@ -7,6 +7,7 @@
 #include "auth/audit.h"
 #include "auth/tokens.h"
 #include "base/identity.h"
+#include "cli/views.h"
 #include "value/value.h"
 
 namespace driftless::cli {
@@ -125,6 +126,12 @@ int RunAudit(Workspace& ws, const AuditFlags& flags, const Output& out) {
   Result<state::Page<state::AuditEntry>> page =
       (*store)->ListAudit(filter, flags.cursor, flags.limit);
   if (!page.ok()) return Fail(page.error().message);
+  return ShowAudit(*page, flags, out);
+}
+
+int ShowAudit(const state::Page<state::AuditEntry>& entries, const AuditFlags& flags,
+              const Output& out) {
+  const state::Page<state::AuditEntry>* page = &entries;
   if (out.json) {
     Value::List items;
     for (const state::AuditEntry& e : page->items) items.push_back(auth::AuditEntryValue(e));

@@ -22,6 +22,7 @@ Value ApplyValue(const state::ApplyRecord& a, bool with_changes) {
   v.Set("summary", Value::String(a.summary));
   v.Set("user", Value::String(a.user));
   v.Set("host", Value::String(a.host));
+  v.Set("pid", Value::Int(a.pid));
   v.Set("commit", Value::String(a.commit));
   v.Set("commit_subject", Value::String(a.commit_subject));
   v.Set("commit_author", Value::String(a.commit_author));
