@@ -15,6 +15,7 @@
 #include "base/identity.h"
 #include "cli/views.h"
 #include "plan/render.h"
+#include "state/control_store.h"
 #include "value/value.h"
 
 namespace driftless::cli {
@@ -253,11 +254,6 @@ void Pause(int ms) {
   }
 }
 
-bool IsFinal(const std::string& status) {
-  return status == "applied" || status == "no_changes" || status == "errored" ||
-         status == "canceled" || status == "superseded" || status == "interrupted";
-}
-
 // A run followed to its end: its last JSON, or why following stopped.
 struct Followed {
   Value run;
@@ -292,7 +288,8 @@ Followed Follow(Client& c, Value run, const std::function<void(const Value&)>& o
       planned = true;
       on_plan(run);
     }
-    if (IsFinal(status) || (plan_only && (status == "planned" || status == "awaiting_approval"))) {
+    if (state::IsFinalRunStatus(status) ||
+        (plan_only && (status == "planned" || status == "awaiting_approval"))) {
       break;
     }
     Pause(pause);
@@ -632,29 +629,36 @@ int RemoteEnvShow(Client& c, const std::string& env, const Output& out) {
   return 0;
 }
 
-int RemoteHistory(Client& c, const std::string& env, int limit, const Output& out) {
+// The items of the list route EnvRoute(env) + `suffix` of `env`, or of every environment the
+// token sees when `env` is "", newest (highest id) first, at most `limit`, each made by `from`.
+template <typename T>
+Result<std::vector<T>> NewestAcross(Client& c, const std::string& env, const std::string& suffix,
+                                    int limit, T (*from)(const Value&)) {
   std::vector<std::string> envs;
   if (!env.empty()) {
     envs.push_back(env);
   } else {
     Result<std::vector<std::string>> names = EnvironmentNames(c);
-    if (!names.ok()) return Fail(names.error().message);
+    if (!names.ok()) return names.error();
     envs = std::move(*names);
   }
-  std::vector<state::ApplyRecord> applies;
+  const size_t most = static_cast<size_t>(std::max(limit, 0));
+  std::vector<T> items;
   for (const std::string& e : envs) {
-    Result<Value::List> page =
-        AllPages(c, EnvRoute(e) + "/history", static_cast<size_t>(std::max(limit, 0)));
-    if (!page.ok()) return Fail(page.error().message);
-    for (const Value& a : *page) applies.push_back(ApplyFrom(a));
+    Result<Value::List> page = AllPages(c, EnvRoute(e) + suffix, most);
+    if (!page.ok()) return page.error();
+    for (const Value& v : *page) items.push_back(from(v));
   }
-  std::stable_sort(
-      applies.begin(), applies.end(),
-      [](const state::ApplyRecord& a, const state::ApplyRecord& b) { return a.id > b.id; });
-  if (applies.size() > static_cast<size_t>(std::max(limit, 0))) {
-    applies.resize(static_cast<size_t>(std::max(limit, 0)));
-  }
-  return ShowHistory(applies, env, out);
+  std::stable_sort(items.begin(), items.end(), [](const T& a, const T& b) { return a.id > b.id; });
+  if (items.size() > most) items.resize(most);
+  return items;
+}
+
+int RemoteHistory(Client& c, const std::string& env, int limit, const Output& out) {
+  Result<std::vector<state::ApplyRecord>> applies =
+      NewestAcross(c, env, "/history", limit, &ApplyFrom);
+  if (!applies.ok()) return Fail(applies.error().message);
+  return ShowHistory(*applies, env, out);
 }
 
 int RemoteHistoryShow(Client& c, int64_t id, const Output& out) {
@@ -701,28 +705,10 @@ int RemoteDrift(Client& c, const std::string& env, const Output& out) {
 }
 
 int RemoteDriftHistory(Client& c, const std::string& env, int limit, const Output& out) {
-  std::vector<std::string> envs;
-  if (!env.empty()) {
-    envs.push_back(env);
-  } else {
-    Result<std::vector<std::string>> names = EnvironmentNames(c);
-    if (!names.ok()) return Fail(names.error().message);
-    envs = std::move(*names);
-  }
-  std::vector<state::DriftRecord> drifts;
-  for (const std::string& e : envs) {
-    Result<Value::List> page =
-        AllPages(c, EnvRoute(e) + "/drift/timeline", static_cast<size_t>(std::max(limit, 0)));
-    if (!page.ok()) return Fail(page.error().message);
-    for (const Value& d : *page) drifts.push_back(DriftFrom(d));
-  }
-  std::stable_sort(
-      drifts.begin(), drifts.end(),
-      [](const state::DriftRecord& a, const state::DriftRecord& b) { return a.id > b.id; });
-  if (drifts.size() > static_cast<size_t>(std::max(limit, 0))) {
-    drifts.resize(static_cast<size_t>(std::max(limit, 0)));
-  }
-  return ShowDriftHistory(drifts, env, NowUnix(), out);
+  Result<std::vector<state::DriftRecord>> drifts =
+      NewestAcross(c, env, "/drift/timeline", limit, &DriftFrom);
+  if (!drifts.ok()) return Fail(drifts.error().message);
+  return ShowDriftHistory(*drifts, env, NowUnix(), out);
 }
 
 int RemoteAudit(Client& c, const AuditFlags& flags, const Output& out) {
