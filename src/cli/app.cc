@@ -397,7 +397,7 @@ int Main(int argc, char** argv) {
       return pick(af.env) ? RemoteApply(c, af, o) : 1;
     }
     if (*drift && drift_history) return RemoteDriftHistory(c, drift_env, limit, o);
-    if (*drift) return pick(drift_env) ? RemoteDrift(c, drift_env, o) : 1;
+    if (*drift) return pick(drift_env) ? RemoteDrift(c, drift_env, drift_full, o) : 1;
     if (*history_show) return RemoteHistoryShow(c, history_id, o);
     if (*history) return RemoteHistory(c, history_env, limit, o);
     if (*env_list) return RemoteEnvList(c, o);

@@ -337,8 +337,9 @@ Result<Value> Queue(Client& c, const std::string& env, const std::string& action
 }
 
 // The plan of a run, as the server made it: PlanFromJson (what a plan file keeps) and what the
-// text of a plan shows besides: each change's drift, drift diff and warning, the stepwise steps
-// and the count of unchanged resources the server did not list.
+// text of a plan shows besides: each change's drift, drift diff, warning and objects (applied,
+// live, declared; redacted), the stepwise steps and the count of unchanged resources the server
+// did not list.
 Result<plan::Plan> RunPlanOf(const Value& run) {
   const Value& json = Field(run, "plan");
   Result<plan::Plan> p = plan::PlanFromJson(json);
@@ -355,6 +356,10 @@ Result<plan::Plan> RunPlanOf(const Value& run) {
       c.adopt = Field(ch, "adopt").is_bool() && Field(ch, "adopt").as_bool();
       c.drift_diff = Str(ch, "drift_diff");
       c.warning = Str(ch, "warning");
+      // The objects (redacted), which a plan file does not keep.
+      if (c.prior.is_null()) c.prior = Field(ch, "prior");
+      if (c.live.is_null()) c.live = Field(ch, "live");
+      if (c.planned.is_null()) c.planned = Field(ch, "planned");
     }
   }
   const Value& steps = Field(json, "steps");
@@ -679,28 +684,22 @@ int RemoteHistoryShow(Client& c, int64_t id, const Output& out) {
               "this token");
 }
 
-int RemoteDrift(Client& c, const std::string& env, const Output& out) {
-  Result<Value::List> open = AllPages(c, EnvRoute(env) + "/drift");
-  if (!open.ok()) return Fail(open.error().message);
-  Result<size_t> checked = CountResources(c, env);
+int RemoteDrift(Client& c, const std::string& env, bool full, const Output& out) {
+  // The server checks now, as `drift` does here: every live object against state.
+  Value body = Value::MakeObject();
+  body.Set("full", Value::Bool(full));
+  Result<Value> checked = c.Post(EnvRoute(env) + "/drift/check", body);
   if (!checked.ok()) return Fail(checked.error().message);
-  std::vector<plan::Change> changes;
-  for (const Value& v : *open) {
-    state::DriftRecord d = DriftFrom(v);
-    plan::Change ch;
-    ch.address = d.address;
-    ch.reason = "drift seen by the server since " + FormatTime(d.onset) +
-                (d.actor.empty() ? "" : ", by " + d.actor);
-    ch.drift_diff = d.diff;
-    ch.live = Value::String("");  // not null: a record does not say the object is gone
-    ch.index = -1;                // no pending declared diff: the server's plan says those
-    changes.push_back(std::move(ch));
-  }
+  Result<plan::Plan> p = RunPlanOf(*checked);
+  if (!p.ok()) return Fail(p.error().message);
   DriftView view;
-  view.environment = env;
-  view.source = "as the server's watch sees it, " + c.url().text;
-  view.checked = *checked;
-  for (const plan::Change& ch : changes) view.drifted.push_back(&ch);
+  view.environment = p->environment;
+  view.revision = p->revision;
+  view.source = p->source;
+  view.checked = static_cast<size_t>(std::max<int64_t>(Int(*checked, "checked"), 0));
+  for (const plan::Change& ch : p->changes) {
+    if (ch.drift) view.drifted.push_back(&ch);
+  }
   return ShowDrift(view, out);
 }
 

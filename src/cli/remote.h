@@ -37,8 +37,9 @@ int RemoteEnvList(client::Client& c, const Output& out);
 int RemoteEnvShow(client::Client& c, const std::string& env, const Output& out);
 int RemoteHistory(client::Client& c, const std::string& env, int limit, const Output& out);
 int RemoteHistoryShow(client::Client& c, int64_t id, const Output& out);
-/// `drift ENV`: the drift the server's watch sees open now; exit 2 when any.
-int RemoteDrift(client::Client& c, const std::string& env, const Output& out);
+/// `drift ENV`: the server checks every live object now (POST .../drift/check) and it is printed
+/// as locally; exit 2 when anything drifted.
+int RemoteDrift(client::Client& c, const std::string& env, bool full, const Output& out);
 int RemoteDriftHistory(client::Client& c, const std::string& env, int limit, const Output& out);
 int RemoteAudit(client::Client& c, const AuditFlags& flags, const Output& out);
 

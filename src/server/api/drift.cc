@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "plan/render.h"
 #include "server/api/json.h"
 
 namespace driftless::server::api {
@@ -49,13 +50,57 @@ http::Response DriftTimeline(const ApiContext& context, const http::Request& req
   return ListDrift(context, request, true);
 }
 
+// POST /api/v1/environments/{env}/drift/check {"full": bool}: a drift check now, as
+// `driftless drift` makes it: the check's plan (redacted) and how many resources it compared.
+http::Response CheckDrift(const ApiContext& context, const http::Request& request) {
+  const std::string env(request.Param("env"));
+  http::Response error;
+  bool full = false;
+  if (!request.body.empty()) {
+    std::optional<Value> body = ObjectBody(request, {"full"}, &error);
+    if (!body.has_value()) return error;
+    if (const Value* f = body->Find("full")) {
+      if (!f->is_bool()) {
+        return http::Response::Error(400, "bad_body", "field 'full' must be true or false");
+      }
+      full = f->as_bool();
+    }
+  }
+  {
+    Result<StorePool::Lease> store = context.stores->Acquire();
+    if (!store.ok()) return StateUnavailable(store.error());
+    if (auto missing = CheckEnvironment(context, **store, env)) return *missing;
+  }
+  if (context.controller == nullptr) {
+    return http::Response::Error(503, "no_controller", "this server runs no controller");
+  }
+  http::Response response;
+  context.controller->CheckDrift(env, full, [&](const engine::DriftReport& report) {
+    if (!report.ok()) {
+      std::string why =
+          report.failure.diagnostics.empty() ? "" : report.failure.diagnostics.ToString();
+      if (!report.failure.message.empty()) why += report.failure.message;
+      response = http::Response::Error(409, "check_failed",
+                                       "the drift check of " + env + " failed: " + why);
+      return;
+    }
+    std::string body = "{\"environment\":" + value::ToJson(Value::String(env));
+    body += ",\"checked\":" + std::to_string(report.Checked()) +
+            ",\"drifted\":" + std::to_string(report.Drifted().size()) + ",\"plan\":";
+    value::AppendRedactedJson(body, plan::PlanToJson(*report.plan));
+    body += "}";
+    response = http::Response::Json(200, std::move(body));
+  });
+  return response;
+}
+
 }  // namespace
 
 Status AddDriftRoutes(http::Router& router, const ApiContext& context) {
-  return AddApiRoutes(
-      router, context,
-      {{"GET", "/api/v1/environments/{env}/drift", "read", &OpenDrift},
-       {"GET", "/api/v1/environments/{env}/drift/timeline", "read", &DriftTimeline}});
+  return AddApiRoutes(router, context,
+                      {{"GET", "/api/v1/environments/{env}/drift", "read", &OpenDrift},
+                       {"GET", "/api/v1/environments/{env}/drift/timeline", "read", &DriftTimeline},
+                       {"POST", "/api/v1/environments/{env}/drift/check", "plan", &CheckDrift}});
 }
 
 }  // namespace driftless::server::api

@@ -272,6 +272,7 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
       {"GET", "/api/v1/environments/production/history/" + apply_id, "", 200, 200, 200, 403},
       {"GET", "/api/v1/environments/production/drift", "", 200, 200, 200, 403},
       {"GET", "/api/v1/environments/production/drift/timeline", "", 200, 200, 200, 403},
+      {"POST", "/api/v1/environments/production/drift/check", "", 403, 200, 200, 403},
       {"GET", run, "", 200, 200, 200, 403},
       {"GET", "/api/v1/audit", "", 403, 403, 200, 403},
       {"GET", "/api/v1/events", "", 200, 200, 200, 200},  // the JSON page; a glob filters it
@@ -891,6 +892,10 @@ TEST_F(RestTest, TheOpenApiDocumentIsValidDescribesEveryRouteAndEveryAnswer) {
   keep("GET", "/api/v1/environments/{env}/drift", "/api/v1/environments/m-x/drift", viewer);
   keep("GET", "/api/v1/environments/{env}/drift/timeline",
        "/api/v1/environments/m-x/drift/timeline", viewer);
+  keep("POST", "/api/v1/environments/{env}/drift/check", "/api/v1/environments/m-x/drift/check",
+       admin, "{\"full\":true}");
+  keep("POST", "/api/v1/environments/{env}/drift/check", "/api/v1/environments/m-x/drift/check",
+       admin, "{\"full\":1}");
   keep("GET", "/api/v1/audit", "/api/v1/audit", admin);
   keep("GET", "/api/v1/audit", "/api/v1/audit", viewer);
   keep("POST", "/api/v1/tokens", "/api/v1/tokens", admin, "{\"role\":\"viewer\",\"name\":\"v2\"}");

@@ -990,6 +990,19 @@ Result<state::Run> Controller::CancelRun(int64_t id) {
   return MakeError("run " + std::to_string(id) + " changed while it was being canceled; try again");
 }
 
+void Controller::CheckDrift(const std::string& env, bool full,
+                            const std::function<void(const engine::DriftReport&)>& use) {
+  engine::Workspace ws(RunOptions(""));
+  Status selected = ws.Select(env);
+  if (!selected.ok()) {
+    engine::DriftReport failed;
+    failed.failure.message = selected.error().message;
+    use(failed);
+    return;
+  }
+  use(engine::CheckDrift(ws, env, full));
+}
+
 int Controller::RequiredApprovals(const state::Run& run,
                                   const config::EnvironmentMatch* at_commit) const {
   std::optional<EnvironmentView> v = FindEnvironment(run.environment);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "engine/drift.h"
 #include "engine/operation.h"
 #include "engine/workspace.h"
 #include "plan/plan.h"
@@ -124,6 +125,11 @@ class Controller {
   /// the run; the approval that completes the count wakes a runner, which plans again under the
   /// lock and applies only when the plan hash is still the one approved (else the run is
   /// superseded by a new one and run.discarded published). An error only when the state fails.
+  /// Checks `env` for drift now, on the calling thread, as `driftless drift` does
+  /// (engine::CheckDrift on the branch head as last fetched: every managed live object against
+  /// state, the drift timeline recorded), and hands the report to `use` while it is valid.
+  void CheckDrift(const std::string& env, bool full,
+                  const std::function<void(const engine::DriftReport&)>& use);
   Result<RunDecision> DecideRun(int64_t id, const std::string& who, const std::string& decision,
                                 const std::string& comment);
 
