@@ -129,12 +129,19 @@ std::string DescribeError(std::string_view method, std::string_view route, const
       }
     }
   }
+  std::string text;
   if (code.empty() && message.empty()) {
     std::string excerpt = Excerpt(reply.body);
-    return where + (excerpt.empty() ? " (no body)" : " (not an API error: " + excerpt + ")");
+    text = where + (excerpt.empty() ? " (no body)" : " (not an API error: " + excerpt + ")");
+  } else {
+    text = where + (code.empty() ? "" : " " + code) + ": " + message;
+    if (reply.status == 401) text += " (check --token-file or DRIFTLESS_TOKEN)";
   }
-  std::string text = where + (code.empty() ? "" : " " + code) + ": " + message;
-  if (reply.status == 401) text += " (check --token-file or DRIFTLESS_TOKEN)";
+  // What the server wrote reaches a terminal: no escape sequences (lines and tabs stay).
+  for (char& c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7f) c = '?';
+  }
   return text;
 }
 

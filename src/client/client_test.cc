@@ -65,6 +65,13 @@ TEST(DescribeErrorTest, NamesTheRouteTheStatusAndTheServersMessage) {
   EXPECT_EQ(DescribeError("POST", "/api/v1/x", proxy),
             "POST /api/v1/x: HTTP 502 (not an API error: <html> <body>Bad Gateway</body></html>)");
   EXPECT_EQ(DescribeError("GET", "/x", Reply{500, ""}), "GET /x: HTTP 500 (no body)");
+  // A server's message reaches a terminal: lines stay, escape sequences do not.
+  Reply odd{409, R"({"error":{"code":"conflict","message":"two\nlines \u001b[31mred"}})"};
+  EXPECT_EQ(DescribeError("POST", "/x", odd), "POST /x: HTTP 409 conflict: two\nlines ?[31mred");
+  // Found by client_fuzz: DEL in a body that is not an envelope.
+  EXPECT_EQ(DescribeError("GET", "/x", Reply{502, std::string("\x7f\0", 2)}),
+            "GET /x: HTTP 502 (not an API error: ?"
+            "?)");
 }
 
 TEST(LoadTokenTest, ReadsTheFileFirstThenTheEnvironmentAndNeverShowsIt) {
