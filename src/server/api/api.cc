@@ -180,11 +180,23 @@ http::Authenticator MakeAuthenticator(const ApiContext& context) {
     }
     const std::string* env = &scope.environment;
     // An environment no branch maps to now (a kept protected one, a typo) counts as protected:
-    // what cannot be checked is not given the weaker rule.
+    // what cannot be checked is not given the weaker rule. Before the first fetch nothing is
+    // mapped yet: that is not a refusal but "not yet" (503), so that a client retries.
     bool protected_env = true;
     if (!env->empty() && context.controller != nullptr) {
       std::optional<controller::EnvironmentView> view = context.controller->FindEnvironment(*env);
-      if (view.has_value()) protected_env = view->is_protected;
+      if (view.has_value()) {
+        protected_env = view->is_protected;
+      } else if (!context.controller->ready()) {
+        http::AuthDecision d;
+        d.status = 503;
+        d.error_code = "not_ready";
+        d.message =
+            "the server has not fetched the repository yet, so it cannot tell what "
+            "environment " +
+            *env + " allows; try again when GET /readyz answers 200";
+        return d;
+      }
     }
     auth::Decision decision = auth::Authorize(token, *right, *env, protected_env, context.Now());
     if (!decision.allowed) {

@@ -76,14 +76,15 @@ class RestTest : public ::testing::Test {
 
   // Starts the controller and the server with every route; waits until production is applied
   // (approved) and m-x, m-y and m-z are planned.
-  void StartServer(std::chrono::milliseconds header_timeout = 10s) {
+  // `started` false: the controller is made but not started (no fetch has happened).
+  void StartServer(std::chrono::milliseconds header_timeout = 10s, bool started = true) {
     controller::ControllerOptions o;
     o.workspace.dir = repo();
     o.workspace.state = dir_ + "/state.db";
     o.poll_seconds = 3600;
     o.watch = false;
     controller_ = std::make_unique<controller::Controller>(o);
-    Status s = controller_->Start();
+    Status s = started ? controller_->Start() : Status::Ok();
     ASSERT_TRUE(s.ok()) << s.error().message;
     auto opened = state::OpenStateStore(dir_ + "/state.db");
     ASSERT_TRUE(opened.ok());
@@ -104,6 +105,7 @@ class RestTest : public ::testing::Test {
     server_ = std::make_unique<http::Server>(std::move(router), so);
     s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.error().message;
+    if (!started) return;
     // production is protected: its first apply waits for an approval by someone else.
     const state::Run waiting = WaitRun("production", "awaiting_approval");
     Result<controller::RunDecision> approved =
@@ -488,6 +490,19 @@ TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
   value::Value timeline = Parse(Call("GET", "/api/v1/environments/m-x/drift/timeline", editor));
   ASSERT_EQ(timeline.Find("items")->as_list().size(), 1u);
   EXPECT_EQ(timeline.Find("items")->as_list()[0].Find("resolution")->as_string(), "undone");
+}
+
+TEST_F(RestTest, BeforeTheFirstFetchAnEnvironmentRouteSaysNotReadyRatherThanForbidden) {
+  StartServer(10s, false);
+  const std::string editor = Token("editor1", "editor");
+  // m-x is unprotected, but nothing is mapped yet: not a refusal (403), a "not yet" (503).
+  RawResponse r = Call("POST", "/api/v1/environments/m-x/runs", editor, "{\"action\":\"apply\"}");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(EnvelopeCode(r), "not_ready") << r.body;
+  EXPECT_NE(r.body.find("GET /readyz"), std::string::npos) << r.body;
+  EXPECT_EQ(Call("GET", "/readyz", "").status, 503);
+  // A token is still checked first: none is 401, as always.
+  EXPECT_EQ(Call("GET", "/api/v1/environments/m-x", "").status, 401);
 }
 
 TEST_F(RestTest, AnAdminManagesTokensThroughTheApi) {
