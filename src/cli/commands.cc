@@ -714,6 +714,14 @@ int ShowApplyRecord(const state::ApplyRecord& a, const std::optional<state::RunR
   return 0;
 }
 
+void PrintBranchLines(const engine::EnvironmentSummary& r) {
+  std::printf(
+      "  branch:    %s%s\n  applied:   %s\n  head:      %s%s\n", r.branch.c_str(),
+      r.is_protected ? " (protected)" : "", r.applied.empty() ? "-" : r.applied.c_str(),
+      r.head.empty() ? "-" : r.head.c_str(),
+      r.behind > 0 ? (" (" + std::to_string(r.behind) + " commits ahead of applied)").c_str() : "");
+}
+
 int RunEnvList(Workspace& ws, const Output& out) {
   Result<std::vector<engine::EnvironmentSummary>> rows = engine::SummarizeEnvironments(ws);
   if (!rows.ok()) return Fail(rows.error().message);
@@ -861,12 +869,7 @@ int RunEnvShow(Workspace& ws, const std::string& env, const Output& out) {
       rows.ok()) {
     for (const auto& r : *rows) {
       if (r.name != env || r.branch.empty()) continue;
-      std::printf("  branch:    %s%s\n  applied:   %s\n  head:      %s%s\n", r.branch.c_str(),
-                  r.is_protected ? " (protected)" : "", r.applied.empty() ? "-" : r.applied.c_str(),
-                  r.head.empty() ? "-" : r.head.c_str(),
-                  r.behind > 0
-                      ? (" (" + std::to_string(r.behind) + " commits ahead of applied)").c_str()
-                      : "");
+      PrintBranchLines(r);
     }
   }
   if (lock.ok() && *lock) {

@@ -604,14 +604,7 @@ int RemoteEnvShow(Client& c, const std::string& env, const Output& out) {
   }
   engine::EnvironmentSummary r = SummaryFrom(*shown, resources->size());
   std::printf("Environment %s\n  resources: %zu\n", env.c_str(), resources->size());
-  if (!r.branch.empty() && r.branch != "(gone)") {
-    std::printf("  branch:    %s%s\n  applied:   %s\n  head:      %s%s\n", r.branch.c_str(),
-                r.is_protected ? " (protected)" : "", r.applied.empty() ? "-" : r.applied.c_str(),
-                r.head.empty() ? "-" : r.head.c_str(),
-                r.behind > 0
-                    ? (" (" + std::to_string(r.behind) + " commits ahead of applied)").c_str()
-                    : "");
-  }
+  if (!r.branch.empty() && r.branch != "(gone)") PrintBranchLines(r);
   if (lock.is_object()) {
     std::printf("  locked:    by %s (pid %lld) for %s since %s (lock %lld)\n",
                 Str(lock, "holder").c_str(), static_cast<long long>(Int(lock, "pid")),

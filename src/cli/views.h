@@ -44,6 +44,8 @@ int ShowHistory(const std::vector<state::ApplyRecord>& applies, const std::strin
 /// and approvers) when there is one. Exit 0.
 int ShowApplyRecord(const state::ApplyRecord& apply, const std::optional<state::RunRecord>& run,
                     const Output& out);
+/// `env show`'s lines of the environment's branch: branch (protected), applied, head (ahead).
+void PrintBranchLines(const engine::EnvironmentSummary& r);
 /// `env list`. Exit 0.
 int ShowEnvList(const std::vector<engine::EnvironmentSummary>& rows, const Output& out);
 /// `audit`: a page of the audit log. Exit 0.
