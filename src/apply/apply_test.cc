@@ -302,6 +302,33 @@ TEST_F(ApplyTest, HistoryKeepsThePlansDecisionsAndEachDiffOnce) {
   (void)first;
 }
 
+TEST_F(ApplyTest, APlanReadBackFromItsJsonIsTheSamePlan) {
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: orig}\n";
+  ASSERT_EQ(Apply(Plan()).status, "succeeded");
+  // A drift, an update, an adoption and an unchanged resource in one plan.
+  world_->objects["b"] =
+      Value::MakeObject({{"key", Value::String("b")}, {"value", Value::String("by hand")}});
+  world_->objects["v"] = Value::MakeObject({{"key", Value::String("v")}});
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: changed}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: orig}\n---\n"
+      "kind: mem.object\nname: c\nspec: {key: c}\n---\n"
+      "kind: mem.object\nname: v\nspec: {key: v, value: x}\npolicy: {adopt: true}\n";
+  const plan::Plan p = Plan();
+  ASSERT_GT(p.DriftCount(), 0u);
+  const Value json = plan::PlanToJson(p);
+  Result<plan::Plan> back = plan::PlanFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  // Everything PlanToJson writes comes back: the JSON again, the hash, the text, the counts.
+  EXPECT_EQ(value::ToJson(plan::PlanToJson(*back)), value::ToJson(json));
+  EXPECT_EQ(back->Hash(), p.Hash());
+  EXPECT_EQ(plan::RenderPlan(*back, plan::RenderOptions{}),
+            plan::RenderPlan(p, plan::RenderOptions{}));
+  EXPECT_EQ(back->Summary(), p.Summary());
+}
+
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {
   src_.files["r.yaml"] =
       "kind: mem.object\nname: a\nspec: {key: a}\n---\n"

@@ -336,54 +336,12 @@ Result<Value> Queue(Client& c, const std::string& env, const std::string& action
   return run;
 }
 
-// The plan of a run, as the server made it: PlanFromJson (what a plan file keeps) and what the
-// text of a plan shows besides: each change's drift, drift diff, warning and objects (applied,
-// live, declared; redacted), the stepwise steps and the count of unchanged resources the server
-// did not list.
+// The plan of a run (or of a drift check), as the server made it.
 Result<plan::Plan> RunPlanOf(const Value& run) {
-  const Value& json = Field(run, "plan");
-  Result<plan::Plan> p = plan::PlanFromJson(json);
+  Result<plan::Plan> p = plan::PlanFromJson(Field(run, "plan"));
   if (!p.ok()) {
     return MakeError("run #" + std::to_string(Int(run, "id")) +
                      ": the server's plan cannot be read: " + p.error().message);
-  }
-  const Value& changes = Field(json, "changes");
-  if (changes.is_list() && changes.as_list().size() == p->changes.size()) {
-    for (size_t i = 0; i < p->changes.size(); ++i) {
-      const Value& ch = changes.as_list()[i];
-      plan::Change& c = p->changes[i];
-      c.drift = Field(ch, "drift").is_bool() && Field(ch, "drift").as_bool();
-      c.adopt = Field(ch, "adopt").is_bool() && Field(ch, "adopt").as_bool();
-      c.drift_diff = Str(ch, "drift_diff");
-      c.warning = Str(ch, "warning");
-      // The objects (redacted), which a plan file does not keep.
-      if (c.prior.is_null()) c.prior = Field(ch, "prior");
-      if (c.live.is_null()) c.live = Field(ch, "live");
-      if (c.planned.is_null()) c.planned = Field(ch, "planned");
-    }
-  }
-  const Value& steps = Field(json, "steps");
-  if (steps.is_list()) {
-    for (const Value& st : steps.as_list()) {
-      plan::PlannedStep step;
-      step.commit = Str(st, "commit");
-      step.subject = Str(st, "subject");
-      for (const char* key : {"addresses", "transitions"}) {
-        const Value& list = Field(st, key);
-        if (!list.is_list()) continue;
-        for (const Value& a : list.as_list()) {
-          if (!a.is_string()) continue;
-          (std::string_view(key) == "addresses" ? step.addresses : step.transitions)
-              .push_back(a.as_string());
-        }
-      }
-      p->steps.push_back(std::move(step));
-    }
-  }
-  const int64_t noop = Int(Field(json, "summary"), "no-op");
-  const size_t listed = p->Count(plan::Action::kNoop);
-  if (noop > 0 && static_cast<size_t>(noop) > listed) {
-    p->unchanged = static_cast<size_t>(noop) - listed;
   }
   return p;
 }

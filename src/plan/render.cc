@@ -257,6 +257,23 @@ Result<Plan> PlanFromJson(const Value& v) {
     const Value* f = o.Find(k);
     return f && f->is_string() ? f->as_string() : std::string();
   };
+  auto flag = [&](const Value& o, std::string_view k) {
+    const Value* f = o.Find(k);
+    return f != nullptr && f->is_bool() && f->as_bool();
+  };
+  auto member = [&](const Value& o, std::string_view k) {
+    const Value* f = o.Find(k);
+    return f != nullptr ? *f : Value::Null();
+  };
+  auto strings = [&](const Value& o, std::string_view k) {
+    std::vector<std::string> out;
+    const Value* f = o.Find(k);
+    if (f == nullptr || !f->is_list()) return out;
+    for (const Value& item : f->as_list()) {
+      if (item.is_string()) out.push_back(item.as_string());
+    }
+    return out;
+  };
   const Value* fv = v.Find("format_version");
   if (fv == nullptr || !fv->is_int() || fv->as_int() != 1) {
     return MakeError("not a driftless plan file (format_version 1 expected)");
@@ -284,7 +301,33 @@ Result<Plan> PlanFromJson(const Value& v) {
       c.operation = str(ch, "operation");
       c.diff = str(ch, "diff");
       c.spec_hash = str(ch, "spec_hash");
+      c.drift = flag(ch, "drift");
+      c.adopt = flag(ch, "adopt");
+      c.warning = str(ch, "warning");
+      c.drift_diff = str(ch, "drift_diff");
+      c.prior = member(ch, "prior");
+      c.live = member(ch, "live");
+      c.planned = member(ch, "planned");
+      c.depends_on = strings(ch, "depends_on");
       plan.changes.push_back(std::move(c));
+    }
+  }
+  if (const Value* steps = v.Find("steps"); steps && steps->is_list()) {
+    for (const Value& st : steps->as_list()) {
+      PlannedStep step;
+      step.commit = str(st, "commit");
+      step.subject = str(st, "subject");
+      step.addresses = strings(st, "addresses");
+      step.transitions = strings(st, "transitions");
+      plan.steps.push_back(std::move(step));
+    }
+  }
+  // The no-ops a plan counted but did not list (PlanOptions::list_unchanged off).
+  if (const Value* summary = v.Find("summary"); summary && summary->is_object()) {
+    const Value* noop = summary->Find(ActionName(Action::kNoop));
+    const size_t listed = plan.Count(Action::kNoop);
+    if (noop != nullptr && noop->is_int() && noop->as_int() > static_cast<int64_t>(listed)) {
+      plan.unchanged = static_cast<size_t>(noop->as_int()) - listed;
     }
   }
   return plan;

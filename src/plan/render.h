@@ -34,7 +34,8 @@ value::Value PlanToJson(const Plan& plan);
 /// would only be repeated.
 std::string PlanRecordText(const Plan& plan);
 
-/// Reads a plan back from PlanToJson's form (for plan files).
+/// Reads a plan back from PlanToJson's form (plan files, a server's runs): everything it writes
+/// but the problems (their text only).
 Result<Plan> PlanFromJson(const value::Value& v);
 
 /// A line diff with + and - lines coloured when `color` is set, indented by `indent` spaces.

@@ -718,25 +718,19 @@ void Controller::Execute(state::StateStore& store, state::Run run, bool resumed)
     running_[run.id] = control;
     if (stopping_) control->stop.Stop();
   }
-  if (run.action == "remediation") {
-    // A remediation reverts to the commit applied now: when another was applied since it was
-    // queued, that apply converged the environment (the watch reports what drifts still).
-    engine::Workspace probe(RunOptions(""));
-    Result<std::string> applied = probe.AppliedCommit(run.environment);
-    if (applied.ok() && *applied != run.commit) {
-      state::RunUpdate u;
-      u.message = "commit " + applied->substr(0, 12) +
-                  " was applied since this remediation was queued; its apply converged the "
-                  "environment";
-      Transition(store, run, "planning", "no_changes", u);
-      std::lock_guard<std::mutex> lock(mu_);
-      running_.erase(run.id);
-      return;
-    }
-  }
   engine::Workspace ws(RunOptions(run.commit));
   Status selected = ws.Select(run.environment);
-  if (!selected.ok()) {
+  // A remediation reverts to the commit applied now: when another was applied since it was
+  // queued, that apply converged the environment (the watch reports what drifts still).
+  Result<std::string> applied =
+      run.action == "remediation" ? ws.AppliedCommit(run.environment) : run.commit;
+  if (applied.ok() && *applied != run.commit) {
+    state::RunUpdate u;
+    u.message = "commit " + applied->substr(0, 12) +
+                " was applied since this remediation was queued; its apply converged the "
+                "environment";
+    Transition(store, run, "planning", "no_changes", u);
+  } else if (!selected.ok()) {
     state::RunUpdate u;
     u.message = selected.error().message;
     Transition(store, run, "planning", "errored", u);
