@@ -1,13 +1,22 @@
 #include "base/hash.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
+// The one-shot SHA-256 functions (SHA256_Init and the rest) are deprecated in OpenSSL 3 in favour
+// of EVP, but EVP's first fetch loads the default provider and its name tables: about 2 MB more
+// of libcrypto resident in every process and thousands of instructions per small digest. The
+// low-level functions run the same assembly (SHA-NI where the CPU has it) without either.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#include <sys/random.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 
 namespace driftless {
 namespace {
+
+static_assert(sizeof(SHA256_CTX) <= 128, "Sha256's storage is too small for SHA256_CTX");
 
 std::string ToHex(const unsigned char* data, size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -19,66 +28,59 @@ std::string ToHex(const unsigned char* data, size_t n) {
   return out;
 }
 
-// The digest implementation, fetched once: EVP_sha256() and a fresh context per call cost
-// thousands of instructions of setup in OpenSSL 3, more than hashing a small string.
-const EVP_MD* Sha256Md() {
-  static const EVP_MD* md = [] {
-    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return fetched != nullptr ? fetched : EVP_sha256();
-  }();
-  return md;
-}
-
-// One reusable context per thread.
-EVP_MD_CTX* ThreadContext() {
-  struct Holder {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Holder() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Holder holder;
-  return holder.ctx;
+void Digest(std::string_view data, unsigned char* md) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(md, &ctx);
 }
 
 }  // namespace
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr ||
-      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), Sha256Md(), nullptr) != 1) {
-    std::abort();  // out of memory or a broken OpenSSL: nothing sensible to do
-  }
-}
+Sha256::Sha256() { SHA256_Init(new (ctx_) SHA256_CTX); }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256::~Sha256() = default;  // SHA256_CTX holds no resources
 
 void Sha256::Update(std::string_view data) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+  SHA256_Update(reinterpret_cast<SHA256_CTX*>(ctx_), data.data(), data.size());
 }
 
 std::string Sha256::HexDigest() {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
-  return ToHex(md, len);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_Final(md, reinterpret_cast<SHA256_CTX*>(ctx_));
+  return ToHex(md, sizeof md);
 }
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = ThreadContext();
-  if (ctx == nullptr || EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx, md, &len) != 1) {
-    std::abort();  // out of memory or a broken OpenSSL
-  }
-  return ToHex(md, len);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  Digest(data, md);
+  return ToHex(md, sizeof md);
 }
 
+// RFC 2104 over SHA-256 (block of 64 bytes); checked against RFC 4231's vectors in hash_test.
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  return ToHex(md, len);
+  constexpr size_t kBlock = 64;
+  unsigned char k[kBlock] = {};
+  if (key.size() > kBlock) {
+    Digest(key, k);
+  } else {
+    std::memcpy(k, key.data(), key.size());
+  }
+  unsigned char pad[kBlock];
+  unsigned char inner[SHA256_DIGEST_LENGTH];
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX ctx;
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, kBlock);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(inner, &ctx);
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, kBlock);
+  SHA256_Update(&ctx, inner, sizeof inner);
+  SHA256_Final(md, &ctx);
+  return ToHex(md, sizeof md);
 }
 
 uint64_t Fnv1a64(std::string_view data, uint64_t seed) {
@@ -92,8 +94,14 @@ uint64_t Fnv1a64(std::string_view data, uint64_t seed) {
 
 std::string RandomHex(size_t n) {
   std::string bytes(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
-    std::abort();
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom(bytes.data() + got, n - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      std::abort();  // no random source: nothing sensible to do
+    }
+    got += static_cast<size_t>(r);
   }
   return ToHex(reinterpret_cast<const unsigned char*>(bytes.data()), n);
 }

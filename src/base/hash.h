@@ -20,7 +20,7 @@ class Sha256 {
   std::string HexDigest();
 
  private:
-  void* ctx_;
+  alignas(8) unsigned char ctx_[128];  ///< OpenSSL's SHA256_CTX, kept out of this header
 };
 
 /// Lowercase hex SHA-256 of data.

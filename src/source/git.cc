@@ -445,8 +445,36 @@ Result<std::unique_ptr<GitRepository>> GitRepository::Open(const std::string& lo
   return std::unique_ptr<GitRepository>(new GitRepository(std::move(impl)));
 }
 
+namespace {
+
+// Whether libgit2's discovery could find a repository at `path` or above it: some folder on the
+// way up holds `.git`, or is itself a bare repository (HEAD, objects and refs). A superset of what
+// git_repository_open_ext accepts, checked with a few stat calls, so that a plain folder does not
+// pay for libgit2's initialisation (its TLS and SSH libraries load the system's certificates and
+// OpenSSL's providers: milliseconds and megabytes).
+bool MayBeRepository(const std::string& path) {
+  // Both the folders as written and as resolved (a symlink into a repository's work tree).
+  std::error_code ec1, ec2;
+  std::filesystem::path lexical = std::filesystem::absolute(path, ec1);
+  std::filesystem::path resolved = std::filesystem::weakly_canonical(path, ec2);
+  if (ec1 || ec2) return true;  // let libgit2 decide
+  for (std::filesystem::path dir : {lexical, resolved}) {
+    for (;;) {
+      const std::string d = dir.string();
+      if (Exists(d + "/.git")) return true;
+      if (Exists(d + "/HEAD") && Exists(d + "/objects") && Exists(d + "/refs")) return true;
+      if (!dir.has_relative_path()) break;  // the root was checked
+      dir = dir.parent_path();
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 bool GitRepository::IsRepository(const std::string& path) {
   if (path.empty()) return false;
+  if (!MayBeRepository(path)) return false;
   InitLibgit2();
   int rc = git_repository_open_ext(nullptr, path.c_str(), 0, nullptr);  // nullptr: only check
   git_error_clear();

@@ -94,6 +94,13 @@ TEST_F(GitTest, OpensFromASubfolderOfAWorkTree) {
   EXPECT_TRUE(GitRepository::IsRepository(repo));
   EXPECT_FALSE(GitRepository::IsRepository(dir_));
   EXPECT_FALSE(GitRepository::IsRepository(dir_ + "/nope"));
+  // A plain folder is told without libgit2, so the quick check must not miss a symlink into a
+  // work tree or a linked worktree (whose .git is a file).
+  Sh("ln -s '" + repo + "/a/b' '" + dir_ + "/link'");
+  EXPECT_TRUE(GitRepository::IsRepository(dir_ + "/link"));
+  Git(repo, "worktree add -q '" + dir_ + "/linked' -b linked");
+  EXPECT_TRUE(GitRepository::IsRepository(dir_ + "/linked"));
+  EXPECT_FALSE(GitRepository::IsRepository(dir_ + "/linked-not"));
 }
 
 TEST_F(GitTest, CurrentBranchIsEmptyWhenDetachedOrUnborn) {
