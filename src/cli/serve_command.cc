@@ -2,6 +2,7 @@
 // the HTTP layer (server/http). Only flags and wiring live here.
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,6 +14,8 @@
 #include "server/api/server_metrics.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
+#include "state/open.h"
+#include "state/sqlite/server_lock.h"
 
 namespace driftless::cli {
 
@@ -58,6 +61,18 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
       return 1;
     }
     webhook_secret = std::move(*secret);
+  }
+  // A SQLite state takes one server (state/sqlite/server_lock.h): locked before anything opens
+  // the state, so that a second server is refused without disturbing the first.
+  std::unique_ptr<state::ServerLock> sqlite_lock;
+  if (const std::string path = engine::Workspace(workspace).StatePath();
+      !state::IsPostgresLocation(path)) {
+    Result<std::unique_ptr<state::ServerLock>> lock = state::ServerLock::Acquire(path);
+    if (!lock.ok()) {
+      std::fprintf(stderr, "error: %s\n", lock.error().message.c_str());
+      return 1;
+    }
+    sqlite_lock = std::move(*lock);
   }
   server::controller::ControllerOptions co;
   co.workspace = workspace;
@@ -125,10 +140,16 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
     controller.Stop();
     return 1;
   }
-  log.Write("info", "listening",
-            {{"address", Value::String(unix_socket ? flags.listen
-                                                   : so.tcp_address + ":" +
-                                                         std::to_string(http.tcp_port()))}});
+  const std::string address =
+      unix_socket ? flags.listen : so.tcp_address + ":" + std::to_string(http.tcp_port());
+  if (sqlite_lock) {
+    Status recorded = sqlite_lock->SetListen(address);
+    if (!recorded.ok()) {
+      log.Write("warning", "cannot record the listen address",
+                {{"error", Value::String(recorded.error().message)}});
+    }
+  }
+  log.Write("info", "listening", {{"address", Value::String(address)}});
   http.Wait();
   log.Write("info", "stopping", {});
   events.Stop();
