@@ -153,8 +153,9 @@ TEST_F(ServeEventsPostgresTest, AStreamOnOneServerShowsWhatAnotherDidAndResumesA
   ASSERT_TRUE(stream.ReadUntil(mine, kStreamPatience)) << stream.received();
   ASSERT_TRUE(stream.ReadUntil("event: run." + status + "\n", kStreamPatience))
       << stream.received();
-  EXPECT_NE(stream.received().find("event: run.queued\ndata: {\"action\":\"apply\",\"actor\":\"ci\""),
-            std::string::npos)
+  EXPECT_NE(
+      stream.received().find("event: run.queued\ndata: {\"action\":\"apply\",\"actor\":\"ci\""),
+      std::string::npos)
       << stream.received();
   EXPECT_EQ(LinesWith(procs_[1].Err(), {"\"msg\":\"run queued\"", mine}), 1) << procs_[1].Err();
   EXPECT_EQ(LinesWith(procs_[0].Err(), {"\"msg\":\"run queued\"", mine}), 0) << procs_[0].Err();
@@ -162,7 +163,36 @@ TEST_F(ServeEventsPostgresTest, AStreamOnOneServerShowsWhatAnotherDidAndResumesA
   std::vector<int64_t> seen = EventIds(stream.received());
   ASSERT_FALSE(seen.empty());
   for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i - 1], seen[i]);
-  const int64_t last = seen.back();
+
+  // The servers' notification connections are cut (as by a restart of PostgreSQL's backends):
+  // each listener connects again and reads the log, so the open stream misses nothing.
+  EXPECT_EQ(QueryValue(s_.dsn(),
+                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                       "application_name = 'driftless listener' AND datname = current_database()"),
+            "2");
+  const int64_t after_cut = ApplyThrough(b).first;
+  ASSERT_GT(after_cut, 0);
+  ASSERT_TRUE(stream.ReadUntil("\"run_id\":" + std::to_string(after_cut), kStreamPatience))
+      << stream.received();
+  ASSERT_TRUE(PollUntil([&] {
+    return QueryValue(s_.dsn(),
+                      "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                      "'driftless listener' AND datname = current_database()") == "2";
+  }));
+  const std::string through = QueryValue(s_.dsn(), "SELECT max(id) FROM driftless.events");
+  ASSERT_TRUE(stream.ReadUntil("\nid: " + through + "\n", kStreamPatience)) << stream.received();
+  // No gap, no duplicate: every id of the log from the stream's first to here, once, in order.
+  seen = EventIds(stream.received());
+  std::string streamed;
+  for (int64_t id : seen) {
+    if (id > std::stoll(through)) break;
+    streamed += (streamed.empty() ? "" : ",") + std::to_string(id);
+  }
+  EXPECT_EQ(streamed, QueryValue(s_.dsn(),
+                                 "SELECT string_agg(id::text, ',' ORDER BY id) FROM "
+                                 "driftless.events WHERE id BETWEEN " +
+                                     std::to_string(seen.front()) + " AND " + through));
+  const int64_t last = std::stoll(through);
   stream = std::move(*RawClient::ConnectTcp(a));  // the client goes away
 
   // A stops; B goes on; A comes back and the client resumes on it from the last id it saw.
@@ -171,8 +201,10 @@ TEST_F(ServeEventsPostgresTest, AStreamOnOneServerShowsWhatAnotherDidAndResumesA
   const int64_t later = ApplyThrough(b).first;
   ASSERT_GT(later, 0);
   const std::string missed =
-      QueryValue(s_.dsn(), "SELECT string_agg(id::text, ',' ORDER BY id) FROM driftless.events "
-                           "WHERE id > " + std::to_string(last));
+      QueryValue(s_.dsn(),
+                 "SELECT string_agg(id::text, ',' ORDER BY id) FROM driftless.events "
+                 "WHERE id > " +
+                     std::to_string(last));
   ASSERT_NE(missed.find(','), std::string::npos) << missed;  // a run's several events
   const uint16_t a2 = Serve("a2");
   ASSERT_NE(a2, 0) << procs_.back().Err();
