@@ -47,6 +47,20 @@ bool EventSelection::Matches(const state::EventRecord& event) const {
   }
   if (!environments.empty() && !AnyGlobMatches(environments, event.environment)) return false;
   if (!types.empty() && !AnyGlobMatches(types, event.type)) return false;
+  if (run_id != 0) {
+    // The payload is canonical JSON: a top-level member reads `"run_id":ID` after `{` or `,`
+    // (inside a string the quotes would be escaped).
+    const std::string member = "\"run_id\":" + std::to_string(run_id);
+    const std::string& p = event.payload_json;
+    bool found = false;
+    for (size_t at = p.find(member); at != std::string::npos && !found;
+         at = p.find(member, at + 1)) {
+      const size_t end = at + member.size();
+      found = at > 0 && (p[at - 1] == '{' || p[at - 1] == ',') &&
+              (end == p.size() || p[end] == ',' || p[end] == '}');
+    }
+    if (!found) return false;
+  }
   return true;
 }
 
@@ -315,6 +329,11 @@ std::optional<http::Response> ParseQuery(const http::Request& request, bool stre
     if (!list.ok()) return bad(list.error().message);
     (std::string_view(name) == "type" ? out->selection.types : out->selection.environments) =
         std::move(*list);
+  }
+  if (std::optional<std::string> run = request.QueryParam("run")) {
+    std::optional<int64_t> id = ParseRunId(*run);
+    if (!id.has_value()) return bad("?run=" + http::Printable(*run) + " is not a run number");
+    out->selection.run_id = *id;
   }
   if (stream) {
     std::string_view header = request.Header("last-event-id");

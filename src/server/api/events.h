@@ -29,6 +29,8 @@ struct EventSelection {
   std::string token_envs = "**";          ///< the token's environment glob
   std::vector<std::string> environments;  ///< `?environment=` globs (empty: all)
   std::vector<std::string> types;         ///< `?type=` globs, "drift.*" (empty: all)
+  /// `?run=ID`: only the events of that run (their `run_id` member), a run page's log; 0: all.
+  int64_t run_id = 0;
   /// The hash of the token the stream was opened with: the hub closes the stream once that
   /// token is revoked or expired. "" is never checked.
   std::string token_hash;
