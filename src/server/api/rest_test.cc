@@ -459,6 +459,18 @@ TEST_F(RestTest, RunsThroughTheApiAndShowThemWithTheirPlan) {
   EXPECT_NE(shown.Find("plan_text")->as_string().find("file.file/app"), std::string::npos)
       << value::ToJson(shown);
   EXPECT_TRUE(shown.Find("plan")->is_object()) << value::ToJson(shown);
+  ASSERT_NE(shown.FindPath("plan.steps"), nullptr) << value::ToJson(shown);
+  EXPECT_TRUE(shown.Find("approvals")->is_list());
+  EXPECT_EQ(shown.Find("approvals_required")->as_int(), 0) << value::ToJson(shown);
+  // The protected environment's run shows the approval it needed and got.
+  state::RunFilter protected_runs;
+  protected_runs.environment = "production";
+  auto production = store_->ListRuns(protected_runs, 0, 1);
+  ASSERT_TRUE(production.ok() && !production->items.empty());
+  value::Value approved =
+      Parse(Call("GET", "/api/v1/runs/" + std::to_string(production->items.front().id), editor));
+  EXPECT_EQ(approved.Find("approvals_required")->as_int(), 1) << value::ToJson(approved);
+  EXPECT_EQ(approved.Find("approvals")->as_list().size(), 1u) << value::ToJson(approved);
   auto live = ReadFileToString(dir_ + "/root/m-x/app.conf");
   ASSERT_TRUE(live.ok());
   EXPECT_EQ(*live, "1");
