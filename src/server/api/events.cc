@@ -192,8 +192,19 @@ void EventHub::CheckTokens(state::ControlStore& store) {
       if (!who.ok()) return;  // the state failed: again at the next check
       it = refused.emplace(hash, who->token ? "" : who->reason).first;
     }
-    if (it->second.empty()) continue;
-    sub->stream->Comment("closing: " + it->second);
+    std::string why = it->second;
+    if (why.empty() && !sub->selection.session_hash.empty()) {
+      Result<std::optional<state::Session>> session =
+          store.FindSessionByHash(sub->selection.session_hash);
+      if (!session.ok()) return;  // the state failed: again at the next check
+      if (!session->has_value()) {
+        why = "the session ended";
+      } else if (NowUnix() >= (*session)->expires_at) {
+        why = "the session expired";
+      }
+    }
+    if (why.empty()) continue;
+    sub->stream->Comment("closing: " + why);
     sub->stream->Close();
   }
 }
@@ -489,7 +500,10 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
           // A browser's EventSource sends its session cookie: the stream is checked against the
           // session's token, so that revoking the token closes it.
           SessionCheck check = CheckSessionCookie(context, request);
-          if (check.session.has_value()) q.selection.token_hash = check.session->token_hash;
+          if (check.session.has_value()) {
+            q.selection.token_hash = check.session->token_hash;
+            q.selection.session_hash = check.session->hash;
+          }
         }
         if (!stream) {
           responder.Send(Page(**store, q));

@@ -34,6 +34,9 @@ struct EventSelection {
   /// The hash of the token the stream was opened with: the hub closes the stream once that
   /// token is revoked or expired. "" is never checked.
   std::string token_hash;
+  /// The hash of the browser session the stream was opened with (a cookie): the hub also closes
+  /// the stream once that session is ended (signed out) or expired. "" is never checked.
+  std::string session_hash;
 
   /// True when `event` is for this reader. An event about no environment is shown only to
   /// tokens for every environment ("**").

@@ -460,6 +460,43 @@ TEST_F(EventsTest, AStreamOpenedWithASessionCookieClosesWhenItsTokenIsRevoked) {
   EXPECT_TRUE(c->WaitClosed(kPatience));
 }
 
+// Signing out (the session's end) closes the streams it opened; another session's stays.
+TEST_F(EventsTest, AStreamOpenedWithASessionCookieClosesWhenTheSessionEnds) {
+  EventHubOptions options;
+  options.token_check = 20ms;
+  StartServer(options);
+  auth::TokenRequest r;
+  r.role = "viewer";
+  r.name = "browser";
+  r.created_by = "test";
+  Result<auth::CreatedToken> made = auth::CreateApiToken(*writer_, r);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  auto open = [&](const std::string& id) {
+    Result<RawClient> c = RawClient::ConnectTcp(server_->tcp_port());
+    EXPECT_TRUE(c.ok());
+    c->Send(
+        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+        "Cookie: driftless_session=" +
+        id + "\r\n\r\n");
+    EXPECT_TRUE(c->ReadUntil("\r\n\r\n", kPatience)) << c->received();
+    return std::move(*c);
+  };
+  Result<auth::CreatedSession> leaving =
+      auth::CreateSession(*writer_, made->record, std::time(nullptr));
+  Result<auth::CreatedSession> staying =
+      auth::CreateSession(*writer_, made->record, std::time(nullptr));
+  ASSERT_TRUE(leaving.ok() && staying.ok());
+  RawClient gone = open(leaving->id);
+  RawClient stays = open(staying->id);
+  WaitStreams(2);
+  Result<bool> ended = writer_->DeleteSession(leaving->record.hash);
+  ASSERT_TRUE(ended.ok() && *ended);
+  EXPECT_TRUE(gone.ReadUntil("closing: the session ended", kPatience)) << gone.received();
+  EXPECT_TRUE(gone.WaitClosed(kPatience));
+  Append("run.queued", "prod");
+  EXPECT_TRUE(stays.ReadUntil("event: run.queued", kPatience)) << stays.received();
+}
+
 TEST_F(EventsTest, AnIdleStreamGetsAHeartbeatComment) {
   EventHubOptions options;
   options.heartbeat = 50ms;
