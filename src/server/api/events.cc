@@ -11,6 +11,7 @@
 #include "auth/token.h"
 #include "base/identity.h"
 #include "base/strings.h"
+#include "server/api/sessions.h"
 #include "state/control_common.h"
 #include "value/value.h"
 
@@ -46,6 +47,20 @@ bool EventSelection::Matches(const state::EventRecord& event) const {
   }
   if (!environments.empty() && !AnyGlobMatches(environments, event.environment)) return false;
   if (!types.empty() && !AnyGlobMatches(types, event.type)) return false;
+  if (run_id != 0) {
+    // The payload is canonical JSON: a top-level member reads `"run_id":ID` after `{` or `,`
+    // (inside a string the quotes would be escaped).
+    const std::string member = "\"run_id\":" + std::to_string(run_id);
+    const std::string& p = event.payload_json;
+    bool found = false;
+    for (size_t at = p.find(member); at != std::string::npos && !found;
+         at = p.find(member, at + 1)) {
+      const size_t end = at + member.size();
+      found = at > 0 && (p[at - 1] == '{' || p[at - 1] == ',') &&
+              (end == p.size() || p[end] == ',' || p[end] == '}');
+    }
+    if (!found) return false;
+  }
   return true;
 }
 
@@ -183,8 +198,19 @@ void EventHub::CheckTokens(state::ControlStore& store) {
       if (!who.ok()) return;  // the state failed: again at the next check
       it = refused.emplace(hash, who->token ? "" : who->reason).first;
     }
-    if (it->second.empty()) continue;
-    sub->stream->Comment("closing: " + it->second);
+    std::string why = it->second;
+    if (why.empty() && !sub->selection.session_hash.empty()) {
+      Result<std::optional<state::Session>> session =
+          store.FindSessionByHash(sub->selection.session_hash);
+      if (!session.ok()) return;  // the state failed: again at the next check
+      if (!session->has_value()) {
+        why = "the session ended";
+      } else if (NowUnix() >= (*session)->expires_at) {
+        why = "the session expired";
+      }
+    }
+    if (why.empty()) continue;
+    sub->stream->Comment("closing: " + why);
     sub->stream->Close();
   }
 }
@@ -341,6 +367,11 @@ std::optional<http::Response> ParseQuery(const http::Request& request, bool stre
     (std::string_view(name) == "type" ? out->selection.types : out->selection.environments) =
         std::move(*list);
   }
+  if (std::optional<std::string> run = request.QueryParam("run")) {
+    std::optional<int64_t> id = ParseRunId(*run);
+    if (!id.has_value()) return bad("?run=" + http::Printable(*run) + " is not a run number");
+    out->selection.run_id = *id;
+  }
   if (stream) {
     std::string_view header = request.Header("last-event-id");
     std::optional<std::string> query = request.QueryParam("last_event_id");
@@ -490,6 +521,14 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
         if (std::optional<std::string_view> secret = BearerToken(request.Header("authorization"))) {
           if (Result<std::string> hash = auth::HashToken(*secret); hash.ok()) {
             q.selection.token_hash = std::move(*hash);
+          }
+        } else if (request.Header("authorization").empty()) {
+          // A browser's EventSource sends its session cookie: the stream is checked against the
+          // session's token, so that revoking the token closes it.
+          SessionCheck check = CheckSessionCookie(context, request);
+          if (check.session.has_value()) {
+            q.selection.token_hash = check.session->token_hash;
+            q.selection.session_hash = check.session->hash;
           }
         }
         if (!stream) {

@@ -31,9 +31,14 @@ struct EventSelection {
   std::string token_envs = "**";          ///< the token's environment glob
   std::vector<std::string> environments;  ///< `?environment=` globs (empty: all)
   std::vector<std::string> types;         ///< `?type=` globs, "drift.*" (empty: all)
+  /// `?run=ID`: only the events of that run (their `run_id` member), a run page's log; 0: all.
+  int64_t run_id = 0;
   /// The hash of the token the stream was opened with: the hub closes the stream once that
   /// token is revoked or expired. "" is never checked.
   std::string token_hash;
+  /// The hash of the browser session the stream was opened with (a cookie): the hub also closes
+  /// the stream once that session is ended (signed out) or expired. "" is never checked.
+  std::string session_hash;
 
   /// True when `event` is for this reader. An event about no environment is shown only to
   /// tokens for every environment ("**").

@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "auth/sessions.h"
 #include "auth/tokens.h"
 #include "server/http/testing/raw_client.h"
 #include "state/open.h"
@@ -391,6 +393,108 @@ TEST_F(EventsTest, AStreamIsClosedOnceItsTokenIsRevokedAndTheOthersGoOn) {
   std::optional<http::testing::RawResponse> again = GetJson("/api/v1/events", made->text);
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->status, 401) << again->body;
+}
+
+// A run page's log: ?run=ID keeps the events whose run_id member is that run (not one that only
+// mentions it in a string, not run 42's for run 4).
+TEST_F(EventsTest, TheRunFilterKeepsTheEventsOfOneRun) {
+  StartServer();
+  auto append = [&](const std::string& payload) {
+    state::EventRecord e;
+    e.type = "run.progress";
+    e.environment = "prod";
+    e.time = 1;
+    e.payload_json = payload;
+    Result<int64_t> id = writer_->AppendEvent(e, {});
+    EXPECT_TRUE(id.ok());
+    return id.ok() ? *id : 0;
+  };
+  const int64_t first = append(R"({"environment":"prod","run_id":4,"type":"run.progress"})");
+  append(R"({"environment":"prod","run_id":42,"type":"run.progress"})");
+  append(R"({"diff":"\"run_id\":4,","environment":"prod","type":"run.progress"})");
+  const int64_t last = append(R"({"run_id":4})");
+  std::optional<http::testing::RawResponse> r = GetJson("/api/v1/events?run=4", admin_);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->status, 200) << r->body;
+  Result<value::Value> page = value::ParseJson(r->body);
+  ASSERT_TRUE(page.ok());
+  const value::Value::List& events = page->Find("events")->as_list();
+  ASSERT_EQ(events.size(), 2u) << r->body;
+  EXPECT_EQ(events[0].Find("id")->as_int(), first);
+  EXPECT_EQ(events[1].Find("id")->as_int(), last);
+  for (const char* bad : {"?run=0", "?run=x", "?run=-1"}) {
+    r = GetJson(std::string("/api/v1/events") + bad, admin_);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 400) << bad;
+  }
+}
+
+// A browser's EventSource sends its session cookie, not a header: the stream is served, and
+// closed once the session's token is revoked.
+TEST_F(EventsTest, AStreamOpenedWithASessionCookieClosesWhenItsTokenIsRevoked) {
+  EventHubOptions options;
+  options.token_check = 20ms;
+  StartServer(options);
+  auth::TokenRequest r;
+  r.role = "viewer";
+  r.name = "browser";
+  r.created_by = "test";
+  Result<auth::CreatedToken> made = auth::CreateApiToken(*writer_, r);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  Result<auth::CreatedSession> session =
+      auth::CreateSession(*writer_, made->record, std::time(nullptr));
+  ASSERT_TRUE(session.ok()) << session.error().message;
+  Result<RawClient> c = RawClient::ConnectTcp(server_->tcp_port());
+  ASSERT_TRUE(c.ok());
+  c->Send(
+      "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+      "Cookie: driftless_session=" +
+      session->id + "\r\n\r\n");
+  ASSERT_TRUE(c->ReadUntil("\r\n\r\n", kPatience)) << c->received();
+  EXPECT_NE(c->received().find("200 OK"), std::string::npos) << c->received();
+  WaitStreams(1);
+  Append("run.queued", "prod");
+  EXPECT_TRUE(c->ReadUntil("event: run.queued", kPatience)) << c->received();
+  ASSERT_TRUE(auth::RevokeApiToken(*writer_, "browser", "test").ok());
+  EXPECT_TRUE(c->ReadUntil("closing: token browser is revoked", kPatience)) << c->received();
+  EXPECT_TRUE(c->WaitClosed(kPatience));
+}
+
+// Signing out (the session's end) closes the streams it opened; another session's stays.
+TEST_F(EventsTest, AStreamOpenedWithASessionCookieClosesWhenTheSessionEnds) {
+  EventHubOptions options;
+  options.token_check = 20ms;
+  StartServer(options);
+  auth::TokenRequest r;
+  r.role = "viewer";
+  r.name = "browser";
+  r.created_by = "test";
+  Result<auth::CreatedToken> made = auth::CreateApiToken(*writer_, r);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  auto open = [&](const std::string& id) {
+    Result<RawClient> c = RawClient::ConnectTcp(server_->tcp_port());
+    EXPECT_TRUE(c.ok());
+    c->Send(
+        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+        "Cookie: driftless_session=" +
+        id + "\r\n\r\n");
+    EXPECT_TRUE(c->ReadUntil("\r\n\r\n", kPatience)) << c->received();
+    return std::move(*c);
+  };
+  Result<auth::CreatedSession> leaving =
+      auth::CreateSession(*writer_, made->record, std::time(nullptr));
+  Result<auth::CreatedSession> staying =
+      auth::CreateSession(*writer_, made->record, std::time(nullptr));
+  ASSERT_TRUE(leaving.ok() && staying.ok());
+  RawClient gone = open(leaving->id);
+  RawClient stays = open(staying->id);
+  WaitStreams(2);
+  Result<bool> ended = writer_->DeleteSession(leaving->record.hash);
+  ASSERT_TRUE(ended.ok() && *ended);
+  EXPECT_TRUE(gone.ReadUntil("closing: the session ended", kPatience)) << gone.received();
+  EXPECT_TRUE(gone.WaitClosed(kPatience));
+  Append("run.queued", "prod");
+  EXPECT_TRUE(stays.ReadUntil("event: run.queued", kPatience)) << stays.received();
 }
 
 TEST_F(EventsTest, AnIdleStreamGetsAHeartbeatComment) {

@@ -130,6 +130,10 @@ http::Response ShowRun(const ApiContext& context, const http::Request& request) 
   if (!approvals.ok()) return StateUnavailable(approvals.error());
   Value v = RunValue(*run, true);
   v.Set("approvals", ApprovalsValue(*approvals));
+  // What a run page shows beside them: "1 of 2 approvals".
+  if (context.controller != nullptr) {
+    v.Set("approvals_required", Value::Int(context.controller->ApprovalsRequired(*run)));
+  }
   return http::Response::Json(200, v);
 }
 
