@@ -9,7 +9,9 @@ packages=(build-essential cmake ninja-build ccache pkg-config git libyaml-dev li
           libbenchmark-dev libcurl4-openssl-dev libpq-dev postgresql-15 sqlite3 time
           podman runc catatonit containernetworking-plugins busybox-static podman-compose
           openssl libboost1.74-dev libcpp-httplib-dev python3-prometheus-client
-          libjson-validator-perl)
+          libjson-validator-perl zlib1g-dev chromium)
+# The web UI is built with node and npm (ui/); a newer node already on the machine is kept.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
