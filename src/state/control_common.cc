@@ -62,6 +62,18 @@ Status CheckToken(const Token& t) {
   return Status::Ok();
 }
 
+Status CheckSession(const Session& s) {
+  if (s.hash.size() != 64) return MakeError("cannot store a session: its hash is not a SHA-256");
+  if (s.token_hash.size() != 64) {
+    return MakeError("cannot store a session: its token's hash is not a SHA-256");
+  }
+  if (s.csrf.empty()) return MakeError("cannot store a session: it has no CSRF secret");
+  if (s.expires_at <= s.created_at) {
+    return MakeError("cannot store a session: it expires before it starts");
+  }
+  return Status::Ok();
+}
+
 Status CheckAudit(const AuditEntry& e) {
   if (e.action.empty()) return MakeError("cannot append to the audit log: no action");
   if (e.result != "allowed" && e.result != "refused") {

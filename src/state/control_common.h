@@ -34,6 +34,9 @@ Status CheckStartStatus(const std::string& env, const std::string& to);
 Status CheckApproval(const Approval& approval);
 /// An error unless the token has a name, a role (viewer, editor, admin), a glob and a hash.
 Status CheckToken(const Token& token);
+/// An error unless the session has a hash, a token's hash (both SHA-256), a CSRF secret and an
+/// expiry after its creation.
+Status CheckSession(const Session& session);
 /// An error unless the entry has an action and a result (allowed, refused).
 Status CheckAudit(const AuditEntry& entry);
 /// "a token named NAME exists already; revoke it first or choose another --name".

@@ -114,6 +114,16 @@ struct Token {
   int64_t revoked_at = 0;  ///< unix seconds; 0 while not revoked
 };
 
+/// A browser's session (`POST /api/v1/session`): made from a token, it acts with that token's
+/// rights while both are live. Only the SHA-256 of its id (the cookie's value) is kept.
+struct Session {
+  std::string hash;        ///< lowercase hex SHA-256 of the id's 32 bytes: the lookup key
+  std::string token_hash;  ///< Token::hash of the token it was made from
+  std::string csrf;        ///< the secret every mutating request must echo (X-CSRF-Token)
+  int64_t created_at = 0;  ///< unix seconds
+  int64_t expires_at = 0;  ///< unix seconds (never 0: every session ends)
+};
+
 /// One decision in the audit log (append-only: there is no way to change or remove one).
 struct AuditEntry {
   int64_t id = 0;
@@ -204,6 +214,17 @@ class ControlStore {
   virtual Result<std::vector<Token>> ListTokens() = 0;
   /// Revokes the live token named `name` at `now`; false when there is none.
   virtual Result<bool> RevokeToken(const std::string& name, int64_t now) = 0;
+
+  // --- browser sessions ---
+
+  /// Stores a new session; an error when its hash is known already or a field is missing.
+  virtual Status CreateSession(const Session& session) = 0;
+  /// The session with that hash (expired ones included: the caller decides), or std::nullopt.
+  virtual Result<std::optional<Session>> FindSessionByHash(const std::string& hash) = 0;
+  /// Removes the session with that hash; false when there was none.
+  virtual Result<bool> DeleteSession(const std::string& hash) = 0;
+  /// Removes the sessions that expired before `before` (unix seconds); returns how many.
+  virtual Result<int64_t> PruneSessions(int64_t before) = 0;
 
   // --- audit ---
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "auth/rights.h"
+#include "base/strings.h"
 #include "server/api/audit.h"
 #include "server/api/drift.h"
 #include "server/api/environments.h"
@@ -15,6 +16,7 @@
 #include "server/api/openapi.h"
 #include "server/api/runs.h"
 #include "server/api/server_metrics.h"
+#include "server/api/sessions.h"
 #include "server/api/tokens.h"
 #include "state/open.h"
 
@@ -150,26 +152,65 @@ http::Authenticator MakeAuthenticator(const ApiContext& context) {
       return Refuse(context, request, 403, "", "", right_text,
                     "route " + request.route + " requires an unknown right '" + right_text + "'");
     }
-    std::optional<std::string_view> secret = BearerToken(request.Header("authorization"));
-    if (!secret.has_value()) {
-      return Refuse(context, request, 401, "", "", right_text,
-                    "this route needs an `Authorization: Bearer TOKEN` header");
+    // A bearer header wins over a session cookie: a script that sends one means it.
+    bool has_authorization = false;
+    for (const auto& [name, value] : request.headers) {
+      has_authorization = has_authorization || AsciiLower(name) == "authorization";
     }
-    Result<StorePool::Lease> store = context.stores->Acquire();
-    Result<auth::Authentication> who = store.ok()
-                                           ? auth::Authenticate(**store, *secret, context.Now())
-                                           : Result<auth::Authentication>(store.error());
-    if (!who.ok()) {
-      http::AuthDecision d;
-      d.status = 503;
-      d.error_code = "state_unavailable";
-      d.message = "the state cannot be reached: " + who.error().message;
-      return d;
+    std::optional<state::Token> accepted;
+    std::optional<state::Session> session;
+    if (!has_authorization) {
+      SessionCheck check = CheckSessionCookie(context, request);
+      if (check.failed.has_value()) {
+        http::AuthDecision d;
+        d.status = 503;
+        d.error_code = "state_unavailable";
+        d.message = "the state cannot be reached: " + check.failed->message;
+        return d;
+      }
+      if (!check.present) {
+        return Refuse(context, request, 401, "", "", right_text,
+                      "this route needs an `Authorization: Bearer TOKEN` header or a session "
+                      "cookie (POST /api/v1/session)");
+      }
+      if (!check.session.has_value()) {
+        return Refuse(context, request, 401, "", "", right_text, check.reason);
+      }
+      accepted = std::move(check.token);
+      session = std::move(check.session);
+    } else {
+      std::optional<std::string_view> secret = BearerToken(request.Header("authorization"));
+      if (!secret.has_value()) {
+        return Refuse(context, request, 401, "", "", right_text,
+                      "this route needs an `Authorization: Bearer TOKEN` header");
+      }
+      Result<StorePool::Lease> store = context.stores->Acquire();
+      Result<auth::Authentication> who = store.ok()
+                                             ? auth::Authenticate(**store, *secret, context.Now())
+                                             : Result<auth::Authentication>(store.error());
+      if (!who.ok()) {
+        http::AuthDecision d;
+        d.status = 503;
+        d.error_code = "state_unavailable";
+        d.message = "the state cannot be reached: " + who.error().message;
+        return d;
+      }
+      if (!who->token.has_value()) {
+        return Refuse(context, request, 401, "", "", right_text, "token refused: " + who->reason);
+      }
+      accepted = std::move(who->token);
     }
-    if (!who->token.has_value()) {
-      return Refuse(context, request, 401, "", "", right_text, "token refused: " + who->reason);
+    const state::Token& token = *accepted;
+    // A change asked for by a browser's session must come from the server's own pages.
+    if (session.has_value() && IsMutatingMethod(request.method)) {
+      if (std::string problem = CsrfProblem(request, *session); !problem.empty()) {
+        RequestScope scope = RequestEnvironment(context, request);
+        http::AuthDecision d = Refuse(context, request, 403, token.name, scope.environment,
+                                      right_text, "csrf: " + problem);
+        d.error_code = "csrf";
+        return d;
+      }
     }
-    const state::Token& token = *who->token;
     RequestScope scope = RequestEnvironment(context, request);
     if (scope.status != 200) {
       http::AuthDecision d;
@@ -230,7 +271,7 @@ Status AddRoutes(http::Router& router, const ApiContext& context) {
   // One line per area; each area's routes live in its own file.
   for (auto add : {&AddHealthRoutes, &AddMetricsRoutes, &AddEnvironmentRoutes, &AddRunRoutes,
                    &AddHistoryRoutes, &AddDriftRoutes, &AddAuditRoutes, &AddTokenRoutes,
-                   &AddOpenApiRoutes, &AddHookRoutes, &AddEventRoutes}) {
+                   &AddOpenApiRoutes, &AddHookRoutes, &AddEventRoutes, &AddSessionRoutes}) {
     Status added = add(router, context);
     if (!added.ok()) return added;
   }

@@ -11,6 +11,7 @@
 #include "auth/token.h"
 #include "base/identity.h"
 #include "base/strings.h"
+#include "server/api/sessions.h"
 #include "state/control_common.h"
 #include "value/value.h"
 
@@ -465,6 +466,11 @@ Status AddEventRoutes(http::Router& router, const ApiContext& context) {
           if (Result<std::string> hash = auth::HashToken(*secret); hash.ok()) {
             q.selection.token_hash = std::move(*hash);
           }
+        } else if (request.Header("authorization").empty()) {
+          // A browser's EventSource sends its session cookie: the stream is checked against the
+          // session's token, so that revoking the token closes it.
+          SessionCheck check = CheckSessionCookie(context, request);
+          if (check.session.has_value()) q.selection.token_hash = check.session->token_hash;
         }
         if (!stream) {
           responder.Send(Page(**store, q));

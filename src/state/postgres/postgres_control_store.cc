@@ -82,6 +82,15 @@ constexpr std::string_view kRevokeToken =
     "UPDATE driftless.tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at = 0";
 #undef DL_TOKEN_COLUMNS
 
+constexpr std::string_view kInsertSession =
+    "INSERT INTO driftless.sessions (hash, token_hash, csrf, created_at, expires_at) VALUES ($1, "
+    "$2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING";
+constexpr std::string_view kFindSession =
+    "SELECT hash, token_hash, csrf, created_at, expires_at FROM driftless.sessions WHERE hash = "
+    "$1";
+constexpr std::string_view kDeleteSession = "DELETE FROM driftless.sessions WHERE hash = $1";
+constexpr std::string_view kPruneSessions = "DELETE FROM driftless.sessions WHERE expires_at < $1";
+
 constexpr std::string_view kAppendAudit =
     "INSERT INTO driftless.audit (time, who, action, env, run_id, plan_hash, result, reason, "
     "request_id, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
@@ -347,6 +356,44 @@ Result<bool> PostgresStateStore::RevokeToken(const std::string& name, int64_t no
                             "revoke token " + name);
   if (!r.ok()) return r.error();
   return r->affected() > 0;
+}
+
+// --- browser sessions ---
+
+Status PostgresStateStore::CreateSession(const Session& session) {
+  if (Status s = CheckSession(session); !s.ok()) return s;
+  Params p;
+  p.Add(session.hash).Add(session.token_hash).Add(session.csrf);
+  p.Add(session.created_at).Add(session.expires_at);
+  Result<Rows> r = c_->Exec(kInsertSession, p, "store a session");
+  if (!r.ok()) return r.error();
+  if (r->affected() == 0) return MakeError("cannot store a session: its hash is known already");
+  return Status::Ok();
+}
+
+Result<std::optional<Session>> PostgresStateStore::FindSessionByHash(const std::string& hash) {
+  Result<Rows> r = c_->Exec(kFindSession, Params().Add(hash), "look a session up");
+  if (!r.ok()) return r.error();
+  if (r->empty()) return std::optional<Session>();
+  Session s;
+  s.hash = r->Text(0, 0);
+  s.token_hash = r->Text(0, 1);
+  s.csrf = r->Text(0, 2);
+  s.created_at = r->Int(0, 3);
+  s.expires_at = r->Int(0, 4);
+  return std::optional<Session>(std::move(s));
+}
+
+Result<bool> PostgresStateStore::DeleteSession(const std::string& hash) {
+  Result<Rows> r = c_->Exec(kDeleteSession, Params().Add(hash), "end a session");
+  if (!r.ok()) return r.error();
+  return r->affected() > 0;
+}
+
+Result<int64_t> PostgresStateStore::PruneSessions(int64_t before) {
+  Result<Rows> r = c_->Exec(kPruneSessions, Params().Add(before), "forget expired sessions");
+  if (!r.ok()) return r.error();
+  return r->affected();
 }
 
 // --- audit ---

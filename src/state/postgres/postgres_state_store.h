@@ -129,6 +129,10 @@ class PostgresStateStore final : public StateStore {
   Result<std::optional<Token>> FindTokenByHash(const std::string& hash) override;
   Result<std::vector<Token>> ListTokens() override;
   Result<bool> RevokeToken(const std::string& name, int64_t now) override;
+  Status CreateSession(const Session& session) override;
+  Result<std::optional<Session>> FindSessionByHash(const std::string& hash) override;
+  Result<bool> DeleteSession(const std::string& hash) override;
+  Result<int64_t> PruneSessions(int64_t before) override;
   Result<int64_t> AppendAudit(const AuditEntry& entry) override;
   Result<Page<AuditEntry>> ListAudit(const AuditFilter& filter, int64_t cursor, int limit) override;
   Result<int64_t> AppendEvent(const EventRecord& event,

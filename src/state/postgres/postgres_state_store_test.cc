@@ -80,7 +80,7 @@ TEST(PostgresStateStore, MigrationsRunOnceWhenManyOpenAtOnce) {
                        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
                        "information_schema.tables WHERE table_schema = 'driftless'"),
             "applies,approvals,audit,changes,drift,environments,event_retention,events,"
-            "lock_tokens,locks,outbox,resources,runs,schema_migrations,tokens,"
+            "lock_tokens,locks,outbox,resources,runs,schema_migrations,sessions,tokens,"
             "webhook_deliveries");
   EXPECT_EQ(QueryValue(dsn,
                        "SELECT count(*) FROM information_schema.tables WHERE "

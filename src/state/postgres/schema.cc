@@ -242,6 +242,17 @@ CREATE INDEX webhook_deliveries_by_time ON driftless.webhook_deliveries (seen_at
     R"sql(
 ALTER TABLE driftless.tokens ADD COLUMN rights text NOT NULL DEFAULT '';
 )sql",
+    // 7: browser sessions (POST /api/v1/session): only the SHA-256 of a session's id is kept.
+    R"sql(
+CREATE TABLE driftless.sessions (
+  hash       text PRIMARY KEY,
+  token_hash text NOT NULL,
+  csrf       text NOT NULL,
+  created_at bigint NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON driftless.sessions (expires_at);
+)sql",
     // ---- end of the serve migrations.
 };
 
@@ -252,6 +263,7 @@ constexpr const char* kDescriptions[] = {
     "live stamps",
     "runs, approvals, tokens, audit, events, webhook deliveries",
     "token rights",
+    "browser sessions",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

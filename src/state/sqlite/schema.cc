@@ -225,6 +225,17 @@ CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (seen_at);
     R"sql(
 ALTER TABLE tokens ADD COLUMN rights TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7: browser sessions (POST /api/v1/session): only the SHA-256 of a session's id is kept.
+    R"sql(
+CREATE TABLE sessions (
+  hash       TEXT PRIMARY KEY NOT NULL,
+  token_hash TEXT NOT NULL,
+  csrf       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+)sql",
     // ---- end of the serve migrations.
 };
 

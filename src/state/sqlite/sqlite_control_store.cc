@@ -78,6 +78,14 @@ constexpr const char* kRevokeToken =
     "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at = 0";
 #undef DL_TOKEN_COLUMNS
 
+constexpr const char* kInsertSession =
+    "INSERT INTO sessions (hash, token_hash, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, "
+    "?4, ?5) ON CONFLICT (hash) DO NOTHING";
+constexpr const char* kFindSession =
+    "SELECT hash, token_hash, csrf, created_at, expires_at FROM sessions WHERE hash = ?1";
+constexpr const char* kDeleteSession = "DELETE FROM sessions WHERE hash = ?1";
+constexpr const char* kPruneSessions = "DELETE FROM sessions WHERE expires_at < ?1";
+
 constexpr const char* kAppendAudit =
     "INSERT INTO audit (time, who, action, env, run_id, plan_hash, result, reason, request_id, "
     "subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
@@ -423,6 +431,51 @@ Result<bool> SqliteStateStore::RevokeToken(const std::string& name, int64_t now)
   st->Bind(1, name).Bind(2, now > 0 ? now : NowUnix());
   if (Status s = st->Run(what); !s.ok()) return s.error();
   return db_->Changes() > 0;
+}
+
+// --- browser sessions ---
+
+Status SqliteStateStore::CreateSession(const Session& session) {
+  if (Status s = CheckSession(session); !s.ok()) return s;
+  Result<Stmt> st = db_->Prepare(kInsertSession);
+  if (!st.ok()) return st.error();
+  st->Bind(1, session.hash).Bind(2, session.token_hash).Bind(3, session.csrf);
+  st->Bind(4, session.created_at).Bind(5, session.expires_at);
+  if (Status s = st->Run("store a session"); !s.ok()) return s;
+  if (db_->Changes() == 0) return MakeError("cannot store a session: its hash is known already");
+  return Status::Ok();
+}
+
+Result<std::optional<Session>> SqliteStateStore::FindSessionByHash(const std::string& hash) {
+  Result<Stmt> st = db_->Prepare(kFindSession);
+  if (!st.ok()) return st.error();
+  st->Bind(1, hash);
+  Result<bool> row = st->Step("look a session up");
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<Session>();
+  Session s;
+  s.hash = st->Text(0);
+  s.token_hash = st->Text(1);
+  s.csrf = st->Text(2);
+  s.created_at = st->Int(3);
+  s.expires_at = st->Int(4);
+  return std::optional<Session>(std::move(s));
+}
+
+Result<bool> SqliteStateStore::DeleteSession(const std::string& hash) {
+  Result<Stmt> st = db_->Prepare(kDeleteSession);
+  if (!st.ok()) return st.error();
+  st->Bind(1, hash);
+  if (Status s = st->Run("end a session"); !s.ok()) return s.error();
+  return db_->Changes() > 0;
+}
+
+Result<int64_t> SqliteStateStore::PruneSessions(int64_t before) {
+  Result<Stmt> st = db_->Prepare(kPruneSessions);
+  if (!st.ok()) return st.error();
+  st->Bind(1, before);
+  if (Status s = st->Run("forget expired sessions"); !s.ok()) return s.error();
+  return static_cast<int64_t>(db_->Changes());
 }
 
 // --- audit ---

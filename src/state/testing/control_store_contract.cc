@@ -453,6 +453,66 @@ TEST_P(StateStoreContract, TokensAreFoundByHashAndRevokedByName) {
   EXPECT_NE((*list)[1].revoked_at == 0, (*list)[2].revoked_at == 0);
 }
 
+TEST_P(StateStoreContract, SessionsAreFoundByHashEndedAndPruned) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto make = [](char fill, int64_t expires) {
+    Session s;
+    s.hash = std::string(64, fill);
+    s.token_hash = std::string(64, 't');
+    s.csrf = std::string("csrf-") + fill;
+    s.created_at = 1000;
+    s.expires_at = expires;
+    return s;
+  };
+  ASSERT_TRUE(store->CreateSession(make('a', 2000)).ok());
+  ASSERT_TRUE(store->CreateSession(make('b', 5000)).ok());
+  Status dup = store->CreateSession(make('a', 3000));
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().message, "cannot store a session: its hash is known already");
+  Session bad = make('c', 2000);
+  bad.hash = "abc";
+  EXPECT_FALSE(store->CreateSession(bad).ok());
+  bad = make('c', 2000);
+  bad.csrf.clear();
+  EXPECT_FALSE(store->CreateSession(bad).ok());
+  bad = make('c', 1000);
+  EXPECT_FALSE(store->CreateSession(bad).ok());
+
+  Result<std::optional<Session>> found = store->FindSessionByHash(std::string(64, 'a'));
+  ASSERT_TRUE(found.ok() && *found) << (found.ok() ? "none" : found.error().message);
+  EXPECT_EQ((*found)->token_hash, std::string(64, 't'));
+  EXPECT_EQ((*found)->csrf, "csrf-a");
+  EXPECT_EQ((*found)->created_at, 1000);
+  EXPECT_EQ((*found)->expires_at, 2000);
+  Result<std::optional<Session>> missing = store->FindSessionByHash(std::string(64, 'z'));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(*missing);
+
+  // Another connection (another server on the same state) sees it.
+  auto other = OpenStore();
+  ASSERT_TRUE(other);
+  found = other->FindSessionByHash(std::string(64, 'b'));
+  ASSERT_TRUE(found.ok() && *found);
+
+  Result<int64_t> pruned = store->PruneSessions(3000);
+  ASSERT_TRUE(pruned.ok()) << pruned.error().message;
+  EXPECT_EQ(*pruned, 1);
+  found = store->FindSessionByHash(std::string(64, 'a'));
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(*found);
+
+  Result<bool> deleted = other->DeleteSession(std::string(64, 'b'));
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+  EXPECT_TRUE(*deleted);
+  deleted = store->DeleteSession(std::string(64, 'b'));
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_FALSE(*deleted);
+  found = store->FindSessionByHash(std::string(64, 'b'));
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(*found);
+}
+
 TEST_P(StateStoreContract, AuditLogAppendsAndPagesNewestFirst) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
