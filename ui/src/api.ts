@@ -27,6 +27,13 @@ export function can(right: string): boolean {
   return session !== null && session.rights.includes(right);
 }
 
+/// Whether the session may use `right` on an environment: on a protected one, apply and destroy
+/// need an admin (docs/tokens.md); the server decides anyway.
+export function canOn(right: string, protectedEnv: boolean): boolean {
+  if (!can(right)) return false;
+  return !(protectedEnv && (right === 'apply' || right === 'destroy') && session!.role !== 'admin');
+}
+
 export function onSignedOut(f: () => void): () => void {
   signedOutListeners.add(f);
   return () => signedOutListeners.delete(f);

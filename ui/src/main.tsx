@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, all, can, current, onSignedOut, request, resume, signIn, signOut } from './api';
+import { ApiError, all, can, canOn, current, onSignedOut, request, resume, signIn, signOut } from './api';
 import { live, LiveEvent, LiveState } from './live';
 import './style.css';
 
@@ -198,7 +198,7 @@ function Environments() {
   );
 }
 
-function Actions(props: { env: string }) {
+function Actions(props: { env: string; protected: boolean }) {
   const [msg, setMsg] = useState('');
   const [confirm, setConfirm] = useState('');
   const [asking, setAsking] = useState(false);
@@ -210,12 +210,13 @@ function Actions(props: { env: string }) {
       setMsg(e.message);
     }
   };
-  if (!can('plan') && !can('apply') && !can('destroy')) return null;
+  const apply = canOn('apply', props.protected), destroy = canOn('destroy', props.protected);
+  if (!can('plan') && !apply && !destroy) return null;
   return (
     <div class="actions">
       {can('plan') && <button onClick={() => queue('plan')}>Plan</button>}
-      {can('apply') && <button onClick={() => queue('apply')}>Apply</button>}
-      {can('destroy') && !asking && <button class="danger" onClick={() => setAsking(true)}>Destroy…</button>}
+      {apply && <button onClick={() => queue('apply')}>Apply</button>}
+      {destroy && !asking && <button class="danger" onClick={() => setAsking(true)}>Destroy…</button>}
       {asking && (
         <form class="confirm" onSubmit={(e) => { e.preventDefault(); if (confirm === props.env) queue('destroy'); }}>
           <label for="confirm-destroy">Type <strong>{props.env}</strong> to destroy it</label>
@@ -266,7 +267,7 @@ function Environment(props: { env: string }) {
           <dt>Drift</dt><dd><Status s={e.drift_status ?? 'unknown'} /> {e.open_drift ?? 0} open</dd>
         </dl>
       )}
-      <Actions env={props.env} />
+      {e && <Actions env={props.env} protected={!!e.protected} />}
       <h2>Resources</h2>
       <Failure error={resources.error} />
       {groups.map(([k, rs]) => (
