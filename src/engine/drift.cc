@@ -1,5 +1,7 @@
 #include "engine/drift.h"
 
+#include <set>
+#include <string>
 #include <utility>
 
 namespace driftless::engine {
@@ -38,6 +40,22 @@ DriftReport CheckDrift(Workspace& ws, const std::string& env, bool full) {
   report.recorded = std::move(*recorded);
   report.plan = std::move(*plan);
   return report;
+}
+
+Result<std::optional<plan::Change>> InspectResource(Workspace& ws, const std::string& env,
+                                                    const std::string& address) {
+  Diagnostics diags;
+  const std::set<std::string, std::less<>> only = {address};
+  Workspace::PlanRequest request;
+  request.full = true;
+  request.list_unchanged = true;
+  request.only = &only;
+  Result<plan::Plan> plan = ws.Plan(env, request, diags);
+  if (!plan.ok()) return MakeError(diags.empty() ? plan.error().message : diags.ToString());
+  for (plan::Change& c : plan->changes) {
+    if (c.address == address) return std::optional<plan::Change>(std::move(c));
+  }
+  return std::optional<plan::Change>();
 }
 
 }  // namespace driftless::engine

@@ -36,4 +36,11 @@ struct DriftReport {
 /// unchanged (`drift --full`).
 DriftReport CheckDrift(Workspace& ws, const std::string& env, bool full = false);
 
+/// One resource of `env` as a drift check sees it, for a page that shows it alone: the plan's
+/// change for `address` alone (declared, applied and live side by side, the diffs), its live
+/// object read whatever its stamp says. Writes nothing (not even the drift timeline).
+/// std::nullopt when the environment neither declares nor holds `address`.
+Result<std::optional<plan::Change>> InspectResource(Workspace& ws, const std::string& env,
+                                                    const std::string& address);
+
 }  // namespace driftless::engine

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "engine/unlock.h"
+#include "plan/plan.h"
 #include "server/api/json.h"
+#include "value/render.h"
 
 namespace driftless::server::api {
 
@@ -367,24 +369,89 @@ http::Response ListResources(const ApiContext& context, const http::Request& req
   return http::Response::Json(200, PageValue(std::move(*items), std::move(next)));
 }
 
+// `?live=true` adds what a resource page shows beside the state's row: the declared value at
+// the commit applied, the applied value, the provider's live read and the line diffs, from the
+// engine's own plan of that one resource (Controller::InspectResource), redacted.
+Status AddLiveView(const ApiContext& context, const std::string& env, const std::string& address,
+                   Value* row, http::Response* error) {
+  if (context.controller == nullptr) {
+    *error = http::Response::Error(503, "no_controller", "this server runs no controller");
+    return MakeError("no controller");
+  }
+  bool found = false;
+  context.controller->InspectResource(
+      env, address,
+      [&](const Result<std::optional<plan::Change>>& change, const std::string& commit) {
+        if (!change.ok()) {
+          *error = http::Response::Error(409, "check_failed",
+                                         "resource " + address + " of " + env +
+                                             " cannot be read now: " + change.error().message);
+          return;
+        }
+        if (!change->has_value()) return;
+        found = true;
+        const plan::Change& c = **change;
+        if (!row->is_object()) *row = Value::MakeObject();
+        row->Set("address", Value::String(c.address));
+        row->Set("commit", Value::String(commit));
+        row->Set("action", Value::String(std::string(plan::ActionName(c.action))));
+        row->Set("reason", Value::String(c.reason));
+        row->Set("drifted", Value::Bool(c.drift));
+        row->Set("declared", value::Redact(c.planned));
+        row->Set("applied", value::Redact(c.prior));
+        row->Set("live", value::Redact(c.live));
+        row->Set("diff", Value::String(c.diff));
+        row->Set("drift_diff", Value::String(c.drift_diff));
+      });
+  if (error->status >= 400) return MakeError("refused");
+  if (!found) return MakeError("not found");
+  return Status::Ok();
+}
+
 http::Response ShowResource(const ApiContext& context, const http::Request& request) {
   const std::string env(request.Param("env"));
   const std::string address =
       std::string(request.Param("kind")) + "/" + std::string(request.Param("name"));
-  Result<StorePool::Lease> store = context.stores->Acquire();
-  if (!store.ok()) return StateUnavailable(store.error());
-  std::optional<controller::EnvironmentView> view;
-  if (auto missing = CheckEnvironment(context, **store, env, &view)) return *missing;
-  Result<std::optional<state::ResourceState>> resource = (*store)->GetResource(env, address);
-  if (!resource.ok()) return StateUnavailable(resource.error());
-  if (!resource->has_value()) {
-    return http::Response::Error(
-        404, "not_found",
-        "environment " + env + " has no resource " + http::Printable(address, 160) + " in state");
+  bool live = false;
+  if (request.query.find("live") != std::string::npos) {
+    std::optional<std::string> text = request.QueryParam("live");
+    if (text.has_value() && *text != "true" && *text != "false") {
+      return http::Response::Error(
+          400, "bad_live",
+          "query parameter 'live' is true or false, not '" + http::Printable(*text, 40) + "'");
+    }
+    live = text.has_value() && *text == "true";
   }
-  Result<Value::List> items = ResourceValues(**store, env, {&**resource});
-  if (!items.ok()) return StateUnavailable(items.error());
-  return http::Response::Json(200, items->front());
+  const std::string not_found = "environment " + env + " has no resource " +
+                                http::Printable(address, 160) +
+                                (live ? " declared or in state" : " in state");
+  Value row;
+  {
+    // Not held while a target is read below.
+    Result<StorePool::Lease> store = context.stores->Acquire();
+    if (!store.ok()) return StateUnavailable(store.error());
+    std::optional<controller::EnvironmentView> view;
+    if (auto missing = CheckEnvironment(context, **store, env, &view)) return *missing;
+    Result<std::optional<state::ResourceState>> resource = (*store)->GetResource(env, address);
+    if (!resource.ok()) return StateUnavailable(resource.error());
+    if (resource->has_value()) {
+      Result<Value::List> items = ResourceValues(**store, env, {&**resource});
+      if (!items.ok()) return StateUnavailable(items.error());
+      row = std::move(items->front());
+    } else if (!live) {
+      return http::Response::Error(404, "not_found", not_found);
+    }
+  }
+  if (live) {
+    http::Response error;
+    error.status = 200;
+    Status added = AddLiveView(context, env, address, &row, &error);
+    if (error.status >= 400) return error;
+    if (!added.ok()) return http::Response::Error(404, "not_found", not_found);
+  }
+  std::string body;
+  value::AppendRedactedJson(body, row);
+  return http::Response::Json(200, std::move(body));
 }
 
 }  // namespace

@@ -16,8 +16,11 @@
 #include <vector>
 
 #include "auth/rights.h"
+#include "auth/sessions.h"
+#include "auth/token.h"
 #include "auth/tokens.h"
 #include "base/file_util.h"
+#include "base/hash.h"
 #include "base/identity.h"
 #include "base/strings.h"
 #include "server/api/api.h"
@@ -170,6 +173,26 @@ class RestTest : public ::testing::Test {
     return r.value_or(RawResponse{});
   }
 
+  // One request on a new connection with `headers` ("Name: value\r\n" each) as given.
+  RawResponse CallWith(const std::string& method, const std::string& target,
+                       const std::string& headers, const std::string& body = "",
+                       uint16_t port = 0) {
+    auto client = RawClient::ConnectTcp(port != 0 ? port : server_->tcp_port());
+    EXPECT_TRUE(client.ok());
+    if (!client.ok()) return {};
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers;
+    if (!body.empty() || method == "POST") {
+      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n";
+    }
+    req += "\r\n" + body;
+    EXPECT_TRUE(client->Send(req));
+    std::optional<RawResponse> r = client->ReadResponse(kPatience);
+    EXPECT_TRUE(r.has_value()) << method << " " << target;
+    return r.value_or(RawResponse{});
+  }
+
   static value::Value Parse(const RawResponse& r) {
     auto v = value::ParseJson(r.body);
     EXPECT_TRUE(v.ok()) << r.body;
@@ -303,9 +326,10 @@ TEST_F(RestTest, EveryRouteAgainstEveryKindOfToken) {
   std::set<std::string> covered;
   for (const Case& c : cases) covered.insert(RouteOf(c.method, c.target));
   for (const std::string& route : routes_) {
-    // No token: the probes and /metrics are open, the webhook is signed instead (hooks_test).
+    // No token: the probes and /metrics are open, the webhook is signed instead (hooks_test),
+    // the session routes check a token in the body or a cookie (BrowserSessions... below).
     if (route == "GET /livez" || route == "GET /readyz" || route == "GET /metrics" ||
-        route == "POST /api/v1/hooks/git")
+        route == "POST /api/v1/hooks/git" || route.ends_with(" /api/v1/session"))
       continue;
     EXPECT_EQ(covered.count(route), 1u) << route << " is not in the matrix";
   }
@@ -740,6 +764,244 @@ std::string DocumentedRight(const value::Value& op) {
 // for other environments only, and against an expired token: a right other than the route's is
 // refused (403), the route's own is let through to the handler (anything but 401 and 403) unless
 // the environment is outside the token's glob or the route manages tokens, which needs `**`.
+// The cookie's value in a Set-Cookie header ("driftless_session=ID; HttpOnly; ...").
+std::string CookieValueOf(const std::string& set_cookie) {
+  const std::string prefix = "driftless_session=";
+  if (set_cookie.rfind(prefix, 0) != 0) return "";
+  return set_cookie.substr(prefix.size(), set_cookie.find(';') - prefix.size());
+}
+
+TEST_F(RestTest, BrowserSessionsSignInUseTheCookieAndRefuseForgedRequests) {
+  StartServer();
+  const std::string editor = Token("editor1", "editor");
+
+  // Sign in.
+  RawResponse in = CallWith("POST", "/api/v1/session", "", "{\"token\":\"" + editor + "\"}");
+  ASSERT_EQ(in.status, 200) << in.body;
+  const std::string set_cookie = in.Header("set-cookie");
+  EXPECT_NE(set_cookie.find("; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"),
+            std::string::npos)
+      << set_cookie;
+  EXPECT_EQ(set_cookie.find("Secure"), std::string::npos) << set_cookie;
+  const std::string id = CookieValueOf(set_cookie);
+  ASSERT_EQ(id.size(), 43u) << set_cookie;
+  value::Value session = Parse(in);
+  EXPECT_EQ(session.Find("name")->as_string(), "editor1");
+  EXPECT_EQ(session.Find("role")->as_string(), "editor");
+  EXPECT_EQ(session.Find("scope")->as_string(), "**");
+  EXPECT_EQ(value::ToJson(*session.Find("rights")),
+            "[\"read\",\"plan\",\"approve\",\"apply\",\"destroy\"]");
+  const std::string csrf = session.Find("csrf")->as_string();
+  EXPECT_EQ(csrf.size(), 43u);
+  EXPECT_TRUE(session.Find("expires_at")->is_int());
+  // Only the id's hash is kept.
+  Result<std::string> hash = auth::HashSessionId(id);
+  ASSERT_TRUE(hash.ok());
+  auto kept = store_->FindSessionByHash(*hash);
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_NE((*kept)->hash, id);
+  // Behind a TLS proxy the cookie is Secure.
+  RawResponse tls = CallWith("POST", "/api/v1/session", "X-Forwarded-Proto: https\r\n",
+                             "{\"token\":\"" + editor + "\"}");
+  ASSERT_EQ(tls.status, 200) << tls.body;
+  EXPECT_NE(tls.Header("set-cookie").find("; Secure"), std::string::npos);
+
+  const std::string cookie = "Cookie: other=1; driftless_session=" + id + "; theme=dark\r\n";
+  RawResponse again = CallWith("GET", "/api/v1/session", cookie);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Parse(again).Find("csrf")->as_string(), csrf);
+  EXPECT_EQ(CallWith("GET", "/api/v1/environments", cookie).status, 200);
+  EXPECT_EQ(CallWith("GET", "/api/v1/events?after=0", cookie).status, 200);
+  EXPECT_EQ(CallWith("GET", "/api/v1/environments/m-x/runs", cookie).status, 200);
+
+  // Forged changes: no CSRF header, a wrong one, a cross-site Origin.
+  const std::string plan = "{\"action\":\"plan\"}";
+  const std::string target = "/api/v1/environments/m-x/runs";
+  for (const std::string& extra : {std::string(""), std::string("X-CSRF-Token: wrong\r\n"),
+                                   "X-CSRF-Token: " + csrf + "\r\nOrigin: http://evil.example\r\n",
+                                   "X-CSRF-Token: " + csrf + "x\r\n"}) {
+    RawResponse forged = CallWith("POST", target, cookie + extra, plan);
+    EXPECT_EQ(forged.status, 403) << extra << forged.body;
+    EXPECT_EQ(EnvelopeCode(forged), "csrf") << extra;
+  }
+  // The real thing: the secret, and the server's own origin (or none).
+  RawResponse queued =
+      CallWith("POST", target, cookie + "X-CSRF-Token: " + csrf + "\r\nOrigin: http://x\r\n", plan);
+  EXPECT_EQ(queued.status, 202) << queued.body;
+  // Bearer requests are not affected, and a bearer header wins over a cookie.
+  EXPECT_EQ(Call("POST", target, editor, plan).status, 202);
+  EXPECT_EQ(
+      CallWith("POST", target,
+               "Authorization: Bearer " + editor + "\r\nCookie: driftless_session=bad\r\n", plan)
+          .status,
+      202);
+  // The cookie has its token's rights: an editor cannot manage tokens.
+  EXPECT_EQ(CallWith("GET", "/api/v1/tokens", cookie).status, 403);
+
+  // Refusals are audited, with their reason.
+  state::AuditFilter filter;
+  auto audit = store_->ListAudit(filter, 0, 200);
+  ASSERT_TRUE(audit.ok());
+  int csrf_refusals = 0, sign_ins = 0;
+  for (const state::AuditEntry& e : audit->items) {
+    if (e.result == "refused" && e.reason.rfind("csrf: ", 0) == 0) {
+      ++csrf_refusals;
+      EXPECT_EQ(e.who, "editor1");
+      EXPECT_EQ(e.environment, "m-x");
+    }
+    if (e.action == "session.create" && e.result == "allowed") ++sign_ins;
+  }
+  EXPECT_EQ(csrf_refusals, 4);
+  EXPECT_EQ(sign_ins, 2);
+
+  // Bad sign-ins: a wrong token (401, as a bearer refusal says), bad bodies (400), a cross-site
+  // Origin (403 csrf); each answered while other clients are served.
+  RawResponse wrong = CallWith("POST", "/api/v1/session", "",
+                               "{\"token\":\"dl_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}");
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(EnvelopeCode(wrong), "unauthorized");
+  EXPECT_EQ(Message(wrong), "token refused: unknown token");
+  EXPECT_EQ(CallWith("POST", "/api/v1/session", "", "{\"token\":\"nope\"}").status, 401);
+  EXPECT_EQ(EnvelopeCode(CallWith("POST", "/api/v1/session", "", "{\"token\":1}")), "bad_field");
+  EXPECT_EQ(EnvelopeCode(CallWith("POST", "/api/v1/session", "", "{\"tok\":\"x\"}")),
+            "unknown_field");
+  EXPECT_EQ(EnvelopeCode(CallWith("POST", "/api/v1/session", "", "{\"token\":")), "malformed_json");
+  RawResponse cross = CallWith("POST", "/api/v1/session", "Origin: http://evil.example\r\n",
+                               "{\"token\":\"" + editor + "\"}");
+  EXPECT_EQ(cross.status, 403);
+  EXPECT_EQ(EnvelopeCode(cross), "csrf");
+  audit = store_->ListAudit(filter, 0, 200);
+  ASSERT_TRUE(audit.ok());
+  int refused_sign_ins = 0;
+  for (const state::AuditEntry& e : audit->items) {
+    refused_sign_ins += e.action == "session.create" && e.result == "refused";
+  }
+  EXPECT_EQ(refused_sign_ins, 3);
+
+  // Malformed cookie headers: 401, never a crash, and the others are still served.
+  for (const std::string& bad :
+       {std::string("Cookie: driftless_session=abc\r\n"),
+        std::string("Cookie: driftless_session=\r\n"), std::string("Cookie: ;;;=;=\r\n"),
+        "Cookie: driftless_session=" + id + "; driftless_session=" + id + "\r\n",
+        "Cookie: driftless_session=" + std::string(43, 'A') + "\r\n",
+        "Cookie: driftless_session=" + std::string(5000, 'A') + "\r\n"}) {
+    RawResponse r = CallWith("GET", "/api/v1/environments", bad);
+    EXPECT_EQ(r.status, 401) << bad.substr(0, 80) << r.body;
+    EXPECT_EQ(CallWith("GET", "/api/v1/session", bad).status, 401) << bad.substr(0, 80);
+    EXPECT_EQ(CallWith("GET", "/api/v1/environments", cookie).status, 200);
+  }
+
+  // Another server on the same state takes the session (a restart, or a second replica).
+  StorePool pool2(dir_ + "/state.db");
+  ApiContext context2 = context_;
+  context2.stores = &pool2;
+  http::Router router2;
+  ASSERT_TRUE(AddRoutes(router2, context2).ok());
+  http::ServerOptions so2;
+  so2.authenticator = MakeAuthenticator(context2);
+  http::Server server2(std::move(router2), so2);
+  ASSERT_TRUE(server2.Start().ok());
+  EXPECT_EQ(CallWith("GET", "/api/v1/environments", cookie, "", server2.tcp_port()).status, 200);
+  server2.Stop();
+
+  // An expired session.
+  std::string raw(32, '\x07');
+  state::Session old;
+  old.hash = Sha256Hex(raw);
+  old.token_hash = (*kept)->token_hash;
+  old.csrf = "c";
+  old.created_at = 1000;
+  old.expires_at = 2000;
+  ASSERT_TRUE(store_->CreateSession(old).ok());
+  RawResponse expired =
+      CallWith("GET", "/api/v1/environments",
+               "Cookie: driftless_session=" + auth::Base64UrlEncode(raw) + "\r\n");
+  EXPECT_EQ(expired.status, 401);
+  EXPECT_EQ(Message(expired), "the session expired; sign in again");
+
+  // Signing out needs the secret, ends the session and clears the cookie.
+  EXPECT_EQ(EnvelopeCode(CallWith("DELETE", "/api/v1/session", cookie)), "csrf");
+  RawResponse out =
+      CallWith("DELETE", "/api/v1/session", cookie + "X-CSRF-Token: " + csrf + "\r\n");
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_NE(out.Header("set-cookie")
+                .find("driftless_session=; HttpOnly; SameSite=Strict; Path=/; "
+                      "Max-Age=0"),
+            std::string::npos);
+  EXPECT_EQ(CallWith("GET", "/api/v1/session", cookie).status, 401);
+  EXPECT_EQ(CallWith("DELETE", "/api/v1/session", cookie).status, 200);
+
+  // Revoking the token ends its sessions.
+  RawResponse in2 = CallWith("POST", "/api/v1/session", "", "{\"token\":\"" + editor + "\"}");
+  ASSERT_EQ(in2.status, 200);
+  const std::string cookie2 =
+      "Cookie: driftless_session=" + CookieValueOf(in2.Header("set-cookie")) + "\r\n";
+  EXPECT_EQ(CallWith("GET", "/api/v1/environments", cookie2).status, 200);
+  ASSERT_TRUE(auth::RevokeApiToken(*store_, "editor1", "test").ok());
+  RawResponse gone = CallWith("GET", "/api/v1/environments", cookie2);
+  EXPECT_EQ(gone.status, 401);
+  EXPECT_EQ(Message(gone), "the session's token was refused: token editor1 is revoked");
+  EXPECT_EQ(CallWith("GET", "/api/v1/session", cookie2).status, 401);
+}
+
+// A session never outlives its token.
+TEST_F(RestTest, ASessionEndsWhenItsTokenExpires) {
+  StartServer();
+  auth::TokenRequest r;
+  r.name = "brief";
+  r.role = "viewer";
+  r.ttl_seconds = 600;
+  r.created_by = "test";
+  auto made = auth::CreateApiToken(*store_, r);
+  ASSERT_TRUE(made.ok());
+  RawResponse in = CallWith("POST", "/api/v1/session", "", "{\"token\":\"" + made->text + "\"}");
+  ASSERT_EQ(in.status, 200) << in.body;
+  EXPECT_EQ(Parse(in).Find("expires_at")->as_int(), made->record.expires_at);
+  EXPECT_EQ(value::ToJson(*Parse(in).Find("rights")), "[\"read\"]");
+  const std::string set_cookie = in.Header("set-cookie");
+  const size_t at = set_cookie.find("Max-Age=");
+  ASSERT_NE(at, std::string::npos);
+  const int64_t max_age = std::stoll(set_cookie.substr(at + 8));
+  EXPECT_GT(max_age, 0);
+  EXPECT_LE(max_age, 600);
+}
+
+// A resource page: declared, applied and live side by side with the diffs, from the engine's own
+// plan of that one resource.
+TEST_F(RestTest, AResourceShowsDeclaredAppliedAndLiveWithTheDrift) {
+  StartServer();
+  const std::string viewer = Token("viewer1", "viewer");
+  const std::string target = "/api/v1/environments/production/resources/file.file/app";
+  RawResponse calm = Call("GET", target + "?live=true", viewer);
+  ASSERT_EQ(calm.status, 200) << calm.body;
+  value::Value v = Parse(calm);
+  EXPECT_EQ(v.Find("drifted")->as_bool(), false) << calm.body;
+  EXPECT_EQ(v.Find("commit")->as_string(), head_);
+  EXPECT_EQ(v.Find("drift_diff")->as_string(), "");
+  EXPECT_NE(v.Find("address"), nullptr);
+
+  // A hand edit of the managed file.
+  test::WriteIn(dir_ + "/root/production", "app.conf", "edited by hand\n");
+  RawResponse drifted = Call("GET", target + "?live=true", viewer);
+  ASSERT_EQ(drifted.status, 200) << drifted.body;
+  v = Parse(drifted);
+  EXPECT_EQ(v.Find("drifted")->as_bool(), true) << drifted.body;
+  EXPECT_EQ(v.FindPath("declared.content")->as_string(), "1") << drifted.body;
+  EXPECT_EQ(v.FindPath("applied.content")->as_string(), "1") << drifted.body;
+  EXPECT_EQ(v.FindPath("live.content")->as_string(), "edited by hand\n") << drifted.body;
+  EXPECT_NE(v.Find("drift_diff")->as_string().find("edited by hand"), std::string::npos)
+      << drifted.body;
+  // Without ?live the row is the state's alone, as before; bad input is a 400.
+  RawResponse row = Call("GET", target, viewer);
+  ASSERT_EQ(row.status, 200);
+  EXPECT_EQ(Parse(row).Find("live"), nullptr);
+  EXPECT_EQ(EnvelopeCode(Call("GET", target + "?live=maybe", viewer)), "bad_live");
+  EXPECT_EQ(
+      Call("GET", "/api/v1/environments/production/resources/file.file/nope?live=true", viewer)
+          .status,
+      404);
+}
+
 TEST_F(RestTest, RightsMatrixFromTheOpenApiDocument) {
   StartServer();
   const state::Run planned = WaitRun("m-x", "planned");

@@ -997,6 +997,29 @@ void Controller::CheckDrift(const std::string& env, bool full,
   use(engine::CheckDrift(ws, env, full));
 }
 
+void Controller::InspectResource(
+    const std::string& env, const std::string& address,
+    const std::function<void(const Result<std::optional<plan::Change>>&, const std::string&)>&
+        use) {
+  std::string applied;
+  {
+    engine::Workspace probe(RunOptions(""));
+    Result<std::string> a = probe.AppliedCommit(env);
+    if (!a.ok()) {
+      use(a.error(), "");
+      return;
+    }
+    applied = *a;
+  }
+  engine::Workspace ws(RunOptions(applied));
+  Status selected = ws.Select(env);
+  if (!selected.ok()) {
+    use(selected.error(), applied);
+    return;
+  }
+  use(engine::InspectResource(ws, env, address), applied);
+}
+
 int Controller::RequiredApprovals(const state::Run& run,
                                   const config::EnvironmentMatch* at_commit) const {
   std::optional<EnvironmentView> v = FindEnvironment(run.environment);

@@ -132,6 +132,12 @@ class Controller {
                   const std::function<void(const engine::DriftReport&)>& use);
   Result<RunDecision> DecideRun(int64_t id, const std::string& who, const std::string& decision,
                                 const std::string& comment);
+  /// Resource `address` of `env` now, on the calling thread (engine::InspectResource at the
+  /// commit last applied, or the branch head when nothing was applied): `use` gets the change
+  /// (std::nullopt: no such resource) and the commit, or the error, while they are valid.
+  void InspectResource(const std::string& env, const std::string& address,
+                       const std::function<void(const Result<std::optional<plan::Change>>&,
+                                                const std::string&)>& use);
 
  private:
   struct Watcher;
