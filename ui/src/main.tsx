@@ -284,7 +284,7 @@ function Environment(props: { env: string }) {
         </section>
       ))}
       <h2>Runs</h2>
-      <RunList runs={(runs.data as any)?.items ?? []} />
+      <div class="scroll"><RunList runs={(runs.data as any)?.items ?? []} /></div>
       <h2>Drift timeline</h2>
       <ol class="timeline" aria-label="drift timeline">
         {((timeline.data as any)?.items ?? []).map((d: any) => (
@@ -327,14 +327,20 @@ function Value(props: { v: any; label: string }) {
 
 function Resource(props: { env: string; kind: string; name: string }) {
   const path = `/api/v1/environments/${enc(props.env)}/resources/${enc(props.kind)}/${enc(props.name)}`;
-  const r = useLoad(() => request('GET', path), [path], (e) => e.environment === props.env);
+  // ?live=true: declared (at the applied commit), applied and live, and the diffs; the stored
+  // row alone when the live read fails now (409 check_failed).
+  const r = useLoad(
+    () => request('GET', path + '?live=true').catch((e) => (e instanceof ApiError && e.status === 409 ? request('GET', path) : Promise.reject(e))),
+    [path], (e) => e.environment === props.env);
   const d: any = r.data;
   const applied = d?.applied ?? d?.attributes?.attrs;
-  const diff = d?.diff ?? d?.drift?.diff ?? '';
+  const driftDiff = d?.drift_diff || d?.drift?.diff || '';
+  const planDiff = d?.diff ?? '';
+  const drifted = d?.drifted ?? !!d?.drift;
   return (
     <>
       <nav class="crumbs"><Link href="/">Environments</Link> / <Link href={'/environments/' + enc(props.env)}>{props.env}</Link> / {props.kind}/{props.name}</nav>
-      <h1>{props.kind}/{props.name} {d && <Status s={d.drift ? 'drifted' : d.status ?? 'in_sync'} />}</h1>
+      <h1>{props.kind}/{props.name} {d && <Status s={drifted ? 'drifted' : d.action && d.action !== 'no-op' ? 'changed' : 'in_sync'} />}</h1>
       <Failure error={r.error} />
       {d && (
         <>
@@ -344,7 +350,8 @@ function Resource(props: { env: string; kind: string; name: string }) {
             <section><h2>Live</h2><Value v={d.live} label="live" /></section>
           </div>
           <h2>Diff</h2>
-          {diff ? <Diff text={diff} label="resource diff" /> : <p class="ok">No difference.</p>}
+          {driftDiff ? <><h3>Applied → live (drift)</h3><Diff text={driftDiff} label="resource diff" /></> : <p class="ok">Live matches what was applied.</p>}
+          {planDiff && d.action && d.action !== 'no-op' && <><h3>Live → declared ({d.action}: {d.reason})</h3><Diff text={planDiff} label="plan diff" /></>}
           {d.drift && <p>Drifted since {when(d.drift.onset)}{d.drift.actor && ` by ${d.drift.actor}`}.</p>}
         </>
       )}
