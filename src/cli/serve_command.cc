@@ -1,5 +1,5 @@
-// `driftless serve`: the controller (server/controller) and the API routes (server/api) behind
-// the HTTP layer (server/http). Only flags and wiring live here.
+// `driftless serve`: the controller (server/controller), the API routes (server/api) and the web
+// UI (server/ui) behind the HTTP layer (server/http). Only flags and wiring live here.
 
 #include <cstdio>
 #include <memory>
@@ -14,6 +14,7 @@
 #include "server/api/server_metrics.h"
 #include "server/controller/controller.h"
 #include "server/http/server.h"
+#include "server/ui/ui.h"
 #include "state/open.h"
 #include "state/sqlite/server_lock.h"
 
@@ -97,6 +98,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   context.webhook_secret = webhook_secret;
   server::http::Router router;
   Status added = server::api::AddRoutes(router, context);
+  if (added.ok()) added = server::ui::AddUiRoutes(router, server::ui::EmbeddedAssets());
   if (!added.ok()) {
     std::fprintf(stderr, "error: %s\n", added.error().message.c_str());
     return 1;

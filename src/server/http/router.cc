@@ -121,6 +121,14 @@ Status Router::AddSync(std::string method, std::string pattern, SyncHandler hand
       std::move(options));
 }
 
+void Router::SetGetFallback(Handler handler, RouteOptions options) {
+  get_fallback_ = std::make_unique<Route>();
+  get_fallback_->method = "GET";
+  get_fallback_->pattern = "/*";
+  get_fallback_->handler = std::move(handler);
+  get_fallback_->options = std::move(options);
+}
+
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch match;
   if (path.empty() || path[0] != '/') {
@@ -154,6 +162,11 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     if (best == nullptr || MoreSpecific(*route, *best)) best = route.get();
   }
   if (best == nullptr) {
+    if (allowed.empty() && get_fallback_ != nullptr && method == "GET") {
+      match.kind = RouteMatch::Kind::kFound;
+      match.route = get_fallback_.get();
+      return match;
+    }
     if (!allowed.empty()) {
       match.kind = RouteMatch::Kind::kMethodNotAllowed;
       match.allow = Join(std::vector<std::string>(allowed.begin(), allowed.end()), ", ");

@@ -73,6 +73,11 @@ class Router {
   Status AddSync(std::string method, std::string pattern, SyncHandler handler,
                  RouteOptions options = {});
 
+  /// Sets the route of every GET that no pattern matches (not one whose path has routes of other
+  /// methods: that stays a 405): the web UI's client routes. Its pattern in the Request and the
+  /// access log is "/*"; it gets no parameters and sees the path in `Request::path`.
+  void SetGetFallback(Handler handler, RouteOptions options = {});
+
   /// Matches a method and a raw (undecoded) path, without its query.
   RouteMatch Match(std::string_view method, std::string_view path) const;
 
@@ -81,6 +86,7 @@ class Router {
  private:
   size_t max_param_bytes_;
   std::vector<std::unique_ptr<Route>> routes_;
+  std::unique_ptr<Route> get_fallback_;
 };
 
 }  // namespace driftless::server::http

@@ -37,6 +37,20 @@ TEST(RouterTest, MatchesPatternsAndDecodesParameters) {
   EXPECT_EQ(m.route->pattern, "/");
 }
 
+TEST(RouterTest, GetFallbackTakesOnlyUnmatchedGets) {
+  Router router = Routes();
+  EXPECT_EQ(router.Match("GET", "/environments/prod").kind, RouteMatch::Kind::kNotFound);
+  router.SetGetFallback([](const Request&, Responder) {});
+  RouteMatch m = router.Match("GET", "/environments/prod");
+  ASSERT_EQ(m.kind, RouteMatch::Kind::kFound);
+  EXPECT_EQ(m.route->pattern, "/*");
+  EXPECT_TRUE(m.params.empty());
+  // A route still wins; a path with routes of other methods stays a 405; other methods a 404.
+  EXPECT_EQ(router.Match("GET", "/api/v1/runs/42").route->pattern, "/api/v1/runs/{id}");
+  EXPECT_EQ(router.Match("GET", "/api/v1/runs/7/cancel").kind, RouteMatch::Kind::kMethodNotAllowed);
+  EXPECT_EQ(router.Match("POST", "/environments/prod").kind, RouteMatch::Kind::kNotFound);
+}
+
 TEST(RouterTest, LiteralSegmentsWinOverParameters) {
   Router router = Routes();
   RouteMatch m = router.Match("GET", "/api/v1/runs/latest");
