@@ -6,12 +6,14 @@
 // it and one store object serves both; the contract tests (testing/) run against both.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "state/change_channel.h"
 
 namespace driftless::state {
 
@@ -268,6 +270,23 @@ class ControlStore {
                                         int64_t now) = 0;
   /// Forgets deliveries seen before `before`; returns how many.
   virtual Result<int64_t> PruneDeliveries(int64_t before) = 0;
+
+  // --- change notifications (change_channel.h) ---
+
+  /// Subscribes to `channels` (kEventsChannel, kRunsChannel, kFetchChannel, or any valid name)
+  /// and returns once subscribed. AppendEvent announces on "events" and EnqueueRun on "runs",
+  /// each only once its row has committed (PostgreSQL: in the row's transaction). PostgreSQL:
+  /// the listener holds a connection of its own to the same location, LISTENing to
+  /// `driftless_<channel>`, and connects again by itself when it is lost (reported as
+  /// Wakeup::missed); SQLite: in this process, plus a look every 100 ms at whether another
+  /// connection wrote the file (also reported as missed, own writes included). The listener
+  /// does not use this store object and may outlive it.
+  virtual Result<std::unique_ptr<ChangeListener>> Listen(
+      const std::vector<std::string>& channels) = 0;
+  /// Announces `payload` on `channel` now, to every listener of the state (outside any
+  /// transaction of this store). An error for a bad channel name or payload
+  /// (CheckChannelName, CheckNotificationPayload).
+  virtual Status Notify(const std::string& channel, const std::string& payload) = 0;
 
   // --- several servers (docs/server.md#several-servers) ---
   //

@@ -97,6 +97,10 @@ EventHub::~EventHub() { Stop(); }
 Status EventHub::Start() {
   Result<StorePool::Lease> store = stores_->Acquire();
   if (!store.ok()) return store.error();
+  // Subscribed before the first look: an event appended in between is announced.
+  Result<std::unique_ptr<state::ChangeListener>> listener =
+      (*store)->Listen({state::kEventsChannel});
+  if (!listener.ok()) return listener.error();
   Result<int64_t> latest = (*store)->LatestEventId();
   if (!latest.ok()) return latest.error();
   MaybePrune(**store);
@@ -104,6 +108,7 @@ Status EventHub::Start() {
   if (started_ || stopped_) return MakeError("the event hub was started already");
   started_ = true;
   position_ = *latest;
+  listener_ = std::move(*listener);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -117,6 +122,7 @@ void EventHub::Stop() {
     closing.swap(subscribers_);
   }
   stop_ = true;
+  if (listener_ != nullptr) listener_->Interrupt();
   if (thread_.joinable()) thread_.join();
   for (auto& sub : closing) sub->stream->Close();
   if (streams_gauge_ != nullptr) streams_gauge_->Set({}, 0);
@@ -227,6 +233,7 @@ void EventHub::Run() {
     position = position_;
   }
   bool replays_waiting = false;
+  bool rescan = false;  // a read failed, or a wait: read the log even without an announcement
   while (!stop_) {
     if (!store.has_value()) {
       Result<StorePool::Lease> acquired = stores_->Acquire();
@@ -238,24 +245,43 @@ void EventHub::Run() {
     }
     MaybePrune(**store);
     CheckTokens(**store);
-    // While a replay waits for its client to read, look again soon.
-    Result<bool> woken = (*store)->WaitForEvents(position, replays_waiting ? 20 : options_.wait_ms);
+    // Nothing is read until the log announces an event (or that one may have been missed: the
+    // listener's connection was lost); while a replay waits for its client, look again soon.
+    Result<state::Wakeup> woken = listener_->Wait(replays_waiting ? 20 : options_.wait_ms);
+    if (!woken.ok()) {
+      // The listener connects again by itself, pausing between attempts; its first success
+      // answers `missed`, and the log is read then.
+      rescan = true;
+      continue;
+    }
     std::vector<state::EventRecord> events;
-    if (woken.ok() && *woken) {
-      Result<std::vector<state::EventRecord>> batch =
-          (*store)->EventsAfter(position, {}, state::kDefaultEventBatch);
-      if (batch.ok()) {
-        events = std::move(*batch);
-      } else {
-        woken = batch.error();
+    bool failed = false;
+    if (woken->Touches(state::kEventsChannel) || rescan) {
+      // Every event after the position, in batches: one announcement may stand for many.
+      int64_t after = position;
+      for (;;) {
+        Result<std::vector<state::EventRecord>> batch =
+            (*store)->EventsAfter(after, {}, state::kDefaultEventBatch);
+        if (!batch.ok()) {
+          failed = true;
+          break;
+        }
+        const bool full = batch->size() == static_cast<size_t>(state::kDefaultEventBatch);
+        if (!batch->empty()) after = batch->back().id;
+        events.insert(events.end(), std::make_move_iterator(batch->begin()),
+                      std::make_move_iterator(batch->end()));
+        if (!full) break;
       }
     }
-    if (!woken.ok()) {
-      // The state failed: a new connection next time, after a pause (no busy loop).
+    if (failed) {
+      // The state failed: a new connection next time, after a pause (no busy loop); what the
+      // announcement stood for is read then.
       store.reset();
+      rescan = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.wait_ms));
       continue;
     }
+    rescan = false;
     std::vector<std::shared_ptr<Subscriber>> replaying;
     {
       std::lock_guard<std::mutex> lock(mu_);

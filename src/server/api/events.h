@@ -2,9 +2,11 @@
 
 // GET /api/v1/events: the state's event log as server-sent events (Accept: text/event-stream)
 // or as JSON pages. One EventHub per server holds every open stream: a single dispatcher thread
-// waits on the log (ControlStore::WaitForEvents) and fans each new event out to every stream
-// that wants it, so a thousand idle streams cost a thousand buffers, not a thousand threads. A
-// stream that does not read is closed by the HTTP layer's buffer cap.
+// listens to the state's "events" channel (ControlStore::Listen: PostgreSQL LISTEN/NOTIFY, so an
+// event appended by another server on the same database wakes it at once), reads the log only
+// when an event is announced or one may have been missed, and fans each new event out to every
+// stream that wants it, so a thousand idle streams cost a thousand buffers, not a thousand threads.
+// A stream that does not read is closed by the HTTP layer's buffer cap.
 
 #include <atomic>
 #include <chrono>
@@ -42,8 +44,8 @@ struct EventSelection {
 struct EventHubOptions {
   /// A comment line on a stream after this long without an event (at most 15 s).
   std::chrono::milliseconds heartbeat{15000};
-  /// How long one wait of the dispatcher for new events lasts (also how soon it notices a
-  /// stop, a new stream to replay to, and closed streams).
+  /// How long one wait of the dispatcher for an announced event lasts (also how soon it notices
+  /// a new stream to replay to and closed streams; a stop interrupts the wait).
   int wait_ms = 250;
   /// A replay (a client catching up from its Last-Event-ID) writes more only while less than
   /// this is unsent on its stream; keep it well below the server's max_stream_buffer.
@@ -114,6 +116,8 @@ class EventHub {
   bool stopped_ = false;  // mu_
   bool started_ = false;  // mu_
   std::atomic<bool> stop_{false};
+  // Set by Start before the dispatcher starts; Interrupt (Stop) is thread-safe.
+  std::unique_ptr<state::ChangeListener> listener_;
   std::chrono::steady_clock::time_point next_prune_{};
   std::chrono::steady_clock::time_point next_token_check_{};
   std::thread thread_;

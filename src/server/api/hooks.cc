@@ -224,6 +224,12 @@ Status AddHookRoutes(http::Router& router, const ApiContext& context) {
           }
         }
         if (context.controller != nullptr) context.controller->TriggerFetch();
+        // Every server on the same state hears of it (state::kFetchChannel), so that the one
+        // that owns an environment fetches too; a failure only loses that hint.
+        if (Result<StorePool::Lease> s = context.stores->Acquire(); s.ok()) {
+          std::string what = hook.provider + (hook.event.empty() ? "" : " " + hook.event);
+          (void)(*s)->Notify(state::kFetchChannel, what.substr(0, 200));
+        }
         count(hook.provider, "accepted");
         entry.subject = hook.event.empty() ? "fetch" : hook.event + ": fetch";
         if (!hook.delivery.empty()) entry.subject += " (delivery " + hook.delivery + ")";

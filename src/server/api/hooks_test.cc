@@ -317,10 +317,24 @@ TEST_F(ApiHooksTest, AValidHookOnARealServerMakesTheControllerFetch) {
     std::optional<http::testing::RawResponse> r = client->ReadResponse(std::chrono::seconds(60));
     return r.has_value() ? r->status : 0;
   };
+  // Other servers on the state hear of an accepted hook on the "fetch" channel.
+  Result<StorePool::Lease> other = pool_->Acquire();
+  ASSERT_TRUE(other.ok());
+  Result<std::unique_ptr<state::ChangeListener>> listener =
+      (*other)->Listen({state::kFetchChannel});
+  ASSERT_TRUE(listener.ok()) << listener.error().message;
   EXPECT_EQ(post(Sig(body, "x")), 401);
   EXPECT_EQ(controller_->fetches(), 1u);
   EXPECT_EQ(post(Sig(body)), 202);
   EXPECT_TRUE(wait_fetches(2));
+  std::vector<std::string> heard;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (heard.empty() && std::chrono::steady_clock::now() < deadline) {
+    Result<state::Wakeup> w = (*listener)->Wait(60000);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    for (const state::Notification& n : w->notifications) heard.push_back(n.payload);
+  }
+  EXPECT_EQ(heard, std::vector<std::string>{"github push"});  // the refused one is not told
   server.Stop();
 }
 

@@ -3,6 +3,8 @@
 #include <poll.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 namespace driftless::state::pg_detail {
 
@@ -21,6 +23,8 @@ std::string OneLine(const char* message) {
 
 }  // namespace
 
+std::string OneLineMessage(const char* message) { return OneLine(message); }
+
 int64_t Rows::affected() const {
   const char* n = PQcmdTuples(r_);
   return n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
@@ -36,12 +40,23 @@ Connection::~Connection() {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& location,
-                                                     const std::string& shown) {
+                                                     const std::string& shown,
+                                                     const char* application_name, bool keepalive) {
   // Defaults first: the location's own settings (expanded from dbname) override them.
-  const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
-                        nullptr};
-  const char* values[] = {"10", "driftless", "UTF8", location.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  std::vector<const char*> keys = {"connect_timeout", "application_name", "client_encoding"};
+  std::vector<const char*> values = {"10", application_name, "UTF8"};
+  if (keepalive) {
+    for (auto [k, v] : {std::pair{"keepalives_idle", "15"}, std::pair{"keepalives_interval", "5"},
+                        std::pair{"keepalives_count", "3"}}) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+  }
+  keys.push_back("dbname");
+  values.push_back(location.c_str());
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (conn == nullptr) {
     return MakeError("cannot connect to state " + shown + ": out of memory");
   }

@@ -84,8 +84,13 @@ class Connection {
 
   /// Connects to `location` (a postgres:// or postgresql:// URI, or libpq key=value pairs).
   /// `shown` is how errors name it (the location with its password masked).
+  /// `application_name` is the default of pg_stat_activity's column (the location may set its
+  /// own); `keepalive` makes a TCP connection that stays idle notice a dead peer within about
+  /// 30 s (a listener's connection).
   static Result<std::unique_ptr<Connection>> Open(const std::string& location,
-                                                  const std::string& shown);
+                                                  const std::string& shown,
+                                                  const char* application_name = "driftless",
+                                                  bool keepalive = false);
 
   /// Runs one statement with parameters, prepared once per connection (`sql` is the cache key).
   /// `what` completes "cannot ..." in the error message.
@@ -143,6 +148,9 @@ class Transaction {
   explicit Transaction(Connection* c) : c_(c) {}
   Connection* c_;
 };
+
+/// A libpq message on one line, without its trailing newline and "ERROR:  " prefix.
+std::string OneLineMessage(const char* message);
 
 /// A PostgreSQL array literal of text ("{\"a\",\"b\"}"), for a $n::text[] parameter.
 std::string EncodeTextArray(const std::vector<std::string>& items);

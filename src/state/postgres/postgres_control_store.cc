@@ -11,6 +11,7 @@
 #include "base/identity.h"
 #include "state/control_common.h"
 #include "state/postgres/pg_conn.h"
+#include "state/postgres/pg_listener.h"
 #include "state/postgres/postgres_state_store.h"
 
 namespace driftless::state {
@@ -108,6 +109,7 @@ constexpr std::string_view kLatestEvent =
     "SELECT greatest(coalesce((SELECT max(id) FROM driftless.events), 0), pruned_through) FROM "
     "driftless.event_retention";
 constexpr char kListenEvents[] = "LISTEN driftless_events";
+constexpr std::string_view kNotify = "SELECT pg_notify($1, $2)";
 constexpr std::string_view kPruneEvents =
     "WITH last AS (SELECT coalesce(max(id), 0) AS id FROM driftless.events WHERE time < $1), "
     "gone AS (DELETE FROM driftless.events WHERE id <= (SELECT id FROM last) RETURNING 1), "
@@ -193,6 +195,10 @@ Result<EnqueuedRun> PostgresStateStore::EnqueueRun(const Run& run, bool supersed
     for (int i = 0; i < gone->size(); ++i) out.superseded.push_back(gone->Int(i, 0));
     std::sort(out.superseded.begin(), out.superseded.end());
   }
+  // Sent at the commit, with the row: a listener never hears of a run it cannot read yet.
+  Params n;
+  n.Add(pg_detail::PgChannel(kRunsChannel)).Add(run.environment);
+  if (Result<Rows> r = c_->Exec(kNotify, n, what); !r.ok()) return r.error();
   if (Status s = txn->Commit(what); !s.ok()) return s.error();
   return out;
 }
@@ -510,6 +516,29 @@ Result<bool> PostgresStateStore::EventIdPastRetention(int64_t last_id) {
   Result<Rows> r = c_->Exec(kPrunedThrough, "read the event retention");
   if (!r.ok()) return r.error();
   return !r->empty() && last_id < r->Int(0, 0);
+}
+
+// --- change notifications ---
+
+Result<std::unique_ptr<ChangeListener>> PostgresStateStore::Listen(
+    const std::vector<std::string>& channels) {
+  for (const std::string& c : channels) {
+    if (Status s = CheckChannelName(c); !s.ok()) return s.error();
+  }
+  Result<std::unique_ptr<pg_detail::PgListener>> l =
+      pg_detail::PgListener::Open(location_, location(), channels);
+  if (!l.ok()) return l.error();
+  return std::unique_ptr<ChangeListener>(std::move(*l));
+}
+
+Status PostgresStateStore::Notify(const std::string& channel, const std::string& payload) {
+  if (Status s = CheckChannelName(channel); !s.ok()) return s;
+  if (Status s = CheckNotificationPayload(channel, payload); !s.ok()) return s;
+  Params p;
+  p.Add(pg_detail::PgChannel(channel)).Add(payload);
+  Result<Rows> r = c_->Exec(kNotify, p, "notify channel " + channel);
+  if (!r.ok()) return r.error();
+  return Status::Ok();
 }
 
 // --- webhook deliveries ---

@@ -374,8 +374,9 @@ Params& AddLimit(Params& p, int64_t limit) { return limit < 0 ? p.Null() : p.Add
 
 }  // namespace
 
-PostgresStateStore::PostgresStateStore(std::unique_ptr<Connection> c, std::string host)
-    : c_(std::move(c)), host_(std::move(host)) {}
+PostgresStateStore::PostgresStateStore(std::unique_ptr<Connection> c, std::string location,
+                                       std::string host)
+    : c_(std::move(c)), location_(std::move(location)), host_(std::move(host)) {}
 
 PostgresStateStore::~PostgresStateStore() = default;
 
@@ -388,7 +389,7 @@ Result<std::unique_ptr<PostgresStateStore>> PostgresStateStore::Open(const std::
   Status migrated = pg_detail::Migrate(**c);
   if (!migrated.ok()) return migrated.error();
   return std::unique_ptr<PostgresStateStore>(
-      new PostgresStateStore(std::move(*c), CurrentIdentity().host));
+      new PostgresStateStore(std::move(*c), location, CurrentIdentity().host));
 }
 
 // --- environments ---

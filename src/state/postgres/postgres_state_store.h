@@ -142,6 +142,10 @@ class PostgresStateStore final : public StateStore {
   Result<bool> RememberDelivery(const std::string& source, const std::string& id,
                                 int64_t now) override;
   Result<int64_t> PruneDeliveries(int64_t before) override;
+  /// See ControlStore::Listen: a connection of its own (pg_listener.h), application_name
+  /// "driftless listener".
+  Result<std::unique_ptr<ChangeListener>> Listen(const std::vector<std::string>& channels) override;
+  Status Notify(const std::string& channel, const std::string& payload) override;
   // Several servers (postgres_servers.cc).
   bool SharesServers() const override { return true; }
   Result<std::vector<ServerRecord>> Heartbeat(const ServerRecord& self, int64_t lease_ms) override;
@@ -156,7 +160,8 @@ class PostgresStateStore final : public StateStore {
   // --- end of ControlStore ---
 
  private:
-  PostgresStateStore(std::unique_ptr<pg_detail::Connection> c, std::string host);
+  PostgresStateStore(std::unique_ptr<pg_detail::Connection> c, std::string location,
+                     std::string host);
 
   // Inside a write transaction: locks the environment's lock row and fails unless `lock` is its
   // current lock.
@@ -177,7 +182,8 @@ class PostgresStateStore final : public StateStore {
                              const std::string& operation, int64_t lease_seconds);
 
   std::unique_ptr<pg_detail::Connection> c_;
-  std::string host_;  // this machine's host name, to judge stale locks
+  std::string location_;  // as given (password included), for the listeners' connections
+  std::string host_;      // this machine's host name, to judge stale locks
   bool listening_ = false;
   bool listening_events_ = false;  // LISTEN driftless_events issued (WaitForEvents)
   std::string fence_env_;          // SetRunFence: "" for none

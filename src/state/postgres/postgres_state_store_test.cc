@@ -313,6 +313,150 @@ TEST(PostgresLocation, PasswordsAreMaskedEverywhere) {
   EXPECT_EQ(kv.error().message.find("s3cret"), std::string::npos) << kv.error().message;
 }
 
+// --- change notifications: what only the PostgreSQL listener has ---
+
+// Waits (a minute at most: a failure detector) for the first wait that reports anything; the
+// errors on the way (the listener connecting again) are collected in `errors`.
+Result<Wakeup> FirstWakeup(ChangeListener& l, std::vector<std::string>* errors) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (std::chrono::steady_clock::now() < deadline) {
+    Result<Wakeup> w = l.Wait(60000);
+    if (!w.ok()) {
+      errors->push_back(w.error().message);
+      continue;
+    }
+    if (!w->empty()) return w;
+  }
+  return MakeError("nothing reported within a minute");
+}
+
+std::string ListenerBackends(const std::string& dsn) {
+  return QueryValue(dsn,
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'driftless listener' AND datname = current_database()");
+}
+
+TEST(PostgresListener, ATerminatedConnectionIsReportedAsMissedAndOpenedAgain) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto store = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Result<std::unique_ptr<ChangeListener>> l = (*store)->Listen({kEventsChannel, kFetchChannel});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ(ListenerBackends(dsn), "1");
+  EXPECT_EQ(QueryValue(dsn,
+                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                       "application_name = 'driftless listener' AND datname = current_database()"),
+            "1");
+  // Appended while nobody listens: its notification is lost, and the loss is what is told.
+  Result<int64_t> id = (*store)->AppendEvent({0, "env.created", "qa", "{}", 0}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  std::vector<std::string> errors;
+  Result<Wakeup> w = FirstWakeup(**l, &errors);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_TRUE(w->missed);
+  EXPECT_TRUE(errors.empty()) << errors.front();  // the server is up: back at the first try
+  EXPECT_EQ(ListenerBackends(dsn), "1");
+  // Listening again on every channel.
+  ASSERT_TRUE((*store)->Notify(kFetchChannel, "after").ok());
+  w = FirstWakeup(**l, &errors);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_FALSE(w->missed);
+  ASSERT_EQ(w->notifications.size(), 1u);
+  EXPECT_EQ(w->notifications[0].channel, "fetch");
+  EXPECT_EQ(w->notifications[0].payload, "after");
+}
+
+TEST(PostgresListener, AStateThatCannotBeReachedFailsTheWaitsUntilItIsBack) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  const std::string name = QueryValue(dsn, "SELECT current_database()");
+  auto store = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Result<std::unique_ptr<ChangeListener>> l = (*store)->Listen({kRunsChannel});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  store->reset();
+  // The database goes away (its sessions ended with it): every attempt to connect fails.
+  const std::string server = driftless::test::TestServerDsn();
+  ASSERT_EQ(Execute(server, "DROP DATABASE " + name + " WITH (FORCE)"), "");
+  Result<Wakeup> lost = (*l)->Wait(60000);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_NE(lost.error().message.find("lost the notification connection to state"),
+            std::string::npos)
+      << lost.error().message;
+  EXPECT_NE(lost.error().message.find(name), std::string::npos) << lost.error().message;
+  // Back: the next successful wait says that something may have been missed.
+  ASSERT_EQ(Execute(server, "CREATE DATABASE " + name), "");
+  std::vector<std::string> errors;
+  Result<Wakeup> w = FirstWakeup(**l, &errors);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_TRUE(w->missed);
+  EXPECT_EQ(ListenerBackends(dsn), "1");
+}
+
+// Ids come from a sequence, drawn before the commit: without care, event N+1 could commit while
+// N is still in flight, and a reader that moved past N+1 would never see N. Appends take an
+// advisory lock held to their commit, so the second writer cannot even draw its id until the
+// first has committed. Shown with two real writers, the first held inside its transaction (by
+// a table lock on the outbox, which it writes after drawing its id).
+TEST(PostgresStateStore, ConcurrentEventWritersCommitTheirIdsInOrder) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto first = PostgresStateStore::Open(dsn);
+  auto second = PostgresStateStore::Open(dsn);
+  auto reader = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(first.ok() && second.ok() && reader.ok());
+  PGconn* blocker = PQconnectdb(dsn.c_str());
+  ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+  auto exec = [&](const char* sql) {
+    PGresult* r = PQexec(blocker, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+  };
+  ASSERT_TRUE(exec("BEGIN; LOCK TABLE driftless.outbox IN EXCLUSIVE MODE"));
+  // Waits (a minute at most) until `n` sessions wait for a lock of kind `event`.
+  auto waiting = [&](const std::string& event, const std::string& n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (QueryValue(dsn,
+                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                     "'Lock' AND wait_event = '" +
+                         event + "'") == n) {
+        return true;
+      }
+    }
+    return false;
+  };
+  OutboxEntry delivery;
+  delivery.sink = "hook";
+  delivery.environment = "qa";
+  delivery.event_type = "env.created";
+  delivery.event_id = "e1";
+  delivery.event_json = "{}";
+  Result<int64_t> a = MakeError("not run");
+  Result<int64_t> b = MakeError("not run");
+  std::thread ta([&] { a = (*first)->AppendEvent({0, "env.created", "qa", "{}", 0}, {delivery}); });
+  ASSERT_TRUE(waiting("relation", "1"));  // the first drew its id, waits to write its delivery
+  std::thread tb([&] { b = (*second)->AppendEvent({0, "env.destroyed", "qa", "{}", 0}, {}); });
+  ASSERT_TRUE(waiting("advisory", "1"));  // the second waits before drawing one
+  // Nothing is visible yet, and the second could not draw an id past the first's.
+  EXPECT_EQ(QueryValue(dsn, "SELECT count(*) FROM driftless.events"), "0");
+  EXPECT_EQ(QueryValue(dsn, "SELECT last_value FROM driftless.events_id_seq"), "1");
+  ASSERT_TRUE(exec("COMMIT"));
+  ta.join();
+  tb.join();
+  PQfinish(blocker);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_LT(*a, *b);
+  Result<std::vector<EventRecord>> events = (*reader)->EventsAfter(0, {}, 0);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].id, *a);
+  EXPECT_EQ((*events)[1].id, *b);
+}
+
 TEST(PostgresLocation, TextArraysRoundTrip) {
   std::vector<std::string> items = {"", "NULL", "a,b", "{c}", "d\"e", "f\\g", " x ", "plain"};
   std::vector<std::string> back;

@@ -4,17 +4,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <utility>
 
 #include "base/identity.h"
 #include "state/control_common.h"
+#include "state/local_channels.h"
 #include "state/sqlite/sqlite_db.h"
 #include "state/sqlite/sqlite_state_store.h"
 #include "state/sqlite/string_list.h"
 
 namespace driftless::state {
 
+using sqlite_detail::Database;
 using sqlite_detail::EncodeStringList;
 using sqlite_detail::Stmt;
 using sqlite_detail::Transaction;
@@ -187,6 +190,7 @@ Result<EnqueuedRun> SqliteStateStore::EnqueueRun(const Run& run, bool supersede)
     }
   }
   if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  PublishLocal(channel_key_, kRunsChannel, run.environment);  // after the commit: readable
   return out;
 }
 
@@ -498,6 +502,7 @@ Result<int64_t> SqliteStateStore::AppendEvent(const EventRecord& event,
     if (Status s = st->Run(what); !s.ok()) return s.error();
   }
   if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  PublishLocal(channel_key_, kEventsChannel, std::to_string(id));  // after the commit: readable
   return id;
 }
 
@@ -585,6 +590,46 @@ Result<bool> SqliteStateStore::EventIdPastRetention(int64_t last_id) {
   Result<bool> row = st->Step("read the event retention");
   if (!row.ok()) return row.error();
   return *row && last_id < st->Int(0);
+}
+
+// --- change notifications ---
+
+Result<std::unique_ptr<ChangeListener>> SqliteStateStore::Listen(
+    const std::vector<std::string>& channels) {
+  for (const std::string& c : channels) {
+    if (Status s = CheckChannelName(c); !s.ok()) return s.error();
+  }
+  // A connection of the listener's own tells writes by other processes (a command on the same
+  // file) through PRAGMA data_version, which changes whenever another connection commits.
+  Result<std::unique_ptr<Database>> db = Database::Open(path(), kBusyTimeoutMs);
+  if (!db.ok()) return db.error();
+  auto version = std::make_shared<int64_t>(0);
+  std::shared_ptr<Database> conn(std::move(*db));
+  auto read = [conn]() -> Result<int64_t> {
+    Result<Stmt> st = conn->Prepare("PRAGMA data_version");
+    if (!st.ok()) return st.error();
+    Result<bool> row = st->Step("look for changes");
+    if (!row.ok()) return row.error();
+    return *row ? st->Int(0) : 0;
+  };
+  Result<int64_t> first = read();
+  if (!first.ok()) return first.error();
+  *version = *first;
+  ChangedElsewhere elsewhere = [read, version]() -> Result<bool> {
+    Result<int64_t> now = read();
+    if (!now.ok()) return now.error();
+    const bool changed = *now != *version;
+    *version = *now;
+    return changed;
+  };
+  return ListenLocal(channel_key_, channels, std::move(elsewhere), kListenPollMs);
+}
+
+Status SqliteStateStore::Notify(const std::string& channel, const std::string& payload) {
+  if (Status s = CheckChannelName(channel); !s.ok()) return s;
+  if (Status s = CheckNotificationPayload(channel, payload); !s.ok()) return s;
+  PublishLocal(channel_key_, channel, payload);
+  return Status::Ok();
 }
 
 // --- webhook deliveries ---

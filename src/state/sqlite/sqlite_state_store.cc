@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -260,7 +261,11 @@ Result<std::vector<Row>> RowsByAddress(sqlite_detail::Database& db, const std::s
 }  // namespace
 
 SqliteStateStore::SqliteStateStore(std::unique_ptr<Database> db, std::string host)
-    : db_(std::move(db)), host_(std::move(host)) {}
+    : db_(std::move(db)), host_(std::move(host)) {
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(db_->path(), ec);
+  channel_key_ = ec ? db_->path() : canonical.string();
+}
 
 SqliteStateStore::~SqliteStateStore() = default;
 

@@ -33,6 +33,8 @@ class SqliteStateStore final : public StateStore {
   static constexpr int kStampBusyTimeoutMs = 100;
   /// How often AcquireLock looks again while it waits for a live lock holder.
   static constexpr int kLockPollMs = 75;
+  /// How often a listener (Listen) looks whether another connection wrote the file.
+  static constexpr int kListenPollMs = 100;
 
   /// Opens the database at `path`, creating it (mode 0600) and its parent folders when missing,
   /// and brings its schema up to date. Fails when the file belongs to another program or was
@@ -145,6 +147,11 @@ class SqliteStateStore final : public StateStore {
   Result<bool> RememberDelivery(const std::string& source, const std::string& id,
                                 int64_t now) override;
   Result<int64_t> PruneDeliveries(int64_t before) override;
+  /// See ControlStore::Listen: channels in this process (local_channels.h), keyed by the
+  /// file's canonical path, plus PRAGMA data_version every kListenPollMs on a connection of the
+  /// listener's own for writes by other processes (reported as missed).
+  Result<std::unique_ptr<ChangeListener>> Listen(const std::vector<std::string>& channels) override;
+  Status Notify(const std::string& channel, const std::string& payload) override;
   // --- end of ControlStore ---
 
  private:
@@ -161,7 +168,8 @@ class SqliteStateStore final : public StateStore {
   Status InterruptApplies(const std::string& env, int64_t token, int64_t now);
 
   std::unique_ptr<sqlite_detail::Database> db_;
-  std::string host_;  // this machine's host name, to judge stale locks in PendingChanges
+  std::string channel_key_;  // the file's canonical path: who hears Notify (local_channels.h)
+  std::string host_;         // this machine's host name, to judge stale locks in PendingChanges
 };
 
 }  // namespace driftless::state

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <set>
 #include <thread>
 #include <vector>
@@ -676,6 +677,114 @@ TEST_P(StateStoreContract, WebhookDeliveriesAreRememberedOnce) {
   EXPECT_EQ(*pruned, 2);
   EXPECT_TRUE(*store->RememberDelivery("github", "d-1", 400));
   EXPECT_FALSE(*store->RememberDelivery("github", "d-2", 400));
+}
+
+}  // namespace driftless::state::testing
+
+// --- change notifications ---
+
+namespace driftless::state::testing {
+namespace {
+
+// What a listener delivered, read one notification at a time.
+class Heard {
+ public:
+  explicit Heard(ChangeListener& listener) : listener_(listener) {}
+  // The payload of the next notification on `channel` (waiting a minute at most: a failure
+  // detector), skipping those on other channels; "" with a failure recorded when none came.
+  // Losses (`missed`) are allowed.
+  std::string Next(const std::string& channel) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    for (;;) {
+      while (!pending_.empty()) {
+        Notification n = std::move(pending_.front());
+        pending_.pop_front();
+        if (n.channel == channel) return n.payload;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      Result<Wakeup> w = listener_.Wait(60000);
+      if (!w.ok()) continue;  // a lost connection being opened again
+      for (Notification& n : w->notifications) pending_.push_back(std::move(n));
+    }
+    ADD_FAILURE() << "no notification on channel " << channel;
+    return "";
+  }
+
+ private:
+  ChangeListener& listener_;
+  std::deque<Notification> pending_;
+};
+
+}  // namespace
+
+TEST_P(StateStoreContract, ListenersHearNotificationsOfOtherStoresAfterTheirRowsCommit) {
+  auto listening = OpenStore();
+  auto writer = OpenStore();
+  ASSERT_TRUE(listening && writer);
+  Result<std::unique_ptr<ChangeListener>> l =
+      listening->Listen({kEventsChannel, kRunsChannel, kFetchChannel});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  listening.reset();  // the listener does not need its store
+  Heard heard(**l);
+
+  // An event: its id, readable by the time it is heard.
+  Result<int64_t> id = writer->AppendEvent({0, "env.created", "qa", "{}", 0}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_EQ(heard.Next(kEventsChannel), std::to_string(*id));
+  auto reader = OpenStore();
+  ASSERT_TRUE(reader);
+  Result<std::vector<EventRecord>> events = reader->EventsAfter(*id - 1, {}, 0);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+
+  // A queued run: its environment.
+  state::Run run;
+  run.environment = "qa";
+  run.action = "plan";
+  run.author = "ci";
+  Result<EnqueuedRun> queued = writer->EnqueueRun(run, false);
+  ASSERT_TRUE(queued.ok()) << queued.error().message;
+  EXPECT_EQ(heard.Next(kRunsChannel), "qa");
+  Result<std::optional<state::Run>> read = reader->GetRun(queued->run.id);
+  ASSERT_TRUE(read.ok() && read->has_value());
+
+  // Notify: any payload, in order.
+  ASSERT_TRUE(writer->Notify(kFetchChannel, "github push").ok());
+  ASSERT_TRUE(writer->Notify(kFetchChannel, "second").ok());
+  EXPECT_EQ(heard.Next(kFetchChannel), "github push");
+  EXPECT_EQ(heard.Next(kFetchChannel), "second");
+
+  // A channel nobody listens to reaches nobody; nothing left: the wait runs out.
+  ASSERT_TRUE(writer->Notify("elsewhere", "x").ok());
+  ASSERT_TRUE(writer->Notify(kFetchChannel, "last").ok());
+  EXPECT_EQ(heard.Next(kFetchChannel), "last");
+  Result<Wakeup> quiet = (*l)->Wait(0);
+  ASSERT_TRUE(quiet.ok());
+  for (const Notification& n : quiet->notifications) EXPECT_NE(n.channel, "elsewhere");
+}
+
+TEST_P(StateStoreContract, AnInterruptEndsAWaitAndBadChannelsAreRefused) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  Result<std::unique_ptr<ChangeListener>> l = store->Listen({kRunsChannel});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  std::thread t([&] { (*l)->Interrupt(); });
+  bool interrupted = false;
+  while (!interrupted) {
+    Result<Wakeup> w = (*l)->Wait(60000);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    interrupted = w->interrupted;
+  }
+  t.join();
+
+  Result<std::unique_ptr<ChangeListener>> bad = store->Listen({"Runs; DROP"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("notification channel 'Runs; DROP' is not"), std::string::npos)
+      << bad.error().message;
+  Status big = store->Notify(kFetchChannel, std::string(kMaxNotificationPayload + 1, 'x'));
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.error().message.find("at most 4000"), std::string::npos) << big.error().message;
+  EXPECT_FALSE(store->Notify("", "x").ok());
 }
 
 }  // namespace driftless::state::testing
