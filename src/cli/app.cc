@@ -328,6 +328,9 @@ int Main(int argc, char** argv) {
     // At most ten years, as the stores keep it; also keeps the conversion defined.
     g.lease_seconds = static_cast<int64_t>(std::ceil(std::min(seconds, 315360000.0)));
   }
+  // A server's lease (its environments and their locks) is shorter: a dead server's
+  // environments are taken over by the others sooner (docs/server.md#several-servers).
+  if (lease.empty() && *serve) g.lease_seconds = 30;
   for (const auto& v : var_args) {
     size_t eq = v.find('=');
     if (eq == std::string::npos || eq == 0) {

@@ -62,3 +62,37 @@ Result<std::optional<RunRecord>> FindRunOfApply(ControlStore& store, const std::
 }
 
 }  // namespace driftless::state
+
+namespace driftless::state {
+
+namespace {
+
+Error OneServer(const char* what) {
+  return Error{std::string("cannot ") + what +
+               ": this state keeps one server only (several servers share a PostgreSQL state)"};
+}
+
+}  // namespace
+
+Result<std::vector<ServerRecord>> ControlStore::Heartbeat(const ServerRecord&, int64_t) {
+  return OneServer("register a server");
+}
+
+Status ControlStore::Deregister(const std::string&) { return OneServer("deregister a server"); }
+
+Result<Ownerships> ControlStore::ListOwnerships() { return OneServer("list ownerships"); }
+
+Result<std::optional<Ownership>> ControlStore::TakeOwnership(const std::string&, const std::string&,
+                                                             int64_t) {
+  return OneServer("take an environment's ownership");
+}
+
+Result<std::vector<Ownership>> ControlStore::RenewOwnerships(const std::string&, int64_t) {
+  return OneServer("renew ownerships");
+}
+
+Status ControlStore::ReleaseOwnership(const std::string&, int64_t) {
+  return OneServer("release an ownership");
+}
+
+}  // namespace driftless::state

@@ -162,6 +162,29 @@ struct EventFilter {
   std::vector<std::string> types;  ///< empty for all
 };
 
+/// A `driftless serve` process registered in a state that several servers share.
+struct ServerRecord {
+  std::string id;  ///< unique per process (host, pid and a random part)
+  std::string host;
+  int64_t pid = 0;
+  int64_t started_at = 0;  ///< unix seconds
+  int64_t expires_ms = 0;  ///< unix milliseconds on the database's clock: alive until then
+};
+
+/// Which server reconciles an environment: a lease with a fencing token.
+struct Ownership {
+  std::string environment;
+  std::string server;      ///< ServerRecord::id
+  int64_t token = 0;       ///< strictly increasing across takeovers (all environments)
+  int64_t expires_ms = 0;  ///< unix milliseconds on the database's clock
+};
+
+/// Every ownership, and the database's clock when they were read.
+struct Ownerships {
+  int64_t now_ms = 0;
+  std::vector<Ownership> items;  ///< sorted by environment
+};
+
 /// The runs, approvals, tokens, audit log, event log and webhook deliveries (see the top of this
 /// file). One object is used by one thread at a time, like StateStore.
 class ControlStore {
@@ -285,6 +308,41 @@ class ControlStore {
   /// transaction of this store). An error for a bad channel name or payload
   /// (CheckChannelName, CheckNotificationPayload).
   virtual Status Notify(const std::string& channel, const std::string& payload) = 0;
+
+  // --- several servers (docs/server.md#several-servers) ---
+  //
+  // Only a backend that several servers can share (PostgreSQL) implements these; on the others
+  // SharesServers() is false, one server owns everything and the calls below fail.
+
+  /// True when several servers may share this state, each reconciling the environments it owns.
+  virtual bool SharesServers() const { return false; }
+  /// Registers `self` (or refreshes its row) as alive for `lease_ms` from the database's now, and
+  /// returns every live server (this one included), sorted by id.
+  virtual Result<std::vector<ServerRecord>> Heartbeat(const ServerRecord& self, int64_t lease_ms);
+  /// Removes server `id`'s row and every ownership it holds (a server that stops).
+  virtual Status Deregister(const std::string& id);
+  /// Every ownership.
+  virtual Result<Ownerships> ListOwnerships();
+  /// Makes `server` the owner of `env` with a new token, for `lease_ms`, when the environment has
+  /// no owner or its owner's lease expired; std::nullopt (nothing written) when another owns it.
+  virtual Result<std::optional<Ownership>> TakeOwnership(const std::string& env,
+                                                         const std::string& server,
+                                                         int64_t lease_ms);
+  /// Extends every ownership of `server` by `lease_ms` from now and returns them (the ones taken
+  /// over by others are not among them).
+  virtual Result<std::vector<Ownership>> RenewOwnerships(const std::string& server,
+                                                         int64_t lease_ms);
+  /// Gives `env` back, if `token` is still its owner's.
+  virtual Status ReleaseOwnership(const std::string& env, int64_t token);
+  /// Fences the run writes made through this object (TransitionRun, StartNextRun, StartRun) for
+  /// environment `env`: from now on each checks, in its own transaction with the ownership row
+  /// locked, that `token` is still the environment's owner's, and fails writing nothing
+  /// ("lost the ownership of environment X ...") otherwise. `env` "" (the default) fences
+  /// nothing.
+  virtual void SetRunFence(const std::string& env, int64_t token) {
+    (void)env;
+    (void)token;
+  }
 };
 
 /// The run of `env` whose apply (ApplyRecord::id) is `apply_id`, with its approvals; std::nullopt

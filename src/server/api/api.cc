@@ -261,6 +261,11 @@ Status AddHealthRoutes(http::Router& router, const ApiContext& context) {
   if (!added.ok()) return added;
   controller::Controller* controller = context.controller;
   return router.AddSync("GET", "/readyz", [controller](const http::Request&) {
+    if (controller != nullptr && !controller->healthy()) {
+      return http::Response::Error(503, "not_ready",
+                                   "the state cannot be reached: this server reconciles nothing "
+                                   "until it is back");
+    }
     return controller != nullptr && controller->ready()
                ? http::Response::Json(200, std::string("{\"status\":\"ready\"}"))
                : http::Response::Error(503, "not_ready", "the first fetch has not finished");

@@ -1,8 +1,11 @@
 #include "server/controller/controller.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <utility>
 
+#include "base/hash.h"
 #include "base/identity.h"
 #include "base/memory.h"
 #include "engine/apply.h"
@@ -300,17 +303,30 @@ Status Controller::Start() {
     if (!opened.ok()) return opened.error();
     *store = std::move(*opened);
   }
-  // A run left active by a server that died cannot be going on: say so (one server per state;
-  // several servers on one state need leases, docs/server.md).
-  state::RunFilter active;
-  active.statuses = {"planning", "applying"};
-  Result<state::Page<state::Run>> left = fetch_store_->ListRuns(active, 0, 1000);
-  if (!left.ok()) return left.error();
-  for (const state::Run& r : left->items) {
-    state::RunUpdate u;
-    u.message =
-        "the server stopped while this run was " + r.status + "; history says what was applied";
-    Transition(*fetch_store_, r, r.status, "interrupted", u);
+  shared_ = fetch_store_->SharesServers();
+  if (shared_) {
+    // Several servers: this one reconciles only the environments it owns; a run that a dead
+    // owner left active is marked interrupted by whoever takes the environment over (Adopt).
+    Result<std::unique_ptr<state::StateStore>> opened = state::OpenStateStore(location);
+    if (!opened.ok()) return opened.error();
+    lease_store_ = std::move(*opened);
+    const Identity me = CurrentIdentity();
+    server_id_ = !options_.server_id.empty()
+                     ? options_.server_id
+                     : me.host + "-" + std::to_string(me.pid) + "-" + RandomHex(3);
+  } else {
+    // A run left active by a server that died cannot be going on: say so (one server per
+    // state).
+    state::RunFilter active;
+    active.statuses = {"planning", "applying"};
+    Result<state::Page<state::Run>> left = fetch_store_->ListRuns(active, 0, 1000);
+    if (!left.ok()) return left.error();
+    for (const state::Run& r : left->items) {
+      state::RunUpdate u;
+      u.message =
+          "the server stopped while this run was " + r.status + "; history says what was applied";
+      Transition(*fetch_store_, r, r.status, "interrupted", u);
+    }
   }
   state::RunFilter queued;
   queued.statuses = {"queued", "awaiting_approval"};  // approved while no server ran
@@ -321,6 +337,7 @@ Status Controller::Start() {
     for (const state::Run& r : waiting->items) pending_.insert(r.environment);
   }
   fetcher_ = std::thread([this] { FetchLoop(); });
+  if (shared_) leaser_ = std::thread([this] { LeaseLoop(); });
   for (int i = 0; i < std::max(1, options_.runners); ++i) {
     runners_.emplace_back([this] { RunnerLoop(); });
   }
@@ -336,6 +353,7 @@ void Controller::Stop() {
   }
   cv_.notify_all();
   if (fetcher_.joinable()) fetcher_.join();
+  if (leaser_.joinable()) leaser_.join();
   for (std::thread& t : runners_) {
     if (t.joinable()) t.join();
   }
@@ -345,6 +363,18 @@ void Controller::Stop() {
     for (const auto& [env, w] : watchers_) watched.push_back(env);
   }
   for (const std::string& env : watched) StopWatch(env);
+  if (lease_store_ != nullptr) {
+    // Every run has ended: give every environment back at once, so that the other servers take
+    // them over at their next look rather than after the lease.
+    Status gone = lease_store_->Deregister(server_id_);
+    if (gone.ok()) {
+      Info("environments given back", {{"server", Value::String(server_id_)}});
+    } else {
+      Error("giving the environments back failed; they are taken over when their lease ends",
+            {{"error", Value::String(gone.error().message)}});
+    }
+    lease_store_.reset();
+  }
 }
 
 void Controller::TriggerFetch() {
@@ -363,6 +393,26 @@ bool Controller::ready() const {
 uint64_t Controller::fetches() const {
   std::lock_guard<std::mutex> lock(mu_);
   return fetches_;
+}
+
+bool Controller::healthy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return healthy_;
+}
+
+std::vector<std::string> Controller::Owned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  if (!shared_) {
+    for (const auto& [name, v] : envs_) out.push_back(name);
+    return out;
+  }
+  for (const auto& [name, token] : owned_) out.push_back(name);
+  return out;
+}
+
+bool Controller::OwnsLocked(const std::string& env) const {
+  return !shared_ || owned_.count(env) > 0;
 }
 
 std::vector<EnvironmentView> Controller::Environments() const {
@@ -397,6 +447,277 @@ void Controller::FetchLoop() {
     next = Clock::now() + std::chrono::milliseconds(
                               static_cast<int64_t>(std::max(0.05, options_.poll_seconds) * 1000));
   }
+}
+
+void Controller::LeaseLoop() {
+  const auto period = std::chrono::milliseconds(
+      static_cast<int64_t>(std::max(0.3, options_.lease_seconds) * 1000 / 3));
+  while (true) {
+    bool fetched;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fetched = ready_;
+    }
+    // The first look once the first fetch knows the environments; then every third of the
+    // lease (the heartbeat goes on while the state is being fetched).
+    if (fetched) LeaseTick(*lease_store_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, period, [&] { return stopping_; })) return;
+  }
+}
+
+void Controller::LeaseTick(state::StateStore& store) {
+  const int64_t lease_ms = static_cast<int64_t>(std::max(0.3, options_.lease_seconds) * 1000);
+  Clock::time_point& last_ok = last_renewed_;
+  auto unreachable = [&](const std::string& error) {
+    bool was;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      was = healthy_;
+      healthy_ = false;
+    }
+    if (was) {
+      Error("the state cannot be reached: reconciling nothing until it is back",
+            {{"error", Value::String(error)}});
+    }
+    // Past the lease, the environments are others' to take: stop working on them.
+    if (Clock::now() - last_ok > std::chrono::milliseconds(lease_ms)) {
+      std::vector<std::string> mine;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [env, token] : owned_) mine.push_back(env);
+      }
+      for (const std::string& env : mine) Disown(env, "its lease ran out while the state was away");
+    }
+  };
+  const Identity me = CurrentIdentity();
+  state::ServerRecord self;
+  self.id = server_id_;
+  self.host = me.host;
+  self.pid = me.pid;
+  self.started_at = NowUnix();
+  Result<std::vector<state::ServerRecord>> live = store.Heartbeat(self, lease_ms);
+  if (!live.ok()) return unreachable(live.error().message);
+  Result<std::vector<state::Ownership>> renewed = store.RenewOwnerships(server_id_, lease_ms);
+  if (!renewed.ok()) return unreachable(renewed.error().message);
+  last_ok = Clock::now();
+  {
+    bool was;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      was = healthy_;
+      healthy_ = true;
+    }
+    if (!was) Info("the state is back: reconciling again", {});
+  }
+  // Lost: taken over by another server (this one was paused or cut off longer than its lease).
+  std::map<std::string, int64_t> still;
+  for (const state::Ownership& o : *renewed) still[o.environment] = o.token;
+  std::vector<std::string> lost;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [env, token] : owned_) {
+      auto it = still.find(env);
+      if (it == still.end() || it->second != token) lost.push_back(env);
+    }
+  }
+  for (const std::string& env : lost) Disown(env, "taken over by another server");
+  // Owned in the state but unknown here (a take whose answer was lost): given back.
+  for (const auto& [env, token] : still) {
+    bool known;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      known = owned_.count(env) > 0;
+    }
+    if (!known) (void)store.ReleaseOwnership(env, token);
+  }
+
+  // Every environment someone must own: those branches map to, those gone (to destroy or report
+  // kept), those with runs waiting. The waiting ones of this server's are picked up here too:
+  // another server queued them (the API or a webhook on any server queues in the state).
+  std::set<std::string> all;
+  state::RunFilter waiting;
+  waiting.statuses = {"queued", "awaiting_approval"};
+  Result<state::Page<state::Run>> queued = store.ListRuns(waiting, 0, 1000);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, v] : envs_) all.insert(name);
+    all.insert(gone_.begin(), gone_.end());
+    if (queued.ok()) {
+      for (const state::Run& r : queued->items) all.insert(r.environment);
+    }
+  }
+  if (all.empty()) return;
+  const size_t servers = std::max<size_t>(1, live->size());
+  const size_t share = (all.size() + servers - 1) / servers;
+
+  // Above the fair share (a server joined): give back environments between their runs, never
+  // in the middle of one; the newcomer takes them at its next look.
+  std::vector<std::pair<std::string, int64_t>> give;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t held = owned_.size();
+    for (auto it = owned_.begin(); it != owned_.end();) {
+      // Above the share, or no longer an environment at all (destroyed, its branch gone).
+      if ((held <= share && all.count(it->first)) || busy_.count(it->first) || stopping_) {
+        ++it;
+        continue;
+      }
+      give.emplace_back(it->first, it->second);
+      pending_.erase(it->first);
+      it = owned_.erase(it);
+      --held;
+    }
+  }
+  for (const auto& [env, token] : give) {
+    StopWatch(env);
+    Status released = store.ReleaseOwnership(env, token);
+    Info("environment given back", {{"environment", Value::String(env)},
+                                    {"server", Value::String(server_id_)},
+                                    {"token", Value::Int(token)},
+                                    {"share", Value::Int(static_cast<int64_t>(share))},
+                                    {"servers", Value::Int(static_cast<int64_t>(servers))}});
+    if (!released.ok()) {
+      Error("giving an environment back failed; it is taken over when its lease ends",
+            {{"environment", Value::String(env)},
+             {"error", Value::String(released.error().message)}});
+    }
+  }
+
+  // Below it: take environments no one owns, or whose owner's lease ran out.
+  size_t held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held = owned_.size();
+    if (stopping_) return;
+  }
+  if (held < share) {
+    Result<state::Ownerships> owners = store.ListOwnerships();
+    if (!owners.ok()) return unreachable(owners.error().message);
+    std::map<std::string, const state::Ownership*> by_env;
+    for (const state::Ownership& o : owners->items) by_env[o.environment] = &o;
+    std::vector<std::pair<std::string, std::string>> free;  // (order key, environment)
+    for (const std::string& env : all) {
+      auto it = by_env.find(env);
+      if (it != by_env.end() && it->second->expires_ms >= owners->now_ms) continue;
+      // Each server tries them in an order of its own, so that they rarely race for one.
+      free.emplace_back(Sha256Hex(server_id_ + "\n" + env), env);
+    }
+    std::sort(free.begin(), free.end());
+    for (const auto& [key, env] : free) {
+      if (held >= share) break;
+      Result<std::optional<state::Ownership>> taken =
+          store.TakeOwnership(env, server_id_, lease_ms);
+      if (!taken.ok()) return unreachable(taken.error().message);
+      if (!*taken) continue;  // another server was faster
+      ++held;
+      Adopt(store, **taken);
+    }
+  }
+  // This server's waiting runs, queued by any server. One of a commit this server has not
+  // fetched yet (another server got the webhook) waits for a fetch first.
+  if (queued.ok()) {
+    bool fetch = false;
+    for (const state::Run& r : queued->items) {
+      bool mine;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        mine = owned_.count(r.environment) > 0;
+        auto v = envs_.find(r.environment);
+        if (mine && r.status == "queued" && !r.commit.empty() && r.action != "destroy" &&
+            r.action != "remediation" && (v == envs_.end() || v->second.head != r.commit) &&
+            fetched_for_.insert(r.commit).second) {
+          fetch = true;
+          continue;
+        }
+      }
+      if (mine) Wake(r.environment);
+    }
+    if (fetch) TriggerFetch();  // the fetch wakes the runs it finds queued
+  }
+}
+
+void Controller::Adopt(state::StateStore& store, const state::Ownership& o) {
+  const std::string& env = o.environment;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    owned_[env] = o.token;
+  }
+  Info("environment owned", {{"environment", Value::String(env)},
+                             {"server", Value::String(server_id_)},
+                             {"token", Value::Int(o.token)}});
+  // A run left active belongs to an owner whose lease ran out: it is not going on any more
+  // (and if that owner comes back, its writes are fenced). Interrupted, then queued again.
+  store.SetRunFence(env, o.token);
+  state::RunFilter f;
+  f.environment = env;
+  Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 20);
+  std::optional<state::Run> again;
+  if (last.ok()) {
+    for (const state::Run& r : last->items) {
+      if (!state::IsActiveRunStatus(r.status)) continue;
+      state::RunUpdate u;
+      u.message = "the server that ran it lost environment " + env + " while this run was " +
+                  r.status + " (its lease ran out); history says what was applied, and server " +
+                  server_id_ + " runs it again";
+      if (Transition(store, r, r.status, "interrupted", u) && !again && r.action != "remediation") {
+        again = r;
+      }
+    }
+    // Interrupted before this server took over (a server that stopped in the middle of it).
+    if (!again && !last->items.empty() && last->items[0].status == "interrupted" &&
+        last->items[0].action != "remediation" && last->items[0].action != "plan") {
+      again = last->items[0];
+    }
+    // A head that no run is for yet (the servers saw it before anyone owned the environment).
+    std::optional<EnvironmentView> v = FindEnvironment(env);
+    if (!again && v && v->applied != v->head) {
+      const bool has_run = !last->items.empty() && last->items[0].commit == v->head &&
+                           last->items[0].status != "superseded" &&
+                           last->items[0].status != "canceled" &&
+                           last->items[0].status != "interrupted";
+      if (!has_run) {
+        state::Run r;
+        r.environment = env;
+        r.action = v->sync == "auto" ? "apply" : "plan";
+        r.commit = v->head;
+        again = r;
+      }
+    }
+  }
+  store.SetRunFence("", 0);
+  if (again) {
+    state::Run run;
+    run.environment = env;
+    run.action = again->action;
+    run.commit = again->commit;
+    run.author = "controller";
+    if (run.action != "destroy") {
+      std::optional<EnvironmentView> v = FindEnvironment(env);
+      if (v) run.commit = v->head;  // the newest commit, which converges it
+    }
+    (void)Enqueue(store, run, run.action != "destroy");
+  } else {
+    Wake(env);  // runs queued for it, if any
+  }
+  StartWatch(env);
+}
+
+void Controller::Disown(const std::string& env, const std::string& why) {
+  bool had;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    had = owned_.erase(env) > 0;
+    pending_.erase(env);
+    for (auto& [id, control] : running_) {
+      if (control->environment == env) control->stop.Stop();
+    }
+  }
+  if (!had) return;
+  Error("environment lost", {{"environment", Value::String(env)},
+                             {"server", Value::String(server_id_)},
+                             {"reason", Value::String(why)}});
+  StopWatch(env);
 }
 
 void Controller::Fetch(state::StateStore& store) {
@@ -464,6 +785,30 @@ void Controller::Fetch(state::StateStore& store) {
     auto was = before.find(name);
     if (was != before.end() && was->second.head == v.head) continue;
     const std::string action = v.sync == "auto" ? "apply" : "plan";
+    if (shared_ && known.count(name)) {
+      // Every server fetches and any may see the new head first (a webhook goes to any of
+      // them): the first queues the run, the others find it queued. Two that look at the same
+      // moment may both queue it; the second run then finds nothing to change.
+      state::RunFilter f;
+      f.environment = name;
+      Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
+      if (last.ok() && !last->items.empty() && last->items[0].commit == v.head &&
+          last->items[0].status != "superseded" && last->items[0].status != "canceled" &&
+          last->items[0].status != "interrupted") {
+        Wake(name);  // queued by another server: run by this one if it owns the environment
+        continue;
+      }
+    }
+    if (shared_ && !known.count(name)) {
+      // First sight: its owner queues what it needs when it takes it over (Adopt); the others
+      // would only race it.
+      bool mine;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        mine = OwnsLocked(name);
+      }
+      if (!mine) continue;
+    }
     if (!known.count(name)) {
       // First sight (a new branch, or a server started again): nothing to do when the head is
       // applied already or its run was queued or done before.
@@ -503,7 +848,7 @@ void Controller::Fetch(state::StateStore& store) {
     bool watching;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      watching = watchers_.count(env) > 0 || stopping_;
+      watching = watchers_.count(env) > 0 || stopping_ || !OwnsLocked(env);
     }
     if (!watching) StartWatch(env);
   }
@@ -516,8 +861,18 @@ void Controller::Fetch(state::StateStore& store) {
   if (!pruned.failure.message.empty()) {
     Error("listing gone environments failed", {{"error", Value::String(pruned.failure.message)}});
   }
+  {
+    // Someone must own them to destroy them, or to report them kept.
+    std::lock_guard<std::mutex> lock(mu_);
+    gone_.clear();
+    for (const engine::PruneCandidate& c : candidates.found) gone_.insert(c.environment);
+  }
   for (const engine::PruneCandidate& c : candidates.found) {
     using D = engine::PruneCandidate::Decision;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!OwnsLocked(c.environment)) continue;  // its owner destroys it, or reports it kept
+    }
     if (c.decision == D::kWouldDestroy) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -662,8 +1017,13 @@ void Controller::RunnerLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       auto next = [&] {
-        for (const std::string& e : pending_) {
-          if (!busy_.count(e)) return e;
+        for (auto it = pending_.begin(); it != pending_.end();) {
+          if (!OwnsLocked(*it)) {
+            it = pending_.erase(it);  // its owner runs it
+            continue;
+          }
+          if (healthy_ && !busy_.count(*it)) return *it;
+          ++it;
         }
         return std::string();
       };
@@ -676,7 +1036,10 @@ void Controller::RunnerLoop() {
     while (true) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) break;
+        if (stopping_ || !healthy_ || !OwnsLocked(env)) break;
+        // Every run write of this environment through `store` checks that this server still
+        // owns it, with the token it owns it by: a server that lost it writes nothing.
+        if (shared_) store.SetRunFence(env, owned_[env]);
       }
       // An approved run first: it was queued before anything still in the queue.
       Result<std::optional<state::Run>> started = ResumeApproved(store, env);
@@ -703,6 +1066,7 @@ void Controller::RunnerLoop() {
       Execute(store, **started, resumed);
       ReturnFreeMemory();  // a run's plan and evaluation are gone: give their pages back
     }
+    store.SetRunFence("", 0);
     {
       std::lock_guard<std::mutex> lock(mu_);
       busy_.erase(env);
@@ -713,6 +1077,7 @@ void Controller::RunnerLoop() {
 
 void Controller::Execute(state::StateStore& store, state::Run run, bool resumed) {
   auto control = std::make_shared<RunControl>();
+  control->environment = run.environment;
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_[run.id] = control;
@@ -866,7 +1231,12 @@ void Controller::ExecuteApply(state::StateStore& store, const state::Run& run,
                               {"error", Value::String(sent.error().message)}});
     }
   }
-  if (run.action != "destroy") StartWatch(run.environment);
+  bool owned;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    owned = OwnsLocked(run.environment);
+  }
+  if (run.action != "destroy" && owned) StartWatch(run.environment);
 }
 
 void Controller::StartWatch(const std::string& env) {

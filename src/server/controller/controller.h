@@ -8,6 +8,7 @@
 // with engine::Watch while it is applied, and a branch that is gone or past its ttl destroys its
 // environment in a run of its own unless the environment is protected.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,13 @@ struct ControllerOptions {
   double watch_interval = 300;  ///< the watch's full scans, seconds
   double lock_timeout = 600;    ///< how long a run waits for the environment's lock, seconds
   Log* log = nullptr;           ///< where log lines go (nullptr: nowhere)
+  /// Several servers on one state (a backend with state::ControlStore::SharesServers()): the
+  /// lease of this server's heartbeat and of each environment it owns (`serve --lease`),
+  /// renewed every third of it. A server that stops renewing loses its environments when it
+  /// runs out, and another takes them over.
+  double lease_seconds = 30;
+  /// This server's id in the state ("" : HOST-PID-RANDOM).
+  std::string server_id;
   /// Called after every change of a run's status (queued, planning, ..., superseded), on the
   /// thread that made it, with the run as the controller knows it (its id, environment, action
   /// and commit). For metrics: it must not block.
@@ -105,6 +113,13 @@ class Controller {
   bool ready() const;
   /// How many fetches have finished (for tests and metrics).
   uint64_t fetches() const;
+  /// False while a shared state cannot be reached (the server reconciles nothing then: /readyz
+  /// answers 503); true otherwise.
+  bool healthy() const;
+  /// This server's id in the state (ControllerOptions::server_id).
+  const std::string& server_id() const { return server_id_; }
+  /// The environments this server owns now (all of them with a state of one server), sorted.
+  std::vector<std::string> Owned() const;
 
   /// The environments that branches map to, as of the last fetch, sorted by name.
   std::vector<EnvironmentView> Environments() const;
@@ -147,10 +162,23 @@ class Controller {
   class RunObserver;
   class WatchObserver;
   struct RunControl {
+    std::string environment;
     engine::StopToken stop;
     bool canceled = false;  ///< stopped by CancelRun (else by Stop)
   };
   void FetchLoop();
+  /// Several servers: the heartbeat, the ownerships renewed, given back above the fair share
+  /// and taken up to it, every third of the lease.
+  void LeaseLoop();
+  void LeaseTick(state::StateStore& store);
+  /// This server now owns `o.environment`: a run left active by its previous owner is marked
+  /// interrupted and queued again, queued runs are picked up and the watch starts.
+  void Adopt(state::StateStore& store, const state::Ownership& o);
+  /// This server no longer owns `env` (`why`): its running run is stopped (its writes are fenced
+  /// anyway) and its watch stopped.
+  void Disown(const std::string& env, const std::string& why);
+  /// True when this server reconciles `env` now (mu_ held).
+  bool OwnsLocked(const std::string& env) const;
   void Fetch(state::StateStore& store);
   void RunnerLoop();
   /// `resumed`: the run was approved and is planned again (its plan_hash is the one approved).
@@ -223,6 +251,16 @@ class Controller {
   std::set<std::string> destroy_queued_;         ///< environments with a destroy run queued
   std::map<int64_t, std::shared_ptr<RunControl>> running_;    ///< by run id
   std::map<std::string, std::unique_ptr<Watcher>> watchers_;  ///< by environment
+  // Several servers (LeaseLoop).
+  std::string server_id_;
+  bool shared_ = false;                   ///< the state is shared by several servers
+  bool healthy_ = true;                   ///< the last heartbeat reached the state
+  std::map<std::string, int64_t> owned_;  ///< environment -> ownership token
+  std::set<std::string> gone_;            ///< gone or expired environments, as last fetched
+  std::set<std::string> fetched_for_;     ///< commits of others' runs a fetch was made for
+  std::unique_ptr<state::StateStore> lease_store_;  ///< the lease thread's
+  std::chrono::steady_clock::time_point last_renewed_ = std::chrono::steady_clock::now();
+  std::thread leaser_;
 
   std::thread fetcher_;
   std::vector<std::thread> runners_;

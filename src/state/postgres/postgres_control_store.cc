@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "base/identity.h"
@@ -234,11 +235,27 @@ Result<bool> PostgresStateStore::TransitionRun(int64_t id, const std::string& fr
     p.Null();
   }
   p.Add(NowUnix()).Add(IsFinalRunStatus(to) ? "true" : "false");
+  // Fenced (SetRunFence): the ownership row stays locked until the write commits, so a takeover
+  // waits for it, and a write after a takeover sees the new token and fails.
+  std::optional<Transaction> txn;
+  if (!fence_env_.empty()) {
+    Result<Transaction> t = Transaction::Write(*c_, what);
+    if (!t.ok()) return t.error();
+    txn.emplace(std::move(*t));
+    Result<std::optional<Run>> run = GetRun(id);
+    if (!run.ok()) return run.error();
+    if (*run) {
+      if (Status s = CheckOwnerFence((*run)->environment, what); !s.ok()) return s.error();
+    }
+  }
   Result<Rows> r = c_->Exec(kTransition, p, what);
   if (!r.ok()) {
     // Another server made another run of the environment active between our check and write.
     if (c_->last_sqlstate() == kUniqueViolation) return false;
     return r.error();
+  }
+  if (txn) {
+    if (Status s = txn->Commit(what); !s.ok()) return s.error();
   }
   if (r->affected() == 1) return true;
   Result<std::optional<Run>> run = GetRun(id);
@@ -250,11 +267,21 @@ Result<bool> PostgresStateStore::TransitionRun(int64_t id, const std::string& fr
 Result<std::optional<Run>> PostgresStateStore::StartNextRun(const std::string& env,
                                                             const std::string& to) {
   if (Status s = CheckStartStatus(env, to); !s.ok()) return s.error();
-  Result<Rows> r = c_->Exec(kStartNext, Params().Add(env).Add(to).Add(NowUnix()),
-                            "start the next run of environment " + env);
+  const std::string what = "start the next run of environment " + env;
+  std::optional<Transaction> txn;
+  if (fence_env_ == env) {
+    Result<Transaction> t = Transaction::Write(*c_, what);
+    if (!t.ok()) return t.error();
+    txn.emplace(std::move(*t));
+    if (Status s = CheckOwnerFence(env, what); !s.ok()) return s.error();
+  }
+  Result<Rows> r = c_->Exec(kStartNext, Params().Add(env).Add(to).Add(NowUnix()), what);
   if (!r.ok()) {
     if (c_->last_sqlstate() == kUniqueViolation) return std::optional<Run>();
     return r.error();
+  }
+  if (txn) {
+    if (Status s = txn->Commit(what); !s.ok()) return s.error();
   }
   if (r->empty()) return std::optional<Run>();
   return std::optional<Run>(ReadRun(*r, 0));
@@ -266,11 +293,22 @@ Result<std::optional<Run>> PostgresStateStore::StartRun(const Run& run, const st
   Params p;
   p.Add(run.environment).Add(run.action).Add(to).Add(run.commit).Add(run.plan_hash);
   p.Add(run.plan_text).Add(run.plan_json).Add(run.author).Add(NowUnix());
-  Result<Rows> r = c_->Exec(kInsertStartedRun, p, "start a run of environment " + run.environment);
+  const std::string what = "start a run of environment " + run.environment;
+  std::optional<Transaction> txn;
+  if (fence_env_ == run.environment) {
+    Result<Transaction> t = Transaction::Write(*c_, what);
+    if (!t.ok()) return t.error();
+    txn.emplace(std::move(*t));
+    if (Status s = CheckOwnerFence(run.environment, what); !s.ok()) return s.error();
+  }
+  Result<Rows> r = c_->Exec(kInsertStartedRun, p, what);
   if (!r.ok()) {
     // Another server made a run of the environment active between the check and the insert.
     if (c_->last_sqlstate() == kUniqueViolation) return std::optional<Run>();
     return r.error();
+  }
+  if (txn) {
+    if (Status s = txn->Commit(what); !s.ok()) return s.error();
   }
   if (r->empty()) return std::optional<Run>();
   return std::optional<Run>(ReadRun(*r, 0));

@@ -150,6 +150,17 @@ class PostgresStateStore final : public StateStore {
   /// "driftless listener".
   Result<std::unique_ptr<ChangeListener>> Listen(const std::vector<std::string>& channels) override;
   Status Notify(const std::string& channel, const std::string& payload) override;
+  // Several servers (postgres_servers.cc).
+  bool SharesServers() const override { return true; }
+  Result<std::vector<ServerRecord>> Heartbeat(const ServerRecord& self, int64_t lease_ms) override;
+  Status Deregister(const std::string& id) override;
+  Result<Ownerships> ListOwnerships() override;
+  Result<std::optional<Ownership>> TakeOwnership(const std::string& env, const std::string& server,
+                                                 int64_t lease_ms) override;
+  Result<std::vector<Ownership>> RenewOwnerships(const std::string& server,
+                                                 int64_t lease_ms) override;
+  Status ReleaseOwnership(const std::string& env, int64_t token) override;
+  void SetRunFence(const std::string& env, int64_t token) override;
   // --- end of ControlStore ---
 
  private:
@@ -159,6 +170,9 @@ class PostgresStateStore final : public StateStore {
   // Inside a write transaction: locks the environment's lock row and fails unless `lock` is its
   // current lock.
   Status CheckFence(const Lock& lock);
+  // Inside a write transaction, when a run fence is set (SetRunFence) for `env`: locks the
+  // environment's ownership row (FOR SHARE) and fails unless the fence's token is its owner's.
+  Status CheckOwnerFence(const std::string& env, const std::string& what);
   // The environment's serial after bumping it by one, inside a write transaction.
   Result<int64_t> BumpSerial(const std::string& env, std::string_view what);
   Result<std::optional<Lock>> ReadLock(const std::string& env);
@@ -176,6 +190,8 @@ class PostgresStateStore final : public StateStore {
   std::string host_;      // this machine's host name, to judge stale locks
   bool listening_ = false;
   bool listening_events_ = false;  // LISTEN driftless_events issued (WaitForEvents)
+  std::string fence_env_;          // SetRunFence: "" for none
+  int64_t fence_token_ = 0;
 };
 
 }  // namespace driftless::state

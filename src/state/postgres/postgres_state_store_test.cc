@@ -55,6 +55,57 @@ INSTANTIATE_TEST_SUITE_P(Postgres, StateStoreContract,
                              "postgres", [] { return std::make_unique<PostgresBackend>(); }}),
                          testing::BackendName);
 
+// Several servers: an environment has one owner at a time; another takes it only once the
+// owner's lease ran out, with a larger token; the old owner's fenced run writes then fail and
+// write nothing, and it can no longer renew it.
+TEST(PostgresStateStore, OwnershipIsOneAtATimeAndFencesTheRunsOfALostOne) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto a = PostgresStateStore::Open(dsn);
+  auto b = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ServerRecord sa{"a", "host", 1, 0, 0}, sb{"b", "host", 2, 0, 0};
+  ASSERT_TRUE((*a)->Heartbeat(sa, 60000).ok());
+  Result<std::vector<ServerRecord>> live = (*b)->Heartbeat(sb, 60000);
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->size(), 2u);
+  Result<std::optional<Ownership>> mine = (*a)->TakeOwnership("web", "a", 60000);
+  ASSERT_TRUE(mine.ok() && mine->has_value());
+  Result<std::optional<Ownership>> refused = (*b)->TakeOwnership("web", "b", 60000);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->has_value()) << "a live owner keeps it";
+  state::Run run;
+  run.environment = "web";
+  run.action = "apply";
+  run.author = "controller";
+  Result<EnqueuedRun> queued = (*b)->EnqueueRun(run, false);
+  ASSERT_TRUE(queued.ok());
+  (*a)->SetRunFence("web", (*mine)->token);
+  auto started = (*a)->StartNextRun("web", "planning");
+  ASSERT_TRUE(started.ok() && started->has_value()) << "the owner starts its runs";
+  // a's lease runs out (as if an hour passed); b takes over with a larger token.
+  ASSERT_EQ(Execute(dsn, "UPDATE driftless.owners SET expires_ms = 0"), "");
+  Result<std::optional<Ownership>> taken = (*b)->TakeOwnership("web", "b", 60000);
+  ASSERT_TRUE(taken.ok() && taken->has_value());
+  EXPECT_GT((*taken)->token, (*mine)->token);
+  Result<bool> moved = (*a)->TransitionRun(queued->run.id, "planning", "planned");
+  ASSERT_FALSE(moved.ok());
+  EXPECT_NE(moved.error().message.find("lost the ownership of environment web: taken over by "
+                                       "server b"),
+            std::string::npos)
+      << moved.error().message;
+  EXPECT_EQ(QueryValue(dsn, "SELECT status FROM driftless.runs"), "planning");
+  Result<std::vector<Ownership>> renewed = (*a)->RenewOwnerships("a", 60000);
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_TRUE(renewed->empty());
+  (*b)->SetRunFence("web", (*taken)->token);
+  moved = (*b)->TransitionRun(queued->run.id, "planning", "interrupted");
+  ASSERT_TRUE(moved.ok() && *moved);
+  // Deregistering gives everything back at once.
+  ASSERT_TRUE((*b)->Deregister("b").ok());
+  EXPECT_EQ(QueryValue(dsn, "SELECT count(*) FROM driftless.owners"), "0");
+}
+
 TEST(PostgresStateStore, MigrationsRunOnceWhenManyOpenAtOnce) {
   std::string dsn = CreateTestDatabase("dl_state");
   ASSERT_FALSE(dsn.empty());
@@ -80,7 +131,8 @@ TEST(PostgresStateStore, MigrationsRunOnceWhenManyOpenAtOnce) {
                        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
                        "information_schema.tables WHERE table_schema = 'driftless'"),
             "applies,approvals,audit,changes,drift,environments,event_retention,events,"
-            "lock_tokens,locks,outbox,resources,runs,schema_migrations,sessions,tokens,"
+            "lock_tokens,locks,outbox,owners,resources,runs,schema_migrations,servers,sessions,"
+            "tokens,"
             "webhook_deliveries");
   EXPECT_EQ(QueryValue(dsn,
                        "SELECT count(*) FROM information_schema.tables WHERE "

@@ -253,6 +253,29 @@ CREATE TABLE driftless.sessions (
 );
 CREATE INDEX sessions_by_expiry ON driftless.sessions (expires_at);
 )sql",
+    // 8: several servers on one state: the servers alive (a heartbeat) and which one owns each
+    // environment (a lease with a fencing token). Times are unix milliseconds on the database's
+    // clock. Numbered after the migrations before it (renumber this entry, never its text, if
+    // another lands first).
+    R"sql(
+CREATE TABLE driftless.servers (
+  id           text PRIMARY KEY,
+  host         text NOT NULL,
+  pid          bigint NOT NULL,
+  started_at   bigint NOT NULL,
+  heartbeat_ms bigint NOT NULL,
+  expires_ms   bigint NOT NULL
+);
+CREATE SEQUENCE driftless.owner_tokens;
+CREATE TABLE driftless.owners (
+  env         text COLLATE "C" PRIMARY KEY,
+  server      text NOT NULL,
+  token       bigint NOT NULL,
+  acquired_ms bigint NOT NULL,
+  expires_ms  bigint NOT NULL
+);
+CREATE INDEX owners_by_server ON driftless.owners (server);
+)sql",
     // ---- end of the serve migrations.
 };
 
@@ -264,6 +287,7 @@ constexpr const char* kDescriptions[] = {
     "runs, approvals, tokens, audit, events, webhook deliveries",
     "token rights",
     "browser sessions",
+    "servers and environment owners",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

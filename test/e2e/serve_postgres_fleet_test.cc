@@ -1,0 +1,322 @@
+// Several `driftless serve` processes on one PostgreSQL state (docs/server.md#several-servers):
+// three real servers share 30 environments by lease, each reconciled by exactly one of them; a
+// webhook or a run request sent to one server runs on the environment's owner; a server frozen
+// (SIGSTOP) or killed (SIGKILL) in the middle of an apply loses its environments when its lease
+// runs out, the others take them over, interrupt its run and converge the environment, and the
+// frozen one, once it runs again, writes nothing. Leases are 2s; nothing waits for a while: the
+// tests wait for what the state and the servers' logs say.
+//
+// The file's name holds "postgres", so its tests get the test PostgreSQL server.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/hash.h"
+#include "e2e/harness.h"
+#include "support/postgres.h"
+
+namespace driftless::test {
+namespace {
+
+constexpr char kSecret[] = "a webhook secret";
+
+// `count` file.file resources f0.txt ... holding "generation GEN of fI".
+std::string Files(int count, const std::string& gen) {
+  std::string docs;
+  for (int i = 0; i < count; ++i) {
+    if (i) docs += "---\n";
+    docs += "kind: file.file\nname: f" + std::to_string(i) + "\ntarget: host\nspec: {path: f" +
+            std::to_string(i) + ".txt, content: \"generation " + gen + " of f" + std::to_string(i) +
+            "\\n\"}\n";
+  }
+  return docs;
+}
+
+// How many of the `count` files under `dir` do not hold generation `gen`.
+int Wrong(const std::string& dir, int count, const std::string& gen) {
+  int wrong = 0;
+  for (int i = 0; i < count; ++i) {
+    const std::string want = "generation " + gen + " of f" + std::to_string(i) + "\n";
+    if (ReadFile(dir + "/f" + std::to_string(i) + ".txt") != want) ++wrong;
+  }
+  return wrong;
+}
+
+// The pid in a server id (HOST-PID-RANDOM).
+int PidOf(const std::string& server) {
+  size_t last = server.rfind('-');
+  if (last == std::string::npos || last == 0) return -1;
+  size_t before = server.rfind('-', last - 1);
+  if (before == std::string::npos) return -1;
+  return std::atoi(server.substr(before + 1, last - before - 1).c_str());
+}
+
+class e2e_serve_fleet : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const Proc& p : servers_) {
+      if (p.pid > 0 && !Exited(p.pid)) {
+        kill(p.pid, SIGCONT);
+        kill(p.pid, SIGKILL);
+      }
+      if (p.pid > 0) Wait(p.pid);
+    }
+  }
+  void Git(const std::string& dir, const std::string& args) { GitIn(s_, dir, args); }
+
+  // Branches e00 ... (`small` of them, one file each), and `big` with `big_files` files, each an
+  // environment of its own synced automatically; mirrored as origin.git.
+  void MakeRepo(int small, const std::string& big = "", int big_files = 0) {
+    s_.WriteRepoFile("driftless.yaml",
+                     "project: fleet\nenvironments:\n  - branch: \"e*\"\n    sync: auto\n"
+                     "targets:\n  host: {provider: file, root: \"" +
+                         s_.root() + "/${env}\"}\n");
+    s_.WriteRepoFile("files.yaml", Files(1, "0"));
+    Git(s_.repo(), "init -q -b main");
+    Git(s_.repo(), "add -A");
+    Git(s_.repo(), "commit -q -m one");
+    for (int i = 0; i < small; ++i) {
+      Git(s_.repo(), "branch " + Name(i));
+      envs_.push_back(Name(i));
+    }
+    if (!big.empty()) {
+      Git(s_.repo(), "checkout -q -b " + big);
+      s_.WriteRepoFile("files.yaml", Files(big_files, "0"));
+      Git(s_.repo(), "commit -q -a -m big");
+      Git(s_.repo(), "checkout -q main");
+      envs_.push_back(big);
+    }
+    Git(s_.dir(), "clone -q --bare repo origin.git");
+    secret_file_ = s_.dir() + "/webhook-secret";
+    FILE* f = std::fopen(secret_file_.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "%s\n", kSecret);
+    std::fclose(f);
+    ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
+  }
+  static std::string Name(int i) { return (i < 10 ? "e0" : "e") + std::to_string(i); }
+
+  // Starts a server with a 2s lease and a cache of its own; returns its index in servers_.
+  size_t StartServer(const std::string& tag) {
+    setenv("DRIFTLESS_CACHE", (s_.dir() + "/cache-" + tag).c_str(), 1);
+    servers_.push_back(Spawn(s_,
+                             {"serve", "--repo", "file://" + s_.dir() + "/origin.git", "--listen",
+                              "127.0.0.1:0", "--poll", "1h", "--lease", "2s", "--parallelism", "1",
+                              "--webhook-secret-file", secret_file_},
+                             tag));
+    return servers_.size() - 1;
+  }
+  uint16_t Port(size_t i) { return ServePort(servers_[i]); }
+
+  std::string Query(const std::string& sql) { return QueryValue(s_.dsn(), sql); }
+
+  // Environments per server (sorted counts, "10,10,10"), live owners only.
+  std::string Shares() {
+    return Query(
+        "SELECT coalesce(string_agg(c::text, ',' ORDER BY c), '') FROM (SELECT count(*) c FROM "
+        "driftless.owners o JOIN driftless.servers s ON s.id = o.server GROUP BY o.server) t");
+  }
+  // The pid of the server that owns `env` (-1: none).
+  int OwnerPid(const std::string& env) {
+    return PidOf(
+        Query("SELECT coalesce(max(server), '') FROM driftless.owners WHERE env = '" + env + "'"));
+  }
+
+  // True when some line of `text` holds every one of `needles`.
+  static bool LineHas(const std::string& text, const std::vector<std::string>& needles) {
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      const std::string line = text.substr(start, end - start);
+      bool all = true;
+      for (const std::string& n : needles) all = all && line.find(n) != std::string::npos;
+      if (all) return true;
+      start = end + 1;
+    }
+    return false;
+  }
+
+  // Posts a GitHub-style push hook signed with the secret to server `i`; its status.
+  int PostHook(size_t i, const std::string& branch, const std::string& delivery) {
+    const std::string body = "{\"ref\":\"refs/heads/" + branch +
+                             "\",\"after\":\"0000000000000000000000000000000000000000\"}";
+    HttpReply r = HttpRequest(Port(i), "POST", "/api/v1/hooks/git",
+                              {"X-GitHub-Event: push", "X-GitHub-Delivery: " + delivery,
+                               "X-Hub-Signature-256: sha256=" + HmacSha256Hex(kSecret, body),
+                               "Content-Type: application/json"},
+                              body);
+    return r.status;
+  }
+
+  // Freezes or kills (`kill_it`) the only server in the middle of its apply of `big`, starts two
+  // more, and waits until they took every environment over, interrupted its run and applied
+  // `big` again. Returns the frozen or killed server's pid.
+  int TakeOverMidApply(bool kill_it, const std::string& big, int big_files) {
+    const size_t first = StartServer("first");
+    const int pid = servers_[first].pid;
+    EXPECT_TRUE(FreezeMidApply(s_, big, pid))
+        << "the server's apply was never caught in the middle:\n"
+        << servers_[first].Err();
+    if (kill_it) {
+      kill(pid, SIGKILL);
+      EXPECT_EQ(Wait(pid), -SIGKILL);
+    }
+    StartServer("second");
+    StartServer("third");
+    const int n = static_cast<int>(envs_.size());
+    // Taken over: every environment owned by the two others, in shares within one.
+    EXPECT_TRUE(PollUntil([&] {
+      const std::string shares = Shares();
+      return (shares == std::to_string(n / 2) + "," + std::to_string(n - n / 2)) &&
+             Query("SELECT count(*) FROM driftless.owners WHERE server LIKE '%-" +
+                   std::to_string(pid) + "-%'") == "0";
+    })) << Shares();
+    // Its run interrupted, and the environment converged by the new owner.
+    EXPECT_TRUE(PollUntil([&] {
+      return Query("SELECT count(*) FROM driftless.applies WHERE env = '" + big +
+                   "' AND status = 'succeeded' AND pid <> " + std::to_string(pid)) == "1";
+    })) << servers_[1].Err()
+        << servers_[2].Err();
+    EXPECT_EQ(Query("SELECT string_agg(status, ',' ORDER BY id) FROM driftless.applies WHERE "
+                    "env = '" +
+                    big + "'"),
+              "interrupted,succeeded");
+    EXPECT_EQ(Query("SELECT pid FROM driftless.applies WHERE env = '" + big +
+                    "' ORDER BY id "
+                    "LIMIT 1"),
+              std::to_string(pid));
+    EXPECT_EQ(Query("SELECT string_agg(action || ':' || status, ',' ORDER BY id) FROM "
+                    "driftless.runs WHERE env = '" +
+                    big + "'"),
+              "apply:interrupted,apply:applied");
+    EXPECT_NE(
+        Query("SELECT message FROM driftless.runs WHERE env = '" + big + "' ORDER BY id LIMIT 1")
+            .find("lost environment " + big),
+        std::string::npos);
+    EXPECT_EQ(Wrong(s_.root() + "/" + big, big_files, "0"), 0);
+    return pid;
+  }
+
+  PgSandbox s_;
+  std::vector<Proc> servers_;
+  std::vector<std::string> envs_;
+  std::string secret_file_;
+};
+
+TEST_F(e2e_serve_fleet, ThirtyEnvironmentsAreSharedAndAHookOrARunOnAnyServerRunsOnTheOwner) {
+  ASSERT_FALSE(s_.uri().empty());
+  MakeRepo(30);
+  for (const char* tag : {"a", "b", "c"}) StartServer(tag);
+  for (size_t i = 0; i < 3; ++i) ASSERT_GT(Port(i), 0) << servers_[i].Err();
+  // Every environment applied once, and owned by exactly one of three servers, in fair shares.
+  ASSERT_TRUE(PollUntil([&] {
+    return Shares() == "10,10,10" &&
+           Query("SELECT count(*) FROM driftless.applies WHERE status = 'succeeded'") == "30";
+  })) << Shares()
+      << " applied " << Query("SELECT count(*) FROM driftless.applies WHERE status = 'succeeded'")
+      << " runs " << Query("SELECT string_agg(status, ',') FROM driftless.runs") << "\n"
+      << servers_[0].Err().substr(0, 6000);
+  EXPECT_EQ(Query("SELECT count(*) FROM (SELECT env FROM driftless.applies GROUP BY env HAVING "
+                  "count(*) = 1) t"),
+            "30")
+      << "each environment applied exactly once";
+  EXPECT_EQ(Query("SELECT count(*) FROM driftless.runs WHERE status <> 'applied'"), "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM driftless.runs a JOIN driftless.runs b ON a.env = b.env "
+                  "AND a.id < b.id AND b.started_at < a.finished_at"),
+            "0")
+      << "no two runs of one environment overlap";
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(Wrong(s_.root() + "/" + Name(i), 1, "0"), 0);
+
+  // A webhook sent to server a: the owner of the environment pushed to (not a) applies it.
+  const int a = servers_[0].pid;
+  std::string pushed;
+  for (const std::string& e : envs_) {
+    if (OwnerPid(e) != a) {
+      pushed = e;
+      break;
+    }
+  }
+  ASSERT_FALSE(pushed.empty());
+  const int owner = OwnerPid(pushed);
+  Git(s_.repo(), "checkout -q " + pushed);
+  s_.WriteRepoFile("files.yaml", Files(1, "1"));
+  Git(s_.repo(), "commit -q -a -m two");
+  Git(s_.repo(), "checkout -q main");
+  Git(s_.repo(), "push -q '" + s_.dir() + "/origin.git' " + pushed);
+  ASSERT_EQ(PostHook(0, pushed, "delivery-1"), 202) << servers_[0].Err();
+  ASSERT_TRUE(PollUntil([&] {
+    return Query("SELECT count(*) FROM driftless.applies WHERE env = '" + pushed +
+                 "' AND status = 'succeeded'") == "2";
+  })) << servers_[0].Err();
+  EXPECT_EQ(Query("SELECT pid FROM driftless.applies WHERE env = '" + pushed +
+                  "' ORDER BY id DESC LIMIT 1"),
+            std::to_string(owner));
+  EXPECT_EQ(Wrong(s_.root() + "/" + pushed, 1, "1"), 0);
+
+  // A run requested on server a for an environment another server owns: queued in the state,
+  // run by its owner.
+  RunResult t = s_.Pg({"token", "create", "--role", "editor", "--name", "ci"});
+  ASSERT_EQ(t.exit_code, 0) << Summary(t);
+  std::string token = t.out;
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  token = token.substr(token.rfind('\n') == std::string::npos ? 0 : token.rfind('\n') + 1);
+  HttpReply queued = ApiCall(Port(0), "POST", "/api/v1/environments/" + pushed + "/runs", token,
+                             "{\"action\":\"plan\"}");
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  Json run = ParseJsonOrFail(queued.body, "the queued run");
+  const std::string id = std::to_string(run.Int("id"));
+  ASSERT_TRUE(PollUntil(
+      [&] { return Query("SELECT status FROM driftless.runs WHERE id = " + id) == "no_changes"; }));
+  size_t owner_index = 0;
+  for (size_t i = 0; i < servers_.size(); ++i) {
+    if (servers_[i].pid == owner) owner_index = i;
+  }
+  EXPECT_TRUE(
+      LineHas(servers_[owner_index].Err(), {"\"msg\":\"run planning\"", "\"run_id\":" + id}))
+      << servers_[owner_index].Err();
+  EXPECT_FALSE(LineHas(servers_[0].Err(), {"\"msg\":\"run planning\"", "\"run_id\":" + id}));
+}
+
+TEST_F(e2e_serve_fleet, AKilledServersEnvironmentsAreTakenOverAndItsApplyConverged) {
+  ASSERT_FALSE(s_.uri().empty());
+  MakeRepo(5, "ebig", 2000);
+  TakeOverMidApply(true, "ebig", 2000);
+}
+
+TEST_F(e2e_serve_fleet, AFrozenServerTakenOverWritesNothingWhenItRunsAgain) {
+  ASSERT_FALSE(s_.uri().empty());
+  MakeRepo(5, "ebig", 2000);
+  const int pid = TakeOverMidApply(false, "ebig", 2000);
+  const std::string before = Query(
+      "SELECT string_agg(id || ':' || status || ':' || finished_at, ',' ORDER BY id) FROM "
+      "driftless.runs WHERE env = 'ebig'");
+  Thaw(pid);
+  // Its next write for the environment is refused: the lock and the ownership are others'.
+  ASSERT_TRUE(PollUntil([&] {
+    const std::string err = servers_[0].Err();
+    return err.find("lost the ownership of environment ebig") != std::string::npos ||
+           err.find("lost the lock of environment ebig") != std::string::npos;
+  })) << servers_[0].Err();
+  ASSERT_TRUE(PollUntil([&] {
+    return servers_[0].Err().find("\"msg\":\"environment lost\"") != std::string::npos;
+  })) << servers_[0].Err();
+  // Nothing it wrote reached the state: the runs and the applies are as the new owner left them.
+  EXPECT_EQ(Query("SELECT string_agg(id || ':' || status || ':' || finished_at, ',' ORDER BY id) "
+                  "FROM driftless.runs WHERE env = 'ebig'"),
+            before);
+  EXPECT_EQ(Query("SELECT string_agg(status, ',' ORDER BY id) FROM driftless.applies WHERE env "
+                  "= 'ebig'"),
+            "interrupted,succeeded");
+  EXPECT_EQ(Wrong(s_.root() + "/ebig", 2000, "0"), 0);
+}
+
+}  // namespace
+}  // namespace driftless::test
