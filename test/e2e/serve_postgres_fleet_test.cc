@@ -3,7 +3,8 @@
 // webhook or a run request sent to one server runs on the environment's owner; a server frozen
 // (SIGSTOP) or killed (SIGKILL) in the middle of an apply loses its environments when its lease
 // runs out, the others take them over, interrupt its run and converge the environment, and the
-// frozen one, once it runs again, writes nothing. Leases are 2s; nothing waits for a while: the
+// frozen one, once it runs again, writes nothing; a server whose database goes away is not ready
+// until it comes back. Leases are 2s; nothing waits for a while: the
 // tests wait for what the state and the servers' logs say.
 //
 // The file's name holds "postgres", so its tests get the test PostgreSQL server.
@@ -316,6 +317,60 @@ TEST_F(e2e_serve_fleet, AFrozenServerTakenOverWritesNothingWhenItRunsAgain) {
                   "= 'ebig'"),
             "interrupted,succeeded");
   EXPECT_EQ(Wrong(s_.root() + "/ebig", 2000, "0"), 0);
+}
+
+// The database goes away under a server (connections refused and its sessions ended): the server
+// answers 503 on /readyz and reconciles nothing; when the database answers again it is ready
+// again, owns its environments again and applies a new commit.
+TEST_F(e2e_serve_fleet, ALostDatabaseMakesTheServerNotReadyUntilItComesBack) {
+  ASSERT_FALSE(s_.uri().empty());
+  MakeRepo(2);
+  const size_t a = StartServer("a");
+  ASSERT_GT(Port(a), 0) << servers_[a].Err();
+  ASSERT_TRUE(PollUntil([&] {
+    return Shares() == "2" &&
+           Query("SELECT count(*) FROM driftless.applies WHERE status = 'succeeded'") == "2";
+  })) << servers_[a].Err();
+  auto ready = [&] { return HttpRequest(Port(a), "GET", "/readyz", {}, "").status; };
+  ASSERT_TRUE(PollUntil([&] { return ready() == 200; }));
+
+  // Cut: nobody may connect to the state's database, and its sessions are ended.
+  const std::string db = Query("SELECT current_database()");
+  const std::string admin = [&] {
+    std::string out;
+    for (size_t at = 0; at < s_.dsn().size();) {
+      size_t end = s_.dsn().find(' ', at);
+      if (end == std::string::npos) end = s_.dsn().size();
+      const std::string word = s_.dsn().substr(at, end - at);
+      if (!word.empty() && word.rfind("dbname=", 0) != 0) out += word + " ";
+      at = end + 1;
+    }
+    return out + "dbname=postgres";
+  }();
+  ASSERT_EQ(Execute(admin, "ALTER DATABASE \"" + db + "\" ALLOW_CONNECTIONS false"), "");
+  ASSERT_EQ(QueryValue(admin,
+                       "SELECT count(pg_terminate_backend(pid)) >= 0 FROM pg_stat_activity WHERE "
+                       "datname = '" +
+                           db + "'"),
+            "t");
+  EXPECT_TRUE(PollUntil([&] { return ready() == 503; })) << servers_[a].Err();
+  EXPECT_FALSE(Exited(servers_[a].pid));
+
+  // Back: ready again, its environments owned again, and a new commit applied by it.
+  ASSERT_EQ(Execute(admin, "ALTER DATABASE \"" + db + "\" ALLOW_CONNECTIONS true"), "");
+  EXPECT_TRUE(PollUntil([&] { return ready() == 200; })) << servers_[a].Err();
+  EXPECT_TRUE(PollUntil([&] { return Shares() == "2"; })) << Shares();
+  Git(s_.repo(), "checkout -q " + Name(0));
+  s_.WriteRepoFile("files.yaml", Files(1, "1"));
+  Git(s_.repo(), "commit -q -a -m two");
+  Git(s_.repo(), "checkout -q main");
+  Git(s_.repo(), "push -q '" + s_.dir() + "/origin.git' " + Name(0));
+  ASSERT_EQ(PostHook(a, Name(0), "delivery-after-the-cut"), 202) << servers_[a].Err();
+  EXPECT_TRUE(PollUntil([&] {
+    return Query("SELECT count(*) FROM driftless.applies WHERE env = '" + Name(0) +
+                 "' AND status = 'succeeded' AND pid = " + std::to_string(servers_[a].pid)) == "2";
+  })) << servers_[a].Err();
+  EXPECT_EQ(Wrong(s_.root() + "/" + Name(0), 1, "1"), 0);
 }
 
 }  // namespace

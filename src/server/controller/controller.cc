@@ -23,6 +23,18 @@ using value::Value;
 
 namespace {
 
+// Whether the environment's newest run is of `head` and still stands (queued, running or done;
+// not superseded, canceled or interrupted): the commit needs no new run.
+bool NewestRunCovers(state::ControlStore& store, const std::string& env, const std::string& head) {
+  state::RunFilter f;
+  f.environment = env;
+  Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
+  if (!last.ok() || last->items.empty()) return false;
+  const state::Run& run = last->items[0];
+  return run.commit == head && run.status != "superseded" && run.status != "canceled" &&
+         run.status != "interrupted";
+}
+
 using Clock = std::chrono::steady_clock;
 
 // A failure as one message: the declaration problems first, then the message.
@@ -789,12 +801,7 @@ void Controller::Fetch(state::StateStore& store) {
       // Every server fetches and any may see the new head first (a webhook goes to any of
       // them): the first queues the run, the others find it queued. Two that look at the same
       // moment may both queue it; the second run then finds nothing to change.
-      state::RunFilter f;
-      f.environment = name;
-      Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
-      if (last.ok() && !last->items.empty() && last->items[0].commit == v.head &&
-          last->items[0].status != "superseded" && last->items[0].status != "canceled" &&
-          last->items[0].status != "interrupted") {
+      if (NewestRunCovers(store, name, v.head)) {
         Wake(name);  // queued by another server: run by this one if it owns the environment
         continue;
       }
@@ -817,12 +824,7 @@ void Controller::Fetch(state::StateStore& store) {
         to_watch.push_back(name);
         continue;
       }
-      state::RunFilter f;
-      f.environment = name;
-      Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
-      if (last.ok() && !last->items.empty() && last->items[0].commit == v.head &&
-          last->items[0].status != "superseded" && last->items[0].status != "canceled" &&
-          last->items[0].status != "interrupted") {
+      if (NewestRunCovers(store, name, v.head)) {
         if (applied.ok() && !applied->empty()) to_watch.push_back(name);
         continue;
       }

@@ -90,7 +90,7 @@ void Connection::ResetIfBroken() {
 
 Result<Rows> Connection::Exec(std::string_view sql, const Params& params, std::string_view what) {
   last_sqlstate_.clear();
-  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) ResetIfBroken();
+  if (!in_transaction_) ResetIfBroken();
   std::string key(sql);
   auto it = prepared_.find(key);
   if (it == prepared_.end()) {
@@ -130,7 +130,7 @@ Status Connection::CheckResult(const PGresult* r, std::string_view what) {
 
 Status Connection::Script(const std::string& sql, std::string_view what) {
   last_sqlstate_.clear();
-  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) ResetIfBroken();
+  if (!in_transaction_) ResetIfBroken();
   PGresult* r = PQexec(conn_, sql.c_str());
   Rows rows(r);
   return CheckResult(r, what);
@@ -160,12 +160,14 @@ Result<bool> Connection::WaitForNotification(int timeout_ms) {
 Result<Transaction> Transaction::Write(Connection& c, std::string_view what) {
   Status s = c.Script("BEGIN ISOLATION LEVEL READ COMMITTED", what);
   if (!s.ok()) return s.error();
+  c.in_transaction_ = true;
   return Transaction(&c);
 }
 
 Result<Transaction> Transaction::Read(Connection& c, std::string_view what) {
   Status s = c.Script("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", what);
   if (!s.ok()) return s.error();
+  c.in_transaction_ = true;
   return Transaction(&c);
 }
 
@@ -174,11 +176,13 @@ Transaction::~Transaction() {
   // A failed statement already aborted it; ROLLBACK ends the transaction either way.
   PGresult* r = PQexec(c_->handle(), "ROLLBACK");
   if (r != nullptr) PQclear(r);
+  c_->in_transaction_ = false;
 }
 
 Status Transaction::Commit(std::string_view what) {
   Connection* c = c_;
   c_ = nullptr;
+  c->in_transaction_ = false;  // whatever COMMIT answers, the transaction is over
   // COMMIT of a transaction that had an error answers ROLLBACK: never report that as success.
   PGresult* r = PQexec(c->handle(), "COMMIT");
   Rows rows(r);

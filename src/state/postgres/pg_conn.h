@@ -116,8 +116,11 @@ class Connection {
 
  private:
   Connection(PGconn* conn, std::string shown) : conn_(conn), shown_(std::move(shown)) {}
-  // Reconnects when the connection broke outside a transaction (the server restarted).
+  // Reconnects when the connection broke outside a transaction (the server restarted, or the
+  // session was ended). Inside one it does not: the statements after it would run outside the
+  // transaction; they fail instead, and so does the transaction.
   void ResetIfBroken();
+  friend class Transaction;
   // The outcome of statement result `r` (null when the connection failed): Ok for a command or
   // rows, else the failure (its SQLSTATE kept in last_sqlstate_).
   Status CheckResult(const PGresult* r, std::string_view what);
@@ -126,6 +129,9 @@ class Connection {
   std::string shown_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
   std::string last_sqlstate_;
+  // A Transaction is open on this connection (libpq cannot tell once the connection broke:
+  // PQtransactionStatus is then PQTRANS_UNKNOWN, for a session inside a transaction or not).
+  bool in_transaction_ = false;
 };
 
 /// A transaction (READ COMMITTED for writes, REPEATABLE READ READ ONLY for a consistent read of
