@@ -313,6 +313,20 @@ uint16_t ServePort(const Proc& p) {
   return port;
 }
 
+server::http::testing::RawClient OpenEventStream(uint16_t port, const std::string& token,
+                                                 const std::string& extra) {
+  Result<server::http::testing::RawClient> c = server::http::testing::RawClient::ConnectTcp(port);
+  EXPECT_TRUE(c.ok());
+  server::http::testing::RawClient client = std::move(*c);
+  client.Send(
+      "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+      "Authorization: Bearer " +
+      token + "\r\n" + extra + "\r\n");
+  EXPECT_TRUE(client.ReadUntil("\r\n\r\n", kStreamPatience)) << client.received();
+  EXPECT_NE(client.received().find("HTTP/1.1 200"), std::string::npos) << client.received();
+  return client;
+}
+
 HttpReply HttpRequest(uint16_t port, const std::string& method, const std::string& path,
                       const std::vector<std::string>& headers, const std::string& body) {
   HttpReply reply;

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/http/testing/raw_client.h"
+
 namespace driftless::test {
 
 /// The outcome of running the driftless binary.
@@ -179,6 +181,13 @@ struct HttpReply {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  ///< names lowercased
 };
+/// How long a test waits for what an event stream should show: a failure detector, never a
+/// measurement.
+inline constexpr std::chrono::seconds kStreamPatience{60};
+/// Opens GET /api/v1/events on 127.0.0.1:`port` as a stream with `token` (and `extra` header
+/// lines, each ending in CRLF); waits for its 200 response header (test failures otherwise).
+server::http::testing::RawClient OpenEventStream(uint16_t port, const std::string& token,
+                                                 const std::string& extra = "");
 /// Sends one request (HTTP/1.1, Connection: close) to 127.0.0.1:`port` and reads the answer.
 /// `headers` are "Name: value" lines.
 HttpReply HttpRequest(uint16_t port, const std::string& method, const std::string& path,

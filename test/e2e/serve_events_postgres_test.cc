@@ -25,8 +25,6 @@ namespace {
 using server::http::testing::RawClient;
 using namespace std::chrono_literals;
 
-constexpr auto kStreamPatience = 60s;  // a failure detector, never a measurement
-
 // The `id:` values of the events in an SSE text, in order.
 std::vector<int64_t> EventIds(const std::string& text) {
   std::vector<int64_t> out;
@@ -94,16 +92,7 @@ class ServeEventsPostgresTest : public ::testing::Test {
     return ServePort(procs_.back());
   }
   RawClient OpenStream(uint16_t port, const std::string& extra = "") {
-    Result<RawClient> c = RawClient::ConnectTcp(port);
-    EXPECT_TRUE(c.ok());
-    RawClient client = std::move(*c);
-    client.Send(
-        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-        "Authorization: Bearer " +
-        viewer_ + "\r\n" + extra + "\r\n");
-    EXPECT_TRUE(client.ReadUntil("\r\n\r\n", kStreamPatience)) << client.received();
-    EXPECT_NE(client.received().find("HTTP/1.1 200"), std::string::npos) << client.received();
-    return client;
+    return OpenEventStream(port, viewer_, extra);
   }
   // Queues an apply of production through the server on `port` (once it has fetched and
   // answers) and waits until it is applied (or found nothing to change); its id (0 on failure)

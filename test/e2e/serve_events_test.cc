@@ -23,8 +23,6 @@ namespace {
 using server::http::testing::RawClient;
 using namespace std::chrono_literals;
 
-constexpr auto kStreamPatience = 60s;  // a failure detector, never a measurement
-
 // The `id:` values of the events in an SSE text, in order, with their `event:` types.
 std::vector<std::pair<int64_t, std::string>> Events(const std::string& text) {
   std::vector<std::pair<int64_t, std::string>> out;
@@ -51,18 +49,8 @@ class ServeEventsTest : public ServeFixture {
     CommitFirst(
         "  - branch: main\n    name: production\n    sync: auto\n    policy: {drift: enforce}\n");
   }
-  // Opens GET /api/v1/events as a stream; waits for its response header.
   RawClient OpenStream(uint16_t port, const std::string& token, const std::string& extra = "") {
-    Result<RawClient> c = RawClient::ConnectTcp(port);
-    EXPECT_TRUE(c.ok());
-    RawClient client = std::move(*c);
-    client.Send(
-        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-        "Authorization: Bearer " +
-        token + "\r\n" + extra + "\r\n");
-    EXPECT_TRUE(client.ReadUntil("\r\n\r\n", kStreamPatience)) << client.received();
-    EXPECT_NE(client.received().find("HTTP/1.1 200"), std::string::npos) << client.received();
-    return client;
+    return OpenEventStream(port, token, extra);
   }
   void HandEdit(const std::string& content) {
     std::ofstream(box_.root() + "/production/app.conf", std::ios::trunc) << content;
