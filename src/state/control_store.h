@@ -237,7 +237,8 @@ class ControlStore {
   virtual Result<std::optional<Token>> FindTokenByHash(const std::string& hash) = 0;
   /// Every token, revoked ones included, sorted by name, then creation.
   virtual Result<std::vector<Token>> ListTokens() = 0;
-  /// Revokes the live token named `name` at `now`; false when there is none.
+  /// Revokes the live token named `name` at `now` and ends its browser sessions in the same
+  /// transaction; false when there is none.
   virtual Result<bool> RevokeToken(const std::string& name, int64_t now) = 0;
 
   // --- browser sessions ---

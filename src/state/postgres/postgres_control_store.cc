@@ -80,8 +80,11 @@ constexpr std::string_view kLiveTokenNamed =
 constexpr std::string_view kFindToken = DL_TOKEN_COLUMNS "driftless.tokens WHERE hash = $1";
 constexpr std::string_view kListTokens =
     DL_TOKEN_COLUMNS "driftless.tokens ORDER BY name, created_at, hash";
+// Revoking a token ends its browser sessions in the same statement.
 constexpr std::string_view kRevokeToken =
-    "UPDATE driftless.tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at = 0";
+    "WITH revoked AS (UPDATE driftless.tokens SET revoked_at = $2 WHERE name = $1 AND "
+    "revoked_at = 0 RETURNING hash), ended AS (DELETE FROM driftless.sessions WHERE token_hash "
+    "IN (SELECT hash FROM revoked)) SELECT count(*) FROM revoked";
 #undef DL_TOKEN_COLUMNS
 
 constexpr std::string_view kInsertSession =
@@ -399,7 +402,7 @@ Result<bool> PostgresStateStore::RevokeToken(const std::string& name, int64_t no
   Result<Rows> r = c_->Exec(kRevokeToken, Params().Add(name).Add(now > 0 ? now : NowUnix()),
                             "revoke token " + name);
   if (!r.ok()) return r.error();
-  return r->affected() > 0;
+  return r->size() == 1 && r->Int(0, 0) > 0;
 }
 
 // --- browser sessions ---

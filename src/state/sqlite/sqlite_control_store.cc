@@ -79,6 +79,10 @@ constexpr const char* kFindToken = DL_TOKEN_COLUMNS "WHERE hash = ?1";
 constexpr const char* kListTokens = DL_TOKEN_COLUMNS "ORDER BY name, created_at, hash";
 constexpr const char* kRevokeToken =
     "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at = 0";
+// Revoking a token ends its browser sessions in the same transaction.
+constexpr const char* kEndRevokedSessions =
+    "DELETE FROM sessions WHERE token_hash IN (SELECT hash FROM tokens WHERE name = ?1 AND "
+    "revoked_at = ?2)";
 #undef DL_TOKEN_COLUMNS
 
 constexpr const char* kInsertSession =
@@ -430,11 +434,22 @@ Result<std::vector<Token>> SqliteStateStore::ListTokens() {
 
 Result<bool> SqliteStateStore::RevokeToken(const std::string& name, int64_t now) {
   const std::string what = "revoke token " + name;
+  const int64_t at = now > 0 ? now : NowUnix();
+  Result<Transaction> txn = Transaction::Write(*db_, what);
+  if (!txn.ok()) return txn.error();
   Result<Stmt> st = db_->Prepare(kRevokeToken);
   if (!st.ok()) return st.error();
-  st->Bind(1, name).Bind(2, now > 0 ? now : NowUnix());
+  st->Bind(1, name).Bind(2, at);
   if (Status s = st->Run(what); !s.ok()) return s.error();
-  return db_->Changes() > 0;
+  const bool revoked = db_->Changes() > 0;
+  if (revoked) {
+    Result<Stmt> end = db_->Prepare(kEndRevokedSessions);
+    if (!end.ok()) return end.error();
+    end->Bind(1, name).Bind(2, at);
+    if (Status s = end->Run(what); !s.ok()) return s.error();
+  }
+  if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  return revoked;
 }
 
 // --- browser sessions ---

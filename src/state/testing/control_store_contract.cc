@@ -514,6 +514,41 @@ TEST_P(StateStoreContract, SessionsAreFoundByHashEndedAndPruned) {
   EXPECT_FALSE(*found);
 }
 
+TEST_P(StateStoreContract, RevokingATokenEndsItsSessions) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  const Token ci = MakeToken("ci", "editor", 'a');
+  const Token alice = MakeToken("alice", "admin", 'b');
+  ASSERT_TRUE(store->CreateToken(ci).ok());
+  ASSERT_TRUE(store->CreateToken(alice).ok());
+  auto session = [](char fill, const Token& of) {
+    Session s;
+    s.hash = std::string(64, fill);
+    s.token_hash = of.hash;
+    s.csrf = std::string("csrf-") + fill;
+    s.created_at = 1000;
+    s.expires_at = 9000;
+    return s;
+  };
+  ASSERT_TRUE(store->CreateSession(session('c', ci)).ok());
+  ASSERT_TRUE(store->CreateSession(session('d', ci)).ok());
+  ASSERT_TRUE(store->CreateSession(session('e', alice)).ok());
+
+  Result<bool> revoked = store->RevokeToken("ci", 3000);
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  EXPECT_TRUE(*revoked);
+  for (char fill : {'c', 'd'}) {
+    Result<std::optional<Session>> found = store->FindSessionByHash(std::string(64, fill));
+    ASSERT_TRUE(found.ok()) << found.error().message;
+    EXPECT_FALSE(*found) << fill;
+  }
+  Result<std::optional<Session>> kept = store->FindSessionByHash(std::string(64, 'e'));
+  ASSERT_TRUE(kept.ok() && *kept) << "the other token's session was ended too";
+  revoked = store->RevokeToken("ci", 3001);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_FALSE(*revoked);
+}
+
 TEST_P(StateStoreContract, AuditLogAppendsAndPagesNewestFirst) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
