@@ -75,32 +75,60 @@ class Rows {
   PGresult* r_;
 };
 
-/// One connection. Not thread-safe: one thread at a time.
+/// A live libpq session and the statements prepared on it. Connections take one from the
+/// process's pool of idle sessions (or connect) when a statement or a transaction starts, and
+/// give it back when it ends.
+struct Session {
+  explicit Session(PGconn* c) : conn(c) {}
+  ~Session() { PQfinish(conn); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  PGconn* conn;
+  std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
+};
+
+/// One logical connection. Not thread-safe: one thread at a time. It holds a libpq session only
+/// while it uses one: for a statement outside a transaction, for a whole Transaction, and from
+/// Listen to Unlisten; in between the session goes back to a pool shared by every connection of
+/// the process to the same location (at most kIdleSessions idle ones are kept, the others
+/// closed). So a server with hundreds of stores (a watch each) holds as many PostgreSQL
+/// connections as statements run at once, not one per store.
 class Connection {
  public:
+  /// Idle sessions the pool keeps per location.
+  static constexpr size_t kIdleSessions = 8;
+
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Connects to `location` (a postgres:// or postgresql:// URI, or libpq key=value pairs).
-  /// `shown` is how errors name it (the location with its password masked).
-  /// `application_name` is the default of pg_stat_activity's column (the location may set its
-  /// own); `keepalive` makes a TCP connection that stays idle notice a dead peer within about
-  /// 30 s (a listener's connection).
+  /// Connects to `location` (a postgres:// or postgresql:// URI, or libpq key=value pairs), or
+  /// takes an idle session of the pool. `shown` is how errors name it (the location with its
+  /// password masked). `application_name` is the default of pg_stat_activity's column (the
+  /// location may set its own); `keepalive` makes a TCP connection that stays idle notice a dead
+  /// peer within about 30 s (a listener's connection).
   static Result<std::unique_ptr<Connection>> Open(const std::string& location,
                                                   const std::string& shown,
                                                   const char* application_name = "driftless",
                                                   bool keepalive = false);
 
-  /// Runs one statement with parameters, prepared once per connection (`sql` is the cache key).
+  /// Runs one statement with parameters, prepared once per session (`sql` is the cache key).
   /// `what` completes "cannot ..." in the error message.
   Result<Rows> Exec(std::string_view sql, const Params& params, std::string_view what);
   Result<Rows> Exec(std::string_view sql, std::string_view what) {
     return Exec(sql, Params(), what);
   }
-  /// Runs SQL text without parameters and without preparing it (schema changes, BEGIN, LISTEN);
-  /// several statements are allowed.
+  /// Runs SQL text without parameters and without preparing it (schema changes, BEGIN);
+  /// several statements are allowed. Not for LISTEN: see Listen.
   Status Script(const std::string& sql, std::string_view what);
+
+  /// Runs `sql` (LISTEN statements) and keeps this connection's session until Unlisten: the
+  /// notifications come to that session.
+  Status Listen(const std::string& sql, std::string_view what);
+  /// Runs `sql` (UNLISTEN statements); when every Listen is undone, the session may go back to
+  /// the pool.
+  Status Unlisten(const std::string& sql, std::string_view what);
 
   /// Waits up to `timeout_ms` for a notification on a channel this connection listens to.
   /// True when one (or more) arrived; they are consumed.
@@ -112,26 +140,40 @@ class Connection {
   /// The SQLSTATE of the last failed statement ("" when none), e.g. "23505" (unique violation).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
   const std::string& shown() const { return shown_; }
-  PGconn* handle() const { return conn_; }
+  /// The libpq session held (between Listen and Unlisten, or inside a Transaction); nullptr
+  /// when none is.
+  PGconn* handle() const;
+
+  /// Idle sessions in the pool for `location` with these settings (tests).
+  static size_t IdleSessions(const std::string& location, const char* application_name,
+                             bool keepalive);
 
  private:
-  Connection(PGconn* conn, std::string shown) : conn_(conn), shown_(std::move(shown)) {}
-  // Reconnects when the connection broke outside a transaction (the server restarted, or the
-  // session was ended). Inside one it does not: the statements after it would run outside the
-  // transaction; they fail instead, and so does the transaction.
-  void ResetIfBroken();
+  Connection(std::string location, std::string shown, std::string application_name, bool keepalive)
+      : location_(std::move(location)),
+        shown_(std::move(shown)),
+        application_name_(std::move(application_name)),
+        keepalive_(keepalive) {}
+  // Takes a session (an idle one that is still alive, else a new one) unless one is held.
+  Status Attach();
+  // Gives the session back unless a transaction or a Listen needs it.
+  void Detach();
+  std::string PoolKey() const;
   friend class Transaction;
   // The outcome of statement result `r` (null when the connection failed): Ok for a command or
   // rows, else the failure (its SQLSTATE kept in last_sqlstate_).
   Status CheckResult(const PGresult* r, std::string_view what);
 
-  PGconn* conn_;
+  std::string location_;
   std::string shown_;
-  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+  std::string application_name_;
+  bool keepalive_;
+  std::unique_ptr<Session> session_;
   std::string last_sqlstate_;
-  // A Transaction is open on this connection (libpq cannot tell once the connection broke:
-  // PQtransactionStatus is then PQTRANS_UNKNOWN, for a session inside a transaction or not).
+  // A Transaction is open on this connection: its session is kept to its end (and a session
+  // that broke inside one is not replaced: the statements after it would run outside it).
   bool in_transaction_ = false;
+  int listening_ = 0;  // Listen calls not yet undone by Unlisten
 };
 
 /// A transaction (READ COMMITTED for writes, REPEATABLE READ READ ONLY for a consistent read of
@@ -152,6 +194,7 @@ class Transaction {
 
  private:
   explicit Transaction(Connection* c) : c_(c) {}
+  static Result<Transaction> Begin(Connection& c, const char* sql, std::string_view what);
   Connection* c_;
 };
 

@@ -56,7 +56,7 @@ Status PgListener::Connect() {
   Result<std::unique_ptr<Connection>> c =
       Connection::Open(location_, shown_, kListenerApplicationName, /*keepalive=*/true);
   if (!c.ok()) return c.error();
-  if (Status s = (*c)->Script(ListenSql(channels_), "listen for changes"); !s.ok()) return s;
+  if (Status s = (*c)->Listen(ListenSql(channels_), "listen for changes"); !s.ok()) return s;
   conn_ = std::move(*c);
   return Status::Ok();
 }

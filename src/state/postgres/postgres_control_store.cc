@@ -537,7 +537,7 @@ Result<int64_t> PostgresStateStore::LatestEventId() {
 Result<bool> PostgresStateStore::WaitForEvents(int64_t after_id, int timeout_ms) {
   // LISTEN before the first look: an event appended between the look and the wait still wakes.
   if (!listening_events_) {
-    if (Status s = c_->Script(kListenEvents, "wait for events"); !s.ok()) return s.error();
+    if (Status s = c_->Listen(kListenEvents, "wait for events"); !s.ok()) return s.error();
     listening_events_ = true;
   }
   const auto deadline =

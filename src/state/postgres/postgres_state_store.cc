@@ -641,7 +641,7 @@ Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Ident
     if (attempt->taken) {
       if (listening_) {
         // Releases of others are of no interest to a holder.
-        if (c_->Script(kUnlisten, "lock environment " + env).ok()) listening_ = false;
+        if (c_->Unlisten(kUnlisten, "lock environment " + env).ok()) listening_ = false;
       }
       return std::move(*attempt->taken);
     }
@@ -661,7 +661,7 @@ Result<Lock> PostgresStateStore::AcquireLock(const std::string& env, const Ident
     // A release notifies the waiters; an expired lease or a dead holder is only seen by
     // looking again, at most kLockPollMaxMs later.
     if (!listening_) {
-      Status listen = c_->Script(kListen, "wait for the lock of environment " + env);
+      Status listen = c_->Listen(kListen, "wait for the lock of environment " + env);
       if (!listen.ok()) return listen.error();
       listening_ = true;
     }

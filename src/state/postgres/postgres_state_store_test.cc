@@ -337,6 +337,40 @@ std::string ListenerBackends(const std::string& dsn) {
                     "'driftless listener' AND datname = current_database()");
 }
 
+// Stores share the process's sessions: a server with a watch (a store) per environment holds
+// as many PostgreSQL connections as statements run at once, not one per store. A session ended
+// while idle is not handed out again.
+TEST(PostgresStateStore, StoresShareSessionsAndDropOnesEndedWhileIdle) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  const std::string sessions =
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+      "application_name = 'driftless'";
+  std::vector<std::unique_ptr<PostgresStateStore>> stores;
+  for (int i = 0; i < 40; ++i) {
+    auto store = PostgresStateStore::Open(dsn);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    ASSERT_TRUE((*store)->GetOrCreateEnvironment("env" + std::to_string(i)).ok());
+    stores.push_back(std::move(*store));
+  }
+  for (auto& store : stores) ASSERT_TRUE(store->GetEnvironment("env0").ok());
+  EXPECT_EQ(QueryValue(dsn, sessions), "1") << "40 stores used one after another";
+
+  // Every idle session ended by the server (a restart, an administrator): the next statement
+  // connects again instead of failing.
+  EXPECT_NE(QueryValue(dsn,
+                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                       "datname = current_database() AND application_name = 'driftless'"),
+            "0");
+  while (QueryValue(dsn, sessions) != "0") std::this_thread::yield();
+  for (auto& store : stores) {
+    Result<std::optional<Environment>> row = store->GetEnvironment("env3");
+    ASSERT_TRUE(row.ok()) << row.error().message;
+    EXPECT_TRUE(row->has_value());
+  }
+  EXPECT_EQ(QueryValue(dsn, sessions), "1");
+}
+
 TEST(PostgresListener, ATerminatedConnectionIsReportedAsMissedAndOpenedAgain) {
   std::string dsn = CreateTestDatabase("dl_state");
   ASSERT_FALSE(dsn.empty());
