@@ -194,14 +194,16 @@ bool ReadValue(Reader& in, value::Value& v, int depth = 0) {
     case T::kObject: {
       uint32_t n = in.U32();
       if (!in.ok || n > in.data.size()) return false;
-      value::Value::Object members(n);
+      v = value::Value::MakeObject();
+      value::Value::Object& members = v.as_object();
+      members.resize(n);
       for (size_t i = 0; i < n; ++i) {
         members[i].first = in.Str();
         if (!ReadValue(in, members[i].second, depth + 1)) return false;
-        // Written from a Value, whose members are sorted; anything else is damage.
+        // Written from a Value, whose members are sorted (so not sorted again here); anything
+        // else is damage.
         if (i > 0 && !(members[i - 1].first < members[i].first)) return false;
       }
-      v = value::Value::MakeObject(std::move(members));
       return true;
     }
   }
@@ -295,10 +297,16 @@ bool EvalCache::Materialize(std::string_view section, const std::string& path,
   Reader in{section};
   uint32_t n = in.U32();
   if (!in.ok || n > section.size()) return false;
-  std::vector<Resource> made;
-  made.reserve(n);
+  // Made in place (a Resource is large: moving 10,000 of them again costs more than reading
+  // them); taken back when the entry turns out damaged.
+  const size_t first = out.size();
+  out.reserve(first + n);
+  auto damaged = [&] {
+    out.resize(first);
+    return false;
+  };
   for (uint32_t i = 0; i < n; ++i) {
-    Resource r;
+    Resource& r = out.emplace_back();
     r.kind = in.Str();
     r.name = in.Str();
     r.target = in.Str();
@@ -307,7 +315,7 @@ bool EvalCache::Materialize(std::string_view section, const std::string& path,
     r.pos.line = in.U32();
     r.pos.column = in.U32();
     uint32_t deps = in.U32();
-    if (!in.ok || deps > in.data.size()) return false;
+    if (!in.ok || deps > in.data.size()) return damaged();
     for (uint32_t d = 0; d < deps; ++d) {
       r.depends_on.push_back(in.Str());
       SourcePos pos{path, 0, 0};
@@ -315,16 +323,15 @@ bool EvalCache::Materialize(std::string_view section, const std::string& path,
       pos.column = in.U32();
       r.depends_on_pos.push_back(std::move(pos));
     }
-    if (!ReadPolicy(in, r.policy)) return false;
-    if (!ReadValue(in, r.spec) || !r.spec.is_object()) return false;
+    if (!ReadPolicy(in, r.policy)) return damaged();
+    if (!ReadValue(in, r.spec) || !r.spec.is_object()) return damaged();
     r.cached_spec_hash = in.Str();
-    if (!in.ok) return false;
+    if (!in.ok) return damaged();
     r.spec_evaluated = true;
-    r.address = r.kind + "/" + r.name;
-    made.push_back(std::move(r));
+    r.address.reserve(r.kind.size() + 1 + r.name.size());
+    r.address.append(r.kind).append("/").append(r.name);
   }
-  if (!in.data.empty()) return false;
-  std::move(made.begin(), made.end(), std::back_inserter(out));
+  if (!in.data.empty()) return damaged();
   return true;
 }
 

@@ -488,7 +488,9 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     cache_stats_.used = cached;
     cache_stats_.files = to_evaluate->files.size();
     for (const auto& f : to_evaluate->files) cache_stats_.reused += f.from_cache ? 1 : 0;
-    TraceSpan span("write the evaluation cache");
+    TraceSpan span("evaluation cache: " + std::to_string(cache_stats_.reused) + " of " +
+                   std::to_string(cache_stats_.files) + " files reused" +
+                   (cache_stats_.mismatch ? " (another context)" : "") + "; write");
     // Best effort, as the stamps: a cache that is not written only means work next time.
     Result<config::EvalCache::WriteStats> written = config::EvalCache::Write(
         cache_path, engine, *to_evaluate, *env_, cache_stats_.mismatch ? nullptr : cache_.get());
