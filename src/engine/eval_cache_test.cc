@@ -246,5 +246,31 @@ TEST_F(EvalCacheTest, ARemovedDependencyOfACachedFileIsReported) {
       << report.failure.diagnostics.ToString() << report.failure.message;
 }
 
+TEST_F(EvalCacheTest, ProblemsOfOtherFilesAreAllReportedBesideCachedOnes) {
+  ApplyAndCache();
+  // A load error in one file and an evaluation error (an undeclared reference) in another,
+  // while a.yaml and d.yaml are still in the cache.
+  Write("res/c.yaml", "kind: file.file\nname: c\ntarget: host\nspec: {path: c.txt, bogus: 1}\n");
+  Write("res/s.yaml",
+        "kind: file.file\nname: s\ntarget: host\n"
+        "spec: {path: s.txt, content: \"${file.file.nothing.path}\"}\n");
+  std::unique_ptr<Workspace> ws = Open();
+  PlanReport report = PlanEnvironment(*ws, PlanRequest{"default"});
+  EXPECT_FALSE(report.ok());
+  const std::string text = report.failure.diagnostics.ToString();
+  EXPECT_NE(text.find("res/c.yaml:4"), std::string::npos) << text;
+  EXPECT_NE(text.find("unknown field \"bogus\""), std::string::npos) << text;
+  EXPECT_NE(text.find("file.file.nothing"), std::string::npos) << text;
+  // Put right, the next plan reuses the cache again.
+  Write("res/c.yaml",
+        "kind: file.file\nname: c\ntarget: host\n"
+        "spec: {path: c.txt, content: \"${file.file.a.path} ${var.greeting}\"}\n");
+  Write("res/s.yaml",
+        "kind: file.file\nname: s\ntarget: host\nspec: {path: s.txt, source: files/s.txt}\n");
+  EvalCacheStats stats;
+  EXPECT_TRUE(Plan(&stats).empty());
+  EXPECT_EQ(stats.reused, 2u);
+}
+
 }  // namespace
 }  // namespace driftless::engine

@@ -372,15 +372,17 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     cache_ = config::EvalCache::Open(cache_path, engine);
   }
   cache_stats_ = EvalCacheStats();
-  config::Declarations& decls = LoadDeclarations(diags);
+  config::Declarations* loaded = &LoadDeclarations(diags);
   if (diags.HasErrors() && cache_) {
     // Every problem of the run is reported below: evaluate declarations loaded without the
-    // cache (a cached file has none, but it may be referred to).
+    // cache (a cached file has none, but others may refer to it). Their loading problems are
+    // those already reported.
     cache_.reset();
     decls_.reset();
     Diagnostics again;
-    LoadDeclarations(again);
+    loaded = &LoadDeclarations(again);
   }
+  config::Declarations& decls = *loaded;
   if (diags.HasErrors()) {
     // Evaluate what loaded, without state, so that every problem of the run is reported.
     if (!decls.project.name.empty() && !decls_consumed_) {
