@@ -191,6 +191,21 @@ TEST_F(EvalCacheTest, AVarOnTheCommandLineIsSeenInResourcesAndTargets) {
   EXPECT_EQ(actions["file.directory/d"], "heal");
 }
 
+TEST_F(EvalCacheTest, AProblemFoundBeforeTheContextDifferedIsReportedOnce) {
+  ApplyAndCache();
+  vars_["root"] = dir_ + "/elsewhere";  // another context: evaluated again
+  Write("vars/default.yaml", "- not a mapping\n");
+  std::unique_ptr<Workspace> ws = Open();
+  PlanReport report = PlanEnvironment(*ws, PlanRequest{"default"});
+  EXPECT_FALSE(report.ok());
+  EXPECT_TRUE(ws->eval_cache_stats().mismatch || !ws->eval_cache_stats().used);
+  const std::string text = report.failure.diagnostics.ToString();
+  const std::string what = "vars/default.yaml must be a mapping of variables";
+  size_t first = text.find(what);
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find(what, first + 1), std::string::npos) << "reported twice:\n" << text;
+}
+
 TEST_F(EvalCacheTest, AnotherEngineDoesNotReadTheCache) {
   ApplyAndCache();
   engine_ = "engine 2";

@@ -466,8 +466,12 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
       retry = options;
     }
   }
-  env_ =
-      config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(options), diags);
+  // With a cache, what the evaluation reports is kept apart until it is known not to stop for
+  // another context (it would report the same again).
+  Diagnostics cached_diags;
+  env_ = config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(options),
+                                       cached ? cached_diags : diags);
+  if (cached && !(env_ && env_->cache_mismatch())) diags.Append(cached_diags);
   if (env_ && env_->cache_mismatch()) {
     // The cached files were evaluated for another context (a target's settings, the salt):
     // load and evaluate everything afresh.
