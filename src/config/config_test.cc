@@ -209,3 +209,93 @@ TEST(Interpolate, ParsesExpressions) {
 
 }  // namespace
 }  // namespace driftless::config
+
+namespace driftless::config {
+namespace {
+
+// Loads and evaluates `src` as the workspace does with a cache (keep_for_cache, raw specs
+// released), with `cache` when given.
+struct CachedRun {
+  Declarations decls;
+  Diagnostics diags;
+  std::unique_ptr<Environment> env;
+};
+std::unique_ptr<CachedRun> RunWithCache(const source::Source& src,
+                                        const provider::Registry& registry,
+                                        const EvalCache* cache) {
+  auto run = std::make_unique<CachedRun>();
+  run->decls = LoadDeclarations(src, registry, run->diags, cache);
+  EvalOptions o;
+  o.salt = "s";
+  o.release_raw_specs = true;
+  o.keep_for_cache = true;
+  if (cache != nullptr) o.cache_context = cache->context();
+  o.secret = [](const std::string&) -> std::optional<std::string> { return "t0ken"; };
+  run->env = Environment::Evaluate(run->decls, registry, src, o, run->diags);
+  return run;
+}
+
+TEST(EvalCache, WhatIsReadBackIsExactlyWhatWasEvaluated) {
+  auto world = std::make_shared<test::MemoryWorld>();
+  provider::Registry registry;
+  registry.Register(test::NewMemoryProvider(world));
+  test::MemorySource src;
+  src.files["driftless.yaml"] =
+      "project: shop\ndefaults:\n  policy: {drift: enforce}\ntargets:\n  mem: {provider: mem}\n";
+  src.files["a.yaml"] =
+      "kind: mem.object\nname: a\nspec:\n  key: a\n  tags:\n    i: 3\n    d: 2.5\n"
+      "    big: 9007199254740993\n    neg: -12\n    t: true\n    n: null\n"
+      "    l: [1, \"x\", [], {}]\n    u: \"caf\\u00e9 \\t\"\n    empty: \"\"\n"
+      "policy: {ignore: [spec.value], create_only: true}\nmoved_from: old-a\n"
+      "---\nkind: mem.object\nname: b\nspec: {key: b}\ndepends_on: [mem.object/a]\n";
+  src.files["secret.yaml"] = "kind: mem.object\nname: s\nspec: {key: s, secret: hidden}\n";
+  src.files["ref.yaml"] =
+      "kind: mem.object\nname: r\nspec: {key: r, value: \"${mem.object.a.key}\"}\n";
+  const std::string path = ::testing::TempDir() + "/eval-cache-test";
+  std::remove(path.c_str());
+
+  std::unique_ptr<CachedRun> first = RunWithCache(src, registry, nullptr);
+  ASSERT_FALSE(first->diags.HasErrors()) << first->diags.ToString();
+  Result<EvalCache::WriteStats> written =
+      EvalCache::Write(path, "engine", first->decls, *first->env, nullptr);
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  EXPECT_EQ(written->files, 1u) << "a.yaml only: a secret, a reference";
+
+  std::unique_ptr<EvalCache> cache = EvalCache::Open(path, "engine");
+  ASSERT_EQ(cache->size(), 1u);
+  std::unique_ptr<CachedRun> second = RunWithCache(src, registry, cache.get());
+  ASSERT_FALSE(second->diags.HasErrors()) << second->diags.ToString();
+  ASSERT_FALSE(second->env->cache_mismatch());
+  ASSERT_EQ(second->env->resources().size(), first->env->resources().size());
+  for (size_t i = 0; i < first->env->resources().size(); ++i) {
+    const EvaluatedResource& a = first->env->resources()[i];
+    const EvaluatedResource& b = second->env->resources()[i];
+    SCOPED_TRACE(a.decl->address);
+    EXPECT_EQ(b.decl->address, a.decl->address);
+    EXPECT_EQ(value::ToJson(b.spec), value::ToJson(a.spec));
+    EXPECT_EQ(b.spec_hash, a.spec_hash);
+    EXPECT_EQ(b.decl->target, a.decl->target);
+    EXPECT_EQ(b.decl->moved_from, a.decl->moved_from);
+    EXPECT_EQ(b.decl->depends_on, a.decl->depends_on);
+    EXPECT_EQ(b.decl->pos.ToString(), a.decl->pos.ToString());
+    EXPECT_EQ(b.decl->policy.drift, a.decl->policy.drift);
+    EXPECT_EQ(b.decl->policy.ignore, a.decl->policy.ignore);
+    EXPECT_EQ(b.decl->policy.create_only, a.decl->policy.create_only);
+    EXPECT_EQ(b.decl->policy.set, a.decl->policy.set);
+  }
+  EXPECT_TRUE(second->decls.files[0].from_cache);  // a.yaml
+  EXPECT_EQ(second->env->resources()[0].spec.Find("tags")->Find("big")->as_int(), 9007199254740993);
+  // Nothing differs: nothing is written.
+  written = EvalCache::Write(path, "engine", second->decls, *second->env, cache.get());
+  ASSERT_TRUE(written.ok());
+  EXPECT_FALSE(written->written);
+  // Another engine, or another driftless.yaml, reads nothing of it.
+  EXPECT_EQ(EvalCache::Open(path, "another engine")->size(), 0u);
+  src.files["driftless.yaml"] += "  other: {provider: mem, label: x}\n";
+  std::unique_ptr<CachedRun> third = RunWithCache(src, registry, cache.get());
+  EXPECT_FALSE(third->decls.files[0].from_cache) << "driftless.yaml changed";
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace driftless::config

@@ -51,6 +51,11 @@ struct Resource {
   bool invalid = false;                   ///< the loader reported errors for it: not evaluated
   bool spec_released = false;             ///< `spec` was freed after evaluation (EvalOptions)
   bool depends_on_released = false;       ///< `depends_on` was freed after evaluation (same)
+  /// `spec` is already evaluated (normalised): it comes from the evaluation cache (EvalCache),
+  /// with its hash in `cached_spec_hash`.
+  bool spec_evaluated = false;
+  bool reads_source = false;  ///< its normalisation read a file of the source (`source:`)
+  std::string cached_spec_hash;
   Policy policy;           ///< merged: defaults, then the environment rule, then the resource
   std::string moved_from;  ///< previous name (same kind), or ""
   SourcePos pos;           ///< where the document starts (its `kind:` line)
@@ -99,6 +104,14 @@ struct Project {
   const TargetDecl* FindTarget(std::string_view name) const;
 };
 
+/// A resource file the loader read.
+struct DeclaredFile {
+  std::string path;
+  std::string bytes_hash;   ///< SHA-256 of its bytes (hex)
+  bool clean = false;       ///< read, parsed and checked without any diagnostic
+  bool from_cache = false;  ///< its resources came from the evaluation cache (EvalCache)
+};
+
 /// Everything declared at one revision, after parsing and structural validation but before
 /// interpolation.
 struct Declarations {
@@ -106,6 +119,8 @@ struct Declarations {
   std::vector<Resource> resources;  ///< sorted by address
   std::string hash;                 ///< SHA-256 over every file read (paths and bytes)
   std::string revision;             ///< source revision ("" for a folder)
+  std::string project_hash;         ///< SHA-256 of driftless.yaml's bytes (hex)
+  std::vector<DeclaredFile> files;  ///< the resource files, sorted by path
   const Resource* Find(std::string_view address) const;
 };
 

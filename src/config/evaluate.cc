@@ -126,7 +126,18 @@ std::string Environment::SpecHash(const Value& spec) const {
   return Sha256Hex(value::ToJson(value::Protect(spec, options_.salt))).substr(0, 32);
 }
 
+const Value& Environment::CacheableSpec(size_t index) const {
+  auto it = before_hierarchy_.find(index);
+  return it != before_hierarchy_.end() ? it->second.first : resources_[index].spec;
+}
+
+const std::string& Environment::CacheableSpecHash(size_t index) const {
+  auto it = before_hierarchy_.find(index);
+  return it != before_hierarchy_.end() ? it->second.second : resources_[index].spec_hash;
+}
+
 void Environment::KeepOnlyTargets() {
+  before_hierarchy_.clear();
   std::vector<EvaluatedResource>().swap(resources_);
   graph_ = graph::Graph();
   vars_ = Value();
@@ -166,6 +177,14 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
     diags.Error(r.pos, r.address + ": internal error: evaluated twice after its spec was released");
     return false;
   }
+  if (r.spec_evaluated && index < decls_.resources.size() && &decls_.resources[index] == &r) {
+    // From the evaluation cache: evaluated in this very context from the same bytes.
+    Resource& cached = decls_.resources[index];
+    er.spec = std::move(cached.spec);
+    cached.spec = Value();
+    er.spec_hash = std::move(cached.cached_spec_hash);
+    return true;
+  }
   const std::string& file = r.pos.file;
   const provider::ResourceSchema* schema = registry_.FindKind(r.kind);
   size_t before = diags.ErrorCount();
@@ -191,7 +210,13 @@ bool Environment::EvaluateOne(size_t index, const Scope& scope, Diagnostics& dia
   if (target == nullptr) return false;  // reported when targets were configured
   if (!spec.ContainsUnknown()) {
     std::vector<provider::FieldError> errors;
-    auto read_file = [this](const std::string& path) { return source_.ReadFile(path); };
+    Resource* own = index < decls_.resources.size() && &decls_.resources[index] == &r
+                        ? &decls_.resources[index]
+                        : nullptr;
+    auto read_file = [this, own](const std::string& path) {
+      if (own != nullptr) own->reads_source = true;  // never cached (EvalCache)
+      return source_.ReadFile(path);
+    };
     Result<Value> normalized = target->Normalize(r.kind, spec, read_file, errors);
     for (const auto& e : errors) {
       const Value* at = raw.FindPath(e.field);
@@ -294,6 +319,8 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
   env->hash_ = hash.HexDigest();
 
   // Targets.
+  Sha256 context;  // CacheContext: what a cached file's evaluation depended on besides its bytes
+  context.Update("context 1\n" + name + "\n" + env->options_.salt + "\n");
   Scope target_scope = env->MakeScope(nullptr);
   for (const TargetDecl& t : decls.project.targets) {
     const provider::Provider* p = registry.FindProvider(t.provider);
@@ -345,6 +372,14 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
     }
     (*configured)->SetContext({decls.project.name, name});
     env->targets_.emplace(t.name, std::move(*configured));
+    context.Update(t.name + "\n" + t.provider + "\n" + value::ToJson(settings) + "\n");
+  }
+  env->cache_context_ = context.HexDigest();
+  for (const Resource& r : decls.resources) {
+    if (r.spec_evaluated && env->options_.cache_context != env->cache_context_) {
+      env->cache_mismatch_ = true;
+      return env;
+    }
   }
 
   // The graph: explicit depends_on and references.
@@ -367,7 +402,7 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
       if (j >= 0) deps.push_back(static_cast<size_t>(j));
     }
     std::vector<Reference> refs;
-    CollectResourceReferences(r.spec, r.pos.file, refs, diags);
+    if (!r.spec_evaluated) CollectResourceReferences(r.spec, r.pos.file, refs, diags);
     for (const Reference& ref : refs) {
       int j = env->IndexOf(ref.address);
       if (j < 0) {
@@ -420,7 +455,7 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
       decls.resources[i].spec_released = true;
     }
   }
-  if (env->options_.release_raw_specs) {
+  if (env->options_.release_raw_specs && !env->options_.keep_for_cache) {
     // The graph holds them now (as EvaluatedResource::deps).
     for (Resource& r : decls.resources) {
       if (r.depends_on.empty()) continue;
@@ -489,6 +524,8 @@ void Environment::AddHierarchy(Diagnostics& diags) {
     std::sort(descendants[i].begin(), descendants[i].end());
     Value spec = TargetOf(*er.decl)->WithDescendants(er.decl->kind, er.spec, descendants[i]);
     if (spec != er.spec) {
+      if (options_.keep_for_cache)
+        before_hierarchy_.emplace(i, std::make_pair(er.spec, er.spec_hash));
       er.spec = std::move(spec);
       er.spec_hash = SpecHash(er.spec);
     }

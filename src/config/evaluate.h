@@ -32,6 +32,13 @@ struct EvalOptions {
   /// never be needed again, and at 100,000 resources it is a third of the memory; depends_on
   /// lists too, once the graph holds them. The declarations can then be evaluated only once.
   bool release_raw_specs = false;
+  /// Keeps what EvalCache::Write needs: explicit depends_on lists (not released) and the specs of
+  /// folders before the folder nesting added their descendants.
+  bool keep_for_cache = false;
+  /// The EvalCache context the declarations' cached resources (Resource::spec_evaluated) were
+  /// evaluated in. When it is not this evaluation's (CacheContext), Evaluate stops at once with
+  /// cache_mismatch() set: the caller loads the declarations again without the cache.
+  std::string cache_context;
   /// Variables from the command line (`--var NAME=VALUE`): they override every other source.
   std::map<std::string, std::string> cli_vars;
   /// The applied attributes of `address` when its state was applied from a spec with
@@ -99,6 +106,16 @@ class Environment {
   /// Hash of a normalised spec, as stored in state ("" when it holds unknowns).
   std::string SpecHash(const value::Value& spec) const;
 
+  /// What a cached evaluation of a resource file depends on beyond its own bytes and
+  /// driftless.yaml: the environment's name and salt and every target's settings as configured.
+  const std::string& CacheContext() const { return cache_context_; }
+  /// Evaluate stopped: the declarations hold cached resources of another context.
+  bool cache_mismatch() const { return cache_mismatch_; }
+  /// The spec of resource `index` as its evaluation gave it, before the folder nesting added
+  /// descendants (EvalOptions::keep_for_cache), and its hash.
+  const value::Value& CacheableSpec(size_t index) const;
+  const std::string& CacheableSpecHash(size_t index) const;
+
   /// Frees the evaluated resources and the graph and keeps only the configured targets, for a
   /// caller whose watchers still use them after the declarations went (Workspace::
   /// ReleaseEvaluation). Afterwards only TargetNamed may be called; decls() may be gone.
@@ -123,6 +140,10 @@ class Environment {
   std::vector<EvaluatedResource> resources_;
   graph::Graph graph_;
   std::map<std::string, std::unique_ptr<provider::Target>, std::less<>> targets_;
+  std::string cache_context_;
+  bool cache_mismatch_ = false;
+  /// index -> (spec, spec hash) before AddHierarchy changed them (keep_for_cache only).
+  std::map<size_t, std::pair<value::Value, std::string>> before_hierarchy_;
 };
 
 /// The computed-or-declared attribute `attr` of a resource: spec fields, `name` (spec.name or

@@ -452,6 +452,9 @@ struct ParsedFile {
   std::vector<yaml::YamlDocument> docs;
   Diagnostics diags;
   Status read_status;
+  std::string bytes_hash;  // SHA-256 of bytes
+  std::string section;     // its EvalCache entry, when `cached`
+  bool cached = false;
   bool parsed = false;              // guarded by the loader's mutex
   std::vector<Resource> resources;  // made from docs, until they join the declarations
 };
@@ -552,7 +555,7 @@ Project LoadProject(const source::Source& src, Diagnostics& diags) {
 }
 
 Declarations LoadDeclarations(const source::Source& src, const provider::Registry& registry,
-                              Diagnostics& diags) {
+                              Diagnostics& diags, const EvalCache* cache) {
   Declarations decls;
   decls.revision = src.Revision();
   Sha256 hash;
@@ -562,6 +565,9 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   hash.Update(project_file);
   hash.Update(std::string_view("\0", 1));
   hash.Update(project_bytes);
+  decls.project_hash = Sha256Hex(project_bytes);
+  if (cache != nullptr && (cache->size() == 0 || cache->project_hash() != decls.project_hash))
+    cache = nullptr;
   const Policy& defaults = decls.project.defaults;
 
   Result<std::vector<std::string>> files = src.ListFiles();
@@ -579,7 +585,7 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
         break;
       }
     }
-    if (included) parsed.push_back(ParsedFile{path, {}, {}, {}, {}});
+    if (included) parsed.push_back(ParsedFile{path, {}, {}, {}, {}, {}, {}});
   }
   // Files are read and parsed on several threads and turned into resources on this one, in
   // path order, each as soon as it is parsed; its documents are freed right away. At most
@@ -599,7 +605,9 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
     lock.unlock();
     if (Result<std::string> bytes = src.ReadFile(pf.path); bytes.ok()) {
       pf.bytes = std::move(*bytes);
-      pf.docs = yaml::ParseYaml(pf.bytes, pf.path, pf.diags);
+      pf.bytes_hash = Sha256Hex(pf.bytes);
+      pf.cached = cache != nullptr && cache->Lookup(pf.path, pf.bytes_hash, &pf.section);
+      if (!pf.cached) pf.docs = yaml::ParseYaml(pf.bytes, pf.path, pf.diags);
     } else {
       pf.read_status = bytes.error();
     }
@@ -638,16 +646,29 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
       hash.Update(std::string_view("\0", 1));
       hash.Update(pf.bytes);
       hash.Update(std::string_view("\0", 1));
+      DeclaredFile file{pf.path, pf.bytes_hash, false, false};
       if (!pf.read_status.ok()) {
         diags.Error({pf.path, 0, 0}, pf.read_status.error().message);
       } else {
-        diags.Append(pf.diags);
-        pf.resources.reserve(pf.docs.size());
-        for (auto& doc : pf.docs) {
-          ParseResource(doc.root, pf.path, decls.project, registry, defaults, pf.resources, diags);
+        if (pf.cached) {
+          file.from_cache = EvalCache::Materialize(pf.section, pf.path, pf.resources);
+          file.clean = file.from_cache;
+          std::string().swap(pf.section);
+          if (!file.from_cache) pf.docs = yaml::ParseYaml(pf.bytes, pf.path, pf.diags);
+        }
+        if (!file.from_cache) {
+          const size_t diags_before = diags.items().size();
+          diags.Append(pf.diags);
+          pf.resources.reserve(pf.docs.size());
+          for (auto& doc : pf.docs) {
+            ParseResource(doc.root, pf.path, decls.project, registry, defaults, pf.resources,
+                          diags);
+          }
+          file.clean = diags.items().size() == diags_before;
         }
         documents += pf.resources.size();
       }
+      decls.files.push_back(std::move(file));
       std::vector<yaml::YamlDocument>().swap(pf.docs);
       std::string().swap(pf.bytes);
       {
@@ -660,6 +681,9 @@ Declarations LoadDeclarations(const source::Source& src, const provider::Registr
   }
   TraceSpan span("resource documents");
   decls.hash = hash.HexDigest();
+  auto by_path = [](const DeclaredFile& a, const DeclaredFile& b) { return a.path < b.path; };
+  if (!std::is_sorted(decls.files.begin(), decls.files.end(), by_path))
+    std::sort(decls.files.begin(), decls.files.end(), by_path);
   decls.resources.reserve(documents);  // exact: a Resource is large, growth would copy them all
   for (ParsedFile& pf : parsed) {
     std::move(pf.resources.begin(), pf.resources.end(), std::back_inserter(decls.resources));

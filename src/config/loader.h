@@ -2,6 +2,7 @@
 
 #include "base/diagnostics.h"
 #include "config/declarations.h"
+#include "config/eval_cache.h"
 #include "provider/provider.h"
 #include "source/source.h"
 
@@ -10,8 +11,10 @@ namespace driftless::config {
 /// Reads driftless.yaml and every resource document it includes from `src`, checks them against
 /// the providers' schemas, and returns the declarations. Every problem found goes to `diags`
 /// (all of them, not just the first); the result is meaningful only when diags has no errors.
+/// With `cache`, a file whose bytes and driftless.yaml are those of one of its entries is not
+/// parsed: its resources come evaluated from the cache (Resource::spec_evaluated).
 Declarations LoadDeclarations(const source::Source& src, const provider::Registry& registry,
-                              Diagnostics& diags);
+                              Diagnostics& diags, const EvalCache* cache = nullptr);
 
 /// Reads and checks driftless.yaml alone: enough to map branches to environments.
 Project LoadProject(const source::Source& src, Diagnostics& diags);

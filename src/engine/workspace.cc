@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdlib>
 
 #include "base/file_util.h"
@@ -113,6 +114,7 @@ Status Workspace::UseCommit(const source::CommitInfo& commit) {
   selection_.commit = commit;
   selection_.worktree = false;
   decls_.reset();
+  cache_.reset();
   env_.reset();
   stateless_env_.clear();
   env_row_.reset();
@@ -245,9 +247,31 @@ config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
   if (!decls_) {
     TraceSpan span("load declarations");
     decls_ = std::make_unique<config::Declarations>(
-        config::LoadDeclarations(*source_, registry_, diags));
+        config::LoadDeclarations(*source_, registry_, diags, cache_.get()));
   }
   return *decls_;
+}
+
+std::string Workspace::EvalCachePath(const std::string& env) const {
+  if (!options_.eval_cache) return "";
+  if (const char* off = std::getenv("DRIFTLESS_EVAL_CACHE");
+      off != nullptr && (std::string_view(off) == "off" || std::string_view(off) == "0"))
+    return "";
+  std::string state = StatePath();
+  if (state::IsPostgresLocation(state)) return "";
+  // The environment's name as a file name: letters, digits, '-', '_' and '.' as they are.
+  std::string name;
+  for (unsigned char c : env) {
+    if (std::isalnum(c) || c == '-' || c == '_' || (c == '.' && !name.empty())) {
+      name.push_back(static_cast<char>(c));
+    } else {
+      static const char* kHex = "0123456789abcdef";
+      name += '%';
+      name += kHex[c >> 4];
+      name += kHex[c & 15];
+    }
+  }
+  return state + ".eval-cache/" + name;
 }
 
 std::optional<std::string> Workspace::Secret(const std::string& name) {
@@ -314,6 +338,7 @@ std::unique_ptr<config::Environment> Workspace::ReleaseEvaluation() {
   std::unique_ptr<config::Environment> targets = std::move(env_);
   if (targets) targets->KeepOnlyTargets();
   decls_.reset();
+  cache_.reset();
   decls_consumed_ = false;
   stateless_env_.clear();
   env_row_.reset();
@@ -337,7 +362,27 @@ bool Workspace::StateHasEnvironment(const std::string& env) {
 
 Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool secrets_required,
                                                  bool with_state, Diagnostics& diags) {
-  config::Declarations& decls = LoadDeclarations(diags);
+  const std::string cache_path = with_state ? EvalCachePath(env) : std::string();
+  const std::string engine = cache_path.empty() ? std::string()
+                             : options_.eval_cache_engine.empty()
+                                 ? config::EvalCache::EngineIdentity("")
+                                 : options_.eval_cache_engine;
+  if (!decls_ && !cache_path.empty() && StateHasEnvironment(env)) {
+    TraceSpan span("read the evaluation cache");
+    cache_ = config::EvalCache::Open(cache_path, engine);
+  }
+  cache_stats_ = EvalCacheStats();
+  config::Declarations* loaded = &LoadDeclarations(diags);
+  if (diags.HasErrors() && cache_) {
+    // Every problem of the run is reported below: evaluate declarations loaded without the
+    // cache (a cached file has none, but others may refer to it). Their loading problems are
+    // those already reported.
+    cache_.reset();
+    decls_.reset();
+    Diagnostics again;
+    loaded = &LoadDeclarations(again);
+  }
+  config::Declarations& decls = *loaded;
   if (diags.HasErrors()) {
     // Evaluate what loaded, without state, so that every problem of the run is reported.
     if (!decls.project.name.empty() && !decls_consumed_) {
@@ -412,10 +457,55 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     to_evaluate = decls_.get();
   }
   decls_consumed_ = true;
-  env_ =
-      config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(options), diags);
+  const bool cached = cache_ != nullptr;
+  std::optional<config::EvalOptions> retry;
+  if (!cache_path.empty()) {
+    options.keep_for_cache = true;
+    if (cached) {
+      options.cache_context = cache_->context();
+      retry = options;
+    }
+  }
+  // With a cache, what the evaluation reports is kept apart until it is known not to stop for
+  // another context (it would report the same again).
+  Diagnostics cached_diags;
+  env_ = config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(options),
+                                       cached ? cached_diags : diags);
+  if (cached && !(env_ && env_->cache_mismatch())) diags.Append(cached_diags);
+  if (env_ && env_->cache_mismatch()) {
+    // The cached files were evaluated for another context (a target's settings, the salt):
+    // load and evaluate everything afresh.
+    cache_stats_.mismatch = true;
+    env_.reset();
+    Diagnostics again;
+    decls_ = std::make_unique<config::Declarations>(
+        config::LoadDeclarations(*source_, registry_, again));
+    if (again.HasErrors()) {
+      diags.Append(again);
+      return MakeError("invalid declarations");
+    }
+    to_evaluate = decls_.get();
+    env_ =
+        config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(*retry), diags);
+  }
   if (diags.HasErrors() || !env_) return MakeError("invalid declarations");
   if (!with_state) stateless_env_ = env;
+  if (!cache_path.empty()) {
+    cache_stats_.used = cached;
+    cache_stats_.files = to_evaluate->files.size();
+    for (const auto& f : to_evaluate->files) cache_stats_.reused += f.from_cache ? 1 : 0;
+    TraceSpan span("evaluation cache: " + std::to_string(cache_stats_.reused) + " of " +
+                   std::to_string(cache_stats_.files) + " files reused" +
+                   (cache_stats_.mismatch ? " (another context)" : "") + "; write");
+    // Best effort, as the stamps: a cache that is not written only means work next time.
+    Result<config::EvalCache::WriteStats> written = config::EvalCache::Write(
+        cache_path, engine, *to_evaluate, *env_, cache_stats_.mismatch ? nullptr : cache_.get());
+    if (written.ok()) {
+      cache_stats_.written = written->written;
+      cache_stats_.written_files = written->files;
+    }
+  }
+  cache_.reset();
   return env_.get();
 }
 

@@ -37,6 +37,22 @@ struct WorkspaceOptions {
   bool fetch = true;
   /// How long the event log keeps events (the Dispatcher's pruning); 0: its default, 7 days.
   int64_t event_retention_seconds = 0;
+  /// Keep and use the evaluation cache (config::EvalCache) of a SQLite state: files whose bytes
+  /// did not change are not parsed or evaluated again. DRIFTLESS_EVAL_CACHE=off turns it off.
+  bool eval_cache = true;
+  /// The engine identity the cache is keyed on; "" for config::EvalCache::EngineIdentity (tests
+  /// stand for an upgrade with another one).
+  std::string eval_cache_engine;
+};
+
+/// What the evaluation cache did in the last evaluation (Workspace::eval_cache_stats).
+struct EvalCacheStats {
+  bool used = false;         ///< a cache was looked at
+  size_t files = 0;          ///< resource files declared
+  size_t reused = 0;         ///< of them, taken from the cache (neither parsed nor evaluated)
+  bool mismatch = false;     ///< the cache was of another context: everything evaluated again
+  bool written = false;      ///< the cache was written afterwards
+  size_t written_files = 0;  ///< entries written
 };
 
 /// Which environment a command works on and where its declarations come from.
@@ -122,6 +138,12 @@ class Workspace {
   /// targets live.
   std::unique_ptr<config::Environment> ReleaseEvaluation();
 
+  /// What the evaluation cache did in the last Evaluate.
+  const EvalCacheStats& eval_cache_stats() const { return cache_stats_; }
+  /// Where the evaluation cache of `env` lives ("" when there is none: a PostgreSQL state, or
+  /// turned off).
+  std::string EvalCachePath(const std::string& env) const;
+
   /// True when the state exists and knows `env` (without creating either).
   bool StateHasEnvironment(const std::string& env);
   /// The environment evaluated last (by Evaluate or Plan), or nullptr.
@@ -164,6 +186,8 @@ class Workspace {
   std::map<std::string, std::string> secrets_file_values_;
   bool secrets_loaded_ = false;
   std::map<std::string, plan::StoredAttrs, std::less<>> applied_;
+  std::unique_ptr<config::EvalCache> cache_;  ///< read for decls_ (nullptr: none)
+  EvalCacheStats cache_stats_;
 };
 
 }  // namespace driftless::engine
