@@ -20,6 +20,11 @@ struct WatchOptions {
   /// Stop takes to be seen. The server pauses a watch for every apply of its environment and
   /// waits for it, so it asks for a short one.
   int stop_check_ms = 500;
+  /// The caller stops the watch with StopToken::StopAndWake (the server): a wait for events
+  /// then lasts until the next scan (or reminder) instead of stop_check_ms, and the stop ends
+  /// it, so an idle watch does not wake 20 times a second. Waits stay short with several
+  /// watchers, or one that cannot be interrupted (Watcher::Interruptible).
+  bool stop_wakes = false;
   /// Between checks, hold only the watchers (Workspace::ReleaseEvaluation) when the environment
   /// has fewer resources than this; each check then loads and evaluates the declarations again
   /// (about 10 µs a resource). 0: keep them (the CLI: one environment, checked fast). The
