@@ -54,7 +54,12 @@ class WatchLoop {
       const StopToken& stop;
       ~Waker() { stop.SetWaker({}); }
     } waker{stop_};
+    struct Slot {
+      WatchLoop& loop;
+      ~Slot() { loop.Idle(); }
+    } slot{*this};
     if (flags_.stop_wakes) stop_.SetWaker([this] { Wake(); });
+    if (!Work()) return report_;
     Status s = EvaluateOnce();
     if (!s.ok()) return s.error();
     lean_ =
@@ -93,6 +98,7 @@ class WatchLoop {
         if (!h.actor.empty()) actors[h.address] = h.actor;
       }
       const bool checked = lost || Clock::now() >= next_scan || !changed.empty();
+      if (checked && !Work()) break;
       if (lost || Clock::now() >= next_scan) {
         // Watchers that lost events start again before the scan that covers what they missed.
         if (lost) s = EvaluateOnce();
@@ -132,12 +138,25 @@ class WatchLoop {
   // A lean watch frees its declarations and their evaluation after a check (the next one
   // evaluates again), and keeps the targets its watchers were made by.
   void Rest() {
+    Idle();
     if (!lean_ || ws_.environment() == nullptr) return;
     std::unique_ptr<config::Environment> targets = ws_.ReleaseEvaluation();
     if (watchers_are_current_) watchers_targets_ = std::move(targets);
     watchers_are_current_ = false;
     evaluated_ = false;
     ReturnFreeMemory();
+  }
+
+  // Takes a slot of the gate for the work until the next Rest; false when stopped first.
+  bool Work() {
+    if (flags_.gate == nullptr || working_) return true;
+    working_ = flags_.gate->Enter(stop_);
+    return working_;
+  }
+  void Idle() {
+    if (!working_) return;
+    flags_.gate->Leave();
+    working_ = false;
   }
 
   // Evaluates the declarations unless they are (Check's plans use them again).
@@ -208,6 +227,7 @@ class WatchLoop {
       for (const auto& w : watchers_) w->Interrupt();
     }
     idle_.notify_all();
+    if (flags_.gate != nullptr) flags_.gate->Wake();
   }
 
   Status WaitAll(int timeout_ms, std::vector<provider::WatchHint>* changed, bool* lost) {
@@ -438,7 +458,8 @@ class WatchLoop {
   const StopToken& stop_;
   WatchReport report_;
   bool evaluated_ = false;
-  bool lean_ = false;  // WatchOptions::release_below: Rest() after every check
+  bool lean_ = false;     // WatchOptions::release_below: Rest() after every check
+  bool working_ = false;  // holds a slot of flags_.gate (Work, until Idle)
   // A lean watch's environment reduced to the targets that made watchers_ (declared first: it
   // outlives them).
   std::unique_ptr<config::Environment> watchers_targets_;
@@ -456,6 +477,28 @@ class WatchLoop {
 };
 
 }  // namespace
+
+bool WorkGate::Enter(const StopToken& stop) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return free_ > 0 || stop.stop_requested(); });
+  if (stop.stop_requested()) return false;
+  --free_;
+  return true;
+}
+
+void WorkGate::Leave() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++free_;
+  }
+  cv_.notify_all();  // a waiter that sees its stop leaves without the slot
+}
+
+void WorkGate::Wake() {
+  // Under the lock: a watch between its look at the stop and its wait cannot miss it.
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
 
 Result<WatchReport> Watch(Workspace& ws, const WatchOptions& options, Observer& observer,
                           const StopToken& stop) {

@@ -1280,6 +1280,9 @@ void Controller::StartWatch(const std::string& env) {
     // 500, so a webhook's commit is not held up by the pause.
     wo.stop_wakes = true;
     wo.stop_check_ms = 50;
+    // Hundreds of watches start together: their first scans a few at a time, so that the heap
+    // does not grow to hold all their evaluations at once.
+    wo.gate = &watch_gate_;
     // Many environments are watched at once: between its checks a watch holds its watchers,
     // not its declarations (each check evaluates again, about 10 ms for 1,000 resources).
     wo.release_below = 10000;
