@@ -1,7 +1,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "apply/applier.h"
 #include "base/diagnostics.h"
@@ -13,19 +16,36 @@
 namespace driftless::engine {
 
 /// A request to stop an operation, set by its caller (a signal handler, a server's cancel) and
-/// read by the operation between its steps and by the applier between changes. Setting it is
-/// one lock-free atomic store, so a signal handler may call Stop.
+/// read by the operation between its steps and by the applier between changes. Setting it with
+/// Stop is one lock-free atomic store, so a signal handler may call Stop.
 class StopToken {
  public:
-  /// Asks the operation to stop; returns true when it had been asked already.
+  /// Asks the operation to stop; returns true when it had been asked already. A wait of the
+  /// operation sees it at its next look (a watch: within WatchOptions::stop_check_ms).
   bool Stop() { return stop_.exchange(true); }
+  /// Stop, then ends the operation's wait at once (a served watch waits for events until its
+  /// next scan, WatchOptions::stop_wakes). Takes a lock: not from a signal handler.
+  bool StopAndWake() {
+    bool was = Stop();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (waker_) waker_();
+    return was;
+  }
   /// True once Stop was called.
   bool stop_requested() const { return stop_.load(); }
   /// The flag itself, as apply::ApplyOptions::cancel takes it.
   const std::atomic<bool>* flag() const { return &stop_; }
+  /// What StopAndWake calls after the flag is set, from the stopping thread; set by the
+  /// operation while it waits, {} to clear (once that returns, the old one is not running).
+  void SetWaker(std::function<void()> wake) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    waker_ = std::move(wake);
+  }
 
  private:
   std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  mutable std::function<void()> waker_;
 };
 
 /// Why an operation ended before its end: declaration problems (file:line:col, shown first)

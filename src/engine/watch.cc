@@ -13,11 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <set>
-#include <thread>
 
 #include "apply/applier.h"
 #include "base/memory.h"
@@ -48,6 +49,17 @@ class WatchLoop {
     // The watchers start before the first scan: a change made while the scan runs is then seen
     // by both or by the watchers, never by neither (a scan first would miss what changed before
     // the watchers were set). watch.started follows the first scan.
+    // A stop wakes the wait (StopAndWake), until the watch returns.
+    struct Waker {
+      const StopToken& stop;
+      ~Waker() { stop.SetWaker({}); }
+    } waker{stop_};
+    struct Slot {
+      WatchLoop& loop;
+      ~Slot() { loop.Idle(); }
+    } slot{*this};
+    if (flags_.stop_wakes) stop_.SetWaker([this] { Wake(); });
+    if (!Work()) return report_;
     Status s = EvaluateOnce();
     if (!s.ok()) return s.error();
     lean_ =
@@ -65,11 +77,7 @@ class WatchLoop {
       s = Status::Ok();  // this round's check, if any (a failure is told once, not every round)
       std::vector<provider::WatchHint> changed;
       bool lost = false;
-      int wait_ms = static_cast<int>(
-          std::min<int64_t>(Ms(std::min(next_scan, deadline) - Clock::now()),
-                            std::max(1, watchers_.empty() ? std::min(200, flags_.stop_check_ms)
-                                                          : flags_.stop_check_ms)));
-      Status w = WaitAll(std::max(wait_ms, 0), &changed, &lost);
+      Status w = WaitAll(WaitMs(std::min(next_scan, deadline)), &changed, &lost);
       if (!w.ok()) return w.error();
       if (!changed.empty() && !lost) {
         // Debounce: a burst of writes (an editor's save, a deploy script) is one check.
@@ -90,6 +98,7 @@ class WatchLoop {
         if (!h.actor.empty()) actors[h.address] = h.actor;
       }
       const bool checked = lost || Clock::now() >= next_scan || !changed.empty();
+      if (checked && !Work()) break;
       if (lost || Clock::now() >= next_scan) {
         // Watchers that lost events start again before the scan that covers what they missed.
         if (lost) s = EvaluateOnce();
@@ -129,12 +138,25 @@ class WatchLoop {
   // A lean watch frees its declarations and their evaluation after a check (the next one
   // evaluates again), and keeps the targets its watchers were made by.
   void Rest() {
+    Idle();
     if (!lean_ || ws_.environment() == nullptr) return;
     std::unique_ptr<config::Environment> targets = ws_.ReleaseEvaluation();
     if (watchers_are_current_) watchers_targets_ = std::move(targets);
     watchers_are_current_ = false;
     evaluated_ = false;
     ReturnFreeMemory();
+  }
+
+  // Takes a slot of the gate for the work until the next Rest; false when stopped first.
+  bool Work() {
+    if (flags_.gate == nullptr || working_) return true;
+    working_ = flags_.gate->Enter(stop_);
+    return working_;
+  }
+  void Idle() {
+    if (!working_) return;
+    flags_.gate->Leave();
+    working_ = false;
   }
 
   // Evaluates the declarations unless they are (Check's plans use them again).
@@ -184,9 +206,35 @@ class WatchLoop {
     return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   }
 
+  // How long the next wait for events may last: until `until` (the next scan or the end), and
+  // the next reminder when sinks may want one; and, unless a stop wakes it, stop_check_ms.
+  int WaitMs(Clock::time_point until) const {
+    if (dispatcher_ && dispatcher_->HasSinks()) until = std::min(until, next_remind_);
+    const bool woken =
+        flags_.stop_wakes &&
+        (watchers_.empty() || (watchers_.size() == 1 && watchers_[0]->Interruptible()));
+    constexpr int64_t kLongest = 3600 * 1000;  // an hour: a watch with a huge --interval
+    const int64_t cap = woken ? kLongest
+                              : std::max(1, watchers_.empty() ? std::min(200, flags_.stop_check_ms)
+                                                              : flags_.stop_check_ms);
+    return static_cast<int>(std::min<int64_t>(Ms(until - Clock::now()), cap));
+  }
+
+  // Called by StopAndWake on the stopping thread: ends the wait in progress (or the next).
+  void Wake() {
+    {
+      std::lock_guard<std::mutex> lock(watchers_mu_);
+      for (const auto& w : watchers_) w->Interrupt();
+    }
+    idle_.notify_all();
+    if (flags_.gate != nullptr) flags_.gate->Wake();
+  }
+
   Status WaitAll(int timeout_ms, std::vector<provider::WatchHint>* changed, bool* lost) {
     if (watchers_.empty()) {
-      std::this_thread::sleep_for(Millis(timeout_ms));
+      // Nothing to watch: wait for the next scan or a stop.
+      std::unique_lock<std::mutex> lock(watchers_mu_);
+      idle_.wait_for(lock, Millis(timeout_ms), [this] { return stop_.stop_requested(); });
       return Status::Ok();
     }
     // One watcher waits for the whole timeout, the others are polled.
@@ -199,7 +247,10 @@ class WatchLoop {
 
   // Watches every resource in state, per target.
   Status StartWatchers() {
-    watchers_.clear();
+    {
+      std::lock_guard<std::mutex> lock(watchers_mu_);
+      watchers_.clear();
+    }
     Result<state::StateStore*> store = ws_.State();
     if (!store.ok()) return store.error();
     Result<std::vector<state::ResourceState>> rows = (*store)->ListResources(env_);
@@ -211,6 +262,7 @@ class WatchLoop {
       by_target[row.target].push_back({row.address, row.kind, std::move(attrs->attrs)});
     }
     size_t watches = 0;
+    std::vector<std::unique_ptr<provider::Watcher>> made;
     for (auto& [target, items] : by_target) {
       provider::Target* t = ws_.environment()->TargetNamed(target);
       if (t == nullptr) continue;
@@ -218,7 +270,15 @@ class WatchLoop {
       if (!w.ok()) return MakeError("target " + target + ": " + w.error().message);
       if (*w) {
         watches += (*w)->WatchCount();
-        watchers_.push_back(std::move(*w));
+        made.push_back(std::move(*w));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(watchers_mu_);
+      watchers_ = std::move(made);
+      // A stop that came while they were made woke the old ones only.
+      if (stop_.stop_requested()) {
+        for (const auto& w : watchers_) w->Interrupt();
       }
     }
     watchers_are_current_ = true;  // made by the targets of the environment evaluated now
@@ -398,12 +458,17 @@ class WatchLoop {
   const StopToken& stop_;
   WatchReport report_;
   bool evaluated_ = false;
-  bool lean_ = false;  // WatchOptions::release_below: Rest() after every check
+  bool lean_ = false;     // WatchOptions::release_below: Rest() after every check
+  bool working_ = false;  // holds a slot of flags_.gate (Work, until Idle)
   // A lean watch's environment reduced to the targets that made watchers_ (declared first: it
   // outlives them).
   std::unique_ptr<config::Environment> watchers_targets_;
   bool watchers_are_current_ = false;  // watchers_ were made by ws_.environment()'s targets
   size_t watched_resources_ = 0, watches_ = 0;  // what StartWatchers set, for watch.started
+  // Replaced (StartWatchers) and used (WaitAll) on the watch's thread; Wake interrupts them
+  // from the stopping thread under watchers_mu_, which also guards idle_'s wait.
+  std::mutex watchers_mu_;
+  std::condition_variable idle_;
   std::vector<std::unique_ptr<provider::Watcher>> watchers_;
   std::map<std::string, Flap> flaps_;
   std::unique_ptr<notify::Dispatcher> dispatcher_;  // enqueues, on this thread
@@ -412,6 +477,28 @@ class WatchLoop {
 };
 
 }  // namespace
+
+bool WorkGate::Enter(const StopToken& stop) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return free_ > 0 || stop.stop_requested(); });
+  if (stop.stop_requested()) return false;
+  --free_;
+  return true;
+}
+
+void WorkGate::Leave() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++free_;
+  }
+  cv_.notify_all();  // a waiter that sees its stop leaves without the slot
+}
+
+void WorkGate::Wake() {
+  // Under the lock: a watch between its look at the stop and its wait cannot miss it.
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
 
 Result<WatchReport> Watch(Workspace& ws, const WatchOptions& options, Observer& observer,
                           const StopToken& stop) {

@@ -1,12 +1,33 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
+#include <mutex>
 #include <string>
 
 #include "engine/operation.h"
 #include "engine/workspace.h"
 
 namespace driftless::engine {
+
+/// Limits how many watches of a process work at once (evaluate, scan, check). A server starts
+/// hundreds of watches together: without it every first scan evaluates its declarations at
+/// the same time, and the heap keeps the peak (pages pinned by the few long-lived allocations
+/// made meanwhile). A watch waiting for its turn still stops at once (StopAndWake).
+class WorkGate {
+ public:
+  explicit WorkGate(int slots) : free_(slots) {}
+  /// Takes a slot, or returns false when `stop` is set first.
+  bool Enter(const StopToken& stop);
+  void Leave();
+  /// Wakes the watches waiting in Enter (to see their stop).
+  void Wake();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+};
 
 /// How to watch (the flags of `driftless watch`).
 struct WatchOptions {
@@ -20,6 +41,14 @@ struct WatchOptions {
   /// Stop takes to be seen. The server pauses a watch for every apply of its environment and
   /// waits for it, so it asks for a short one.
   int stop_check_ms = 500;
+  /// The caller stops the watch with StopToken::StopAndWake (the server): a wait for events
+  /// then lasts until the next scan (or reminder) instead of stop_check_ms, and the stop ends
+  /// it, so an idle watch does not wake 20 times a second. Waits stay short with several
+  /// watchers, or one that cannot be interrupted (Watcher::Interruptible).
+  bool stop_wakes = false;
+  /// Shared by the watches of a process (the server), or none: each watch's work between two
+  /// waits (its start, its checks) holds a slot of it.
+  WorkGate* gate = nullptr;
   /// Between checks, hold only the watchers (Workspace::ReleaseEvaluation) when the environment
   /// has fewer resources than this; each check then loads and evaluates the declarations again
   /// (about 10 µs a resource). 0: keep them (the CLI: one environment, checked fast). The

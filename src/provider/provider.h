@@ -89,7 +89,7 @@ struct WatchHint {
 /// Event-driven hints that watched objects may have changed outside driftless (drift within a
 /// second instead of at the next scan). A hint is never a verdict: the engine reads the object
 /// again and compares; the actor of a hint becomes the drift's actor when the check finds drift.
-/// Used by one thread.
+/// Used by one thread (Interrupt excepted).
 class Watcher {
  public:
   virtual ~Watcher() = default;
@@ -100,6 +100,11 @@ class Watcher {
   /// How many watches it holds (kernel watches for files, LISTEN connections and polled
   /// catalogs for PostgreSQL).
   virtual size_t WatchCount() const = 0;
+  /// True when Interrupt ends a Wait at once: the caller may then wait until its next scan
+  /// and interrupt the wait to stop. A watcher that cannot is waited on for short periods.
+  virtual bool Interruptible() const { return false; }
+  /// Ends a Wait in progress at once (or the next one, when none is); from any thread.
+  virtual void Interrupt() {}
 };
 
 /// Where a configured target is used. Objects a provider creates carry a marker of these and

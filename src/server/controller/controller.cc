@@ -1274,9 +1274,15 @@ void Controller::StartWatch(const std::string& env) {
     engine::WatchOptions wo;
     wo.env = env;
     wo.interval = options_.watch_interval;
-    // Every run of this environment stops the watch and waits for it (StopWatch): see a stop
-    // within 50 ms, not the CLI's 500, so a webhook's commit is not held up by the pause.
+    // Every run of this environment stops the watch and waits for it (StopWatch): the stop
+    // wakes the watch's wait (StopAndWake), so an idle watch sleeps until its next scan; a
+    // watch of several targets (or one that cannot be woken) looks every 50 ms, not the CLI's
+    // 500, so a webhook's commit is not held up by the pause.
+    wo.stop_wakes = true;
     wo.stop_check_ms = 50;
+    // Hundreds of watches start together: their first scans a few at a time, so that the heap
+    // does not grow to hold all their evaluations at once.
+    wo.gate = &watch_gate_;
     // Many environments are watched at once: between its checks a watch holds its watchers,
     // not its declarations (each check evaluates again, about 10 ms for 1,000 resources).
     wo.release_below = 10000;
@@ -1298,7 +1304,7 @@ void Controller::StopWatch(const std::string& env) {
     w = std::move(it->second);
     watchers_.erase(it);
   }
-  w->stop.Stop();
+  w->stop.StopAndWake();
   if (w->thread.joinable()) w->thread.join();
 }
 

@@ -8,6 +8,7 @@
 // with engine::Watch while it is applied, and a branch that is gone or past its ttl destroys its
 // environment in a run of its own unless the environment is protected.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include "base/result.h"
 #include "engine/drift.h"
 #include "engine/operation.h"
+#include "engine/watch.h"
 #include "engine/workspace.h"
 #include "plan/plan.h"
 #include "server/controller/log.h"
@@ -251,6 +253,8 @@ class Controller {
   std::set<std::string> destroy_queued_;         ///< environments with a destroy run queued
   std::map<int64_t, std::shared_ptr<RunControl>> running_;    ///< by run id
   std::map<std::string, std::unique_ptr<Watcher>> watchers_;  ///< by environment
+  /// The watches' work (first scans, checks) a few at a time: one per core, at least 2.
+  engine::WorkGate watch_gate_{static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))};
   // Several servers (LeaseLoop).
   std::string server_id_;
   bool shared_ = false;                   ///< the state is shared by several servers

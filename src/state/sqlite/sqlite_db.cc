@@ -115,6 +115,18 @@ Result<Stmt> Database::Prepare(std::string_view sql) {
   return Stmt(stmt, &path_);
 }
 
+void Database::ReleaseStatements() {
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    if (sqlite3_stmt_busy(it->second) != 0) {
+      ++it;  // still stepping: kept (never the case between a watch's checks)
+      continue;
+    }
+    sqlite3_finalize(it->second);
+    it = cache_.erase(it);
+  }
+  std::unordered_map<std::string_view, sqlite3_stmt*>(cache_).swap(cache_);  // its buckets too
+}
+
 Status Database::Exec(const char* sql, std::string_view what) {
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return FailMessage(db_, rc, path_, what);

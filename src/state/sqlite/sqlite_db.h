@@ -69,6 +69,10 @@ class Database {
   /// The statement for `sql`, prepared on first use and kept until the connection closes.
   /// `sql` must have static storage duration (a string literal): it is the cache key.
   Result<Stmt> Prepare(std::string_view sql);
+  /// Finalizes the prepared statements (the next Prepare of each prepares it again): a served
+  /// watch's connection between its checks holds about 50 KB of them. No Stmt of this
+  /// connection may be in use.
+  void ReleaseStatements();
   /// Runs one or more statements without caching them (schema changes, pragmas).
   Status Exec(const char* sql, std::string_view what);
   /// Rows changed by the last INSERT, UPDATE or DELETE.

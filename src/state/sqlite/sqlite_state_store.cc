@@ -1228,7 +1228,10 @@ Result<int64_t> SqliteStateStore::PruneOutbox(int64_t delivered_before) {
   return db_->Changes();
 }
 
-void SqliteStateStore::ReleaseMemory() { sqlite3_db_release_memory(db_->handle()); }
+void SqliteStateStore::ReleaseMemory() {
+  db_->ReleaseStatements();
+  sqlite3_db_release_memory(db_->handle());
+}
 
 Result<int64_t> SqliteStateStore::LastEnqueuedAt(const std::string& sink,
                                                  const std::string& subject) {

@@ -117,7 +117,8 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<SinkStatus>> OutboxStatus() override;
   Result<int64_t> LastEnqueuedAt(const std::string& sink, const std::string& subject) override;
   Result<int64_t> PruneOutbox(int64_t delivered_before) override;
-  /// sqlite3_db_release_memory: the connection's page cache (up to its cache_size, 512 KiB).
+  /// sqlite3_db_release_memory: the connection's page cache (up to its cache_size, 512 KiB);
+  /// and its prepared statements (Database::ReleaseStatements).
   void ReleaseMemory() override;
 
   // --- ControlStore (control_store.h; sqlite_control_store.cc) ---
