@@ -157,6 +157,7 @@ int Main(int argc, char** argv) {
 
   ServeFlags sf;
   std::string serve_poll = "1m";
+  std::string serve_run_poll = "1m";
   std::string serve_event_retention = "7d";
   CLI::App* serve = app.add_subcommand(
       "serve", "follow every branch: environments created, planned, applied and destroyed");
@@ -164,6 +165,9 @@ int Main(int argc, char** argv) {
                     "HOST:PORT to listen on, or unix:///PATH for a unix socket (default "
                     "127.0.0.1:8080)");
   serve->add_option("--poll", serve_poll, "fetch this often beside webhooks (default 1m)");
+  serve->add_option("--run-poll", serve_run_poll,
+                    "several servers: read the runs queued and the cancels asked for by other "
+                    "servers this often beside the state's notifications (default 1m)");
   serve->add_option("--webhook-secret-file", sf.webhook_secret_file,
                     "the secret of POST /api/v1/hooks/git (a private file; without it, "
                     "webhooks are refused)");
@@ -425,6 +429,10 @@ int Main(int argc, char** argv) {
   if (*serve) {
     if (std::string err = ParseDuration(serve_poll, sf.poll_seconds); !err.empty()) {
       std::fprintf(stderr, "error: --poll: %s\n", err.c_str());
+      return 1;
+    }
+    if (std::string err = ParseDuration(serve_run_poll, sf.run_poll_seconds); !err.empty()) {
+      std::fprintf(stderr, "error: --run-poll: %s\n", err.c_str());
       return 1;
     }
     double retention = 0;

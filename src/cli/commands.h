@@ -59,6 +59,7 @@ int RunWatch(Workspace& ws, const engine::WatchOptions& options);
 struct ServeFlags {
   std::string listen = "127.0.0.1:8080";                 ///< HOST:PORT; port 0 picks a free one
   double poll_seconds = 60;                              ///< --poll
+  double run_poll_seconds = 60;                          ///< --run-poll (several servers)
   std::string webhook_secret_file;                       ///< --webhook-secret-file ("": off)
   int64_t event_retention_seconds = int64_t{7} * 86400;  ///< --event-retention
 };

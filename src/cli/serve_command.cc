@@ -79,6 +79,7 @@ int RunServe(const engine::WorkspaceOptions& workspace, const ServeFlags& flags)
   co.workspace = workspace;
   co.workspace.event_retention_seconds = flags.event_retention_seconds;
   co.poll_seconds = flags.poll_seconds;
+  co.run_poll_seconds = flags.run_poll_seconds;
   co.lease_seconds = static_cast<double>(workspace.lease_seconds);
   co.log = &log;
   co.on_run_status = [&server_metrics](const state::Run& run, const std::string& status) {

@@ -1,5 +1,7 @@
 #include "engine/prune.h"
 
+#include <map>
+
 #include "base/identity.h"
 #include "engine/environments.h"
 
@@ -18,9 +20,14 @@ PruneReport Prune(Workspace& ws, const PruneRequest& request, PruneObserver& obs
     report.failure.message = "env prune needs a Git repository: environments are branches";
     return report;
   }
-  Result<std::vector<EnvironmentSummary>> rows = SummarizeEnvironments(ws);
-  if (!rows.ok()) {
-    report.failure.message = rows.error().message;
+  Result<state::StateStore*> store = ws.State();
+  if (!store.ok()) {
+    report.failure.message = store.error().message;
+    return report;
+  }
+  Result<std::vector<state::Environment>> known = (*store)->ListEnvironments();
+  if (!known.ok()) {
+    report.failure.message = known.error().message;
     return report;
   }
   Result<const std::vector<BranchEnvironment>*> branches = ws.BranchEnvironments();
@@ -28,20 +35,48 @@ PruneReport Prune(Workspace& ws, const PruneRequest& request, PruneObserver& obs
     report.failure.message = branches.error().message;
     return report;
   }
+  // Every environment a branch maps to (protected as its last branch says) or the state knows.
+  // Only a gone or expired one is read further: a server lists them at every fetch, and the
+  // others cost nothing here.
+  struct Row {
+    bool has_branch = false;
+    bool is_protected = false;
+  };
+  std::map<std::string, Row> rows;
+  for (const auto& be : **branches) {
+    Row& r = rows[be.match.name];
+    r.has_branch = true;
+    r.is_protected = be.match.is_protected();
+  }
+  for (const state::Environment& e : *known) rows.try_emplace(e.name);
   const int64_t now = NowUnix();
-  for (const EnvironmentSummary& r : *rows) {
-    if (r.resources == 0) continue;  // nothing to destroy (never applied, or destroyed already)
+  for (const auto& [name, r] : rows) {
     PruneCandidate c;
-    c.environment = r.name;
-    c.resources = r.resources;
+    c.environment = name;
     bool is_protected = r.is_protected;
-    if (r.branch == "(gone)") {
+    if (r.has_branch) {
+      for (const auto& be : **branches) {
+        if (be.match.name != name) continue;
+        int64_t ttl = be.match.ttl_seconds();
+        if (ttl > 0 && now - be.branch.head.time > ttl) {
+          c.reason = "no commit on " + be.branch.name + " for " +
+                     std::to_string((now - be.branch.head.time) / 3600) + "h (ttl " +
+                     std::to_string(ttl / 3600) + "h)";
+        }
+      }
+      if (c.reason.empty()) continue;
+    }
+    Result<std::vector<state::ResourceState>> resources = (*store)->ListResources(name);
+    c.resources = resources.ok() ? resources->size() : 0;
+    if (c.resources == 0) continue;  // nothing to destroy (never applied, or destroyed already)
+    if (!r.has_branch) {
       c.reason = "its branch is gone";
       // Protection is read from the commit it runs (the branch's rules are gone with it).
       Workspace probe(ws.options());
+      probe.UseState(*store);
       Diagnostics d;
       Result<config::Environment*> e = MakeError("no commit to read");
-      if (probe.Select(r.name).ok()) e = probe.Evaluate(r.name, false, false, d);
+      if (probe.Select(name).ok()) e = probe.Evaluate(name, false, false, d);
       if (!e.ok()) {
         c.decision = PruneCandidate::Decision::kUnreadable;
         ++report.failures;
@@ -50,18 +85,7 @@ PruneReport Prune(Workspace& ws, const PruneRequest& request, PruneObserver& obs
         continue;
       }
       is_protected = (*e)->match().is_protected();
-    } else {
-      for (const auto& be : **branches) {
-        if (be.match.name != r.name) continue;
-        int64_t ttl = be.match.ttl_seconds();
-        if (ttl > 0 && now - be.branch.head.time > ttl) {
-          c.reason = "no commit on " + be.branch.name + " for " +
-                     std::to_string((now - be.branch.head.time) / 3600) + "h (ttl " +
-                     std::to_string(ttl / 3600) + "h)";
-        }
-      }
     }
-    if (c.reason.empty()) continue;
     c.decision = is_protected       ? PruneCandidate::Decision::kProtected
                  : !request.destroy ? PruneCandidate::Decision::kWouldDestroy
                                     : PruneCandidate::Decision::kDestroy;

@@ -128,6 +128,7 @@ class WatchLoop {
             const std::vector<std::pair<std::string, Value>>& fields) {
     notify::Event e = notify::MakeEvent(type, env, resource, fields);
     observer_.OnEvent(e);
+    if (type == "drift.detected") next_remind_ = {};  // its reminder: see when it is due
     if (dispatcher_) {
       Status s = dispatcher_->Publish(e);
       if (!s.ok()) observer_.OnWarning("notifications: " + s.error().message);
@@ -190,12 +191,18 @@ class WatchLoop {
     return Status::Ok();
   }
 
-  // Reminders, at most once a second. Deliveries run on delivery_'s thread.
+  // Reminders, read from the state only when one is due (Dispatcher::Remind says when), when
+  // this watch opened a drift (Emit), and at least once a minute (a drift another process
+  // recorded). Deliveries run on delivery_'s thread.
   void Remind() {
     if (!dispatcher_ || Clock::now() < next_remind_) return;
-    next_remind_ = Clock::now() + Seconds(1);
-    Status r = dispatcher_->Remind(env_, NowUnix());
-    if (!r.ok()) observer_.OnWarning("notifications: " + r.error().message);
+    const int64_t now = NowUnix();
+    Result<int64_t> due = dispatcher_->Remind(env_, now);
+    if (!due.ok()) observer_.OnWarning("notifications: " + due.error().message);
+    const int64_t wait = due.ok() && *due > now  ? std::min<int64_t>(*due - now, 60)
+                         : due.ok() && *due == 0 ? 60
+                                                 : 1;
+    next_remind_ = Clock::now() + Seconds(static_cast<double>(wait));
   }
 
   static std::chrono::milliseconds Millis(int64_t ms) { return std::chrono::milliseconds(ms); }

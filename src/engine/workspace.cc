@@ -236,11 +236,12 @@ std::string Workspace::StatePath() const {
 }
 
 Result<state::StateStore*> Workspace::State() {
-  if (store_) return store_.get();
+  if (state_ != nullptr) return state_;
   auto opened = state::OpenStateStore(StatePath());
   if (!opened.ok()) return opened.error();
   store_ = std::move(*opened);
-  return store_.get();
+  state_ = store_.get();
+  return state_;
 }
 
 config::Declarations& Workspace::LoadDeclarations(Diagnostics& diags) {
@@ -311,7 +312,7 @@ Result<plan::PriorState*> Workspace::Prior(const std::string& env,
   Result<const state::Environment*> env_row = EnvironmentRow(env);
   if (!env_row.ok()) return env_row.error();
   TraceSpan span("read state");
-  Result<plan::PriorState> prior = plan::ReadPriorState(*store_, **env_row, addresses);
+  Result<plan::PriorState> prior = plan::ReadPriorState(*state_, **env_row, addresses);
   if (!prior.ok()) return prior.error();
   prior_ = std::move(*prior);
   prior_partial_ = addresses != nullptr;
@@ -345,14 +346,15 @@ std::unique_ptr<config::Environment> Workspace::ReleaseEvaluation() {
   prior_.reset();
   prior_partial_ = false;
   applied_.clear();
-  if (store_) store_->ReleaseMemory();
+  if (state_ != nullptr) state_->ReleaseMemory();
   return targets;
 }
 
 bool Workspace::StateHasEnvironment(const std::string& env) {
   struct stat st {};
   // A SQLite file that does not exist yet knows nothing (and is not created here).
-  if (!store_ && !state::IsPostgresLocation(StatePath()) && stat(StatePath().c_str(), &st) != 0)
+  if (state_ == nullptr && !state::IsPostgresLocation(StatePath()) &&
+      stat(StatePath().c_str(), &st) != 0)
     return false;
   Result<state::StateStore*> store = State();
   if (!store.ok()) return false;
@@ -427,7 +429,7 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
               rs.begin(), rs.end(), address,
               [](const state::ResourceState& r, const std::string& a) { return r.address < a; });
           if (at != rs.end() && at->address == address) found = &*at;
-        } else if (auto got = store_->GetResource(env, address); got.ok() && *got) {
+        } else if (auto got = state_->GetResource(env, address); got.ok() && *got) {
           single = std::move(**got);
           found = &*single;
         }
@@ -556,7 +558,7 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
   // writer) only means that the object is read again next time.
   if (!plan->stamps.empty()) {
     TraceSpan record("record " + std::to_string(plan->stamps.size()) + " live stamps");
-    (void)store_->RecordLiveStamps(env, plan->stamps);
+    (void)state_->RecordLiveStamps(env, plan->stamps);
   }
   return plan;
 }

@@ -93,8 +93,13 @@ class Workspace {
   /// The commit of the environment's last successful apply ("" when none).
   Result<std::string> AppliedCommit(const std::string& env);
 
-  /// The state store (opened on first use).
+  /// The state store (opened on first use, unless UseState gave one).
   Result<state::StateStore*> State();
+  /// Reads and writes the state through `store` (not owned; it must outlive the workspace and
+  /// not be used by another thread meanwhile) instead of opening a connection of its own: for
+  /// a caller that opens many short-lived workspaces on one thread (the server's fetch loop).
+  /// Before the first State().
+  void UseState(state::StateStore* store) { state_ = store; }
   /// Declarations from the source; problems go to diags.
   config::Declarations& LoadDeclarations(Diagnostics& diags);
   /// Evaluates `env` (state's salt and applied attributes included when `with_state`).
@@ -175,7 +180,8 @@ class Workspace {
   std::map<std::string, std::string> branch_errors_;  ///< branch -> why it maps to nothing
   std::map<std::string, std::unique_ptr<config::Project>> projects_;  ///< by commit id
   std::unique_ptr<source::Source> source_;
-  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<state::StateStore> store_;  ///< opened by State()
+  state::StateStore* state_ = nullptr;        ///< store_, or UseState's
   std::unique_ptr<config::Declarations> decls_;
   bool decls_consumed_ = false;  ///< decls_ were evaluated (and partly freed: release_raw_specs)
   std::unique_ptr<config::Environment> env_;

@@ -71,14 +71,16 @@ Status Dispatcher::Publish(const Event& event) {
   return Status::Ok();
 }
 
-Status Dispatcher::Remind(const std::string& env, int64_t now) {
+Result<int64_t> Dispatcher::Remind(const std::string& env, int64_t now) {
   bool any = false;
   for (const auto& s : sinks_)
     any = any || (s.remind_seconds > 0 && s.Wants("drift.reminder", env));
-  if (!any) return Status::Ok();
+  if (!any) return int64_t{0};
   Result<std::vector<state::DriftRecord>> open = store_.ListDrift(env, false, 100000);
   if (!open.ok()) return open.error();
   std::vector<state::OutboxEntry> entries;
+  int64_t next = 0;  // the soonest reminder due after this call
+  auto due_at = [&next](int64_t at) { next = next == 0 ? at : std::min(next, at); };
   for (const state::DriftRecord& d : *open) {
     for (const auto& s : sinks_) {
       if (s.remind_seconds <= 0 || !s.Wants("drift.reminder", env)) continue;
@@ -91,7 +93,11 @@ Status Dispatcher::Remind(const std::string& env, int64_t now) {
       Result<int64_t> last = store_.LastEnqueuedAt(s.name, e.Subject());
       if (!last.ok()) return last.error();
       int64_t since = std::max(*last, d.onset);
-      if (now - since < s.remind_seconds) continue;
+      if (now - since < s.remind_seconds) {
+        due_at(since + s.remind_seconds);
+        continue;
+      }
+      due_at(now + s.remind_seconds);
       state::OutboxEntry o;
       o.sink = s.name;
       o.environment = env;
@@ -104,7 +110,8 @@ Status Dispatcher::Remind(const std::string& env, int64_t now) {
       entries.push_back(std::move(o));
     }
   }
-  return store_.Enqueue(entries);
+  if (Status s = store_.Enqueue(entries); !s.ok()) return s.error();
+  return next;
 }
 
 Result<Dispatcher::Report> Dispatcher::DeliverDue(double budget_seconds,

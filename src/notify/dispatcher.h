@@ -51,8 +51,10 @@ class Dispatcher {
 
   /// For each open drift of `env` and each sink with `remind` that wants drift.detected:
   /// enqueues a drift.reminder when nothing about that drift was enqueued for the sink for
-  /// `remind` (counted from the onset when nothing was).
-  Status Remind(const std::string& env, int64_t now);
+  /// `remind` (counted from the onset when nothing was). Returns when the next reminder of the
+  /// drift open now is due (unix seconds; 0 when none is: no open drift, or no sink reminds),
+  /// so that a caller reads again only then (or when a drift opens).
+  Result<int64_t> Remind(const std::string& env, int64_t now);
 
   /// What one DeliverDue did.
   struct Report {

@@ -456,21 +456,32 @@ TEST_F(DispatcherTest, RemindsOfOpenDriftAfterTheInterval) {
       [](const ResolvedSink&, const std::string&, const DeliveryLimits&) { return Status::Ok(); });
   const int64_t t0 = 1'000'000;
   ASSERT_TRUE((*store)->ObserveDrift("prod", {{"file.file/a", "- x\n+ y\n", ""}}, {}, "", t0).ok());
-  ASSERT_TRUE(d.Remind("prod", t0 + 60).ok());  // too early
+  Result<int64_t> next = d.Remind("prod", t0 + 60);  // too early
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, t0 + 3600) << "due an hour after the onset";
   auto due = (*store)->DueDeliveries(t0 + 10000, 100);
   ASSERT_TRUE(due.ok());
   EXPECT_TRUE(due->empty());
-  ASSERT_TRUE(d.Remind("prod", t0 + 3600).ok());
+  next = d.Remind("prod", t0 + 3600);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, t0 + 7200) << "reminded now: due an hour later";
   due = (*store)->DueDeliveries(t0 + 10000, 100);
   ASSERT_TRUE(due.ok());
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].sink, "ops");
   EXPECT_EQ((*due)[0].event_type, "drift.reminder");
   EXPECT_NE((*due)[0].event_json.find("\"open_seconds\":3600"), std::string::npos);
-  ASSERT_TRUE(d.Remind("prod", t0 + 3700).ok());  // reminded 100 s ago
+  next = d.Remind("prod", t0 + 3700);  // reminded 100 s ago
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, t0 + 7200);
   due = (*store)->DueDeliveries(t0 + 10000, 100);
   ASSERT_TRUE(due.ok());
   EXPECT_EQ(due->size(), 1u);
+  // Resolved: nothing is due any more.
+  ASSERT_TRUE((*store)->ObserveDrift("prod", {}, {"file.file/a"}, "undone", t0 + 3800).ok());
+  next = d.Remind("prod", t0 + 3800);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, 0);
 }
 
 }  // namespace

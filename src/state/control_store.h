@@ -217,6 +217,15 @@ class ControlStore {
   /// rather than from the queue (a served watch's remediation). std::nullopt, nothing written,
   /// when a run of the environment is active. Never races with StartNextRun.
   virtual Result<std::optional<Run>> StartRun(const Run& run, const std::string& to) = 0;
+  /// Asks whoever runs run `id` to stop it (a cancel sent to a server that does not run it):
+  /// records the request when the run is active (planning or applying) and announces its
+  /// environment on kRunsChannel once that has committed. false, nothing written, when the run
+  /// is not active; an error when there is no run `id`. The run's status does not change: its
+  /// runner sees the request (CancelRequests), stops, and ends it `canceled`.
+  virtual Result<bool> RequestCancel(int64_t id) = 0;
+  /// The ids of the active runs of `env` ("" : every environment) whose cancel was requested
+  /// (RequestCancel), oldest first.
+  virtual Result<std::vector<int64_t>> CancelRequests(const std::string& env) = 0;
   /// Runs matching `filter`, newest first, at most `limit` (<= 0: 100), with ids below `cursor`
   /// (0: from the newest).
   virtual Result<Page<Run>> ListRuns(const RunFilter& filter, int64_t cursor, int limit) = 0;
@@ -335,11 +344,12 @@ class ControlStore {
                                                          int64_t lease_ms);
   /// Gives `env` back, if `token` is still its owner's.
   virtual Status ReleaseOwnership(const std::string& env, int64_t token);
-  /// Fences the run writes made through this object (TransitionRun, StartNextRun, StartRun) for
-  /// environment `env`: from now on each checks, in its own transaction with the ownership row
-  /// locked, that `token` is still the environment's owner's, and fails writing nothing
-  /// ("lost the ownership of environment X ...") otherwise. `env` "" (the default) fences
-  /// nothing.
+  /// Fences the run writes made through this object (TransitionRun, StartNextRun, StartRun) and
+  /// its drift writes (ObserveDrift, CountRemediation, RecordLiveStamps: a served watch's) for
+  /// environment `env`:
+  /// from now on each checks, in its own transaction with the ownership row locked, that `token`
+  /// is still the environment's owner's, and fails writing nothing ("lost the ownership of
+  /// environment X ...") otherwise. `env` "" (the default) fences nothing.
   virtual void SetRunFence(const std::string& env, int64_t token) {
     (void)env;
     (void)token;

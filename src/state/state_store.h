@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -237,6 +238,10 @@ class StateStore : public ControlStore {
 
   /// Applies, newest first; all environments when env is "".
   virtual Result<std::vector<ApplyRecord>> ListApplies(const std::string& env, int limit) = 0;
+  /// The commit of every environment's last successful apply (kind "apply", status
+  /// "succeeded", a commit recorded), by environment; an environment without one is absent. One
+  /// statement for all environments: what a server's fetch loop compares branch heads with.
+  virtual Result<std::map<std::string, std::string>> AppliedCommits() = 0;
   /// One apply with its changes, or std::nullopt.
   virtual Result<std::optional<ApplyRecord>> GetApply(int64_t id) = 0;
   /// Changes still "pending" in applies that did not finish ("interrupted" or a dead "running"),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "base/hash.h"
@@ -219,9 +220,14 @@ class Controller::WatchObserver : public engine::Observer {
       : c_(c), ws_(ws), env_(std::move(env)) {}
 
   void OnEvent(const notify::Event& e) override {
-    c_.Info("event", {{"environment", Value::String(env_)},
-                      {"type", Value::String(e.type)},
-                      {"resource", Value::String(e.resource)}});
+    Log::Fields fields = {{"environment", Value::String(env_)},
+                          {"type", Value::String(e.type)},
+                          {"resource", Value::String(e.resource)}};
+    // A failed check says why (a target down, or a write fenced after the ownership was lost).
+    if (const Value* error = e.extra.Find("error"); error != nullptr && error->is_string()) {
+      fields.emplace_back("error", *error);
+    }
+    c_.Info("event", fields);
   }
   void OnWarning(const std::string& message) override {
     if (c_.options_.log != nullptr) {
@@ -322,6 +328,15 @@ Status Controller::Start() {
     Result<std::unique_ptr<state::StateStore>> opened = state::OpenStateStore(location);
     if (!opened.ok()) return opened.error();
     lease_store_ = std::move(*opened);
+    // Runs queued, approved or asked to cancel through other servers: heard on the `runs`
+    // channel (subscribed before the state is first read below, so that none is missed).
+    opened = state::OpenStateStore(location);
+    if (!opened.ok()) return opened.error();
+    listen_store_ = std::move(*opened);
+    Result<std::unique_ptr<state::ChangeListener>> listening =
+        listen_store_->Listen({state::kRunsChannel});
+    if (!listening.ok()) return listening.error();
+    listener_ = std::move(*listening);
     const Identity me = CurrentIdentity();
     server_id_ = !options_.server_id.empty()
                      ? options_.server_id
@@ -349,7 +364,10 @@ Status Controller::Start() {
     for (const state::Run& r : waiting->items) pending_.insert(r.environment);
   }
   fetcher_ = std::thread([this] { FetchLoop(); });
-  if (shared_) leaser_ = std::thread([this] { LeaseLoop(); });
+  if (shared_) {
+    leaser_ = std::thread([this] { LeaseLoop(); });
+    listen_thread_ = std::thread([this] { ListenLoop(); });
+  }
   for (int i = 0; i < std::max(1, options_.runners); ++i) {
     runners_.emplace_back([this] { RunnerLoop(); });
   }
@@ -364,8 +382,10 @@ void Controller::Stop() {
     for (auto& [id, control] : running_) control->stop.Stop();
   }
   cv_.notify_all();
+  if (listener_) listener_->Interrupt();
   if (fetcher_.joinable()) fetcher_.join();
   if (leaser_.joinable()) leaser_.join();
+  if (listen_thread_.joinable()) listen_thread_.join();
   for (std::thread& t : runners_) {
     if (t.joinable()) t.join();
   }
@@ -456,6 +476,7 @@ void Controller::FetchLoop() {
       ready_ = true;
       ++fetches_;
     }
+    cv_.notify_all();  // the lease and listen threads wait for the first fetch
     next = Clock::now() + std::chrono::milliseconds(
                               static_cast<int64_t>(std::max(0.05, options_.poll_seconds) * 1000));
   }
@@ -520,7 +541,16 @@ void Controller::LeaseTick(state::StateStore& store) {
       was = healthy_;
       healthy_ = true;
     }
-    if (!was) Info("the state is back: reconciling again", {});
+    if (!was) {
+      Info("the state is back: reconciling again", {});
+      // Runs that could not start meanwhile: their runners gave up while the state was away.
+      std::vector<std::string> mine;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& [env, token] : owned_) mine.push_back(env);
+      }
+      for (const std::string& env : mine) Wake(env);
+    }
   }
   // Lost: taken over by another server (this one was paused or cut off longer than its lease).
   std::map<std::string, int64_t> still;
@@ -545,19 +575,13 @@ void Controller::LeaseTick(state::StateStore& store) {
   }
 
   // Every environment someone must own: those branches map to, those gone (to destroy or report
-  // kept), those with runs waiting. The waiting ones of this server's are picked up here too:
-  // another server queued them (the API or a webhook on any server queues in the state).
+  // kept), those with runs waiting (as the listen thread last read them: LookAtRuns).
   std::set<std::string> all;
-  state::RunFilter waiting;
-  waiting.statuses = {"queued", "awaiting_approval"};
-  Result<state::Page<state::Run>> queued = store.ListRuns(waiting, 0, 1000);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [name, v] : envs_) all.insert(name);
     all.insert(gone_.begin(), gone_.end());
-    if (queued.ok()) {
-      for (const state::Run& r : queued->items) all.insert(r.environment);
-    }
+    all.insert(waiting_.begin(), waiting_.end());
   }
   if (all.empty()) return;
   const size_t servers = std::max<size_t>(1, live->size());
@@ -626,27 +650,123 @@ void Controller::LeaseTick(state::StateStore& store) {
       Adopt(store, **taken);
     }
   }
+}
+
+void Controller::ListenLoop() {
+  const auto period = std::chrono::milliseconds(
+      static_cast<int64_t>(std::max(0.05, options_.run_poll_seconds) * 1000));
+  {
+    // The first look once the first fetch knows the environments (notifications wait in the
+    // listener meanwhile).
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopping_ || ready_; });
+    if (stopping_) return;
+  }
+  Clock::time_point next_poll = Clock::now();
+  bool failing = false;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    std::set<std::string> envs;
+    bool full = Clock::now() >= next_poll;
+    if (!full) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_poll - Clock::now());
+      Result<state::Wakeup> w = listener_->Wait(static_cast<int>(
+          std::max<int64_t>(1, std::min<int64_t>(left.count(), std::numeric_limits<int>::max()))));
+      if (!w.ok()) {
+        // The listener connects again by itself (pausing between tries); the lease thread says
+        // whether the state is reachable.
+        if (!failing) {
+          Error("listening for runs failed", {{"error", Value::String(w.error().message)}});
+        }
+        failing = true;
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        continue;
+      }
+      failing = false;
+      if (w->interrupted) continue;
+      full = w->missed;  // lost notifications: read everything
+      for (const state::Notification& n : w->notifications) {
+        if (n.channel == state::kRunsChannel) envs.insert(n.payload);
+      }
+    }
+    bool read = true;
+    if (full) {
+      next_poll = Clock::now() + period;
+      read = LookAtRuns(*listen_store_, "");
+    } else {
+      for (const std::string& env : envs) read = LookAtRuns(*listen_store_, env) && read;
+    }
+    // A read that failed (a connection that broke, connected again at its next statement):
+    // everything is read again in a second.
+    if (!read) next_poll = std::min(next_poll, Clock::now() + std::chrono::seconds(1));
+  }
+}
+
+bool Controller::LookAtRuns(state::StateStore& store, const std::string& env) {
+  state::RunFilter waiting;
+  waiting.environment = env;
+  waiting.statuses = {"queued", "awaiting_approval"};
+  Result<state::Page<state::Run>> queued = store.ListRuns(waiting, 0, 1000);
+  if (!queued.ok()) {
+    Error("reading the waiting runs failed",
+          {{"environment", Value::String(env)}, {"error", Value::String(queued.error().message)}});
+    return false;
+  }
   // This server's waiting runs, queued by any server. One of a commit this server has not
   // fetched yet (another server got the webhook) waits for a fetch first.
-  if (queued.ok()) {
-    bool fetch = false;
-    for (const state::Run& r : queued->items) {
-      bool mine;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        mine = owned_.count(r.environment) > 0;
-        auto v = envs_.find(r.environment);
-        if (mine && r.status == "queued" && !r.commit.empty() && r.action != "destroy" &&
-            r.action != "remediation" && (v == envs_.end() || v->second.head != r.commit) &&
-            fetched_for_.insert(r.commit).second) {
-          fetch = true;
-          continue;
-        }
-      }
-      if (mine) Wake(r.environment);
+  bool fetch = false;
+  bool running_here = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (env.empty()) {
+      waiting_.clear();
+    } else {
+      waiting_.erase(env);
     }
-    if (fetch) TriggerFetch();  // the fetch wakes the runs it finds queued
+    for (const state::Run& r : queued->items) waiting_.insert(r.environment);
+    for (const auto& [id, control] : running_) {
+      running_here = running_here || env.empty() || control->environment == env;
+    }
   }
+  for (const state::Run& r : queued->items) {
+    bool mine;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      mine = owned_.count(r.environment) > 0;
+      auto v = envs_.find(r.environment);
+      if (mine && r.status == "queued" && !r.commit.empty() && r.action != "destroy" &&
+          r.action != "remediation" && (v == envs_.end() || v->second.head != r.commit) &&
+          fetched_for_.insert(r.commit).second) {
+        fetch = true;
+        continue;
+      }
+    }
+    if (mine) Wake(r.environment);
+  }
+  if (fetch) TriggerFetch();  // the fetch wakes the runs it finds queued
+  if (!running_here) return true;
+  // Cancels asked through another server (RequestCancel) of the runs running here.
+  Result<std::vector<int64_t>> cancels = store.CancelRequests(env);
+  if (!cancels.ok()) {
+    Error("reading the cancel requests failed",
+          {{"environment", Value::String(env)}, {"error", Value::String(cancels.error().message)}});
+    return false;
+  }
+  for (int64_t id : *cancels) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it == running_.end() || it->second->canceled) continue;
+    it->second->canceled = true;
+    it->second->stop.Stop();
+    Info("cancel asked through another server",
+         {{"environment", Value::String(it->second->environment)}, {"run_id", Value::Int(id)}});
+  }
+  return true;
 }
 
 void Controller::Adopt(state::StateStore& store, const state::Ownership& o) {
@@ -726,16 +846,19 @@ void Controller::Disown(const std::string& env, const std::string& why) {
     }
   }
   if (!had) return;
+  StopWatch(env);
+  // Logged once its watch has ended: nothing of this server's works on it any more but a run
+  // being stopped (whose writes are fenced).
   Error("environment lost", {{"environment", Value::String(env)},
                              {"server", Value::String(server_id_)},
                              {"reason", Value::String(why)}});
-  StopWatch(env);
 }
 
 void Controller::Fetch(state::StateStore& store) {
   engine::WorkspaceOptions fetching = RunOptions("");
   fetching.fetch = true;
   engine::Workspace ws(fetching);
+  ws.UseState(&store);  // the fetch thread's connection, not one more per fetch
   Result<const std::vector<engine::BranchEnvironment>*> branches = ws.BranchEnvironments();
   if (!branches.ok()) {
     Error("fetch failed", {{"error", Value::String(branches.error().message)}});
@@ -754,10 +877,21 @@ void Controller::Fetch(state::StateStore& store) {
              {"followed", Value::String(now[v.name].branch)}});
     }
   }
-  // How far each branch head is ahead of what was applied, for the API (commits_behind).
+  // How far each branch head is ahead of what was applied, for the API (commits_behind): the
+  // commits applied read in one statement for every environment.
   Result<source::GitRepository*> repo = ws.Repo();
+  Result<std::map<std::string, std::string>> applied_commits = store.AppliedCommits();
+  if (!applied_commits.ok()) {
+    Error("reading the commits applied failed",
+          {{"error", Value::String(applied_commits.error().message)}});
+  }
+  auto applied_of = [&](const std::string& name) -> Result<std::string> {
+    if (!applied_commits.ok()) return applied_commits.error();
+    auto it = applied_commits->find(name);
+    return it == applied_commits->end() ? std::string() : it->second;
+  };
   for (auto& [name, v] : now) {
-    Result<std::string> applied = ws.AppliedCommit(name);
+    Result<std::string> applied = applied_of(name);
     if (!applied.ok() || applied->empty()) continue;
     v.applied = *applied;
     if (*applied == v.head) {
@@ -819,7 +953,7 @@ void Controller::Fetch(state::StateStore& store) {
     if (!known.count(name)) {
       // First sight (a new branch, or a server started again): nothing to do when the head is
       // applied already or its run was queued or done before.
-      Result<std::string> applied = ws.AppliedCommit(name);
+      Result<std::string> applied = applied_of(name);
       if (applied.ok() && *applied == v.head) {
         to_watch.push_back(name);
         continue;
@@ -857,6 +991,7 @@ void Controller::Fetch(state::StateStore& store) {
   // Environments whose branch is gone or whose ttl passed: listed by prune, destroyed here as
   // runs of their own; protected ones are kept and reported once.
   engine::Workspace listing(RunOptions(""));
+  listing.UseState(&store);
   engine::PruneRequest list_only;
   Candidates candidates;
   engine::PruneReport pruned = engine::Prune(listing, list_only, candidates);
@@ -1050,7 +1185,12 @@ void Controller::RunnerLoop() {
       if (!started.ok()) {
         Error("starting a run failed", {{"environment", Value::String(env)},
                                         {"error", Value::String(started.error().message)}});
-        break;
+        // Again in a second (a connection that broke connects again at its next statement);
+        // while the state is away the loop ends above, and the lease thread wakes the
+        // environment once it is back.
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        continue;
       }
       if (!*started) break;
       const state::Run& r = **started;
@@ -1084,6 +1224,15 @@ void Controller::Execute(state::StateStore& store, state::Run run, bool resumed)
     std::lock_guard<std::mutex> lock(mu_);
     running_[run.id] = control;
     if (stopping_) control->stop.Stop();
+  }
+  if (shared_) {
+    // A cancel asked through another server before this run was registered here.
+    Result<std::vector<int64_t>> cancels = store.CancelRequests(run.environment);
+    if (cancels.ok() && std::count(cancels->begin(), cancels->end(), run.id) > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      control->canceled = true;
+      control->stop.Stop();
+    }
   }
   engine::Workspace ws(RunOptions(run.commit));
   Status selected = ws.Select(run.environment);
@@ -1271,6 +1420,19 @@ void Controller::StartWatch(const std::string& env) {
                       {"error", Value::String(selected.error().message)}});
       return;
     }
+    if (shared_) {
+      // Its remediation runs and drift records are fenced like runs: written only while this
+      // server still owns the environment with the token it owned it by when the watch started.
+      int64_t token = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = owned_.find(env);
+        if (it != owned_.end()) token = it->second;
+      }
+      Result<state::StateStore*> store = ws.State();
+      if (token == 0 || !store.ok()) return;  // no longer ours (or no state): not watched here
+      (*store)->SetRunFence(env, token);
+    }
     engine::WatchOptions wo;
     wo.env = env;
     wo.interval = options_.watch_interval;
@@ -1341,12 +1503,25 @@ Result<state::Run> Controller::CancelRun(int64_t id) {
       return MakeError("run " + std::to_string(id) + " is " + r.status + " already");
     }
     if (state::IsActiveRunStatus(r.status)) {
-      std::lock_guard<std::mutex> l(mu_);
-      auto it = running_.find(id);
-      if (it != running_.end()) {
-        it->second->canceled = true;
-        it->second->stop.Stop();
-        return r;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = running_.find(id);
+        if (it != running_.end()) {
+          it->second->canceled = true;
+          it->second->stop.Stop();
+          return r;
+        }
+      }
+      if (shared_) {
+        // Run by another server (or about to be by this one): the request is recorded in the
+        // state and announced on `runs`; its runner stops it and ends it canceled.
+        Result<bool> asked = api_store_->RequestCancel(id);
+        if (!asked.ok()) return asked.error();
+        if (*asked) {
+          Info("cancel asked",
+               {{"environment", Value::String(r.environment)}, {"run_id", Value::Int(id)}});
+          return r;
+        }
       }
       // Between two states of its runner: look again.
       continue;
@@ -1578,6 +1753,8 @@ Result<RunDecision> Controller::DecideRun(int64_t id, const std::string& who,
     Transition(*api_store_, run, "awaiting_approval", "canceled", u);
   } else if (have >= out.required) {
     Wake(run.environment);
+    // Another server may own the environment: tell it on `runs` (its runner resumes the run).
+    if (shared_) (void)api_store_->Notify(state::kRunsChannel, run.environment);
   }
   return finish(RunDecision::Outcome::kRecorded, "");
 }

@@ -49,6 +49,11 @@ struct ControllerOptions {
   /// renewed every third of it. A server that stops renewing loses its environments when it
   /// runs out, and another takes them over.
   double lease_seconds = 30;
+  /// Several servers: a run queued (or approved, or asked to cancel) through another server
+  /// reaches the environment's owner by the state's `runs` change channel at once; this often
+  /// the owner also reads the state for them, in case a notification was lost (`serve
+  /// --run-poll`).
+  double run_poll_seconds = 60;
   /// This server's id in the state ("" : HOST-PID-RANDOM).
   std::string server_id;
   /// Called after every change of a run's status (queued, planning, ..., superseded), on the
@@ -173,6 +178,13 @@ class Controller {
   /// and taken up to it, every third of the lease.
   void LeaseLoop();
   void LeaseTick(state::StateStore& store);
+  /// Several servers: waits on the state's `runs` channel (and reads everything every
+  /// run_poll_seconds, or after a loss) for runs queued, approved or asked to cancel anywhere.
+  void ListenLoop();
+  /// The waiting runs of `env` ("" : every environment) in the state: this server's are woken
+  /// (after a fetch when their commit is new to it); and the cancels asked for the runs this
+  /// server runs there stop them. False when the state could not be read.
+  bool LookAtRuns(state::StateStore& store, const std::string& env);
   /// This server now owns `o.environment`: a run left active by its previous owner is marked
   /// interrupted and queued again, queued runs are picked up and the watch starts.
   void Adopt(state::StateStore& store, const state::Ownership& o);
@@ -262,7 +274,11 @@ class Controller {
   std::map<std::string, int64_t> owned_;  ///< environment -> ownership token
   std::set<std::string> gone_;            ///< gone or expired environments, as last fetched
   std::set<std::string> fetched_for_;     ///< commits of others' runs a fetch was made for
-  std::unique_ptr<state::StateStore> lease_store_;  ///< the lease thread's
+  std::set<std::string> waiting_;         ///< environments with waiting runs, as last read
+  std::unique_ptr<state::StateStore> lease_store_;   ///< the lease thread's
+  std::unique_ptr<state::StateStore> listen_store_;  ///< the listen thread's
+  std::unique_ptr<state::ChangeListener> listener_;  ///< its subscription to `runs`
+  std::thread listen_thread_;
   std::chrono::steady_clock::time_point last_renewed_ = std::chrono::steady_clock::now();
   std::thread leaser_;
 

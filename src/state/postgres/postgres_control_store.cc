@@ -57,6 +57,12 @@ constexpr std::string_view kStartNext =
     "driftless.runs WHERE env = $1 AND status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE) AND "
     "NOT EXISTS (SELECT 1 FROM driftless.runs WHERE env = $1 AND status IN ('planning', "
     "'applying')) RETURNING " DL_RUN_COLUMNS;
+constexpr std::string_view kRequestCancel =
+    "UPDATE driftless.runs SET cancel_requested_at = $2 WHERE id = $1 AND status IN "
+    "('planning', 'applying') RETURNING env";
+constexpr std::string_view kCancelRequests =
+    "SELECT id FROM driftless.runs WHERE ($1 = '' OR env = $1) AND status IN ('planning', "
+    "'applying') AND cancel_requested_at > 0 ORDER BY id";
 constexpr std::string_view kListRuns =
     "SELECT " DL_RUN_COLUMNS
     " FROM driftless.runs WHERE ($1 = '' OR env = $1) AND (cardinality($2::text[]) = 0 OR "
@@ -315,6 +321,34 @@ Result<std::optional<Run>> PostgresStateStore::StartRun(const Run& run, const st
   }
   if (r->empty()) return std::optional<Run>();
   return std::optional<Run>(ReadRun(*r, 0));
+}
+
+Result<bool> PostgresStateStore::RequestCancel(int64_t id) {
+  const std::string what = "ask for the cancel of run " + std::to_string(id);
+  Result<Transaction> txn = Transaction::Write(*c_, what);
+  if (!txn.ok()) return txn.error();
+  Result<Rows> r = c_->Exec(kRequestCancel, Params().Add(id).Add(NowUnix()), what);
+  if (!r.ok()) return r.error();
+  if (r->empty()) {
+    Result<std::optional<Run>> run = GetRun(id);
+    if (!run.ok()) return run.error();
+    if (!*run) return MakeError("cannot " + what + ": there is no run " + std::to_string(id));
+    return false;  // not active (the transaction ends with nothing written)
+  }
+  // Sent at the commit, with the request: its runner reads it when it hears of it.
+  Params n;
+  n.Add(pg_detail::PgChannel(kRunsChannel)).Add(r->Text(0, 0));
+  if (Result<Rows> sent = c_->Exec(kNotify, n, what); !sent.ok()) return sent.error();
+  if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  return true;
+}
+
+Result<std::vector<int64_t>> PostgresStateStore::CancelRequests(const std::string& env) {
+  Result<Rows> r = c_->Exec(kCancelRequests, Params().Add(env), "read the cancel requests");
+  if (!r.ok()) return r.error();
+  std::vector<int64_t> out;
+  for (int i = 0; i < r->size(); ++i) out.push_back(r->Int(i, 0));
+  return out;
 }
 
 Result<Page<Run>> PostgresStateStore::ListRuns(const RunFilter& filter, int64_t cursor, int limit) {

@@ -181,6 +181,12 @@ constexpr std::string_view kSelectAppliesOfEnv = "SELECT " DL_APPLY_COLUMNS
                                                  "ORDER BY id DESC LIMIT $2";
 constexpr std::string_view kSelectApply =
     "SELECT " DL_APPLY_COLUMNS " FROM driftless.applies WHERE id = $1";
+// Each environment's newest successful apply of a commit: one index probe per environment
+// (applies_by_env), whatever the length of its history.
+constexpr std::string_view kAppliedCommits =
+    "SELECT e.name, a.\"commit\" FROM driftless.environments e CROSS JOIN LATERAL (SELECT "
+    "\"commit\" FROM driftless.applies WHERE env = e.name AND kind = 'apply' AND status = "
+    "'succeeded' AND \"commit\" <> '' ORDER BY id DESC LIMIT 1) a";
 #undef DL_APPLY_COLUMNS
 constexpr std::string_view kSelectChanges =
     "SELECT address, action, status, error, diff FROM driftless.changes WHERE apply_id = $1 "
@@ -483,6 +489,7 @@ Status PostgresStateStore::RecordLiveStamps(const std::string& env,
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
   if (Status s = c_->Script(kStampLockTimeout, what); !s.ok()) return s;
+  if (Status s = CheckOwnerFence(env, what); !s.ok()) return s;  // a served watch's
   std::vector<std::string_view> cols[3];
   for (auto& col : cols) col.reserve(stamps.size());
   for (const LiveStamp& s : stamps) {
@@ -905,6 +912,14 @@ Result<std::vector<ApplyRecord>> PostgresStateStore::ListApplies(const std::stri
   return out;
 }
 
+Result<std::map<std::string, std::string>> PostgresStateStore::AppliedCommits() {
+  Result<Rows> r = c_->Exec(kAppliedCommits, "read the commits applied");
+  if (!r.ok()) return r.error();
+  std::map<std::string, std::string> out;
+  for (int i = 0; i < r->size(); ++i) out[r->Text(i, 0)] = r->Text(i, 1);
+  return out;
+}
+
 Result<std::optional<ApplyRecord>> PostgresStateStore::GetApply(int64_t id) {
   const std::string what = "read apply " + std::to_string(id);
   Result<Transaction> txn = Transaction::Read(*c_, what);
@@ -1009,6 +1024,8 @@ Result<std::vector<DriftRecord>> PostgresStateStore::ObserveDrift(
   std::vector<DriftRecord> opened;
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
+  // A served watch's store is fenced by its server's ownership (SetRunFence).
+  if (Status s = CheckOwnerFence(env, what); !s.ok()) return s.error();
   for (const DriftObservation& o : drifted) {
     // Opened, or seen again: the open-drift index decides, also between concurrent checkers.
     Params p;
@@ -1031,9 +1048,19 @@ Result<std::vector<DriftRecord>> PostgresStateStore::ObserveDrift(
 
 Result<int64_t> PostgresStateStore::CountRemediation(const std::string& env,
                                                      const std::string& address) {
-  Result<Rows> r = c_->Exec(kCountRemediation, Params().Add(env).Add(address),
-                            "count a remediation of " + address + " in environment " + env);
+  const std::string what = "count a remediation of " + address + " in environment " + env;
+  std::optional<Transaction> txn;
+  if (fence_env_ == env) {
+    Result<Transaction> t = Transaction::Write(*c_, what);
+    if (!t.ok()) return t.error();
+    txn.emplace(std::move(*t));
+    if (Status s = CheckOwnerFence(env, what); !s.ok()) return s.error();
+  }
+  Result<Rows> r = c_->Exec(kCountRemediation, Params().Add(env).Add(address), what);
   if (!r.ok()) return r.error();
+  if (txn) {
+    if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  }
   return r->empty() ? 0 : r->Int(0, 0);
 }
 

@@ -95,6 +95,17 @@ TEST(PostgresStateStore, OwnershipIsOneAtATimeAndFencesTheRunsOfALostOne) {
             std::string::npos)
       << moved.error().message;
   EXPECT_EQ(QueryValue(dsn, "SELECT status FROM driftless.runs"), "planning");
+  // Its watch's drift records are fenced too: nothing written.
+  ASSERT_TRUE((*b)->GetOrCreateEnvironment("web").ok());
+  Result<std::vector<DriftRecord>> drift =
+      (*a)->ObserveDrift("web", {{"file.file/x", "- old\n+ new", ""}}, {}, "", 100);
+  ASSERT_FALSE(drift.ok());
+  EXPECT_NE(drift.error().message.find("lost the ownership of environment web"), std::string::npos)
+      << drift.error().message;
+  EXPECT_FALSE((*a)->CountRemediation("web", "file.file/x").ok());
+  EXPECT_EQ(QueryValue(dsn, "SELECT count(*) FROM driftless.drift"), "0");
+  drift = (*b)->ObserveDrift("web", {{"file.file/x", "- old\n+ new", ""}}, {}, "", 100);
+  ASSERT_TRUE(drift.ok()) << "another environment's or an unfenced store's are not";
   Result<std::vector<Ownership>> renewed = (*a)->RenewOwnerships("a", 60000);
   ASSERT_TRUE(renewed.ok());
   EXPECT_TRUE(renewed->empty());

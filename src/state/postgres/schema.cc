@@ -276,6 +276,11 @@ CREATE TABLE driftless.owners (
 );
 CREATE INDEX owners_by_server ON driftless.owners (server);
 )sql",
+    // 9: a cancel asked on a server that does not run the run (RequestCancel): unix seconds, 0
+    // when none was asked. Renumber this entry, never its text, if another lands first.
+    R"sql(
+ALTER TABLE driftless.runs ADD COLUMN cancel_requested_at bigint NOT NULL DEFAULT 0;
+)sql",
     // ---- end of the serve migrations.
 };
 
@@ -288,6 +293,7 @@ constexpr const char* kDescriptions[] = {
     "token rights",
     "browser sessions",
     "servers and environment owners",
+    "cancel requests of runs",
 };
 
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

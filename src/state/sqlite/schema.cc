@@ -236,6 +236,11 @@ CREATE TABLE sessions (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 )sql",
+    // 8: a cancel asked for a run by another connection (RequestCancel): unix seconds, 0 when
+    // none was asked. Renumber this entry, never its text, if another lands first.
+    R"sql(
+ALTER TABLE runs ADD COLUMN cancel_requested_at INTEGER NOT NULL DEFAULT 0;
+)sql",
     // ---- end of the serve migrations.
 };
 

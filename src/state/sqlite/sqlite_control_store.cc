@@ -54,6 +54,12 @@ constexpr const char* kTransition =
     "finished_at END WHERE id = ?1 AND status = ?2";
 constexpr const char* kOldestQueued =
     "SELECT id FROM runs WHERE env = ?1 AND status = 'queued' ORDER BY id LIMIT 1";
+constexpr const char* kRequestCancel =
+    "UPDATE runs SET cancel_requested_at = ?2 WHERE id = ?1 AND status IN ('planning', "
+    "'applying') RETURNING env";
+constexpr const char* kCancelRequests =
+    "SELECT id FROM runs WHERE (?1 = '' OR env = ?1) AND status IN ('planning', 'applying') AND "
+    "cancel_requested_at > 0 ORDER BY id";
 constexpr const char* kListRuns = DL_RUN_COLUMNS
     "WHERE (?1 = '' OR env = ?1) AND (?2 = '[]' OR status IN (SELECT value FROM json_each(?2))) "
     "AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4";
@@ -215,6 +221,42 @@ Result<std::optional<Run>> SqliteStateStore::GetRun(int64_t id) {
   if (!row.ok()) return row.error();
   if (!*row) return std::optional<Run>();
   return std::optional<Run>(ReadRun(*st));
+}
+
+Result<bool> SqliteStateStore::RequestCancel(int64_t id) {
+  const std::string what = "ask for the cancel of run " + std::to_string(id);
+  std::string env;
+  {
+    Result<Stmt> st = db_->Prepare(kRequestCancel);
+    if (!st.ok()) return st.error();
+    st->Bind(1, id).Bind(2, NowUnix());
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (*row) env = st->Text(0);
+  }
+  if (env.empty()) {
+    Result<std::optional<Run>> run = GetRun(id);
+    if (!run.ok()) return run.error();
+    if (!*run) return MakeError("cannot " + what + ": there is no run " + std::to_string(id));
+    return false;
+  }
+  PublishLocal(channel_key_, kRunsChannel, env);  // after the commit: readable
+  return true;
+}
+
+Result<std::vector<int64_t>> SqliteStateStore::CancelRequests(const std::string& env) {
+  const std::string what = "read the cancel requests";
+  Result<Stmt> st = db_->Prepare(kCancelRequests);
+  if (!st.ok()) return st.error();
+  st->Bind(1, env);
+  std::vector<int64_t> out;
+  while (true) {
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.push_back(st->Int(0));
+  }
+  return out;
 }
 
 Result<bool> SqliteStateStore::TransitionRun(int64_t id, const std::string& from,

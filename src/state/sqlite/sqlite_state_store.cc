@@ -130,6 +130,11 @@ constexpr std::string_view kSelectApplies =
 constexpr std::string_view kSelectAppliesOfEnv =
     "SELECT " DL_APPLY_COLUMNS " FROM applies WHERE env = ?1 ORDER BY id DESC LIMIT ?2";
 constexpr std::string_view kSelectApply = "SELECT " DL_APPLY_COLUMNS " FROM applies WHERE id = ?1";
+// Each environment's newest successful apply of a commit (one index probe per environment).
+constexpr std::string_view kAppliedCommits =
+    "SELECT name, (SELECT \"commit\" FROM applies WHERE env = name AND kind = 'apply' AND "
+    "status = 'succeeded' AND \"commit\" <> '' ORDER BY id DESC LIMIT 1) AS c FROM "
+    "environments WHERE c IS NOT NULL";
 #undef DL_APPLY_COLUMNS
 constexpr std::string_view kSelectChanges =
     "SELECT address, action, status, error, diff FROM changes WHERE apply_id = ?1 ORDER BY seq";
@@ -836,6 +841,20 @@ Result<std::vector<ApplyRecord>> SqliteStateStore::ListApplies(const std::string
     if (!row.ok()) return row.error();
     if (!*row) break;
     out.push_back(ReadApplyRow(*st));
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::string>> SqliteStateStore::AppliedCommits() {
+  const std::string what = "read the commits applied";
+  Result<Stmt> st = db_->Prepare(kAppliedCommits);
+  if (!st.ok()) return st.error();
+  std::map<std::string, std::string> out;
+  while (true) {
+    Result<bool> row = st->Step(what);
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out[st->Text(0)] = st->Text(1);
   }
   return out;
 }

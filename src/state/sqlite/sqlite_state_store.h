@@ -91,6 +91,7 @@ class SqliteStateStore final : public StateStore {
 
   /// See StateStore::ListApplies. `limit` <= 0 means no limit.
   Result<std::vector<ApplyRecord>> ListApplies(const std::string& env, int limit) override;
+  Result<std::map<std::string, std::string>> AppliedCommits() override;
   Result<std::optional<ApplyRecord>> GetApply(int64_t id) override;
   /// See StateStore::PendingChanges; all environments when env is "". A change stops being in
   /// doubt once a later apply of the environment records it "done" or "failed".
@@ -128,6 +129,8 @@ class SqliteStateStore final : public StateStore {
                              const RunUpdate& update = {}) override;
   Result<std::optional<Run>> StartNextRun(const std::string& env, const std::string& to) override;
   Result<std::optional<Run>> StartRun(const Run& run, const std::string& to) override;
+  Result<bool> RequestCancel(int64_t id) override;
+  Result<std::vector<int64_t>> CancelRequests(const std::string& env) override;
   Result<Page<Run>> ListRuns(const RunFilter& filter, int64_t cursor, int limit) override;
   Result<bool> AddApproval(const Approval& approval) override;
   Result<std::vector<Approval>> ListApprovals(int64_t run_id) override;

@@ -858,6 +858,58 @@ TEST_P(StateStoreContract, ListenersHearNotificationsOfOtherStoresAfterTheirRows
   for (const Notification& n : quiet->notifications) EXPECT_NE(n.channel, "elsewhere");
 }
 
+// A cancel asked by another store: recorded only for an active run, announced on `runs` after
+// it commits, and listed until the run is no longer active.
+TEST_P(StateStoreContract, ACancelRequestIsRecordedForAnActiveRunAndAnnounced) {
+  auto runner = OpenStore();
+  auto asker = OpenStore();
+  ASSERT_TRUE(runner && asker);
+  Result<std::unique_ptr<ChangeListener>> l = runner->Listen({kRunsChannel});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  Heard heard(**l);
+  const int64_t queued = Enqueue(*runner, NewRun("qa", "apply", "c1"));
+  EXPECT_EQ(heard.Next(kRunsChannel), "qa");
+  const int64_t other = Enqueue(*runner, NewRun("web", "apply", "c1"));
+  EXPECT_EQ(heard.Next(kRunsChannel), "web");
+
+  // Queued: not active, nothing recorded (a queued run is canceled by a transition instead).
+  Result<bool> asked = asker->RequestCancel(queued);
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  EXPECT_FALSE(*asked);
+  Result<std::vector<int64_t>> requests = runner->CancelRequests("");
+  ASSERT_TRUE(requests.ok()) << requests.error().message;
+  EXPECT_TRUE(requests->empty());
+
+  // Running: recorded, announced, listed for its environment (and for all), status unchanged.
+  Result<std::optional<state::Run>> started = runner->StartNextRun("qa", "applying");
+  ASSERT_TRUE(started.ok() && started->has_value());
+  ASSERT_TRUE(runner->StartNextRun("web", "planning").ok());
+  asked = asker->RequestCancel(queued);
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  EXPECT_TRUE(*asked);
+  EXPECT_EQ(heard.Next(kRunsChannel), "qa");
+  EXPECT_EQ(StatusOf(*runner, queued), "applying");
+  requests = runner->CancelRequests("qa");
+  ASSERT_TRUE(requests.ok());
+  EXPECT_EQ(*requests, std::vector<int64_t>{queued});
+  EXPECT_EQ(*runner->CancelRequests(""), std::vector<int64_t>{queued});
+  EXPECT_TRUE(runner->CancelRequests("web")->empty());
+  ASSERT_TRUE(asker->RequestCancel(other).ok());
+  EXPECT_EQ(*runner->CancelRequests(""), (std::vector<int64_t>{queued, other}));
+
+  // Ended: no longer listed, and a request for it records nothing.
+  ASSERT_TRUE(*runner->TransitionRun(queued, "applying", "canceled"));
+  EXPECT_EQ(*runner->CancelRequests(""), std::vector<int64_t>{other});
+  asked = asker->RequestCancel(queued);
+  ASSERT_TRUE(asked.ok());
+  EXPECT_FALSE(*asked);
+
+  Result<bool> missing = asker->RequestCancel(999999);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("there is no run 999999"), std::string::npos)
+      << missing.error().message;
+}
+
 TEST_P(StateStoreContract, AnInterruptEndsAWaitAndBadChannelsAreRefused) {
   auto store = OpenStore();
   ASSERT_TRUE(store);

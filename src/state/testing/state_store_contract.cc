@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -529,6 +530,44 @@ TEST_P(StateStoreContract, ApplyHistoryRoundTrip) {
   auto none = store->GetApply(99999);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
+}
+
+// The commits applied, of every environment at once: each one's newest successful apply of a
+// commit (not a destroy, a failed or a running apply, nor one without a commit).
+TEST_P(StateStoreContract, AppliedCommitsAreEachEnvironmentsNewestSuccessfulApply) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  Result<std::map<std::string, std::string>> applied = store->AppliedCommits();
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_TRUE(applied->empty());
+  for (const char* env : {"prod", "dev", "qa"}) {
+    ASSERT_TRUE(store->GetOrCreateEnvironment(env).ok());
+  }
+  auto apply = [&](const std::string& env, const std::string& kind, const std::string& commit,
+                   const std::string& status) {
+    auto lock = store->AcquireLock(env, CurrentIdentity(), "apply", 0);
+    ASSERT_TRUE(lock.ok()) << lock.error().message;
+    ApplyRecord rec;
+    rec.kind = kind;
+    rec.commit = commit;
+    auto id = store->BeginApply(*lock, rec, {});
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    if (status != "running") {
+      ASSERT_TRUE(store->FinishApply(*lock, *id, status, "").ok());
+    }
+    ASSERT_TRUE(store->ReleaseLock(*lock).ok());
+  };
+  apply("prod", "apply", "c1", "succeeded");
+  apply("prod", "apply", "c2", "succeeded");
+  apply("prod", "apply", "c3", "failed");
+  apply("prod", "destroy", "c4", "succeeded");
+  apply("prod", "apply", "", "succeeded");
+  apply("dev", "apply", "d1", "failed");
+  apply("qa", "apply", "q1", "succeeded");
+  apply("qa", "apply", "q2", "running");
+  applied = store->AppliedCommits();
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_EQ(*applied, (std::map<std::string, std::string>{{"prod", "c2"}, {"qa", "q1"}}));
 }
 
 TEST_P(StateStoreContract, LockTokensIncreaseAndLiveLocksRefuse) {
