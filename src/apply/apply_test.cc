@@ -432,3 +432,27 @@ TEST_F(ApplyTest, DestroyDeletesEverything) {
 
 }  // namespace
 }  // namespace driftless::apply
+
+namespace driftless {
+namespace {
+
+// What the store records for a plan's stamps: each row's address and digest, as the row has
+// them, beside the new stamp (moved out of the plan).
+TEST(LiveStamps, NameTheRowsTheyWereFoundOn) {
+  plan::PriorState prior;
+  prior.digests.push_back({"file.file/a", "spec-a", "0123456789abcdef0123456789abcdef", "old"});
+  prior.digests.push_back({"file.file/b", "spec-b", "imported", ""});
+  std::vector<plan::Plan::NewStamp> stamps = {{1, "s-b"}, {0, "s-a"}};
+  std::vector<state::LiveStamp> out = plan::LiveStamps(prior, stamps);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].address, "file.file/b");
+  EXPECT_EQ(out[0].live_digest.str(), "imported");
+  EXPECT_EQ(out[0].stamp, "s-b");
+  EXPECT_EQ(out[1].address, "file.file/a");
+  EXPECT_EQ(out[1].live_digest.str(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(out[1].stamp, "s-a");
+  EXPECT_TRUE(plan::LiveStamps(prior, std::span<plan::Plan::NewStamp>()).empty());
+}
+
+}  // namespace
+}  // namespace driftless

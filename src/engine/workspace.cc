@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <span>
 
 #include "base/file_util.h"
 #include "base/strings.h"
@@ -556,9 +558,17 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
   plan->source = source_->Describe();
   // Best effort: a stamp that is not recorded (the state is read-only, or busy with another
   // writer) only means that the object is read again next time.
+  // In pieces, each its own transaction: the stamps of 100,000 files, with their addresses and
+  // digests, would be a large block at the plan's peak.
   if (!plan->stamps.empty()) {
     TraceSpan record("record " + std::to_string(plan->stamps.size()) + " live stamps");
-    (void)state_->RecordLiveStamps(env, plan->stamps);
+    constexpr size_t kPiece = 4096;
+    std::span<plan::Plan::NewStamp> all(plan->stamps);
+    for (size_t at = 0; at < all.size(); at += kPiece) {
+      std::span<plan::Plan::NewStamp> piece = all.subspan(at, std::min(kPiece, all.size() - at));
+      if (!state_->RecordLiveStamps(env, plan::LiveStamps(**prior, piece)).ok()) break;
+    }
+    std::vector<plan::Plan::NewStamp>().swap(plan->stamps);
   }
   return plan;
 }

@@ -74,7 +74,13 @@ struct Plan {
   /// Unchanged live objects that were read in full and have a stamp now that state does not
   /// know (StateStore::RecordLiveStamps), so that the next plan need not read them. Not part of
   /// the plan's hash or JSON.
-  std::vector<state::LiveStamp> stamps;
+  struct NewStamp {
+    size_t row = 0;     ///< the object's digest row: PriorState::digests[row] of the plan
+    std::string stamp;  ///< its stamp now
+  };
+  /// Only the row's index, not a copy of its address and digest: a first plan after an apply
+  /// finds one per resource (LiveStamps makes what the store records from them).
+  std::vector<NewStamp> stamps;
 
   /// Counts per action.
   size_t Count(Action a) const;

@@ -449,11 +449,14 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
       CheckUnchanged(env, w, w.row >= 0 ? &digests[static_cast<size_t>(w.row)] : nullptr, batched,
                      options);
     });
+    // Sized exactly: doubling a vector of 10,000 stamps held both copies at the plan's peak.
+    size_t stamps = 0;
+    for (const Work& w : work) stamps += w.stamp != nullptr;
+    plan.stamps.reserve(stamps);
     for (auto& w : work) {
       if (w.error) return MakeError(*w.error);
       if (w.stamp) {
-        const state::ResourceDigest& d = digests[static_cast<size_t>(w.row)];
-        plan.stamps.push_back({d.address, d.live_digest, std::move(*w.stamp)});
+        plan.stamps.push_back({static_cast<size_t>(w.row), std::move(*w.stamp)});
         w.stamp.reset();
       }
     }
@@ -584,6 +587,17 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
                      plan.changes.end(),
                      [](const Change& a, const Change& b) { return a.address < b.address; });
   return plan;
+}
+
+std::vector<state::LiveStamp> LiveStamps(const PriorState& prior,
+                                         std::span<Plan::NewStamp> stamps) {
+  std::vector<state::LiveStamp> out;
+  out.reserve(stamps.size());
+  for (Plan::NewStamp& s : stamps) {
+    const state::ResourceDigest& d = prior.digests.at(s.row);
+    out.push_back({d.address, d.live_digest, std::move(s.stamp)});
+  }
+  return out;
 }
 
 }  // namespace driftless::plan

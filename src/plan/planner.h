@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,5 +56,9 @@ Result<PriorState> ReadPriorState(state::StateStore& store, state::Environment e
 /// targets). Resources only in state are deleted in reverse dependency order. Errors reading
 /// live objects fail the plan with the resource's address. Fills prior.resources.
 Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOptions& options);
+
+/// What StateStore::RecordLiveStamps records for some of Plan::stamps of a plan made from
+/// `prior` (their stamps are moved out).
+std::vector<state::LiveStamp> LiveStamps(const PriorState& prior, std::span<Plan::NewStamp> stamps);
 
 }  // namespace driftless::plan

@@ -12,6 +12,7 @@
 #include "base/identity.h"
 #include "base/result.h"
 #include "state/control_store.h"
+#include "state/row_hash.h"
 
 namespace driftless::state {
 
@@ -42,9 +43,10 @@ struct ResourceState {
 /// The part of a resource's row that tells whether it changed: a plan compares these two hashes
 /// for every resource and reads whole rows only for the few that differ.
 struct ResourceDigest {
-  std::string address;      ///< "file.file/motd"
-  std::string spec_hash;    ///< as in ResourceState
-  std::string live_digest;  ///< as in ResourceState
+  std::string address;  ///< "file.file/motd"
+  /// As in ResourceState, held as 16 bytes (RowHash): a plan holds one row per resource.
+  RowHash spec_hash;
+  RowHash live_digest;  ///< as in ResourceState, the same way
   /// The provider's stamp of the live object (provider::Target::ReadIfChanged) when it was last
   /// read and found to have `live_digest`; "" when none is known. Reset by every write of the
   /// row.
@@ -55,7 +57,7 @@ struct ResourceDigest {
 /// it has now (RecordLiveStamps).
 struct LiveStamp {
   std::string address;
-  std::string live_digest;  ///< what the object's live attributes hash to, as read
+  RowHash live_digest;  ///< what the object's live attributes hash to, as read
   std::string stamp;
 };
 

@@ -492,9 +492,13 @@ Status PostgresStateStore::RecordLiveStamps(const std::string& env,
   if (Status s = CheckOwnerFence(env, what); !s.ok()) return s;  // a served watch's
   std::vector<std::string_view> cols[3];
   for (auto& col : cols) col.reserve(stamps.size());
-  for (const LiveStamp& s : stamps) {
+  std::vector<std::string> digests;  // the text of each RowHash, for cols[1]
+  digests.reserve(stamps.size());
+  for (const LiveStamp& s : stamps) digests.push_back(s.live_digest.str());
+  for (size_t i = 0; i < stamps.size(); ++i) {
+    const LiveStamp& s = stamps[i];
     cols[0].push_back(s.address);
-    cols[1].push_back(s.live_digest);
+    cols[1].push_back(digests[i]);
     cols[2].push_back(s.stamp);
   }
   Params p;

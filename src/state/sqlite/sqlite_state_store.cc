@@ -493,7 +493,8 @@ Status SqliteStateStore::RecordLiveStamps(const std::string& env,
   for (const LiveStamp& s : stamps) {
     Result<Stmt> st = db_->Prepare(kRecordStamp);
     if (!st.ok()) return st.error();
-    st->Bind(1, env).BindView(2, s.address).BindView(3, s.live_digest).BindView(4, s.stamp);
+    const std::string digest = s.live_digest.str();
+    st->Bind(1, env).BindView(2, s.address).BindView(3, digest).BindView(4, s.stamp);
     Status run = st->Run(what);
     if (!run.ok()) return run;
   }

@@ -324,6 +324,57 @@ TEST_P(StateStoreContract, DigestsOfSomeAddresses) {
   EXPECT_TRUE(store->GetResourceDigests("dev", {"file.file/a"})->empty());
 }
 
+// Digest rows hold 32 lowercase hex digits as 16 bytes (RowHash) and any other text as it is:
+// every value comes back exactly, compares equal to its text only, and a stamp recorded with a
+// hex digest matches the row's.
+TEST_P(StateStoreContract, DigestsGiveBackTheExactTextOfEveryHash) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
+  auto lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  auto id = store->BeginApply(*lock, ApplyRecord{}, {});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  const std::string hex = "0123456789abcdef00ff10e9d8c7b6a5";
+  const std::vector<std::pair<std::string, std::string>> hashes = {
+      {hex, "f8e03c80b2458a8ab15a0248d104b7b3"},
+      {"0123456789ABCDEF00FF10E9D8C7B6A5", "0123456789abcdef00ff10e9d8c7b6a"},  // upper, 31
+      {"imported", ""},
+      {hex + "0", "incomplete"}};
+  std::vector<ChangeResult> done;
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    ResourceState r = Res("file.file", "r" + std::to_string(i));
+    r.spec_hash = hashes[i].first;
+    r.live_digest = hashes[i].second;
+    done.push_back(Done(r));
+  }
+  ASSERT_TRUE(store->RecordResults(*lock, *id, done).ok());
+  auto digests = store->ListResourceDigests("prod");
+  ASSERT_TRUE(digests.ok()) << digests.error().message;
+  ASSERT_EQ(digests->size(), hashes.size());
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    const ResourceDigest& d = (*digests)[i];
+    EXPECT_EQ(d.spec_hash.str(), hashes[i].first) << i;
+    EXPECT_EQ(d.live_digest.str(), hashes[i].second) << i;
+    EXPECT_TRUE(d.spec_hash == hashes[i].first) << i;
+    EXPECT_TRUE(d.live_digest == hashes[i].second) << i;
+    EXPECT_EQ(d.live_digest.empty(), hashes[i].second.empty()) << i;
+  }
+  EXPECT_FALSE((*digests)[0].spec_hash == "0123456789abcdef00ff10e9d8c7b6a4");
+  EXPECT_FALSE((*digests)[0].spec_hash == "0123456789ABCDEF00FF10E9D8C7B6A5");
+  EXPECT_FALSE((*digests)[1].spec_hash == hex);
+  EXPECT_FALSE((*digests)[2].live_digest == "imported");
+  ASSERT_TRUE(
+      store->RecordLiveStamps("prod", {{"file.file/r0", (*digests)[0].live_digest, "s0"}}).ok());
+  auto again = store->GetResourceDigests("prod", {"file.file/r0"});
+  ASSERT_TRUE(again.ok() && again->size() == 1);
+  EXPECT_EQ((*again)[0].live_stamp, "s0");
+  RowHash copy = (*again)[0].live_digest;
+  EXPECT_EQ(copy.str(), "f8e03c80b2458a8ab15a0248d104b7b3");
+  copy = (*digests)[3].live_digest;
+  EXPECT_EQ(copy.str(), "incomplete");
+}
+
 TEST_P(StateStoreContract, LiveStampsHoldOnlyForTheDigestTheyWereSeenWith) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
