@@ -1392,15 +1392,25 @@ void Controller::ExecuteApply(state::StateStore& store, const state::Run& run,
 
 void Controller::StartWatch(const std::string& env) {
   if (!options_.watch) return;
-  StopWatch(env);
-  auto w = std::make_unique<Watcher>();
-  Watcher* raw = w.get();
-  {
+  // Runners and the lease loop start watches: the watcher is put in place with its thread in
+  // one step under mu_, so a StopWatch never finds one whose thread is not yet there, and a
+  // watcher that another start put in place meanwhile is stopped first (replacing it would
+  // destroy a running thread).
+  for (;;) {
+    StopWatch(env);
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
+    if (watchers_.count(env) != 0) continue;
+    auto w = std::make_unique<Watcher>();
+    Watcher* raw = w.get();
+    raw->thread = SpawnWatch(env, raw);
     watchers_[env] = std::move(w);
+    return;
   }
-  raw->thread = std::thread([this, env, raw] {
+}
+
+std::thread Controller::SpawnWatch(const std::string& env, Watcher* raw) {
+  return std::thread([this, env, raw] {
     std::string applied;
     {
       engine::Workspace probe(RunOptions(""));

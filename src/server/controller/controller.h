@@ -236,6 +236,8 @@ class Controller {
   /// Tells options_.on_run_status.
   void RunStatusChanged(const state::Run& run, const std::string& status) const;
   void StartWatch(const std::string& env);
+  /// The thread of a served watch of `env` (StartWatch puts it in `raw` under mu_).
+  std::thread SpawnWatch(const std::string& env, Watcher* raw);
   void StopWatch(const std::string& env);
   Result<state::Run> Enqueue(state::StateStore& store, state::Run run, bool supersede);
   void Publish(state::StateStore& store, const std::string& type, const std::string& env,
