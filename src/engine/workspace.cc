@@ -364,6 +364,15 @@ bool Workspace::StateHasEnvironment(const std::string& env) {
   return row.ok() && row->has_value();
 }
 
+Status Workspace::LoadDeclarationsAgain(Diagnostics& diags) {
+  Diagnostics again;
+  decls_ =
+      std::make_unique<config::Declarations>(config::LoadDeclarations(*source_, registry_, again));
+  if (!again.HasErrors()) return Status::Ok();
+  diags.Append(again);
+  return MakeError("invalid declarations");
+}
+
 Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool secrets_required,
                                                  bool with_state, Diagnostics& diags) {
   const std::string cache_path = with_state ? EvalCachePath(env) : std::string();
@@ -451,13 +460,7 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     // evaluate again (the environment was created in state meanwhile, by another process), load
     // them again; their problems, if any, were reported the first time.
     env_.reset();
-    Diagnostics again;
-    decls_ = std::make_unique<config::Declarations>(
-        config::LoadDeclarations(*source_, registry_, again));
-    if (again.HasErrors()) {
-      diags.Append(again);
-      return MakeError("invalid declarations");
-    }
+    if (Status loaded = LoadDeclarationsAgain(diags); !loaded.ok()) return loaded.error();
     to_evaluate = decls_.get();
   }
   decls_consumed_ = true;
@@ -481,13 +484,7 @@ Result<config::Environment*> Workspace::Evaluate(const std::string& env, bool se
     // load and evaluate everything afresh.
     cache_stats_.mismatch = true;
     env_.reset();
-    Diagnostics again;
-    decls_ = std::make_unique<config::Declarations>(
-        config::LoadDeclarations(*source_, registry_, again));
-    if (again.HasErrors()) {
-      diags.Append(again);
-      return MakeError("invalid declarations");
-    }
+    if (Status loaded = LoadDeclarationsAgain(diags); !loaded.ok()) return loaded.error();
     to_evaluate = decls_.get();
     env_ =
         config::Environment::Evaluate(*to_evaluate, registry_, *source_, std::move(*retry), diags);

@@ -183,6 +183,8 @@ class Workspace {
   std::unique_ptr<state::StateStore> store_;  ///< opened by State()
   state::StateStore* state_ = nullptr;        ///< store_, or UseState's
   std::unique_ptr<config::Declarations> decls_;
+  /// Loads decls_ afresh (to evaluate them again); their problems go to `diags`.
+  Status LoadDeclarationsAgain(Diagnostics& diags);
   bool decls_consumed_ = false;  ///< decls_ were evaluated (and partly freed: release_raw_specs)
   std::unique_ptr<config::Environment> env_;
   std::string stateless_env_;  ///< env_ was evaluated without state for this environment

@@ -278,12 +278,7 @@ Result<std::optional<Run>> PostgresStateStore::StartNextRun(const std::string& e
   if (Status s = CheckStartStatus(env, to); !s.ok()) return s.error();
   const std::string what = "start the next run of environment " + env;
   std::optional<Transaction> txn;
-  if (fence_env_ == env) {
-    Result<Transaction> t = Transaction::Write(*c_, what);
-    if (!t.ok()) return t.error();
-    txn.emplace(std::move(*t));
-    if (Status s = CheckOwnerFence(env, what); !s.ok()) return s.error();
-  }
+  if (Status s = BeginFenced(env, what, txn); !s.ok()) return s.error();
   Result<Rows> r = c_->Exec(kStartNext, Params().Add(env).Add(to).Add(NowUnix()), what);
   if (!r.ok()) {
     if (c_->last_sqlstate() == kUniqueViolation) return std::optional<Run>();

@@ -142,6 +142,15 @@ void PostgresStateStore::SetRunFence(const std::string& env, int64_t token) {
   fence_token_ = token;
 }
 
+Status PostgresStateStore::BeginFenced(const std::string& env, const std::string& what,
+                                       std::optional<Transaction>& txn) {
+  if (fence_env_.empty() || env != fence_env_) return Status::Ok();
+  Result<Transaction> t = Transaction::Write(*c_, what);
+  if (!t.ok()) return t.error();
+  txn.emplace(std::move(*t));
+  return CheckOwnerFence(env, what);
+}
+
 Status PostgresStateStore::CheckOwnerFence(const std::string& env, const std::string& what) {
   if (fence_env_.empty() || env != fence_env_) return Status::Ok();
   Result<Rows> r = c_->Exec(kOwnerForShare, Params().Add(env), what);

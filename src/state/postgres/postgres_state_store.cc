@@ -1054,12 +1054,7 @@ Result<int64_t> PostgresStateStore::CountRemediation(const std::string& env,
                                                      const std::string& address) {
   const std::string what = "count a remediation of " + address + " in environment " + env;
   std::optional<Transaction> txn;
-  if (fence_env_ == env) {
-    Result<Transaction> t = Transaction::Write(*c_, what);
-    if (!t.ok()) return t.error();
-    txn.emplace(std::move(*t));
-    if (Status s = CheckOwnerFence(env, what); !s.ok()) return s.error();
-  }
+  if (Status s = BeginFenced(env, what, txn); !s.ok()) return s.error();
   Result<Rows> r = c_->Exec(kCountRemediation, Params().Add(env).Add(address), what);
   if (!r.ok()) return r.error();
   if (txn) {

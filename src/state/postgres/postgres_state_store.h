@@ -15,6 +15,7 @@ namespace driftless::state {
 
 namespace pg_detail {
 class Connection;
+class Transaction;
 }  // namespace pg_detail
 
 /// The shared state backend: every table in the schema `driftless` of one PostgreSQL database,
@@ -176,6 +177,10 @@ class PostgresStateStore final : public StateStore {
   // Inside a write transaction, when a run fence is set (SetRunFence) for `env`: locks the
   // environment's ownership row (FOR SHARE) and fails unless the fence's token is its owner's.
   Status CheckOwnerFence(const std::string& env, const std::string& what);
+  // When a run fence is set for `env`: opens a write transaction in `txn` and checks the fence
+  // in it (CheckOwnerFence); otherwise leaves `txn` empty (the statement is its own).
+  Status BeginFenced(const std::string& env, const std::string& what,
+                     std::optional<pg_detail::Transaction>& txn);
   // The environment's serial after bumping it by one, inside a write transaction.
   Result<int64_t> BumpSerial(const std::string& env, std::string_view what);
   Result<std::optional<Lock>> ReadLock(const std::string& env);
