@@ -275,8 +275,11 @@ class Controller {
   bool healthy_ = true;                   ///< the last heartbeat reached the state
   std::map<std::string, int64_t> owned_;  ///< environment -> ownership token
   std::set<std::string> gone_;            ///< gone or expired environments, as last fetched
-  std::set<std::string> fetched_for_;     ///< commits of others' runs a fetch was made for
-  std::set<std::string> waiting_;         ///< environments with waiting runs, as last read
+  /// Commits of others' runs that a fetch was asked for: the number (fetches_started_) of the
+  /// first fetch that has them; the runs of a commit wait until fetches_ reaches it.
+  std::map<std::string, uint64_t> fetch_for_;
+  uint64_t fetches_started_ = 0;   ///< fetches begun (fetches_ counts those finished)
+  std::set<std::string> waiting_;  ///< environments with waiting runs, as last read
   std::unique_ptr<state::StateStore> lease_store_;   ///< the lease thread's
   std::unique_ptr<state::StateStore> listen_store_;  ///< the listen thread's
   std::unique_ptr<state::ChangeListener> listener_;  ///< its subscription to `runs`
