@@ -395,6 +395,10 @@ TEST_F(e2e_serve_fleet, ACancelSentToAnyServerStopsTheRunOnTheServerRunningIt) {
   ASSERT_TRUE(FreezeMidApply(s_, "ebig", b_pid)) << servers_[b].Err();
   const size_t a = StartServer("a", "1m");
   ASSERT_GT(Port(a), 0) << servers_[a].Err();
+  // a answers for an environment once it has fetched the repository (before, 503 not_ready).
+  ASSERT_TRUE(PollUntil([&] {
+    return HttpRequest(Port(a), "GET", "/readyz", {}, "").status == 200;
+  })) << servers_[a].Err();
   const std::string id =
       Query("SELECT id FROM driftless.runs WHERE env = 'ebig' AND status = 'applying'");
   ASSERT_FALSE(id.empty());
