@@ -248,6 +248,14 @@ TEST_F(e2e_serve_fleet, ThirtyEnvironmentsAreSharedAndAHookOrARunOnAnyServerRuns
             "0")
       << "no two runs of one environment overlap";
   for (int i = 0; i < 30; ++i) EXPECT_EQ(Wrong(s_.root() + "/" + Name(i), 1, "0"), 0);
+  // Taken over within the lease: every ownership and heartbeat holds for at most two thirds of
+  // the 2 s lease past the database's now (renewed every tenth of it), never for the whole lease.
+  const std::string now_ms = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+  EXPECT_EQ(Query("SELECT count(*) FROM driftless.owners WHERE expires_ms - " + now_ms + " > 1334"),
+            "0");
+  EXPECT_EQ(
+      Query("SELECT count(*) FROM driftless.servers WHERE expires_ms - " + now_ms + " > 1334"),
+      "0");
 
   // A webhook sent to server a: the owner of the environment pushed to (not a) applies it.
   const int a = servers_[0].pid;

@@ -483,16 +483,19 @@ void Controller::FetchLoop() {
   }
 }
 
+int64_t Controller::LeaseMs() const {
+  return static_cast<int64_t>(std::max(0.3, options_.lease_seconds) * 1000);
+}
+
 void Controller::LeaseLoop() {
-  const auto period = std::chrono::milliseconds(
-      static_cast<int64_t>(std::max(0.3, options_.lease_seconds) * 1000 / 3));
+  const auto period = std::chrono::milliseconds(LeaseMs() / kLookParts);
   while (true) {
     bool fetched;
     {
       std::lock_guard<std::mutex> lock(mu_);
       fetched = ready_;
     }
-    // The first look once the first fetch knows the environments; then every third of the
+    // The first look once the first fetch knows the environments; then every tenth of the
     // lease (the heartbeat goes on while the state is being fetched).
     if (fetched) LeaseTick(*lease_store_);
     std::unique_lock<std::mutex> lock(mu_);
@@ -500,41 +503,52 @@ void Controller::LeaseLoop() {
   }
 }
 
-void Controller::LeaseTick(state::StateStore& store) {
-  const int64_t lease_ms = static_cast<int64_t>(std::max(0.3, options_.lease_seconds) * 1000);
-  Clock::time_point& last_ok = last_renewed_;
-  auto unreachable = [&](const std::string& error) {
-    bool was;
+bool Controller::RenewIfDue(state::StateStore& store) {
+  if (Clock::now() - renew_sent_ < std::chrono::milliseconds(LeaseMs() / kLookParts)) return true;
+  return Renew(store);
+}
+
+bool Controller::StateAway(const std::string& error) {
+  bool was;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    was = healthy_;
+    healthy_ = false;
+  }
+  if (was) {
+    Error("the state cannot be reached: reconciling nothing until it is back",
+          {{"error", Value::String(error)}});
+  }
+  // Past the hold of the last renewal that reached the state (counted from before it was sent,
+  // so never later than the database's expiry), the environments are others' to take: stop
+  // working on them.
+  if (Clock::now() - renewed_ > std::chrono::milliseconds(HoldMs())) {
+    std::vector<std::string> mine;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      was = healthy_;
-      healthy_ = false;
+      for (const auto& [env, token] : owned_) mine.push_back(env);
     }
-    if (was) {
-      Error("the state cannot be reached: reconciling nothing until it is back",
-            {{"error", Value::String(error)}});
-    }
-    // Past the lease, the environments are others' to take: stop working on them.
-    if (Clock::now() - last_ok > std::chrono::milliseconds(lease_ms)) {
-      std::vector<std::string> mine;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const auto& [env, token] : owned_) mine.push_back(env);
-      }
-      for (const std::string& env : mine) Disown(env, "its lease ran out while the state was away");
-    }
-  };
+    for (const std::string& env : mine) Disown(env, "its lease ran out while the state was away");
+  }
+  return false;
+}
+
+bool Controller::Renew(state::StateStore& store) {
+  const int64_t hold_ms = HoldMs();
+  const Clock::time_point sent = Clock::now();
+  renew_sent_ = sent;
   const Identity me = CurrentIdentity();
   state::ServerRecord self;
   self.id = server_id_;
   self.host = me.host;
   self.pid = me.pid;
   self.started_at = NowUnix();
-  Result<std::vector<state::ServerRecord>> live = store.Heartbeat(self, lease_ms);
-  if (!live.ok()) return unreachable(live.error().message);
-  Result<std::vector<state::Ownership>> renewed = store.RenewOwnerships(server_id_, lease_ms);
-  if (!renewed.ok()) return unreachable(renewed.error().message);
-  last_ok = Clock::now();
+  Result<std::vector<state::ServerRecord>> live = store.Heartbeat(self, hold_ms);
+  if (!live.ok()) return StateAway(live.error().message);
+  Result<std::vector<state::Ownership>> renewed = store.RenewOwnerships(server_id_, hold_ms);
+  if (!renewed.ok()) return StateAway(renewed.error().message);
+  renewed_ = sent;
+  live_servers_ = std::max<size_t>(1, live->size());
   {
     bool was;
     {
@@ -553,7 +567,9 @@ void Controller::LeaseTick(state::StateStore& store) {
       for (const std::string& env : mine) Wake(env);
     }
   }
-  // Lost: taken over by another server (this one was paused or cut off longer than its lease).
+  // Lost: taken over by another server (this one was paused or cut off longer than its hold).
+  // Only this thread adds to owned_ or gives back, so owned_ and the state agree here but for
+  // what others did.
   std::map<std::string, int64_t> still;
   for (const state::Ownership& o : *renewed) still[o.environment] = o.token;
   std::vector<std::string> lost;
@@ -574,6 +590,11 @@ void Controller::LeaseTick(state::StateStore& store) {
     }
     if (!known) (void)store.ReleaseOwnership(env, token);
   }
+  return true;
+}
+
+void Controller::LeaseTick(state::StateStore& store) {
+  if (!Renew(store)) return;
 
   // Every environment someone must own: those branches map to, those gone (to destroy or report
   // kept), those with runs waiting (as the listen thread last read them: LookAtRuns).
@@ -585,28 +606,32 @@ void Controller::LeaseTick(state::StateStore& store) {
     all.insert(waiting_.begin(), waiting_.end());
   }
   if (all.empty()) return;
-  const size_t servers = std::max<size_t>(1, live->size());
+  const size_t servers = live_servers_;
   const size_t share = (all.size() + servers - 1) / servers;
 
   // Above the fair share (a server joined): give back environments between their runs, never
-  // in the middle of one; the newcomer takes them at its next look.
+  // in the middle of one; the newcomer takes them at its next look. Each is dropped from owned_
+  // only when it is given back, so that a renewal in between (RenewIfDue) sees the two agree.
   std::vector<std::pair<std::string, int64_t>> give;
   {
     std::lock_guard<std::mutex> lock(mu_);
     size_t held = owned_.size();
-    for (auto it = owned_.begin(); it != owned_.end();) {
+    for (const auto& [env, token] : owned_) {
       // Above the share, or no longer an environment at all (destroyed, its branch gone).
-      if ((held <= share && all.count(it->first)) || busy_.count(it->first) || stopping_) {
-        ++it;
-        continue;
-      }
-      give.emplace_back(it->first, it->second);
-      pending_.erase(it->first);
-      it = owned_.erase(it);
+      if ((held <= share && all.count(env)) || busy_.count(env) || stopping_) continue;
+      give.emplace_back(env, token);
       --held;
     }
   }
   for (const auto& [env, token] : give) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = owned_.find(env);
+      // A run began meanwhile, or it was lost: kept for now, or already gone.
+      if (it == owned_.end() || it->second != token || busy_.count(env) || stopping_) continue;
+      pending_.erase(env);
+      owned_.erase(it);
+    }
     StopWatch(env);
     Status released = store.ReleaseOwnership(env, token);
     Info("environment given back", {{"environment", Value::String(env)},
@@ -619,9 +644,10 @@ void Controller::LeaseTick(state::StateStore& store) {
             {{"environment", Value::String(env)},
              {"error", Value::String(released.error().message)}});
     }
+    if (!RenewIfDue(store)) return;
   }
 
-  // Below it: take environments no one owns, or whose owner's lease ran out.
+  // Below it: take environments no one owns, or whose owner's hold ran out.
   size_t held;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -630,7 +656,7 @@ void Controller::LeaseTick(state::StateStore& store) {
   }
   if (held < share) {
     Result<state::Ownerships> owners = store.ListOwnerships();
-    if (!owners.ok()) return unreachable(owners.error().message);
+    if (!owners.ok()) return (void)StateAway(owners.error().message);
     std::map<std::string, const state::Ownership*> by_env;
     for (const state::Ownership& o : owners->items) by_env[o.environment] = &o;
     std::vector<std::pair<std::string, std::string>> free;  // (order key, environment)
@@ -641,14 +667,21 @@ void Controller::LeaseTick(state::StateStore& store) {
       free.emplace_back(Sha256Hex(server_id_ + "\n" + env), env);
     }
     std::sort(free.begin(), free.end());
+    const int64_t hold_ms = HoldMs();
     for (const auto& [key, env] : free) {
       if (held >= share) break;
-      Result<std::optional<state::Ownership>> taken =
-          store.TakeOwnership(env, server_id_, lease_ms);
-      if (!taken.ok()) return unreachable(taken.error().message);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+      }
+      Result<std::optional<state::Ownership>> taken = store.TakeOwnership(env, server_id_, hold_ms);
+      if (!taken.ok()) return (void)StateAway(taken.error().message);
       if (!*taken) continue;  // another server was faster
       ++held;
       Adopt(store, **taken);
+      // Adopting a share after a takeover takes a while under load: the heartbeat must not
+      // wait for it.
+      if (!RenewIfDue(store)) return;
     }
   }
 }

@@ -45,9 +45,9 @@ struct ControllerOptions {
   double lock_timeout = 600;    ///< how long a run waits for the environment's lock, seconds
   Log* log = nullptr;           ///< where log lines go (nullptr: nowhere)
   /// Several servers on one state (a backend with state::ControlStore::SharesServers()): the
-  /// lease of this server's heartbeat and of each environment it owns (`serve --lease`),
-  /// renewed every third of it. A server that stops renewing loses its environments when it
-  /// runs out, and another takes them over.
+  /// time within which another server takes over the environments of one that stops renewing
+  /// (`serve --lease`). Its heartbeat and ownerships hold for two thirds of it, renewed every
+  /// tenth.
   double lease_seconds = 30;
   /// Several servers: a run queued (or approved, or asked to cancel) through another server
   /// reaches the environment's owner by the state's `runs` change channel at once; this often
@@ -174,10 +174,26 @@ class Controller {
     bool canceled = false;  ///< stopped by CancelRun (else by Stop)
   };
   void FetchLoop();
-  /// Several servers: the heartbeat, the ownerships renewed, given back above the fair share
-  /// and taken up to it, every third of the lease.
+  /// Several servers: the heartbeat and the ownerships renewed, given back above the fair share
+  /// and taken up to it, every kLookParts-th of the lease.
   void LeaseLoop();
   void LeaseTick(state::StateStore& store);
+  /// The heartbeat and the renewal of every ownership for HoldMs(); the ownerships lost since
+  /// are disowned. False (StateAway) when the state could not be reached.
+  bool Renew(state::StateStore& store);
+  /// Renew when the last one was sent a kLookParts-th of the lease ago (between the steps of a
+  /// long give-back or adoption, so that they never delay the heartbeat).
+  bool RenewIfDue(state::StateStore& store);
+  /// The state could not be reached (`error`): not healthy, and past the hold of the last
+  /// renewal every environment is disowned. Returns false.
+  bool StateAway(const std::string& error);
+  /// `--lease`: a server that stops renewing is taken over within it. Its heartbeat and
+  /// ownerships are recorded valid for two thirds of it (HoldMs) and renewed, like the others'
+  /// looks for free environments, every tenth: a takeover comes at most 2/3 + 1/10 of the lease
+  /// after the last renewal, plus the time to take the environments.
+  static constexpr int64_t kLookParts = 10;
+  int64_t LeaseMs() const;
+  int64_t HoldMs() const { return LeaseMs() * 2 / 3; }
   /// Several servers: waits on the state's `runs` channel (and reads everything every
   /// run_poll_seconds, or after a loss) for runs queued, approved or asked to cancel anywhere.
   void ListenLoop();
@@ -284,7 +300,11 @@ class Controller {
   std::unique_ptr<state::StateStore> listen_store_;  ///< the listen thread's
   std::unique_ptr<state::ChangeListener> listener_;  ///< its subscription to `runs`
   std::thread listen_thread_;
-  std::chrono::steady_clock::time_point last_renewed_ = std::chrono::steady_clock::now();
+  // The lease thread's own (Renew): when the last renewal was sent, and the last that reached
+  // the state; the live servers it counted.
+  std::chrono::steady_clock::time_point renew_sent_{};
+  std::chrono::steady_clock::time_point renewed_ = std::chrono::steady_clock::now();
+  size_t live_servers_ = 1;
   std::thread leaser_;
 
   std::thread fetcher_;

@@ -17,17 +17,18 @@ namespace {
 
 #define DL_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
+// One statement a heartbeat: this server's row inserted or refreshed, rows of servers gone for an
+// hour forgotten (of no use to anyone), and every live server returned (the CTEs' writes are not
+// seen by the final SELECT, hence this server's row from RETURNING).
 constexpr std::string_view kHeartbeat =
-    "INSERT INTO driftless.servers (id, host, pid, started_at, heartbeat_ms, expires_ms) "
-    "SELECT $1, $2, $3, $4, n, n + $5 FROM (SELECT " DL_NOW_MS
-    " AS n) t ON CONFLICT (id) DO UPDATE SET heartbeat_ms = EXCLUDED.heartbeat_ms, expires_ms = "
-    "EXCLUDED.expires_ms";
-// Rows of servers gone for an hour are of no use to anyone.
-constexpr std::string_view kForgetServers =
-    "DELETE FROM driftless.servers WHERE expires_ms < " DL_NOW_MS " - 3600000";
-constexpr std::string_view kLiveServers =
-    "SELECT id, host, pid, started_at, expires_ms FROM driftless.servers WHERE expires_ms "
-    ">= " DL_NOW_MS " ORDER BY id";
+    "WITH t AS (SELECT " DL_NOW_MS
+    " AS n), me AS (INSERT INTO driftless.servers (id, host, pid, started_at, heartbeat_ms, "
+    "expires_ms) SELECT $1, $2, $3, $4, n, n + $5 FROM t ON CONFLICT (id) DO UPDATE SET "
+    "heartbeat_ms = EXCLUDED.heartbeat_ms, expires_ms = EXCLUDED.expires_ms RETURNING id, host, "
+    "pid, started_at, expires_ms), gone AS (DELETE FROM driftless.servers WHERE id <> $1 AND "
+    "expires_ms < (SELECT n FROM t) - 3600000) SELECT id, host, pid, started_at, expires_ms FROM "
+    "me UNION ALL SELECT s.id, s.host, s.pid, s.started_at, s.expires_ms FROM driftless.servers "
+    "s, t WHERE s.id <> $1 AND s.expires_ms >= t.n ORDER BY 1";
 constexpr std::string_view kDeleteServer = "DELETE FROM driftless.servers WHERE id = $1";
 constexpr std::string_view kDeleteOwnerships = "DELETE FROM driftless.owners WHERE server = $1";
 constexpr std::string_view kListOwnerships =
@@ -67,9 +68,7 @@ Result<std::vector<ServerRecord>> PostgresStateStore::Heartbeat(const ServerReco
   const std::string what = "record the heartbeat of server " + self.id;
   Params p;
   p.Add(self.id).Add(self.host).Add(self.pid).Add(self.started_at).Add(lease_ms);
-  if (Result<Rows> r = c_->Exec(kHeartbeat, p, what); !r.ok()) return r.error();
-  if (Result<Rows> r = c_->Exec(kForgetServers, Params(), what); !r.ok()) return r.error();
-  Result<Rows> live = c_->Exec(kLiveServers, Params(), "list the live servers");
+  Result<Rows> live = c_->Exec(kHeartbeat, p, what);
   if (!live.ok()) return live.error();
   std::vector<ServerRecord> out;
   for (int i = 0; i < live->size(); ++i) {

@@ -68,7 +68,18 @@ TEST(PostgresStateStore, OwnershipIsOneAtATimeAndFencesTheRunsOfALostOne) {
   ASSERT_TRUE((*a)->Heartbeat(sa, 60000).ok());
   Result<std::vector<ServerRecord>> live = (*b)->Heartbeat(sb, 60000);
   ASSERT_TRUE(live.ok());
-  EXPECT_EQ(live->size(), 2u);
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ((*live)[0].id, "a");  // sorted by id, this server among them
+  EXPECT_EQ((*live)[1].id, "b");
+  EXPECT_EQ((*live)[1].pid, 2);
+  // A heartbeat that has run out is not alive: it is not counted in anyone's share.
+  ServerRecord sc{"c", "host", 3, 0, 0};
+  ASSERT_TRUE((*b)->Heartbeat(sc, -1).ok());
+  live = (*a)->Heartbeat(sa, 60000);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ((*live)[0].id, "a");
+  EXPECT_EQ((*live)[1].id, "b");
   Result<std::optional<Ownership>> mine = (*a)->TakeOwnership("web", "a", 60000);
   ASSERT_TRUE(mine.ok() && mine->has_value());
   Result<std::optional<Ownership>> refused = (*b)->TakeOwnership("web", "b", 60000);
