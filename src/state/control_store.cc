@@ -74,6 +74,26 @@ Error OneServer(const char* what) {
 
 }  // namespace
 
+bool RunCovers(const Run& newest, const std::string& commit) {
+  return newest.commit == commit && newest.status != "superseded" && newest.status != "canceled" &&
+         newest.status != "interrupted";
+}
+
+// One process writes a state that is not shared (SharesServers() false): looking, then queueing
+// is enough there.
+Result<std::optional<EnqueuedRun>> ControlStore::EnqueueRunUnlessCovered(const Run& run) {
+  RunFilter f;
+  f.environment = run.environment;
+  Result<Page<Run>> last = ListRuns(f, 0, 1);
+  if (!last.ok()) return last.error();
+  if (!last->items.empty() && RunCovers(last->items[0], run.commit)) {
+    return std::optional<EnqueuedRun>();
+  }
+  Result<EnqueuedRun> queued = EnqueueRun(run, true);
+  if (!queued.ok()) return queued.error();
+  return std::optional<EnqueuedRun>(std::move(*queued));
+}
+
 Result<std::vector<ServerRecord>> ControlStore::Heartbeat(const ServerRecord&, int64_t) {
   return OneServer("register a server");
 }

@@ -31,9 +31,7 @@ bool NewestRunCovers(state::ControlStore& store, const std::string& env, const s
   f.environment = env;
   Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
   if (!last.ok() || last->items.empty()) return false;
-  const state::Run& run = last->items[0];
-  return run.commit == head && run.status != "superseded" && run.status != "canceled" &&
-         run.status != "interrupted";
+  return state::RunCovers(last->items[0], head);
 }
 
 using Clock = std::chrono::steady_clock;
@@ -970,12 +968,20 @@ void Controller::Fetch(state::StateStore& store) {
     const std::string action = v.sync == "auto" ? "apply" : "plan";
     if (shared_ && known.count(name)) {
       // Every server fetches and any may see the new head first (a webhook goes to any of
-      // them): the first queues the run, the others find it queued. Two that look at the same
-      // moment may both queue it; the second run then finds nothing to change.
-      if (NewestRunCovers(store, name, v.head)) {
-        Wake(name);  // queued by another server: run by this one if it owns the environment
-        continue;
+      // them): the first queues the run, the others find it queued; the state decides between
+      // two that look at the same moment.
+      state::Run run;
+      run.environment = name;
+      run.action = action;
+      run.commit = v.head;
+      run.author = "controller";
+      if (EnqueueUnlessCovered(store, run)) {
+        Info("new commit", {{"environment", Value::String(name)},
+                            {"branch", Value::String(v.branch)},
+                            {"commit", Value::String(v.head)},
+                            {"sync", Value::String(v.sync)}});
       }
+      continue;
     }
     if (shared_ && !known.count(name)) {
       // First sight: its owner queues what it needs when it takes it over (Adopt); the others
@@ -1089,7 +1095,28 @@ Result<state::Run> Controller::Enqueue(state::StateStore& store, state::Run run,
                                     {"error", Value::String(queued.error().message)}});
     return queued.error();
   }
-  const state::Run& r = queued->run;
+  Queued(store, *queued);
+  return queued->run;
+}
+
+bool Controller::EnqueueUnlessCovered(state::StateStore& store, const state::Run& run) {
+  Result<std::optional<state::EnqueuedRun>> queued = store.EnqueueRunUnlessCovered(run);
+  if (!queued.ok()) {
+    Error("queueing a run failed", {{"environment", Value::String(run.environment)},
+                                    {"action", Value::String(run.action)},
+                                    {"error", Value::String(queued.error().message)}});
+    return false;
+  }
+  if (!*queued) {
+    Wake(run.environment);  // queued by another server: run by this one if it owns it
+    return false;
+  }
+  Queued(store, **queued);
+  return true;
+}
+
+void Controller::Queued(state::StateStore& store, const state::EnqueuedRun& queued) {
+  const state::Run& r = queued.run;
   Info("run queued", {{"environment", Value::String(r.environment)},
                       {"run_id", Value::Int(r.id)},
                       {"action", Value::String(r.action)},
@@ -1101,7 +1128,7 @@ Result<state::Run> Controller::Enqueue(state::StateStore& store, state::Run run,
            {"commit", Value::String(r.commit)},
            {"actor", Value::String(r.author)}});
   RunStatusChanged(r, "queued");
-  for (int64_t id : queued->superseded) {
+  for (int64_t id : queued.superseded) {
     Info("run superseded", {{"environment", Value::String(r.environment)},
                             {"run_id", Value::Int(id)},
                             {"by", Value::Int(r.id)}});
@@ -1114,7 +1141,6 @@ Result<state::Run> Controller::Enqueue(state::StateStore& store, state::Run run,
     RunStatusChanged(old, "superseded");
   }
   Wake(r.environment);
-  return r;
 }
 
 void Controller::Publish(state::StateStore& store, const std::string& type, const std::string& env,

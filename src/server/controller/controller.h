@@ -256,6 +256,12 @@ class Controller {
   std::thread SpawnWatch(const std::string& env, Watcher* raw);
   void StopWatch(const std::string& env);
   Result<state::Run> Enqueue(state::StateStore& store, state::Run run, bool supersede);
+  /// Several servers seeing a new head: queues `run` (superseding) unless the environment's
+  /// newest run covers its commit, atomically in the state; wakes the environment either way.
+  /// True when this call queued it.
+  bool EnqueueUnlessCovered(state::StateStore& store, const state::Run& run);
+  /// Logs, publishes and tells what EnqueueRun did, and wakes the environment.
+  void Queued(state::StateStore& store, const state::EnqueuedRun& queued);
   void Publish(state::StateStore& store, const std::string& type, const std::string& env,
                const std::vector<std::pair<std::string, value::Value>>& fields);
   void Info(const std::string& msg, const Log::Fields& fields = {});

@@ -43,6 +43,10 @@ constexpr std::string_view kSupersede =
     "started_at = 0 THEN $4 ELSE started_at END, message = $5 WHERE env = $1 AND id <> $2 AND "
     "action IN ('plan', 'apply') AND status IN ('queued', 'planned', 'awaiting_approval') AND "
     "\"commit\" <> $3 RETURNING id";
+// Two keys, a space apart from the one-key advisory locks (migrations, event appends): the runs
+// table's and the environment's.
+constexpr std::string_view kLockRunQueue =
+    "SELECT pg_advisory_xact_lock(hashtext('driftless.runs'), hashtext($1))";
 constexpr std::string_view kGetRun = "SELECT " DL_RUN_COLUMNS " FROM driftless.runs WHERE id = $1";
 constexpr std::string_view kTransition =
     "UPDATE driftless.runs SET status = $3, plan_hash = coalesce($4, plan_hash), plan_text = "
@@ -196,6 +200,36 @@ Result<EnqueuedRun> PostgresStateStore::EnqueueRun(const Run& run, bool supersed
   const std::string what = "queue a run of environment " + run.environment;
   Result<Transaction> txn = Transaction::Write(*c_, what);
   if (!txn.ok()) return txn.error();
+  Result<EnqueuedRun> out = InsertQueuedRun(run, supersede, what);
+  if (!out.ok()) return out.error();
+  if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  return out;
+}
+
+Result<std::optional<EnqueuedRun>> PostgresStateStore::EnqueueRunUnlessCovered(const Run& run) {
+  if (Status s = CheckNewRun(run); !s.ok()) return s.error();
+  const std::string what = "queue a run of environment " + run.environment;
+  Result<Transaction> txn = Transaction::Write(*c_, what);
+  if (!txn.ok()) return txn.error();
+  // Held to the commit: a second caller reads the newest run only once the first's is in.
+  if (Result<Rows> r = c_->Exec(kLockRunQueue, Params().Add(run.environment), what); !r.ok()) {
+    return r.error();
+  }
+  RunFilter f;
+  f.environment = run.environment;
+  Result<Page<Run>> newest = ListRuns(f, 0, 1);  // inside the transaction
+  if (!newest.ok()) return newest.error();
+  if (!newest->items.empty() && RunCovers(newest->items[0], run.commit)) {
+    return std::optional<EnqueuedRun>();  // rolled back: nothing was written
+  }
+  Result<EnqueuedRun> out = InsertQueuedRun(run, true, what);
+  if (!out.ok()) return out.error();
+  if (Status s = txn->Commit(what); !s.ok()) return s.error();
+  return std::optional<EnqueuedRun>(std::move(*out));
+}
+
+Result<EnqueuedRun> PostgresStateStore::InsertQueuedRun(const Run& run, bool supersede,
+                                                        const std::string& what) {
   EnqueuedRun out;
   out.run = QueuedRun(run, NowUnix());
   Params p;
@@ -217,7 +251,6 @@ Result<EnqueuedRun> PostgresStateStore::EnqueueRun(const Run& run, bool supersed
   Params n;
   n.Add(pg_detail::PgChannel(kRunsChannel)).Add(run.environment);
   if (Result<Rows> r = c_->Exec(kNotify, n, what); !r.ok()) return r.error();
-  if (Status s = txn->Commit(what); !s.ok()) return s.error();
   return out;
 }
 

@@ -119,6 +119,9 @@ class PostgresStateStore final : public StateStore {
 
   // --- ControlStore (control_store.h; sqlite_control_store.cc) ---
   Result<EnqueuedRun> EnqueueRun(const Run& run, bool supersede) override;
+  /// Serialised per environment by a transaction-scoped advisory lock, so that servers that see
+  /// one new head at once queue one run between them.
+  Result<std::optional<EnqueuedRun>> EnqueueRunUnlessCovered(const Run& run) override;
   Result<std::optional<Run>> GetRun(int64_t id) override;
   Result<bool> TransitionRun(int64_t id, const std::string& from, const std::string& to,
                              const RunUpdate& update = {}) override;
@@ -181,6 +184,8 @@ class PostgresStateStore final : public StateStore {
   // in it (CheckOwnerFence); otherwise leaves `txn` empty (the statement is its own).
   Status BeginFenced(const std::string& env, const std::string& what,
                      std::optional<pg_detail::Transaction>& txn);
+  // EnqueueRun's writes, inside the write transaction the caller opened and commits.
+  Result<EnqueuedRun> InsertQueuedRun(const Run& run, bool supersede, const std::string& what);
   // The environment's serial after bumping it by one, inside a write transaction.
   Result<int64_t> BumpSerial(const std::string& env, std::string_view what);
   Result<std::optional<Lock>> ReadLock(const std::string& env);

@@ -514,6 +514,54 @@ TEST(PostgresStateStore, ConcurrentEventWritersCommitTheirIdsInOrder) {
   EXPECT_EQ((*events)[1].id, *b);
 }
 
+// Two servers that see one new head at the same moment queue one run between them: each takes
+// the environment's queue lock (advisory, to its commit) before it reads the newest run. Shown
+// with the lock held by a third session until both wait for it.
+TEST(PostgresStateStore, TwoServersSeeingOneHeadQueueOneRun) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  auto first = PostgresStateStore::Open(dsn);
+  auto second = PostgresStateStore::Open(dsn);
+  ASSERT_TRUE(first.ok() && second.ok());
+  PGconn* blocker = PQconnectdb(dsn.c_str());
+  ASSERT_EQ(PQstatus(blocker), CONNECTION_OK);
+  auto exec = [&](const char* sql) {
+    PGresult* r = PQexec(blocker, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok;
+  };
+  ASSERT_TRUE(
+      exec("BEGIN; SELECT pg_advisory_xact_lock(hashtext('driftless.runs'), "
+           "hashtext('web'))"));
+  state::Run run;
+  run.environment = "web";
+  run.action = "apply";
+  run.commit = "c1";
+  run.author = "controller";
+  Result<std::optional<EnqueuedRun>> a = MakeError("not run");
+  Result<std::optional<EnqueuedRun>> b = MakeError("not run");
+  std::thread ta([&] { a = (*first)->EnqueueRunUnlessCovered(run); });
+  std::thread tb([&] { b = (*second)->EnqueueRunUnlessCovered(run); });
+  // Both wait (a minute at most) for the queue lock before they read anything.
+  bool both = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!both && std::chrono::steady_clock::now() < deadline) {
+    both = QueryValue(dsn,
+                      "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                      "AND wait_event = 'advisory'") == "2";
+  }
+  EXPECT_TRUE(both);
+  ASSERT_TRUE(exec("COMMIT"));
+  ta.join();
+  tb.join();
+  PQfinish(blocker);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_NE(a->has_value(), b->has_value()) << "exactly one of them queued it";
+  EXPECT_EQ(QueryValue(dsn, "SELECT count(*) FROM driftless.runs WHERE env = 'web'"), "1");
+}
+
 TEST(PostgresLocation, TextArraysRoundTrip) {
   std::vector<std::string> items = {"", "NULL", "a,b", "{c}", "d\"e", "f\\g", " x ", "plain"};
   std::vector<std::string> back;

@@ -331,6 +331,33 @@ TEST_P(StateStoreContract, NewerCommitSupersedesWaitingRuns) {
   EXPECT_EQ(StatusOf(*store, same), "queued");
 }
 
+// A new head seen by the fetch: queued once, whoever sees it; again only when the run of it no
+// longer stands.
+TEST_P(StateStoreContract, ANewHeadIsQueuedOnceUnlessItsRunNoLongerStands) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  auto queue = [&](const std::string& commit) -> int64_t {
+    Result<std::optional<EnqueuedRun>> q =
+        store->EnqueueRunUnlessCovered(NewRun("staging", "apply", commit));
+    EXPECT_TRUE(q.ok()) << q.error().message;
+    return q.ok() && *q ? (*q)->run.id : 0;
+  };
+  const int64_t first = queue("c1");
+  ASSERT_GT(first, 0);
+  EXPECT_EQ(queue("c1"), 0) << "covered by the queued run";
+  ASSERT_TRUE(*store->TransitionRun(first, "queued", "planning"));
+  EXPECT_EQ(queue("c1"), 0) << "covered by the running run";
+  ASSERT_TRUE(*store->TransitionRun(first, "planning", "interrupted"));
+  const int64_t again = queue("c1");
+  EXPECT_GT(again, first) << "an interrupted run covers nothing";
+  const int64_t next = queue("c2");
+  ASSERT_GT(next, again);
+  EXPECT_EQ(StatusOf(*store, again), "superseded");
+  EXPECT_EQ(queue("c2"), 0);
+
+  // (Two servers at the same moment: postgres_state_store_test.)
+}
+
 TEST_P(StateStoreContract, ListRunsPagesNewestFirstWithFilters) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
