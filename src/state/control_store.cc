@@ -74,7 +74,14 @@ Error OneServer(const char* what) {
 
 }  // namespace
 
-bool RunCovers(const Run& newest, const std::string& commit) {
+Result<bool> NewestRunCovers(ControlStore& store, const std::string& env,
+                             const std::string& commit) {
+  RunFilter f;
+  f.environment = env;
+  Result<Page<Run>> last = store.ListRuns(f, 0, 1);
+  if (!last.ok()) return last.error();
+  if (last->items.empty()) return false;
+  const Run& newest = last->items[0];
   return newest.commit == commit && newest.status != "superseded" && newest.status != "canceled" &&
          newest.status != "interrupted";
 }
@@ -82,13 +89,9 @@ bool RunCovers(const Run& newest, const std::string& commit) {
 // One process writes a state that is not shared (SharesServers() false): looking, then queueing
 // is enough there.
 Result<std::optional<EnqueuedRun>> ControlStore::EnqueueRunUnlessCovered(const Run& run) {
-  RunFilter f;
-  f.environment = run.environment;
-  Result<Page<Run>> last = ListRuns(f, 0, 1);
-  if (!last.ok()) return last.error();
-  if (!last->items.empty() && RunCovers(last->items[0], run.commit)) {
-    return std::optional<EnqueuedRun>();
-  }
+  Result<bool> covered = NewestRunCovers(*this, run.environment, run.commit);
+  if (!covered.ok()) return covered.error();
+  if (*covered) return std::optional<EnqueuedRun>();
   Result<EnqueuedRun> queued = EnqueueRun(run, true);
   if (!queued.ok()) return queued.error();
   return std::optional<EnqueuedRun>(std::move(*queued));

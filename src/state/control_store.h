@@ -200,8 +200,8 @@ class ControlStore {
   /// transaction.
   virtual Result<EnqueuedRun> EnqueueRun(const Run& run, bool supersede) = 0;
   /// EnqueueRun(run, true) unless the environment's newest run is of run.commit and still stands
-  /// (RunCovers): std::nullopt then, and nothing written. On a state several servers share, two
-  /// servers that see the same new head at once queue one run between them.
+  /// (NewestRunCovers): std::nullopt then, and nothing written. On a state several servers share,
+  /// two servers that see the same new head at once queue one run between them.
   virtual Result<std::optional<EnqueuedRun>> EnqueueRunUnlessCovered(const Run& run);
   /// One run, or std::nullopt.
   virtual Result<std::optional<Run>> GetRun(int64_t id) = 0;
@@ -360,9 +360,10 @@ class ControlStore {
   }
 };
 
-/// Whether `newest`, an environment's newest run, is of `commit` and still stands (queued,
+/// Whether environment `env`'s newest run in `store` is of `commit` and still stands (queued,
 /// running or done; not superseded, canceled or interrupted): that commit needs no new run.
-bool RunCovers(const Run& newest, const std::string& commit);
+Result<bool> NewestRunCovers(ControlStore& store, const std::string& env,
+                             const std::string& commit);
 
 /// The run of `env` whose apply (ApplyRecord::id) is `apply_id`, with its approvals; std::nullopt
 /// when there is none (an apply by the command line, or a run older than the last 5,000).

@@ -24,16 +24,6 @@ using value::Value;
 
 namespace {
 
-// Whether the environment's newest run is of `head` and still stands (queued, running or done;
-// not superseded, canceled or interrupted): the commit needs no new run.
-bool NewestRunCovers(state::ControlStore& store, const std::string& env, const std::string& head) {
-  state::RunFilter f;
-  f.environment = env;
-  Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 1);
-  if (!last.ok() || last->items.empty()) return false;
-  return state::RunCovers(last->items[0], head);
-}
-
 using Clock = std::chrono::steady_clock;
 
 // A failure as one message: the declaration problems first, then the message.
@@ -1001,7 +991,8 @@ void Controller::Fetch(state::StateStore& store) {
         to_watch.push_back(name);
         continue;
       }
-      if (NewestRunCovers(store, name, v.head)) {
+      if (Result<bool> covered = state::NewestRunCovers(store, name, v.head);
+          covered.ok() && *covered) {
         if (applied.ok() && !applied->empty()) to_watch.push_back(name);
         continue;
       }
@@ -1090,9 +1081,7 @@ void Controller::Fetch(state::StateStore& store) {
 Result<state::Run> Controller::Enqueue(state::StateStore& store, state::Run run, bool supersede) {
   Result<state::EnqueuedRun> queued = store.EnqueueRun(run, supersede);
   if (!queued.ok()) {
-    Error("queueing a run failed", {{"environment", Value::String(run.environment)},
-                                    {"action", Value::String(run.action)},
-                                    {"error", Value::String(queued.error().message)}});
+    QueueFailed(run, queued.error());
     return queued.error();
   }
   Queued(store, *queued);
@@ -1102,9 +1091,7 @@ Result<state::Run> Controller::Enqueue(state::StateStore& store, state::Run run,
 bool Controller::EnqueueUnlessCovered(state::StateStore& store, const state::Run& run) {
   Result<std::optional<state::EnqueuedRun>> queued = store.EnqueueRunUnlessCovered(run);
   if (!queued.ok()) {
-    Error("queueing a run failed", {{"environment", Value::String(run.environment)},
-                                    {"action", Value::String(run.action)},
-                                    {"error", Value::String(queued.error().message)}});
+    QueueFailed(run, queued.error());
     return false;
   }
   if (!*queued) {
@@ -1113,6 +1100,12 @@ bool Controller::EnqueueUnlessCovered(state::StateStore& store, const state::Run
   }
   Queued(store, **queued);
   return true;
+}
+
+void Controller::QueueFailed(const state::Run& run, const driftless::Error& error) {
+  Error("queueing a run failed", {{"environment", Value::String(run.environment)},
+                                  {"action", Value::String(run.action)},
+                                  {"error", Value::String(error.message)}});
 }
 
 void Controller::Queued(state::StateStore& store, const state::EnqueuedRun& queued) {

@@ -260,6 +260,8 @@ class Controller {
   /// newest run covers its commit, atomically in the state; wakes the environment either way.
   /// True when this call queued it.
   bool EnqueueUnlessCovered(state::StateStore& store, const state::Run& run);
+  /// Logs that queueing `run` failed.
+  void QueueFailed(const state::Run& run, const driftless::Error& error);
   /// Logs, publishes and tells what EnqueueRun did, and wakes the environment.
   void Queued(state::StateStore& store, const state::EnqueuedRun& queued);
   void Publish(state::StateStore& store, const std::string& type, const std::string& env,

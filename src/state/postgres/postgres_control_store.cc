@@ -215,13 +215,9 @@ Result<std::optional<EnqueuedRun>> PostgresStateStore::EnqueueRunUnlessCovered(c
   if (Result<Rows> r = c_->Exec(kLockRunQueue, Params().Add(run.environment), what); !r.ok()) {
     return r.error();
   }
-  RunFilter f;
-  f.environment = run.environment;
-  Result<Page<Run>> newest = ListRuns(f, 0, 1);  // inside the transaction
-  if (!newest.ok()) return newest.error();
-  if (!newest->items.empty() && RunCovers(newest->items[0], run.commit)) {
-    return std::optional<EnqueuedRun>();  // rolled back: nothing was written
-  }
+  Result<bool> covered = NewestRunCovers(*this, run.environment, run.commit);  // in it
+  if (!covered.ok()) return covered.error();
+  if (*covered) return std::optional<EnqueuedRun>();  // rolled back: nothing was written
   Result<EnqueuedRun> out = InsertQueuedRun(run, true, what);
   if (!out.ok()) return out.error();
   if (Status s = txn->Commit(what); !s.ok()) return s.error();
