@@ -73,6 +73,21 @@ std::string StampText(const struct stat& st) {
   return buf;
 }
 
+// The folders that a thread's stamp checks opened inside its current provider::ReadScope (a
+// plan's or a check's reads), for one open root: held so that its address is not taken by
+// another while they are open. At most DirStatCache::kMaxDirs a thread, all closed with the root
+// at the end of the scope or when a check of another root comes.
+struct ScopedDirs {
+  std::shared_ptr<const void> root;
+  DirStatCache dirs;
+};
+thread_local ScopedDirs t_scoped_dirs;
+
+void ReleaseScopedDirs() {
+  t_scoped_dirs.dirs.Clear();
+  t_scoped_dirs.root.reset();
+}
+
 int64_t RealNowNs() {
   struct timespec t {};
   clock_gettime(CLOCK_REALTIME, &t);
@@ -101,7 +116,18 @@ Result<provider::StampedRead> FileTarget::ReadIfChanged(const provider::Resource
   const int64_t now_ns = RealNowNs();
   if (!stamp.empty() && (*root)->local) {
     // Most files are unchanged: their stamp needs only the confined lookup, not an open.
-    std::optional<struct stat> st = StatBeneath(ref, *path);
+    // Inside a plan's or a check's reads, each folder is resolved once for all its files.
+    std::optional<struct stat> st;
+    if (provider::ReadScope::Active()) {
+      if (t_scoped_dirs.root != *root) {
+        t_scoped_dirs.dirs.Clear();
+        t_scoped_dirs.root = *root;
+        provider::ReadScope::AtEnd(&ReleaseScopedDirs);
+      }
+      st = t_scoped_dirs.dirs.Stat(ref, *path);
+    } else {
+      st = StatBeneath(ref, *path);
+    }
     if (st && TypeOf(st->st_mode) == ObjectType::kFile && st->st_dev == (*root)->dev &&
         StampText(*st) == stamp) {
       out.unchanged = true;
