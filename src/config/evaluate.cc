@@ -468,37 +468,35 @@ std::unique_ptr<Environment> Environment::Evaluate(Declarations& decls,
 }
 
 void Environment::AddHierarchy(Diagnostics& diags) {
-  // "target\0path" -> resource, for resources whose provider reports nesting (looked up only,
-  // never walked in order).
-  auto key = [](std::string_view target, std::string_view path) {
-    std::string k;
-    k.reserve(target.size() + 1 + path.size());
-    k.append(target).push_back('\0');
-    k.append(path);
-    return k;
-  };
-  std::unordered_map<std::string, size_t> by_path;
-  by_path.reserve(resources_.size());
+  // The path of each resource whose provider reports nesting, and per target path -> resource
+  // (looked up only, never walked in order), the keys viewing `paths`, which is not resized.
   std::vector<std::string> paths(resources_.size());
+  std::unordered_map<std::string_view, size_t> per_target;  // target -> resources with a path
   for (size_t i = 0; i < resources_.size(); ++i) {
     const EvaluatedResource& er = resources_[i];
     provider::Target* t = TargetOf(*er.decl);
     if (t == nullptr || er.spec.ContainsUnknown()) continue;
     paths[i] = t->HierarchyPath(er.decl->kind, er.spec);
-    if (!paths[i].empty()) by_path.emplace(key(er.decl->target, paths[i]), i);
+    if (!paths[i].empty()) ++per_target[er.decl->target];
   }
-  if (by_path.empty()) return;
+  if (per_target.empty()) return;
+  using PathMap = std::unordered_map<std::string_view, size_t>;
+  std::unordered_map<std::string_view, PathMap> by_path;
+  for (const auto& [target, count] : per_target) by_path[target].reserve(count);
+  for (size_t i = 0; i < resources_.size(); ++i) {
+    if (!paths[i].empty()) by_path[resources_[i].decl->target].emplace(paths[i], i);
+  }
   std::vector<std::vector<std::string>> descendants(resources_.size());
   std::vector<std::pair<size_t, size_t>> added;  // (parent, child)
   for (size_t i = 0; i < resources_.size(); ++i) {
     const std::string& path = paths[i];
     if (path.empty()) continue;
+    const PathMap& in_target = by_path.find(resources_[i].decl->target)->second;
     bool nearest = true;
     for (size_t slash = path.rfind('/'); slash != std::string::npos && slash > 0;
          slash = path.rfind('/', slash - 1)) {
-      auto it =
-          by_path.find(key(resources_[i].decl->target, std::string_view(path).substr(0, slash)));
-      if (it == by_path.end()) continue;
+      auto it = in_target.find(std::string_view(path).substr(0, slash));
+      if (it == in_target.end()) continue;
       descendants[it->second].push_back(path.substr(slash + 1));
       if (nearest) {
         added.emplace_back(it->second, i);

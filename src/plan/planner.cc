@@ -312,6 +312,8 @@ template <typename Fn>
 void ParallelFor(size_t n, int parallelism, const Fn& fn) {
   std::atomic<size_t> next{0};
   auto worker = [&] {
+    // What targets keep for these reads (the file provider's open folders) ends with them.
+    provider::ReadScope scope;
     while (true) {
       size_t i = next.fetch_add(1);
       if (i >= n) return;

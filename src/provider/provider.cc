@@ -82,4 +82,31 @@ std::vector<std::string> Registry::Kinds() const {
   return out;
 }
 
+namespace {
+
+// The calling thread's open ReadScopes and what the end of the outermost one releases.
+thread_local int t_read_scopes = 0;
+thread_local std::vector<void (*)()> t_read_scope_ends;
+
+}  // namespace
+
+ReadScope::ReadScope() { ++t_read_scopes; }
+
+ReadScope::~ReadScope() {
+  if (--t_read_scopes > 0) return;
+  std::vector<void (*)()> ends;
+  ends.swap(t_read_scope_ends);
+  for (void (*release)() : ends) release();
+}
+
+bool ReadScope::Active() { return t_read_scopes > 0; }
+
+void ReadScope::AtEnd(void (*release)()) {
+  if (t_read_scopes == 0) return;
+  if (std::find(t_read_scope_ends.begin(), t_read_scope_ends.end(), release) ==
+      t_read_scope_ends.end()) {
+    t_read_scope_ends.push_back(release);
+  }
+}
+
 }  // namespace driftless::provider

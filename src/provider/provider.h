@@ -272,4 +272,22 @@ class Registry {
   std::vector<ResourceSchema> schemas_;
 };
 
+/// The reads of one plan or check on the calling thread: the planner opens one around each of
+/// its threads' reads. A target may keep what it learnt for later reads of the same scope (the
+/// file provider keeps the folders it resolved open); the end of the thread's outermost scope
+/// releases it, so nothing is held between plans or checks. Scopes nest; outside any scope a
+/// target keeps nothing.
+class ReadScope {
+ public:
+  ReadScope();
+  ~ReadScope();
+  ReadScope(const ReadScope&) = delete;
+  ReadScope& operator=(const ReadScope&) = delete;
+
+  /// Whether the calling thread is inside a scope.
+  static bool Active();
+  /// Runs `release` when the calling thread's outermost scope ends; only inside a scope.
+  static void AtEnd(void (*release)());
+};
+
 }  // namespace driftless::provider

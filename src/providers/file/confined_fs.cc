@@ -216,6 +216,31 @@ std::optional<struct stat> StatBeneath(const RootRef& root, std::string_view rel
   return st;
 }
 
+std::optional<struct stat> DirStatCache::Stat(const RootRef& root, std::string_view rel) {
+  if (!g_fast_lookup.load(std::memory_order_relaxed)) return std::nullopt;
+  auto [dir, leaf] = SplitParent(rel);
+  // Paths have passed PathProblem; a leaf that could name something else is never stat'ed.
+  if (leaf.empty() || leaf == "." || leaf == "..") return std::nullopt;
+  int dir_fd = root.fd;
+  if (!dir.empty()) {
+    std::string key(dir);
+    auto it = dirs_.find(key);
+    if (it == dirs_.end()) {
+      int fd = OpenBeneath(root.fd, key, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return std::nullopt;  // missing, not a folder, a symlink on the way
+      UniqueFd owned(fd);
+      if (dirs_.size() >= kMaxDirs) dirs_.clear();
+      it = dirs_.emplace(std::move(key), std::move(owned)).first;
+    }
+    dir_fd = it->second.get();
+  }
+  struct stat st {};
+  if (fstatat(dir_fd, std::string(leaf).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return std::nullopt;
+  }
+  return st;
+}
+
 Result<std::optional<LiveObject>> InspectAt(int dir_fd, std::string_view leaf, bool read_content,
                                             const std::string& display) {
   std::string name(leaf);

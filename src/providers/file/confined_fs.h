@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -105,6 +106,29 @@ Result<std::optional<LiveObject>> Inspect(const RootRef& root, std::string_view 
 /// and release). std::nullopt when that lookup is not available or fails for any reason (nothing
 /// there, a symlink on the way or at the end): the caller then looks with Inspect.
 std::optional<struct stat> StatBeneath(const RootRef& root, std::string_view rel);
+
+/// StatBeneath for many paths, each folder resolved once: the folder by the kernel's confined
+/// lookup (openat2 O_PATH | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), kept open, then
+/// each entry an fstatat(AT_SYMLINK_NOFOLLOW) of its name in it. A symlink at the end is
+/// reported as one (its own lstat, never followed); a symlink or anything but a folder on the
+/// way fails the folder's lookup (std::nullopt, as StatBeneath), and so does a failed fstatat.
+/// Holds at most kMaxDirs descriptors (all are closed when a new folder would exceed it), closed
+/// by Clear or its end. A folder is looked up once for the cache's lifetime: a folder replaced
+/// after its lookup (by a symlink, or moved elsewhere) is still the one looked in, so its owner
+/// keeps a cache for one plan or check only and takes nothing but stamps from it.
+class DirStatCache {
+ public:
+  static constexpr size_t kMaxDirs = 16;
+
+  std::optional<struct stat> Stat(const RootRef& root, std::string_view rel);
+  /// Closes every folder.
+  void Clear() { dirs_.clear(); }
+  /// The folders open now.
+  size_t size() const { return dirs_.size(); }
+
+ private:
+  std::unordered_map<std::string, UniqueFd> dirs_;
+};
 
 /// The same for the entry `leaf` of an open folder; `display` names it in messages.
 Result<std::optional<LiveObject>> InspectAt(int dir_fd, std::string_view leaf, bool read_content,

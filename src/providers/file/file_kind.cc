@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <cstdint>
 
 #include "base/hash.h"
 #include "providers/file/file_target.h"
@@ -62,15 +62,50 @@ constexpr int64_t kRacyWindowCoarseNs = 2'100'000'000;
 
 int64_t Ns(const struct timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
 
-// "dev:ino:size:mtime:ctime", times in nanoseconds, numbers in hex.
+// The longest stamp: five 64-bit numbers in hex and four colons.
+constexpr size_t kStampMax = 5 * 16 + 4;
+
+// "dev:ino:size:mtime:ctime", times in nanoseconds, numbers in lower-case hex without leading
+// zeros (as printf's %llx writes them: stamps in state were written so), into `buf`; its length.
+size_t FormatStamp(const struct stat& st, char (&buf)[kStampMax]) {
+  const uint64_t numbers[5] = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                               static_cast<uint64_t>(st.st_size),
+                               static_cast<uint64_t>(Ns(st.st_mtim)),
+                               static_cast<uint64_t>(Ns(st.st_ctim))};
+  size_t n = 0;
+  for (int i = 0; i < 5; ++i) {
+    if (i > 0) buf[n++] = ':';
+    int shift = 60;
+    while (shift > 0 && (numbers[i] >> shift) == 0) shift -= 4;
+    for (; shift >= 0; shift -= 4) buf[n++] = "0123456789abcdef"[(numbers[i] >> shift) & 0xf];
+  }
+  return n;
+}
+
 std::string StampText(const struct stat& st) {
-  char buf[128];
-  std::snprintf(
-      buf, sizeof buf, "%llx:%llx:%llx:%llx:%llx", static_cast<unsigned long long>(st.st_dev),
-      static_cast<unsigned long long>(st.st_ino), static_cast<unsigned long long>(st.st_size),
-      static_cast<unsigned long long>(Ns(st.st_mtim)),
-      static_cast<unsigned long long>(Ns(st.st_ctim)));
-  return buf;
+  char buf[kStampMax];
+  return std::string(buf, FormatStamp(st, buf));
+}
+
+// Whether `st` has the stamp `stamp`, without making a string of it.
+bool HasStamp(const struct stat& st, std::string_view stamp) {
+  char buf[kStampMax];
+  return std::string_view(buf, FormatStamp(st, buf)) == stamp;
+}
+
+// The folders that a thread's stamp checks opened inside its current provider::ReadScope (a
+// plan's or a check's reads), for one open root: held so that its address is not taken by
+// another while they are open. At most DirStatCache::kMaxDirs a thread, all closed with the root
+// at the end of the scope or when a check of another root comes.
+struct ScopedDirs {
+  std::shared_ptr<const void> root;
+  DirStatCache dirs;
+};
+thread_local ScopedDirs t_scoped_dirs;
+
+void ReleaseScopedDirs() {
+  t_scoped_dirs.dirs.Clear();
+  t_scoped_dirs.root.reset();
 }
 
 int64_t RealNowNs() {
@@ -97,17 +132,29 @@ Result<provider::StampedRead> FileTarget::ReadIfChanged(const provider::Resource
   provider::StampedRead out;
   if (*root == nullptr) return out;  // no root: nothing exists
   RootRef ref{(*root)->get(), root_};
-  // Before the file is looked at: a change after this moment gets later times.
-  const int64_t now_ns = RealNowNs();
   if (!stamp.empty() && (*root)->local) {
     // Most files are unchanged: their stamp needs only the confined lookup, not an open.
-    std::optional<struct stat> st = StatBeneath(ref, *path);
+    // Inside a plan's or a check's reads, each folder is resolved once for all its files.
+    std::optional<struct stat> st;
+    if (provider::ReadScope::Active()) {
+      if (t_scoped_dirs.root != *root) {
+        t_scoped_dirs.dirs.Clear();
+        t_scoped_dirs.root = *root;
+        provider::ReadScope::AtEnd(&ReleaseScopedDirs);
+      }
+      st = t_scoped_dirs.dirs.Stat(ref, *path);
+    } else {
+      st = StatBeneath(ref, *path);
+    }
     if (st && TypeOf(st->st_mode) == ObjectType::kFile && st->st_dev == (*root)->dev &&
-        StampText(*st) == stamp) {
+        HasStamp(*st, stamp)) {
       out.unchanged = true;
       return out;
     }
   }
+  // Before the file is looked at for the stamp it is given: a change after this moment gets
+  // later times. (The check above gives none.)
+  const int64_t now_ns = RealNowNs();
   auto live = Inspect(ref, *path, /*read_content=*/false);
   if (!live.ok()) return live.error();
   if (!live->has_value()) return out;

@@ -1059,6 +1059,152 @@ TEST_P(FileProviderTest, AStampIsNeverMatchedThroughASymlinkedFolder) {
   EXPECT_NE(through.error().message.find("symlink"), std::string::npos) << through.error().message;
 }
 
+// The descriptors this process has open.
+size_t OpenFds() {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+// Inside a plan's reads (a provider::ReadScope, as the planner opens one on each of its threads),
+// the stamp checks resolve each folder once and keep it open until the scope ends.
+TEST_P(FileProviderTest, StampChecksOfAPlanResolveEachFolderOnceAndCloseThemAtItsEnd) {
+  std::vector<std::string> paths = {"top", "a/f1", "a/f2", "a/f3", "b/c/f1", "b/c/f2"};
+  std::vector<ResourceRequest> reqs;
+  for (const std::string& p : paths) {
+    Value spec = Norm("file.file", R"({"path":")" + p + R"(","content":")" + p + R"(\n"})");
+    ASSERT_TRUE(Create("file.file", spec).ok());
+    reqs.push_back({"file.file", p, spec});
+  }
+  for (const std::string& p : paths) WaitUntilSettled(root_ + "/" + p);
+  std::vector<std::string> stamps;
+  for (const ResourceRequest& req : reqs) {
+    auto r = target_->ReadIfChanged(req, "");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    stamps.push_back(r->stamp);
+  }
+  if (!StampsOn(base_)) return;
+  const size_t before = OpenFds();  // the target's root is open already
+  {
+    provider::ReadScope plan;
+    for (int round = 0; round < 2; ++round) {
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        auto r = target_->ReadIfChanged(reqs[i], stamps[i]);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        EXPECT_TRUE(r->unchanged) << paths[i];
+      }
+    }
+    // "a" and "b/c" (the root's own files need none), each opened once for both rounds; the
+    // portable walk (no openat2) keeps nothing.
+    EXPECT_EQ(OpenFds(), before + (GetParam() ? 2 : 0));
+  }
+  EXPECT_EQ(OpenFds(), before);
+  // Outside a scope nothing is kept.
+  auto r = target_->ReadIfChanged(reqs[1], stamps[1]);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->unchanged);
+  EXPECT_EQ(OpenFds(), before);
+}
+
+TEST_P(FileProviderTest, APlanHoldsABoundedNumberOfFolders) {
+  const size_t folders = DirStatCache::kMaxDirs * 2 + 3;
+  std::vector<ResourceRequest> reqs;
+  for (size_t i = 0; i < folders; ++i) {
+    std::string p = "d" + std::to_string(i) + "/f";
+    Value spec = Norm("file.file", R"({"path":")" + p + R"(","content":"x\n"})");
+    ASSERT_TRUE(Create("file.file", spec).ok());
+    reqs.push_back({"file.file", p, spec});
+  }
+  std::vector<std::string> stamps;
+  for (const ResourceRequest& req : reqs) {
+    WaitUntilSettled(root_ + "/" + req.spec.Find("path")->as_string());
+    auto r = target_->ReadIfChanged(req, "");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    stamps.push_back(r->stamp);
+  }
+  if (!StampsOn(base_)) return;
+  const size_t before = OpenFds();
+  {
+    provider::ReadScope plan;
+    size_t most = 0;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      auto r = target_->ReadIfChanged(reqs[i], stamps[i]);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      EXPECT_TRUE(r->unchanged) << i;
+      most = std::max(most, OpenFds() - before);
+    }
+    EXPECT_LE(most, DirStatCache::kMaxDirs);
+    if (GetParam()) {
+      EXPECT_GT(most, 0u);
+    }
+  }
+  EXPECT_EQ(OpenFds(), before);
+}
+
+TEST_P(FileProviderTest, AFolderSwappedForASymlinkBetweenPlansIsNeverFollowed) {
+  Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
+  Value other = Norm("file.file", R"({"path":"d/g","content":"gggg\n","mode":"0644"})");
+  ASSERT_TRUE(Create("file.file", spec).ok());
+  ASSERT_TRUE(Create("file.file", other).ok());
+  WaitUntilSettled(root_ + "/d/f");
+  WaitUntilSettled(root_ + "/d/g");
+  const ResourceRequest req{"file.file", "f", spec};
+  const ResourceRequest req_g{"file.file", "g", other};
+  auto first = target_->ReadIfChanged(req, "");
+  auto first_g = target_->ReadIfChanged(req_g, "");
+  ASSERT_TRUE(first.ok() && first_g.ok());
+  if (!StampsOn(base_)) return;
+  {
+    provider::ReadScope plan;  // the folder is resolved and held here
+    auto r = target_->ReadIfChanged(req, first->stamp);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->unchanged);
+  }
+  // Between two plans the folder moves outside the root and a symlink to it takes its place:
+  // the same files, with the same stamps, are reachable only through the symlink.
+  ASSERT_EQ(rename((root_ + "/d").c_str(), (outside_ + "/d").c_str()), 0);
+  ASSERT_EQ(symlink((outside_ + "/d").c_str(), (root_ + "/d").c_str()), 0);
+  {
+    provider::ReadScope plan;
+    for (const auto* check : {&req, &req_g}) {
+      auto through = target_->ReadIfChanged(*check, check == &req ? first->stamp : first_g->stamp);
+      ASSERT_FALSE(through.ok() && through->unchanged) << check->name;
+      ASSERT_FALSE(through.ok()) << check->name;
+      EXPECT_NE(through.error().message.find("symlink"), std::string::npos)
+          << through.error().message;
+    }
+  }
+}
+
+TEST_P(FileProviderTest, AFileSwappedForASymlinkInsideAPlanIsReportedNotFollowed) {
+  Value spec = Norm("file.file", R"({"path":"d/f","content":"aaaa\n","mode":"0644"})");
+  Value other = Norm("file.file", R"({"path":"d/g","content":"gggg\n","mode":"0644"})");
+  ASSERT_TRUE(Create("file.file", spec).ok());
+  ASSERT_TRUE(Create("file.file", other).ok());
+  WaitUntilSettled(root_ + "/d/f");
+  const ResourceRequest req{"file.file", "f", spec};
+  const ResourceRequest req_g{"file.file", "g", other};
+  auto first = target_->ReadIfChanged(req, "");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  if (!StampsOn(base_)) return;
+  ASSERT_NE(first->stamp, "");
+  provider::ReadScope plan;
+  auto g = target_->ReadIfChanged(req_g, "");  // the folder is resolved and held now
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  // The file is replaced by a symlink to the (same) file outside the root.
+  ASSERT_EQ(rename((root_ + "/d/f").c_str(), (outside_ + "/f").c_str()), 0);
+  ASSERT_EQ(symlink((outside_ + "/f").c_str(), (root_ + "/d/f").c_str()), 0);
+  auto link = target_->ReadIfChanged(req, first->stamp);
+  ASSERT_TRUE(link.ok()) << link.error().message;
+  EXPECT_FALSE(link->unchanged);
+  ASSERT_TRUE(link->live.has_value());
+  EXPECT_EQ((*link->live).Find("type")->as_string(), "symlink");
+  EXPECT_EQ(link->stamp, "");
+}
+
 TEST_P(FileProviderTest, OtherKindsAreReadEveryTime) {
   Value dir = Norm("file.directory", R"({"path":"d"})");
   ASSERT_TRUE(Create("file.directory", dir).ok());
