@@ -126,6 +126,17 @@ Status Workspace::UseCommit(const source::CommitInfo& commit) {
 }
 
 Status Workspace::Select(const std::string& env_arg, bool prefer_worktree) {
+  // Every branch was read to find this one: a workspace kept for one environment (a served
+  // watch, a run) does not keep the whole repository's branches (a server watching hundreds
+  // of environments would hold each list once per watch).
+  struct Forget {
+    Workspace& ws;
+    ~Forget() {
+      ws.branch_envs_.reset();
+      ws.branch_errors_.clear();
+      ws.projects_.clear();
+    }
+  } forget{*this};
   Result<source::GitRepository*> repo_or = Repo();
   if (!repo_or.ok()) return repo_or.error();
   source::GitRepository* repo = *repo_or;
