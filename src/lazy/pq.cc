@@ -89,6 +89,10 @@ char* PQgetvalue(const PGresult* res, int tup_num, int field_num) {
   DL_REAL(PQgetvalue);
   return real(res, tup_num, field_num);
 }
+int PQnfields(const PGresult* res) {
+  DL_REAL(PQnfields);
+  return real(res);
+}
 PGnotify* PQnotifies(PGconn* conn) {
   DL_REAL(PQnotifies);
   return real(conn);
@@ -105,6 +109,10 @@ PGresult* PQprepare(PGconn* conn, const char* stmtName, const char* query, int n
 void PQreset(PGconn* conn) {
   DL_REAL(PQreset);
   real(conn);
+}
+size_t PQresultMemorySize(const PGresult* res) {
+  DL_REAL(PQresultMemorySize);
+  return real(res);
 }
 char* PQresultErrorField(const PGresult* res, int fieldcode) {
   DL_REAL(PQresultErrorField);

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -69,8 +70,9 @@ class SessionPool {
   }
 
   void Give(const std::string& key, std::unique_ptr<Session> s) {
-    if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
-      return;  // broken, or left inside a transaction: closed
+    if (PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_IDLE ||
+        s->bulky) {
+      return;  // broken, left inside a transaction, or holding large buffers: closed
     }
     std::lock_guard<std::mutex> lock(mu_);
     ForgetInherited();
@@ -227,12 +229,30 @@ Result<Rows> Connection::Exec(std::string_view sql, const Params& params, std::s
   }
   std::vector<const char*> values;
   values.reserve(params.size());
-  for (const auto& v : params.values()) values.push_back(v ? v->c_str() : nullptr);
+  size_t sent = 0;
+  for (const auto& v : params.values()) {
+    values.push_back(v ? v->c_str() : nullptr);
+    if (v) sent += v->size();
+  }
   PGresult* r = PQexecPrepared(conn, it->second.c_str(), static_cast<int>(values.size()),
                                values.data(), nullptr, nullptr, 0);
   Rows rows(r);
+  if (sent > kPooledMessageBytes || LargestRow(r) > kPooledMessageBytes) session_->bulky = true;
   if (Status ok = CheckResult(r, what); !ok.ok()) return ok.error();
   return rows;
+}
+
+size_t Connection::LargestRow(const PGresult* r) {
+  // No row is larger than the whole result: most results are looked at no further.
+  if (r == nullptr || PQresultMemorySize(r) <= kPooledMessageBytes) return 0;
+  size_t largest = 0;
+  const int columns = PQnfields(r);
+  for (int row = 0, rows = PQntuples(r); row < rows; ++row) {
+    size_t size = 0;
+    for (int col = 0; col < columns; ++col) size += static_cast<size_t>(PQgetlength(r, row, col));
+    largest = std::max(largest, size);
+  }
+  return largest;
 }
 
 Status Connection::CheckResult(const PGresult* r, std::string_view what) {

@@ -86,6 +86,10 @@ struct Session {
 
   PGconn* conn;
   std::unordered_map<std::string, std::string> prepared;  // SQL text -> statement name
+  /// It sent or received a message over Connection::kPooledMessageBytes. libpq's buffers grow
+  /// to the largest message and never shrink, so such a session is closed, not pooled: a server
+  /// whose pooled sessions had each carried one run's plan held a megabyte in each.
+  bool bulky = false;
 };
 
 /// One logical connection. Not thread-safe: one thread at a time. It holds a libpq session only
@@ -98,6 +102,9 @@ class Connection {
  public:
   /// Idle sessions the pool keeps per location.
   static constexpr size_t kIdleSessions = 8;
+  /// The largest message (a statement's parameters, a row of its result) of a session that
+  /// goes back to the pool; one that carried more is closed (Session::bulky).
+  static constexpr size_t kPooledMessageBytes = 64 * 1024;
 
   ~Connection();
   Connection(const Connection&) = delete;
@@ -163,6 +170,8 @@ class Connection {
   // The outcome of statement result `r` (null when the connection failed): Ok for a command or
   // rows, else the failure (its SQLSTATE kept in last_sqlstate_).
   Status CheckResult(const PGresult* r, std::string_view what);
+  // The bytes of the largest row of `r` (0 for a result no larger than kPooledMessageBytes).
+  static size_t LargestRow(const PGresult* r);
 
   std::string location_;
   std::string shown_;

@@ -563,6 +563,40 @@ TEST(PostgresStateStore, TwoServersSeeingOneHeadQueueOneRun) {
   EXPECT_EQ(QueryValue(dsn, "SELECT count(*) FROM driftless.runs WHERE env = 'web'"), "1");
 }
 
+// A pooled session that carried a large message is closed, not kept: libpq's buffers keep
+// the size of the largest message for the session's life. A small statement's session is kept.
+TEST(PostgresStateStore, ASessionThatCarriedALargeMessageIsNotPooled) {
+  std::string dsn = CreateTestDatabase("dl_state");
+  ASSERT_FALSE(dsn.empty());
+  const char* app = "driftless pool test";  // a pool of this test's own
+  auto conn = pg_detail::Connection::Open(dsn, "test", app);
+  ASSERT_TRUE(conn.ok()) << conn.error().message;
+  auto backend = [&](const std::string& param) -> std::string {
+    auto rows = (*conn)->Exec("SELECT pg_backend_pid()::text, length($1::text)",
+                              pg_detail::Params().Add(param), "read the session");
+    EXPECT_TRUE(rows.ok()) << rows.error().message;
+    return rows.ok() ? rows->Text(0, 0) : "";
+  };
+  auto idle = [&] { return pg_detail::Connection::IdleSessions(dsn, app, false); };
+  EXPECT_EQ(idle(), 1u);  // Open's session
+  const std::string first = backend("small");
+  EXPECT_EQ(backend("small"), first) << "a small statement's session is kept";
+  EXPECT_EQ(idle(), 1u);
+  const std::string large(pg_detail::Connection::kPooledMessageBytes + 1, 'x');
+  EXPECT_EQ(backend(large), first);
+  EXPECT_EQ(idle(), 0u) << "the session that sent a large parameter was closed";
+  const std::string second = backend("small");
+  EXPECT_NE(second, first);
+  EXPECT_EQ(idle(), 1u);
+  auto wide = (*conn)->Exec("SELECT repeat('y', $1::int)",
+                            pg_detail::Params().Add(static_cast<int64_t>(large.size())),
+                            "read a large row");
+  ASSERT_TRUE(wide.ok()) << wide.error().message;
+  EXPECT_EQ(wide->View(0, 0).size(), large.size());
+  EXPECT_EQ(idle(), 0u) << "the session that received a large row was closed";
+  EXPECT_NE(backend("small"), second);
+}
+
 TEST(PostgresLocation, TextArraysRoundTrip) {
   std::vector<std::string> items = {"", "NULL", "a,b", "{c}", "d\"e", "f\\g", " x ", "plain"};
   std::vector<std::string> back;
