@@ -168,13 +168,21 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     record.decl_hash = plan.decl_hash;
     record.started_at = NowUnix();
     record.status = "running";
+    // The planned values (a copy of every declared spec, a third of a large plan) are not
+    // read by the record nor by the apply: released before the record's text is made.
+    for (plan::Change& c : plan.changes) {
+      c.planned = Value();
+      c.prior = Value();
+    }
     record.plan_json = plan::PlanRecordText(plan);
     std::vector<state::ChangeRecord> intents;
     intents.reserve(total);
     for (plan::Change& c : plan.changes) {
+      // A lean create's diff is made here, one change at a time (its planned value is dropped
+      // at once).
+      if (c.lean && plan.complete) plan.complete(c);
       // What the plan showed and the record holds, and the apply does not read, is released
-      // here, before the changes are made: the planned values (a copy of every declared spec)
-      // are a third of a large plan. The diff is not needed to apply: moved, not copied.
+      // here, before the changes are made. The diff is not needed to apply: moved, not copied.
       Release(c);
       if (c.action == Action::kNoop) continue;
       intents.push_back(
