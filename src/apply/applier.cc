@@ -1,5 +1,6 @@
 #include "apply/applier.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -175,21 +176,40 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       c.prior = Value();
     }
     record.plan_json = plan::PlanRecordText(plan);
+    // The intents, a batch at a time: all their diffs at once were a tenth of a large apply's
+    // peak. The first batch goes with the start, the others follow before any change is made.
+    constexpr size_t kIntentBatch = 1024;
     std::vector<state::ChangeRecord> intents;
-    intents.reserve(total);
-    for (plan::Change& c : plan.changes) {
-      // A lean create's diff is made here, one change at a time (its planned value is dropped
-      // at once).
-      if (c.lean && plan.complete) plan.complete(c);
-      // What the plan showed and the record holds, and the apply does not read, is released
-      // here, before the changes are made. The diff is not needed to apply: moved, not copied.
-      Release(c);
-      if (c.action == Action::kNoop) continue;
-      intents.push_back(
-          {c.address, std::string(plan::ActionName(c.action)), "pending", "", std::move(c.diff)});
-    }
+    intents.reserve(std::min(total, kIntentBatch));
+    size_t next = 0;  // in plan.changes
+    auto fill = [&] {
+      intents.clear();
+      while (next < plan.changes.size() && intents.size() < kIntentBatch) {
+        plan::Change& c = plan.changes[next++];
+        // A lean create's diff is made here, one change at a time.
+        if (c.lean && plan.complete) plan.complete(c);
+        // What the plan showed and the record holds, and the apply does not read, is released
+        // here, before the changes are made. The diff is not needed to apply: moved, not copied.
+        Release(c);
+        if (c.action == Action::kNoop) continue;
+        intents.push_back(
+            {c.address, std::string(plan::ActionName(c.action)), "pending", "", std::move(c.diff)});
+      }
+    };
+    fill();
     apply_id = store.BeginApply(lock, record, intents);
     if (!apply_id.ok()) return apply_id.error();
+    std::string().swap(record.plan_json);
+    size_t recorded = intents.size();
+    while (next < plan.changes.size()) {
+      fill();
+      if (intents.empty()) continue;
+      // Nothing was changed yet: a failure (the lock was lost) leaves the apply running, as a
+      // killed process would, for the next lock holder to mark interrupted.
+      Status added = store.AddIntents(lock, *apply_id, recorded, intents);
+      if (!added.ok()) return added.error();
+      recorded += intents.size();
+    }
   }
 
   ApplyResult result;

@@ -135,6 +135,16 @@ TEST_F(ApplyTest, APlanOfManyChangesIsRenderedInPiecesThatMakeTheWholeText) {
   for (const auto& s : pieces) EXPECT_LT(s.size(), 80u * 1024);
   EXPECT_NE(whole.find("+ mem.object/o1999"), std::string::npos);
   EXPECT_NE(whole.find("Plan: 2000 to create"), std::string::npos);
+  // Applied, its intents are recorded a batch at a time, in the plan's order.
+  ApplyResult r = Apply(p);
+  ASSERT_EQ(r.status, "succeeded");
+  Result<std::optional<state::ApplyRecord>> rec = store_->GetApply(r.apply_id);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  ASSERT_EQ((*rec)->changes.size(), 2000u);
+  for (size_t i = 0; i < 2000; ++i) {
+    EXPECT_EQ((*rec)->changes[i].address, p.changes[i].address);
+    EXPECT_EQ((*rec)->changes[i].status, "done");
+  }
 }
 
 TEST_F(ApplyTest, DriftIsHealed) {
