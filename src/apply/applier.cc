@@ -130,10 +130,36 @@ void Release(plan::Change& c) {
   std::string().swap(c.spec_hash);
 }
 
+// What the changes' threads read of a change once the apply's start is recorded, moved out of
+// the plan's Change, which also holds what was shown and recorded and is more than twice as
+// large: the plan's changes are freed before the first change is made.
+struct Todo {
+  explicit Todo(plan::Change&& c)
+      : address(std::move(c.address)),
+        kind(std::move(c.kind)),
+        name(std::move(c.name)),
+        target(std::move(c.target)),
+        prior_address(std::move(c.prior_address)),
+        depends_on(std::move(c.depends_on)),
+        applied_attrs(std::move(c.applied_attrs)),
+        index(c.index),
+        action(c.action),
+        adopt(c.adopt),
+        live_missing(c.live.is_null()) {}
+
+  std::string address, kind, name, target, prior_address;
+  std::vector<std::string> depends_on;
+  Value applied_attrs;
+  int index;
+  Action action;
+  bool adopt;
+  bool live_missing;  // no live object was read at plan time
+};
+
 // The state of a resource applied from `spec`; `attrs_out` receives the stored attributes (for
 // references from dependents).
 state::ResourceState NewState(const config::Environment& env, const config::Resource& r,
-                              const plan::Change& c, const Value& spec, const Value& reported,
+                              const Todo& c, const Value& spec, const Value& reported,
                               const std::string& spec_hash, Value* attrs_out = nullptr) {
   return MakeResourceState(env, r, nullptr, spec, reported, spec_hash, c.depends_on, attrs_out);
 }
@@ -142,15 +168,8 @@ state::ResourceState NewState(const config::Environment& env, const config::Reso
 
 Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::StateStore& store,
                           state::Lock& lock, const ApplyOptions& options) {
-  std::vector<const plan::Change*> deletes;
-  std::vector<const plan::Change*> declared(env.resources().size(), nullptr);
   size_t total = 0;
-  for (const plan::Change& c : plan.changes) {
-    if (c.index >= 0 && !plan.destroy) declared[static_cast<size_t>(c.index)] = &c;
-    if (c.action == Action::kNoop) continue;
-    if (c.action == Action::kDelete) deletes.push_back(&c);
-    ++total;
-  }
+  for (const plan::Change& c : plan.changes) total += c.action != Action::kNoop;
   Result<int64_t> apply_id = 0;
   {
     TraceSpan span("record the start (plan text, intents)");
@@ -212,6 +231,17 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     }
   }
 
+  std::vector<Todo> todo;
+  todo.reserve(plan.changes.size());
+  for (plan::Change& c : plan.changes) todo.emplace_back(std::move(c));
+  std::vector<plan::Change>().swap(plan.changes);
+  std::vector<const Todo*> deletes;
+  std::vector<const Todo*> declared(env.resources().size(), nullptr);
+  for (const Todo& c : todo) {
+    if (c.index >= 0 && !plan.destroy) declared[static_cast<size_t>(c.index)] = &c;
+    if (c.action == Action::kDelete) deletes.push_back(&c);
+  }
+
   ApplyResult result;
   result.apply_id = *apply_id;
   StateWriter writer(store, lock, *apply_id, options.lease_seconds);
@@ -220,7 +250,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   std::map<std::string, Value, std::less<>> attrs_after;
   size_t done_count = 0;
 
-  auto finish = [&](const plan::Change& c, state::ChangeResult r) {
+  auto finish = [&](const Todo& c, state::ChangeResult r) {
     std::lock_guard<std::mutex> g(mu);
     ++done_count;
     if (r.status == "done") {
@@ -233,7 +263,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     if (options.on_progress) options.on_progress({done_count, total, c.address, r.status, r.error});
     writer.Push(std::move(r));
   };
-  auto fail = [&](const plan::Change& c, std::string error) {
+  auto fail = [&](const Todo& c, std::string error) {
     state::ChangeResult r;
     r.address = c.address;
     r.status = "failed";
@@ -245,7 +275,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     return writer.failed() || (options.cancel != nullptr && options.cancel->load());
   };
   // A change reached after the apply was told to stop: recorded as not started.
-  auto not_started = [&](const plan::Change* c, std::atomic<bool>& stop_flag) {
+  auto not_started = [&](const Todo* c, std::atomic<bool>& stop_flag) {
     stop_flag = true;
     if (c != nullptr && c->action != Action::kNoop) {
       state::ChangeResult r;
@@ -258,9 +288,9 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   };
   // Marks the changes a walk did not run: skipped after a failure, or not started.
   auto record_unrun = [&](const graph::Graph& g, const std::vector<graph::NodeStatus>& status,
-                          const std::function<const plan::Change*(size_t)>& change_at) {
+                          const std::function<const Todo*(size_t)>& change_at) {
     for (size_t i = 0; i < status.size(); ++i) {
-      const plan::Change* c = change_at(i);
+      const Todo* c = change_at(i);
       if (c == nullptr || c->action == Action::kNoop) continue;
       if (status[i] != graph::NodeStatus::kSkipped && status[i] != graph::NodeStatus::kNotRun)
         continue;
@@ -269,7 +299,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
         why = "skipped: a dependency failed";
         for (size_t p : g.Predecessors(i)) {
           if (status[p] == graph::NodeStatus::kFailed || status[p] == graph::NodeStatus::kSkipped) {
-            const plan::Change* pc = change_at(p);
+            const Todo* pc = change_at(p);
             if (pc != nullptr)
               why = "skipped: depends on " + pc->address + ", which " +
                     (status[p] == graph::NodeStatus::kFailed ? "failed" : "was skipped");
@@ -297,7 +327,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       }
     }
     auto visit = [&](size_t i) {
-      const plan::Change& c = *deletes[i];
+      const Todo& c = *deletes[i];
       provider::Target* target = env.TargetNamed(c.target);
       if (target == nullptr) {
         return fail(c, "target " + c.target +
@@ -342,11 +372,11 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       return env.AppliedAttrs(address);
     };
     auto visit = [&](size_t i) -> bool {
-      const plan::Change* cp = declared[i];
+      const Todo* cp = declared[i];
       const config::EvaluatedResource& er = env.resources()[i];
       const config::Resource& r = *er.decl;
       if (cp == nullptr) return true;
-      const plan::Change& c = *cp;
+      const Todo& c = *cp;
       if (c.action == Action::kNoop) return true;
       Value spec = er.spec;
       std::string spec_hash = er.spec_hash;
@@ -396,7 +426,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
         // Record the most recent known state: an object that did not exist at plan time but that
         // the failed call left behind is managed from now on, marked so that the next plan
         // updates it. An object that existed before (refused without adopt) is left alone.
-        if (c.applied_attrs.is_null() && c.live.is_null() && !c.adopt) {
+        if (c.applied_attrs.is_null() && c.live_missing && !c.adopt) {
           Result<std::optional<Value>> live = target->Read(req);
           if (live.ok() && *live) {
             r_fail.new_state = NewState(env, r, c, spec, **live, "incomplete");
