@@ -119,49 +119,56 @@ const char* PastTense(Action a) {
   return "?";
 }
 
-// Frees what the plan holds for display and for the record only: the applier reads a change's
-// identity, action, adopt, depends_on, prior_address, applied_attrs and whether live is null.
-void Release(plan::Change& c) {
-  c.planned = Value();
-  c.prior = Value();
-  std::string().swap(c.reason);
-  std::string().swap(c.warning);
-  std::string().swap(c.drift_diff);
-  std::string().swap(c.spec_hash);
-}
-
 // What the changes' threads read of a change once the apply's start is recorded, moved out of
-// the plan's Change, which also holds what was shown and recorded and is more than twice as
-// large: the plan's changes are freed before the first change is made.
+// the plan's Change (592 bytes, with what was shown and recorded): the plan's changes are freed
+// before the first change is made. 16 bytes for a create or a heal of a declared resource, whose
+// address and dependencies are the environment's; the rest only where there is one.
 struct Todo {
-  explicit Todo(plan::Change&& c)
-      : address(std::move(c.address)),
-        kind(std::move(c.kind)),
-        name(std::move(c.name)),
-        target(std::move(c.target)),
-        prior_address(std::move(c.prior_address)),
-        depends_on(std::move(c.depends_on)),
-        applied_attrs(std::move(c.applied_attrs)),
-        index(c.index),
-        action(c.action),
-        adopt(c.adopt),
-        live_missing(c.live.is_null()) {}
+  // A delete's identity and dependencies (state's), applied attributes (update, heal, replace,
+  // delete), the address in state of a move.
+  struct Rest {
+    std::string address, kind, name, target, prior_address;
+    std::vector<std::string> depends_on;
+    Value applied_attrs;
+  };
 
-  std::string address, kind, name, target, prior_address;
-  std::vector<std::string> depends_on;
-  Value applied_attrs;
-  int index;
+  explicit Todo(plan::Change&& c)
+      : index(c.index), action(c.action), adopt(c.adopt), live_missing(c.live.is_null()) {
+    if (c.index >= 0 && c.applied_attrs.is_null() && c.prior_address.empty()) return;
+    rest = std::make_unique<Rest>(Rest{std::move(c.address), std::move(c.kind), std::move(c.name),
+                                       std::move(c.target), std::move(c.prior_address),
+                                       std::move(c.depends_on), std::move(c.applied_attrs)});
+  }
+
+  const std::string& address(const config::Environment& env) const {
+    return rest ? rest->address : env.resources()[static_cast<size_t>(index)].decl->address;
+  }
+  const Value& applied_attrs() const {
+    static const Value kNone;
+    return rest ? rest->applied_attrs : kNone;
+  }
+  const std::string& prior_address() const {
+    static const std::string kNone;
+    return rest ? rest->prior_address : kNone;
+  }
+
+  std::unique_ptr<Rest> rest;
+  int index;  // in the environment, or -1 (a resource only in state)
   Action action;
   bool adopt;
   bool live_missing;  // no live object was read at plan time
 };
 
-// The state of a resource applied from `spec`; `attrs_out` receives the stored attributes (for
-// references from dependents).
-state::ResourceState NewState(const config::Environment& env, const config::Resource& r,
-                              const Todo& c, const Value& spec, const Value& reported,
-                              const std::string& spec_hash, Value* attrs_out = nullptr) {
-  return MakeResourceState(env, r, nullptr, spec, reported, spec_hash, c.depends_on, attrs_out);
+// The state of declared resource `i` applied from `spec`; `attrs_out` receives the stored
+// attributes (for references from dependents). Its dependencies are those of the plan
+// (PlanDeclared): the addresses of its predecessors in the graph.
+state::ResourceState NewState(const config::Environment& env, size_t i, const Value& spec,
+                              const Value& reported, const std::string& spec_hash,
+                              Value* attrs_out = nullptr) {
+  std::vector<std::string> deps;
+  for (size_t d : env.graph().Predecessors(i)) deps.push_back(env.resources()[d].decl->address);
+  return MakeResourceState(env, *env.resources()[i].decl, nullptr, spec, reported, spec_hash,
+                           std::move(deps), attrs_out);
 }
 
 }  // namespace
@@ -171,6 +178,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   size_t total = 0;
   for (const plan::Change& c : plan.changes) total += c.action != Action::kNoop;
   Result<int64_t> apply_id = 0;
+  std::vector<Todo> todo;
   {
     TraceSpan span("record the start (plan text, intents)");
     // The record holds the plan's head and every change's action and diff (a few hundred bytes
@@ -195,24 +203,47 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       c.prior = Value();
     }
     record.plan_json = plan::PlanRecordText(plan);
+    // Then the changes become what the apply reads of them (Todo) and are freed, before the
+    // start is recorded; kept beside, for the intents, is each diff (moved, not copied), or for
+    // a lean create that it is one (its diff is made from the environment with its intent).
+    struct Pending {
+      std::string diff;
+      bool lean = false;
+    };
+    std::vector<Pending> pending;
+    pending.reserve(total);
+    todo.reserve(plan.changes.size());
+    for (plan::Change& c : plan.changes) {
+      if (c.action != Action::kNoop) {
+        // A live object (an adopted one) is needed for the diff: made now, rarely.
+        if (c.lean && !c.live.is_null() && plan.complete) plan.complete(c);
+        pending.push_back({std::move(c.diff), c.lean});
+      }
+      todo.emplace_back(std::move(c));
+    }
+    std::vector<plan::Change>().swap(plan.changes);
     // The intents, a batch at a time: all their diffs at once were a tenth of a large apply's
     // peak. The first batch goes with the start, the others follow before any change is made.
     constexpr size_t kIntentBatch = 1024;
     std::vector<state::ChangeRecord> intents;
     intents.reserve(std::min(total, kIntentBatch));
-    size_t next = 0;  // in plan.changes
+    size_t next = 0;  // in todo
+    size_t next_pending = 0;
     auto fill = [&] {
       intents.clear();
-      while (next < plan.changes.size() && intents.size() < kIntentBatch) {
-        plan::Change& c = plan.changes[next++];
-        // A lean create's diff is made here, one change at a time.
-        if (c.lean && plan.complete) plan.complete(c);
-        // What the plan showed and the record holds, and the apply does not read, is released
-        // here, before the changes are made. The diff is not needed to apply: moved, not copied.
-        Release(c);
-        if (c.action == Action::kNoop) continue;
-        intents.push_back(
-            {c.address, std::string(plan::ActionName(c.action)), "pending", "", std::move(c.diff)});
+      while (next < todo.size() && intents.size() < kIntentBatch) {
+        const Todo& t = todo[next++];
+        if (t.action == Action::kNoop) continue;
+        Pending& p = pending[next_pending++];
+        if (p.lean && plan.complete) {
+          plan::Change made;
+          made.index = t.index;
+          made.lean = true;
+          plan.complete(made);
+          p.diff = std::move(made.diff);
+        }
+        intents.push_back({t.address(env), std::string(plan::ActionName(t.action)), "pending", "",
+                           std::move(p.diff)});
       }
     };
     fill();
@@ -220,7 +251,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     if (!apply_id.ok()) return apply_id.error();
     std::string().swap(record.plan_json);
     size_t recorded = intents.size();
-    while (next < plan.changes.size()) {
+    while (next < todo.size()) {
       fill();
       if (intents.empty()) continue;
       // Nothing was changed yet: a failure (the lock was lost) leaves the apply running, as a
@@ -231,10 +262,6 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     }
   }
 
-  std::vector<Todo> todo;
-  todo.reserve(plan.changes.size());
-  for (plan::Change& c : plan.changes) todo.emplace_back(std::move(c));
-  std::vector<plan::Change>().swap(plan.changes);
   std::vector<const Todo*> deletes;
   std::vector<const Todo*> declared(env.resources().size(), nullptr);
   for (const Todo& c : todo) {
@@ -258,14 +285,16 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       ++counts[c.action];
     } else {
       ++(r.status == "failed" ? result.failed : result.skipped);
-      result.errors.push_back(c.address + ": " + r.error);
+      result.errors.push_back(c.address(env) + ": " + r.error);
     }
-    if (options.on_progress) options.on_progress({done_count, total, c.address, r.status, r.error});
+    if (options.on_progress) {
+      options.on_progress({done_count, total, c.address(env), r.status, r.error});
+    }
     writer.Push(std::move(r));
   };
   auto fail = [&](const Todo& c, std::string error) {
     state::ChangeResult r;
-    r.address = c.address;
+    r.address = c.address(env);
     r.status = "failed";
     r.error = std::move(error);
     finish(c, std::move(r));
@@ -279,7 +308,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     stop_flag = true;
     if (c != nullptr && c->action != Action::kNoop) {
       state::ChangeResult r;
-      r.address = c->address;
+      r.address = c->address(env);
       r.status = "skipped";
       r.error = "not started: the apply was stopped";
       finish(*c, std::move(r));
@@ -301,14 +330,14 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
           if (status[p] == graph::NodeStatus::kFailed || status[p] == graph::NodeStatus::kSkipped) {
             const Todo* pc = change_at(p);
             if (pc != nullptr)
-              why = "skipped: depends on " + pc->address + ", which " +
+              why = "skipped: depends on " + pc->address(env) + ", which " +
                     (status[p] == graph::NodeStatus::kFailed ? "failed" : "was skipped");
             break;
           }
         }
       }
       state::ChangeResult r;
-      r.address = c->address;
+      r.address = c->address(env);
       r.status = "skipped";
       r.error = why;
       finish(*c, std::move(r));
@@ -319,26 +348,27 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   {
     graph::Graph g(deletes.size());
     std::map<std::string_view, size_t> index;
-    for (size_t i = 0; i < deletes.size(); ++i) index.emplace(deletes[i]->address, i);
+    for (size_t i = 0; i < deletes.size(); ++i) index.emplace(deletes[i]->rest->address, i);
     for (size_t i = 0; i < deletes.size(); ++i) {
-      for (const auto& dep : deletes[i]->depends_on) {
+      for (const auto& dep : deletes[i]->rest->depends_on) {
         auto it = index.find(dep);
         if (it != index.end()) g.AddEdge(i, it->second);
       }
     }
     auto visit = [&](size_t i) {
       const Todo& c = *deletes[i];
-      provider::Target* target = env.TargetNamed(c.target);
+      const Todo::Rest& d = *c.rest;
+      provider::Target* target = env.TargetNamed(d.target);
       if (target == nullptr) {
-        return fail(c, "target " + c.target +
+        return fail(c, "target " + d.target +
                            " is not declared any more; declare it again to "
                            "delete " +
-                           c.address + ", or run `driftless state rm " + c.address + "`");
+                           d.address + ", or run `driftless state rm " + d.address + "`");
       }
-      Status s = target->Delete({c.kind, c.name, c.applied_attrs});
+      Status s = target->Delete({d.kind, d.name, d.applied_attrs});
       if (!s.ok()) return fail(c, s.error().message);
       state::ChangeResult r;
-      r.address = c.address;
+      r.address = d.address;
       r.status = "done";
       r.remove = true;
       finish(c, std::move(r));
@@ -395,10 +425,10 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
           break;
         case Action::kUpdate:
         case Action::kHeal:
-          reported = target->Update(req, c.applied_attrs);
+          reported = target->Update(req, c.applied_attrs());
           break;
         case Action::kReplace: {
-          Status s = target->Delete({r.kind, r.name, c.applied_attrs});
+          Status s = target->Delete({r.kind, r.name, c.applied_attrs()});
           if (!s.ok())
             return fail(c, "replace: delete of the old object failed: " + s.error().message);
           reported = target->Create(req, false);
@@ -420,36 +450,36 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       if (!reported.ok()) {
         std::string error = reported.error().message;
         state::ChangeResult r_fail;
-        r_fail.address = c.address;
+        r_fail.address = r.address;
         r_fail.status = "failed";
         r_fail.error = error;
         // Record the most recent known state: an object that did not exist at plan time but that
         // the failed call left behind is managed from now on, marked so that the next plan
         // updates it. An object that existed before (refused without adopt) is left alone.
-        if (c.applied_attrs.is_null() && c.live_missing && !c.adopt) {
+        if (c.applied_attrs().is_null() && c.live_missing && !c.adopt) {
           Result<std::optional<Value>> live = target->Read(req);
           if (live.ok() && *live) {
-            r_fail.new_state = NewState(env, r, c, spec, **live, "incomplete");
+            r_fail.new_state = NewState(env, i, spec, **live, "incomplete");
           }
         }
         finish(c, std::move(r_fail));
         return false;
       }
       Value attrs;
-      state::ResourceState st = NewState(env, r, c, spec, *reported, spec_hash, &attrs);
+      state::ResourceState st = NewState(env, i, spec, *reported, spec_hash, &attrs);
       if (read_by_dependents[i]) {
         std::lock_guard<std::mutex> g(mu);
         attrs_after.insert_or_assign(r.address, std::move(attrs));
       }
-      if (!c.prior_address.empty()) {
+      if (!c.prior_address().empty()) {
         state::ChangeResult moved;
-        moved.address = c.prior_address;
+        moved.address = c.prior_address();
         moved.status = "done";
         moved.remove = true;
         writer.Push(std::move(moved));
       }
       state::ChangeResult ok;
-      ok.address = c.address;
+      ok.address = r.address;
       ok.status = "done";
       ok.new_state = std::move(st);
       finish(c, std::move(ok));

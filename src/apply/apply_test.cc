@@ -363,6 +363,8 @@ TEST_F(ApplyTest, ALeanPlanShowsHashesAndRecordsWhatTheWholePlanDoes) {
     EXPECT_EQ(c.action, Action::kCreate) << c.address;
     EXPECT_TRUE(c.planned.is_null()) << c.address;
     EXPECT_TRUE(c.diff.empty()) << c.address;
+    EXPECT_TRUE(c.spec_hash.empty()) << c.address;
+    EXPECT_EQ(lean.SpecHashOf(c), ChangeOf(whole, c.address).spec_hash) << c.address;
   }
   EXPECT_EQ(leaned, 3u);  // b, s and v; not the paused p nor the update of a
   EXPECT_FALSE(ChangeOf(lean, "mem.object/p").lean);
@@ -379,6 +381,7 @@ TEST_F(ApplyTest, ALeanPlanShowsHashesAndRecordsWhatTheWholePlanDoes) {
     EXPECT_FALSE(completed.changes[i].lean);
     EXPECT_EQ(completed.changes[i].planned, whole.changes[i].planned) << whole.changes[i].address;
     EXPECT_EQ(completed.changes[i].diff, whole.changes[i].diff) << whole.changes[i].address;
+    EXPECT_EQ(completed.changes[i].spec_hash, whole.changes[i].spec_hash);
   }
   // History gets each change's diff as the whole plan has it.
   ApplyResult r = Apply(lean);

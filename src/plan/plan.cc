@@ -39,6 +39,7 @@ void Plan::CompleteAll() {
     }
   }
   complete = nullptr;
+  lean_spec_hash = nullptr;
 }
 
 size_t Plan::Count(Action a) const {
@@ -78,7 +79,7 @@ std::string Plan::Hash() const {
     h.Update(" ");
     h.Update(ActionName(c.action));
     h.Update(" ");
-    h.Update(c.spec_hash);
+    h.Update(SpecHashOf(c));
     h.Update(" ");
     h.Update(value::ToJson(c.live));
     h.Update("\n");

@@ -230,6 +230,7 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
     if (options.lean_creates && c.action == Action::kCreate && !r.policy.paused) {
       // Made again from the spec when read (CompleteCreate).
       c.planned = Value();
+      std::string().swap(c.spec_hash);
       c.lean = true;
       return;
     }
@@ -321,6 +322,7 @@ void CompleteCreate(const config::Environment& env, Change& c) {
   const std::vector<std::string> keys = ComparedKeys(er.spec, *env.SchemaOf(r));
   c.planned = Project(value::Protect(er.spec, env.salt()), keys, r.policy.ignore);
   c.diff = AttrDiff(c.live, c.planned);
+  c.spec_hash = er.spec_hash;
   c.lean = false;
 }
 
@@ -408,6 +410,9 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   plan.destroy = options.destroy;
   if (options.lean_creates && !options.destroy) {
     plan.complete = [&env](Change& c) { CompleteCreate(env, c); };
+    plan.lean_spec_hash = [&env](const Change& c) -> const std::string& {
+      return env.resources()[static_cast<size_t>(c.index)].spec_hash;
+    };
   }
 
   // State rows are sorted by address: binary search instead of a map of 100,000 nodes.
