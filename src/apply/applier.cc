@@ -133,7 +133,11 @@ struct Todo {
   };
 
   explicit Todo(plan::Change&& c)
-      : index(c.index), action(c.action), adopt(c.adopt), live_missing(c.live.is_null()) {
+      : index(c.index),
+        action(c.action),
+        adopt(c.adopt),
+        live_missing(c.live.is_null()),
+        lean(c.lean) {
     if (c.index >= 0 && c.applied_attrs.is_null() && c.prior_address.empty()) return;
     rest = std::make_unique<Rest>(Rest{std::move(c.address), std::move(c.kind), std::move(c.name),
                                        std::move(c.target), std::move(c.prior_address),
@@ -157,6 +161,7 @@ struct Todo {
   Action action;
   bool adopt;
   bool live_missing;  // no live object was read at plan time
+  bool lean;          // a lean create (Change::lean): its diff is made from the environment
 };
 
 // The state of declared resource `i` applied from `spec`; `attrs_out` receives the stored
@@ -204,21 +209,15 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     }
     record.plan_json = plan::PlanRecordText(plan);
     // Then the changes become what the apply reads of them (Todo) and are freed, before the
-    // start is recorded; kept beside, for the intents, is each diff (moved, not copied), or for
-    // a lean create that it is one (its diff is made from the environment with its intent).
-    struct Pending {
-      std::string diff;
-      bool lean = false;
-    };
-    std::vector<Pending> pending;
-    pending.reserve(total);
+    // start is recorded; kept beside, for the intents, is the diff of each change that is not a
+    // no-op (moved, not copied), but a lean create's: that one is made from the environment with
+    // its intent.
+    std::vector<std::string> diffs;
     todo.reserve(plan.changes.size());
     for (plan::Change& c : plan.changes) {
-      if (c.action != Action::kNoop) {
-        // A live object (an adopted one) is needed for the diff: made now, rarely.
-        if (c.lean && !c.live.is_null() && plan.complete) plan.complete(c);
-        pending.push_back({std::move(c.diff), c.lean});
-      }
+      // A live object (an adopted one) is needed for the diff: made now, rarely.
+      if (c.lean && !c.live.is_null() && plan.complete) plan.complete(c);
+      if (c.action != Action::kNoop && !c.lean) diffs.push_back(std::move(c.diff));
       todo.emplace_back(std::move(c));
     }
     std::vector<plan::Change>().swap(plan.changes);
@@ -227,23 +226,25 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     constexpr size_t kIntentBatch = 1024;
     std::vector<state::ChangeRecord> intents;
     intents.reserve(std::min(total, kIntentBatch));
-    size_t next = 0;  // in todo
-    size_t next_pending = 0;
+    size_t next = 0;       // in todo
+    size_t next_diff = 0;  // in diffs
     auto fill = [&] {
       intents.clear();
       while (next < todo.size() && intents.size() < kIntentBatch) {
         const Todo& t = todo[next++];
         if (t.action == Action::kNoop) continue;
-        Pending& p = pending[next_pending++];
-        if (p.lean && plan.complete) {
+        std::string diff;
+        if (!t.lean) {
+          diff = std::move(diffs[next_diff++]);
+        } else if (plan.complete) {
           plan::Change made;
           made.index = t.index;
           made.lean = true;
           plan.complete(made);
-          p.diff = std::move(made.diff);
+          diff = std::move(made.diff);
         }
         intents.push_back({t.address(env), std::string(plan::ActionName(t.action)), "pending", "",
-                           std::move(p.diff)});
+                           std::move(diff)});
       }
     };
     fill();
