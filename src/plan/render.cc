@@ -225,12 +225,15 @@ Value PlanToJson(const Plan& plan) {
 
 std::string PlanRecordText(const Plan& plan) {
   std::string head = value::ToJson(PlanHeadToJson(plan));
-  // Sized once (escapes aside): doubling it held the old copy beside the new at a large apply's
-  // peak.
+  // Sized once from the lengths (escapes aside): doubling it held the old copy beside the new at
+  // a large apply's peak.
   size_t size = head.size() + 16;
   for (const Change& c : plan.changes) {
     if (c.action == Action::kNoop) continue;
-    size += c.address.size() + c.reason.size() + c.operation.size() + c.warning.size() + 96;
+    size += 39 + ActionName(c.action).size() + c.address.size() + c.reason.size() +
+            (c.adopt ? 13 : 0) + (c.drift ? 13 : 0) +
+            (c.operation.empty() ? 0 : 15 + c.operation.size()) +
+            (c.warning.empty() ? 0 : 13 + c.warning.size());
   }
   std::string out;
   out.reserve(size);
