@@ -1,5 +1,6 @@
 #include "apply/applier.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -118,39 +119,71 @@ const char* PastTense(Action a) {
   return "?";
 }
 
-// Frees what the plan holds for display and for the record only: the applier reads a change's
-// identity, action, adopt, depends_on, prior_address, applied_attrs and whether live is null.
-void Release(plan::Change& c) {
-  c.planned = Value();
-  c.prior = Value();
-  std::string().swap(c.reason);
-  std::string().swap(c.warning);
-  std::string().swap(c.drift_diff);
-  std::string().swap(c.spec_hash);
-}
+// What the changes' threads read of a change once the apply's start is recorded, moved out of
+// the plan's Change (592 bytes, with what was shown and recorded): the plan's changes are freed
+// before the first change is made. 16 bytes for a create or a heal of a declared resource, whose
+// address and dependencies are the environment's; the rest only where there is one.
+struct Todo {
+  // A delete's identity and dependencies (state's), applied attributes (update, heal, replace,
+  // delete), the address in state of a move.
+  struct Rest {
+    std::string address, kind, name, target, prior_address;
+    std::vector<std::string> depends_on;
+    Value applied_attrs;
+  };
 
-// The state of a resource applied from `spec`; `attrs_out` receives the stored attributes (for
-// references from dependents).
-state::ResourceState NewState(const config::Environment& env, const config::Resource& r,
-                              const plan::Change& c, const Value& spec, const Value& reported,
-                              const std::string& spec_hash, Value* attrs_out = nullptr) {
-  return MakeResourceState(env, r, nullptr, spec, reported, spec_hash, c.depends_on, attrs_out);
+  explicit Todo(plan::Change&& c)
+      : index(c.index),
+        action(c.action),
+        adopt(c.adopt),
+        live_missing(c.live.is_null()),
+        lean(c.lean) {
+    if (c.index >= 0 && c.applied_attrs.is_null() && c.prior_address.empty()) return;
+    rest = std::make_unique<Rest>(Rest{std::move(c.address), std::move(c.kind), std::move(c.name),
+                                       std::move(c.target), std::move(c.prior_address),
+                                       std::move(c.depends_on), std::move(c.applied_attrs)});
+  }
+
+  const std::string& address(const config::Environment& env) const {
+    return rest ? rest->address : env.resources()[static_cast<size_t>(index)].decl->address;
+  }
+  const Value& applied_attrs() const {
+    static const Value kNone;
+    return rest ? rest->applied_attrs : kNone;
+  }
+  const std::string& prior_address() const {
+    static const std::string kNone;
+    return rest ? rest->prior_address : kNone;
+  }
+
+  std::unique_ptr<Rest> rest;
+  int index;  // in the environment, or -1 (a resource only in state)
+  Action action;
+  bool adopt;
+  bool live_missing;  // no live object was read at plan time
+  bool lean;          // a lean create (Change::lean): its diff is made from the environment
+};
+
+// The state of declared resource `i` applied from `spec`; `attrs_out` receives the stored
+// attributes (for references from dependents). Its dependencies are those of the plan
+// (PlanDeclared): the addresses of its predecessors in the graph.
+state::ResourceState NewState(const config::Environment& env, size_t i, const Value& spec,
+                              const Value& reported, const std::string& spec_hash,
+                              Value* attrs_out = nullptr) {
+  std::vector<std::string> deps;
+  for (size_t d : env.graph().Predecessors(i)) deps.push_back(env.resources()[d].decl->address);
+  return MakeResourceState(env, *env.resources()[i].decl, nullptr, spec, reported, spec_hash,
+                           std::move(deps), attrs_out);
 }
 
 }  // namespace
 
 Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::StateStore& store,
                           state::Lock& lock, const ApplyOptions& options) {
-  std::vector<const plan::Change*> deletes;
-  std::vector<const plan::Change*> declared(env.resources().size(), nullptr);
   size_t total = 0;
-  for (const plan::Change& c : plan.changes) {
-    if (c.index >= 0 && !plan.destroy) declared[static_cast<size_t>(c.index)] = &c;
-    if (c.action == Action::kNoop) continue;
-    if (c.action == Action::kDelete) deletes.push_back(&c);
-    ++total;
-  }
+  for (const plan::Change& c : plan.changes) total += c.action != Action::kNoop;
   Result<int64_t> apply_id = 0;
+  std::vector<Todo> todo;
   {
     TraceSpan span("record the start (plan text, intents)");
     // The record holds the plan's head and every change's action and diff (a few hundred bytes
@@ -168,20 +201,73 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     record.decl_hash = plan.decl_hash;
     record.started_at = NowUnix();
     record.status = "running";
-    record.plan_json = plan::PlanRecordText(plan);
-    std::vector<state::ChangeRecord> intents;
-    intents.reserve(total);
+    // The planned values (a copy of every declared spec, a third of a large plan) are not
+    // read by the record nor by the apply: released before the record's text is made.
     for (plan::Change& c : plan.changes) {
-      // What the plan showed and the record holds, and the apply does not read, is released
-      // here, before the changes are made: the planned values (a copy of every declared spec)
-      // are a third of a large plan. The diff is not needed to apply: moved, not copied.
-      Release(c);
-      if (c.action == Action::kNoop) continue;
-      intents.push_back(
-          {c.address, std::string(plan::ActionName(c.action)), "pending", "", std::move(c.diff)});
+      c.planned = Value();
+      c.prior = Value();
     }
+    record.plan_json = plan::PlanRecordText(plan);
+    // Then the changes become what the apply reads of them (Todo) and are freed, before the
+    // start is recorded; kept beside, for the intents, is the diff of each change that is not a
+    // no-op (moved, not copied), but a lean create's: that one is made from the environment with
+    // its intent.
+    std::vector<std::string> diffs;
+    todo.reserve(plan.changes.size());
+    for (plan::Change& c : plan.changes) {
+      // A live object (an adopted one) is needed for the diff: made now, rarely.
+      if (c.lean && !c.live.is_null() && plan.complete) plan.complete(c);
+      if (c.action != Action::kNoop && !c.lean) diffs.push_back(std::move(c.diff));
+      todo.emplace_back(std::move(c));
+    }
+    std::vector<plan::Change>().swap(plan.changes);
+    // The intents, a batch at a time: all their diffs at once were a tenth of a large apply's
+    // peak. The first batch goes with the start, the others follow before any change is made.
+    constexpr size_t kIntentBatch = 1024;
+    std::vector<state::ChangeRecord> intents;
+    intents.reserve(std::min(total, kIntentBatch));
+    size_t next = 0;       // in todo
+    size_t next_diff = 0;  // in diffs
+    auto fill = [&] {
+      intents.clear();
+      while (next < todo.size() && intents.size() < kIntentBatch) {
+        const Todo& t = todo[next++];
+        if (t.action == Action::kNoop) continue;
+        std::string diff;
+        if (!t.lean) {
+          diff = std::move(diffs[next_diff++]);
+        } else if (plan.complete) {
+          plan::Change made;
+          made.index = t.index;
+          made.lean = true;
+          plan.complete(made);
+          diff = std::move(made.diff);
+        }
+        intents.push_back({t.address(env), std::string(plan::ActionName(t.action)), "pending", "",
+                           std::move(diff)});
+      }
+    };
+    fill();
     apply_id = store.BeginApply(lock, record, intents);
     if (!apply_id.ok()) return apply_id.error();
+    std::string().swap(record.plan_json);
+    size_t recorded = intents.size();
+    while (next < todo.size()) {
+      fill();
+      if (intents.empty()) continue;
+      // Nothing was changed yet: a failure (the lock was lost) leaves the apply running, as a
+      // killed process would, for the next lock holder to mark interrupted.
+      Status added = store.AddIntents(lock, *apply_id, recorded, intents);
+      if (!added.ok()) return added.error();
+      recorded += intents.size();
+    }
+  }
+
+  std::vector<const Todo*> deletes;
+  std::vector<const Todo*> declared(env.resources().size(), nullptr);
+  for (const Todo& c : todo) {
+    if (c.index >= 0 && !plan.destroy) declared[static_cast<size_t>(c.index)] = &c;
+    if (c.action == Action::kDelete) deletes.push_back(&c);
   }
 
   ApplyResult result;
@@ -192,7 +278,7 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   std::map<std::string, Value, std::less<>> attrs_after;
   size_t done_count = 0;
 
-  auto finish = [&](const plan::Change& c, state::ChangeResult r) {
+  auto finish = [&](const Todo& c, state::ChangeResult r) {
     std::lock_guard<std::mutex> g(mu);
     ++done_count;
     if (r.status == "done") {
@@ -200,14 +286,16 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       ++counts[c.action];
     } else {
       ++(r.status == "failed" ? result.failed : result.skipped);
-      result.errors.push_back(c.address + ": " + r.error);
+      result.errors.push_back(c.address(env) + ": " + r.error);
     }
-    if (options.on_progress) options.on_progress({done_count, total, c.address, r.status, r.error});
+    if (options.on_progress) {
+      options.on_progress({done_count, total, c.address(env), r.status, r.error});
+    }
     writer.Push(std::move(r));
   };
-  auto fail = [&](const plan::Change& c, std::string error) {
+  auto fail = [&](const Todo& c, std::string error) {
     state::ChangeResult r;
-    r.address = c.address;
+    r.address = c.address(env);
     r.status = "failed";
     r.error = std::move(error);
     finish(c, std::move(r));
@@ -217,11 +305,11 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     return writer.failed() || (options.cancel != nullptr && options.cancel->load());
   };
   // A change reached after the apply was told to stop: recorded as not started.
-  auto not_started = [&](const plan::Change* c, std::atomic<bool>& stop_flag) {
+  auto not_started = [&](const Todo* c, std::atomic<bool>& stop_flag) {
     stop_flag = true;
     if (c != nullptr && c->action != Action::kNoop) {
       state::ChangeResult r;
-      r.address = c->address;
+      r.address = c->address(env);
       r.status = "skipped";
       r.error = "not started: the apply was stopped";
       finish(*c, std::move(r));
@@ -230,9 +318,9 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   };
   // Marks the changes a walk did not run: skipped after a failure, or not started.
   auto record_unrun = [&](const graph::Graph& g, const std::vector<graph::NodeStatus>& status,
-                          const std::function<const plan::Change*(size_t)>& change_at) {
+                          const std::function<const Todo*(size_t)>& change_at) {
     for (size_t i = 0; i < status.size(); ++i) {
-      const plan::Change* c = change_at(i);
+      const Todo* c = change_at(i);
       if (c == nullptr || c->action == Action::kNoop) continue;
       if (status[i] != graph::NodeStatus::kSkipped && status[i] != graph::NodeStatus::kNotRun)
         continue;
@@ -241,16 +329,16 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
         why = "skipped: a dependency failed";
         for (size_t p : g.Predecessors(i)) {
           if (status[p] == graph::NodeStatus::kFailed || status[p] == graph::NodeStatus::kSkipped) {
-            const plan::Change* pc = change_at(p);
+            const Todo* pc = change_at(p);
             if (pc != nullptr)
-              why = "skipped: depends on " + pc->address + ", which " +
+              why = "skipped: depends on " + pc->address(env) + ", which " +
                     (status[p] == graph::NodeStatus::kFailed ? "failed" : "was skipped");
             break;
           }
         }
       }
       state::ChangeResult r;
-      r.address = c->address;
+      r.address = c->address(env);
       r.status = "skipped";
       r.error = why;
       finish(*c, std::move(r));
@@ -261,26 +349,27 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
   {
     graph::Graph g(deletes.size());
     std::map<std::string_view, size_t> index;
-    for (size_t i = 0; i < deletes.size(); ++i) index.emplace(deletes[i]->address, i);
+    for (size_t i = 0; i < deletes.size(); ++i) index.emplace(deletes[i]->rest->address, i);
     for (size_t i = 0; i < deletes.size(); ++i) {
-      for (const auto& dep : deletes[i]->depends_on) {
+      for (const auto& dep : deletes[i]->rest->depends_on) {
         auto it = index.find(dep);
         if (it != index.end()) g.AddEdge(i, it->second);
       }
     }
     auto visit = [&](size_t i) {
-      const plan::Change& c = *deletes[i];
-      provider::Target* target = env.TargetNamed(c.target);
+      const Todo& c = *deletes[i];
+      const Todo::Rest& d = *c.rest;
+      provider::Target* target = env.TargetNamed(d.target);
       if (target == nullptr) {
-        return fail(c, "target " + c.target +
+        return fail(c, "target " + d.target +
                            " is not declared any more; declare it again to "
                            "delete " +
-                           c.address + ", or run `driftless state rm " + c.address + "`");
+                           d.address + ", or run `driftless state rm " + d.address + "`");
       }
-      Status s = target->Delete({c.kind, c.name, c.applied_attrs});
+      Status s = target->Delete({d.kind, d.name, d.applied_attrs});
       if (!s.ok()) return fail(c, s.error().message);
       state::ChangeResult r;
-      r.address = c.address;
+      r.address = d.address;
       r.status = "done";
       r.remove = true;
       finish(c, std::move(r));
@@ -314,11 +403,11 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       return env.AppliedAttrs(address);
     };
     auto visit = [&](size_t i) -> bool {
-      const plan::Change* cp = declared[i];
+      const Todo* cp = declared[i];
       const config::EvaluatedResource& er = env.resources()[i];
       const config::Resource& r = *er.decl;
       if (cp == nullptr) return true;
-      const plan::Change& c = *cp;
+      const Todo& c = *cp;
       if (c.action == Action::kNoop) return true;
       Value spec = er.spec;
       std::string spec_hash = er.spec_hash;
@@ -337,10 +426,10 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
           break;
         case Action::kUpdate:
         case Action::kHeal:
-          reported = target->Update(req, c.applied_attrs);
+          reported = target->Update(req, c.applied_attrs());
           break;
         case Action::kReplace: {
-          Status s = target->Delete({r.kind, r.name, c.applied_attrs});
+          Status s = target->Delete({r.kind, r.name, c.applied_attrs()});
           if (!s.ok())
             return fail(c, "replace: delete of the old object failed: " + s.error().message);
           reported = target->Create(req, false);
@@ -362,36 +451,36 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
       if (!reported.ok()) {
         std::string error = reported.error().message;
         state::ChangeResult r_fail;
-        r_fail.address = c.address;
+        r_fail.address = r.address;
         r_fail.status = "failed";
         r_fail.error = error;
         // Record the most recent known state: an object that did not exist at plan time but that
         // the failed call left behind is managed from now on, marked so that the next plan
         // updates it. An object that existed before (refused without adopt) is left alone.
-        if (c.applied_attrs.is_null() && c.live.is_null() && !c.adopt) {
+        if (c.applied_attrs().is_null() && c.live_missing && !c.adopt) {
           Result<std::optional<Value>> live = target->Read(req);
           if (live.ok() && *live) {
-            r_fail.new_state = NewState(env, r, c, spec, **live, "incomplete");
+            r_fail.new_state = NewState(env, i, spec, **live, "incomplete");
           }
         }
         finish(c, std::move(r_fail));
         return false;
       }
       Value attrs;
-      state::ResourceState st = NewState(env, r, c, spec, *reported, spec_hash, &attrs);
+      state::ResourceState st = NewState(env, i, spec, *reported, spec_hash, &attrs);
       if (read_by_dependents[i]) {
         std::lock_guard<std::mutex> g(mu);
         attrs_after.insert_or_assign(r.address, std::move(attrs));
       }
-      if (!c.prior_address.empty()) {
+      if (!c.prior_address().empty()) {
         state::ChangeResult moved;
-        moved.address = c.prior_address;
+        moved.address = c.prior_address();
         moved.status = "done";
         moved.remove = true;
         writer.Push(std::move(moved));
       }
       state::ChangeResult ok;
-      ok.address = c.address;
+      ok.address = r.address;
       ok.status = "done";
       ok.new_state = std::move(st);
       finish(c, std::move(ok));

@@ -44,7 +44,8 @@ struct ApplyResult {
 
 /// Applies `plan` to the environment's targets, recording everything in `store` under `lock`.
 /// The plan must have been made from `env` and the state at `lock` time. Returns an error only
-/// when nothing could be recorded (the lock was lost before starting); failures of single
+/// when no change was made (the lock was lost before the first: the start or the intents could
+/// not be recorded); failures of single
 /// resources are in the result. Takes the plan (pass it with std::move): its diffs move into
 /// the history instead of being copied.
 Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::StateStore& store,

@@ -62,6 +62,7 @@ class ApplyTest : public ::testing::Test {
     plan::PlanOptions po;
     po.destroy = destroy;
     po.only = only;
+    po.lean_creates = lean_;
     Result<plan::Plan> p = plan::MakePlan(*env_, prior_, po);
     EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
     return std::move(*p);
@@ -100,6 +101,7 @@ class ApplyTest : public ::testing::Test {
   std::unique_ptr<config::Environment> env_;
   plan::PriorState prior_;
   bool evaluating_ = false;
+  bool lean_ = false;  // PlanOptions::lean_creates
   std::deque<Value> attrs_cache_;
   std::optional<std::string> secret_ = "s3cret";
 };
@@ -133,6 +135,16 @@ TEST_F(ApplyTest, APlanOfManyChangesIsRenderedInPiecesThatMakeTheWholeText) {
   for (const auto& s : pieces) EXPECT_LT(s.size(), 80u * 1024);
   EXPECT_NE(whole.find("+ mem.object/o1999"), std::string::npos);
   EXPECT_NE(whole.find("Plan: 2000 to create"), std::string::npos);
+  // Applied, its intents are recorded a batch at a time, in the plan's order.
+  ApplyResult r = Apply(p);
+  ASSERT_EQ(r.status, "succeeded");
+  Result<std::optional<state::ApplyRecord>> rec = store_->GetApply(r.apply_id);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  ASSERT_EQ((*rec)->changes.size(), 2000u);
+  for (size_t i = 0; i < 2000; ++i) {
+    EXPECT_EQ((*rec)->changes[i].address, p.changes[i].address);
+    EXPECT_EQ((*rec)->changes[i].status, "done");
+  }
 }
 
 TEST_F(ApplyTest, DriftIsHealed) {
@@ -327,6 +339,61 @@ TEST_F(ApplyTest, APlanReadBackFromItsJsonIsTheSamePlan) {
   EXPECT_EQ(plan::RenderPlan(*back, plan::RenderOptions{}),
             plan::RenderPlan(p, plan::RenderOptions{}));
   EXPECT_EQ(back->Summary(), p.Summary());
+}
+
+TEST_F(ApplyTest, ALeanPlanShowsHashesAndRecordsWhatTheWholePlanDoes) {
+  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n";
+  ASSERT_EQ(Apply(Plan()).status, "succeeded");
+  // Plain creates (one with a secret), a create that adopts an existing object (live known), a
+  // paused create (a no-op with a diff), an update and an unchanged resource.
+  world_->objects["v"] = Value::MakeObject({{"key", Value::String("v")}});
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: changed}\n---\n"
+      "kind: mem.object\nname: b\nspec: {key: b, value: new, tags: {x: \"1\", y: \"2\"}}\n---\n"
+      "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n---\n"
+      "kind: mem.object\nname: p\nspec: {key: p}\npolicy: {paused: true}\n---\n"
+      "kind: mem.object\nname: v\nspec: {key: v, value: x}\npolicy: {adopt: true}\n";
+  const plan::Plan whole = Plan();
+  lean_ = true;
+  plan::Plan lean = Plan();
+  size_t leaned = 0;
+  for (const plan::Change& c : lean.changes) {
+    if (!c.lean) continue;
+    ++leaned;
+    EXPECT_EQ(c.action, Action::kCreate) << c.address;
+    EXPECT_TRUE(c.planned.is_null()) << c.address;
+    EXPECT_TRUE(c.diff.empty()) << c.address;
+    EXPECT_TRUE(c.spec_hash.empty()) << c.address;
+    EXPECT_EQ(lean.SpecHashOf(c), ChangeOf(whole, c.address).spec_hash) << c.address;
+  }
+  EXPECT_EQ(leaned, 3u);  // b, s and v; not the paused p nor the update of a
+  EXPECT_FALSE(ChangeOf(lean, "mem.object/p").lean);
+  EXPECT_FALSE(ChangeOf(lean, "mem.object/a").lean);
+  // The same hash, text and JSON as the whole plan.
+  EXPECT_EQ(lean.Hash(), whole.Hash());
+  EXPECT_EQ(plan::RenderPlan(lean, plan::RenderOptions{}),
+            plan::RenderPlan(whole, plan::RenderOptions{}));
+  EXPECT_EQ(value::ToJson(plan::PlanToJson(lean)), value::ToJson(plan::PlanToJson(whole)));
+  plan::Plan completed = lean;
+  completed.CompleteAll();
+  ASSERT_EQ(completed.changes.size(), whole.changes.size());
+  for (size_t i = 0; i < whole.changes.size(); ++i) {
+    EXPECT_FALSE(completed.changes[i].lean);
+    EXPECT_EQ(completed.changes[i].planned, whole.changes[i].planned) << whole.changes[i].address;
+    EXPECT_EQ(completed.changes[i].diff, whole.changes[i].diff) << whole.changes[i].address;
+    EXPECT_EQ(completed.changes[i].spec_hash, whole.changes[i].spec_hash);
+  }
+  // History gets each change's diff as the whole plan has it.
+  ApplyResult r = Apply(lean);
+  ASSERT_EQ(r.status, "succeeded");
+  Result<std::optional<state::ApplyRecord>> rec = store_->GetApply(r.apply_id);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  ASSERT_EQ((*rec)->changes.size(), 4u);
+  for (const state::ChangeRecord& c : (*rec)->changes) {
+    EXPECT_EQ(c.diff, ChangeOf(whole, c.address).diff) << c.address;
+    EXPECT_FALSE(c.diff.empty()) << c.address;
+  }
+  EXPECT_EQ(World("b").Find("value")->as_string(), "new");
 }
 
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {

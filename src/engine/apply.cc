@@ -142,6 +142,10 @@ class ApplyRun {
     Workspace::PlanRequest plan_request;
     plan_request.destroy = request_.destroy;
     plan_request.only = request_.only;
+    // Lean creates (their planned values and diffs made when shown and recorded): this plan is
+    // used while the workspace keeps its environment; with steps, the workspace evaluates
+    // other commits before the final plan, so it is made whole.
+    plan_request.lean_creates = steps.empty();
     Result<plan::Plan> plan = ws_.Plan(env_, plan_request, diags);
     if (!plan.ok()) {
       std::string message = diags.empty() ? plan.error().message : "";
@@ -162,6 +166,7 @@ class ApplyRun {
     if (plan->problems.HasErrors()) {
       report_.outcome = ApplyReport::Outcome::kInvalid;
       Diagnostics problems = plan->problems;
+      plan->CompleteAll();  // the report outlives this environment
       report_.plan = std::move(*plan);
       return SetFailure(std::move(problems), "");
     }
@@ -175,6 +180,7 @@ class ApplyRun {
       }
       if (!record) {
         report_.outcome = ApplyReport::Outcome::kNoChanges;
+        plan->CompleteAll();
         report_.plan = std::move(*plan);
         return;
       }

@@ -560,6 +560,7 @@ Result<plan::Plan> Workspace::Plan(const std::string& env, const PlanRequest& re
   options.list_unchanged = request.list_unchanged;
   options.only = request.only;
   options.use_stamps = !request.full;
+  options.lean_creates = request.lean_creates;
   TraceSpan span("plan (live reads, comparison)");
   Result<plan::Plan> plan = plan::MakePlan(**evaluated, **prior, options);
   if (!plan.ok()) return plan;

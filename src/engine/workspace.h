@@ -124,6 +124,9 @@ class Workspace {
     /// Read every live object, even those whose stamp says they are unchanged
     /// (PlanOptions::use_stamps off): `drift --full`, the watch's periodic scan.
     bool full = false;
+    /// PlanOptions::lean_creates: for a caller that uses the plan while this workspace keeps
+    /// the environment it was made from (an apply).
+    bool lean_creates = false;
   };
   /// Plans `env`; diags gets declaration errors.
   Result<plan::Plan> Plan(const std::string& env, const PlanRequest& request, Diagnostics& diags);

@@ -1,11 +1,12 @@
 #pragma once
 
-// libpq and libcurl are opened when a command first calls them (dlopen), not when driftless
-// starts: together with what they bring (GnuTLS, p11-kit, Kerberos, LDAP, SASL, nghttp2, ...)
-// they made about 3 MB of every process resident and ran their constructors, for the many
-// commands that use neither a PostgreSQL state nor HTTP. pq.cc and curl.cc define the functions
-// driftless calls, with the headers' own prototypes (the compiler checks them); each resolves
-// its real function once, on its first call.
+// libpq, libcurl and libgit2 are opened when a command first calls them (dlopen), not when
+// driftless starts: together with what they bring (GnuTLS, p11-kit, Kerberos, LDAP, SASL,
+// nghttp2, mbedTLS, libssh2, ...) they made about 4 MB of every process resident and ran their
+// constructors, for the many commands that use no PostgreSQL state, no HTTP and no Git
+// repository. pq.cc, curl.cc and git.cc define the functions driftless calls, with the headers'
+// own prototypes (the compiler checks them); each resolves its real function once, on its first
+// call.
 
 namespace driftless::lazy {
 

@@ -25,6 +25,23 @@ std::string_view ActionName(Action a) {
   return "?";
 }
 
+const Change& Plan::Complete(const Change& c, Change& scratch) const {
+  if (!c.lean || !complete) return c;
+  scratch = c;
+  complete(scratch);
+  return scratch;
+}
+
+void Plan::CompleteAll() {
+  if (complete) {
+    for (Change& c : changes) {
+      if (c.lean) complete(c);
+    }
+  }
+  complete = nullptr;
+  lean_spec_hash = nullptr;
+}
+
 size_t Plan::Count(Action a) const {
   size_t n = a == Action::kNoop ? unchanged : 0;
   for (const auto& c : changes) n += c.action == a;
@@ -62,7 +79,7 @@ std::string Plan::Hash() const {
     h.Update(" ");
     h.Update(ActionName(c.action));
     h.Update(" ");
-    h.Update(c.spec_hash);
+    h.Update(SpecHashOf(c));
     h.Update(" ");
     h.Update(value::ToJson(c.live));
     h.Update("\n");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct Change {
   std::string prior_address;   ///< address in state when it differs (moved_from), else ""
   int index = -1;  ///< index in the evaluated environment; -1 for a resource only in state
   bool paused = false;
+  /// A create that holds neither `planned`, `diff` nor `spec_hash` (PlanOptions::lean_creates):
+  /// they are functions of the evaluated spec and `live`, made again by Plan::Complete when read
+  /// (the hash by Plan::SpecHashOf).
+  bool lean = false;
 };
 
 /// One step of a stepwise upgrade (policy.upgrade: stepwise): an earlier commit, or an
@@ -81,6 +86,23 @@ struct Plan {
   /// Only the row's index, not a copy of its address and digest: a first plan after an apply
   /// finds one per resource (LiveStamps makes what the store records from them).
   std::vector<NewStamp> stamps;
+  /// Makes a lean change's `planned` and `diff` (exactly what the planner would have kept) and
+  /// clears its `lean`; set by the planner when it made lean changes. It reads the evaluated
+  /// environment the plan was made from, which must outlive every use of it (CompleteAll before
+  /// the plan is kept longer).
+  std::function<void(Change&)> complete;
+  /// The spec hash of a lean change, from the same environment; set with `complete`.
+  std::function<const std::string&(const Change&)> lean_spec_hash;
+
+  /// `c` itself, or, for a lean change, a copy of it made whole in `scratch`: what readers of
+  /// `planned` and `diff` (rendering, JSON) go through.
+  const Change& Complete(const Change& c, Change& scratch) const;
+  /// Makes every lean change whole and drops `complete`.
+  void CompleteAll();
+  /// `c.spec_hash`, or a lean change's.
+  const std::string& SpecHashOf(const Change& c) const {
+    return c.lean && lean_spec_hash ? lean_spec_hash(c) : c.spec_hash;
+  }
 
   /// Counts per action.
   size_t Count(Action a) const;

@@ -227,6 +227,13 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
       c.action = Action::kCreate;
       c.reason = "not yet created";
     }
+    if (options.lean_creates && c.action == Action::kCreate && !r.policy.paused) {
+      // Made again from the spec when read (CompleteCreate).
+      c.planned = Value();
+      std::string().swap(c.spec_hash);
+      c.lean = true;
+      return;
+    }
     c.diff = AttrDiff(c.live, c.planned);
     if (r.policy.paused && c.action != Action::kNoop) {
       c.reason = "paused (would " + std::string(ActionName(c.action)) + ")";
@@ -305,6 +312,18 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
     c.action = Action::kNoop;
     c.operation.clear();
   }
+}
+
+// What PlanDeclared leaves out of a lean create: its planned value and diff, from the same
+// spec, schema, salt and live value.
+void CompleteCreate(const config::Environment& env, Change& c) {
+  const config::EvaluatedResource& er = env.resources()[static_cast<size_t>(c.index)];
+  const config::Resource& r = *er.decl;
+  const std::vector<std::string> keys = ComparedKeys(er.spec, *env.SchemaOf(r));
+  c.planned = Project(value::Protect(er.spec, env.salt()), keys, r.policy.ignore);
+  c.diff = AttrDiff(c.live, c.planned);
+  c.spec_hash = er.spec_hash;
+  c.lean = false;
 }
 
 // Runs fn(i) for i in [0, n) on up to `parallelism` threads (live reads are the cost of a plan).
@@ -391,6 +410,12 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   plan.decl_hash = env.hash();
   plan.state_serial = prior.environment.serial;
   plan.destroy = options.destroy;
+  if (options.lean_creates && !options.destroy) {
+    plan.complete = [&env](Change& c) { CompleteCreate(env, c); };
+    plan.lean_spec_hash = [&env](const Change& c) -> const std::string& {
+      return env.resources()[static_cast<size_t>(c.index)].spec_hash;
+    };
+  }
 
   // State rows are sorted by address: binary search instead of a map of 100,000 nodes.
   const std::vector<state::ResourceDigest>& digests = prior.digests;

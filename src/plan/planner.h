@@ -26,6 +26,11 @@ struct PlanOptions {
   /// When set, only these addresses are planned (a step of a stepwise upgrade): every other
   /// declared resource counts as unchanged and no other state row is deleted.
   const std::set<std::string, std::less<>>* only = nullptr;
+  /// A create of a resource that state does not know keeps neither its planned value nor its
+  /// diff (Change::lean); Plan::complete makes them from `env` when they are read. For a caller
+  /// that keeps `env` while it uses the plan (an apply): they were a third of a large creating
+  /// plan. The plan's hash, text and JSON are the same either way.
+  bool lean_creates = false;
 };
 
 /// What the planner knows of the environment's state. A plan compares hashes only; it reads

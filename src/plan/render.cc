@@ -108,9 +108,10 @@ void RenderPlanTo(const Plan& plan, const RenderOptions& options,
            (plan.revision.empty() ? "the declarations" : "commit " + plan.revision.substr(0, 7)) +
            ":\n\n";
   }
-  for (const Change& c : plan.changes) {
-    if (c.action == Action::kNoop && !c.drift && !options.show_noop && c.reason.empty()) continue;
-    if (c.action == Action::kNoop && !c.drift && !options.show_noop) continue;
+  Change scratch;
+  for (const Change& held : plan.changes) {
+    if (held.action == Action::kNoop && !held.drift && !options.show_noop) continue;
+    const Change& c = plan.Complete(held, scratch);  // a lean create's diff, made now
     const char* col = options.color ? Color(c.action) : "";
     out += "  ";
     if (options.color && *col) out += col;
@@ -216,14 +217,27 @@ Value PlanToJson(const Plan& plan) {
   Value root = PlanHeadToJson(plan);
   Value::List changes;
   changes.reserve(plan.changes.size());
-  for (const Change& c : plan.changes) changes.push_back(ChangeToJson(c));
+  Change scratch;
+  for (const Change& c : plan.changes) changes.push_back(ChangeToJson(plan.Complete(c, scratch)));
   root.Set("changes", Value::MakeList(std::move(changes)));
   return root;
 }
 
 std::string PlanRecordText(const Plan& plan) {
   std::string head = value::ToJson(PlanHeadToJson(plan));
-  std::string out = "{\"changes\":[";
+  // Sized once from the lengths (escapes aside): doubling it held the old copy beside the new at
+  // a large apply's peak.
+  size_t size = head.size() + 16;
+  for (const Change& c : plan.changes) {
+    if (c.action == Action::kNoop) continue;
+    size += 39 + ActionName(c.action).size() + c.address.size() + c.reason.size() +
+            (c.adopt ? 13 : 0) + (c.drift ? 13 : 0) +
+            (c.operation.empty() ? 0 : 15 + c.operation.size()) +
+            (c.warning.empty() ? 0 : 13 + c.warning.size());
+  }
+  std::string out;
+  out.reserve(size);
+  out += "{\"changes\":[";
   bool first = true;
   for (const Change& c : plan.changes) {
     if (c.action == Action::kNoop) continue;

@@ -229,6 +229,13 @@ class StateStore : public ControlStore {
   /// transaction. Returns the apply's id. Fails when `lock` is not current.
   virtual Result<int64_t> BeginApply(const Lock& lock, const ApplyRecord& apply,
                                      const std::vector<ChangeRecord>& intents) = 0;
+  /// Records more intents of the running apply `apply_id` (begun by BeginApply under `lock`),
+  /// all "pending", in one transaction; `first` is the place of the first of them among the
+  /// apply's intents (the number recorded before). A large apply records its intents a batch at
+  /// a time instead of holding all their diffs at once. Fails when `lock` is not current or the
+  /// apply is not running, writing nothing.
+  virtual Status AddIntents(const Lock& lock, int64_t apply_id, size_t first,
+                            const std::vector<ChangeRecord>& intents) = 0;
   /// Records outcomes in one transaction: each change's status, and the resource's new state
   /// (upsert, or removal). Bumps the environment's serial once. Fails when `lock` is not current,
   /// writing nothing.

@@ -147,7 +147,7 @@ constexpr std::string_view kInsertApply =
     "), 0, 'running', $11, $12, $13) RETURNING id";
 constexpr std::string_view kInsertChanges =
     "INSERT INTO driftless.changes (apply_id, seq, address, action, status, error, diff) "
-    "SELECT $1::bigint, t.ord - 1, t.address, t.action, 'pending', '', t.diff "
+    "SELECT $1::bigint, $5::bigint + t.ord - 1, t.address, t.action, 'pending', '', t.diff "
     "FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(address, action, "
     "diff, ord)";
 // Sets the status of each result's change; a result whose address was not among the intents
@@ -787,13 +787,43 @@ Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyReco
     }
     Params q;
     q.Add(id).Add(EncodeTextArray(addresses)).Add(EncodeTextArray(actions));
-    q.Add(EncodeTextArray(diffs));
+    q.Add(EncodeTextArray(diffs)).Add(int64_t{0});
     Result<Rows> r = c_->Exec(kInsertChanges, q, what);
     if (!r.ok()) return r.error();
   }
   Status committed = txn->Commit(what);
   if (!committed.ok()) return committed.error();
   return id;
+}
+
+Status PostgresStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t first,
+                                      const std::vector<ChangeRecord>& intents) {
+  const std::string& env = lock.environment;
+  const std::string what =
+      "record the intents of apply " + std::to_string(apply_id) + " of environment " + env;
+  Result<Transaction> txn = Transaction::Write(*c_, what);
+  if (!txn.ok()) return txn.error();
+  Status fence = CheckFence(lock);
+  if (!fence.ok()) return fence;
+  Status running = CheckApplyRunning(*c_, apply_id, env);
+  if (!running.ok()) return running;
+  if (!intents.empty()) {
+    std::vector<std::string_view> addresses, actions, diffs;
+    addresses.reserve(intents.size());
+    actions.reserve(intents.size());
+    diffs.reserve(intents.size());
+    for (const ChangeRecord& c : intents) {
+      addresses.push_back(c.address);
+      actions.push_back(c.action);
+      diffs.push_back(c.diff);
+    }
+    Params q;
+    q.Add(apply_id).Add(EncodeTextArray(addresses)).Add(EncodeTextArray(actions));
+    q.Add(EncodeTextArray(diffs)).Add(static_cast<int64_t>(first));
+    Result<Rows> r = c_->Exec(kInsertChanges, q, what);
+    if (!r.ok()) return r.error();
+  }
+  return txn->Commit(what);
 }
 
 Status PostgresStateStore::RecordResults(const Lock& lock, int64_t apply_id,

@@ -78,6 +78,9 @@ class PostgresStateStore final : public StateStore {
   /// apply.started_at is set) and every intent as "pending", whatever their status fields say.
   Result<int64_t> BeginApply(const Lock& lock, const ApplyRecord& apply,
                              const std::vector<ChangeRecord>& intents) override;
+  /// See StateStore::AddIntents.
+  Status AddIntents(const Lock& lock, int64_t apply_id, size_t first,
+                    const std::vector<ChangeRecord>& intents) override;
   /// See StateStore::RecordResults. A result for an address that was not among the intents is
   /// appended to the apply's changes with an empty action.
   Status RecordResults(const Lock& lock, int64_t apply_id,

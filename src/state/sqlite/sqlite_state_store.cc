@@ -736,6 +736,29 @@ Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord
   return id;
 }
 
+Status SqliteStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t first,
+                                    const std::vector<ChangeRecord>& intents) {
+  const std::string& env = lock.environment;
+  const std::string what =
+      "record the intents of apply " + std::to_string(apply_id) + " of environment " + env;
+  Result<Transaction> txn = Transaction::Write(*db_, what);
+  if (!txn.ok()) return txn.error();
+  Status fence = CheckFence(lock);
+  if (!fence.ok()) return fence;
+  Status running = CheckApplyRunning(*db_, apply_id, env);
+  if (!running.ok()) return running;
+  Result<Stmt> st = db_->Prepare(kInsertChange);
+  if (!st.ok()) return st.error();
+  for (size_t i = 0; i < intents.size(); ++i) {
+    const ChangeRecord& c = intents[i];
+    st->Bind(1, apply_id).Bind(2, static_cast<int64_t>(first + i)).BindView(3, c.address);
+    st->BindView(4, c.action).BindView(5, c.diff);
+    Status run = st->Run(what);
+    if (!run.ok()) return run;
+  }
+  return txn->Commit(what);
+}
+
 Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,
                                        const std::vector<ChangeResult>& results) {
   const std::string& env = lock.environment;

@@ -585,6 +585,44 @@ TEST_P(StateStoreContract, ApplyHistoryRoundTrip) {
 
 // The commits applied, of every environment at once: each one's newest successful apply of a
 // commit (not a destroy, a failed or a running apply, nor one without a commit).
+TEST_P(StateStoreContract, IntentsAddedInBatchesFollowTheFirstInOrder) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->GetOrCreateEnvironment("prod").ok());
+  auto lock = store->AcquireLock("prod", CurrentIdentity(), "apply", 0);
+  ASSERT_TRUE(lock.ok()) << lock.error().message;
+  auto id = store->BeginApply(*lock, ApplyRecord{},
+                              {Intent("file.file/a", "create"), Intent("file.file/b", "update")});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(store->AddIntents(*lock, *id, 2, {Intent("file.file/c", "delete")}).ok());
+  Status added = store->AddIntents(
+      *lock, *id, 3, {Intent("file.file/d", "create"), Intent("file.file/e", "heal")});
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  ASSERT_TRUE(store->AddIntents(*lock, *id, 5, {}).ok());
+  auto rec = store->GetApply(*id);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  const std::vector<ChangeRecord>& changes = (**rec).changes;
+  ASSERT_EQ(changes.size(), 5u);
+  const char* addresses[] = {"file.file/a", "file.file/b", "file.file/c", "file.file/d",
+                             "file.file/e"};
+  const char* actions[] = {"create", "update", "delete", "create", "heal"};
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(changes[i].address, addresses[i]);
+    EXPECT_EQ(changes[i].action, actions[i]);
+    EXPECT_EQ(changes[i].status, "pending");
+    EXPECT_EQ(changes[i].diff, std::string("+ ") + addresses[i]);
+  }
+  // All in doubt until their outcomes are recorded; results find the added ones too.
+  ASSERT_TRUE(store->RecordResults(*lock, *id, {Done(Res("file.file", "d"))}).ok());
+  rec = store->GetApply(*id);
+  ASSERT_EQ((**rec).changes.size(), 5u);
+  EXPECT_EQ((**rec).changes[3].status, "done");
+  // Only to a running apply.
+  ASSERT_TRUE(store->FinishApply(*lock, *id, "succeeded", "").ok());
+  EXPECT_FALSE(store->AddIntents(*lock, *id, 5, {Intent("file.file/f", "create")}).ok());
+  EXPECT_EQ(store->GetApply(*id)->value().changes.size(), 5u);
+}
+
 TEST_P(StateStoreContract, AppliedCommitsAreEachEnvironmentsNewestSuccessfulApply) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
@@ -707,6 +745,9 @@ TEST_P(StateStoreContract, ExpiredLeaseIsTakenOverAndTheOldHolderIsFenced) {
   EXPECT_EQ(store->RemoveResource(*old_lock, a.address).error().message, lost);
   EXPECT_EQ(store->MoveResource(*old_lock, a.address, "file.file/c").error().message, lost);
   EXPECT_EQ(store->BeginApply(*old_lock, ApplyRecord{}, {}).error().message, lost);
+  EXPECT_EQ(
+      store->AddIntents(*old_lock, *old_id, 2, {Intent("file.file/c", "create")}).error().message,
+      lost);
   Lock renew = *old_lock;
   EXPECT_EQ(store->RenewLock(renew, 60).error().message, lost);
 
