@@ -741,6 +741,27 @@ Status CheckApplyRunning(Connection& c, int64_t id, const std::string& env) {
   return CheckApplyState(id, env, r->View(0, 0), r->View(0, 1));
 }
 
+// Records `intents` as the changes numbered from `first` of apply `id`, in one statement.
+Status InsertIntents(Connection& c, int64_t id, size_t first,
+                     const std::vector<ChangeRecord>& intents, const std::string& what) {
+  if (intents.empty()) return Status::Ok();
+  std::vector<std::string_view> addresses, actions, diffs;
+  addresses.reserve(intents.size());
+  actions.reserve(intents.size());
+  diffs.reserve(intents.size());
+  for (const ChangeRecord& ch : intents) {
+    addresses.push_back(ch.address);
+    actions.push_back(ch.action);
+    diffs.push_back(ch.diff);
+  }
+  Params q;
+  q.Add(id).Add(EncodeTextArray(addresses)).Add(EncodeTextArray(actions));
+  q.Add(EncodeTextArray(diffs)).Add(static_cast<int64_t>(first));
+  Result<Rows> r = c.Exec(kInsertChanges, q, what);
+  if (!r.ok()) return r.error();
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyRecord& apply,
@@ -775,22 +796,7 @@ Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyReco
   Result<Rows> inserted = c_->Exec(kInsertApply, p, what);
   if (!inserted.ok()) return inserted.error();
   const int64_t id = inserted->Int(0, 0);
-  if (!intents.empty()) {
-    std::vector<std::string_view> addresses, actions, diffs;
-    addresses.reserve(intents.size());
-    actions.reserve(intents.size());
-    diffs.reserve(intents.size());
-    for (const ChangeRecord& c : intents) {
-      addresses.push_back(c.address);
-      actions.push_back(c.action);
-      diffs.push_back(c.diff);
-    }
-    Params q;
-    q.Add(id).Add(EncodeTextArray(addresses)).Add(EncodeTextArray(actions));
-    q.Add(EncodeTextArray(diffs)).Add(int64_t{0});
-    Result<Rows> r = c_->Exec(kInsertChanges, q, what);
-    if (!r.ok()) return r.error();
-  }
+  if (Status s = InsertIntents(*c_, id, 0, intents, what); !s.ok()) return s.error();
   Status committed = txn->Commit(what);
   if (!committed.ok()) return committed.error();
   return id;
@@ -807,22 +813,7 @@ Status PostgresStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t
   if (!fence.ok()) return fence;
   Status running = CheckApplyRunning(*c_, apply_id, env);
   if (!running.ok()) return running;
-  if (!intents.empty()) {
-    std::vector<std::string_view> addresses, actions, diffs;
-    addresses.reserve(intents.size());
-    actions.reserve(intents.size());
-    diffs.reserve(intents.size());
-    for (const ChangeRecord& c : intents) {
-      addresses.push_back(c.address);
-      actions.push_back(c.action);
-      diffs.push_back(c.diff);
-    }
-    Params q;
-    q.Add(apply_id).Add(EncodeTextArray(addresses)).Add(EncodeTextArray(actions));
-    q.Add(EncodeTextArray(diffs)).Add(static_cast<int64_t>(first));
-    Result<Rows> r = c_->Exec(kInsertChanges, q, what);
-    if (!r.ok()) return r.error();
-  }
+  if (Status s = InsertIntents(*c_, apply_id, first, intents, what); !s.ok()) return s;
   return txn->Commit(what);
 }
 

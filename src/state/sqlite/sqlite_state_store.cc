@@ -720,17 +720,7 @@ Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord
     if (!run.ok()) return run.error();
     id = db_->LastInsertId();
   }
-  {
-    Result<Stmt> st = db_->Prepare(kInsertChange);
-    if (!st.ok()) return st.error();
-    for (size_t i = 0; i < intents.size(); ++i) {
-      const ChangeRecord& c = intents[i];
-      st->Bind(1, id).Bind(2, static_cast<int64_t>(i)).BindView(3, c.address);
-      st->BindView(4, c.action).BindView(5, c.diff);
-      Status run = st->Run(what);
-      if (!run.ok()) return run.error();
-    }
-  }
+  if (Status s = InsertIntents(id, 0, intents, what); !s.ok()) return s.error();
   Status committed = txn->Commit(what);
   if (!committed.ok()) return committed.error();
   return id;
@@ -747,6 +737,14 @@ Status SqliteStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t f
   if (!fence.ok()) return fence;
   Status running = CheckApplyRunning(*db_, apply_id, env);
   if (!running.ok()) return running;
+  if (Status s = InsertIntents(apply_id, first, intents, what); !s.ok()) return s;
+  return txn->Commit(what);
+}
+
+Status SqliteStateStore::InsertIntents(int64_t apply_id, size_t first,
+                                       const std::vector<ChangeRecord>& intents,
+                                       const std::string& what) {
+  if (intents.empty()) return Status::Ok();
   Result<Stmt> st = db_->Prepare(kInsertChange);
   if (!st.ok()) return st.error();
   for (size_t i = 0; i < intents.size(); ++i) {
@@ -756,7 +754,7 @@ Status SqliteStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t f
     Status run = st->Run(what);
     if (!run.ok()) return run;
   }
-  return txn->Commit(what);
+  return Status::Ok();
 }
 
 Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,

@@ -166,6 +166,10 @@ class SqliteStateStore final : public StateStore {
   // --- end of ControlStore ---
 
  private:
+  // Records `intents` as the changes numbered from `first` of apply `apply_id` (inside the
+  // caller's transaction).
+  Status InsertIntents(int64_t apply_id, size_t first, const std::vector<ChangeRecord>& intents,
+                       const std::string& what);
   /// How many resources the environment has (to size a listing exactly).
   Result<size_t> CountResources(const std::string& env, const std::string& what);
   SqliteStateStore(std::unique_ptr<sqlite_detail::Database> db, std::string host);
