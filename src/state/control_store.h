@@ -77,6 +77,9 @@ struct RunUpdate {
 struct RunFilter {
   std::string environment;            ///< "" for all environments
   std::vector<std::string> statuses;  ///< empty for every status
+  /// false: plan_text and plan_json are left empty (a look at statuses and commits; a plan of
+  /// 1,000 files is hundreds of kilobytes a run).
+  bool plans = true;
 };
 
 /// What EnqueueRun did.

@@ -334,6 +334,7 @@ Status Controller::Start() {
     // state).
     state::RunFilter active;
     active.statuses = {"planning", "applying"};
+    active.plans = false;
     Result<state::Page<state::Run>> left = fetch_store_->ListRuns(active, 0, 1000);
     if (!left.ok()) return left.error();
     for (const state::Run& r : left->items) {
@@ -345,6 +346,7 @@ Status Controller::Start() {
   }
   state::RunFilter queued;
   queued.statuses = {"queued", "awaiting_approval"};  // approved while no server ran
+  queued.plans = false;
   Result<state::Page<state::Run>> waiting = fetch_store_->ListRuns(queued, 0, 1000);
   if (!waiting.ok()) return waiting.error();
   {
@@ -808,6 +810,9 @@ void Controller::Adopt(state::StateStore& store, const state::Ownership& o) {
   store.SetRunFence(env, o.token);
   state::RunFilter f;
   f.environment = env;
+  // Statuses and commits: its runs' plans (hundreds of kilobytes each for 1,000 files) are not
+  // read, so that adopting a dead server's share reads little.
+  f.plans = false;
   Result<state::Page<state::Run>> last = store.ListRuns(f, 0, 20);
   std::optional<state::Run> again;
   if (last.ok()) {

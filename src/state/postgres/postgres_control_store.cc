@@ -67,10 +67,13 @@ constexpr std::string_view kRequestCancel =
 constexpr std::string_view kCancelRequests =
     "SELECT id FROM driftless.runs WHERE ($1 = '' OR env = $1) AND status IN ('planning', "
     "'applying') AND cancel_requested_at > 0 ORDER BY id";
+// DL_RUN_COLUMNS, with the plans only when $5 says so.
 constexpr std::string_view kListRuns =
-    "SELECT " DL_RUN_COLUMNS
-    " FROM driftless.runs WHERE ($1 = '' OR env = $1) AND (cardinality($2::text[]) = 0 OR "
-    "status = ANY($2::text[])) AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4";
+    "SELECT id, env, action, status, \"commit\", plan_hash, CASE WHEN $5 THEN plan_text ELSE '' "
+    "END, CASE WHEN $5 THEN plan_json ELSE '' END, author, created_at, started_at, finished_at, "
+    "message, apply_id FROM driftless.runs WHERE ($1 = '' OR env = $1) AND "
+    "(cardinality($2::text[]) = 0 OR status = ANY($2::text[])) AND ($3 = 0 OR id < $3) ORDER BY "
+    "id DESC LIMIT $4";
 #undef DL_RUN_COLUMNS
 
 constexpr std::string_view kAddApproval =
@@ -382,7 +385,7 @@ Result<Page<Run>> PostgresStateStore::ListRuns(const RunFilter& filter, int64_t 
   const int n = PageLimit(limit);
   Params p;
   p.Add(filter.environment).Add(EncodeTextArray(filter.statuses));
-  p.Add(cursor < 0 ? int64_t{0} : cursor).Add(int64_t{n} + 1);
+  p.Add(cursor < 0 ? int64_t{0} : cursor).Add(int64_t{n} + 1).Add(filter.plans ? "t" : "f");
   Result<Rows> r = c_->Exec(kListRuns, p, what);
   if (!r.ok()) return r.error();
   return MakePage<Run>(*r, n, ReadRun);

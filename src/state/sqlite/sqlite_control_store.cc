@@ -60,9 +60,12 @@ constexpr const char* kRequestCancel =
 constexpr const char* kCancelRequests =
     "SELECT id FROM runs WHERE (?1 = '' OR env = ?1) AND status IN ('planning', 'applying') AND "
     "cancel_requested_at > 0 ORDER BY id";
-constexpr const char* kListRuns = DL_RUN_COLUMNS
-    "WHERE (?1 = '' OR env = ?1) AND (?2 = '[]' OR status IN (SELECT value FROM json_each(?2))) "
-    "AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4";
+// DL_RUN_COLUMNS, with the plans only when ?5 says so.
+constexpr const char* kListRuns =
+    "SELECT id, env, action, status, \"commit\", plan_hash, CASE WHEN ?5 THEN plan_text ELSE '' "
+    "END, CASE WHEN ?5 THEN plan_json ELSE '' END, author, created_at, started_at, finished_at, "
+    "message, apply_id FROM runs WHERE (?1 = '' OR env = ?1) AND (?2 = '[]' OR status IN (SELECT "
+    "value FROM json_each(?2))) AND (?3 = 0 OR id < ?3) ORDER BY id DESC LIMIT ?4";
 #undef DL_RUN_COLUMNS
 
 constexpr const char* kAddApproval =
@@ -359,6 +362,7 @@ Result<Page<Run>> SqliteStateStore::ListRuns(const RunFilter& filter, int64_t cu
   if (!st.ok()) return st.error();
   st->Bind(1, filter.environment).Bind(2, EncodeStringList(filter.statuses));
   st->Bind(3, cursor < 0 ? int64_t{0} : cursor).Bind(4, int64_t{n} + 1);
+  st->Bind(5, int64_t{filter.plans ? 1 : 0});
   Page<Run> page;
   for (;;) {
     Result<bool> row = st->Step(what);

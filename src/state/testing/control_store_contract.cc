@@ -391,6 +391,39 @@ TEST_P(StateStoreContract, ListRunsPagesNewestFirstWithFilters) {
   EXPECT_EQ(Ids(canceled->items), (std::vector<int64_t>{ids[1]}));
 }
 
+// A list without plans (RunFilter::plans false) has every other field of each run.
+TEST_P(StateStoreContract, ListRunsWithoutPlansLeavesOnlyThePlansOut) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  state::Run run = NewRun("staging", "apply", "c1");
+  run.plan_hash = "h1";
+  run.plan_text = "+ create file.file.a";
+  run.plan_json = "{\"changes\":[]}";
+  const int64_t id = Enqueue(*store, run);
+  state::RunFilter whole{"staging", {}};
+  state::RunFilter light = whole;
+  light.plans = false;
+  Result<Page<state::Run>> with = store->ListRuns(whole, 0, 10);
+  Result<Page<state::Run>> without = store->ListRuns(light, 0, 10);
+  ASSERT_TRUE(with.ok() && without.ok());
+  ASSERT_EQ(with->items.size(), 1u);
+  ASSERT_EQ(without->items.size(), 1u);
+  const state::Run& w = with->items[0];
+  const state::Run& l = without->items[0];
+  EXPECT_EQ(w.plan_text, run.plan_text);
+  EXPECT_EQ(w.plan_json, run.plan_json);
+  EXPECT_EQ(l.plan_text, "");
+  EXPECT_EQ(l.plan_json, "");
+  EXPECT_EQ(l.id, id);
+  EXPECT_EQ(l.environment, w.environment);
+  EXPECT_EQ(l.action, w.action);
+  EXPECT_EQ(l.status, w.status);
+  EXPECT_EQ(l.commit, w.commit);
+  EXPECT_EQ(l.plan_hash, "h1");
+  EXPECT_EQ(l.author, w.author);
+  EXPECT_EQ(l.created_at, w.created_at);
+}
+
 TEST_P(StateStoreContract, ApprovalsAreOnePerPersonPerRun) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
