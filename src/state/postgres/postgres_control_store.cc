@@ -48,6 +48,7 @@ constexpr std::string_view kSupersede =
 constexpr std::string_view kLockRunQueue =
     "SELECT pg_advisory_xact_lock(hashtext('driftless.runs'), hashtext($1))";
 constexpr std::string_view kGetRun = "SELECT " DL_RUN_COLUMNS " FROM driftless.runs WHERE id = $1";
+constexpr std::string_view kRunEnvironment = "SELECT env FROM driftless.runs WHERE id = $1";
 constexpr std::string_view kTransition =
     "UPDATE driftless.runs SET status = $3, plan_hash = coalesce($4, plan_hash), plan_text = "
     "coalesce($5, plan_text), plan_json = coalesce($6, plan_json), message = coalesce($7, "
@@ -260,6 +261,14 @@ Result<std::optional<Run>> PostgresStateStore::GetRun(int64_t id) {
   return std::optional<Run>(ReadRun(*r, 0));
 }
 
+Result<std::optional<std::string>> PostgresStateStore::RunEnvironment(int64_t id,
+                                                                      const std::string& what) {
+  Result<Rows> r = c_->Exec(kRunEnvironment, Params().Add(id), what);
+  if (!r.ok()) return r.error();
+  if (r->empty()) return std::optional<std::string>();
+  return std::optional<std::string>(r->Text(0, 0));
+}
+
 Result<bool> PostgresStateStore::TransitionRun(int64_t id, const std::string& from,
                                                const std::string& to, const RunUpdate& update) {
   if (Status s = CheckRunTransition(id, from, to); !s.ok()) return s.error();
@@ -283,10 +292,10 @@ Result<bool> PostgresStateStore::TransitionRun(int64_t id, const std::string& fr
     Result<Transaction> t = Transaction::Write(*c_, what);
     if (!t.ok()) return t.error();
     txn.emplace(std::move(*t));
-    Result<std::optional<Run>> run = GetRun(id);
-    if (!run.ok()) return run.error();
-    if (*run) {
-      if (Status s = CheckOwnerFence((*run)->environment, what); !s.ok()) return s.error();
+    Result<std::optional<std::string>> env = RunEnvironment(id, what);
+    if (!env.ok()) return env.error();
+    if (*env) {
+      if (Status s = CheckOwnerFence(**env, what); !s.ok()) return s.error();
     }
   }
   Result<Rows> r = c_->Exec(kTransition, p, what);
@@ -299,9 +308,9 @@ Result<bool> PostgresStateStore::TransitionRun(int64_t id, const std::string& fr
     if (Status s = txn->Commit(what); !s.ok()) return s.error();
   }
   if (r->affected() == 1) return true;
-  Result<std::optional<Run>> run = GetRun(id);
-  if (!run.ok()) return run.error();
-  if (!*run) return MakeError("cannot " + what + ": there is no run " + std::to_string(id));
+  Result<std::optional<std::string>> env = RunEnvironment(id, what);
+  if (!env.ok()) return env.error();
+  if (!*env) return MakeError("cannot " + what + ": there is no run " + std::to_string(id));
   return false;
 }
 
@@ -357,9 +366,9 @@ Result<bool> PostgresStateStore::RequestCancel(int64_t id) {
   Result<Rows> r = c_->Exec(kRequestCancel, Params().Add(id).Add(NowUnix()), what);
   if (!r.ok()) return r.error();
   if (r->empty()) {
-    Result<std::optional<Run>> run = GetRun(id);
-    if (!run.ok()) return run.error();
-    if (!*run) return MakeError("cannot " + what + ": there is no run " + std::to_string(id));
+    Result<std::optional<std::string>> env = RunEnvironment(id, what);
+    if (!env.ok()) return env.error();
+    if (!*env) return MakeError("cannot " + what + ": there is no run " + std::to_string(id));
     return false;  // not active (the transaction ends with nothing written)
   }
   // Sent at the commit, with the request: its runner reads it when it hears of it.

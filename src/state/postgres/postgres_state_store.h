@@ -183,6 +183,9 @@ class PostgresStateStore final : public StateStore {
   // Inside a write transaction, when a run fence is set (SetRunFence) for `env`: locks the
   // environment's ownership row (FOR SHARE) and fails unless the fence's token is its owner's.
   Status CheckOwnerFence(const std::string& env, const std::string& what);
+  // The environment of run `id` (nullopt when there is none): what a transition looks at,
+  // without reading the run's plans.
+  Result<std::optional<std::string>> RunEnvironment(int64_t id, const std::string& what);
   // When a run fence is set for `env`: opens a write transaction in `txn` and checks the fence
   // in it (CheckOwnerFence); otherwise leaves `txn` empty (the statement is its own).
   Status BeginFenced(const std::string& env, const std::string& what,
