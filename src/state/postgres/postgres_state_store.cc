@@ -764,6 +764,17 @@ Status InsertIntents(Connection& c, int64_t id, size_t first,
 
 }  // namespace
 
+Result<Transaction> PostgresStateStore::WriteToApply(const Lock& lock, int64_t apply_id,
+                                                     const std::string& what) {
+  Result<Transaction> txn = Transaction::Write(*c_, what);
+  if (!txn.ok()) return txn.error();
+  if (Status fence = CheckFence(lock); !fence.ok()) return fence.error();
+  if (Status running = CheckApplyRunning(*c_, apply_id, lock.environment); !running.ok()) {
+    return running.error();
+  }
+  return txn;
+}
+
 Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyRecord& apply,
                                                const std::vector<ChangeRecord>& intents) {
   const std::string& env = lock.environment;
@@ -804,15 +815,10 @@ Result<int64_t> PostgresStateStore::BeginApply(const Lock& lock, const ApplyReco
 
 Status PostgresStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t first,
                                       const std::vector<ChangeRecord>& intents) {
-  const std::string& env = lock.environment;
-  const std::string what =
-      "record the intents of apply " + std::to_string(apply_id) + " of environment " + env;
-  Result<Transaction> txn = Transaction::Write(*c_, what);
+  const std::string what = "record the intents of apply " + std::to_string(apply_id) +
+                           " of environment " + lock.environment;
+  Result<Transaction> txn = WriteToApply(lock, apply_id, what);
   if (!txn.ok()) return txn.error();
-  Status fence = CheckFence(lock);
-  if (!fence.ok()) return fence;
-  Status running = CheckApplyRunning(*c_, apply_id, env);
-  if (!running.ok()) return running;
   if (Status s = InsertIntents(*c_, apply_id, first, intents, what); !s.ok()) return s;
   return txn->Commit(what);
 }
@@ -823,12 +829,8 @@ Status PostgresStateStore::RecordResults(const Lock& lock, int64_t apply_id,
   if (Status ok = CheckResultStatuses(apply_id, results); !ok.ok()) return ok;
   const std::string what =
       "record results of apply " + std::to_string(apply_id) + " of environment " + env;
-  Result<Transaction> txn = Transaction::Write(*c_, what);
+  Result<Transaction> txn = WriteToApply(lock, apply_id, what);
   if (!txn.ok()) return txn.error();
-  Status fence = CheckFence(lock);
-  if (!fence.ok()) return fence;
-  Status running = CheckApplyRunning(*c_, apply_id, env);
-  if (!running.ok()) return running;
   if (results.empty()) return Status::Ok();
   Result<int64_t> serial = BumpSerial(env, what);
   if (!serial.ok()) return serial.error();
@@ -905,12 +907,8 @@ Status PostgresStateStore::FinishApply(const Lock& lock, int64_t apply_id,
   const std::string& env = lock.environment;
   if (Status ok = CheckFinishStatus(env, apply_id, status); !ok.ok()) return ok;
   const std::string what = "finish apply " + std::to_string(apply_id) + " of environment " + env;
-  Result<Transaction> txn = Transaction::Write(*c_, what);
+  Result<Transaction> txn = WriteToApply(lock, apply_id, what);
   if (!txn.ok()) return txn.error();
-  Status fence = CheckFence(lock);
-  if (!fence.ok()) return fence;
-  Status running = CheckApplyRunning(*c_, apply_id, env);
-  if (!running.ok()) return running;
   if (Result<Rows> r =
           c_->Exec(kFinishApply, Params().Add(apply_id).Add(status).Add(summary), what);
       !r.ok()) {

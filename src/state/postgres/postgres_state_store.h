@@ -180,6 +180,10 @@ class PostgresStateStore final : public StateStore {
   // Inside a write transaction: locks the environment's lock row and fails unless `lock` is its
   // current lock.
   Status CheckFence(const Lock& lock);
+  // A write transaction in which `lock` is current and apply `apply_id` of its environment is
+  // running (what every write to a running apply checks first).
+  Result<pg_detail::Transaction> WriteToApply(const Lock& lock, int64_t apply_id,
+                                              const std::string& what);
   // Inside a write transaction, when a run fence is set (SetRunFence) for `env`: locks the
   // environment's ownership row (FOR SHARE) and fails unless the fence's token is its owner's.
   Status CheckOwnerFence(const std::string& env, const std::string& what);

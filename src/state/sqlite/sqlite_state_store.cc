@@ -684,6 +684,17 @@ Status CheckApplyRunning(Database& db, int64_t id, const std::string& env) {
 
 }  // namespace
 
+Result<Transaction> SqliteStateStore::WriteToApply(const Lock& lock, int64_t apply_id,
+                                                   const std::string& what) {
+  Result<Transaction> txn = Transaction::Write(*db_, what);
+  if (!txn.ok()) return txn.error();
+  if (Status fence = CheckFence(lock); !fence.ok()) return fence.error();
+  if (Status running = CheckApplyRunning(*db_, apply_id, lock.environment); !running.ok()) {
+    return running.error();
+  }
+  return txn;
+}
+
 Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord& apply,
                                              const std::vector<ChangeRecord>& intents) {
   const std::string& env = lock.environment;
@@ -728,15 +739,10 @@ Result<int64_t> SqliteStateStore::BeginApply(const Lock& lock, const ApplyRecord
 
 Status SqliteStateStore::AddIntents(const Lock& lock, int64_t apply_id, size_t first,
                                     const std::vector<ChangeRecord>& intents) {
-  const std::string& env = lock.environment;
-  const std::string what =
-      "record the intents of apply " + std::to_string(apply_id) + " of environment " + env;
-  Result<Transaction> txn = Transaction::Write(*db_, what);
+  const std::string what = "record the intents of apply " + std::to_string(apply_id) +
+                           " of environment " + lock.environment;
+  Result<Transaction> txn = WriteToApply(lock, apply_id, what);
   if (!txn.ok()) return txn.error();
-  Status fence = CheckFence(lock);
-  if (!fence.ok()) return fence;
-  Status running = CheckApplyRunning(*db_, apply_id, env);
-  if (!running.ok()) return running;
   if (Status s = InsertIntents(apply_id, first, intents, what); !s.ok()) return s;
   return txn->Commit(what);
 }
@@ -763,12 +769,8 @@ Status SqliteStateStore::RecordResults(const Lock& lock, int64_t apply_id,
   if (Status ok = CheckResultStatuses(apply_id, results); !ok.ok()) return ok;
   const std::string what =
       "record results of apply " + std::to_string(apply_id) + " of environment " + env;
-  Result<Transaction> txn = Transaction::Write(*db_, what);
+  Result<Transaction> txn = WriteToApply(lock, apply_id, what);
   if (!txn.ok()) return txn.error();
-  Status fence = CheckFence(lock);
-  if (!fence.ok()) return fence;
-  Status running = CheckApplyRunning(*db_, apply_id, env);
-  if (!running.ok()) return running;
   if (results.empty()) return Status::Ok();
   Result<int64_t> serial = BumpSerial(env, what);
   if (!serial.ok()) return serial.error();
@@ -824,12 +826,8 @@ Status SqliteStateStore::FinishApply(const Lock& lock, int64_t apply_id, const s
   const std::string& env = lock.environment;
   if (Status ok = CheckFinishStatus(env, apply_id, status); !ok.ok()) return ok;
   const std::string what = "finish apply " + std::to_string(apply_id) + " of environment " + env;
-  Result<Transaction> txn = Transaction::Write(*db_, what);
+  Result<Transaction> txn = WriteToApply(lock, apply_id, what);
   if (!txn.ok()) return txn.error();
-  Status fence = CheckFence(lock);
-  if (!fence.ok()) return fence;
-  Status running = CheckApplyRunning(*db_, apply_id, env);
-  if (!running.ok()) return running;
   {
     Result<Stmt> st = db_->Prepare(kFinishApply);
     if (!st.ok()) return st.error();

@@ -15,6 +15,7 @@ namespace driftless::state {
 
 namespace sqlite_detail {
 class Database;
+class Transaction;
 }  // namespace sqlite_detail
 
 /// The embedded state backend: one SQLite file in WAL mode, shared by any number of driftless
@@ -176,6 +177,10 @@ class SqliteStateStore final : public StateStore {
 
   // Inside a write transaction: fails unless `lock` is the environment's current lock.
   Status CheckFence(const Lock& lock);
+  // A write transaction in which `lock` is current and apply `apply_id` of its environment is
+  // running (what every write to a running apply checks first).
+  Result<sqlite_detail::Transaction> WriteToApply(const Lock& lock, int64_t apply_id,
+                                                  const std::string& what);
   // The environment's serial after bumping it by one, inside a write transaction.
   Result<int64_t> BumpSerial(const std::string& env, std::string_view what);
   Result<std::optional<Lock>> ReadLock(const std::string& env);
