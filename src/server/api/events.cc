@@ -204,7 +204,11 @@ void EventHub::CheckTokens(state::ControlStore& store) {
           store.FindSessionByHash(sub->selection.session_hash);
       if (!session.ok()) return;  // the state failed: again at the next check
       if (!session->has_value()) {
-        why = "the session ended";
+        // Revoking a token ends its sessions in the same transaction: when the token was
+        // revoked since it was looked at above, that is the reason to give.
+        Result<auth::Authentication> again = auth::AuthenticateHash(store, hash, NowUnix());
+        if (!again.ok()) return;  // the state failed: again at the next check
+        why = again->token ? "the session ended" : again->reason;
       } else if (NowUnix() >= (*session)->expires_at) {
         why = "the session expired";
       }
