@@ -18,16 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The descriptors this process has open.
-size_t OpenFds() {
-  size_t n = 0;
-  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
-    (void)e;
-    ++n;
-  }
-  return n;
-}
-
 int64_t NowNs() {
   struct timespec t {};
   clock_gettime(CLOCK_REALTIME, &t);
@@ -108,11 +98,11 @@ TEST_F(StampScopeTest, APlanUsingStampsLeavesNoDescriptorOpen) {
   }
   ASSERT_TRUE(settled());
   Plan();  // the first plan after the apply reads every file and records its stamp
-  const size_t before = OpenFds();
+  const size_t before = test::OpenDescriptors();
   // Every file is checked by its stamp, through its folder's descriptor held for the plan.
   Plan();
   Plan();
-  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(test::OpenDescriptors(), before);
 }
 
 }  // namespace

@@ -61,4 +61,13 @@ std::string CommitIn(const std::string& repo, const std::string& message) {
   return GitIn(repo, "rev-parse HEAD");
 }
 
+size_t OpenDescriptors() {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace driftless::test

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace driftless::test {
@@ -20,5 +21,8 @@ std::string GitIn(const std::string& repo, const std::string& args);
 void WriteIn(const std::string& repo, const std::string& rel, const std::string& content);
 /// Stages everything in REPO and commits it as `message`; the new commit's id.
 std::string CommitIn(const std::string& repo, const std::string& message);
+
+/// The descriptors this process has open (the entries of /proc/self/fd).
+size_t OpenDescriptors();
 
 }  // namespace driftless::test

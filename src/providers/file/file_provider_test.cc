@@ -18,6 +18,7 @@
 #include "base/hash.h"
 #include "providers/file/confined_fs.h"
 #include "providers/file/file_target.h"
+#include "support/shell.h"
 #include "value/value.h"
 
 namespace driftless::providers::file {
@@ -1059,16 +1060,6 @@ TEST_P(FileProviderTest, AStampIsNeverMatchedThroughASymlinkedFolder) {
   EXPECT_NE(through.error().message.find("symlink"), std::string::npos) << through.error().message;
 }
 
-// The descriptors this process has open.
-size_t OpenFds() {
-  size_t n = 0;
-  for (const auto& e : fs::directory_iterator("/proc/self/fd")) {
-    (void)e;
-    ++n;
-  }
-  return n;
-}
-
 // Inside a plan's reads (a provider::ReadScope, as the planner opens one on each of its threads),
 // the stamp checks resolve each folder once and keep it open until the scope ends.
 TEST_P(FileProviderTest, StampChecksOfAPlanResolveEachFolderOnceAndCloseThemAtItsEnd) {
@@ -1087,7 +1078,7 @@ TEST_P(FileProviderTest, StampChecksOfAPlanResolveEachFolderOnceAndCloseThemAtIt
     stamps.push_back(r->stamp);
   }
   if (!StampsOn(base_)) return;
-  const size_t before = OpenFds();  // the target's root is open already
+  const size_t before = test::OpenDescriptors();  // the target's root is open already
   {
     provider::ReadScope plan;
     for (int round = 0; round < 2; ++round) {
@@ -1099,14 +1090,14 @@ TEST_P(FileProviderTest, StampChecksOfAPlanResolveEachFolderOnceAndCloseThemAtIt
     }
     // "a" and "b/c" (the root's own files need none), each opened once for both rounds; the
     // portable walk (no openat2) keeps nothing.
-    EXPECT_EQ(OpenFds(), before + (GetParam() ? 2 : 0));
+    EXPECT_EQ(test::OpenDescriptors(), before + (GetParam() ? 2 : 0));
   }
-  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(test::OpenDescriptors(), before);
   // Outside a scope nothing is kept.
   auto r = target_->ReadIfChanged(reqs[1], stamps[1]);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->unchanged);
-  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(test::OpenDescriptors(), before);
 }
 
 TEST_P(FileProviderTest, APlanHoldsABoundedNumberOfFolders) {
@@ -1126,7 +1117,7 @@ TEST_P(FileProviderTest, APlanHoldsABoundedNumberOfFolders) {
     stamps.push_back(r->stamp);
   }
   if (!StampsOn(base_)) return;
-  const size_t before = OpenFds();
+  const size_t before = test::OpenDescriptors();
   {
     provider::ReadScope plan;
     size_t most = 0;
@@ -1134,14 +1125,14 @@ TEST_P(FileProviderTest, APlanHoldsABoundedNumberOfFolders) {
       auto r = target_->ReadIfChanged(reqs[i], stamps[i]);
       ASSERT_TRUE(r.ok()) << r.error().message;
       EXPECT_TRUE(r->unchanged) << i;
-      most = std::max(most, OpenFds() - before);
+      most = std::max(most, test::OpenDescriptors() - before);
     }
     EXPECT_LE(most, DirStatCache::kMaxDirs);
     if (GetParam()) {
       EXPECT_GT(most, 0u);
     }
   }
-  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(test::OpenDescriptors(), before);
 }
 
 TEST_P(FileProviderTest, AFolderSwappedForASymlinkBetweenPlansIsNeverFollowed) {
