@@ -120,9 +120,10 @@ const char* PastTense(Action a) {
 }
 
 // What the changes' threads read of a change once the apply's start is recorded, moved out of
-// the plan's Change (592 bytes, with what was shown and recorded): the plan's changes are freed
-// before the first change is made. 16 bytes for a create or a heal of a declared resource, whose
-// address and dependencies are the environment's; the rest only where there is one.
+// the plan's Change (several hundred bytes, with what was shown and recorded) or made for a
+// plain create (Plan::Create): the plan's changes are freed before the first change is made. 16
+// bytes for a create or a heal of a declared resource, whose address and dependencies are the
+// environment's; the rest only where there is one.
 struct Todo {
   // A delete's identity and dependencies (state's), applied attributes (update, heal, replace,
   // delete), the address in state of a move.
@@ -137,12 +138,19 @@ struct Todo {
         action(c.action),
         adopt(c.adopt),
         live_missing(c.live.is_null()),
-        lean(c.lean) {
+        plain(false) {
     if (c.index >= 0 && c.applied_attrs.is_null() && c.prior_address.empty()) return;
     rest = std::make_unique<Rest>(Rest{std::move(c.address), std::move(c.kind), std::move(c.name),
                                        std::move(c.target), std::move(c.prior_address),
                                        std::move(c.depends_on), std::move(c.applied_attrs)});
   }
+
+  explicit Todo(const plan::Plan::Create& c)
+      : index(static_cast<int>(c.index)),
+        action(Action::kCreate),
+        adopt(false),
+        live_missing(true),
+        plain(true) {}
 
   const std::string& address(const config::Environment& env) const {
     return rest ? rest->address : env.resources()[static_cast<size_t>(index)].decl->address;
@@ -161,7 +169,7 @@ struct Todo {
   Action action;
   bool adopt;
   bool live_missing;  // no live object was read at plan time
-  bool lean;          // a lean create (Change::lean): its diff is made from the environment
+  bool plain;         // a plain create (Plan::Create): its diff is made from the environment
 };
 
 // The state of declared resource `i` applied from `spec`; `attrs_out` receives the stored
@@ -180,7 +188,7 @@ state::ResourceState NewState(const config::Environment& env, size_t i, const Va
 
 Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::StateStore& store,
                           state::Lock& lock, const ApplyOptions& options) {
-  size_t total = 0;
+  size_t total = plan.creates.size();
   for (const plan::Change& c : plan.changes) total += c.action != Action::kNoop;
   Result<int64_t> apply_id = 0;
   std::vector<Todo> todo;
@@ -210,17 +218,18 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
     record.plan_json = plan::PlanRecordText(plan);
     // Then the changes become what the apply reads of them (Todo) and are freed, before the
     // start is recorded; kept beside, for the intents, is the diff of each change that is not a
-    // no-op (moved, not copied), but a lean create's: that one is made from the environment with
-    // its intent.
+    // no-op (moved, not copied). A plain create's is made from the environment with its intent.
     std::vector<std::string> diffs;
-    todo.reserve(plan.changes.size());
-    for (plan::Change& c : plan.changes) {
-      // A live object (an adopted one) is needed for the diff: made now, rarely.
-      if (c.lean && !c.live.is_null() && plan.complete) plan.complete(c);
-      if (c.action != Action::kNoop && !c.lean) diffs.push_back(std::move(c.diff));
-      todo.emplace_back(std::move(c));
-    }
+    todo.reserve(plan.changes.size() + plan.creates.size());
+    plan.InAddressOrder(
+        [&](size_t j) {
+          plan::Change& c = plan.changes[j];
+          if (c.action != Action::kNoop) diffs.push_back(std::move(c.diff));
+          todo.emplace_back(std::move(c));
+        },
+        [&](const plan::Plan::Create& c) { todo.emplace_back(c); });
     std::vector<plan::Change>().swap(plan.changes);
+    std::vector<plan::Plan::Create>().swap(plan.creates);
     // The intents, a batch at a time: all their diffs at once were a tenth of a large apply's
     // peak. The first batch goes with the start, the others follow before any change is made.
     constexpr size_t kIntentBatch = 1024;
@@ -234,13 +243,11 @@ Result<ApplyResult> Apply(config::Environment& env, plan::Plan plan, state::Stat
         const Todo& t = todo[next++];
         if (t.action == Action::kNoop) continue;
         std::string diff;
-        if (!t.lean) {
+        if (!t.plain) {
           diff = std::move(diffs[next_diff++]);
-        } else if (plan.complete) {
+        } else {
           plan::Change made;
-          made.index = t.index;
-          made.lean = true;
-          plan.complete(made);
+          plan.make_create(static_cast<uint32_t>(t.index), true, made);
           diff = std::move(made.diff);
         }
         intents.push_back({t.address(env), std::string(plan::ActionName(t.action)), "pending", "",

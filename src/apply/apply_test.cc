@@ -342,58 +342,90 @@ TEST_F(ApplyTest, APlanReadBackFromItsJsonIsTheSamePlan) {
 }
 
 TEST_F(ApplyTest, ALeanPlanShowsHashesAndRecordsWhatTheWholePlanDoes) {
-  src_.files["r.yaml"] = "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n";
+  src_.files["r.yaml"] =
+      "kind: mem.object\nname: a\nspec: {key: a, value: hello}\n---\n"
+      "kind: mem.object\nname: d\nspec: {key: d}\n";
   ASSERT_EQ(Apply(Plan()).status, "succeeded");
-  // Plain creates (one with a secret), a create that adopts an existing object (live known), a
-  // paused create (a no-op with a diff), an update and an unchanged resource.
+  // Plain creates first, between the other changes and last (one with a secret, one that
+  // depends on another), a create that adopts an existing object (live known), a paused create
+  // (a no-op with a diff), an update, a delete and nothing unchanged.
   world_->objects["v"] = Value::MakeObject({{"key", Value::String("v")}});
   src_.files["r.yaml"] =
+      "kind: mem.object\nname: \"0\"\nspec: {key: \"0\"}\n---\n"
       "kind: mem.object\nname: a\nspec: {key: a, value: changed}\n---\n"
       "kind: mem.object\nname: b\nspec: {key: b, value: new, tags: {x: \"1\", y: \"2\"}}\n---\n"
       "kind: mem.object\nname: s\nspec: {key: s, secret: \"${secret.X}\"}\n---\n"
       "kind: mem.object\nname: p\nspec: {key: p}\npolicy: {paused: true}\n---\n"
-      "kind: mem.object\nname: v\nspec: {key: v, value: x}\npolicy: {adopt: true}\n";
+      "kind: mem.object\nname: v\nspec: {key: v, value: x}\npolicy: {adopt: true}\n---\n"
+      "kind: mem.object\nname: z\ndepends_on: [mem.object/b]\nspec: {key: z}\n";
   const plan::Plan whole = Plan();
+  ASSERT_TRUE(whole.creates.empty());
+  ASSERT_EQ(whole.changes.size(), 8u);
   lean_ = true;
   plan::Plan lean = Plan();
-  size_t leaned = 0;
-  for (const plan::Change& c : lean.changes) {
-    if (!c.lean) continue;
-    ++leaned;
-    EXPECT_EQ(c.action, Action::kCreate) << c.address;
-    EXPECT_TRUE(c.planned.is_null()) << c.address;
-    EXPECT_TRUE(c.diff.empty()) << c.address;
-    EXPECT_TRUE(c.spec_hash.empty()) << c.address;
-    EXPECT_EQ(lean.SpecHashOf(c), ChangeOf(whole, c.address).spec_hash) << c.address;
+  // The plain creates are held as indices alone, in address order; the adopting create, the
+  // paused one, the update and the delete are Changes.
+  std::vector<std::string> plain;
+  for (const plan::Plan::Create& c : lean.creates)
+    plain.push_back(env_->resources()[c.index].decl->address);
+  EXPECT_EQ(plain, (std::vector<std::string>{"mem.object/0", "mem.object/b", "mem.object/s",
+                                             "mem.object/z"}));
+  std::vector<std::string> held;
+  for (const plan::Change& c : lean.changes) held.push_back(c.address);
+  EXPECT_EQ(held, (std::vector<std::string>{"mem.object/a", "mem.object/d", "mem.object/p",
+                                            "mem.object/v"}));
+  // Every change, in the whole plan's order and exactly as it has them.
+  std::vector<plan::Change> visited;
+  lean.ForEachChange([&visited](const plan::Change& c) { visited.push_back(c); });
+  ASSERT_EQ(visited.size(), whole.changes.size());
+  for (size_t i = 0; i < whole.changes.size(); ++i) {
+    const plan::Change& w = whole.changes[i];
+    const plan::Change& l = visited[i];
+    EXPECT_EQ(l.address, w.address);
+    EXPECT_EQ(l.kind, w.kind);
+    EXPECT_EQ(l.name, w.name);
+    EXPECT_EQ(l.target, w.target);
+    EXPECT_EQ(l.action, w.action) << w.address;
+    EXPECT_EQ(l.reason, w.reason) << w.address;
+    EXPECT_EQ(l.planned, w.planned) << w.address;
+    EXPECT_EQ(l.live, w.live) << w.address;
+    EXPECT_EQ(l.diff, w.diff) << w.address;
+    EXPECT_EQ(l.depends_on, w.depends_on) << w.address;
+    EXPECT_EQ(l.spec_hash, w.spec_hash) << w.address;
+    EXPECT_EQ(l.index, w.index) << w.address;
   }
-  EXPECT_EQ(leaned, 3u);  // b, s and v; not the paused p nor the update of a
-  EXPECT_FALSE(ChangeOf(lean, "mem.object/p").lean);
-  EXPECT_FALSE(ChangeOf(lean, "mem.object/a").lean);
-  // The same hash, text and JSON as the whole plan.
+  EXPECT_EQ(ChangeOf(whole, "mem.object/z").depends_on, std::vector<std::string>{"mem.object/b"});
+  // The same counts, hash, text and JSON as the whole plan.
+  EXPECT_EQ(lean.Summary(), whole.Summary());
+  EXPECT_EQ(lean.Count(Action::kCreate), 5u);
+  EXPECT_TRUE(lean.HasChanges());
   EXPECT_EQ(lean.Hash(), whole.Hash());
   EXPECT_EQ(plan::RenderPlan(lean, plan::RenderOptions{}),
             plan::RenderPlan(whole, plan::RenderOptions{}));
   EXPECT_EQ(value::ToJson(plan::PlanToJson(lean)), value::ToJson(plan::PlanToJson(whole)));
+  EXPECT_EQ(plan::PlanRecordText(lean), plan::PlanRecordText(whole));
   plan::Plan completed = lean;
   completed.CompleteAll();
-  ASSERT_EQ(completed.changes.size(), whole.changes.size());
-  for (size_t i = 0; i < whole.changes.size(); ++i) {
-    EXPECT_FALSE(completed.changes[i].lean);
-    EXPECT_EQ(completed.changes[i].planned, whole.changes[i].planned) << whole.changes[i].address;
-    EXPECT_EQ(completed.changes[i].diff, whole.changes[i].diff) << whole.changes[i].address;
-    EXPECT_EQ(completed.changes[i].spec_hash, whole.changes[i].spec_hash);
-  }
-  // History gets each change's diff as the whole plan has it.
+  EXPECT_TRUE(completed.creates.empty());
+  EXPECT_FALSE(completed.make_create);
+  EXPECT_EQ(value::ToJson(plan::PlanToJson(completed)), value::ToJson(plan::PlanToJson(whole)));
+  // History gets each change's diff as the whole plan has it, in the same order.
   ApplyResult r = Apply(lean);
   ASSERT_EQ(r.status, "succeeded");
   Result<std::optional<state::ApplyRecord>> rec = store_->GetApply(r.apply_id);
   ASSERT_TRUE(rec.ok() && rec->has_value());
-  ASSERT_EQ((*rec)->changes.size(), 4u);
+  std::vector<std::string> recorded;
   for (const state::ChangeRecord& c : (*rec)->changes) {
+    recorded.push_back(c.address);
     EXPECT_EQ(c.diff, ChangeOf(whole, c.address).diff) << c.address;
     EXPECT_FALSE(c.diff.empty()) << c.address;
   }
+  EXPECT_EQ(recorded, (std::vector<std::string>{"mem.object/0", "mem.object/a", "mem.object/b",
+                                                "mem.object/d", "mem.object/s", "mem.object/v",
+                                                "mem.object/z"}));
   EXPECT_EQ(World("b").Find("value")->as_string(), "new");
+  EXPECT_EQ(World("z").Find("key")->as_string(), "z");
+  EXPECT_TRUE(World("d").is_null());
 }
 
 TEST_F(ApplyTest, FailureSkipsDependentsOnly) {

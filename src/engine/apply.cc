@@ -142,9 +142,9 @@ class ApplyRun {
     Workspace::PlanRequest plan_request;
     plan_request.destroy = request_.destroy;
     plan_request.only = request_.only;
-    // Lean creates (their planned values and diffs made when shown and recorded): this plan is
-    // used while the workspace keeps its environment; with steps, the workspace evaluates
-    // other commits before the final plan, so it is made whole.
+    // Lean creates (plain creates held as indices, their Changes made when shown and recorded):
+    // this plan is used while the workspace keeps its environment; with steps, the workspace
+    // evaluates other commits before the final plan, so it is made whole.
     plan_request.lean_creates = steps.empty();
     Result<plan::Plan> plan = ws_.Plan(env_, plan_request, diags);
     if (!plan.ok()) {

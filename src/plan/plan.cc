@@ -25,30 +25,36 @@ std::string_view ActionName(Action a) {
   return "?";
 }
 
-const Change& Plan::Complete(const Change& c, Change& scratch) const {
-  if (!c.lean || !complete) return c;
-  scratch = c;
-  complete(scratch);
-  return scratch;
+void Plan::ForEachChange(const std::function<void(const Change&)>& fn, bool whole) const {
+  Change made;
+  InAddressOrder([&](size_t j) { fn(changes[j]); },
+                 [&](const Create& c) {
+                   made = Change();
+                   make_create(c.index, whole, made);
+                   fn(made);
+                 });
 }
 
 void Plan::CompleteAll() {
-  if (complete) {
-    for (Change& c : changes) {
-      if (c.lean) complete(c);
-    }
+  if (!creates.empty()) {
+    std::vector<Change> all;
+    all.reserve(changes.size() + creates.size());
+    InAddressOrder([&](size_t j) { all.push_back(std::move(changes[j])); },
+                   [&](const Create& c) { make_create(c.index, true, all.emplace_back()); });
+    changes = std::move(all);
+    std::vector<Create>().swap(creates);
   }
-  complete = nullptr;
-  lean_spec_hash = nullptr;
+  make_create = nullptr;
 }
 
 size_t Plan::Count(Action a) const {
-  size_t n = a == Action::kNoop ? unchanged : 0;
+  size_t n = a == Action::kNoop ? unchanged : a == Action::kCreate ? creates.size() : 0;
   for (const auto& c : changes) n += c.action == a;
   return n;
 }
 
 bool Plan::HasChanges() const {
+  if (!creates.empty()) return true;
   for (const auto& c : changes)
     if (c.action != Action::kNoop) return true;
   return false;
@@ -73,17 +79,19 @@ std::string Plan::Hash() const {
   for (const auto& s : steps) {
     h.Update("step " + s.commit + " " + Join(s.transitions, ";") + "\n");
   }
-  for (const auto& c : changes) {
-    if (c.action == Action::kNoop) continue;
-    h.Update(c.address);
-    h.Update(" ");
-    h.Update(ActionName(c.action));
-    h.Update(" ");
-    h.Update(SpecHashOf(c));
-    h.Update(" ");
-    h.Update(value::ToJson(c.live));
-    h.Update("\n");
-  }
+  ForEachChange(
+      [&h](const Change& c) {
+        if (c.action == Action::kNoop) return;
+        h.Update(c.address);
+        h.Update(" ");
+        h.Update(ActionName(c.action));
+        h.Update(" ");
+        h.Update(c.spec_hash);
+        h.Update(" ");
+        h.Update(value::ToJson(c.live));
+        h.Update("\n");
+      },
+      false);
   return h.HexDigest();
 }
 

@@ -43,10 +43,6 @@ struct Change {
   std::string prior_address;   ///< address in state when it differs (moved_from), else ""
   int index = -1;  ///< index in the evaluated environment; -1 for a resource only in state
   bool paused = false;
-  /// A create that holds neither `planned`, `diff` nor `spec_hash` (PlanOptions::lean_creates):
-  /// they are functions of the evaluated spec and `live`, made again by Plan::Complete when read
-  /// (the hash by Plan::SpecHashOf).
-  bool lean = false;
 };
 
 /// One step of a stepwise upgrade (policy.upgrade: stepwise): an earlier commit, or an
@@ -69,8 +65,25 @@ struct Plan {
   int64_t state_serial = 0;
   bool destroy = false;  ///< a destroy plan
   /// Every resource that changes, drifted or has a note (paused, create_only), sorted by
-  /// address. Resources that are simply unchanged are only counted in `unchanged`.
+  /// address, but the plain creates below. Resources that are simply unchanged are only counted
+  /// in `unchanged`. Readers of a plan that may hold plain creates go through ForEachChange.
   std::vector<Change> changes;
+  /// A plain create (PlanOptions::lean_creates): a declared resource that neither state nor its
+  /// target knows, held as its index in the evaluated environment alone, 8 bytes where its
+  /// Change is 592 bytes before its planned value and diff (a large creating plan held 59 MB of
+  /// them at 100,000). Its Change is made by `make_create` whenever it is read.
+  struct Create {
+    uint32_t index = 0;   ///< in the evaluated environment
+    uint32_t before = 0;  ///< its place in address order: before changes[before]
+  };
+  /// Sorted by address (as the environment's resources are).
+  std::vector<Create> creates;
+  /// Makes a plain create's Change, exactly as the planner would have made it: with `whole`,
+  /// its planned value and diff too (what text, JSON and intents show), else only what the
+  /// hash and the record read. Set by the planner when it kept plain creates; it reads the
+  /// evaluated environment the plan was made from, which must outlive every use of it
+  /// (CompleteAll before the plan is kept longer).
+  std::function<void(uint32_t index, bool whole, Change&)> make_create;
   size_t unchanged = 0;
   /// Steps applied first, in order (stepwise upgrades); `changes` is then the final step, planned
   /// against the state as it is now.
@@ -86,23 +99,21 @@ struct Plan {
   /// Only the row's index, not a copy of its address and digest: a first plan after an apply
   /// finds one per resource (LiveStamps makes what the store records from them).
   std::vector<NewStamp> stamps;
-  /// Makes a lean change's `planned` and `diff` (exactly what the planner would have kept) and
-  /// clears its `lean`; set by the planner when it made lean changes. It reads the evaluated
-  /// environment the plan was made from, which must outlive every use of it (CompleteAll before
-  /// the plan is kept longer).
-  std::function<void(Change&)> complete;
-  /// The spec hash of a lean change, from the same environment; set with `complete`.
-  std::function<const std::string&(const Change&)> lean_spec_hash;
-
-  /// `c` itself, or, for a lean change, a copy of it made whole in `scratch`: what readers of
-  /// `planned` and `diff` (rendering, JSON) go through.
-  const Change& Complete(const Change& c, Change& scratch) const;
-  /// Makes every lean change whole and drops `complete`.
-  void CompleteAll();
-  /// `c.spec_hash`, or a lean change's.
-  const std::string& SpecHashOf(const Change& c) const {
-    return c.lean && lean_spec_hash ? lean_spec_hash(c) : c.spec_hash;
+  /// Calls on_change(j) for changes[j] and on_create(c) for each plain create c, in address
+  /// order.
+  template <typename OnChange, typename OnCreate>
+  void InAddressOrder(OnChange&& on_change, OnCreate&& on_create) const {
+    size_t k = 0;
+    for (size_t j = 0; j <= changes.size(); ++j) {
+      for (; k < creates.size() && creates[k].before <= j; ++k) on_create(creates[k]);
+      if (j < changes.size()) on_change(j);
+    }
   }
+  /// Calls fn for every change in address order: `changes`, with the plain creates made (whole
+  /// or not) one at a time into one scratch Change between them.
+  void ForEachChange(const std::function<void(const Change&)>& fn, bool whole = true) const;
+  /// Makes every plain create a Change in `changes` and drops `make_create`.
+  void CompleteAll();
 
   /// Counts per action.
   size_t Count(Action a) const;

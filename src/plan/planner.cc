@@ -56,6 +56,7 @@ struct Work {
   bool in_doubt = false;
   bool skip = false;     // outside PlanOptions::only
   bool compare = false;  // not known to be unchanged: compare in full
+  bool plain = false;    // a plain create (Plan::Create): PlanDeclared kept no Change for it
 };
 
 // The live objects read by Target::ReadMany before the plan's threads start, for the targets
@@ -227,11 +228,9 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
       c.action = Action::kCreate;
       c.reason = "not yet created";
     }
-    if (options.lean_creates && c.action == Action::kCreate && !r.policy.paused) {
-      // Made again from the spec when read (CompleteCreate).
-      c.planned = Value();
-      std::string().swap(c.spec_hash);
-      c.lean = true;
+    if (options.lean_creates && c.action == Action::kCreate && !r.policy.paused &&
+        c.live.is_null()) {
+      w.plain = true;  // kept as its index alone: MakeCreate makes this Change again when read
       return;
     }
     c.diff = AttrDiff(c.live, c.planned);
@@ -314,16 +313,26 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
   }
 }
 
-// What PlanDeclared leaves out of a lean create: its planned value and diff, from the same
-// spec, schema, salt and live value.
-void CompleteCreate(const config::Environment& env, Change& c) {
-  const config::EvaluatedResource& er = env.resources()[static_cast<size_t>(c.index)];
+// A plain create's Change (Plan::Create), as PlanDeclared makes it: a declared resource that
+// neither state nor its target knows, not paused. With `whole`, its planned value and diff too.
+void MakeCreate(const config::Environment& env, size_t index, bool whole, Change& c) {
+  const config::EvaluatedResource& er = env.resources()[index];
   const config::Resource& r = *er.decl;
+  c.index = static_cast<int>(index);
+  c.address = r.address;
+  c.kind = r.kind;
+  c.name = r.name;
+  c.target = r.target;
+  c.spec_hash = er.spec_hash;
+  const std::span<const size_t> deps = env.graph().Predecessors(index);
+  c.depends_on.reserve(deps.size());
+  for (size_t d : deps) c.depends_on.push_back(env.resources()[d].decl->address);
+  c.action = Action::kCreate;
+  c.reason = "not yet created";
+  if (!whole) return;
   const std::vector<std::string> keys = ComparedKeys(er.spec, *env.SchemaOf(r));
   c.planned = Project(value::Protect(er.spec, env.salt()), keys, r.policy.ignore);
-  c.diff = AttrDiff(c.live, c.planned);
-  c.spec_hash = er.spec_hash;
-  c.lean = false;
+  c.diff = AttrDiff(Value(), c.planned);
 }
 
 // Runs fn(i) for i in [0, n) on up to `parallelism` threads (live reads are the cost of a plan).
@@ -410,12 +419,6 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   plan.decl_hash = env.hash();
   plan.state_serial = prior.environment.serial;
   plan.destroy = options.destroy;
-  if (options.lean_creates && !options.destroy) {
-    plan.complete = [&env](Change& c) { CompleteCreate(env, c); };
-    plan.lean_spec_hash = [&env](const Change& c) -> const std::string& {
-      return env.resources()[static_cast<size_t>(c.index)].spec_hash;
-    };
-  }
 
   // State rows are sorted by address: binary search instead of a map of 100,000 nodes.
   const std::vector<state::ResourceDigest>& digests = prior.digests;
@@ -547,16 +550,47 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   for (char c : claimed) deleted += !c;
   // Unchanged resources are only counted: at 100,000 resources a Change each would be a fifth
   // of the memory of a plan.
-  plan.changes.reserve((options.list_unchanged ? work.size() : compared.size()) + deleted);
-  plan.changes.resize(options.list_unchanged ? work.size() : compared.size());
-  auto change_of = [&](size_t k) -> Change& {
-    return plan.changes[options.list_unchanged ? compared[k] : k];
-  };
+  // A resource that state does not know may be a plain create, which gets no Change
+  // (PlanOptions::lean_creates): it is planned into a scratch Change, kept only when it is not
+  // one (its object exists already); the others are planned in place.
+  const bool plain_creates = options.lean_creates && !options.destroy && !options.list_unchanged;
+  auto may_be_plain = [&](size_t k) { return plain_creates && work[compared[k]].st == nullptr; };
+  std::vector<size_t> slot(compared.size());  // in plan.changes, unless may_be_plain(k)
+  size_t in_place = 0;
+  for (size_t k = 0; k < compared.size(); ++k) slot[k] = may_be_plain(k) ? 0 : in_place++;
+  plan.changes.reserve((options.list_unchanged ? work.size() : in_place) + deleted);
+  plan.changes.resize(options.list_unchanged ? work.size() : in_place);
+  std::mutex kept_mu;
+  std::vector<std::pair<size_t, Change>> kept;  // (k, change) of those that were not plain
   ParallelFor(compared.size(), options.parallelism, [&](size_t k) {
-    PlanDeclared(env, work[compared[k]], change_of(k), batched, options);
+    Work& w = work[compared[k]];
+    if (!may_be_plain(k)) {
+      PlanDeclared(env, w, plan.changes[options.list_unchanged ? compared[k] : slot[k]], batched,
+                   options);
+      return;
+    }
+    Change c;
+    PlanDeclared(env, w, c, batched, options);
+    if (w.plain || w.error) return;
+    std::lock_guard<std::mutex> lock(kept_mu);
+    kept.emplace_back(k, std::move(c));
   });
   for (size_t i : compared) {
     if (work[i].error) return MakeError(*work[i].error);
+  }
+  if (!kept.empty()) {
+    std::sort(kept.begin(), kept.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    const size_t planned_in_place = plan.changes.size();
+    for (auto& [k, c] : kept) plan.changes.push_back(std::move(c));
+    std::vector<std::pair<size_t, Change>>().swap(kept);
+    std::inplace_merge(
+        plan.changes.begin(), plan.changes.begin() + static_cast<long>(planned_in_place),
+        plan.changes.end(), [](const Change& a, const Change& b) { return a.address < b.address; });
+  }
+  for (size_t i : compared) {
+    if (work[i].plain)
+      plan.creates.push_back({static_cast<uint32_t>(work[i].er - env.resources().data()), 0});
   }
   plan.unchanged = work.size() - compared.size();
   if (options.list_unchanged) {
@@ -613,6 +647,18 @@ Result<Plan> MakePlan(config::Environment& env, PriorState& prior, const PlanOpt
   std::inplace_merge(plan.changes.begin(), plan.changes.begin() + static_cast<long>(declared),
                      plan.changes.end(),
                      [](const Change& a, const Change& b) { return a.address < b.address; });
+  // Each plain create's place among the changes, and what makes its Change.
+  size_t j = 0;
+  for (Plan::Create& c : plan.creates) {
+    const std::string& address = env.resources()[c.index].decl->address;
+    while (j < plan.changes.size() && plan.changes[j].address < address) ++j;
+    c.before = static_cast<uint32_t>(j);
+  }
+  if (!plan.creates.empty()) {
+    plan.make_create = [&env](uint32_t index, bool whole, Change& c) {
+      MakeCreate(env, index, whole, c);
+    };
+  }
   return plan;
 }
 

@@ -108,10 +108,8 @@ void RenderPlanTo(const Plan& plan, const RenderOptions& options,
            (plan.revision.empty() ? "the declarations" : "commit " + plan.revision.substr(0, 7)) +
            ":\n\n";
   }
-  Change scratch;
-  for (const Change& held : plan.changes) {
-    if (held.action == Action::kNoop && !held.drift && !options.show_noop) continue;
-    const Change& c = plan.Complete(held, scratch);  // a lean create's diff, made now
+  plan.ForEachChange([&](const Change& c) {  // a plain create's diff is made now
+    if (c.action == Action::kNoop && !c.drift && !options.show_noop) return;
     const char* col = options.color ? Color(c.action) : "";
     out += "  ";
     if (options.color && *col) out += col;
@@ -141,7 +139,7 @@ void RenderPlanTo(const Plan& plan, const RenderOptions& options,
       out.clear();
       wrote = true;
     }
-  }
+  });
   if (wrote || !out.empty()) out += "\n";
   out += plan.destroy ? "Destroy plan: " : "Plan: ";
   out += plan.Summary();
@@ -216,9 +214,8 @@ Value PlanHeadToJson(const Plan& plan) {
 Value PlanToJson(const Plan& plan) {
   Value root = PlanHeadToJson(plan);
   Value::List changes;
-  changes.reserve(plan.changes.size());
-  Change scratch;
-  for (const Change& c : plan.changes) changes.push_back(ChangeToJson(plan.Complete(c, scratch)));
+  changes.reserve(plan.changes.size() + plan.creates.size());
+  plan.ForEachChange([&changes](const Change& c) { changes.push_back(ChangeToJson(c)); });
   root.Set("changes", Value::MakeList(std::move(changes)));
   return root;
 }
@@ -228,39 +225,43 @@ std::string PlanRecordText(const Plan& plan) {
   // Sized once from the lengths (escapes aside): doubling it held the old copy beside the new at
   // a large apply's peak.
   size_t size = head.size() + 16;
-  for (const Change& c : plan.changes) {
-    if (c.action == Action::kNoop) continue;
-    size += 39 + ActionName(c.action).size() + c.address.size() + c.reason.size() +
-            (c.adopt ? 13 : 0) + (c.drift ? 13 : 0) +
-            (c.operation.empty() ? 0 : 15 + c.operation.size()) +
-            (c.warning.empty() ? 0 : 13 + c.warning.size());
-  }
+  plan.ForEachChange(
+      [&size](const Change& c) {
+        if (c.action == Action::kNoop) return;
+        size += 39 + ActionName(c.action).size() + c.address.size() + c.reason.size() +
+                (c.adopt ? 13 : 0) + (c.drift ? 13 : 0) +
+                (c.operation.empty() ? 0 : 15 + c.operation.size()) +
+                (c.warning.empty() ? 0 : 13 + c.warning.size());
+      },
+      false);
   std::string out;
   out.reserve(size);
   out += "{\"changes\":[";
   bool first = true;
-  for (const Change& c : plan.changes) {
-    if (c.action == Action::kNoop) continue;
-    if (!first) out += ',';
-    first = false;
-    out += "{\"action\":";
-    AppendQuoted(out, ActionName(c.action));
-    out += ",\"address\":";
-    AppendQuoted(out, c.address);
-    if (c.adopt) out += ",\"adopt\":true";
-    if (c.drift) out += ",\"drift\":true";
-    if (!c.operation.empty()) {
-      out += ",\"operation\":";
-      AppendQuoted(out, c.operation);
-    }
-    out += ",\"reason\":";
-    AppendQuoted(out, c.reason);
-    if (!c.warning.empty()) {
-      out += ",\"warning\":";
-      AppendQuoted(out, c.warning);
-    }
-    out += '}';
-  }
+  plan.ForEachChange(
+      [&](const Change& c) {
+        if (c.action == Action::kNoop) return;
+        if (!first) out += ',';
+        first = false;
+        out += "{\"action\":";
+        AppendQuoted(out, ActionName(c.action));
+        out += ",\"address\":";
+        AppendQuoted(out, c.address);
+        if (c.adopt) out += ",\"adopt\":true";
+        if (c.drift) out += ",\"drift\":true";
+        if (!c.operation.empty()) {
+          out += ",\"operation\":";
+          AppendQuoted(out, c.operation);
+        }
+        out += ",\"reason\":";
+        AppendQuoted(out, c.reason);
+        if (!c.warning.empty()) {
+          out += ",\"warning\":";
+          AppendQuoted(out, c.warning);
+        }
+        out += '}';
+      },
+      false);
   out += "],";
   out.append(head, 1);
   return out;

@@ -82,12 +82,13 @@ bool PlanCovers(const std::string& stored_json, const plan::Plan& fresh) {
     const Value* address = c.Find("address");
     if (address != nullptr && address->is_string()) have[address->as_string()] = ChangeKey(c);
   }
-  for (const plan::Change& c : fresh.changes) {
-    if (c.action == plan::Action::kNoop) continue;
+  bool covered = true;
+  fresh.ForEachChange([&](const plan::Change& c) {
+    if (!covered || c.action == plan::Action::kNoop) return;
     auto it = have.find(c.address);
-    if (it == have.end() || it->second != ChangeKey(plan::ChangeToJson(c))) return false;
-  }
-  return true;
+    covered = it != have.end() && it->second == ChangeKey(plan::ChangeToJson(c));
+  });
+  return covered;
 }
 
 // The plan's first lines, for a notification (Slack shows twenty).
