@@ -70,11 +70,22 @@ Status Load(ContainerTarget& t, const Object& o) {
   std::string body =
       archive->kind == ArchiveKind::kRootfs ? RootfsArchive(*bytes, ref) : std::move(*bytes);
   bytes.reset();
+  // Docker streams progress lines, an error among them; Podman answers one object.
+  auto failed = [](const HttpResponse& r) {
+    return r.status < 200 || r.status >= 300 || r.body.find("\"errorDetail\"") != std::string::npos;
+  };
   Result<HttpResponse> r = t.client().Call("POST", std::string(kApi) + "/images/load", body,
                                            "application/x-tar", 600000);
+  if (r.ok() && failed(*r)) {
+    // Podman's load is not atomic against the removal of the same image (the same content
+    // under another ref, whose last name another environment just removed): it fails with
+    // "saving metadata for image ...: identifier is not a layer, image, or container". A load
+    // changes nothing else, so it is tried once more; a second failure is reported.
+    r = t.client().Call("POST", std::string(kApi) + "/images/load", body, "application/x-tar",
+                        600000);
+  }
   if (!r.ok()) return r.error();
-  // Docker streams progress lines, an error among them; Podman answers one object.
-  if (r->status < 200 || r->status >= 300 || r->body.find("\"errorDetail\"") != std::string::npos) {
+  if (failed(*r)) {
     return MakeError("loading " + source + " as " + Quote(ref) + ": " + EngineMessage(r->body));
   }
   // An archive saved under another name: its image is tagged with the ref.
