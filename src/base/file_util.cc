@@ -36,23 +36,30 @@ Result<std::string> ReadFileToString(const std::string& path) {
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view content, unsigned mode) {
+  return WriteFileAtomic(path, std::span<const std::string_view>(&content, 1), mode);
+}
+
+Status WriteFileAtomic(const std::string& path, std::span<const std::string_view> pieces,
+                       unsigned mode) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   std::string tmp = dir + "/." + base + ".driftless-" + RandomHex(4);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return MakeError("cannot create " + tmp + ": " + ErrnoMessage());
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::string msg = "cannot write " + tmp + ": " + ErrnoMessage();
-      close(fd);
-      unlink(tmp.c_str());
-      return MakeError(msg);
+  for (std::string_view content : pieces) {
+    size_t off = 0;
+    while (off < content.size()) {
+      ssize_t n = write(fd, content.data() + off, content.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        std::string msg = "cannot write " + tmp + ": " + ErrnoMessage();
+        close(fd);
+        unlink(tmp.c_str());
+        return MakeError(msg);
+      }
+      off += static_cast<size_t>(n);
     }
-    off += static_cast<size_t>(n);
   }
   if (fchmod(fd, mode) != 0 || close(fd) != 0) {
     std::string msg = "cannot finish " + tmp + ": " + ErrnoMessage();

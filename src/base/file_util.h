@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,10 @@ Result<std::string> ReadFileToString(const std::string& path);
 /// Writes a file atomically: a temporary file in the same folder, then rename(2).
 /// `mode` is applied to the temporary file before the rename.
 Status WriteFileAtomic(const std::string& path, std::string_view content, unsigned mode = 0644);
+/// The same with the content in pieces, written one after the other (a large file made of
+/// parts need not be joined into one string first).
+Status WriteFileAtomic(const std::string& path, std::span<const std::string_view> pieces,
+                       unsigned mode = 0644);
 
 /// Creates a folder and its parents (like mkdir -p).
 Status MakeDirs(const std::string& path, unsigned mode = 0755);

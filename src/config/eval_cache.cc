@@ -375,13 +375,16 @@ Result<EvalCache::WriteStats> EvalCache::Write(const std::string& path, const st
                             previous->project_hash() == decls.project_hash;
   if (same_context && fresh == 0 && reused == previous->size()) return stats;  // as read
 
-  std::string sections;
+  // One string per file's section, written as they are: one string of them all grew by doubling
+  // and was copied once more behind the header, the peak of a first plan after a large apply
+  // (80 MB of 250 at 100,000 resources).
+  std::vector<std::string> sections;
+  size_t sections_size = 0;
   std::string index;
   uint32_t entries = 0;
-  std::string section;
   for (size_t f = 0; f < decls.files.size(); ++f) {
     if (!cacheable[f] || by_file[f].empty()) continue;
-    section.clear();
+    std::string& section = sections.emplace_back();
     PutU32(section, static_cast<uint32_t>(by_file[f].size()));
     for (size_t i : by_file[f]) {
       const EvaluatedResource& er = env.resources()[i];
@@ -406,10 +409,10 @@ Result<EvalCache::WriteStats> EvalCache::Write(const std::string& path, const st
     }
     PutStr(index, decls.files[f].path);
     PutStr(index, decls.files[f].bytes_hash);
-    PutU64(index, sections.size());  // relative to the sections; fixed below
+    PutU64(index, sections_size);  // relative to the sections; fixed below
     PutU64(index, section.size());
     PutStr(index, Sha256Hex(section));
-    sections += section;
+    sections_size += section.size();
     ++entries;
   }
   // The header: engine, project hash, context, the entries (offsets made absolute), checked.
@@ -440,17 +443,18 @@ Result<EvalCache::WriteStats> EvalCache::Write(const std::string& path, const st
       pos += 4 + sh.size();
     }
   }
-  std::string out(kMagic);
-  PutU32(out, static_cast<uint32_t>(header_size));
-  PutStr(out, body);
-  PutStr(out, Sha256Hex(body));
-  out += sections;
+  std::string head(kMagic);
+  PutU32(head, static_cast<uint32_t>(header_size));
+  PutStr(head, body);
+  PutStr(head, Sha256Hex(body));
+  std::vector<std::string_view> pieces{head};
+  pieces.insert(pieces.end(), sections.begin(), sections.end());
   size_t slash = path.rfind('/');
   if (slash != std::string::npos) {
     Status made = MakeDirs(path.substr(0, slash), 0700);
     if (!made.ok()) return made.error();
   }
-  Status written = WriteFileAtomic(path, out, 0600);
+  Status written = WriteFileAtomic(path, pieces, 0600);
   if (!written.ok()) return written.error();
   stats.files = entries;
   stats.written = true;
