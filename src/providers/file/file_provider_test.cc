@@ -694,6 +694,37 @@ TEST_P(FileProviderTest, DeleteRemovesTheFoldersItsWriteCreated) {
   EXPECT_FALSE(Exists(root_ + "/pre/new/deeper"));
 }
 
+// A destroy deletes the files of a folder in any order: the folder one file's write created
+// goes with the last file deleted from it, whichever that is.
+TEST_P(FileProviderTest, TheLastDeleteInAFolderAnotherWriteCreatedRemovesIt) {
+  Value first = Norm("file.file", R"({"path":"made/deeper/a.txt","content":"a"})");
+  Value second = Norm("file.file", R"({"path":"made/deeper/b.txt","content":"b"})");
+  Value third = Norm("file.file", R"({"path":"made/c.txt","content":"c"})");
+  auto a = Create("file.file", first);
+  auto b = Create("file.file", second);
+  auto c = Create("file.file", third);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  ASSERT_NE(a->Find("parents_created"), nullptr);  // made/deeper, then made
+  EXPECT_EQ(b->Find("parents_created"), nullptr);
+  EXPECT_EQ(c->Find("parents_created"), nullptr);
+  // The writer of both folders goes first: neither is empty yet.
+  ASSERT_TRUE(target_->Delete({"file.file", "a", *a}).ok());
+  EXPECT_TRUE(Exists(root_ + "/made/deeper"));
+  ASSERT_TRUE(target_->Delete({"file.file", "b", *b}).ok());
+  EXPECT_FALSE(Exists(root_ + "/made/deeper"));
+  EXPECT_TRUE(Exists(root_ + "/made/c.txt"));
+  ASSERT_TRUE(target_->Delete({"file.file", "c", *c}).ok());
+  EXPECT_FALSE(Exists(root_ + "/made"));
+  EXPECT_TRUE(Exists(root_));
+  // A folder driftless did not create stays, empty or not.
+  fs::create_directories(root_ + "/mine");
+  Value in_mine = Norm("file.file", R"({"path":"mine/x.txt","content":"x"})");
+  auto x = Create("file.file", in_mine);
+  ASSERT_TRUE(x.ok());
+  ASSERT_TRUE(target_->Delete({"file.file", "x", *x}).ok());
+  EXPECT_TRUE(Exists(root_ + "/mine"));
+}
+
 TEST_P(FileProviderTest, SymlinkCreateReadUpdateDelete) {
   Value spec = Norm("file.symlink", R"({"path":"bin/current","target":"../releases/1"})");
   auto created = Create("file.symlink", spec);

@@ -293,17 +293,41 @@ Result<Value> FileTarget::Update(const provider::ResourceRequest& req, const Val
   return out;
 }
 
-void FileTarget::RemoveCreatedParents(const RootRef& ref, const Value& prior) const {
+namespace {
+
+// Removes the folder `rel` when it is empty; true when it is gone.
+bool RemoveEmptyFolder(const RootRef& ref, std::string_view rel) {
+  auto [dir, leaf] = SplitParent(rel);
+  auto parent = OpenDir(ref, dir, /*create=*/false);
+  if (!parent.ok() || !parent->has_value()) return false;
+  std::string name(leaf);
+  return unlinkat((*parent)->get(), name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT;
+}
+
+}  // namespace
+
+void FileTarget::RemoveCreatedParents(const RootRef& ref, const Value& prior,
+                                      std::string_view path) const {
+  std::lock_guard<std::mutex> lock(created_mu_);
   const Value* made = prior.Find(kParentsCreatedField);
-  if (made == nullptr || !made->is_list()) return;
-  // Deepest first (the list is written deepest first); a folder that is not empty stays.
-  for (const Value& v : made->as_list()) {
-    if (!v.is_string() || !PathProblem(v.as_string(), root_).empty()) continue;
-    auto [dir, leaf] = SplitParent(v.as_string());
-    auto parent = OpenDir(ref, dir, /*create=*/false);
-    if (!parent.ok() || !parent->has_value()) continue;
-    std::string name(leaf);
-    if (unlinkat((*parent)->get(), name.c_str(), AT_REMOVEDIR) != 0) break;
+  if (made != nullptr && made->is_list()) {
+    // Deepest first (the list is written deepest first).
+    bool removing = true;
+    for (const Value& v : made->as_list()) {
+      if (!v.is_string() || !PathProblem(v.as_string(), root_).empty()) continue;
+      if (removing && RemoveEmptyFolder(ref, v.as_string())) {
+        if (auto it = created_left_.find(v.as_string()); it != created_left_.end())
+          created_left_.erase(it);
+      } else {
+        removing = false;
+        created_left_.insert(v.as_string());
+      }
+    }
+  }
+  for (std::string_view dir = SplitParent(path).first; !dir.empty(); dir = SplitParent(dir).first) {
+    auto it = created_left_.find(dir);
+    if (it == created_left_.end() || !RemoveEmptyFolder(ref, dir)) break;
+    created_left_.erase(it);
   }
 }
 
@@ -327,7 +351,7 @@ Status FileTarget::Delete(const provider::ResourceRequest& prior) {
   std::string display = DisplayPath(root_, *path);
   if (!directory) {
     if (unlinkat(dir_fd, name.c_str(), 0) == 0 || errno == ENOENT) {
-      RemoveCreatedParents(ref, prior.spec);
+      RemoveCreatedParents(ref, prior.spec, *path);
       return Status::Ok();
     }
     if (errno == EISDIR || errno == EPERM) {
@@ -338,7 +362,7 @@ Status FileTarget::Delete(const provider::ResourceRequest& prior) {
     return MakeError("cannot delete " + display + ": " + ErrnoMessage());
   }
   if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) {
-    RemoveCreatedParents(ref, prior.spec);
+    RemoveCreatedParents(ref, prior.spec, *path);
     return Status::Ok();
   }
   int err = errno;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,8 +134,13 @@ class FileTarget final : public provider::Target {
                                     Apply how);
   /// Opens the parent folder (made when missing) and applies the kind's Apply* with it.
   Result<value::Value> ApplyKind(const provider::ResourceRequest& req, Apply how);
-  /// Removes the folders listed in `prior`'s parents_created, deepest first, while empty.
-  void RemoveCreatedParents(const RootRef& ref, const value::Value& prior) const;
+  /// After the object at `path` was deleted: removes the folders listed in `prior`'s
+  /// parents_created, deepest first, while empty; a folder that is not empty stays and is kept
+  /// in `created_left_`. Then removes the folders above `path` that are in `created_left_`
+  /// while they are empty, so that the last delete in a folder driftless created removes it,
+  /// whichever resource's write had made it.
+  void RemoveCreatedParents(const RootRef& ref, const value::Value& prior,
+                            std::string_view path) const;
 
   /// The declared owner and group as ids (std::nullopt: not declared); unknown names are
   /// errors.
@@ -159,6 +165,12 @@ class FileTarget final : public provider::Target {
   mutable std::mutex root_mu_;
   mutable std::shared_ptr<const RootHandle> root_fd_;
   mutable std::chrono::steady_clock::time_point root_opened_{};
+  /// Folders that a deleted resource's write had created and that were not empty when it was
+  /// deleted (another resource's file was still in them). Every removal of a created folder
+  /// holds `created_mu_`, after its own object is gone: the last delete in a folder sees the
+  /// others' deletes.
+  mutable std::mutex created_mu_;
+  mutable std::set<std::string, std::less<>> created_left_;
 };
 
 }  // namespace driftless::providers::file
