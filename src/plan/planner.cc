@@ -139,18 +139,7 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
   const std::string& salt = env.salt();
   provider::Target* target = env.TargetOf(r);
   const bool ignore_drift = r.policy.drift == config::Policy::Drift::kIgnore;
-  c.index = static_cast<int>(w.er - env.resources().data());
-  c.address = r.address;
-  c.kind = r.kind;
-  c.name = r.name;
-  c.target = r.target;
-  c.paused = r.policy.paused;
-  c.spec_hash = w.er->spec_hash;
-  const std::span<const size_t> deps = env.graph().Predecessors(static_cast<size_t>(c.index));
-  c.depends_on.reserve(deps.size());
-  for (size_t d : deps) c.depends_on.push_back(env.resources()[d].decl->address);
   const std::vector<std::string> keys = ComparedKeys(w.er->spec, schema);
-  c.planned = Project(value::Protect(w.er->spec, salt), keys, r.policy.ignore);
 
   StoredAttrs stored;
   if (w.st != nullptr) {
@@ -199,8 +188,25 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
   if (live) {
     live_proj = Project(ProtectLike(std::move(*live), w.er->spec, salt), keys, r.policy.ignore);
     live_digest = LiveDigest(live_proj);
-    c.live = live_proj;
   }
+  if (options.lean_creates && w.st == nullptr && !r.policy.paused && live_proj.is_null()) {
+    // A create of an object nobody knows, kept as its index alone: MakeCreate makes this
+    // Change when the plan is read, so nothing of it is made here.
+    w.plain = true;
+    return;
+  }
+  c.index = static_cast<int>(w.er - env.resources().data());
+  c.address = r.address;
+  c.kind = r.kind;
+  c.name = r.name;
+  c.target = r.target;
+  c.paused = r.policy.paused;
+  c.spec_hash = w.er->spec_hash;
+  const std::span<const size_t> deps = env.graph().Predecessors(static_cast<size_t>(c.index));
+  c.depends_on.reserve(deps.size());
+  for (size_t d : deps) c.depends_on.push_back(env.resources()[d].decl->address);
+  c.planned = Project(value::Protect(w.er->spec, salt), keys, r.policy.ignore);
+  if (live) c.live = live_proj;
   // Does the live object already equal the declaration (on the fields it reports)?
   auto live_matches_declared = [&] {
     if (!live_proj.is_object() || c.planned.ContainsUnknown()) return false;
@@ -227,11 +233,6 @@ void PlanDeclared(config::Environment& env, Work& w, Change& c, Batched& batched
     } else {
       c.action = Action::kCreate;
       c.reason = "not yet created";
-    }
-    if (options.lean_creates && c.action == Action::kCreate && !r.policy.paused &&
-        c.live.is_null()) {
-      w.plain = true;  // kept as its index alone: MakeCreate makes this Change again when read
-      return;
     }
     c.diff = AttrDiff(c.live, c.planned);
     if (r.policy.paused && c.action != Action::kNoop) {
